@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages mixcal needs to build, test and run, and
+# only those that are missing. Non-interactive; safe to run any number of
+# times. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  cmake ninja-build pkg-config ccache g++
+  # libraries
+  libtorch-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libsqlite3-dev libabsl-dev libgtest-dev libgmock-dev zlib1g-dev
+  # An OpenMP OpenBLAS: LibTorch's fully-connected layers otherwise run on
+  # the reference BLAS (see docs/benchmarks.md).
+  libopenblas0-openmp
+  # data: Fashion-MNIST for the quickstart and benchmarks
+  dataset-fashion-mnist
+  # the benchmark's reference script (same kernels as the LibTorch we link)
+  python3-torch
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "setup: missing packages and not root: ${missing[*]}" >&2; exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"

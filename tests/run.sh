@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds mixcal (Release, ccache) and runs every test.
+#   tests/run.sh            # everything
+#   tests/run.sh -R Metrics # extra arguments go to ctest
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash deploy/setup.sh
+
+build="${MIXCAL_BUILD_DIR:-$root/build}"
+jobs="${MIXCAL_JOBS:-2}"
+start=$(date +%s)
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j "$jobs"
+built=$(date +%s)
+echo "tests/run.sh: build took $((built - start)) s"
+
+# One intra-op thread per test process: ctest runs two at once on two cores,
+# and busy-waiting OpenMP threads oversubscribe badly (TOOLCHAIN.md).
+export OMP_NUM_THREADS=1
+ctest --test-dir "$build" -j "$jobs" --output-on-failure --timeout 600 "$@"
+echo "tests/run.sh: tests took $(( $(date +%s) - built )) s"

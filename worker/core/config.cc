@@ -1,0 +1,266 @@
+#include "worker/core/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace mixcal::core {
+namespace {
+
+template <typename E>
+using NameTable = std::vector<std::pair<E, absl::string_view>>;
+
+const NameTable<DatasetKind>& Datasets() {
+  static const auto* t = new NameTable<DatasetKind>{
+      {DatasetKind::kFashionMnist, "fashion-mnist"},
+      {DatasetKind::kMnist, "mnist"},
+      {DatasetKind::kCifar10, "cifar10"},
+      {DatasetKind::kCifar100, "cifar100"},
+      {DatasetKind::kSynthetic, "synthetic"}};
+  return *t;
+}
+const NameTable<ModelKind>& Models() {
+  static const auto* t = new NameTable<ModelKind>{{ModelKind::kMlp, "mlp"},
+                                                  {ModelKind::kLenet, "lenet"},
+                                                  {ModelKind::kResnet18, "resnet18"},
+                                                  {ModelKind::kVgg16, "vgg16"}};
+  return *t;
+}
+const NameTable<MethodKind>& Methods() {
+  static const auto* t = new NameTable<MethodKind>{
+      {MethodKind::kBaseline, "baseline"},
+      {MethodKind::kMixup, "mixup"},
+      {MethodKind::kFeatureMixup, "feature_mixup"},
+      {MethodKind::kLabelSmoothing, "label_smoothing"},
+      {MethodKind::kErl, "erl"}};
+  return *t;
+}
+const NameTable<LabelPolicy>& LabelPolicies() {
+  static const auto* t = new NameTable<LabelPolicy>{
+      {LabelPolicy::kDominant, "dominant"}, {LabelPolicy::kFirst, "first"}};
+  return *t;
+}
+const NameTable<SmoothingMode>& SmoothingModes() {
+  static const auto* t = new NameTable<SmoothingMode>{
+      {SmoothingMode::kUniform, "uniform"}, {SmoothingMode::kOthers, "others"}};
+  return *t;
+}
+const NameTable<NoiseKind>& NoiseKinds() {
+  static const auto* t = new NameTable<NoiseKind>{
+      {NoiseKind::kPair, "pair"}, {NoiseKind::kSymmetric, "symmetric"}};
+  return *t;
+}
+const NameTable<Schedule>& Schedules() {
+  static const auto* t = new NameTable<Schedule>{{Schedule::kConstant, "constant"},
+                                                 {Schedule::kStep, "step"},
+                                                 {Schedule::kCosine, "cosine"}};
+  return *t;
+}
+const NameTable<Augment>& Augments() {
+  static const auto* t = new NameTable<Augment>{{Augment::kAuto, "auto"},
+                                                {Augment::kNone, "none"},
+                                                {Augment::kCropFlip, "crop_flip"}};
+  return *t;
+}
+
+template <typename E>
+absl::string_view NameIn(const NameTable<E>& table, E v) {
+  for (const auto& [e, name] : table)
+    if (e == v) return name;
+  return "?";
+}
+
+template <typename E>
+std::string AllNames(const NameTable<E>& table) {
+  std::vector<absl::string_view> names;
+  for (const auto& entry : table) names.push_back(entry.second);
+  return absl::StrJoin(names, "|");
+}
+
+template <typename E>
+absl::StatusOr<E> ParseIn(const NameTable<E>& table, absl::string_view s,
+                          absl::string_view field) {
+  std::string lower = absl::AsciiStrToLower(s);
+  for (const auto& [e, name] : table)
+    if (lower == name) return e;
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, " must be one of ", AllNames(table), ", got \"", s, "\""));
+}
+
+// Range checks that build the project's one error form.
+absl::Status InRange(absl::string_view field, double v, double lo, double hi) {
+  if (std::isfinite(v) && v >= lo && v <= hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be in [", lo, ", ", hi, "], got ", v));
+}
+absl::Status InHalfOpen(absl::string_view field, double v, double lo, double hi) {
+  if (std::isfinite(v) && v >= lo && v < hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be in [", lo, ", ", hi, "), got ", v));
+}
+absl::Status InOpenClosed(absl::string_view field, double v, double lo,
+                          double hi) {
+  if (std::isfinite(v) && v > lo && v <= hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be in (", lo, ", ", hi, "], got ", v));
+}
+
+absl::Status ValidateDevice(const std::string& device) {
+  if (device == "cpu" || device == "cuda") return absl::OkStatus();
+  if (device.rfind("cuda:", 0) == 0 && device.size() > 5 && device.size() <= 8 &&
+      std::all_of(device.begin() + 5, device.end(),
+                  [](char c) { return c >= '0' && c <= '9'; })) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "device must be cpu, cuda or cuda:N (N in [0, 999]), got \"", device,
+      "\""));
+}
+
+}  // namespace
+
+absl::string_view Name(DatasetKind v) { return NameIn(Datasets(), v); }
+absl::string_view Name(ModelKind v) { return NameIn(Models(), v); }
+absl::string_view Name(MethodKind v) { return NameIn(Methods(), v); }
+absl::string_view Name(LabelPolicy v) { return NameIn(LabelPolicies(), v); }
+absl::string_view Name(SmoothingMode v) { return NameIn(SmoothingModes(), v); }
+absl::string_view Name(NoiseKind v) { return NameIn(NoiseKinds(), v); }
+absl::string_view Name(Schedule v) { return NameIn(Schedules(), v); }
+absl::string_view Name(Augment v) { return NameIn(Augments(), v); }
+
+absl::StatusOr<DatasetKind> ParseDataset(absl::string_view s,
+                                         absl::string_view field) {
+  return ParseIn(Datasets(), s, field);
+}
+absl::StatusOr<ModelKind> ParseModel(absl::string_view s,
+                                     absl::string_view field) {
+  return ParseIn(Models(), s, field);
+}
+absl::StatusOr<MethodKind> ParseMethod(absl::string_view s,
+                                       absl::string_view field) {
+  std::string lower = absl::AsciiStrToLower(s);
+  if (lower == "ls" || lower == "label-smoothing")
+    return MethodKind::kLabelSmoothing;
+  if (lower == "feature-mixup") return MethodKind::kFeatureMixup;
+  return ParseIn(Methods(), lower, field);
+}
+absl::StatusOr<LabelPolicy> ParseLabelPolicy(absl::string_view s,
+                                             absl::string_view field) {
+  return ParseIn(LabelPolicies(), s, field);
+}
+absl::StatusOr<SmoothingMode> ParseSmoothingMode(absl::string_view s,
+                                                 absl::string_view field) {
+  return ParseIn(SmoothingModes(), s, field);
+}
+absl::StatusOr<NoiseKind> ParseNoiseKind(absl::string_view s,
+                                         absl::string_view field) {
+  return ParseIn(NoiseKinds(), s, field);
+}
+absl::StatusOr<Schedule> ParseSchedule(absl::string_view s,
+                                       absl::string_view field) {
+  return ParseIn(Schedules(), s, field);
+}
+absl::StatusOr<Augment> ParseAugment(absl::string_view s,
+                                     absl::string_view field) {
+  return ParseIn(Augments(), s, field);
+}
+
+std::string DatasetNames() { return AllNames(Datasets()); }
+std::string ModelNames() { return AllNames(Models()); }
+std::string MethodNames() { return AllNames(Methods()); }
+
+std::vector<int> EffectiveMilestones(const TrainConfig& config) {
+  if (!config.milestones.empty()) return config.milestones;
+  std::vector<int> m;
+  int half = config.epochs / 2, three_q = (config.epochs * 3) / 4;
+  if (half >= 1) m.push_back(half);
+  if (three_q > half) m.push_back(three_q);
+  return m;
+}
+
+absl::Status Validate(const TrainConfig& c) {
+  const SyntheticOptions& s = c.synthetic;
+  if (c.dataset == DatasetKind::kSynthetic) {
+    for (absl::Status st : {
+             InRange("synthetic.classes", s.classes, 2, 1000),
+             InRange("synthetic.channels", s.channels, 1, 16),
+             InRange("synthetic.size", s.size, 1, 64),
+             InRange("synthetic.train_count", static_cast<double>(s.train_count),
+                     s.classes, 1000000),
+             InRange("synthetic.test_count", static_cast<double>(s.test_count),
+                     s.classes, 1000000),
+             InRange("synthetic.separation", s.separation, 0, 100)}) {
+      if (!st.ok()) return st;
+    }
+  }
+  for (absl::Status st : {
+           InRange("train_limit", static_cast<double>(c.train_limit), 0, 1e7),
+           InRange("test_limit", static_cast<double>(c.test_limit), 0, 1e7),
+           InRange("val_fraction", c.val_fraction, 0, 0.5),
+           InHalfOpen("label_noise", c.label_noise, 0, 1),
+           InRange("alpha", c.alpha, 0, 10),
+           InHalfOpen("epsilon", c.epsilon, 0, 1),
+           InRange("beta", c.beta, 0, 10),
+           InRange("epochs", c.epochs, 1, 10000),
+           InRange("batch_size", c.batch_size, 1, 65536),
+           InOpenClosed("lr", c.lr, 0, 10),
+           InHalfOpen("momentum", c.momentum, 0, 1),
+           InRange("weight_decay", c.weight_decay, 0, 1),
+           InOpenClosed("lr_gamma", c.lr_gamma, 0, 1),
+           InRange("threads", c.threads, 0, 1024),
+           InRange("ece_bins", c.ece_bins, 1, 1000),
+           InRange("eval_batch_size", c.eval_batch_size, 1, 65536),
+           InRange("noise_eval_count", static_cast<double>(c.noise_eval_count),
+                   0, 1e6),
+           InRange("ood_count", static_cast<double>(c.ood_count), 1, 1e6),
+           InRange("train_eval_count", static_cast<double>(c.train_eval_count),
+                   0, 1e6),
+           InRange("checkpoint_every", c.checkpoint_every, 0, c.epochs),
+           ValidateDevice(c.device)}) {
+    if (!st.ok()) return st;
+  }
+  if (c.nesterov && c.momentum <= 0) {
+    return absl::InvalidArgumentError(
+        "nesterov needs momentum in (0, 1), got momentum 0");
+  }
+  if (c.temperature_scaling && c.val_fraction <= 0) {
+    return absl::InvalidArgumentError(
+        "temperature_scaling needs val_fraction in (0, 0.5], got 0");
+  }
+  if (c.dataset == DatasetKind::kCifar10 || c.dataset == DatasetKind::kCifar100) {
+    if (c.data_dir.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "data_dir is required for ", Name(c.dataset),
+          ": the directory holding the binary version's .bin files"));
+    }
+  }
+  int prev = 0;
+  for (int m : c.milestones) {
+    if (m <= prev || m > c.epochs) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "milestones must be strictly increasing epochs in [1, ", c.epochs,
+          "], got ", absl::StrJoin(c.milestones, ",")));
+    }
+    prev = m;
+  }
+  if (c.checkpoint_every > 0 && c.checkpoint_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "checkpoint_dir is required when checkpoint_every > 0");
+  }
+  if (!c.ood_dataset.empty()) {
+    absl::StatusOr<DatasetKind> ood = ParseDataset(c.ood_dataset, "ood_dataset");
+    if (!ood.ok()) return ood.status();
+    if (*ood == DatasetKind::kSynthetic) {
+      return absl::InvalidArgumentError(
+          "ood_dataset must be one of fashion-mnist|mnist|cifar10|cifar100, "
+          "got \"synthetic\"");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mixcal::core

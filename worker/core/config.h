@@ -1,0 +1,163 @@
+#ifndef MIXCAL_WORKER_CORE_CONFIG_H_
+#define MIXCAL_WORKER_CORE_CONFIG_H_
+
+// One training run's configuration, with the names, ranges and defaults of
+// reference/methods-and-metrics.md. Torch-free: the agent, the CLI tools and
+// the coordinator's validation can include it cheaply.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace mixcal::core {
+
+enum class DatasetKind { kFashionMnist, kMnist, kCifar10, kCifar100, kSynthetic };
+enum class ModelKind { kMlp, kLenet, kResnet18, kVgg16 };
+enum class MethodKind {
+  kBaseline,
+  kMixup,
+  kFeatureMixup,
+  kLabelSmoothing,
+  kErl
+};
+enum class LabelPolicy { kDominant, kFirst };
+enum class SmoothingMode { kUniform, kOthers };
+enum class NoiseKind { kPair, kSymmetric };
+enum class Schedule { kConstant, kStep, kCosine };
+enum class Augment { kAuto, kNone, kCropFlip };
+
+// Name tables. Parse* returns InvalidArgument naming `field` and the
+// allowed names.
+absl::string_view Name(DatasetKind v);
+absl::string_view Name(ModelKind v);
+absl::string_view Name(MethodKind v);
+absl::string_view Name(LabelPolicy v);
+absl::string_view Name(SmoothingMode v);
+absl::string_view Name(NoiseKind v);
+absl::string_view Name(Schedule v);
+absl::string_view Name(Augment v);
+absl::StatusOr<DatasetKind> ParseDataset(absl::string_view s,
+                                         absl::string_view field = "dataset");
+absl::StatusOr<ModelKind> ParseModel(absl::string_view s,
+                                     absl::string_view field = "model");
+// Accepts the short forms "ls" and "label-smoothing" for label_smoothing and
+// "feature-mixup" for feature_mixup.
+absl::StatusOr<MethodKind> ParseMethod(absl::string_view s,
+                                       absl::string_view field = "method");
+absl::StatusOr<LabelPolicy> ParseLabelPolicy(
+    absl::string_view s, absl::string_view field = "label_policy");
+absl::StatusOr<SmoothingMode> ParseSmoothingMode(
+    absl::string_view s, absl::string_view field = "ls_mode");
+absl::StatusOr<NoiseKind> ParseNoiseKind(absl::string_view s,
+                                         absl::string_view field = "noise_kind");
+absl::StatusOr<Schedule> ParseSchedule(absl::string_view s,
+                                       absl::string_view field = "schedule");
+absl::StatusOr<Augment> ParseAugment(absl::string_view s,
+                                     absl::string_view field = "augment");
+
+// All names of a kind joined with '|', for help texts and error messages.
+std::string DatasetNames();
+std::string ModelNames();
+std::string MethodNames();
+
+// The generated dataset: class c is N(mu_c, I) in channels*size*size
+// dimensions, with mu_0 = 0, mu_1 = separation * (1, ..., 1) and, for
+// c >= 2, mu_c = separation * s_c with s_c a random sign vector from the
+// seed. With two classes this is the class-overlap setting of Chidambaram &
+// Ge: N(0, I) against N(mu * 1, I).
+struct SyntheticOptions {
+  int classes = 4;             // [2, 1000]
+  int channels = 1;            // [1, 16]
+  int size = 4;                // image side, [1, 64]
+  int64_t train_count = 2048;  // [classes, 1000000]
+  int64_t test_count = 1024;   // [classes, 1000000]
+  double separation = 1.0;     // [0, 100]
+};
+
+struct TrainConfig {
+  // --- data ---
+  DatasetKind dataset = DatasetKind::kFashionMnist;
+  // Directory holding the dataset's files. Empty: the dataset's default
+  // (Fashion-MNIST: /usr/share/datasets/fashion-mnist from the Debian package
+  // dataset-fashion-mnist; mnist: /usr/share/datasets/mnist; CIFAR has none).
+  std::string data_dir;
+  SyntheticOptions synthetic;
+  // Use at most this many training examples (after the validation split);
+  // 0 = all. [0, 10000000]
+  int64_t train_limit = 0;
+  // Use at most this many test examples; 0 = all. [0, 10000000]
+  int64_t test_limit = 0;
+  // Fraction of the training set held out (from the seed) for temperature
+  // scaling. [0, 0.5]; 0 turns temperature scaling off.
+  double val_fraction = 0.1;
+  // kAuto: random crop (pad 4) and horizontal flip for CIFAR, none otherwise.
+  Augment augment = Augment::kAuto;
+  // Training labels flipped, before the validation split. [0, 1)
+  double label_noise = 0.0;
+  NoiseKind noise_kind = NoiseKind::kPair;
+
+  // --- model and method ---
+  ModelKind model = ModelKind::kLenet;
+  MethodKind method = MethodKind::kBaseline;
+  double alpha = 1.0;    // mixup, feature_mixup: Beta(alpha, alpha). [0, 10]
+  double epsilon = 0.1;  // label_smoothing. [0, 1)
+  double beta = 0.1;     // erl: entropy weight. [0, 10]
+  LabelPolicy label_policy = LabelPolicy::kDominant;
+  SmoothingMode ls_mode = SmoothingMode::kUniform;
+
+  // --- optimisation ---
+  int epochs = 10;                 // [1, 10000]
+  int batch_size = 128;            // [1, 65536]
+  double lr = 0.05;                // (0, 10]
+  double momentum = 0.9;           // [0, 1)
+  bool nesterov = false;           // needs momentum > 0
+  double weight_decay = 5e-4;      // [0, 1]
+  Schedule schedule = Schedule::kStep;
+  // Epochs after which lr is multiplied by lr_gamma (step schedule),
+  // strictly increasing, each in [1, epochs]. Empty: 50% and 75% of epochs.
+  std::vector<int> milestones;
+  double lr_gamma = 0.1;           // (0, 1]
+  int threads = 0;                 // intra-op threads; 0 = all cores. [0, 1024]
+  uint64_t seed = 0;
+  // "cpu", "cuda" or "cuda:N".
+  std::string device = "cpu";
+
+  // --- evaluation, after every epoch ---
+  int ece_bins = 15;               // [1, 1000]
+  int eval_batch_size = 1000;      // [1, 65536]
+  bool temperature_scaling = true; // needs val_fraction > 0
+  // Gaussian-noise inputs (training mean and std) evaluated as
+  // out-of-distribution data; 0 = off. [0, 1000000]
+  int64_t noise_eval_count = 0;
+  // A second dataset whose test split is evaluated as out-of-distribution
+  // data; empty = off. Must match the training data's channels and size.
+  std::string ood_dataset;
+  std::string ood_data_dir;
+  int64_t ood_count = 10000;       // [1, 1000000]
+  // A fixed subset of the training set evaluated like the test split
+  // (split "train"); 0 = off. [0, 1000000]
+  int64_t train_eval_count = 0;
+
+  // --- checkpoints ---
+  // Write a checkpoint every N epochs into checkpoint_dir; 0 = never.
+  int checkpoint_every = 0;        // [0, epochs]
+  std::string checkpoint_dir;
+  // Resume from this checkpoint file (written by an earlier run of the same
+  // configuration); empty = start fresh.
+  std::string resume_from;
+};
+
+// The milestones actually used (the defaults filled in).
+std::vector<int> EffectiveMilestones(const TrainConfig& config);
+
+// Checks every field. The error names the field, the value and the allowed
+// range, e.g. "alpha must be in [0, 10], got -1".
+absl::Status Validate(const TrainConfig& config);
+
+}  // namespace mixcal::core
+
+#endif  // MIXCAL_WORKER_CORE_CONFIG_H_

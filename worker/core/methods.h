@@ -1,0 +1,44 @@
+#ifndef MIXCAL_WORKER_CORE_METHODS_H_
+#define MIXCAL_WORKER_CORE_METHODS_H_
+
+// The training methods' losses and input mixing, exactly as
+// reference/methods-and-metrics.md defines them. Internal to the training
+// core (includes ATen). All losses are means over the batch, computed from
+// log_softmax (never log(softmax)).
+
+#include <ATen/ATen.h>
+
+#include "worker/core/config.h"
+
+namespace mixcal::core {
+
+// CE(p, y): hard-label cross-entropy. logits [B, K], labels [B] int64.
+at::Tensor CrossEntropy(const at::Tensor& logits, const at::Tensor& labels);
+
+// lambda * CE(p, y_a) + (1 - lambda) * CE(p, y_b).
+at::Tensor MixupLoss(const at::Tensor& logits, const at::Tensor& y_a,
+                     const at::Tensor& y_b, double lambda);
+
+// CE against (1-eps)*y + eps*u; kUniform: u = 1/K on every class,
+// kOthers: eps/(K-1) on each wrong class.
+at::Tensor LabelSmoothingLoss(const at::Tensor& logits, const at::Tensor& labels,
+                              double epsilon, SmoothingMode mode);
+
+// CE(p, y) - beta * H(p), both averaged over the batch.
+at::Tensor ErlLoss(const at::Tensor& logits, const at::Tensor& labels,
+                   double beta);
+
+// lambda * x + (1 - lambda) * x[perm].
+at::Tensor MixInputs(const at::Tensor& x, const at::Tensor& perm, double lambda);
+
+// The hard target of feature_mixup: kDominant: y if lambda >= 0.5 else y[perm];
+// kFirst: y.
+at::Tensor FeatureMixupTarget(const at::Tensor& y, const at::Tensor& perm,
+                              double lambda, LabelPolicy policy);
+
+// Number of correct top-1 predictions against `labels`.
+int64_t CountCorrect(const at::Tensor& logits, const at::Tensor& labels);
+
+}  // namespace mixcal::core
+
+#endif  // MIXCAL_WORKER_CORE_METHODS_H_

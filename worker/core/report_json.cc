@@ -1,0 +1,64 @@
+#include "worker/core/report_json.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace mixcal::core {
+namespace {
+
+std::string Num(double v) {
+  if (!std::isfinite(v)) return "null";
+  return absl::StrFormat("%.9g", v);
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::vector<std::string> EpochReportJsonLines(const EpochReport& r) {
+  std::vector<std::string> lines;
+  for (const SplitMetrics& m : r.splits) {
+    auto labelled = [&](double v) { return m.has_labels ? Num(v) : "null"; };
+    std::string line = absl::StrCat(
+        "{\"epoch\":", r.epoch, ",\"split\":", Quote(m.split),
+        ",\"count\":", m.count, ",\"accuracy\":", labelled(m.accuracy),
+        ",\"nll\":", labelled(m.nll), ",\"brier\":", labelled(m.brier),
+        ",\"ece\":", labelled(m.ece), ",\"mce\":", labelled(m.mce),
+        ",\"oe\":", labelled(m.oe), ",\"adaptive_ece\":", labelled(m.adaptive_ece),
+        ",\"mean_confidence\":", Num(m.mean_confidence),
+        ",\"mean_entropy\":", Num(m.mean_entropy));
+    if (m.temperature) absl::StrAppend(&line, ",\"temperature\":", Num(*m.temperature));
+    if (m.auroc) absl::StrAppend(&line, ",\"auroc\":", Num(*m.auroc));
+    absl::StrAppend(&line, ",\"train_loss\":", Num(r.train_loss),
+                    ",\"train_accuracy\":", Num(r.train_accuracy),
+                    ",\"lr\":", Num(r.lr), ",\"samples_per_sec\":", Num(r.samples_per_sec),
+                    ",\"train_seconds\":", Num(r.train_seconds),
+                    ",\"eval_seconds\":", Num(r.eval_seconds), ",\"bins\":[");
+    for (size_t i = 0; i < m.bins.size(); ++i) {
+      const ReliabilityBin& b = m.bins[i];
+      absl::StrAppend(&line, i ? "," : "", "{\"count\":", b.count,
+                      ",\"confidence_sum\":", Num(b.confidence_sum),
+                      ",\"correct\":", b.correct, "}");
+    }
+    line += "]}";
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+}  // namespace mixcal::core

@@ -1,0 +1,488 @@
+#include "worker/core/trainer.h"
+
+#include <torch/cuda.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+#include <ATen/autocast_mode.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "worker/core/data.h"
+#include "worker/core/evaluate.h"
+#include "worker/core/methods.h"
+#include "worker/core/models.h"
+#include "worker/core/status_macros.h"
+
+namespace mixcal::core {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kNoiseInputSalt = 0x0e1u;
+constexpr uint64_t kLambdaSalt = 0x1a3bdau;
+constexpr uint64_t kShuffleSalt = 0x5f1u;
+
+// The training stream of an epoch depends only on (seed, epoch): this is the
+// RNG state a checkpoint implies, so resuming at an epoch boundary replays
+// exactly what an uninterrupted run would have drawn.
+uint64_t EpochSeed(uint64_t seed, int epoch) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch);
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  return x ^ (x >> 29);
+}
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// bf16 autocast on CUDA for the scope's forward passes.
+class CudaAutocast {
+ public:
+  explicit CudaAutocast(bool on) : on_(on) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+  }
+  ~CudaAutocast() {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool on_;
+};
+
+void SetLearningRate(torch::optim::SGD& opt, double lr) {
+  for (auto& group : opt.param_groups()) {
+    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  }
+}
+
+double LearningRateAt(const TrainConfig& c, const std::vector<int>& milestones,
+                      int epoch /* 1-based */) {
+  switch (c.schedule) {
+    case Schedule::kConstant:
+      return c.lr;
+    case Schedule::kStep: {
+      double lr = c.lr;
+      for (int m : milestones)
+        if (epoch > m) lr *= c.lr_gamma;
+      return lr;
+    }
+    case Schedule::kCosine:
+      return 0.5 * c.lr * (1 + std::cos(M_PI * (epoch - 1) / c.epochs));
+  }
+  return c.lr;
+}
+
+// What a checkpoint must match to be resumed by a configuration.
+std::string Fingerprint(const TrainConfig& c, const DataBundle& d) {
+  return absl::StrCat("model=", Name(c.model), ";dataset=", Name(c.dataset),
+                      ";shape=", d.channels, "x", d.height, "x", d.width,
+                      ";classes=", d.classes, ";method=", Name(c.method),
+                      ";seed=", c.seed, ";batch=", c.batch_size);
+}
+
+void SetGradsToNone(torch::nn::Module& model) {
+  for (at::Tensor& p : model.parameters()) p.mutable_grad().reset();
+}
+
+class TorchTrainer : public Trainer {
+ public:
+  absl::Status Run(const TrainConfig& config, const TrainHooks& hooks) override {
+    try {
+      return RunImpl(config, hooks);
+    } catch (const c10::OutOfMemoryError& e) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("out of memory: ", e.what_without_backtrace()));
+    } catch (const c10::Error& e) {
+      std::string what = e.what_without_backtrace();
+      if (what.find("out of memory") != std::string::npos) {
+        return absl::ResourceExhaustedError(absl::StrCat("out of memory: ", what));
+      }
+      return absl::InternalError(absl::StrCat("LibTorch error: ", what));
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError("out of host memory");
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("training error: ", e.what()));
+    }
+  }
+
+ private:
+  absl::Status RunImpl(const TrainConfig& config, const TrainHooks& hooks);
+};
+
+// Logits of `images` (raw, on the device) in evaluation batches, on the CPU.
+at::Tensor EvalLogits(ClassifierImpl& model, const Normalizer& normalize,
+                      const at::Tensor& images, int batch, bool autocast) {
+  std::vector<at::Tensor> parts;
+  const int64_t n = images.size(0);
+  CudaAutocast guard(autocast);
+  for (int64_t i = 0; i < n; i += batch) {
+    at::Tensor x = normalize(images.slice(0, i, std::min(n, i + batch)));
+    parts.push_back(model.forward(x).to(at::kFloat));
+  }
+  if (parts.empty()) return at::empty({0, 0});
+  return at::cat(parts).to(at::kCPU);
+}
+
+absl::Status CheckCancel(const TrainHooks& hooks, int epoch, int64_t batch) {
+  if (hooks.cancel != nullptr && hooks.cancel->load(std::memory_order_relaxed)) {
+    return absl::CancelledError(
+        absl::StrCat("cancelled at epoch ", epoch, ", batch ", batch));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
+                                   const TrainHooks& hooks) {
+  MIXCAL_RETURN_IF_ERROR(Validate(config));
+
+  // Threads: 0 means OMP_NUM_THREADS when set, else every core.
+  if (config.threads > 0) {
+    at::set_num_threads(config.threads);
+  } else if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  }
+
+  const bool cuda = config.device != "cpu";
+  if (cuda && !CudaAvailable()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "device ", config.device,
+        " requested, but this LibTorch has no CUDA or no GPU is visible"));
+  }
+  const torch::Device device(config.device);
+
+  // --- data ---
+  MIXCAL_ASSIGN_OR_RETURN(DataBundle data,
+                          LoadDataset(config.dataset, config.data_dir,
+                                      config.synthetic, config.seed));
+  if (config.label_noise > 0) {
+    data.train.labels = ApplyLabelNoise(data.train.labels, data.classes,
+                                        config.label_noise, config.noise_kind,
+                                        config.seed);
+  }
+  TrainValSplit split = SplitTrainVal(data.train, config.val_fraction,
+                                      config.train_limit, config.seed);
+  TensorDataset test = data.test;
+  if (config.test_limit > 0 && config.test_limit < test.size()) {
+    test = {test.images.slice(0, 0, config.test_limit),
+            test.labels.slice(0, 0, config.test_limit)};
+  }
+  at::Tensor ood_images;
+  if (!config.ood_dataset.empty()) {
+    MIXCAL_ASSIGN_OR_RETURN(DatasetKind ood_kind,
+                            ParseDataset(config.ood_dataset, "ood_dataset"));
+    MIXCAL_ASSIGN_OR_RETURN(DataBundle ood,
+                            LoadDataset(ood_kind, config.ood_data_dir, {}, config.seed));
+    if (ood.channels != data.channels || ood.height != data.height ||
+        ood.width != data.width) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ood_dataset ", config.ood_dataset, " has ", ood.channels, "x",
+          ood.height, "x", ood.width, " inputs; the training data has ",
+          data.channels, "x", data.height, "x", data.width));
+    }
+    int64_t n = std::min<int64_t>(config.ood_count, ood.test.size());
+    ood_images = ood.test.images.slice(0, 0, n).to(data.train.images.scalar_type()).to(device);
+  }
+  const Normalizer normalize = Normalizer::Fit(split.train.images);
+  const bool augment =
+      config.augment == Augment::kCropFlip ||
+      (config.augment == Augment::kAuto &&
+       (config.dataset == DatasetKind::kCifar10 || config.dataset == DatasetKind::kCifar100));
+
+  at::Tensor train_x = split.train.images.to(device);
+  at::Tensor train_y = split.train.labels.to(device);
+  at::Tensor val_x = split.val.images.to(device);
+  at::Tensor val_y = split.val.labels;
+  at::Tensor test_x = test.images.to(device);
+  at::Tensor test_y = test.labels;
+  const int64_t n_train = train_x.size(0);
+  at::Tensor train_eval_x, train_eval_y;
+  if (config.train_eval_count > 0) {
+    int64_t n = std::min(config.train_eval_count, n_train);
+    train_eval_x = train_x.slice(0, 0, n);
+    train_eval_y = split.train.labels.slice(0, 0, n);
+  }
+  at::Tensor noise_x;  // already normalised: N(0, 1) is the training mean/std
+  if (config.noise_eval_count > 0) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(config.seed ^ kNoiseInputSalt);
+    noise_x = at::randn({config.noise_eval_count, data.channels, data.height, data.width},
+                        gen, at::kFloat).to(device);
+  }
+
+  // --- model and optimiser ---
+  at::manual_seed(config.seed);
+  MIXCAL_ASSIGN_OR_RETURN(std::shared_ptr<ClassifierImpl> model,
+                          MakeModel(config.model, data.channels, data.height,
+                                    data.width, data.classes));
+  model->to(device);
+  torch::optim::SGD optimizer(
+      model->parameters(),
+      torch::optim::SGDOptions(config.lr)
+          .momentum(config.momentum)
+          .nesterov(config.nesterov)
+          .weight_decay(config.weight_decay));
+  const std::string fingerprint = Fingerprint(config, data);
+
+  int start_epoch = 1;
+  if (!config.resume_from.empty()) {
+    std::error_code ec;
+    if (!fs::exists(config.resume_from, ec)) {
+      return absl::NotFoundError(
+          absl::StrCat("resume_from ", config.resume_from, ": no such file"));
+    }
+    torch::serialize::InputArchive archive;
+    try {
+      archive.load_from(config.resume_from, device);
+    } catch (const c10::Error& e) {
+      return absl::DataLossError(absl::StrCat(
+          "resume_from ", config.resume_from, ": not a mixcal checkpoint (",
+          e.what_without_backtrace(), ")"));
+    }
+    c10::IValue stored_fp, stored_epoch;
+    archive.read("fingerprint", stored_fp);
+    archive.read("epoch", stored_epoch);
+    if (stored_fp.toStringRef() != fingerprint) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "resume_from ", config.resume_from, " was written by a different run (",
+          stored_fp.toStringRef(), "), not ", fingerprint));
+    }
+    torch::serialize::InputArchive model_archive, optimizer_archive;
+    archive.read("model", model_archive);
+    archive.read("optimizer", optimizer_archive);
+    model->load(model_archive);
+    optimizer.load(optimizer_archive);
+    start_epoch = static_cast<int>(stored_epoch.toInt()) + 1;
+  }
+
+  const std::vector<int> milestones = EffectiveMilestones(config);
+  const int64_t batch = config.batch_size;
+  for (int epoch = start_epoch; epoch <= config.epochs; ++epoch) {
+    EpochReport report;
+    report.epoch = epoch;
+    report.lr = LearningRateAt(config, milestones, epoch);
+    SetLearningRate(optimizer, report.lr);
+
+    const uint64_t epoch_seed = EpochSeed(config.seed, epoch);
+    at::manual_seed(epoch_seed);
+    if (cuda) torch::cuda::manual_seed_all(epoch_seed);
+    std::mt19937_64 lambda_rng(epoch_seed ^ kLambdaSalt);
+    at::Generator shuffle_gen = at::make_generator<at::CPUGeneratorImpl>(epoch_seed ^ kShuffleSalt);
+    at::Tensor order = at::randperm(n_train, shuffle_gen, at::kLong).to(device);
+
+    // --- train ---
+    model->train();
+    const bool mixes = config.method == MethodKind::kMixup ||
+                       config.method == MethodKind::kFeatureMixup;
+    at::Tensor loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+    at::Tensor correct_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+    int64_t batches = 0;
+    auto train_start = Clock::now();
+    for (int64_t i = 0; i < n_train; i += batch, ++batches) {
+      MIXCAL_RETURN_IF_ERROR(CheckCancel(hooks, epoch, batches));
+      at::Tensor idx = order.slice(0, i, std::min(n_train, i + batch));
+      at::Tensor x = train_x.index_select(0, idx);
+      at::Tensor y = train_y.index_select(0, idx);
+      if (augment) x = RandomCropFlip(x, 4);
+      x = normalize(x);
+
+      double lambda = 1.0;
+      if (mixes && config.alpha > 0) {
+        std::gamma_distribution<double> gamma(config.alpha, 1.0);
+        double a = gamma(lambda_rng), b = gamma(lambda_rng);
+        lambda = (a + b) > 0 ? a / (a + b) : 0.5;
+      }
+      at::Tensor perm, y_b;
+      // lambda == 1 mixes nothing; skipping it makes alpha = 0 reproduce
+      // baseline exactly (and draws nothing from the training stream).
+      const bool mixing = mixes && lambda != 1.0;
+      if (mixing) {
+        perm = at::randperm(x.size(0), at::TensorOptions().dtype(at::kLong).device(device));
+        x = MixInputs(x, perm, lambda);
+        y_b = y.index_select(0, perm);
+      }
+
+      at::Tensor logits;
+      {
+        CudaAutocast guard(cuda);
+        logits = model->forward(x);
+      }
+      logits = logits.to(at::kFloat);
+      at::Tensor loss;
+      switch (config.method) {
+        case MethodKind::kBaseline:
+          loss = CrossEntropy(logits, y);
+          break;
+        case MethodKind::kMixup:
+          loss = mixing ? MixupLoss(logits, y, y_b, lambda) : CrossEntropy(logits, y);
+          break;
+        case MethodKind::kFeatureMixup:
+          loss = CrossEntropy(
+              logits, mixing ? FeatureMixupTarget(y, perm, lambda, config.label_policy) : y);
+          break;
+        case MethodKind::kLabelSmoothing:
+          loss = LabelSmoothingLoss(logits, y, config.epsilon, config.ls_mode);
+          break;
+        case MethodKind::kErl:
+          loss = ErlLoss(logits, y, config.beta);
+          break;
+      }
+      SetGradsToNone(*model);
+      loss.backward();
+      optimizer.step();
+
+      {
+        torch::NoGradGuard ng;
+        loss_sum += loss.detach().to(at::kDouble) * static_cast<double>(x.size(0));
+        at::Tensor pred = logits.detach().argmax(1);
+        if (mixing && config.method == MethodKind::kMixup) {
+          correct_sum += lambda * pred.eq(y).sum().to(at::kDouble) +
+                         (1 - lambda) * pred.eq(y_b).sum().to(at::kDouble);
+        } else {
+          correct_sum += pred.eq(y).sum().to(at::kDouble);
+        }
+      }
+      // A non-finite loss will not recover: stop the run rather than train on.
+      if ((batches % 50) == 0 && !std::isfinite(loss.item<double>())) {
+        return absl::InternalError(absl::StrFormat(
+            "training diverged: loss is %f at epoch %d, batch %d (try a lower lr)",
+            loss.item<double>(), epoch, batches));
+      }
+    }
+    if (cuda) torch::cuda::synchronize();
+    report.train_seconds = Seconds(train_start);
+    report.train_loss = loss_sum.item<double>() / static_cast<double>(n_train);
+    if (!std::isfinite(report.train_loss)) {
+      return absl::InternalError(absl::StrFormat(
+          "training diverged: mean loss is %f in epoch %d (try a lower lr)",
+          report.train_loss, epoch));
+    }
+    report.train_accuracy = correct_sum.item<double>() / static_cast<double>(n_train);
+    report.samples_per_sec = n_train / std::max(report.train_seconds, 1e-9);
+
+    // --- evaluate ---
+    MIXCAL_RETURN_IF_ERROR(CheckCancel(hooks, epoch, batches));
+    auto eval_start = Clock::now();
+    double metrics_seconds = 0;
+    {
+      torch::NoGradGuard ng;
+      model->eval();
+      const int eb = config.eval_batch_size;
+      at::Tensor test_logits = EvalLogits(*model, normalize, test_x, eb, cuda);
+      report.eval_samples += test_x.size(0);
+      auto m0 = Clock::now();
+      report.splits.push_back(LabelledMetrics("test", test_logits, test_y, config.ece_bins));
+      at::Tensor test_conf = TopConfidence(test_logits);
+      metrics_seconds += Seconds(m0);
+      if (config.temperature_scaling && val_x.size(0) > 0) {
+        at::Tensor val_logits = EvalLogits(*model, normalize, val_x, eb, cuda);
+        report.eval_samples += val_x.size(0);
+        auto m1 = Clock::now();
+        double t = FitTemperature(val_logits, val_y);
+        SplitMetrics ts = LabelledMetrics("test_ts", test_logits, test_y, config.ece_bins, t);
+        ts.temperature = t;
+        report.splits.push_back(std::move(ts));
+        metrics_seconds += Seconds(m1);
+      }
+      if (train_eval_x.defined()) {
+        at::Tensor logits = EvalLogits(*model, normalize, train_eval_x, eb, cuda);
+        report.eval_samples += train_eval_x.size(0);
+        auto m2 = Clock::now();
+        report.splits.push_back(LabelledMetrics("train", logits, train_eval_y, config.ece_bins));
+        metrics_seconds += Seconds(m2);
+      }
+      if (noise_x.defined()) {
+        // noise_x is already in normalised space: forward it directly.
+        std::vector<at::Tensor> parts;
+        {
+          CudaAutocast guard(cuda);
+          for (int64_t i = 0; i < noise_x.size(0); i += eb)
+            parts.push_back(model->forward(noise_x.slice(0, i, i + eb)).to(at::kFloat));
+        }
+        at::Tensor logits = at::cat(parts).to(at::kCPU);
+        report.eval_samples += noise_x.size(0);
+        auto m3 = Clock::now();
+        report.splits.push_back(UnlabelledMetrics("noise", logits, test_conf));
+        metrics_seconds += Seconds(m3);
+      }
+      if (ood_images.defined()) {
+        at::Tensor logits = EvalLogits(*model, normalize, ood_images, eb, cuda);
+        report.eval_samples += ood_images.size(0);
+        auto m4 = Clock::now();
+        report.splits.push_back(UnlabelledMetrics("ood", logits, test_conf));
+        metrics_seconds += Seconds(m4);
+      }
+    }
+    report.eval_seconds = Seconds(eval_start);
+    report.metrics_seconds = metrics_seconds;
+
+    // Report first, checkpoint second: a checkpoint at epoch e means every
+    // epoch up to e was delivered, so resuming from it never skips one.
+    if (hooks.on_epoch) MIXCAL_RETURN_IF_ERROR(hooks.on_epoch(report));
+    if (config.checkpoint_every > 0 && epoch % config.checkpoint_every == 0) {
+      std::error_code ec;
+      fs::create_directories(config.checkpoint_dir, ec);
+      if (ec) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            "checkpoint_dir ", config.checkpoint_dir, ": ", ec.message()));
+      }
+      const std::string path = (fs::path(config.checkpoint_dir) /
+                                absl::StrFormat("checkpoint-epoch-%05d.pt", epoch))
+                                   .string();
+      torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
+      model->save(model_archive);
+      optimizer.save(optimizer_archive);
+      archive.write("model", model_archive);
+      archive.write("optimizer", optimizer_archive);
+      archive.write("epoch", c10::IValue(static_cast<int64_t>(epoch)));
+      archive.write("fingerprint", c10::IValue(fingerprint));
+      // Written aside and renamed, so a crash never leaves half a checkpoint
+      // under the final name.
+      const std::string tmp = path + ".tmp";
+      archive.save_to(tmp);
+      fs::rename(tmp, path, ec);
+      if (ec) {
+        return absl::InternalError(absl::StrCat("checkpoint ", path, ": ", ec.message()));
+      }
+      if (hooks.on_checkpoint) hooks.on_checkpoint(epoch, path);
+    }
+
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::unique_ptr<Trainer> NewTorchTrainer() {
+  return std::make_unique<TorchTrainer>();
+}
+
+bool CudaAvailable() {
+  try {
+    return torch::cuda::is_available();
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace mixcal::core

@@ -1,0 +1,97 @@
+#ifndef MIXCAL_WORKER_CORE_TRAINER_H_
+#define MIXCAL_WORKER_CORE_TRAINER_H_
+
+// The training core's public API: run one configured training and hear about
+// every epoch. Torch-free: includers do not pay LibTorch's compile cost.
+//
+//   std::unique_ptr<Trainer> trainer = NewTorchTrainer();
+//   TrainHooks hooks;
+//   hooks.on_epoch = [](const EpochReport& r) { ...; return absl::OkStatus(); };
+//   absl::Status s = trainer->Run(config, hooks);
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "worker/core/config.h"
+#include "worker/core/metrics.h"
+
+namespace mixcal::core {
+
+// Metrics of one evaluation split after one epoch.
+//   "test"     the test set, raw
+//   "test_ts"  the test set after temperature scaling (temperature set)
+//   "train"    a fixed subset of the training set (train_eval_count)
+//   "noise"    Gaussian-noise inputs (has_labels false; auroc set)
+//   "ood"      a second dataset's test inputs (has_labels false; auroc set)
+// For splits without labels only count, mean_confidence, mean_entropy and
+// auroc are meaningful; the others are 0 and bins is empty.
+struct SplitMetrics {
+  std::string split;
+  bool has_labels = true;
+  int64_t count = 0;
+  double accuracy = 0;
+  double nll = 0;
+  double brier = 0;
+  double ece = 0;
+  double mce = 0;
+  double oe = 0;
+  double adaptive_ece = 0;
+  double mean_confidence = 0;
+  double mean_entropy = 0;
+  std::optional<double> auroc;        // in-distribution test vs this split
+  std::optional<double> temperature;  // "test_ts" only
+  std::vector<ReliabilityBin> bins;
+};
+
+struct EpochReport {
+  int epoch = 0;  // 1-based
+  double train_loss = 0;      // mean of the method's loss over the epoch
+  double train_accuracy = 0;  // mixup: lambda*acc(y) + (1-lambda)*acc(y[pi])
+  double lr = 0;              // the learning rate used during this epoch
+  double samples_per_sec = 0; // training examples per second of training
+  double train_seconds = 0;
+  double eval_seconds = 0;     // the whole evaluation (forward + metrics)
+  double metrics_seconds = 0;  // the metric computation inside it
+  int64_t eval_samples = 0;    // examples evaluated (all splits)
+  std::vector<SplitMetrics> splits;
+};
+
+struct TrainHooks {
+  // Called after every epoch. A non-OK status stops training and is returned
+  // from Run.
+  std::function<absl::Status(const EpochReport&)> on_epoch;
+  // Called after a checkpoint file for `epoch` was written completely.
+  std::function<void(int epoch, const std::string& path)> on_checkpoint;
+  // Checked between batches; when it becomes true Run returns Cancelled.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Drives one training run. Implementations never throw: every failure is a
+// Status (InvalidArgument for a bad config, NotFound/DataLoss for missing or
+// malformed data, ResourceExhausted for out-of-memory, Internal for a
+// non-finite loss, Cancelled when hooks.cancel was set).
+class Trainer {
+ public:
+  virtual ~Trainer() = default;
+  virtual absl::Status Run(const TrainConfig& config,
+                           const TrainHooks& hooks) = 0;
+};
+
+// The LibTorch trainer. On CPU the same config (seed included) gives the same
+// numbers, and resuming from a checkpoint gives the numbers of an
+// uninterrupted run.
+std::unique_ptr<Trainer> NewTorchTrainer();
+
+// Whether the linked LibTorch can train on CUDA (built with CUDA and a device
+// present).
+bool CudaAvailable();
+
+}  // namespace mixcal::core
+
+#endif  // MIXCAL_WORKER_CORE_TRAINER_H_
