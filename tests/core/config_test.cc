@@ -1,0 +1,104 @@
+#include "worker/core/config.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace mixcal::core {
+namespace {
+
+// The message must name the field and the allowed range.
+void ExpectInvalid(const TrainConfig& c, const std::string& field,
+                   const std::string& range) {
+  absl::Status s = Validate(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find(field), std::string::npos) << s;
+  EXPECT_NE(s.message().find(range), std::string::npos) << s;
+}
+
+TEST(ValidateTest, DefaultsAreValid) { EXPECT_TRUE(Validate(TrainConfig{}).ok()); }
+
+TEST(ValidateTest, OutOfRangeFieldsNameFieldAndRange) {
+  TrainConfig c;
+  c.alpha = -1;
+  ExpectInvalid(c, "alpha", "[0, 10]");
+  c = {};
+  c.epsilon = 1;
+  ExpectInvalid(c, "epsilon", "[0, 1)");
+  c = {};
+  c.label_noise = 1.0;
+  ExpectInvalid(c, "label_noise", "[0, 1)");
+  c = {};
+  c.lr = 0;
+  ExpectInvalid(c, "lr", "(0, 10]");
+  c = {};
+  c.epochs = 0;
+  ExpectInvalid(c, "epochs", "[1, 10000]");
+  c = {};
+  c.ece_bins = 1001;
+  ExpectInvalid(c, "ece_bins", "[1, 1000]");
+  c = {};
+  c.val_fraction = 0.6;
+  ExpectInvalid(c, "val_fraction", "[0, 0.5]");
+  c = {};
+  c.alpha = std::nan("");
+  ExpectInvalid(c, "alpha", "[0, 10]");
+}
+
+TEST(ValidateTest, CrossFieldRules) {
+  TrainConfig c;
+  c.nesterov = true;
+  c.momentum = 0;
+  ExpectInvalid(c, "nesterov", "momentum");
+  c = {};
+  c.val_fraction = 0;
+  ExpectInvalid(c, "temperature_scaling", "val_fraction");
+  c = {};
+  c.dataset = DatasetKind::kCifar10;
+  ExpectInvalid(c, "data_dir", "cifar10");
+  c = {};
+  c.milestones = {5, 3};
+  ExpectInvalid(c, "milestones", "[1, 10]");
+  c = {};
+  c.checkpoint_every = 2;
+  ExpectInvalid(c, "checkpoint_dir", "checkpoint_every");
+  c = {};
+  c.device = "tpu";
+  ExpectInvalid(c, "device", "cuda:N");
+  c = {};
+  c.ood_dataset = "imagenet";
+  ExpectInvalid(c, "ood_dataset", "fashion-mnist|mnist");
+}
+
+TEST(ValidateTest, SyntheticRangesOnlyForSynthetic) {
+  TrainConfig c;
+  c.synthetic.classes = 1;
+  EXPECT_TRUE(Validate(c).ok());  // not the synthetic dataset
+  c.dataset = DatasetKind::kSynthetic;
+  ExpectInvalid(c, "synthetic.classes", "[2, 1000]");
+}
+
+TEST(ParseTest, NamesRoundTripAndErrorsListChoices) {
+  for (const char* n : {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"}) {
+    absl::StatusOr<DatasetKind> d = ParseDataset(n);
+    ASSERT_TRUE(d.ok()) << n;
+    EXPECT_EQ(Name(*d), n);
+  }
+  EXPECT_EQ(*ParseMethod("ls"), MethodKind::kLabelSmoothing);
+  EXPECT_EQ(*ParseMethod("MIXUP"), MethodKind::kMixup);
+  absl::StatusOr<ModelKind> bad = ParseModel("resnet50", "--model");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--model must be one of mlp|lenet|resnet18|vgg16"),
+            std::string::npos);
+}
+
+TEST(MilestonesTest, DefaultHalfAndThreeQuarters) {
+  TrainConfig c;
+  c.epochs = 200;
+  EXPECT_EQ(EffectiveMilestones(c), (std::vector<int>{100, 150}));
+  c.milestones = {60, 120, 160};
+  EXPECT_EQ(EffectiveMilestones(c), (std::vector<int>{60, 120, 160}));
+}
+
+}  // namespace
+}  // namespace mixcal::core

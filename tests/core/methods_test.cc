@@ -1,0 +1,175 @@
+// Each method's loss against a hand computation on a tiny batch, and the
+// evaluation metrics against hand computations.
+
+#include "worker/core/methods.h"
+
+#include <cmath>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "worker/core/evaluate.h"
+
+namespace mixcal::core {
+namespace {
+
+// Two examples, three classes.
+const std::vector<std::vector<double>> kLogits = {{1.0, 2.0, 0.5}, {0.0, -1.0, 3.0}};
+const std::vector<int64_t> kLabels = {1, 0};
+
+at::Tensor Logits() {
+  return at::tensor({1.0, 2.0, 0.5, 0.0, -1.0, 3.0}, at::kDouble).view({2, 3});
+}
+at::Tensor Labels() { return at::tensor(std::vector<int64_t>{1, 0}, at::kLong); }
+
+// log p_k for one row, by hand.
+std::vector<double> LogSoftmax(const std::vector<double>& z) {
+  double m = std::max({z[0], z[1], z[2]});
+  double s = 0;
+  for (double v : z) s += std::exp(v - m);
+  std::vector<double> out;
+  for (double v : z) out.push_back(v - m - std::log(s));
+  return out;
+}
+
+double HandCe(const std::vector<std::vector<double>>& target) {
+  double total = 0;
+  for (size_t i = 0; i < kLogits.size(); ++i) {
+    std::vector<double> lp = LogSoftmax(kLogits[i]);
+    for (int k = 0; k < 3; ++k) total -= target[i][k] * lp[k];
+  }
+  return total / kLogits.size();
+}
+
+std::vector<std::vector<double>> OneHot(const std::vector<int64_t>& y) {
+  std::vector<std::vector<double>> t(y.size(), std::vector<double>(3, 0.0));
+  for (size_t i = 0; i < y.size(); ++i) t[i][y[i]] = 1;
+  return t;
+}
+
+TEST(MethodsTest, BaselineIsHardLabelCrossEntropy) {
+  EXPECT_NEAR(CrossEntropy(Logits(), Labels()).item<double>(), HandCe(OneHot(kLabels)), 1e-12);
+}
+
+TEST(MethodsTest, MixupIsLambdaWeightedPairOfCrossEntropies) {
+  const double lambda = 0.3;
+  std::vector<int64_t> yb = {0, 1};  // labels[perm] with perm = {1, 0}
+  auto ta = OneHot(kLabels), tb = OneHot(yb);
+  double expected = lambda * HandCe(ta) + (1 - lambda) * HandCe(tb);
+  at::Tensor y_b = at::tensor(yb, at::kLong);
+  EXPECT_NEAR(MixupLoss(Logits(), Labels(), y_b, lambda).item<double>(), expected, 1e-12);
+  // lambda = 1 is plain cross-entropy.
+  EXPECT_NEAR(MixupLoss(Logits(), Labels(), y_b, 1.0).item<double>(), HandCe(ta), 1e-12);
+}
+
+TEST(MethodsTest, MixInputsIsConvexCombinationWithPermutation) {
+  at::Tensor x = at::tensor({1.0, 2.0, 3.0, 4.0}, at::kDouble).view({2, 2});
+  at::Tensor perm = at::tensor(std::vector<int64_t>{1, 0}, at::kLong);
+  at::Tensor mixed = MixInputs(x, perm, 0.3);
+  // 0.3*[1,2] + 0.7*[3,4] and 0.3*[3,4] + 0.7*[1,2]
+  std::vector<double> expected = {2.4, 3.4, 1.6, 2.6};
+  for (int i = 0; i < 4; ++i)
+    EXPECT_NEAR(mixed.view({4})[i].item<double>(), expected[i], 1e-12);
+}
+
+TEST(MethodsTest, LabelSmoothingUniformPutsEpsOverKOnEveryClass) {
+  const double eps = 0.2;
+  auto t = OneHot(kLabels);
+  for (auto& row : t)
+    for (double& v : row) v = (1 - eps) * v + eps / 3;  // true class 1-eps+eps/K
+  EXPECT_NEAR(LabelSmoothingLoss(Logits(), Labels(), eps, SmoothingMode::kUniform).item<double>(),
+              HandCe(t), 1e-12);
+}
+
+TEST(MethodsTest, LabelSmoothingOthersPutsEpsOverKMinusOneOnWrongClasses) {
+  const double eps = 0.2;
+  auto t = OneHot(kLabels);
+  for (auto& row : t)
+    for (double& v : row) v = v == 1 ? 1 - eps : eps / 2;
+  EXPECT_NEAR(LabelSmoothingLoss(Logits(), Labels(), eps, SmoothingMode::kOthers).item<double>(),
+              HandCe(t), 1e-12);
+}
+
+TEST(MethodsTest, ErlSubtractsBetaTimesMeanEntropy) {
+  const double beta = 0.5;
+  double entropy = 0;
+  for (const auto& z : kLogits) {
+    std::vector<double> lp = LogSoftmax(z);
+    for (double v : lp) entropy -= std::exp(v) * v;
+  }
+  entropy /= kLogits.size();
+  EXPECT_NEAR(ErlLoss(Logits(), Labels(), beta).item<double>(),
+              HandCe(OneHot(kLabels)) - beta * entropy, 1e-12);
+}
+
+TEST(MethodsTest, FeatureMixupTargetPolicies) {
+  at::Tensor y = Labels();
+  at::Tensor perm = at::tensor(std::vector<int64_t>{1, 0}, at::kLong);
+  EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.6, LabelPolicy::kDominant).equal(y));
+  EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.5, LabelPolicy::kDominant).equal(y));
+  EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.4, LabelPolicy::kDominant)
+                  .equal(at::tensor(std::vector<int64_t>{0, 1}, at::kLong)));
+  EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.1, LabelPolicy::kFirst).equal(y));
+}
+
+TEST(EvaluateTest, LabelledMetricsByHand) {
+  // Row 1: p = softmax(1, 2, 0.5), predicts 1 (right). Row 2 predicts 2
+  // (wrong, label 0).
+  SplitMetrics m = LabelledMetrics("test", Logits(), Labels(), 15);
+  std::vector<double> lp1 = LogSoftmax(kLogits[0]), lp2 = LogSoftmax(kLogits[1]);
+  EXPECT_EQ(m.count, 2);
+  EXPECT_NEAR(m.accuracy, 0.5, 1e-12);
+  EXPECT_NEAR(m.nll, -(lp1[1] + lp2[0]) / 2, 1e-12);
+  double brier = 0, entropy = 0;
+  for (int k = 0; k < 3; ++k) {
+    brier += std::pow(std::exp(lp1[k]) - (k == 1), 2) + std::pow(std::exp(lp2[k]) - (k == 0), 2);
+    entropy -= std::exp(lp1[k]) * lp1[k] + std::exp(lp2[k]) * lp2[k];
+  }
+  EXPECT_NEAR(m.brier, brier / 2, 1e-12);
+  EXPECT_NEAR(m.mean_entropy, entropy / 2, 1e-12);
+  double c1 = std::exp(lp1[1]), c2 = std::exp(lp2[2]);
+  EXPECT_NEAR(m.mean_confidence, (c1 + c2) / 2, 1e-12);
+  // Different 15-bins: ECE = (|1-c1| + |0-c2|)/2, MCE = max.
+  EXPECT_NEAR(m.ece, ((1 - c1) + c2) / 2, 1e-6);
+  EXPECT_NEAR(m.mce, std::max(1 - c1, c2), 1e-6);
+  EXPECT_NEAR(m.oe, (c2 * c2) / 2, 1e-6);
+  int64_t total = 0;
+  for (const ReliabilityBin& b : m.bins) total += b.count;
+  EXPECT_EQ(total, 2);
+}
+
+TEST(EvaluateTest, TemperatureDividesLogits) {
+  SplitMetrics hot = LabelledMetrics("test_ts", Logits(), Labels(), 15, 2.0);
+  SplitMetrics ref = LabelledMetrics("test", Logits() / 2.0, Labels(), 15);
+  EXPECT_NEAR(hot.nll, ref.nll, 1e-12);
+  EXPECT_NEAR(hot.ece, ref.ece, 1e-12);
+}
+
+TEST(EvaluateTest, FittedTemperatureMinimisesNll) {
+  // Overconfident logits: scaled-up versions of a mixed-accuracy set.
+  at::Tensor z = at::tensor({4.0, 0.0, 0.0, 0.0, 4.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 4.0},
+                            at::kDouble).view({4, 3}) * 3.0;
+  at::Tensor y = at::tensor(std::vector<int64_t>{0, 1, 1, 2}, at::kLong);
+  double t = FitTemperature(z, y);
+  auto nll = [&](double temp) { return at::nll_loss(at::log_softmax(z / temp, 1), y).item<double>(); };
+  EXPECT_GT(t, 1.0);  // overconfident: T > 1 softens
+  EXPECT_LE(nll(t), nll(t * 1.01) + 1e-12);
+  EXPECT_LE(nll(t), nll(t / 1.01) + 1e-12);
+  EXPECT_LT(nll(t), nll(1.0));
+}
+
+TEST(EvaluateTest, UnlabelledMetricsAuroc) {
+  // OOD inputs with uniform logits have confidence 1/3; in-distribution
+  // confidences all higher: AUROC 1.
+  at::Tensor ood = at::zeros({5, 3}, at::kDouble);
+  at::Tensor in_conf = at::tensor({0.9f, 0.8f, 0.7f});
+  SplitMetrics m = UnlabelledMetrics("noise", ood, in_conf);
+  EXPECT_FALSE(m.has_labels);
+  EXPECT_EQ(m.count, 5);
+  EXPECT_NEAR(m.mean_confidence, 1.0 / 3, 1e-9);
+  EXPECT_NEAR(m.mean_entropy, std::log(3.0), 1e-9);
+  ASSERT_TRUE(m.auroc.has_value());
+  EXPECT_DOUBLE_EQ(*m.auroc, 1.0);
+}
+
+}  // namespace
+}  // namespace mixcal::core

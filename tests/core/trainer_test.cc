@@ -1,0 +1,312 @@
+// Real LibTorch training on tiny synthetic data, through the core's public,
+// torch-free API.
+
+#include "worker/core/trainer.h"
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "worker/core/metrics.h"
+
+namespace mixcal::core {
+namespace {
+
+namespace fs = std::filesystem;
+
+TrainConfig TinyConfig() {
+  TrainConfig c;
+  c.dataset = DatasetKind::kSynthetic;
+  c.synthetic.classes = 4;
+  c.synthetic.size = 4;
+  c.synthetic.train_count = 1024;
+  c.synthetic.test_count = 512;
+  c.synthetic.separation = 1.0;
+  c.model = ModelKind::kMlp;
+  c.epochs = 3;
+  c.batch_size = 64;
+  c.lr = 0.05;
+  c.threads = 1;
+  c.seed = 1;
+  return c;
+}
+
+struct RunResult {
+  absl::Status status;
+  std::vector<EpochReport> reports;
+  std::vector<std::string> checkpoints;
+};
+
+RunResult RunTraining(const TrainConfig& config, const std::atomic<bool>* cancel = nullptr,
+                      int cancel_after_epoch = 0, std::atomic<bool>* cancel_flag = nullptr) {
+  RunResult r;
+  TrainHooks hooks;
+  hooks.cancel = cancel;
+  hooks.on_epoch = [&](const EpochReport& e) {
+    r.reports.push_back(e);
+    if (cancel_flag != nullptr && e.epoch == cancel_after_epoch) cancel_flag->store(true);
+    return absl::OkStatus();
+  };
+  hooks.on_checkpoint = [&](int, const std::string& path) { r.checkpoints.push_back(path); };
+  r.status = NewTorchTrainer()->Run(config, hooks);
+  return r;
+}
+
+const SplitMetrics* FindSplit(const EpochReport& r, const std::string& name) {
+  for (const SplitMetrics& m : r.splits)
+    if (m.split == name) return &m;
+  return nullptr;
+}
+
+// Exact equality of everything a run reports except timings.
+void ExpectSameNumbers(const EpochReport& a, const EpochReport& b) {
+  EXPECT_EQ(a.epoch, b.epoch);
+  EXPECT_EQ(a.train_loss, b.train_loss);
+  EXPECT_EQ(a.train_accuracy, b.train_accuracy);
+  EXPECT_EQ(a.lr, b.lr);
+  ASSERT_EQ(a.splits.size(), b.splits.size());
+  for (size_t i = 0; i < a.splits.size(); ++i) {
+    const SplitMetrics &x = a.splits[i], &y = b.splits[i];
+    EXPECT_EQ(x.split, y.split);
+    EXPECT_EQ(x.accuracy, y.accuracy) << x.split;
+    EXPECT_EQ(x.nll, y.nll) << x.split;
+    EXPECT_EQ(x.brier, y.brier) << x.split;
+    EXPECT_EQ(x.ece, y.ece) << x.split;
+    EXPECT_EQ(x.mean_entropy, y.mean_entropy) << x.split;
+    EXPECT_EQ(x.temperature, y.temperature) << x.split;
+  }
+}
+
+TEST(TrainerTest, LearnsSyntheticDataAndReportsEveryMetric) {
+  TrainConfig c = TinyConfig();
+  c.noise_eval_count = 256;
+  c.train_eval_count = 256;
+  RunResult r = RunTraining(c);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.reports.size(), 3u);
+  const EpochReport& last = r.reports.back();
+  const SplitMetrics* test = FindSplit(last, "test");
+  ASSERT_NE(test, nullptr);
+  EXPECT_GT(test->accuracy, 0.85);  // chance is 0.25
+  EXPECT_EQ(test->count, 512);
+  for (double v : {test->nll, test->brier, test->ece, test->mce, test->oe,
+                   test->adaptive_ece, test->mean_confidence, test->mean_entropy,
+                   last.train_loss, last.train_accuracy, last.lr, last.samples_per_sec}) {
+    EXPECT_TRUE(std::isfinite(v));
+  }
+  EXPECT_GT(test->mean_confidence, 0.25);
+  ASSERT_EQ(test->bins.size(), 15u);
+  int64_t binned = 0;
+  for (const ReliabilityBin& b : test->bins) binned += b.count;
+  EXPECT_EQ(binned, 512);
+  // The bins are the source of truth: ECE/MCE/OE re-derive from them.
+  Calibration from_bins = CalibrationFromBins(test->bins);
+  EXPECT_DOUBLE_EQ(from_bins.ece, test->ece);
+  EXPECT_DOUBLE_EQ(from_bins.mce, test->mce);
+  EXPECT_DOUBLE_EQ(from_bins.oe, test->oe);
+
+  const SplitMetrics* ts = FindSplit(last, "test_ts");
+  ASSERT_NE(ts, nullptr);
+  ASSERT_TRUE(ts->temperature.has_value());
+  EXPECT_GT(*ts->temperature, 0);
+  EXPECT_EQ(ts->accuracy, test->accuracy);  // scaling keeps the argmax
+  ASSERT_NE(FindSplit(last, "train"), nullptr);
+  const SplitMetrics* noise = FindSplit(last, "noise");
+  ASSERT_NE(noise, nullptr);
+  EXPECT_FALSE(noise->has_labels);
+  ASSERT_TRUE(noise->auroc.has_value());
+  EXPECT_GE(*noise->auroc, 0.0);
+  EXPECT_LE(*noise->auroc, 1.0);
+  // Step schedule: milestones at epochs 1 and 2 of 3.
+  EXPECT_DOUBLE_EQ(r.reports[0].lr, 0.05);
+  EXPECT_NEAR(r.reports[2].lr, 0.0005, 1e-12);
+}
+
+TEST(TrainerTest, SameSeedGivesSameNumbersOnCpu) {
+  TrainConfig c = TinyConfig();
+  c.method = MethodKind::kMixup;
+  c.alpha = 0.4;
+  RunResult a = RunTraining(c), b = RunTraining(c);
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  for (size_t i = 0; i < a.reports.size(); ++i) ExpectSameNumbers(a.reports[i], b.reports[i]);
+  c.seed = 2;
+  RunResult other = RunTraining(c);
+  EXPECT_NE(other.reports.back().train_loss, a.reports.back().train_loss);
+}
+
+TEST(TrainerTest, MixupWithAlphaZeroEqualsBaselineExactly) {
+  TrainConfig base = TinyConfig();
+  TrainConfig mix = base;
+  mix.method = MethodKind::kMixup;
+  mix.alpha = 0;
+  RunResult a = RunTraining(base), b = RunTraining(mix);
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  ASSERT_EQ(a.reports.size(), b.reports.size());
+  for (size_t i = 0; i < a.reports.size(); ++i) ExpectSameNumbers(a.reports[i], b.reports[i]);
+  // And a real alpha changes the run.
+  mix.alpha = 1.0;
+  RunResult c = RunTraining(mix);
+  EXPECT_NE(c.reports.back().train_loss, a.reports.back().train_loss);
+}
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mixcal_ckpt_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(CheckpointTest, ResumeGivesTheNumbersOfAnUninterruptedRun) {
+  TrainConfig c = TinyConfig();
+  c.model = ModelKind::kLenet;  // conv + pooling; momentum buffers matter
+  c.synthetic.size = 12;
+  c.method = MethodKind::kMixup;
+  c.alpha = 0.3;
+  c.epochs = 4;
+  c.checkpoint_every = 2;
+  c.checkpoint_dir = (dir_ / "full").string();
+  RunResult full = RunTraining(c);
+  ASSERT_TRUE(full.status.ok()) << full.status;
+  ASSERT_EQ(full.checkpoints.size(), 2u);
+  ASSERT_TRUE(fs::exists(full.checkpoints[0]));
+
+  TrainConfig resumed = c;
+  resumed.checkpoint_dir = (dir_ / "resumed").string();
+  resumed.resume_from = full.checkpoints[0];  // after epoch 2
+  RunResult rest = RunTraining(resumed);
+  ASSERT_TRUE(rest.status.ok()) << rest.status;
+  ASSERT_EQ(rest.reports.size(), 2u);
+  ExpectSameNumbers(full.reports[2], rest.reports[0]);
+  ExpectSameNumbers(full.reports[3], rest.reports[1]);
+}
+
+TEST_F(CheckpointTest, CheckpointOfAnotherConfigurationIsRefused) {
+  TrainConfig c = TinyConfig();
+  c.epochs = 1;
+  c.checkpoint_every = 1;
+  c.checkpoint_dir = dir_.string();
+  RunResult first = RunTraining(c);
+  ASSERT_EQ(first.checkpoints.size(), 1u);
+  TrainConfig other = c;
+  other.seed = 99;
+  other.epochs = 2;
+  other.resume_from = first.checkpoints[0];
+  RunResult r = RunTraining(other);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kFailedPrecondition) << r.status;
+  EXPECT_TRUE(r.reports.empty());
+
+  other = c;
+  other.resume_from = (dir_ / "missing.pt").string();
+  r = RunTraining(other);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kNotFound) << r.status;
+}
+
+TEST(TrainerTest, CancellationStopsBetweenBatches) {
+  std::atomic<bool> cancel{true};
+  RunResult before = RunTraining(TinyConfig(), &cancel);
+  EXPECT_EQ(before.status.code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(before.reports.empty());
+
+  std::atomic<bool> later{false};
+  RunResult after_one = RunTraining(TinyConfig(), &later, 1, &later);
+  EXPECT_EQ(after_one.status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(after_one.reports.size(), 1u);
+  EXPECT_NE(after_one.status.message().find("epoch 2, batch 0"), std::string::npos)
+      << after_one.status;
+}
+
+TEST(TrainerTest, CallbackErrorStopsTraining) {
+  TrainHooks hooks;
+  int calls = 0;
+  hooks.on_epoch = [&](const EpochReport&) {
+    ++calls;
+    return absl::UnavailableError("store down");
+  };
+  absl::Status s = NewTorchTrainer()->Run(TinyConfig(), hooks);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(TrainerTest, InvalidConfigFailsBeforeAnyWork) {
+  TrainConfig c = TinyConfig();
+  c.alpha = -1;
+  RunResult r = RunTraining(c);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status.message().find("alpha must be in [0, 10]"), std::string::npos);
+  EXPECT_TRUE(r.reports.empty());
+}
+
+TEST(TrainerTest, MissingDatasetIsAnErrorNamingThePath) {
+  TrainConfig c = TinyConfig();
+  c.dataset = DatasetKind::kFashionMnist;
+  c.data_dir = "/nonexistent/fmnist";
+  RunResult r = RunTraining(c);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(r.status.message().find("/nonexistent/fmnist"), std::string::npos);
+}
+
+TEST(TrainerTest, DivergenceIsAnErrorNotGarbage) {
+  TrainConfig c = TinyConfig();
+  c.synthetic.separation = 100;
+  c.lr = 10;
+  c.weight_decay = 0;
+  c.schedule = Schedule::kConstant;
+  RunResult r = RunTraining(c);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kInternal) << r.status;
+  EXPECT_NE(r.status.message().find("diverged"), std::string::npos) << r.status;
+}
+
+TEST(TrainerTest, CudaDeviceWithoutCudaIsAClearError) {
+  if (CudaAvailable()) GTEST_SKIP() << "CUDA present";
+  TrainConfig c = TinyConfig();
+  c.device = "cuda:0";
+  RunResult r = RunTraining(c);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status.message().find("cuda:0"), std::string::npos);
+}
+
+struct ModelMethod {
+  ModelKind model;
+  MethodKind method;
+};
+
+class EveryModelAndMethodTest : public ::testing::TestWithParam<ModelMethod> {};
+
+TEST_P(EveryModelAndMethodTest, TrainsOneEpochOnImages) {
+  TrainConfig c = TinyConfig();
+  c.synthetic.channels = 3;
+  c.synthetic.size = 16;
+  c.synthetic.train_count = 128;
+  c.synthetic.test_count = 64;
+  c.model = GetParam().model;
+  c.method = GetParam().method;
+  c.augment = Augment::kCropFlip;
+  c.alpha = 0.4;
+  c.label_noise = 0.1;
+  c.epochs = 1;
+  RunResult r = RunTraining(c);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.reports.size(), 1u);
+  EXPECT_TRUE(std::isfinite(r.reports[0].train_loss));
+  ASSERT_NE(FindSplit(r.reports[0], "test_ts"), nullptr);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Grid, EveryModelAndMethodTest,
+    ::testing::Values(ModelMethod{ModelKind::kMlp, MethodKind::kFeatureMixup},
+                      ModelMethod{ModelKind::kLenet, MethodKind::kLabelSmoothing},
+                      ModelMethod{ModelKind::kResnet18, MethodKind::kMixup},
+                      ModelMethod{ModelKind::kVgg16, MethodKind::kErl}),
+    [](const auto& info) {
+      return std::string(Name(info.param.model)) + "_" + std::string(Name(info.param.method));
+    });
+
+}  // namespace
+}  // namespace mixcal::core
