@@ -426,7 +426,12 @@ at::Tensor Normalizer::operator()(const at::Tensor& batch) const {
     inv_std_t_ = at::tensor(inv).view({1, ch, 1, 1}).to(batch.device());
   }
   // Statistics are in the images' own scale, so no 1/255 step is needed.
-  return (batch.to(at::kFloat) - mean_t_) * inv_std_t_;
+  // One float copy keeping the batch's strides (channels-last stays so),
+  // then in-place arithmetic.
+  at::Tensor x = at::empty_like(batch, batch.options().dtype(at::kFloat),
+                                at::MemoryFormat::Preserve);
+  x.copy_(batch);
+  return x.sub_(mean_t_).mul_(inv_std_t_);
 }
 
 at::Tensor RandomCropFlip(const at::Tensor& batch, int pad) {

@@ -131,14 +131,32 @@ class TorchTrainer : public Trainer {
   absl::Status RunImpl(const TrainConfig& config, const TrainHooks& hooks);
 };
 
+// Convolutions run in channels-last (NHWC) layout: oneDNN on the CPU and
+// cuDNN on the GPU then skip a layout reorder per layer (docs/benchmarks.md).
+// The strides are set explicitly: for one-channel tensors NCHW already counts
+// as channels-last-contiguous, so contiguous(ChannelsLast) would keep NCHW
+// strides and LibTorch would pick the NCHW kernels.
+at::Tensor ToModelLayout(const at::Tensor& batch, bool channels_last) {
+  if (!channels_last) return batch;
+  return at::empty_like(batch, at::MemoryFormat::ChannelsLast).copy_(batch);
+}
+
+void ConvertToChannelsLast(torch::nn::Module& model) {
+  torch::NoGradGuard ng;
+  for (at::Tensor& p : model.parameters())
+    if (p.dim() == 4) p.set_data(at::empty_like(p, at::MemoryFormat::ChannelsLast).copy_(p));
+}
+
 // Logits of `images` (raw, on the device) in evaluation batches, on the CPU.
 at::Tensor EvalLogits(ClassifierImpl& model, const Normalizer& normalize,
-                      const at::Tensor& images, int batch, bool autocast) {
+                      const at::Tensor& images, int batch, bool autocast,
+                      bool channels_last) {
   std::vector<at::Tensor> parts;
   const int64_t n = images.size(0);
   CudaAutocast guard(autocast);
   for (int64_t i = 0; i < n; i += batch) {
-    at::Tensor x = normalize(images.slice(0, i, std::min(n, i + batch)));
+    at::Tensor x = normalize(
+        ToModelLayout(images.slice(0, i, std::min(n, i + batch)), channels_last));
     parts.push_back(model.forward(x).to(at::kFloat));
   }
   if (parts.empty()) return at::empty({0, 0});
@@ -236,6 +254,8 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
                           MakeModel(config.model, data.channels, data.height,
                                     data.width, data.classes));
   model->to(device);
+  const bool channels_last = config.model != ModelKind::kMlp;
+  if (channels_last) ConvertToChannelsLast(*model);
   torch::optim::SGD optimizer(
       model->parameters(),
       torch::optim::SGDOptions(config.lr)
@@ -304,7 +324,7 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
       at::Tensor x = train_x.index_select(0, idx);
       at::Tensor y = train_y.index_select(0, idx);
       if (augment) x = RandomCropFlip(x, 4);
-      x = normalize(x);
+      x = normalize(ToModelLayout(x, channels_last));
 
       double lambda = 1.0;
       if (mixes && config.alpha > 0) {
@@ -385,17 +405,18 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
     auto eval_start = Clock::now();
     double metrics_seconds = 0;
     {
-      torch::NoGradGuard ng;
+      c10::InferenceMode inference;
       model->eval();
       const int eb = config.eval_batch_size;
-      at::Tensor test_logits = EvalLogits(*model, normalize, test_x, eb, cuda);
+      at::Tensor test_logits = EvalLogits(*model, normalize, test_x, eb, cuda, channels_last);
       report.eval_samples += test_x.size(0);
       auto m0 = Clock::now();
       report.splits.push_back(LabelledMetrics("test", test_logits, test_y, config.ece_bins));
-      at::Tensor test_conf = TopConfidence(test_logits);
+      at::Tensor test_conf;  // for the OOD AUROCs only
+      if (noise_x.defined() || ood_images.defined()) test_conf = TopConfidence(test_logits);
       metrics_seconds += Seconds(m0);
       if (config.temperature_scaling && val_x.size(0) > 0) {
-        at::Tensor val_logits = EvalLogits(*model, normalize, val_x, eb, cuda);
+        at::Tensor val_logits = EvalLogits(*model, normalize, val_x, eb, cuda, channels_last);
         report.eval_samples += val_x.size(0);
         auto m1 = Clock::now();
         double t = FitTemperature(val_logits, val_y);
@@ -405,7 +426,7 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
         metrics_seconds += Seconds(m1);
       }
       if (train_eval_x.defined()) {
-        at::Tensor logits = EvalLogits(*model, normalize, train_eval_x, eb, cuda);
+        at::Tensor logits = EvalLogits(*model, normalize, train_eval_x, eb, cuda, channels_last);
         report.eval_samples += train_eval_x.size(0);
         auto m2 = Clock::now();
         report.splits.push_back(LabelledMetrics("train", logits, train_eval_y, config.ece_bins));
@@ -417,7 +438,9 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
         {
           CudaAutocast guard(cuda);
           for (int64_t i = 0; i < noise_x.size(0); i += eb)
-            parts.push_back(model->forward(noise_x.slice(0, i, i + eb)).to(at::kFloat));
+            parts.push_back(
+                model->forward(ToModelLayout(noise_x.slice(0, i, i + eb), channels_last))
+                    .to(at::kFloat));
         }
         at::Tensor logits = at::cat(parts).to(at::kCPU);
         report.eval_samples += noise_x.size(0);
@@ -426,7 +449,7 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
         metrics_seconds += Seconds(m3);
       }
       if (ood_images.defined()) {
-        at::Tensor logits = EvalLogits(*model, normalize, ood_images, eb, cuda);
+        at::Tensor logits = EvalLogits(*model, normalize, ood_images, eb, cuda, channels_last);
         report.eval_samples += ood_images.size(0);
         auto m4 = Clock::now();
         report.splits.push_back(UnlabelledMetrics("ood", logits, test_conf));
