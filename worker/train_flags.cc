@@ -1,7 +1,7 @@
 #include "worker/train_flags.h"
 
 #include <functional>
-#include <map>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -51,6 +51,20 @@ Setter String(std::string TrainConfig::*field) {
     return absl::OkStatus();
   };
 }
+// A numeric field of the synthetic dataset's options.
+template <typename T>
+Setter Synthetic(const char* flag, T core::SyntheticOptions::*field) {
+  return [=](TrainConfig& c, const std::string& v) {
+    bool ok;
+    if constexpr (std::is_floating_point_v<T>) {
+      ok = absl::SimpleAtod(v, &(c.synthetic.*field));
+    } else {
+      ok = absl::SimpleAtoi(v, &(c.synthetic.*field));
+    }
+    return ok ? absl::OkStatus() : NotA(flag, "a number", v);
+  };
+}
+
 template <typename E>
 Setter Enum(const char* flag, E TrainConfig::*field,
             absl::StatusOr<E> (*parse)(absl::string_view, absl::string_view)) {
@@ -83,30 +97,15 @@ const std::vector<Flag>& Flags() {
       {"noise-kind", "KIND", "pair|symmetric (default pair)",
        Enum("noise-kind", &TrainConfig::noise_kind, &core::ParseNoiseKind)},
       {"synthetic-classes", "K", "synthetic: classes, [2, 1000] (default 4)",
-       [](TrainConfig& c, const std::string& v) {
-         return absl::SimpleAtoi(v, &c.synthetic.classes)
-                    ? absl::OkStatus() : NotA("synthetic-classes", "an integer", v);
-       }},
+       Synthetic("synthetic-classes", &core::SyntheticOptions::classes)},
       {"synthetic-channels", "C", "synthetic: channels, [1, 16] (default 1)",
-       [](TrainConfig& c, const std::string& v) {
-         return absl::SimpleAtoi(v, &c.synthetic.channels)
-                    ? absl::OkStatus() : NotA("synthetic-channels", "an integer", v);
-       }},
+       Synthetic("synthetic-channels", &core::SyntheticOptions::channels)},
       {"synthetic-size", "S", "synthetic: image side in pixels, [1, 64] (default 4)",
-       [](TrainConfig& c, const std::string& v) {
-         return absl::SimpleAtoi(v, &c.synthetic.size)
-                    ? absl::OkStatus() : NotA("synthetic-size", "an integer", v);
-       }},
+       Synthetic("synthetic-size", &core::SyntheticOptions::size)},
       {"synthetic-train", "N", "synthetic: training examples, [classes, 1000000] (default 2048)",
-       [](TrainConfig& c, const std::string& v) {
-         return absl::SimpleAtoi(v, &c.synthetic.train_count)
-                    ? absl::OkStatus() : NotA("synthetic-train", "an integer", v);
-       }},
+       Synthetic("synthetic-train", &core::SyntheticOptions::train_count)},
       {"synthetic-test", "N", "synthetic: test examples, [classes, 1000000] (default 1024)",
-       [](TrainConfig& c, const std::string& v) {
-         return absl::SimpleAtoi(v, &c.synthetic.test_count)
-                    ? absl::OkStatus() : NotA("synthetic-test", "an integer", v);
-       }},
+       Synthetic("synthetic-test", &core::SyntheticOptions::test_count)},
       {"synthetic-separation", "MU",
        "synthetic: class mean distance per dimension, [0, 100] (default 1)",
        [](TrainConfig& c, const std::string& v) {

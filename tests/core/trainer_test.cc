@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -206,6 +207,58 @@ TEST_F(CheckpointTest, CheckpointOfAnotherConfigurationIsRefused) {
   other.resume_from = (dir_ / "missing.pt").string();
   r = RunTraining(other);
   EXPECT_EQ(r.status.code(), absl::StatusCode::kNotFound) << r.status;
+}
+
+// Writes raw IDX files of random-ish 28x28 images for train and t10k.
+void WriteIdxDataset(const fs::path& dir, int train, int test, int shift) {
+  fs::create_directories(dir);
+  auto be32 = [](std::ofstream& f, uint32_t v) {
+    unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+    f.write(reinterpret_cast<char*>(b), 4);
+  };
+  for (auto [prefix, n] : {std::pair<const char*, int>{"train", train}, {"t10k", test}}) {
+    std::ofstream img(dir / (std::string(prefix) + "-images-idx3-ubyte"), std::ios::binary);
+    be32(img, 0x803);
+    be32(img, n);
+    be32(img, 28);
+    be32(img, 28);
+    std::ofstream lab(dir / (std::string(prefix) + "-labels-idx1-ubyte"), std::ios::binary);
+    be32(lab, 0x801);
+    be32(lab, n);
+    for (int i = 0; i < n; ++i) {
+      const int label = i % 10;
+      lab.put(static_cast<char>(label));
+      // Class-dependent brightness, so that the classes are learnable.
+      for (int p = 0; p < 784; ++p)
+        img.put(static_cast<char>((label * 20 + shift + (p * 7 + i) % 40) % 256));
+    }
+  }
+}
+
+TEST_F(CheckpointTest, OutOfDistributionDatasetGetsItsOwnSplit) {
+  WriteIdxDataset(dir_ / "mnist", 300, 100, 0);
+  WriteIdxDataset(dir_ / "other", 50, 60, 128);
+  TrainConfig c = TinyConfig();
+  c.dataset = DatasetKind::kMnist;
+  c.data_dir = (dir_ / "mnist").string();
+  c.model = ModelKind::kLenet;
+  c.epochs = 1;
+  c.ood_dataset = "fashion-mnist";
+  c.ood_data_dir = (dir_ / "other").string();
+  c.ood_count = 40;
+  RunResult r = RunTraining(c);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  const SplitMetrics* ood = FindSplit(r.reports[0], "ood");
+  ASSERT_NE(ood, nullptr);
+  EXPECT_EQ(ood->count, 40);
+  EXPECT_FALSE(ood->has_labels);
+  ASSERT_TRUE(ood->auroc.has_value());
+
+  // OOD data of another shape is refused, naming both shapes.
+  c.dataset = DatasetKind::kSynthetic;
+  r = RunTraining(c);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument) << r.status;
+  EXPECT_NE(r.status.message().find("1x28x28"), std::string::npos) << r.status;
 }
 
 TEST(TrainerTest, CancellationStopsBetweenBatches) {
