@@ -108,10 +108,7 @@ const std::vector<Flag>& Flags() {
        Synthetic("synthetic-test", &core::SyntheticOptions::test_count)},
       {"synthetic-separation", "MU",
        "synthetic: class mean distance per dimension, [0, 100] (default 1)",
-       [](TrainConfig& c, const std::string& v) {
-         return absl::SimpleAtod(v, &c.synthetic.separation)
-                    ? absl::OkStatus() : NotA("synthetic-separation", "a number", v);
-       }},
+       Synthetic("synthetic-separation", &core::SyntheticOptions::separation)},
       // model and method
       {"model", "NAME", "mlp|lenet|resnet18|vgg16 (default lenet)",
        Enum("model", &TrainConfig::model, &core::ParseModel)},
