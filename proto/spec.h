@@ -1,0 +1,54 @@
+#ifndef MIXCAL_PROTO_SPEC_H_
+#define MIXCAL_PROTO_SPEC_H_
+
+// SweepSpec validation and expansion, and the TrainConfig of a job. Protobuf
+// messages and the training core's torch-free config only (no gRPC, no
+// LibTorch): the store, the coordinator and the worker share it, so a range
+// is defined once, in worker/core/config.cc.
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "mixcal/v1/sweep.pb.h"
+#include "worker/core/config.h"
+
+namespace mixcal::spec {
+
+inline constexpr int kMaxMethods = 16;
+inline constexpr int kMaxValuesPerMethod = 64;
+inline constexpr int kMaxSeeds = 1000;
+inline constexpr int kMaxJobsPerSweep = 10000;
+inline constexpr int kMaxNameLength = 128;
+inline constexpr int kMaxRequestIdLength = 128;
+inline constexpr int kMaxPathLength = 4096;
+inline constexpr uint64_t kMaxSeed = uint64_t{1} << 53;  // exact in JSON numbers
+
+// Checks every field of `spec`. InvalidArgument names the field by its path
+// in the spec (e.g. "methods[1].values[0]"), the value and the allowed range.
+absl::Status ValidateSweepSpec(const v1::SweepSpec& spec);
+
+// One job of a sweep: its identity (method, value, seed) and configuration.
+struct JobSpec {
+  std::string method;  // canonical method name
+  double value = 0;    // 0 for baseline
+  uint64_t seed = 0;
+  v1::JobConfig config;
+};
+
+// The sweep's jobs in a fixed order: methods in spec order, then their values
+// in order, then seeds in order. The spec must be valid.
+std::vector<JobSpec> ExpandSweep(const v1::SweepSpec& spec);
+
+// The spec with its defaults filled in (seeds [0], device any, ...), as it is
+// stored: two specs that mean the same run compare equal after this.
+v1::SweepSpec Normalized(const v1::SweepSpec& spec);
+
+// The training core's configuration of one job; InvalidArgument when a name
+// or range is wrong. device is "cpu": the worker sets its own.
+absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job);
+
+}  // namespace mixcal::spec
+
+#endif  // MIXCAL_PROTO_SPEC_H_

@@ -1,0 +1,138 @@
+#ifndef MIXCAL_STORAGE_SQLITE_H_
+#define MIXCAL_STORAGE_SQLITE_H_
+
+// A thin RAII layer over the SQLite C API that speaks absl::Status.
+// Internal to storage/. Not thread-safe: the Store serialises access.
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace mixcal::storage {
+
+// A prepared statement. Bind indexes are 1-based, column indexes 0-based.
+class Statement {
+ public:
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
+    other.stmt_ = nullptr;
+  }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement() { sqlite3_finalize(stmt_); }
+
+  Statement& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& Bind(int i, int v) { return Bind(i, static_cast<int64_t>(v)); }
+  Statement& Bind(int i, uint32_t v) { return Bind(i, static_cast<int64_t>(v)); }
+  Statement& Bind(int i, uint64_t v) { return Bind(i, static_cast<int64_t>(v)); }
+  Statement& Bind(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  Statement& Bind(int i, absl::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& Bind(int i, const char* v) { return Bind(i, absl::string_view(v)); }
+  Statement& Bind(int i, const std::string& v) { return Bind(i, absl::string_view(v)); }
+  Statement& BindBlob(int i, const std::string& v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& BindNull(int i) {
+    sqlite3_bind_null(stmt_, i);
+    return *this;
+  }
+  Statement& Bind(int i, std::optional<double> v) {
+    return v ? Bind(i, *v) : BindNull(i);
+  }
+
+  // Steps once: true when a row is ready, false when done.
+  absl::StatusOr<bool> Step();
+  // Steps until done (for writes).
+  absl::Status Run();
+  // Resets for re-use and clears bindings.
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  int64_t Int(int c) const { return sqlite3_column_int64(stmt_, c); }
+  double Double(int c) const { return sqlite3_column_double(stmt_, c); }
+  bool IsNull(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
+  std::string Text(int c) const {
+    const unsigned char* p = sqlite3_column_text(stmt_, c);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, c))
+             : std::string();
+  }
+  std::string Blob(int c) const {
+    const void* p = sqlite3_column_blob(stmt_, c);
+    return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(stmt_, c))
+             : std::string();
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+};
+
+class Database {
+ public:
+  // Opens (creating) `path`; ":memory:" for an in-memory database.
+  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path);
+  ~Database();
+
+  absl::Status Exec(const std::string& sql);
+  absl::StatusOr<Statement> Prepare(absl::string_view sql);
+  // A prepared statement kept for the life of the database, reset for reuse.
+  absl::StatusOr<Statement*> Cached(absl::string_view sql);
+  int64_t LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
+  int Changes() const { return sqlite3_changes(db_); }
+  sqlite3* raw() { return db_; }
+
+ private:
+  explicit Database(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+  std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back when not committed.
+class Transaction {
+ public:
+  explicit Transaction(Database* db) : db_(db) {}
+  ~Transaction() {
+    if (open_) db_->Exec("ROLLBACK").IgnoreError();
+  }
+  absl::Status Begin() {
+    absl::Status s = db_->Exec("BEGIN IMMEDIATE");
+    open_ = s.ok();
+    return s;
+  }
+  absl::Status Commit() {
+    absl::Status s = db_->Exec("COMMIT");
+    if (s.ok()) open_ = false;
+    return s;
+  }
+
+ private:
+  Database* db_;
+  bool open_ = false;
+};
+
+// The Status for a SQLite result code.
+absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what);
+
+}  // namespace mixcal::storage
+
+#endif  // MIXCAL_STORAGE_SQLITE_H_

@@ -1,0 +1,170 @@
+#ifndef MIXCAL_STORAGE_STORE_H_
+#define MIXCAL_STORAGE_STORE_H_
+
+// The coordinator's state in one SQLite file (DESIGN.md section 4): sweeps,
+// jobs and their leases, workers, per-epoch metrics with reliability bins,
+// and an event log. Protobuf messages are the record types; no gRPC here.
+//
+//   MIXCAL_ASSIGN_OR_RETURN(auto store, Store::Open({.path = "mixcal.db"}));
+//   MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, store->CreateSweep(spec));
+//
+// Thread-safe: one connection, calls serialised by a mutex. Several Store
+// objects (processes) may open the same file; SQLite's WAL lets readers run
+// while one writes, and every multi-row write is one transaction, so a
+// reader never sees half of one.
+//
+// Errors: InvalidArgument (bad input, naming the field), NotFound (no such
+// sweep/job/worker), FailedPrecondition (a stale lease; a state that does not
+// allow the change), DataLoss/Internal (the file), Unavailable (busy beyond
+// busy_timeout).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "mixcal/v1/jobs.pb.h"
+#include "mixcal/v1/metrics.pb.h"
+#include "mixcal/v1/sweep.pb.h"
+#include "storage/clock.h"
+
+namespace mixcal::storage {
+
+class Database;
+
+struct StoreOptions {
+  std::string path;                  // a file, or ":memory:"
+  Clock* clock = nullptr;            // default SystemClock()
+  int busy_timeout_ms = 10000;
+  // Migrate only up to this schema version (tests of migrations); 0 = latest.
+  int migrate_to = 0;
+};
+
+// What a worker is leased.
+struct Assignment {
+  v1::Job job;      // state RUNNING, its attempt, config and checkpoint
+  v1::Lease lease;
+};
+
+// Lease bookkeeping answered to a heartbeat.
+struct HeartbeatResult {
+  std::vector<v1::Lease> extended;
+  std::vector<v1::Lease> cancelled;  // the job was cancelled by a person
+  std::vector<v1::Lease> lost;       // the lease is stale or the job ended
+};
+
+struct ExpireResult {
+  std::vector<int64_t> requeued;  // job ids back in the queue
+  std::vector<int64_t> failed;    // job ids that used up their attempts
+};
+
+struct JobFilter {
+  int64_t sweep_id = 0;               // 0 = any
+  std::vector<v1::JobState> states;   // empty = any
+  int limit = 1000;
+};
+
+class Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+
+  // The schema version of the open file.
+  static int LatestSchemaVersion();
+  absl::StatusOr<int> SchemaVersion();
+
+  // --- sweeps and jobs ---
+
+  // Validates `spec` (InvalidArgument naming the field; nothing stored), then
+  // stores the sweep and all its jobs in one transaction. A spec with a
+  // request_id already stored returns that sweep (FailedPrecondition if the
+  // stored spec differs).
+  absl::StatusOr<v1::Sweep> CreateSweep(const v1::SweepSpec& spec);
+  absl::StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
+  // Newest first.
+  absl::StatusOr<std::vector<v1::Sweep>> ListSweeps(int limit, bool active_only);
+  // Cancels the sweep's queued and running jobs.
+  absl::StatusOr<v1::Sweep> CancelSweep(int64_t sweep_id);
+
+  absl::StatusOr<v1::Job> GetJob(int64_t job_id);
+  absl::StatusOr<std::vector<v1::Job>> ListJobs(const JobFilter& filter);
+  // QUEUED or RUNNING -> CANCELLED; a running job's worker learns it from its
+  // next heartbeat. Ended jobs: FailedPrecondition.
+  absl::StatusOr<v1::Job> CancelJob(int64_t job_id);
+  // FAILED or CANCELLED -> QUEUED with max_attempts more attempts; the attempt
+  // number keeps counting, so old leases stay fenced out.
+  absl::StatusOr<v1::Job> RetryJob(int64_t job_id);
+
+  // --- workers and leases ---
+
+  absl::StatusOr<int64_t> RegisterWorker(const v1::WorkerInfo& info);
+  absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+
+  // Leases the next job `worker_id` can run, or nullopt when none is queued.
+  // Order: device class (cpu, cuda: the worker's; any: all), then priority,
+  // then fair turns between sweeps of equal priority (the one served least
+  // recently first), then age within the sweep. attempt + 1, lease until
+  // now + lease_us.
+  absl::StatusOr<std::optional<Assignment>> AcquireJob(int64_t worker_id, int64_t lease_us);
+
+  // Extends each held lease still current to now + lease_us and records the
+  // worker's heartbeat.
+  absl::StatusOr<HeartbeatResult> Heartbeat(int64_t worker_id,
+                                            const std::vector<v1::Lease>& leases,
+                                            int64_t lease_us);
+
+  // Running jobs whose lease expired: back to QUEUED, or FAILED when their
+  // attempts are used up. Their workers are marked lost.
+  absl::StatusOr<ExpireResult> ExpireLeases();
+
+  // Stores one epoch's metrics (each split with its bins), replacing any rows
+  // with the same (job, epoch, split). Fenced: FailedPrecondition, and nothing
+  // stored, unless the job is RUNNING on exactly lease.attempt.
+  absl::Status ReportEpoch(const v1::Lease& lease, const std::vector<v1::EpochMetrics>& metrics);
+  // Records the newest checkpoint (fenced like ReportEpoch).
+  absl::Status RecordCheckpoint(const v1::Lease& lease, uint32_t epoch, const std::string& path);
+  // Ends the job as `outcome` (SUCCEEDED, FAILED or CANCELLED). Fenced;
+  // repeating it is harmless. A job cancelled by a person stays CANCELLED.
+  // Returns the job's state afterwards.
+  absl::StatusOr<v1::JobState> FinishJob(const v1::Lease& lease, v1::JobState outcome,
+                                         const std::string& error);
+
+  // --- queries ---
+
+  absl::StatusOr<std::vector<v1::EpochMetrics>> QueryMetrics(const v1::MetricsFilter& filter,
+                                                             std::string* next_page_token);
+  absl::StatusOr<std::vector<v1::SummaryRow>> SummarizeSweep(int64_t sweep_id,
+                                                             const v1::SummaryPoint& at,
+                                                             const std::string& split);
+  // epoch 0 = the job's newest; the bins with ECE, MCE and OE re-derived.
+  absl::StatusOr<v1::EpochMetrics> GetReliability(int64_t job_id, uint32_t epoch,
+                                                  const std::string& split);
+  absl::StatusOr<std::vector<v1::Event>> ListEvents(int64_t sweep_id, int64_t job_id,
+                                                    int64_t after_id, int limit);
+
+ private:
+  Store(std::unique_ptr<Database> db, Clock* clock);
+  absl::Status Migrate(int target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Sweep> GetSweepLocked(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Job> GetJobLocked(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckLease(const v1::Lease& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AddEvent(int64_t sweep_id, int64_t job_id, const std::string& kind,
+                        const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status UpdateSweepState(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
+  Clock* const clock_;
+};
+
+// The metric names SummarizeSweep reports, in order.
+const std::vector<std::string>& SummaryMetricNames();
+
+}  // namespace mixcal::storage
+
+#endif  // MIXCAL_STORAGE_STORE_H_

@@ -1,0 +1,167 @@
+#include "proto/spec.h"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+
+namespace mixcal::spec {
+namespace {
+
+v1::SweepSpec Small() {
+  v1::SweepSpec s;
+  s.set_name("small");
+  s.mutable_data()->set_dataset("synthetic");
+  s.set_model("mlp");
+  s.mutable_training()->set_epochs(3);
+  s.add_methods()->set_name("baseline");
+  v1::MethodSpec* m = s.add_methods();
+  m->set_name("mixup");
+  m->add_values(0.2);
+  m->add_values(0.4);
+  s.add_seeds(0);
+  s.add_seeds(1);
+  return s;
+}
+
+void ExpectInvalid(const v1::SweepSpec& s, const std::string& field, const std::string& range) {
+  absl::Status st = ValidateSweepSpec(s);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find(field), std::string::npos) << st;
+  EXPECT_NE(st.message().find(range), std::string::npos) << st;
+}
+
+TEST(SpecTest, SmallSpecIsValidAndExpandsInFixedOrder) {
+  ASSERT_TRUE(ValidateSweepSpec(Small()).ok()) << ValidateSweepSpec(Small());
+  std::vector<JobSpec> jobs = ExpandSweep(Small());
+  ASSERT_EQ(jobs.size(), 6u);  // (1 + 2 values) x 2 seeds
+  const std::vector<std::tuple<std::string, double, uint64_t>> expected = {
+      {"baseline", 0, 0}, {"baseline", 0, 1}, {"mixup", 0.2, 0},
+      {"mixup", 0.2, 1},  {"mixup", 0.4, 0},  {"mixup", 0.4, 1}};
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    EXPECT_EQ(std::make_tuple(jobs[i].method, jobs[i].value, jobs[i].seed), expected[i]) << i;
+    EXPECT_EQ(jobs[i].config.seed(), jobs[i].seed);
+    EXPECT_EQ(jobs[i].config.value(), jobs[i].value);
+    EXPECT_EQ(jobs[i].config.training().epochs(), 3u);
+  }
+}
+
+TEST(SpecTest, ErrorsNameTheFieldValueAndRange) {
+  v1::SweepSpec s = Small();
+  s.mutable_methods(1)->set_values(1, -1);
+  ExpectInvalid(s, "methods[1].values[1]", "alpha must be in [0, 10], got -1");
+
+  s = Small();
+  s.mutable_training()->set_lr(0);
+  ExpectInvalid(s, "lr", "(0, 10]");
+
+  s = Small();
+  s.set_name("");
+  ExpectInvalid(s, "name", "1 to 128");
+
+  s = Small();
+  s.set_device("tpu");
+  ExpectInvalid(s, "device", "cpu|cuda|any");
+
+  s = Small();
+  s.set_priority(101);
+  ExpectInvalid(s, "priority", "[-100, 100]");
+
+  s = Small();
+  s.set_max_attempts(21);
+  ExpectInvalid(s, "max_attempts", "[1, 20]");
+
+  s = Small();
+  s.add_seeds(1);
+  ExpectInvalid(s, "seeds[2]", "distinct");
+
+  s = Small();
+  s.mutable_methods(0)->add_values(0.1);
+  ExpectInvalid(s, "methods[0].values", "empty for baseline");
+
+  s = Small();
+  s.mutable_methods(1)->clear_values();
+  ExpectInvalid(s, "methods[1].values", "1 to 64");
+
+  s = Small();
+  s.mutable_methods(1)->set_name("cutmix");
+  ExpectInvalid(s, "methods[1].name", "baseline|mixup");
+
+  s = Small();
+  s.add_methods()->set_name("baseline");
+  ExpectInvalid(s, "methods[2]", "each (method, value) may appear once");
+
+  s = Small();
+  s.mutable_data()->set_dataset("cifar10");
+  ExpectInvalid(s, "data_dir", "cifar10");
+
+  s = Small();
+  s.mutable_evaluation()->set_ece_bins(5000);
+  ExpectInvalid(s, "ece_bins", "[1, 1000]");
+}
+
+TEST(SpecTest, SizeLimits) {
+  v1::SweepSpec s = Small();
+  s.clear_seeds();
+  for (int i = 0; i < 1000; ++i) s.add_seeds(i);
+  // (1 + 2) x 1000 = 3000 jobs: fine.
+  EXPECT_TRUE(ValidateSweepSpec(s).ok());
+  for (int i = 0; i < 10; ++i) s.mutable_methods(1)->add_values(1.0 + i);
+  // (1 + 12) x 1000 = 13000 jobs: too many.
+  ExpectInvalid(s, "methods", "at most 10000");
+  s.add_seeds(5000);
+  ExpectInvalid(s, "seeds", "1 to 1000");
+  s = Small();
+  s.set_request_id(std::string(129, 'x'));
+  ExpectInvalid(s, "request_id", "at most 128");
+}
+
+TEST(SpecTest, ToTrainConfigAppliesDefaultsAndValues) {
+  std::vector<JobSpec> jobs = ExpandSweep(Small());
+  absl::StatusOr<core::TrainConfig> c = ToTrainConfig(jobs[4].config);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->method, core::MethodKind::kMixup);
+  EXPECT_EQ(c->alpha, 0.4);
+  EXPECT_EQ(c->seed, 0u);
+  EXPECT_EQ(c->epochs, 3);
+  EXPECT_EQ(c->model, core::ModelKind::kMlp);
+  EXPECT_EQ(c->dataset, core::DatasetKind::kSynthetic);
+  EXPECT_EQ(c->batch_size, 128);                 // default
+  EXPECT_DOUBLE_EQ(c->val_fraction, 0.1);        // default
+  EXPECT_EQ(c->checkpoint_every, 1);             // the spec default
+  EXPECT_TRUE(c->temperature_scaling);
+
+  v1::JobConfig j = jobs[0].config;
+  j.mutable_data()->set_val_fraction(0);  // explicitly no validation split
+  c = ToTrainConfig(j);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->temperature_scaling);
+}
+
+TEST(SpecTest, NormalizedFillsDefaultsSoEqualSpecsCompareEqual) {
+  v1::SweepSpec a = Small();
+  a.clear_seeds();
+  v1::SweepSpec b = a;
+  b.add_seeds(0);
+  b.set_device("any");
+  b.mutable_methods(1)->set_name("MIXUP");
+  EXPECT_EQ(Normalized(a).SerializeAsString(), Normalized(b).SerializeAsString());
+}
+
+TEST(SpecTest, ExampleSpecFilesParseAndValidate) {
+  for (const char* name : {"mixup-fashion-mnist.json", "mixup-cifar100-vgg16.json"}) {
+    std::ifstream in(std::string(MIXCAL_SOURCE_DIR) + "/examples/" + name);
+    ASSERT_TRUE(in) << name;
+    std::stringstream text;
+    text << in.rdbuf();
+    v1::SweepSpec spec;
+    auto st = google::protobuf::util::JsonStringToMessage(text.str(), &spec);
+    ASSERT_TRUE(st.ok()) << name << ": " << st.ToString();
+    EXPECT_TRUE(ValidateSweepSpec(spec).ok()) << name << ": " << ValidateSweepSpec(spec);
+  }
+}
+
+}  // namespace
+}  // namespace mixcal::spec

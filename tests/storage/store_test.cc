@@ -1,0 +1,560 @@
+// The store on real SQLite files; time moves by hand.
+
+#include "storage/store.h"
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <sqlite3.h>
+
+#include "gtest/gtest.h"
+
+namespace mixcal::storage {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr int64_t kLease = 30'000'000;  // 30 s
+
+v1::SweepSpec Spec(const std::string& name, int seeds = 2) {
+  v1::SweepSpec s;
+  s.set_name(name);
+  s.mutable_data()->set_dataset("synthetic");
+  s.set_model("mlp");
+  s.mutable_training()->set_epochs(3);
+  s.add_methods()->set_name("baseline");
+  v1::MethodSpec* m = s.add_methods();
+  m->set_name("mixup");
+  m->add_values(0.2);
+  for (int i = 0; i < seeds; ++i) s.add_seeds(i);
+  return s;
+}
+
+v1::EpochMetrics Metrics(uint32_t epoch, const std::string& split, double ece) {
+  v1::EpochMetrics m;
+  m.set_epoch(epoch);
+  m.set_split(split);
+  m.set_count(100);
+  m.set_accuracy(0.9);
+  m.set_ece(ece);
+  m.set_nll(0.3);
+  for (int b = 0; b < 15; ++b) {
+    v1::ReliabilityBin* bin = m.add_bins();
+    bin->set_count(b == 14 ? 100 : 0);
+    bin->set_confidence_sum(b == 14 ? 97.0 : 0);
+    bin->set_correct(b == 14 ? 90 : 0);
+  }
+  return m;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("mixcal_store_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = (dir_ / "mixcal.db").string();
+    store_ = OpenStore();
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  std::unique_ptr<Store> OpenStore(int migrate_to = 0) {
+    StoreOptions o;
+    o.path = path_;
+    o.clock = &clock_;
+    o.migrate_to = migrate_to;
+    absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  int64_t Worker(const std::string& device = "cpu") {
+    v1::WorkerInfo w;
+    w.set_host("host-a");
+    w.set_device(device);
+    absl::StatusOr<int64_t> id = store_->RegisterWorker(w);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return *id;
+  }
+  Assignment Acquire(int64_t worker) {
+    absl::StatusOr<std::optional<Assignment>> a = store_->AcquireJob(worker, kLease);
+    EXPECT_TRUE(a.ok()) << a.status();
+    EXPECT_TRUE(a->has_value());
+    return **a;
+  }
+  int CountRows(const std::string& split) {
+    v1::MetricsFilter f;
+    f.set_split(split);
+    std::string token;
+    auto rows = store_->QueryMetrics(f, &token);
+    return rows.ok() ? static_cast<int>(rows->size()) : -1;
+  }
+
+  fs::path dir_;
+  std::string path_;
+  ManualClock clock_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, CreateSweepStoresAllJobsInExpansionOrder) {
+  absl::StatusOr<v1::Sweep> sweep = store_->CreateSweep(Spec("a"));
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  EXPECT_EQ(sweep->job_ids_size(), 4);
+  EXPECT_EQ(sweep->counts().queued(), 4u);
+  EXPECT_EQ(sweep->state(), v1::SWEEP_ACTIVE);
+  auto jobs = store_->ListJobs({.sweep_id = sweep->id()});
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 4u);
+  EXPECT_EQ((*jobs)[0].method(), "baseline");
+  EXPECT_EQ((*jobs)[2].method(), "mixup");
+  EXPECT_EQ((*jobs)[3].seed(), 1u);
+  EXPECT_EQ((*jobs)[3].config().value(), 0.2);
+  EXPECT_EQ((*jobs)[3].max_attempts(), 3u);
+}
+
+TEST_F(StoreTest, InvalidSpecStoresNothing) {
+  v1::SweepSpec bad = Spec("bad");
+  bad.mutable_methods(1)->set_values(0, 11);
+  absl::StatusOr<v1::Sweep> r = store_->CreateSweep(bad);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("methods[1].values[0]"), std::string::npos) << r.status();
+  auto sweeps = store_->ListSweeps(100, false);
+  ASSERT_TRUE(sweeps.ok());
+  EXPECT_TRUE(sweeps->empty());
+  EXPECT_TRUE(store_->ListJobs({})->empty());
+  EXPECT_TRUE(store_->ListEvents(0, 0, 0, 100)->empty());
+}
+
+TEST_F(StoreTest, RequestIdNeverCreatesASecondCopy) {
+  v1::SweepSpec s = Spec("idem");
+  s.set_request_id("req-1");
+  auto a = store_->CreateSweep(s);
+  auto b = store_->CreateSweep(s);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->id(), b->id());
+  EXPECT_EQ(store_->ListJobs({})->size(), 4u);
+  s.add_seeds(7);
+  auto c = store_->CreateSweep(s);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition) << c.status();
+  EXPECT_EQ(store_->ListJobs({})->size(), 4u);
+}
+
+TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
+  auto sweep = store_->CreateSweep(Spec("persist"));
+  int64_t w = Worker();
+  Assignment a = Acquire(w);
+  ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.05)}).ok());
+  ASSERT_TRUE(store_->RecordCheckpoint(a.lease, 1, "/ckpt/1.pt").ok());
+  store_.reset();
+  store_ = OpenStore();
+  auto again = store_->GetSweep(sweep->id());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->counts().running(), 1u);
+  auto job = store_->GetJob(a.lease.job_id());
+  EXPECT_EQ(job->checkpoint(), "/ckpt/1.pt");
+  EXPECT_EQ(job->last_epoch(), 1u);
+  EXPECT_EQ(job->attempt(), 1u);
+  auto rel = store_->GetReliability(a.lease.job_id(), 1, "test");
+  ASSERT_TRUE(rel.ok()) << rel.status();
+  EXPECT_EQ(rel->bins_size(), 15);
+  // The lease survives the restart: the worker can keep reporting.
+  EXPECT_TRUE(store_->ReportEpoch(a.lease, {Metrics(2, "test", 0.04)}).ok());
+}
+
+TEST_F(StoreTest, OlderSchemaMigratesKeepingData) {
+  store_.reset();
+  fs::remove(path_);
+  store_ = OpenStore(/*migrate_to=*/1);
+  ASSERT_EQ(*store_->SchemaVersion(), 1);
+  // Version 1 has no events table: creating a sweep must fail there...
+  EXPECT_FALSE(store_->CreateSweep(Spec("old")).ok());
+  store_.reset();
+  store_ = OpenStore();
+  EXPECT_EQ(*store_->SchemaVersion(), Store::LatestSchemaVersion());
+  // ...and work after the migration.
+  auto s = store_->CreateSweep(Spec("new"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(store_->ListEvents(s->id(), 0, 0, 10)->empty());
+}
+
+TEST_F(StoreTest, NewerSchemaIsRefused) {
+  store_.reset();
+  {
+    // Pretend a newer mixcal wrote the file.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 99", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  StoreOptions o;
+  o.path = path_;
+  auto s = Store::Open(o);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("schema version 99"), std::string::npos) << s.status();
+}
+
+TEST_F(StoreTest, StaleAttemptReportIsRefusedAndChangesNothing) {
+  store_->CreateSweep(Spec("fence", 1)).IgnoreError();
+  int64_t w1 = Worker(), w2 = Worker();
+  Assignment first = Acquire(w1);
+  ASSERT_TRUE(store_->ReportEpoch(first.lease, {Metrics(1, "test", 0.10)}).ok());
+  clock_.AdvanceMicros(kLease + 1);
+  auto expired = store_->ExpireLeases();
+  ASSERT_EQ(expired->requeued.size(), 1u);
+  // The requeued job is handed out again; attempt 2 resumes.
+  Assignment second = Acquire(w2);
+  ASSERT_EQ(second.lease.job_id(), first.lease.job_id());
+  EXPECT_EQ(second.lease.attempt(), 2u);
+  // The first worker wakes up and reports epoch 1 again with other numbers.
+  absl::Status s = store_->ReportEpoch(first.lease, {Metrics(1, "test", 0.99)});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_EQ(store_->RecordCheckpoint(first.lease, 1, "/x").code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->FinishJob(first.lease, v1::SUCCEEDED, "").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto rel = store_->GetReliability(first.lease.job_id(), 1, "test");
+  ASSERT_TRUE(rel.ok());
+  std::string token;
+  v1::MetricsFilter f;
+  auto rows = store_->QueryMetrics(f, &token);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_DOUBLE_EQ((*rows)[0].ece(), 0.10);
+  EXPECT_EQ(store_->GetJob(first.lease.job_id())->state(), v1::RUNNING);
+}
+
+TEST_F(StoreTest, QueuedAgainJobRefusesTheOldLeaseEvenWithSameAttempt) {
+  store_->CreateSweep(Spec("requeue", 1)).IgnoreError();
+  int64_t w = Worker();
+  Assignment a = Acquire(w);
+  clock_.AdvanceMicros(kLease + 1);
+  ASSERT_EQ(store_->ExpireLeases()->requeued.size(), 1u);
+  // Not yet leased again: state QUEUED, attempt still 1.
+  EXPECT_EQ(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, ReReportingAnEpochLeavesOneRow) {
+  store_->CreateSweep(Spec("dup", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1 + i), Metrics(1, "test_ts", 0.05)}).ok());
+  }
+  EXPECT_EQ(CountRows("test"), 1);
+  EXPECT_EQ(CountRows("test_ts"), 1);
+  v1::MetricsFilter f;
+  f.set_include_bins(true);
+  f.set_split("test");
+  std::string token;
+  auto rows = store_->QueryMetrics(f, &token);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_DOUBLE_EQ((*rows)[0].ece(), 2.1);  // the last report wins
+  EXPECT_EQ((*rows)[0].bins_size(), 15);    // not 45
+}
+
+TEST_F(StoreTest, ExpiredLeaseRequeuesWithNextAttemptAndFailsAfterMax) {
+  v1::SweepSpec s = Spec("expire", 1);
+  s.set_max_attempts(2);
+  s.clear_methods();
+  s.add_methods()->set_name("baseline");
+  auto sweep = store_->CreateSweep(s);
+  int64_t w = Worker();
+  Assignment a1 = Acquire(w);
+  EXPECT_EQ(a1.lease.attempt(), 1u);
+  // Heartbeats keep it alive.
+  clock_.AdvanceMicros(kLease / 2);
+  ASSERT_EQ(store_->Heartbeat(w, {a1.lease}, kLease)->extended.size(), 1u);
+  clock_.AdvanceMicros(kLease / 2 + 10);
+  EXPECT_TRUE(store_->ExpireLeases()->requeued.empty());
+  // Then silence.
+  clock_.AdvanceMicros(kLease + 1);
+  auto r = store_->ExpireLeases();
+  ASSERT_EQ(r->requeued.size(), 1u);
+  EXPECT_EQ(store_->GetJob(a1.lease.job_id())->state(), v1::QUEUED);
+  EXPECT_EQ(store_->ListWorkers()->at(0).state(), v1::WORKER_LOST);
+  Assignment a2 = Acquire(w);
+  EXPECT_EQ(a2.lease.attempt(), 2u);
+  clock_.AdvanceMicros(kLease + 1);
+  r = store_->ExpireLeases();
+  ASSERT_EQ(r->failed.size(), 1u);
+  auto job = store_->GetJob(a1.lease.job_id());
+  EXPECT_EQ(job->state(), v1::FAILED);
+  EXPECT_NE(job->error().find("attempt 2 of 2"), std::string::npos) << job->error();
+  EXPECT_EQ(store_->GetSweep(sweep->id())->state(), v1::SWEEP_FAILED);
+  // A failed job can be retried, with fresh attempts; the attempt number
+  // keeps counting.
+  auto retried = store_->RetryJob(job->id());
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->state(), v1::QUEUED);
+  EXPECT_EQ(retried->max_attempts(), 4u);
+  EXPECT_EQ(store_->GetSweep(sweep->id())->state(), v1::SWEEP_ACTIVE);
+  EXPECT_EQ(Acquire(w).lease.attempt(), 3u);
+}
+
+TEST_F(StoreTest, FairTurnsBetweenSweepsOfEqualPriority) {
+  auto big = store_->CreateSweep(Spec("big", 50));    // 100 jobs
+  auto small = store_->CreateSweep(Spec("small", 2)); // 4 jobs
+  int64_t w = Worker();
+  std::vector<int64_t> order;
+  for (int i = 0; i < 8; ++i) order.push_back(Acquire(w).job.sweep_id());
+  // Alternates: the big sweep does not starve the small one.
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(order[i], i % 2 == 0 ? big->id() : small->id()) << i;
+  }
+  // Then only the big one is left.
+  EXPECT_EQ(Acquire(w).job.sweep_id(), big->id());
+  EXPECT_EQ(Acquire(w).job.sweep_id(), big->id());
+}
+
+TEST_F(StoreTest, PriorityThenAgeWithinASweep) {
+  auto low = store_->CreateSweep(Spec("low", 1));
+  v1::SweepSpec hi = Spec("high", 1);
+  hi.set_priority(5);
+  auto high = store_->CreateSweep(hi);
+  int64_t w = Worker();
+  Assignment a = Acquire(w);
+  EXPECT_EQ(a.job.sweep_id(), high->id());
+  EXPECT_EQ(a.job.id(), high->job_ids(0));  // oldest first
+  EXPECT_EQ(Acquire(w).job.id(), high->job_ids(1));
+  EXPECT_EQ(Acquire(w).job.sweep_id(), low->id());
+}
+
+TEST_F(StoreTest, DeviceClassMatches) {
+  v1::SweepSpec gpu = Spec("gpu", 1);
+  gpu.set_device("cuda");
+  store_->CreateSweep(gpu).IgnoreError();
+  int64_t cpu_worker = Worker("cpu"), gpu_worker = Worker("cuda:0");
+  auto none = store_->AcquireJob(cpu_worker, kLease);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(Acquire(gpu_worker).job.device(), "cuda");
+  v1::SweepSpec any = Spec("any", 1);
+  store_->CreateSweep(any).IgnoreError();
+  EXPECT_EQ(Acquire(cpu_worker).job.device(), "any");
+  EXPECT_EQ(store_->AcquireJob(99, kLease).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, CancellationReachesTheWorkerThroughHeartbeat) {
+  auto sweep = store_->CreateSweep(Spec("cancel", 1));
+  int64_t w = Worker();
+  Assignment a = Acquire(w);
+  auto c = store_->CancelJob(a.lease.job_id());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state(), v1::CANCELLED);
+  auto hb = store_->Heartbeat(w, {a.lease}, kLease);
+  ASSERT_EQ(hb->cancelled.size(), 1u);
+  EXPECT_TRUE(hb->extended.empty());
+  // The worker's epoch report is refused; its FinishJob is accepted and the
+  // job stays CANCELLED.
+  EXPECT_EQ(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*store_->FinishJob(a.lease, v1::FAILED, "stopped"), v1::CANCELLED);
+  EXPECT_EQ(store_->CancelJob(a.lease.job_id()).status().code(), absl::StatusCode::kFailedPrecondition);
+  // Cancelling the sweep ends the rest.
+  auto s = store_->CancelSweep(sweep->id());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->state(), v1::SWEEP_CANCELLED);
+  EXPECT_EQ(s->counts().cancelled(), 2u);
+  EXPECT_FALSE(store_->AcquireJob(w, kLease)->has_value());
+}
+
+TEST_F(StoreTest, FinishIsIdempotentAndEndsTheSweep) {
+  v1::SweepSpec s = Spec("finish", 1);
+  s.clear_methods();
+  s.add_methods()->set_name("baseline");
+  auto sweep = store_->CreateSweep(s);
+  int64_t w = Worker();
+  Assignment a = Acquire(w);
+  EXPECT_EQ(*store_->FinishJob(a.lease, v1::SUCCEEDED, ""), v1::SUCCEEDED);
+  EXPECT_EQ(*store_->FinishJob(a.lease, v1::SUCCEEDED, ""), v1::SUCCEEDED);
+  EXPECT_EQ(store_->GetSweep(sweep->id())->state(), v1::SWEEP_SUCCEEDED);
+  auto hb = store_->Heartbeat(w, {a.lease}, kLease);
+  EXPECT_EQ(hb->lost.size(), 1u);
+  EXPECT_EQ(store_->FinishJob(a.lease, v1::JOB_STATE_UNSPECIFIED, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, QueryMetricsFiltersAndPages) {
+  auto sweep = store_->CreateSweep(Spec("query", 2));  // baseline s0 s1, mixup s0 s1
+  int64_t w = Worker();
+  for (int j = 0; j < 4; ++j) {
+    Assignment a = Acquire(w);
+    for (uint32_t e = 1; e <= 3; ++e) {
+      ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(e, "test", 0.01 * e + j), Metrics(e, "test_ts", 0.001)}).ok());
+    }
+  }
+  v1::MetricsFilter f;
+  f.set_sweep_id(sweep->id());
+  std::string token;
+  EXPECT_EQ(store_->QueryMetrics(f, &token)->size(), 24u);
+  f.set_method("mixup");
+  f.set_split("test");
+  f.set_epoch_min(2);
+  auto rows = store_->QueryMetrics(f, &token);
+  ASSERT_EQ(rows->size(), 4u);  // 2 jobs x epochs 2..3
+  EXPECT_EQ((*rows)[0].method(), "mixup");
+  EXPECT_EQ((*rows)[0].epoch(), 2u);
+  EXPECT_DOUBLE_EQ((*rows)[0].value(), 0.2);
+  f.clear_method();
+  f.add_seeds(1);
+  EXPECT_EQ(store_->QueryMetrics(f, &token)->size(), 4u);  // seed 1 of both methods
+  // Pages of 5 cover all 24 rows exactly once.
+  v1::MetricsFilter all;
+  all.set_sweep_id(sweep->id());
+  all.set_page_size(5);
+  int total = 0, pages = 0;
+  std::set<std::tuple<int64_t, uint32_t, std::string>> seen;
+  do {
+    rows = store_->QueryMetrics(all, &token);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    for (const auto& r : *rows) seen.insert({r.job_id(), r.epoch(), r.split()});
+    total += rows->size();
+    ++pages;
+    all.set_page_token(token);
+  } while (!token.empty());
+  EXPECT_EQ(total, 24);
+  EXPECT_EQ(seen.size(), 24u);
+  EXPECT_EQ(pages, 5);
+  all.set_page_token("garbage");
+  EXPECT_EQ(store_->QueryMetrics(all, &token).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, SummaryIsMeanStdCountOverSeeds) {
+  auto sweep = store_->CreateSweep(Spec("summary", 3));  // baseline x3, mixup x3
+  int64_t w = Worker();
+  // ECE per (job, epoch): job j epoch e -> 0.1 * (j+1) / e.
+  for (int j = 0; j < 6; ++j) {
+    Assignment a = Acquire(w);
+    for (uint32_t e = 1; e <= 3; ++e) {
+      v1::EpochMetrics m = Metrics(e, "test", 0.1 * (j + 1) / e);
+      m.set_accuracy(0.5 + 0.1 * e);
+      ASSERT_TRUE(store_->ReportEpoch(a.lease, {m}).ok());
+    }
+  }
+  // Jobs 0-2 are baseline seeds 0-2 (fair turns inside one sweep = age order).
+  v1::SummaryPoint final_point;
+  final_point.set_final(true);
+  auto rows = store_->SummarizeSweep(sweep->id(), final_point, "test");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  const v1::SummaryRow& base = (*rows)[0];
+  EXPECT_EQ(base.method(), "baseline");
+  EXPECT_EQ(base.seeds(), 3u);
+  const v1::MetricStat* ece = nullptr;
+  for (const auto& s : base.stats())
+    if (s.metric() == "ece") ece = &s;
+  ASSERT_NE(ece, nullptr);
+  // Final epoch 3: values 0.1/3, 0.2/3, 0.3/3 -> mean 0.2/3, sample std 0.1/3.
+  EXPECT_NEAR(ece->mean(), 0.2 / 3, 1e-12);
+  EXPECT_NEAR(ece->std(), 0.1 / 3, 1e-12);
+  EXPECT_EQ(ece->count(), 3u);
+
+  v1::SummaryPoint epoch1;
+  epoch1.set_epoch(1);
+  rows = store_->SummarizeSweep(sweep->id(), epoch1, "test");
+  for (const auto& s : (*rows)[1].stats())
+    if (s.metric() == "ece") EXPECT_NEAR(s.mean(), 0.5, 1e-12);  // (0.4+0.5+0.6)/3
+
+  // Best by accuracy (higher is better) picks epoch 3; by ece (lower) epoch 3.
+  v1::SummaryPoint best;
+  best.set_best_by("accuracy");
+  rows = store_->SummarizeSweep(sweep->id(), best, "test");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  for (uint32_t e : (*rows)[0].epochs()) EXPECT_EQ(e, 3u);
+  best.set_best_by("ece; DROP TABLE jobs");
+  EXPECT_EQ(store_->SummarizeSweep(sweep->id(), best, "test").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->SummarizeSweep(999, final_point, "").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, ReliabilityComesBackWithMetricsDerivedFromBins) {
+  store_->CreateSweep(Spec("rel", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  v1::EpochMetrics m = Metrics(1, "test", /*stored ece, deliberately off*/ 0.5);
+  ASSERT_TRUE(store_->ReportEpoch(a.lease, {m}).ok());
+  auto r = store_->GetReliability(a.lease.job_id(), 0, "");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->epoch(), 1u);
+  ASSERT_EQ(r->bins_size(), 15);
+  EXPECT_EQ(r->bins(14).count(), 100);
+  // One bin: 100 examples, confidence 0.97, accuracy 0.90.
+  EXPECT_NEAR(r->ece(), 0.07, 1e-12);
+  EXPECT_NEAR(r->mce(), 0.07, 1e-12);
+  EXPECT_NEAR(r->oe(), 0.97 * 0.07, 1e-12);
+  EXPECT_EQ(store_->GetReliability(a.lease.job_id(), 9, "test").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, ReportValidationNamesTheField) {
+  store_->CreateSweep(Spec("v", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  v1::EpochMetrics m = Metrics(0, "test", 0.1);
+  absl::Status s = store_->ReportEpoch(a.lease, {m});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("metrics[0].epoch"), std::string::npos) << s;
+  m = Metrics(1, "Test Split!", 0.1);
+  s = store_->ReportEpoch(a.lease, {m});
+  EXPECT_NE(s.message().find("metrics[0].split"), std::string::npos) << s;
+  EXPECT_EQ(CountRows(""), 0);
+}
+
+TEST_F(StoreTest, EventsRecordTheLifecycle) {
+  auto sweep = store_->CreateSweep(Spec("events", 1));
+  int64_t w = Worker();
+  Assignment a = Acquire(w);
+  store_->FinishJob(a.lease, v1::FAILED, "loss is nan").IgnoreError();
+  auto events = store_->ListEvents(sweep->id(), 0, 0, 100);
+  ASSERT_TRUE(events.ok());
+  std::vector<std::string> kinds;
+  for (const auto& e : *events) kinds.push_back(e.kind());
+  EXPECT_EQ(kinds, (std::vector<std::string>{"submitted", "leased", "failed"}));
+  EXPECT_EQ((*events)[2].message(), "loss is nan");
+  EXPECT_EQ(store_->GetJob(a.lease.job_id())->error(), "loss is nan");
+}
+
+TEST_F(StoreTest, ReadersSeeWholeReportsWhileAWriterWrites) {
+  store_->CreateSweep(Spec("concurrent", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  std::atomic<bool> done{false};
+  std::atomic<int> checks{0}, torn{0};
+  std::thread reader([&] {
+    auto reader_store = OpenStore();  // a second connection on the same file
+    ASSERT_NE(reader_store, nullptr);
+    v1::MetricsFilter f;
+    f.set_include_bins(true);
+    std::string token;
+    while (!done.load()) {
+      f.set_page_size(10000);
+      auto rows = reader_store->QueryMetrics(f, &token);
+      ASSERT_TRUE(rows.ok()) << rows.status();
+      for (const auto& r : *rows) {
+        // Every stored epoch has all its splits' 15 bins, and test and
+        // test_ts arrive together.
+        if (r.bins_size() != 15) torn.fetch_add(1);
+      }
+      if (rows->size() % 2 != 0) torn.fetch_add(1);
+      checks.fetch_add(1);
+    }
+  });
+  // Write until the reader has looked 20 times while writes were going on
+  // (bounded, so the test ends even on a starved machine).
+  uint32_t e = 0;
+  while (e < 300 || (checks.load() < 20 && e < 20000)) {
+    ++e;
+    ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(e, "test", 0.1), Metrics(e, "test_ts", 0.1)}).ok());
+  }
+  done.store(true);
+  reader.join();
+  EXPECT_GE(checks.load(), 20);
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_EQ(CountRows("test"), static_cast<int>(e));
+}
+
+}  // namespace
+}  // namespace mixcal::storage
