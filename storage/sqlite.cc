@@ -94,18 +94,77 @@ absl::StatusOr<Statement> Database::Prepare(absl::string_view sql) {
   return Statement(db_, stmt);
 }
 
-absl::StatusOr<Statement*> Database::Cached(absl::string_view sql) {
+absl::StatusOr<CachedStatement> Database::Cached(absl::string_view sql) {
   auto it = cache_.find(sql);
   if (it != cache_.end()) {
     it->second->Reset();
-    return it->second.get();
+    return CachedStatement(it->second.get());
   }
   absl::StatusOr<Statement> s = Prepare(sql);
   if (!s.ok()) return s.status();
   auto owned = std::make_unique<Statement>(std::move(*s));
   Statement* raw = owned.get();
   cache_.emplace(std::string(sql), std::move(owned));
-  return raw;
+  return CachedStatement(raw);
+}
+
+absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Start(const std::string& path,
+                                                                  int wake_pages,
+                                                                  int limit_pages,
+                                                                  int interval_ms) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status s = SqliteError(db, rc, absl::StrCat("open ", path, " for checkpoints"));
+    sqlite3_close(db);
+    return s;
+  }
+  return std::unique_ptr<Checkpointer>(
+      new Checkpointer(db, wake_pages, limit_pages, interval_ms));
+}
+
+Checkpointer::Checkpointer(sqlite3* db, int wake_pages, int limit_pages, int interval_ms)
+    : db_(db), wake_pages_(wake_pages), limit_pages_(limit_pages), interval_ms_(interval_ms) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Checkpointer::~Checkpointer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+  sqlite3_close(db_);
+}
+
+void Checkpointer::Attach(Database* writer) {
+  sqlite3_wal_hook(writer->raw(), &Checkpointer::OnCommit, this);
+}
+
+int Checkpointer::OnCommit(void* self, sqlite3* writer, const char*, int pages) {
+  auto* c = static_cast<Checkpointer*>(self);
+  if (pages >= c->limit_pages_) {
+    sqlite3_wal_checkpoint_v2(writer, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (pages >= c->wake_pages_) {
+    absl::MutexLock lock(&c->mu_);
+    c->wake_ = true;
+  }
+  return SQLITE_OK;
+}
+
+void Checkpointer::Loop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(interval_ms_));
+      if (stop_) return;
+      wake_ = false;
+    }
+    // Errors (BUSY while another checkpoint runs) are harmless: the next
+    // round tries again.
+    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
 }
 
 }  // namespace mixcal::storage

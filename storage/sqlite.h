@@ -11,10 +11,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace mixcal::storage {
 
@@ -67,6 +69,7 @@ class Statement {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
+  sqlite3_stmt* raw() { return stmt_; }
 
   int64_t Int(int c) const { return sqlite3_column_int64(stmt_, c); }
   double Double(int c) const { return sqlite3_column_double(stmt_, c); }
@@ -87,6 +90,25 @@ class Statement {
   sqlite3_stmt* stmt_;
 };
 
+// A cached statement in use: reset when it goes out of scope, so that no
+// half-read statement keeps a read snapshot open (which would stop WAL
+// checkpoints and let the -wal file grow without bound).
+class CachedStatement {
+ public:
+  explicit CachedStatement(Statement* s) : s_(s) {}
+  CachedStatement(CachedStatement&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  CachedStatement(const CachedStatement&) = delete;
+  CachedStatement& operator=(const CachedStatement&) = delete;
+  ~CachedStatement() {
+    if (s_ != nullptr) s_->Reset();
+  }
+  Statement* operator->() const { return s_; }
+  Statement& operator*() const { return *s_; }
+
+ private:
+  Statement* s_;
+};
+
 class Database {
  public:
   // Opens (creating) `path`; ":memory:" for an in-memory database.
@@ -96,7 +118,11 @@ class Database {
   absl::Status Exec(const std::string& sql);
   absl::StatusOr<Statement> Prepare(absl::string_view sql);
   // A prepared statement kept for the life of the database, reset for reuse.
-  absl::StatusOr<Statement*> Cached(absl::string_view sql);
+  absl::StatusOr<CachedStatement> Cached(absl::string_view sql);
+  // Resets every cached statement (see Transaction::Commit).
+  void ResetCached() {
+    for (auto& entry : cache_) sqlite3_reset(entry.second->raw());
+  }
   int64_t LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
   sqlite3* raw() { return db_; }
@@ -119,7 +145,10 @@ class Transaction {
     open_ = s.ok();
     return s;
   }
+  // Resets the cached statements first: one still on a row would pin a read
+  // snapshot past the commit, and the WAL could never be checkpointed.
   absl::Status Commit() {
+    db_->ResetCached();
     absl::Status s = db_->Exec("COMMIT");
     if (s.ok()) open_ = false;
     return s;
@@ -128,6 +157,39 @@ class Transaction {
  private:
   Database* db_;
   bool open_ = false;
+};
+
+// Checkpoints a WAL database mostly from a thread and connection of its own,
+// so that copying the log into the database rarely lands on a request.
+// Attach(writer) replaces the writer's auto-checkpoint with SQLite's WAL hook:
+// past `wake_pages` log pages a commit wakes this thread, which runs PASSIVE
+// checkpoints (they never block the writer; it also runs every
+// `interval_ms`). A background checkpoint cannot finish while commits keep
+// arriving, though, and the log only restarts after a finished one; so past
+// `limit_pages` the writer completes the checkpoint itself, which is cheap
+// because the thread has already copied most frames, and the log restarts.
+class Checkpointer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Checkpointer>> Start(const std::string& path,
+                                                             int wake_pages = 1000,
+                                                             int limit_pages = 4000,
+                                                             int interval_ms = 200);
+  ~Checkpointer();
+  void Attach(Database* writer);
+
+ private:
+  Checkpointer(sqlite3* db, int wake_pages, int limit_pages, int interval_ms);
+  static int OnCommit(void* self, sqlite3* db, const char* name, int pages);
+  void Loop();
+
+  sqlite3* db_;
+  const int wake_pages_;
+  const int limit_pages_;
+  const int interval_ms_;
+  absl::Mutex mu_;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
 };
 
 // The Status for a SQLite result code.

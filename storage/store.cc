@@ -215,7 +215,9 @@ const std::vector<std::string>& SummaryMetricNames() {
 int Store::LatestSchemaVersion() { return static_cast<int>(Migrations().size()); }
 
 Store::Store(std::unique_ptr<Database> db, Clock* clock) : db_(std::move(db)), clock_(clock) {}
-Store::~Store() = default;
+Store::~Store() {
+  checkpointer_.reset();  // stops its thread before the writer closes
+}
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("store path must not be empty");
@@ -233,6 +235,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   absl::MutexLock lock(&store->mu_);
   MIXCAL_RETURN_IF_ERROR(store->Migrate(options.migrate_to > 0 ? options.migrate_to
                                                                : LatestSchemaVersion()));
+  if (options.path != ":memory:") {
+    // Checkpoints run mostly beside requests, not inside whichever commit
+    // crosses the threshold (that cost a next-job p99 of 4 ms;
+    // docs/benchmarks.md). Attach replaces the auto-checkpoint's hook.
+    MIXCAL_ASSIGN_OR_RETURN(store->checkpointer_, Checkpointer::Start(options.path));
+    store->checkpointer_->Attach(store->db_.get());
+  }
   return store;
 }
 
@@ -282,7 +291,7 @@ absl::Status Store::Migrate(int target) {
 
 absl::Status Store::AddEvent(int64_t sweep_id, int64_t job_id, const std::string& kind,
                              const std::string& message) {
-  MIXCAL_ASSIGN_OR_RETURN(Statement * s,
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
                           db_->Cached("INSERT INTO events (time, sweep_id, job_id, kind, message) "
                                       "VALUES (?, ?, ?, ?, ?)"));
   return s->Bind(1, clock_->NowMicros()).Bind(2, sweep_id).Bind(3, job_id).Bind(4, kind)
@@ -291,7 +300,7 @@ absl::Status Store::AddEvent(int64_t sweep_id, int64_t job_id, const std::string
 
 absl::Status Store::UpdateSweepState(int64_t sweep_id) {
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * s,
+      CachedStatement s,
       db_->Cached("SELECT SUM(state IN (1, 2)), SUM(state = 4), SUM(state = 5), "
                   "(SELECT state FROM sweeps WHERE id = ?1) FROM jobs WHERE sweep_id = ?1"));
   s->Bind(1, sweep_id);
@@ -307,7 +316,7 @@ absl::Status Store::UpdateSweepState(int64_t sweep_id) {
     state = v1::SWEEP_FAILED;
   }
   if (state == old_state) return absl::OkStatus();
-  MIXCAL_ASSIGN_OR_RETURN(Statement * u, db_->Cached("UPDATE sweeps SET state = ? WHERE id = ?"));
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement u, db_->Cached("UPDATE sweeps SET state = ? WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(u->Bind(1, static_cast<int>(state)).Bind(2, sweep_id).Run());
   return AddEvent(sweep_id, 0, "sweep_state", v1::SweepState_Name(state));
 }
@@ -323,7 +332,7 @@ absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   if (!spec.request_id().empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(Statement * s,
+    MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
                             db_->Cached("SELECT id, spec FROM sweeps WHERE request_id = ?"));
     s->Bind(1, spec.request_id());
     MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
@@ -339,7 +348,7 @@ absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
   }
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * ins,
+      CachedStatement ins,
       db_->Cached("INSERT INTO sweeps (name, spec, request_id, created_at, state, priority, "
                   "max_attempts) VALUES (?, ?, ?, ?, ?, ?, ?)"));
   ins->Bind(1, spec.name()).BindBlob(2, spec_bytes);
@@ -352,7 +361,7 @@ absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
                              .Bind(6, spec.priority()).Bind(7, spec.max_attempts()).Run());
   const int64_t sweep_id = db_->LastInsertId();
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * job,
+      CachedStatement job,
       db_->Cached("INSERT INTO jobs (sweep_id, method, value, seed, config, state, priority, "
                   "device, max_attempts, created_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"));
   std::string config;
@@ -378,7 +387,7 @@ absl::StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
 
 absl::StatusOr<v1::Sweep> Store::GetSweepLocked(int64_t sweep_id) {
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * s, db_->Cached("SELECT id, name, spec, state, created_at FROM sweeps WHERE id = ?"));
+      CachedStatement s, db_->Cached("SELECT id, name, spec, state, created_at FROM sweeps WHERE id = ?"));
   s->Bind(1, sweep_id);
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
@@ -388,7 +397,7 @@ absl::StatusOr<v1::Sweep> Store::GetSweepLocked(int64_t sweep_id) {
   sweep.mutable_spec()->ParseFromString(s->Blob(2));
   sweep.set_state(static_cast<v1::SweepState>(s->Int(3)));
   sweep.set_created_at_us(s->Int(4));
-  MIXCAL_ASSIGN_OR_RETURN(Statement * j,
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement j,
                           db_->Cached("SELECT id, state FROM jobs WHERE sweep_id = ? ORDER BY id"));
   j->Bind(1, sweep_id);
   v1::JobCounts* c = sweep.mutable_counts();
@@ -435,7 +444,7 @@ absl::StatusOr<v1::Sweep> Store::CancelSweep(int64_t sweep_id) {
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   MIXCAL_RETURN_IF_ERROR(GetSweepLocked(sweep_id).status());
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * s,
+      CachedStatement s,
       db_->Cached("UPDATE jobs SET state = 5, finished_at = ?, error = 'cancelled with its sweep' "
                   "WHERE sweep_id = ? AND state IN (1, 2)"));
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, clock_->NowMicros()).Bind(2, sweep_id).Run());
@@ -453,7 +462,7 @@ absl::StatusOr<v1::Job> Store::GetJob(int64_t job_id) {
 }
 
 absl::StatusOr<v1::Job> Store::GetJobLocked(int64_t job_id) {
-  MIXCAL_ASSIGN_OR_RETURN(Statement * s,
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
                           db_->Cached(absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE id = ?")));
   s->Bind(1, job_id);
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
@@ -491,7 +500,7 @@ absl::StatusOr<v1::Job> Store::CancelJob(int64_t job_id) {
         "; only QUEUED or RUNNING jobs can be cancelled"));
   }
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * s,
+      CachedStatement s,
       db_->Cached("UPDATE jobs SET state = 5, finished_at = ?, error = 'cancelled' WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, clock_->NowMicros()).Bind(2, job_id).Run());
   MIXCAL_RETURN_IF_ERROR(AddEvent(job.sweep_id(), job_id, "cancelled",
@@ -513,7 +522,7 @@ absl::StatusOr<v1::Job> Store::RetryJob(int64_t job_id) {
         "; only FAILED or CANCELLED jobs can be retried"));
   }
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * s,
+      CachedStatement s,
       db_->Cached("UPDATE jobs SET state = 1, worker_id = NULL, lease_expires_at = 0, "
                   "error = '', finished_at = 0, max_attempts = attempt + "
                   "(SELECT max_attempts FROM sweeps WHERE sweeps.id = jobs.sweep_id) WHERE id = ?"));
@@ -546,7 +555,7 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
   absl::MutexLock lock(&mu_);
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * s,
+      CachedStatement s,
       db_->Cached("INSERT INTO workers (name, host, device, device_name, memory_bytes, "
                   "capabilities, state, registered_at, last_heartbeat) "
                   "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"));
@@ -592,7 +601,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
 
 absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id, int64_t lease_us) {
   absl::MutexLock lock(&mu_);
-  MIXCAL_ASSIGN_OR_RETURN(Statement * w, db_->Cached("SELECT device FROM workers WHERE id = ?"));
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement w, db_->Cached("SELECT device FROM workers WHERE id = ?"));
   w->Bind(1, worker_id);
   MIXCAL_ASSIGN_OR_RETURN(bool known, w->Step());
   if (!known) return absl::NotFoundError(absl::StrCat("no worker ", worker_id, ": register first"));
@@ -602,7 +611,7 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id, i
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   // The sweep whose turn it is: highest priority, then served least recently.
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * pick_sweep,
+      CachedStatement pick_sweep,
       db_->Cached("SELECT s.id FROM sweeps s WHERE s.state = 1 AND EXISTS ("
                   "SELECT 1 FROM jobs j WHERE j.sweep_id = s.id AND j.state = 1 "
                   "AND j.device IN (?1, 'any')) ORDER BY s.priority DESC, s.turn, s.id LIMIT 1"));
@@ -612,7 +621,7 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id, i
   const int64_t sweep_id = pick_sweep->Int(0);
   // The oldest queued job of that sweep this worker can run.
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * pick_job,
+      CachedStatement pick_job,
       db_->Cached("SELECT id FROM jobs WHERE sweep_id = ? AND state = 1 AND device IN (?, 'any') "
                   "ORDER BY id LIMIT 1"));
   pick_job->Bind(1, sweep_id).Bind(2, device_class);
@@ -620,19 +629,19 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id, i
   const int64_t job_id = pick_job->Int(0);
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * lease,
+      CachedStatement lease,
       db_->Cached("UPDATE jobs SET state = 2, attempt = attempt + 1, worker_id = ?, "
                   "lease_expires_at = ?, started_at = CASE WHEN started_at = 0 THEN ? "
                   "ELSE started_at END WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(lease->Bind(1, worker_id).Bind(2, now + lease_us).Bind(3, now)
                              .Bind(4, job_id).Run());
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * turn,
+      CachedStatement turn,
       db_->Cached("UPDATE sweeps SET turn = (SELECT COALESCE(MAX(turn), 0) + 1 FROM sweeps) "
                   "WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(turn->Bind(1, sweep_id).Run());
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * touch,
+      CachedStatement touch,
       db_->Cached("UPDATE workers SET last_heartbeat = ?, state = 1 WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
   Assignment a;
@@ -654,21 +663,21 @@ absl::StatusOr<HeartbeatResult> Store::Heartbeat(int64_t worker_id,
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * touch, db_->Cached("UPDATE workers SET last_heartbeat = ?, state = 1 WHERE id = ?"));
+      CachedStatement touch, db_->Cached("UPDATE workers SET last_heartbeat = ?, state = 1 WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
   if (db_->Changes() == 0) {
     return absl::NotFoundError(absl::StrCat("no worker ", worker_id, ": register again"));
   }
   HeartbeatResult r;
   for (const v1::Lease& l : leases) {
-    MIXCAL_ASSIGN_OR_RETURN(Statement * s,
+    MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
                             db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
     s->Bind(1, l.job_id());
     MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
     const auto state = found ? static_cast<v1::JobState>(s->Int(0)) : v1::JOB_STATE_UNSPECIFIED;
     const bool current = found && s->Int(1) == l.attempt();
     if (current && state == v1::RUNNING) {
-      MIXCAL_ASSIGN_OR_RETURN(Statement * u,
+      MIXCAL_ASSIGN_OR_RETURN(CachedStatement u,
                               db_->Cached("UPDATE jobs SET lease_expires_at = ? WHERE id = ?"));
       MIXCAL_RETURN_IF_ERROR(u->Bind(1, now + lease_us).Bind(2, l.job_id()).Run());
       r.extended.push_back(l);
@@ -688,7 +697,7 @@ absl::StatusOr<ExpireResult> Store::ExpireLeases() {
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * s,
+      CachedStatement s,
       db_->Cached("SELECT id, sweep_id, attempt, max_attempts, COALESCE(worker_id, 0) FROM jobs "
                   "WHERE state = 2 AND lease_expires_at < ?"));
   s->Bind(1, now);
@@ -708,12 +717,12 @@ absl::StatusOr<ExpireResult> Store::ExpireLeases() {
                                          e.max_attempts, ": worker ", e.worker_id,
                                          " stopped heartbeating");
     MIXCAL_ASSIGN_OR_RETURN(
-        Statement * u,
+        CachedStatement u,
         db_->Cached("UPDATE jobs SET state = ?, worker_id = NULL, lease_expires_at = 0, "
                     "error = ?, finished_at = ? WHERE id = ?"));
     MIXCAL_RETURN_IF_ERROR(u->Bind(1, give_up ? 4 : 1).Bind(2, give_up ? why : std::string())
                                .Bind(3, give_up ? now : 0).Bind(4, e.id).Run());
-    MIXCAL_ASSIGN_OR_RETURN(Statement * w, db_->Cached("UPDATE workers SET state = 2 WHERE id = ?"));
+    MIXCAL_ASSIGN_OR_RETURN(CachedStatement w, db_->Cached("UPDATE workers SET state = 2 WHERE id = ?"));
     MIXCAL_RETURN_IF_ERROR(w->Bind(1, e.worker_id).Run());
     MIXCAL_RETURN_IF_ERROR(AddEvent(e.sweep_id, e.id, give_up ? "failed" : "requeued", why));
     MIXCAL_RETURN_IF_ERROR(UpdateSweepState(e.sweep_id));
@@ -724,7 +733,7 @@ absl::StatusOr<ExpireResult> Store::ExpireLeases() {
 }
 
 absl::Status Store::CheckLease(const v1::Lease& lease) {
-  MIXCAL_ASSIGN_OR_RETURN(Statement * s,
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
                           db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
   s->Bind(1, lease.job_id());
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
@@ -774,16 +783,16 @@ absl::Status Store::ReportEpoch(const v1::Lease& lease,
   MIXCAL_RETURN_IF_ERROR(CheckLease(lease));
   const int64_t job = lease.job_id();
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * del,
+      CachedStatement del,
       db_->Cached("DELETE FROM reliability_bins WHERE job_id = ? AND epoch = ? AND split = ?"));
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * put,
+      CachedStatement put,
       db_->Cached("INSERT OR REPLACE INTO epoch_metrics (job_id, epoch, split, count, accuracy, "
                   "nll, brier, ece, mce, oe, adaptive_ece, mean_confidence, mean_entropy, auroc, "
                   "temperature, train_loss, train_accuracy, lr, samples_per_sec, wall_seconds) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * bin,
+      CachedStatement bin,
       db_->Cached("INSERT INTO reliability_bins (job_id, epoch, split, bin, count, "
                   "confidence_sum, correct) VALUES (?, ?, ?, ?, ?, ?, ?)"));
   for (const v1::EpochMetrics& m : metrics) {
@@ -808,7 +817,7 @@ absl::Status Store::ReportEpoch(const v1::Lease& lease,
     }
   }
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * last,
+      CachedStatement last,
       db_->Cached("UPDATE jobs SET last_epoch = MAX(last_epoch, ?) WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(last->Bind(1, epoch).Bind(2, job).Run());
   return txn.Commit();
@@ -825,7 +834,7 @@ absl::Status Store::RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   MIXCAL_RETURN_IF_ERROR(CheckLease(lease));
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * s,
+      CachedStatement s,
       db_->Cached("UPDATE jobs SET checkpoint = ?, checkpoint_epoch = ? "
                   "WHERE id = ? AND checkpoint_epoch <= ?"));
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, path).Bind(2, epoch).Bind(3, lease.job_id()).Bind(4, epoch).Run());
@@ -855,7 +864,7 @@ absl::StatusOr<v1::JobState> Store::FinishJob(const v1::Lease& lease, v1::JobSta
                                                       v1::JobState_Name(job.state())));
   }
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * s,
+      CachedStatement s,
       db_->Cached("UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_expires_at = 0 "
                   "WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, static_cast<int>(outcome)).Bind(2, error.substr(0, 4096))
@@ -932,7 +941,7 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(const v1::Metr
   }
   if (f.include_bins()) {
     MIXCAL_ASSIGN_OR_RETURN(
-        Statement * b,
+        CachedStatement b,
         db_->Cached("SELECT count, confidence_sum, correct FROM reliability_bins "
                     "WHERE job_id = ? AND epoch = ? AND split = ? ORDER BY bin"));
     for (v1::EpochMetrics& m : rows) {
@@ -1055,7 +1064,7 @@ absl::StatusOr<v1::EpochMetrics> Store::GetReliability(int64_t job_id, uint32_t 
   MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));
   if (epoch == 0) epoch = job.last_epoch();
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * s,
+      CachedStatement s,
       db_->Cached(absl::StrCat("SELECT ", kMetricColumns, " FROM epoch_metrics m JOIN jobs j ON "
                                "j.id = m.job_id WHERE m.job_id = ? AND m.epoch = ? AND m.split = ?")));
   s->Bind(1, job_id).Bind(2, epoch).Bind(3, split);
@@ -1066,7 +1075,7 @@ absl::StatusOr<v1::EpochMetrics> Store::GetReliability(int64_t job_id, uint32_t 
   }
   v1::EpochMetrics m = MetricsFromRow(*s);
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement * b,
+      CachedStatement b,
       db_->Cached("SELECT count, confidence_sum, correct FROM reliability_bins "
                   "WHERE job_id = ? AND epoch = ? AND split = ? ORDER BY bin"));
   b->Bind(1, job_id).Bind(2, epoch).Bind(3, split);

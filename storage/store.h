@@ -35,6 +35,7 @@
 
 namespace mixcal::storage {
 
+class Checkpointer;
 class Database;
 
 struct StoreOptions {
@@ -160,6 +161,7 @@ class Store {
   absl::Mutex mu_;
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
   Clock* const clock_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // null for ":memory:"
 };
 
 // The metric names SummarizeSweep reports, in order.

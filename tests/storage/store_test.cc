@@ -518,6 +518,25 @@ TEST_F(StoreTest, EventsRecordTheLifecycle) {
   EXPECT_EQ(store_->GetJob(a.lease.job_id())->error(), "loss is nan");
 }
 
+TEST_F(StoreTest, WriteAheadLogStaysBoundedUnderManyTransactions) {
+  // Each lease is a transaction touching ~10 pages (~40 KB of log). If any
+  // statement pinned a read snapshot across COMMIT, checkpoints could not
+  // complete and the log would grow by that much per lease.
+  v1::SweepSpec s = Spec("wal", 1);
+  s.clear_seeds();
+  for (int i = 0; i < 1000; ++i) s.add_seeds(i);
+  ASSERT_TRUE(store_->CreateSweep(s).ok());
+  int64_t w = Worker();
+  for (int i = 0; i < 1000; ++i) {
+    Assignment a = Acquire(w);
+    ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
+  }
+  const fs::path wal = path_ + "-wal";
+  ASSERT_TRUE(fs::exists(wal));
+  // Checkpoints keep it under about 4000 pages (16 MB) plus a transaction.
+  EXPECT_LT(fs::file_size(wal), 20u << 20) << fs::file_size(wal);
+}
+
 TEST_F(StoreTest, ReadersSeeWholeReportsWhileAWriterWrites) {
   store_->CreateSweep(Spec("concurrent", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
