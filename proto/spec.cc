@@ -91,6 +91,10 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   }
 
   const v1::TrainingSpec& t = job.training();
+  if (!t.optimizer().empty() && t.optimizer() != "sgd") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "training.optimizer must be one of sgd, got \"", t.optimizer(), "\""));
+  }
   auto clamp_int = [](uint64_t v) { return static_cast<int>(std::min<uint64_t>(v, 1u << 30)); };
   if (t.epochs()) c.epochs = clamp_int(t.epochs());
   if (t.batch_size()) c.batch_size = clamp_int(t.batch_size());

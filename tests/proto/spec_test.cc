@@ -98,6 +98,10 @@ TEST(SpecTest, ErrorsNameTheFieldValueAndRange) {
   ExpectInvalid(s, "data_dir", "cifar10");
 
   s = Small();
+  s.mutable_training()->set_optimizer("adam");
+  ExpectInvalid(s, "training.optimizer", "sgd");
+
+  s = Small();
   s.mutable_evaluation()->set_ece_bins(5000);
   ExpectInvalid(s, "ece_bins", "[1, 1000]");
 }
