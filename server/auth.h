@@ -1,0 +1,47 @@
+#ifndef MIXCAL_SERVER_AUTH_H_
+#define MIXCAL_SERVER_AUTH_H_
+
+// Bearer tokens with one role each (DESIGN.md section 6).
+//
+// Tokens file: one token per line, "TOKEN ROLE [NAME]"; '#' starts a comment.
+// Roles: admin (everything), submit (read, submit, cancel, retry), read (the
+// Get/List/Query/Summarize/Watch calls), worker (WorkerService only).
+// Clients send "authorization: Bearer TOKEN" metadata.
+
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "grpcpp/server_context.h"
+
+namespace mixcal::server {
+
+enum class Role { kAdmin, kSubmit, kRead, kWorker };
+
+// What a call needs.
+enum class Permission { kRead, kWrite, kWorker };
+
+class Authenticator {
+ public:
+  // Everything open: no tokens file (only allowed on loopback).
+  static Authenticator Open() { return Authenticator(); }
+  // InvalidArgument naming the line when the file is malformed; NotFound
+  // when missing.
+  static absl::StatusOr<Authenticator> FromFile(const std::string& path);
+  static absl::StatusOr<Authenticator> FromText(const std::string& text,
+                                                const std::string& origin);
+
+  bool open() const { return tokens_.empty(); }
+
+  // OK, UNAUTHENTICATED (no or unknown token) or PERMISSION_DENIED (the
+  // role may not do this).
+  absl::Status Check(const grpc::ServerContextBase& context, Permission needed) const;
+
+ private:
+  std::map<std::string, Role> tokens_;
+};
+
+}  // namespace mixcal::server
+
+#endif  // MIXCAL_SERVER_AUTH_H_

@@ -1,0 +1,61 @@
+#ifndef MIXCAL_SERVER_COORDINATOR_H_
+#define MIXCAL_SERVER_COORDINATOR_H_
+
+// mixcal's coordinator: ExperimentService and WorkerService on one port,
+// with the standard health service and server reflection (DESIGN.md 2-3).
+//
+//   CoordinatorOptions o;
+//   o.db_path = "mixcal.db";
+//   auto c = Coordinator::Start(o);      // listening when it returns
+//   (*c)->port();  (*c)->Wait();  or  (*c)->Shutdown();
+//
+// Threads: gRPC's for the calls; one dispatcher for long-polling AcquireJob;
+// one reaper that expires leases.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "storage/clock.h"
+
+namespace mixcal::server {
+
+struct CoordinatorOptions {
+  std::string listen = "127.0.0.1:7707";  // port 0 picks a free port
+  std::string db_path = "mixcal.db";
+  int64_t lease_ms = 30000;       // a lease lasts this long without a heartbeat
+  int64_t heartbeat_ms = 5000;    // told to workers; a few fit in a lease
+  std::string tokens_file;        // empty: everything open (loopback only)
+  std::string tls_cert_file;      // PEM; with tls_key_file turns TLS on
+  std::string tls_key_file;
+  bool insecure = false;          // allow a non-loopback address without TLS and tokens
+  int max_message_bytes = 8 << 20;
+  storage::Clock* clock = nullptr;  // default the system clock
+};
+
+class CoordinatorImpl;
+
+class Coordinator {
+ public:
+  // InvalidArgument for bad options (e.g. a non-loopback address without TLS
+  // and tokens and without insecure); errors opening the store or binding.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
+  ~Coordinator();
+
+  int port() const;
+  // Blocks until Shutdown (from another thread or a signal handler's helper).
+  void Wait();
+  void Shutdown();
+
+ private:
+  explicit Coordinator(std::unique_ptr<CoordinatorImpl> impl);
+  std::unique_ptr<CoordinatorImpl> impl_;
+};
+
+// Whether `listen` (host:port) names only the loopback interface.
+bool IsLoopback(const std::string& listen);
+
+}  // namespace mixcal::server
+
+#endif  // MIXCAL_SERVER_COORDINATOR_H_

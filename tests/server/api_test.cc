@@ -1,0 +1,298 @@
+// The coordinator in this process on 127.0.0.1:0, called over real sockets.
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "mixcal/v1/experiment.grpc.pb.h"
+#include "mixcal/v1/worker.grpc.pb.h"
+#include "server/coordinator.h"
+
+namespace mixcal::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kAdmin[] = "admin-token-0123456789";
+constexpr char kSubmit[] = "submit-token-0123456789";
+constexpr char kRead[] = "read-token-0123456789";
+constexpr char kWorker[] = "worker-token-0123456789";
+
+v1::SweepSpec Spec(const std::string& name) {
+  v1::SweepSpec s;
+  s.set_name(name);
+  s.mutable_data()->set_dataset("synthetic");
+  s.set_model("mlp");
+  s.mutable_training()->set_epochs(2);
+  s.add_methods()->set_name("baseline");
+  s.set_device("cpu");
+  return s;
+}
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void Start(bool tokens, double lease_s = 30) {
+    dir_ = fs::temp_directory_path() /
+           ("mixcal_api_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    CoordinatorOptions o;
+    o.listen = "127.0.0.1:0";
+    o.db_path = (dir_ / "mixcal.db").string();
+    o.lease_ms = static_cast<int64_t>(lease_s * 1000);
+    o.heartbeat_ms = o.lease_ms / 4;
+    if (tokens) {
+      o.tokens_file = (dir_ / "tokens").string();
+      std::ofstream(o.tokens_file) << "# token role name\n"
+                                   << kAdmin << " admin alice\n"
+                                   << kSubmit << " submit bob\n"
+                                   << kRead << " read carol\n"
+                                   << kWorker << " worker gpu-box\n";
+    }
+    auto c = Coordinator::Start(o);
+    ASSERT_TRUE(c.ok()) << c.status();
+    coordinator_ = std::move(*c);
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(64 << 20);
+    channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(coordinator_->port()),
+                                         grpc::InsecureChannelCredentials(), args);
+    api_ = v1::ExperimentService::NewStub(channel_);
+    workers_ = v1::WorkerService::NewStub(channel_);
+  }
+  void TearDown() override {
+    coordinator_.reset();
+    fs::remove_all(dir_);
+  }
+  static void Auth(grpc::ClientContext& ctx, const std::string& token) {
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+  }
+  int64_t Register(const std::string& token = "") {
+    grpc::ClientContext ctx;
+    Auth(ctx, token);
+    v1::RegisterWorkerRequest req;
+    req.set_host("test");
+    req.set_device("cpu");
+    v1::RegisterWorkerResponse resp;
+    EXPECT_TRUE(workers_->RegisterWorker(&ctx, req, &resp).ok());
+    return resp.worker_id();
+  }
+  grpc::Status Submit(const v1::SweepSpec& spec, v1::Sweep* out, const std::string& token = "") {
+    grpc::ClientContext ctx;
+    Auth(ctx, token);
+    v1::SubmitSweepRequest req;
+    *req.mutable_spec() = spec;
+    return api_->SubmitSweep(&ctx, req, out);
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::ExperimentService::Stub> api_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+};
+
+// Each RPC with the permission it needs.
+enum Need { kReadCall, kWriteCall, kWorkerCall };
+
+TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
+  Start(/*tokens=*/true);
+  using Call = std::function<grpc::Status(grpc::ClientContext*)>;
+  std::vector<std::tuple<std::string, Need, Call>> calls = {
+      {"SubmitSweep", kWriteCall, [&](auto* c) { v1::SubmitSweepRequest r; *r.mutable_spec() = Spec("auth"); v1::Sweep s; return api_->SubmitSweep(c, r, &s); }},
+      {"GetSweep", kReadCall, [&](auto* c) { v1::GetSweepRequest r; r.set_sweep_id(1); v1::Sweep s; return api_->GetSweep(c, r, &s); }},
+      {"ListSweeps", kReadCall, [&](auto* c) { v1::ListSweepsRequest r; v1::ListSweepsResponse s; return api_->ListSweeps(c, r, &s); }},
+      {"CancelSweep", kWriteCall, [&](auto* c) { v1::CancelSweepRequest r; r.set_sweep_id(99); v1::Sweep s; return api_->CancelSweep(c, r, &s); }},
+      {"GetJob", kReadCall, [&](auto* c) { v1::GetJobRequest r; r.set_job_id(1); v1::Job s; return api_->GetJob(c, r, &s); }},
+      {"ListJobs", kReadCall, [&](auto* c) { v1::ListJobsRequest r; v1::ListJobsResponse s; return api_->ListJobs(c, r, &s); }},
+      {"CancelJob", kWriteCall, [&](auto* c) { v1::CancelJobRequest r; r.set_job_id(99); v1::Job s; return api_->CancelJob(c, r, &s); }},
+      {"RetryJob", kWriteCall, [&](auto* c) { v1::RetryJobRequest r; r.set_job_id(99); v1::Job s; return api_->RetryJob(c, r, &s); }},
+      {"QueryMetrics", kReadCall, [&](auto* c) { v1::QueryMetricsRequest r; v1::QueryMetricsResponse s; return api_->QueryMetrics(c, r, &s); }},
+      {"SummarizeSweep", kReadCall, [&](auto* c) { v1::SummarizeSweepRequest r; r.set_sweep_id(1); v1::SummarizeSweepResponse s; return api_->SummarizeSweep(c, r, &s); }},
+      {"GetReliability", kReadCall, [&](auto* c) { v1::GetReliabilityRequest r; r.set_job_id(1); v1::GetReliabilityResponse s; return api_->GetReliability(c, r, &s); }},
+      {"ListWorkers", kReadCall, [&](auto* c) { v1::ListWorkersRequest r; v1::ListWorkersResponse s; return api_->ListWorkers(c, r, &s); }},
+      {"ListEvents", kReadCall, [&](auto* c) { v1::ListEventsRequest r; v1::ListEventsResponse s; return api_->ListEvents(c, r, &s); }},
+      {"WatchSweep", kReadCall, [&](auto* c) { v1::WatchSweepRequest r; r.set_sweep_id(99); auto rd = api_->WatchSweep(c, r); v1::SweepUpdate u; while (rd->Read(&u)) {} return rd->Finish(); }},
+      {"RegisterWorker", kWorkerCall, [&](auto* c) { v1::RegisterWorkerRequest r; r.set_host("h"); r.set_device("cpu"); v1::RegisterWorkerResponse s; return workers_->RegisterWorker(c, r, &s); }},
+      {"AcquireJob", kWorkerCall, [&](auto* c) { v1::AcquireJobRequest r; r.set_worker_id(99); r.set_wait_ms(1); v1::AcquireJobResponse s; return workers_->AcquireJob(c, r, &s); }},
+      {"Heartbeat", kWorkerCall, [&](auto* c) { v1::HeartbeatRequest r; r.set_worker_id(99); v1::HeartbeatResponse s; return workers_->Heartbeat(c, r, &s); }},
+      {"ReportEpoch", kWorkerCall, [&](auto* c) { v1::ReportEpochRequest r; r.mutable_lease()->set_job_id(99); auto* m = r.add_metrics(); m->set_epoch(1); m->set_split("test"); v1::ReportEpochResponse s; return workers_->ReportEpoch(c, r, &s); }},
+      {"ReportCheckpoint", kWorkerCall, [&](auto* c) { v1::ReportCheckpointRequest r; r.mutable_lease()->set_job_id(99); r.set_path("/x"); v1::ReportCheckpointResponse s; return workers_->ReportCheckpoint(c, r, &s); }},
+      {"FinishJob", kWorkerCall, [&](auto* c) { v1::FinishJobRequest r; r.mutable_lease()->set_job_id(99); r.set_outcome(v1::SUCCEEDED); v1::FinishJobResponse s; return workers_->FinishJob(c, r, &s); }},
+  };
+  struct RoleCase {
+    std::string name, token;
+    std::set<Need> allowed;
+  };
+  const std::vector<RoleCase> roles = {
+      {"admin", kAdmin, {kReadCall, kWriteCall, kWorkerCall}},
+      {"submit", kSubmit, {kReadCall, kWriteCall}},
+      {"read", kRead, {kReadCall}},
+      {"worker", kWorker, {kWorkerCall}},
+  };
+  for (const auto& [name, need, call] : calls) {
+    {
+      grpc::ClientContext ctx;
+      EXPECT_EQ(call(&ctx).error_code(), grpc::StatusCode::UNAUTHENTICATED) << name << " without token";
+    }
+    {
+      grpc::ClientContext ctx;
+      Auth(ctx, "not-a-known-token-at-all");
+      EXPECT_EQ(call(&ctx).error_code(), grpc::StatusCode::UNAUTHENTICATED) << name << " bad token";
+    }
+    for (const RoleCase& role : roles) {
+      grpc::ClientContext ctx;
+      Auth(ctx, role.token);
+      grpc::StatusCode code = call(&ctx).error_code();
+      if (role.allowed.count(need)) {
+        EXPECT_NE(code, grpc::StatusCode::PERMISSION_DENIED) << name << " as " << role.name;
+        EXPECT_NE(code, grpc::StatusCode::UNAUTHENTICATED) << name << " as " << role.name;
+      } else {
+        EXPECT_EQ(code, grpc::StatusCode::PERMISSION_DENIED) << name << " as " << role.name;
+      }
+    }
+  }
+}
+
+TEST_F(ApiTest, InvalidSpecIsRefusedNamingTheFieldAndStoresNothing) {
+  Start(false);
+  v1::SweepSpec spec = Spec("bad");
+  v1::MethodSpec* m = spec.add_methods();
+  m->set_name("mixup");
+  m->add_values(42);
+  v1::Sweep out;
+  grpc::Status s = Submit(spec, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("methods[1].values[0]"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("[0, 10]"), std::string::npos) << s.error_message();
+  grpc::ClientContext ctx;
+  v1::ListSweepsResponse list;
+  ASSERT_TRUE(api_->ListSweeps(&ctx, v1::ListSweepsRequest(), &list).ok());
+  EXPECT_EQ(list.sweeps_size(), 0);
+}
+
+TEST_F(ApiTest, OversizedMessageIsRefused) {
+  Start(false);
+  v1::SweepSpec spec = Spec("huge");
+  spec.mutable_data()->set_data_dir(std::string(9 << 20, 'x'));  // over the 8 MiB default
+  v1::Sweep out;
+  EXPECT_EQ(Submit(spec, &out).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  spec.mutable_data()->set_data_dir(std::string(5000, 'x'));  // fits, but over 4096
+  grpc::Status s = Submit(spec, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("data.data_dir"), std::string::npos);
+}
+
+TEST(CoordinatorStartTest, NonLoopbackNeedsTlsAndTokensOrInsecure) {
+  CoordinatorOptions o;
+  o.listen = "0.0.0.0:0";
+  o.db_path = ":memory:";
+  auto c = Coordinator::Start(o);
+  ASSERT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("--insecure"), std::string::npos);
+  EXPECT_TRUE(IsLoopback("127.0.0.1:7707"));
+  EXPECT_TRUE(IsLoopback("localhost:1"));
+  EXPECT_TRUE(IsLoopback("[::1]:7707"));
+  EXPECT_FALSE(IsLoopback("0.0.0.0:7707"));
+  EXPECT_FALSE(IsLoopback("10.1.2.3:7707"));
+}
+
+TEST_F(ApiTest, StaleLeaseReportIsRefusedOverTheWire) {
+  Start(false, /*lease_s=*/0.4);
+  v1::Sweep sweep;
+  ASSERT_TRUE(Submit(Spec("stale"), &sweep).ok());
+  const int64_t w1 = Register(), w2 = Register();
+  auto acquire = [&](int64_t w) {
+    grpc::ClientContext ctx;
+    v1::AcquireJobRequest req;
+    req.set_worker_id(w);
+    req.set_wait_ms(3000);
+    v1::AcquireJobResponse resp;
+    EXPECT_TRUE(workers_->AcquireJob(&ctx, req, &resp).ok());
+    return resp;
+  };
+  v1::AcquireJobResponse first = acquire(w1);
+  ASSERT_TRUE(first.has_job());
+  // No heartbeats: the reaper requeues it, and w2 gets attempt 2 (the
+  // long poll returns as soon as it is requeued).
+  v1::AcquireJobResponse second = acquire(w2);
+  ASSERT_TRUE(second.has_job());
+  EXPECT_EQ(second.lease().attempt(), 2u);
+  grpc::ClientContext ctx;
+  v1::ReportEpochRequest req;
+  *req.mutable_lease() = first.lease();
+  v1::EpochMetrics* m = req.add_metrics();
+  m->set_epoch(1);
+  m->set_split("test");
+  v1::ReportEpochResponse resp;
+  grpc::Status s = workers_->ReportEpoch(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  grpc::ClientContext qctx;
+  v1::QueryMetricsResponse rows;
+  ASSERT_TRUE(api_->QueryMetrics(&qctx, v1::QueryMetricsRequest(), &rows).ok());
+  EXPECT_EQ(rows.rows_size(), 0);
+}
+
+TEST_F(ApiTest, LongPollHandsANewJobToAWaitingWorkerAtOnce) {
+  Start(false);
+  const int64_t w = Register();
+  auto waiting = std::async(std::launch::async, [&] {
+    grpc::ClientContext ctx;
+    v1::AcquireJobRequest req;
+    req.set_worker_id(w);
+    req.set_wait_ms(20000);
+    v1::AcquireJobResponse resp;
+    grpc::Status s = workers_->AcquireJob(&ctx, req, &resp);
+    return std::make_pair(s, std::chrono::steady_clock::now());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the worker is waiting
+  const auto submitted = std::chrono::steady_clock::now();
+  v1::Sweep sweep;
+  ASSERT_TRUE(Submit(Spec("poll"), &sweep).ok());
+  auto [status, got] = waiting.get();
+  ASSERT_TRUE(status.ok());
+  // Far below the 20 s wait: the submit woke it. (Latency is measured in
+  // bench/, not asserted here.)
+  EXPECT_LT(std::chrono::duration<double>(got - submitted).count(), 5.0);
+}
+
+TEST_F(ApiTest, EmptyLongPollReturnsAfterItsWait) {
+  Start(false);
+  const int64_t w = Register();
+  grpc::ClientContext ctx;
+  v1::AcquireJobRequest req;
+  req.set_worker_id(w);
+  req.set_wait_ms(200);
+  v1::AcquireJobResponse resp;
+  ASSERT_TRUE(workers_->AcquireJob(&ctx, req, &resp).ok());
+  EXPECT_FALSE(resp.has_job());
+}
+
+TEST_F(ApiTest, HealthServiceAnswersServing) {
+  Start(false);
+  grpc::GenericStub generic(channel_);
+  // grpc.health.v1.HealthCheckRequest{service: ""} is the empty message.
+  grpc::ByteBuffer request;
+  grpc::Slice empty("");
+  request = grpc::ByteBuffer(&empty, 1);
+  grpc::ByteBuffer response;
+  grpc::ClientContext ctx;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                    [&](grpc::Status s) { done.set_value(s); });
+  grpc::Status s = done.get_future().get();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+}
+
+}  // namespace
+}  // namespace mixcal::server

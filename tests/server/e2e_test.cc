@@ -1,0 +1,178 @@
+// Real coordinator and worker processes on 127.0.0.1, real SQLite, real
+// LibTorch training on tiny synthetic data.
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/server/harness.h"
+
+namespace mixcal::testing {
+namespace {
+
+int64_t Submit(Cluster& c, const v1::SweepSpec& spec) {
+  grpc::ClientContext ctx;
+  v1::SubmitSweepRequest req;
+  *req.mutable_spec() = spec;
+  v1::Sweep sweep;
+  grpc::Status s = c.api().SubmitSweep(&ctx, req, &sweep);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return sweep.id();
+}
+
+bool Ended(const v1::Sweep& s) {
+  return s.state() == v1::SWEEP_SUCCEEDED || s.state() == v1::SWEEP_FAILED ||
+         s.state() == v1::SWEEP_CANCELLED;
+}
+
+// Every (job, epoch) of `split` appears exactly once, epochs 1..epochs.
+void ExpectEveryEpochOnce(const std::vector<v1::EpochMetrics>& rows, const v1::Sweep& sweep,
+                          int epochs) {
+  std::map<int64_t, std::multiset<uint32_t>> seen;
+  for (const auto& r : rows) seen[r.job_id()].insert(r.epoch());
+  ASSERT_EQ(seen.size(), static_cast<size_t>(sweep.job_ids_size()));
+  for (int64_t job : sweep.job_ids()) {
+    std::multiset<uint32_t> expected;
+    for (int e = 1; e <= epochs; ++e) expected.insert(e);
+    EXPECT_EQ(seen[job], expected) << "job " << job;
+  }
+}
+
+TEST(EndToEndTest, SweepRunsToCompletionOnTwoWorkers) {
+  Cluster c("complete");
+  ASSERT_TRUE(c.StartCoordinator());
+  // Watch from before the start: the stream must carry every epoch and end.
+  const int64_t id = Submit(c, TinySweep("complete", 3, 2));
+  std::vector<v1::SweepUpdate> updates;
+  grpc::Status watch_status;
+  std::thread watcher([&] {
+    grpc::ClientContext ctx;
+    v1::WatchSweepRequest req;
+    req.set_sweep_id(id);
+    auto reader = c.api().WatchSweep(&ctx, req);
+    v1::SweepUpdate u;
+    while (reader->Read(&u)) updates.push_back(u);
+    watch_status = reader->Finish();
+  });
+  c.StartWorker();
+  c.StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 180)) << Slurp(c.WorkerLog(0));
+  watcher.join();
+  const v1::Sweep sweep = c.GetSweep(id);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_SUCCEEDED) << Slurp(c.WorkerLog(0)) << Slurp(c.WorkerLog(1));
+  ASSERT_EQ(sweep.job_ids_size(), 4);
+  std::vector<v1::EpochMetrics> test = c.Metrics(id, "test");
+  ExpectEveryEpochOnce(test, sweep, 3);
+  ExpectEveryEpochOnce(c.Metrics(id, "test_ts"), sweep, 3);
+
+  // Both workers took part.
+  std::set<int64_t> workers;
+  for (int64_t job : sweep.job_ids()) workers.insert(c.GetJob(job).worker_id());
+  EXPECT_EQ(workers.size(), 2u);
+
+  // The summary matches the stored rows: mean of ECE at epoch 3 per method.
+  grpc::ClientContext ctx;
+  v1::SummarizeSweepRequest sreq;
+  sreq.set_sweep_id(id);
+  sreq.mutable_at()->set_final(true);
+  sreq.set_split("test");
+  v1::SummarizeSweepResponse summary;
+  ASSERT_TRUE(c.api().SummarizeSweep(&ctx, sreq, &summary).ok());
+  ASSERT_EQ(summary.rows_size(), 2);
+  for (const v1::SummaryRow& row : summary.rows()) {
+    double sum = 0;
+    int n = 0;
+    for (const auto& m : test) {
+      if (m.method() == row.method() && m.epoch() == 3) {
+        sum += m.ece();
+        ++n;
+      }
+    }
+    ASSERT_EQ(n, 2);
+    EXPECT_EQ(row.seeds(), 2u);
+    for (const auto& stat : row.stats()) {
+      if (stat.metric() == "ece") EXPECT_NEAR(stat.mean(), sum / n, 1e-12) << row.method();
+    }
+  }
+
+  // The watch stream ended with the sweep, and carried every epoch once or more.
+  EXPECT_TRUE(watch_status.ok()) << watch_status.error_message();
+  ASSERT_FALSE(updates.empty());
+  EXPECT_TRUE(updates.back().has_sweep());
+  EXPECT_EQ(updates.back().sweep().state(), v1::SWEEP_SUCCEEDED);
+  std::set<std::pair<int64_t, uint32_t>> streamed;
+  for (const auto& u : updates)
+    if (u.has_metrics() && u.metrics().split() == "test")
+      streamed.insert({u.metrics().job_id(), u.metrics().epoch()});
+  EXPECT_EQ(streamed.size(), 12u);
+}
+
+TEST(EndToEndTest, KilledWorkersJobFinishesElsewhereFromItsCheckpoint) {
+  Cluster c("kill_worker");
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/1.5, /*heartbeat_s=*/0.2));
+  v1::SweepSpec spec = TinySweep("kill", 8, 1, /*train_count=*/16384);
+  spec.clear_methods();
+  spec.add_methods()->set_name("baseline");
+  const int64_t id = Submit(c, spec);
+  const int64_t job = c.GetSweep(id).job_ids(0);
+  size_t first = c.StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return c.GetJob(job).checkpoint_epoch() >= 2; }, 120))
+      << Slurp(c.WorkerLog(first));
+  c.KillWorker(first);  // kill -9 mid-job
+  const uint32_t reported = c.GetJob(job).last_epoch();
+  ASSERT_LT(reported, 8u) << "the job finished before the kill; make epochs longer";
+  size_t second = c.StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 180)) << Slurp(c.WorkerLog(second));
+  v1::Job done = c.GetJob(job);
+  EXPECT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.attempt(), 2u);
+  EXPECT_NE(Slurp(c.WorkerLog(second)).find("resuming from"), std::string::npos)
+      << Slurp(c.WorkerLog(second));
+  ExpectEveryEpochOnce(c.Metrics(id, "test"), c.GetSweep(id), 8);
+}
+
+TEST(EndToEndTest, CoordinatorRestartMidSweepLosesNothing) {
+  Cluster c("restart");
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5, /*heartbeat_s=*/0.25));
+  const int64_t id = Submit(c, TinySweep("restart", 5, 1, /*train_count=*/8192));
+  c.StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return c.Metrics(id, "test").size() >= 2; }, 120));
+  c.KillCoordinator();  // kill -9
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the worker trains on
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5, /*heartbeat_s=*/0.25));
+  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 180)) << Slurp(c.WorkerLog(0));
+  const v1::Sweep sweep = c.GetSweep(id);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_SUCCEEDED) << Slurp(c.WorkerLog(0));
+  ExpectEveryEpochOnce(c.Metrics(id, "test"), sweep, 5);
+}
+
+TEST(EndToEndTest, CancellationStopsTheRunningJobPromptly) {
+  Cluster c("cancel");
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/2, /*heartbeat_s=*/0.1));
+  v1::SweepSpec spec = TinySweep("cancel", 50, 1, /*train_count=*/16384);
+  spec.clear_methods();
+  spec.add_methods()->set_name("baseline");
+  const int64_t id = Submit(c, spec);
+  const int64_t job = c.GetSweep(id).job_ids(0);
+  c.StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return c.GetJob(job).last_epoch() >= 1; }, 120));
+  grpc::ClientContext ctx;
+  v1::CancelJobRequest req;
+  req.set_job_id(job);
+  v1::Job cancelled;
+  ASSERT_TRUE(c.api().CancelJob(&ctx, req, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), v1::CANCELLED);
+  // The worker hears it at its next heartbeat (0.1 s) and stops between
+  // batches: it logs it well before another epoch (~0.5 s) could end.
+  ASSERT_TRUE(WaitFor([&] { return Slurp(c.WorkerLog(0)).find("cancelled; stopping") != std::string::npos; }, 10));
+  ASSERT_TRUE(WaitFor([&] { return Slurp(c.WorkerLog(0)).find("job 1 CANCELLED") != std::string::npos; }, 10))
+      << Slurp(c.WorkerLog(0));
+  const uint32_t at_cancel = cancelled.last_epoch();
+  EXPECT_LE(c.GetJob(job).last_epoch(), at_cancel + 1);
+  EXPECT_EQ(c.GetJob(job).state(), v1::CANCELLED);
+  EXPECT_EQ(c.GetSweep(id).state(), v1::SWEEP_CANCELLED);
+}
+
+}  // namespace
+}  // namespace mixcal::testing

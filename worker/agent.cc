@@ -1,0 +1,389 @@
+#include "worker/agent.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "mixcal/v1/worker.grpc.pb.h"
+#include "proto/spec.h"
+
+namespace mixcal::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+void Log(const std::string& s) {
+  std::fprintf(stderr, "mixcal-worker: %s\n", s.c_str());
+  std::fflush(stderr);
+}
+
+bool Retryable(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+         s.error_code() == grpc::StatusCode::ABORTED ||
+         s.error_code() == grpc::StatusCode::INTERNAL ||
+         s.error_code() == grpc::StatusCode::UNKNOWN;
+}
+
+class Backoff {
+ public:
+  absl::Duration Next() {
+    absl::Duration d = delay_;
+    delay_ = std::min(delay_ * 2, absl::Seconds(5));
+    return d;
+  }
+  void Reset() { delay_ = absl::Milliseconds(100); }
+
+ private:
+  absl::Duration delay_ = absl::Milliseconds(100);
+};
+
+std::vector<v1::EpochMetrics> ToProto(const core::EpochReport& r, int64_t job_id) {
+  std::vector<v1::EpochMetrics> out;
+  for (const core::SplitMetrics& m : r.splits) {
+    v1::EpochMetrics p;
+    p.set_job_id(job_id);
+    p.set_epoch(static_cast<uint32_t>(r.epoch));
+    p.set_split(m.split);
+    p.set_count(m.count);
+    p.set_accuracy(m.accuracy);
+    p.set_nll(m.nll);
+    p.set_brier(m.brier);
+    p.set_ece(m.ece);
+    p.set_mce(m.mce);
+    p.set_oe(m.oe);
+    p.set_adaptive_ece(m.adaptive_ece);
+    p.set_mean_confidence(m.mean_confidence);
+    p.set_mean_entropy(m.mean_entropy);
+    if (m.auroc) p.set_auroc(*m.auroc);
+    if (m.temperature) p.set_temperature(*m.temperature);
+    p.set_train_loss(r.train_loss);
+    p.set_train_accuracy(r.train_accuracy);
+    p.set_lr(r.lr);
+    p.set_samples_per_sec(r.samples_per_sec);
+    p.set_wall_seconds(r.train_seconds + r.eval_seconds);
+    for (const core::ReliabilityBin& b : m.bins) {
+      v1::ReliabilityBin* pb = p.add_bins();
+      pb->set_count(b.count);
+      pb->set_confidence_sum(b.confidence_sum);
+      pb->set_correct(b.correct);
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+class Agent {
+ public:
+  explicit Agent(const AgentOptions& o) : o_(o) {}
+
+  absl::Status Run() {
+    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+    if (!o_.tls_ca_file.empty()) {
+      std::ifstream in(o_.tls_ca_file);
+      if (!in) return absl::NotFoundError(absl::StrCat("TLS CA file ", o_.tls_ca_file, ": cannot read"));
+      std::stringstream ca;
+      ca << in.rdbuf();
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = ca.str();
+      creds = grpc::SslCredentials(ssl);
+    }
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    channel_ = grpc::CreateCustomChannel(o_.address, creds, args);
+    stub_ = v1::WorkerService::NewStub(channel_);
+    trainer_ = o_.trainer;
+    if (trainer_ == nullptr) {
+      owned_trainer_ = core::NewTorchTrainer();
+      trainer_ = owned_trainer_.get();
+    }
+    int done = 0;
+    Backoff backoff;
+    while (!Stopping()) {
+      if (worker_id_ == 0) {
+        absl::Status s = Register();
+        if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s) || absl::IsInvalidArgument(s)) return s;
+        if (!s.ok()) {
+          Sleep(backoff.Next());
+          continue;
+        }
+        backoff.Reset();
+      }
+      v1::AcquireJobRequest req;
+      req.set_worker_id(worker_id_);
+      req.set_wait_ms(10000);
+      v1::AcquireJobResponse resp;
+      grpc::ClientContext ctx;
+      Prepare(ctx, absl::Seconds(20));
+      grpc::Status s = stub_->AcquireJob(&ctx, req, &resp);
+      if (!s.ok()) {
+        if (s.error_code() == grpc::StatusCode::NOT_FOUND) worker_id_ = 0;  // register again
+        else if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+                 s.error_code() == grpc::StatusCode::PERMISSION_DENIED)
+          return absl::PermissionDeniedError(s.error_message());
+        Sleep(backoff.Next());
+        continue;
+      }
+      backoff.Reset();
+      if (!resp.has_job()) continue;
+      RunJob(resp.job(), resp.lease());
+      if (o_.max_jobs > 0 && ++done >= o_.max_jobs) break;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  bool Stopping() const { return o_.stop != nullptr && o_.stop->load(); }
+
+  void Sleep(absl::Duration d) {
+    const absl::Time until = absl::Now() + d;
+    while (!Stopping() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+  }
+
+  void Prepare(grpc::ClientContext& ctx, absl::Duration timeout) {
+    ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+    if (!o_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + o_.token);
+  }
+
+  absl::Status Register() {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    v1::RegisterWorkerRequest req;
+    req.set_host(host);
+    req.set_device(o_.device);
+    req.set_device_name(o_.device == "cpu" ? "cpu" : o_.device);
+    req.set_name(o_.name);
+    req.add_capabilities(core::CudaAvailable() ? "cuda" : "cpu");
+    v1::RegisterWorkerResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, absl::Seconds(10));
+    grpc::Status s = stub_->RegisterWorker(&ctx, req, &resp);
+    if (!s.ok()) {
+      Log(absl::StrCat("cannot register with ", o_.address, ": ", s.error_message()));
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    }
+    worker_id_ = resp.worker_id();
+    heartbeat_ = absl::Milliseconds(std::max<uint32_t>(10, resp.heartbeat_interval_ms()));
+    Log(absl::StrCat("registered as worker ", worker_id_, " (", o_.device, ") with ", o_.address));
+    return absl::OkStatus();
+  }
+
+  // One outgoing report, sent in order.
+  using Outgoing = std::variant<v1::ReportEpochRequest, v1::ReportCheckpointRequest>;
+
+  struct JobState {
+    v1::Lease lease;
+    std::atomic<bool> cancel{false};      // stop training
+    std::atomic<bool> cancelled{false};   // a person cancelled it
+    std::atomic<bool> lost{false};        // the lease is no longer ours
+    absl::Mutex mu;
+    std::deque<Outgoing> queue ABSL_GUARDED_BY(mu);
+    bool training_done ABSL_GUARDED_BY(mu) = false;
+  };
+
+  void RunJob(const v1::Job& job, const v1::Lease& lease) {
+    Log(absl::StrCat("job ", job.id(), " (", job.method(), " ", job.value(), ", seed ", job.seed(),
+                     ") attempt ", lease.attempt(),
+                     job.checkpoint().empty() ? "" : absl::StrCat(", resuming from ", job.checkpoint())));
+    JobState state;
+    state.lease = lease;
+    absl::StatusOr<core::TrainConfig> config = spec::ToTrainConfig(job.config());
+    if (!config.ok()) {
+      Finish(state, v1::FAILED, absl::StrCat("invalid job config: ", config.status().message()));
+      return;
+    }
+    config->device = o_.device;
+    if (config->threads == 0) config->threads = o_.threads;
+    config->checkpoint_dir =
+        (fs::path(o_.checkpoint_dir) / absl::StrCat("job-", job.id())).string();
+    if (!job.checkpoint().empty()) {
+      std::error_code ec;
+      if (fs::exists(job.checkpoint(), ec)) {
+        config->resume_from = job.checkpoint();
+      } else {
+        Log(absl::StrCat("checkpoint ", job.checkpoint(), " is not readable here; starting over"));
+      }
+    }
+
+    std::thread sender([&] { SendLoop(state); });
+    std::thread heart([&] { HeartbeatLoop(state); });
+
+    core::TrainHooks hooks;
+    hooks.cancel = &state.cancel;
+    hooks.on_epoch = [&](const core::EpochReport& r) {
+      v1::ReportEpochRequest req;
+      *req.mutable_lease() = lease;
+      for (auto& m : ToProto(r, job.id())) *req.add_metrics() = std::move(m);
+      absl::MutexLock lock(&state.mu);
+      state.queue.emplace_back(std::move(req));
+      return absl::OkStatus();
+    };
+    hooks.on_checkpoint = [&](int epoch, const std::string& path) {
+      v1::ReportCheckpointRequest req;
+      *req.mutable_lease() = lease;
+      req.set_epoch(static_cast<uint32_t>(epoch));
+      req.set_path(fs::absolute(path).string());
+      absl::MutexLock lock(&state.mu);
+      state.queue.emplace_back(std::move(req));
+    };
+    // Leaving (stop) also stops training; the job is then requeued when its
+    // lease expires and resumes from the last checkpoint.
+    std::thread stop_watch([&] {
+      while (!state.cancel.load() && !Stopping()) absl::SleepFor(absl::Milliseconds(20));
+      if (Stopping()) state.cancel.store(true);
+    });
+    absl::Status result = trainer_->Run(*config, hooks);
+    state.cancel.store(true);  // ends stop_watch
+    stop_watch.join();
+    {
+      absl::MutexLock lock(&state.mu);
+      state.training_done = true;
+    }
+    sender.join();  // everything acknowledged, or the lease lost, or stopping
+    if (state.lost.load()) {
+      Log(absl::StrCat("job ", job.id(), ": lease lost; dropped"));
+    } else if (Stopping() && !state.cancelled.load()) {
+      Log(absl::StrCat("job ", job.id(), ": leaving; it is requeued when its lease expires"));
+    } else if (result.ok()) {
+      Finish(state, v1::SUCCEEDED, "");
+    } else if (absl::IsCancelled(result)) {
+      Finish(state, v1::CANCELLED, std::string(result.message()));
+    } else {
+      Finish(state, v1::FAILED, result.ToString());
+    }
+    heart_stop_.store(true);
+    heart.join();
+    heart_stop_.store(false);
+  }
+
+  // Sends queued reports in order; returns when training is done and the
+  // queue is empty, or the lease is lost, or the agent is stopping.
+  void SendLoop(JobState& st) {
+    Backoff backoff;
+    while (true) {
+      std::optional<Outgoing> next;
+      {
+        absl::MutexLock lock(&st.mu);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(st.mu) {
+          return !st.queue.empty() || st.training_done;
+        };
+        st.mu.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
+        if (st.queue.empty()) {
+          if (st.training_done) return;
+          continue;
+        }
+        next = st.queue.front();
+      }
+      if (st.lost.load() || (Stopping() && !st.cancelled.load())) return;
+      grpc::ClientContext ctx;
+      Prepare(ctx, absl::Seconds(10));
+      grpc::Status s;
+      if (auto* e = std::get_if<v1::ReportEpochRequest>(&*next)) {
+        v1::ReportEpochResponse r;
+        s = stub_->ReportEpoch(&ctx, *e, &r);
+      } else {
+        v1::ReportCheckpointResponse r;
+        s = stub_->ReportCheckpoint(&ctx, std::get<v1::ReportCheckpointRequest>(*next), &r);
+      }
+      if (s.ok() || s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+        if (!s.ok()) Log(absl::StrCat("report refused as invalid (dropped): ", s.error_message()));
+        absl::MutexLock lock(&st.mu);
+        st.queue.pop_front();
+        backoff.Reset();
+        continue;
+      }
+      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+          s.error_code() == grpc::StatusCode::NOT_FOUND) {
+        // Stale: another attempt owns the job now, or it was cancelled.
+        if (!st.cancelled.load()) st.lost.store(true);
+        st.cancel.store(true);
+        return;
+      }
+      Sleep(backoff.Next());  // unreachable coordinator: keep the queue, retry
+    }
+  }
+
+  void HeartbeatLoop(JobState& st) {
+    while (!heart_stop_.load() && !Stopping()) {
+      const absl::Time until = absl::Now() + heartbeat_;
+      while (!heart_stop_.load() && !Stopping() && absl::Now() < until)
+        absl::SleepFor(absl::Milliseconds(10));
+      if (heart_stop_.load() || Stopping()) return;
+      v1::HeartbeatRequest req;
+      req.set_worker_id(worker_id_);
+      *req.add_leases() = st.lease;
+      v1::HeartbeatResponse resp;
+      grpc::ClientContext ctx;
+      Prepare(ctx, absl::Seconds(5));
+      grpc::Status s = stub_->Heartbeat(&ctx, req, &resp);
+      if (!s.ok()) {
+        if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+          st.lost.store(true);
+          st.cancel.store(true);
+        }
+        continue;  // unreachable: training goes on; the lease may still hold
+      }
+      if (resp.cancelled_size() > 0) {
+        Log(absl::StrCat("job ", st.lease.job_id(), " cancelled; stopping"));
+        st.cancelled.store(true);
+        st.cancel.store(true);
+      } else if (resp.lost_size() > 0) {
+        Log(absl::StrCat("job ", st.lease.job_id(), ": lease lost; stopping"));
+        st.lost.store(true);
+        st.cancel.store(true);
+      }
+    }
+  }
+
+  void Finish(JobState& st, v1::JobState outcome, const std::string& error) {
+    Backoff backoff;
+    while (!Stopping()) {
+      v1::FinishJobRequest req;
+      *req.mutable_lease() = st.lease;
+      req.set_outcome(outcome);
+      req.set_error(error.substr(0, 4096));
+      v1::FinishJobResponse resp;
+      grpc::ClientContext ctx;
+      Prepare(ctx, absl::Seconds(10));
+      grpc::Status s = stub_->FinishJob(&ctx, req, &resp);
+      if (s.ok()) {
+        Log(absl::StrCat("job ", st.lease.job_id(), " ", v1::JobState_Name(resp.state()),
+                         error.empty() ? "" : absl::StrCat(": ", error)));
+        return;
+      }
+      if (!Retryable(s)) {
+        Log(absl::StrCat("job ", st.lease.job_id(), ": finish refused: ", s.error_message()));
+        return;
+      }
+      Sleep(backoff.Next());
+    }
+  }
+
+  AgentOptions o_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  core::Trainer* trainer_ = nullptr;
+  std::unique_ptr<core::Trainer> owned_trainer_;
+  int64_t worker_id_ = 0;
+  absl::Duration heartbeat_ = absl::Seconds(5);
+  std::atomic<bool> heart_stop_{false};
+};
+
+}  // namespace
+
+absl::Status RunAgent(const AgentOptions& options) { return Agent(options).Run(); }
+
+}  // namespace mixcal::worker

@@ -1,0 +1,81 @@
+// mixcal-worker: trains the coordinator's jobs on one device. See --help.
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "worker/agent.h"
+
+namespace {
+std::string Env(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+}  // namespace
+
+ABSL_FLAG(std::string, coordinator, Env("MIXCAL_ADDRESS", "127.0.0.1:7707"),
+          "coordinator address (default $MIXCAL_ADDRESS or 127.0.0.1:7707)");
+ABSL_FLAG(std::string, token, Env("MIXCAL_TOKEN", ""), "worker token (default $MIXCAL_TOKEN)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA certificate of the coordinator; turns TLS on");
+ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N; run one worker per GPU");
+ABSL_FLAG(int, threads, 0,
+          "intra-op CPU threads for jobs that name none, [0, 1024]; 0 = OMP_NUM_THREADS or all "
+          "cores. Several CPU workers on one machine should split the cores between them");
+ABSL_FLAG(std::string, checkpoint_dir, "mixcal-checkpoints",
+          "where checkpoints go; a directory every worker that may resume the job can read");
+ABSL_FLAG(std::string, name, "", "a name shown by `mixcal workers`");
+ABSL_FLAG(int, max_jobs, 0, "exit after this many jobs; 0 = run until stopped");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "mixcal's worker: trains jobs from a mixcal-coordinator, one at a time, on one device.\n"
+      "  mixcal-worker --device cuda:0\n"
+      "  mixcal-worker --coordinator host:7707 --token $TOKEN --tls_ca ca.pem --threads 2");
+  absl::ParseCommandLine(argc, argv);
+  const int threads = absl::GetFlag(FLAGS_threads);
+  if (threads < 0 || threads > 1024) {
+    std::fprintf(stderr, "mixcal-worker: --threads must be in [0, 1024], got %d\n", threads);
+    return 2;
+  }
+  const std::string device = absl::GetFlag(FLAGS_device);
+  if (device != "cpu" && device.rfind("cuda", 0) != 0) {
+    std::fprintf(stderr, "mixcal-worker: --device must be cpu, cuda or cuda:N, got \"%s\"\n",
+                 device.c_str());
+    return 2;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  static std::atomic<bool> stop{false};
+  std::thread([&signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "mixcal-worker: stopping (signal %d)\n", sig);
+    stop.store(true);
+  }).detach();
+
+  mixcal::worker::AgentOptions o;
+  o.address = absl::GetFlag(FLAGS_coordinator);
+  o.token = absl::GetFlag(FLAGS_token);
+  o.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
+  o.device = device;
+  o.threads = threads;
+  o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
+  o.name = absl::GetFlag(FLAGS_name);
+  o.max_jobs = absl::GetFlag(FLAGS_max_jobs);
+  o.stop = &stop;
+  absl::Status s = mixcal::worker::RunAgent(o);
+  if (!s.ok()) {
+    std::fprintf(stderr, "mixcal-worker: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
