@@ -15,8 +15,9 @@ PACKAGES=(
   libopenblas0-openmp
   # data: Fashion-MNIST for the quickstart and benchmarks
   dataset-fashion-mnist
-  # the benchmark's reference script (same kernels as the LibTorch we link)
-  python3-torch
+  # the benchmarks' references: a plain PyTorch script (same kernels as the
+  # LibTorch we link) and Optuna's storages
+  python3-torch python3-optuna
 )
 
 missing=()

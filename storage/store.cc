@@ -750,6 +750,13 @@ absl::Status Store::CheckLease(const v1::Lease& lease) {
   return absl::OkStatus();
 }
 
+struct Store::PendingReport {
+  const v1::Lease* lease;
+  const std::vector<v1::EpochMetrics>* metrics;
+  absl::Status status;
+  bool done = false;
+};
+
 absl::Status Store::ReportEpoch(const v1::Lease& lease,
                                 const std::vector<v1::EpochMetrics>& metrics) {
   if (metrics.empty() || metrics.size() > 16) {
@@ -777,11 +784,62 @@ absl::Status Store::ReportEpoch(const v1::Lease& lease,
           absl::StrCat("metrics[", i, "].bins must have at most 1000 bins, got ", m.bins_size()));
     }
   }
-  absl::MutexLock lock(&mu_);
-  Transaction txn(db_.get());
-  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  PendingReport me{&lease, &metrics};
+  queue_mu_.Lock();
+  report_queue_.push_back(&me);
+  auto mine_or_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+    return me.done || report_queue_.front() == &me;
+  };
+  queue_mu_.Await(absl::Condition(&mine_or_done));
+  if (me.done) {
+    queue_mu_.Unlock();
+    return me.status;
+  }
+  // At the head of the queue: write this report and those queued behind it
+  // in one transaction.
+  constexpr size_t kMaxBatch = 256;
+  std::vector<PendingReport*> batch(
+      report_queue_.begin(), report_queue_.begin() + std::min(kMaxBatch, report_queue_.size()));
+  queue_mu_.Unlock();
+  {
+    absl::MutexLock lock(&mu_);
+    Transaction txn(db_.get());
+    absl::Status begun = txn.Begin();
+    for (PendingReport* p : batch) {
+      if (!begun.ok()) {
+        p->status = begun;
+        continue;
+      }
+      absl::Status s = db_->Exec("SAVEPOINT report");
+      if (s.ok()) s = WriteReport(*p->lease, *p->metrics);
+      if (!s.ok()) {
+        db_->Exec("ROLLBACK TO report").IgnoreError();  // this report only
+      }
+      db_->Exec("RELEASE report").IgnoreError();
+      p->status = s;
+    }
+    if (begun.ok()) {
+      absl::Status committed = txn.Commit();
+      if (!committed.ok()) {
+        for (PendingReport* p : batch)
+          if (p->status.ok()) p->status = committed;
+      }
+    }
+  }
+  queue_mu_.Lock();
+  for (PendingReport* p : batch) {
+    report_queue_.pop_front();
+    if (p != &me) p->done = true;
+  }
+  queue_mu_.Unlock();
+  return me.status;
+}
+
+absl::Status Store::WriteReport(const v1::Lease& lease,
+                                const std::vector<v1::EpochMetrics>& metrics) {
   MIXCAL_RETURN_IF_ERROR(CheckLease(lease));
   const int64_t job = lease.job_id();
+  const uint32_t epoch = metrics[0].epoch();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement del,
       db_->Cached("DELETE FROM reliability_bins WHERE job_id = ? AND epoch = ? AND split = ?"));
@@ -819,8 +877,7 @@ absl::Status Store::ReportEpoch(const v1::Lease& lease,
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement last,
       db_->Cached("UPDATE jobs SET last_epoch = MAX(last_epoch, ?) WHERE id = ?"));
-  MIXCAL_RETURN_IF_ERROR(last->Bind(1, epoch).Bind(2, job).Run());
-  return txn.Commit();
+  return last->Bind(1, epoch).Bind(2, job).Run();
 }
 
 absl::Status Store::RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,

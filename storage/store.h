@@ -19,6 +19,7 @@
 // busy_timeout).
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -126,6 +127,9 @@ class Store {
   // Stores one epoch's metrics (each split with its bins), replacing any rows
   // with the same (job, epoch, split). Fenced: FailedPrecondition, and nothing
   // stored, unless the job is RUNNING on exactly lease.attempt.
+  // Concurrent calls are committed together (group commit: the caller at the
+  // head of the queue writes everyone's report in one transaction, each in a
+  // savepoint of its own, so one refused report changes nothing of another's).
   absl::Status ReportEpoch(const v1::Lease& lease, const std::vector<v1::EpochMetrics>& metrics);
   // Records the newest checkpoint (fenced like ReportEpoch).
   absl::Status RecordCheckpoint(const v1::Lease& lease, uint32_t epoch, const std::string& path);
@@ -154,6 +158,9 @@ class Store {
   absl::StatusOr<v1::Sweep> GetSweepLocked(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::Job> GetJobLocked(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckLease(const v1::Lease& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteReport(const v1::Lease& lease, const std::vector<v1::EpochMetrics>& metrics)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  struct PendingReport;
   absl::Status AddEvent(int64_t sweep_id, int64_t job_id, const std::string& kind,
                         const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status UpdateSweepState(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -162,6 +169,9 @@ class Store {
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
   Clock* const clock_;
   std::unique_ptr<Checkpointer> checkpointer_;  // null for ":memory:"
+  // Group commit of epoch reports (see ReportEpoch).
+  absl::Mutex queue_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::deque<PendingReport*> report_queue_ ABSL_GUARDED_BY(queue_mu_);
 };
 
 // The metric names SummarizeSweep reports, in order.

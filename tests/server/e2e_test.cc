@@ -174,5 +174,32 @@ TEST(EndToEndTest, CancellationStopsTheRunningJobPromptly) {
   EXPECT_EQ(c.GetSweep(id).state(), v1::SWEEP_CANCELLED);
 }
 
+TEST(EndToEndTest, TrainingErrorEndsTheJobFailedWithItsText) {
+  Cluster c("fail");
+  ASSERT_TRUE(c.StartCoordinator());
+  v1::SweepSpec spec = TinySweep("fail", 2, 1);
+  spec.mutable_data()->set_dataset("mnist");
+  spec.mutable_data()->set_data_dir("/nonexistent/mnist-for-test");
+  spec.clear_methods();
+  spec.add_methods()->set_name("baseline");
+  spec.set_max_attempts(1);
+  const int64_t id = Submit(c, spec);
+  c.StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 60)) << Slurp(c.WorkerLog(0));
+  const v1::Job job = c.GetJob(c.GetSweep(id).job_ids(0));
+  EXPECT_EQ(job.state(), v1::FAILED);
+  EXPECT_NE(job.error().find("/nonexistent/mnist-for-test"), std::string::npos) << job.error();
+  EXPECT_EQ(c.GetSweep(id).state(), v1::SWEEP_FAILED);
+  // RetryJob puts it back in the queue (it fails again here, as it should).
+  grpc::ClientContext ctx;
+  v1::RetryJobRequest req;
+  req.set_job_id(job.id());
+  v1::Job retried;
+  ASSERT_TRUE(c.api().RetryJob(&ctx, req, &retried).ok());
+  EXPECT_EQ(retried.state(), v1::QUEUED);
+  ASSERT_TRUE(WaitFor([&] { return c.GetJob(job.id()).attempt() == 2 && Ended(c.GetSweep(id)); }, 60));
+  EXPECT_EQ(c.GetJob(job.id()).state(), v1::FAILED);
+}
+
 }  // namespace
 }  // namespace mixcal::testing

@@ -537,6 +537,44 @@ TEST_F(StoreTest, WriteAheadLogStaysBoundedUnderManyTransactions) {
   EXPECT_LT(fs::file_size(wal), 20u << 20) << fs::file_size(wal);
 }
 
+TEST_F(StoreTest, ConcurrentReportsCommitTogetherAndFenceEachOnItsOwn) {
+  // Eight jobs reported from eight threads at once (group commit), with a
+  // ninth thread sending stale reports in between: every good report is
+  // stored once, every stale one is refused, and none disturbs another.
+  v1::SweepSpec s = Spec("group", 1);
+  s.clear_seeds();
+  for (int i = 0; i < 9; ++i) s.add_seeds(i);
+  s.clear_methods();
+  s.add_methods()->set_name("baseline");
+  ASSERT_TRUE(store_->CreateSweep(s).ok());
+  int64_t w = Worker();
+  std::vector<Assignment> live;
+  for (int i = 0; i < 8; ++i) live.push_back(Acquire(w));
+  Assignment doomed = Acquire(w);
+  ASSERT_TRUE(store_->CancelJob(doomed.lease.job_id()).ok());  // its lease is now stale
+  std::atomic<int> failures{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      for (uint32_t e = 1; e <= 40; ++e) {
+        if (!store_->ReportEpoch(live[i].lease, {Metrics(e, "test", 0.01 * i)}).ok()) failures++;
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (uint32_t e = 1; e <= 40; ++e) {
+      if (absl::IsFailedPrecondition(store_->ReportEpoch(doomed.lease, {Metrics(e, "test", 0.5)})))
+        refused++;
+    }
+  });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(refused.load(), 40);
+  EXPECT_EQ(CountRows("test"), 8 * 40);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(store_->GetJob(live[i].lease.job_id())->last_epoch(), 40u);
+  EXPECT_EQ(store_->GetJob(doomed.lease.job_id())->last_epoch(), 0u);
+}
+
 TEST_F(StoreTest, ReadersSeeWholeReportsWhileAWriterWrites) {
   store_->CreateSweep(Spec("concurrent", 1)).IgnoreError();
   Assignment a = Acquire(Worker());

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# mixcal's coordinator against Optuna's storages on the same work: 1,000 jobs
+# (trials) x 100 epoch reports (trial.report calls). mixcal: 32 simulated
+# workers over gRPC on 127.0.0.1 (bench/dispatch_bench.cc). Optuna: 4
+# processes on RDB storage with a SQLite file and on JournalStorage with a
+# file (bench/optuna_bench.py, Debian's python3-optuna). Prints each side,
+# the stored counts and the ratios.
+#   bench/dispatch_bench.sh                 # after tests/run.sh built build/
+#   JOBS=200 REPORTS=50 bench/dispatch_bench.sh   # a quicker look
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BUILD:-$root/build}"
+bin="$build/bench/mixcal-bench-dispatch"
+[ -x "$bin" ] || { echo "build first: $bin is missing (run tests/run.sh)" >&2; exit 1; }
+JOBS="${JOBS:-1000}"
+REPORTS="${REPORTS:-100}"
+
+m_out=$("$bin" --jobs "$JOBS" --reports "$REPORTS" --workers 32)
+echo "$m_out" | grep -v '^{'
+m_json=$(echo "$m_out" | grep '^{')
+o_json=$(/usr/bin/python3 "$root/bench/optuna_bench.py" --trials "$JOBS" --reports "$REPORTS" --procs 4)
+echo "$o_json"
+/usr/bin/python3 - "$m_json" "$o_json" <<'PY'
+import json, sys
+m = json.loads(sys.argv[1])
+optuna = [json.loads(l) for l in sys.argv[2].splitlines() if l.strip()]
+print()
+print("%-20s %10s %10s %12s %10s %s" % ("", "seconds", "reports/s", "stored", "jobs/s", "stored once?"))
+print("%-20s %10.2f %10.0f %12d %10.2f %s" % ("mixcal", m["seconds"], m["reports_per_sec"], m["stored"],
+      m["jobs_per_sec"], "yes" if m["stored"] == m["reports"] == m["distinct"] else "NO"))
+for o in optuna:
+    print("%-20s %10.2f %10.0f %12d %10.2f %s" % (o["impl"], o["seconds"], o["reports_per_sec"], o["stored"],
+          o["trials_per_sec"], "yes" if o["stored"] == o["reports"] else "NO (%d errors)" % o["errors"]))
+best = max(optuna, key=lambda o: o["reports_per_sec"])
+print()
+for o in optuna:
+    print("mixcal / %-18s %.1fx reports/s" % (o["impl"] + ":", m["reports_per_sec"] / o["reports_per_sec"]))
+print("target: >= 10x the faster Optuna storage (%s): %s" % (best["impl"],
+      "met" if m["reports_per_sec"] >= 10 * best["reports_per_sec"] else "NOT met"))
+print("dispatch latency, queued -> acquired: median %.2f ms, p99 %.2f ms (target p99 < 20 ms: %s)" % (
+      m["dispatch_p50_ms"], m["dispatch_p99_ms"], "met" if m["dispatch_p99_ms"] < 20 else "NOT met"))
+PY
