@@ -489,50 +489,45 @@ absl::StatusOr<std::vector<v1::Job>> Store::ListJobs(const JobFilter& filter) {
   return out;
 }
 
-absl::StatusOr<v1::Job> Store::CancelJob(int64_t job_id) {
+absl::StatusOr<v1::Job> Store::TransitionJob(int64_t job_id,
+                                             std::initializer_list<v1::JobState> from,
+                                             const char* verb, const char* event,
+                                             const char* update_sql) {
   absl::MutexLock lock(&mu_);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));
-  if (job.state() != v1::QUEUED && job.state() != v1::RUNNING) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "job ", job_id, " is ", v1::JobState_Name(job.state()),
-        "; only QUEUED or RUNNING jobs can be cancelled"));
+  if (std::find(from.begin(), from.end(), job.state()) == from.end()) {
+    std::vector<std::string> names;
+    for (v1::JobState s : from) names.push_back(v1::JobState_Name(s));
+    return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is ",
+                                                      v1::JobState_Name(job.state()), "; only ",
+                                                      absl::StrJoin(names, " or "), " jobs can be ",
+                                                      verb));
   }
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached("UPDATE jobs SET state = 5, finished_at = ?, error = 'cancelled' WHERE id = ?"));
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s, db_->Cached(update_sql));
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, clock_->NowMicros()).Bind(2, job_id).Run());
-  MIXCAL_RETURN_IF_ERROR(AddEvent(job.sweep_id(), job_id, "cancelled",
-                                  absl::StrCat("was ", v1::JobState_Name(job.state()))));
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(job.sweep_id(), job_id, event, absl::StrCat("was ", v1::JobState_Name(job.state()))));
   MIXCAL_RETURN_IF_ERROR(UpdateSweepState(job.sweep_id()));
   MIXCAL_ASSIGN_OR_RETURN(job, GetJobLocked(job_id));
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
   return job;
 }
 
+absl::StatusOr<v1::Job> Store::CancelJob(int64_t job_id) {
+  return TransitionJob(
+      job_id, {v1::QUEUED, v1::RUNNING}, "cancelled", "cancelled",
+      "UPDATE jobs SET state = 5, finished_at = ?1, error = 'cancelled' WHERE id = ?2");
+}
+
 absl::StatusOr<v1::Job> Store::RetryJob(int64_t job_id) {
-  absl::MutexLock lock(&mu_);
-  Transaction txn(db_.get());
-  MIXCAL_RETURN_IF_ERROR(txn.Begin());
-  MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));
-  if (job.state() != v1::FAILED && job.state() != v1::CANCELLED) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "job ", job_id, " is ", v1::JobState_Name(job.state()),
-        "; only FAILED or CANCELLED jobs can be retried"));
-  }
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached("UPDATE jobs SET state = 1, worker_id = NULL, lease_expires_at = 0, "
-                  "error = '', finished_at = 0, max_attempts = attempt + "
-                  "(SELECT max_attempts FROM sweeps WHERE sweeps.id = jobs.sweep_id) WHERE id = ?"));
-  MIXCAL_RETURN_IF_ERROR(s->Bind(1, job_id).Run());
-  MIXCAL_RETURN_IF_ERROR(AddEvent(job.sweep_id(), job_id, "retried",
-                                  absl::StrCat("was ", v1::JobState_Name(job.state()))));
-  MIXCAL_RETURN_IF_ERROR(UpdateSweepState(job.sweep_id()));
-  MIXCAL_ASSIGN_OR_RETURN(job, GetJobLocked(job_id));
-  MIXCAL_RETURN_IF_ERROR(txn.Commit());
-  return job;
+  // Attempt numbers keep counting, so leases of earlier attempts stay fenced.
+  return TransitionJob(
+      job_id, {v1::FAILED, v1::CANCELLED}, "retried", "retried",
+      "UPDATE jobs SET state = 1, worker_id = NULL, lease_expires_at = 0, error = '', "
+      "finished_at = 0, max_attempts = attempt + "
+      "(SELECT max_attempts FROM sweeps WHERE sweeps.id = jobs.sweep_id) WHERE id = ?2");
 }
 
 absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {

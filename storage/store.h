@@ -158,6 +158,11 @@ class Store {
   absl::StatusOr<v1::Sweep> GetSweepLocked(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::Job> GetJobLocked(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckLease(const v1::Lease& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // In one transaction: a job in one of `from` is changed by `update_sql`
+  // (?1 = now, ?2 = job id), with an event; FailedPrecondition otherwise.
+  absl::StatusOr<v1::Job> TransitionJob(int64_t job_id, std::initializer_list<v1::JobState> from,
+                                        const char* verb, const char* event,
+                                        const char* update_sql);
   absl::Status WriteReport(const v1::Lease& lease, const std::vector<v1::EpochMetrics>& metrics)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct PendingReport;
