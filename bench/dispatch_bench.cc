@@ -31,7 +31,9 @@ namespace v1 = mixcal::v1;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double Ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -69,7 +71,8 @@ v1::EpochMetrics Report(uint32_t epoch) {
 }
 
 void Die(const std::string& what, const grpc::Status& s) {
-  std::fprintf(stderr, "mixcal-bench-dispatch: %s: %s\n", what.c_str(), s.error_message().c_str());
+  std::fprintf(stderr, "mixcal-bench-dispatch: %s: %s\n", what.c_str(),
+               s.error_message().c_str());
   std::exit(1);
 }
 
@@ -79,11 +82,15 @@ int main(int argc, char** argv) {
   int jobs = 1000, reports = 100, workers = 32;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string f = argv[i];
-    if (f == "--jobs") absl::SimpleAtoi(argv[i + 1], &jobs);
-    else if (f == "--reports") absl::SimpleAtoi(argv[i + 1], &reports);
-    else if (f == "--workers") absl::SimpleAtoi(argv[i + 1], &workers);
+    if (f == "--jobs")
+      absl::SimpleAtoi(argv[i + 1], &jobs);
+    else if (f == "--reports")
+      absl::SimpleAtoi(argv[i + 1], &reports);
+    else if (f == "--workers")
+      absl::SimpleAtoi(argv[i + 1], &workers);
   }
-  const fs::path dir = fs::temp_directory_path() / ("mixcal-bench-dispatch-" + std::to_string(getpid()));
+  const fs::path dir = fs::temp_directory_path() /
+                       ("mixcal-bench-dispatch-" + std::to_string(getpid()));
   fs::create_directories(dir);
   mixcal::server::CoordinatorOptions o;
   o.listen = "127.0.0.1:0";
@@ -93,8 +100,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", coordinator.status().ToString().c_str());
     return 1;
   }
-  const std::string address = "127.0.0.1:" + std::to_string((*coordinator)->port());
-  auto api = v1::ExperimentService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  const std::string address =
+      "127.0.0.1:" + std::to_string((*coordinator)->port());
+  auto api = v1::ExperimentService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
 
   // --- 1: throughput ---
   {
@@ -114,9 +123,10 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, w] {
       // A channel each, as separate worker processes would have.
       grpc::ChannelArguments args;
-      args.SetInt("mixcal.worker", w);  // distinct channels, not one shared subchannel
-      auto stub = v1::WorkerService::NewStub(
-          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      args.SetInt("mixcal.worker",
+                  w);  // distinct channels, not one shared subchannel
+      auto stub = v1::WorkerService::NewStub(grpc::CreateCustomChannel(
+          address, grpc::InsecureChannelCredentials(), args));
       grpc::ClientContext rctx;
       v1::RegisterWorkerRequest rr;
       rr.set_host("sim");
@@ -177,12 +187,19 @@ int main(int argc, char** argv) {
     q.mutable_filter()->set_page_token(r.next_page_token());
   } while (!q.filter().page_token().empty());
 
-  std::printf("mixcal: %d jobs x %d reports through %d workers in %.2f s: %.1f jobs/s, %.0f reports/s\n",
-              jobs, reports, workers, seconds, jobs / seconds, reports_sent.load() / seconds);
-  std::printf("mixcal: reports sent %lld, rows stored %lld, distinct (job, epoch) %zu\n",
-              static_cast<long long>(reports_sent.load()), static_cast<long long>(stored), keys.size());
-  std::printf("mixcal: AcquireJob round trip under load: median %.2f ms, p99 %.2f ms\n",
-              Percentile(acquire_ms, 0.5), Percentile(acquire_ms, 0.99));
+  std::printf(
+      "mixcal: %d jobs x %d reports through %d workers in %.2f s: %.1f jobs/s, "
+      "%.0f reports/s\n",
+      jobs, reports, workers, seconds, jobs / seconds,
+      reports_sent.load() / seconds);
+  std::printf(
+      "mixcal: reports sent %lld, rows stored %lld, distinct (job, epoch) "
+      "%zu\n",
+      static_cast<long long>(reports_sent.load()),
+      static_cast<long long>(stored), keys.size());
+  std::printf(
+      "mixcal: AcquireJob round trip under load: median %.2f ms, p99 %.2f ms\n",
+      Percentile(acquire_ms, 0.5), Percentile(acquire_ms, 0.99));
 
   // --- 2: dispatch latency, queued -> acquired, with idle workers waiting ---
   std::vector<double> dispatch_ms;
@@ -198,8 +215,8 @@ int main(int argc, char** argv) {
       idle.emplace_back([&, w] {
         grpc::ChannelArguments args;
         args.SetInt("mixcal.idle", w);
-        auto stub = v1::WorkerService::NewStub(
-            grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+        auto stub = v1::WorkerService::NewStub(grpc::CreateCustomChannel(
+            address, grpc::InsecureChannelCredentials(), args));
         grpc::ClientContext rctx;
         v1::RegisterWorkerRequest rr;
         rr.set_host("idle");
@@ -241,7 +258,8 @@ int main(int argc, char** argv) {
       sent.push_back({sweep.id(), t0});
       const int want = i + 1;
       auto deadline = Clock::now() + std::chrono::seconds(5);
-      while (got.load() < want && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      while (got.load() < want && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     stop.store(true);
@@ -251,15 +269,21 @@ int main(int argc, char** argv) {
       if (t1 > t0) dispatch_ms.push_back(Ms(t1 - t0));
     }
   }
-  std::printf("mixcal: dispatch latency, submit -> acquired by an idle worker (%zu jobs): median "
-              "%.2f ms, p99 %.2f ms\n",
-              dispatch_ms.size(), Percentile(dispatch_ms, 0.5), Percentile(dispatch_ms, 0.99));
-  std::printf("{\"jobs\":%d,\"reports\":%lld,\"seconds\":%.4f,\"reports_per_sec\":%.1f,"
-              "\"jobs_per_sec\":%.2f,\"stored\":%lld,\"distinct\":%zu,\"dispatch_p50_ms\":%.3f,"
-              "\"dispatch_p99_ms\":%.3f}\n",
-              jobs, static_cast<long long>(reports_sent.load()), seconds, reports_sent.load() / seconds,
-              jobs / seconds, static_cast<long long>(stored), keys.size(),
-              Percentile(dispatch_ms, 0.5), Percentile(dispatch_ms, 0.99));
+  std::printf(
+      "mixcal: dispatch latency, submit -> acquired by an idle worker (%zu "
+      "jobs): median "
+      "%.2f ms, p99 %.2f ms\n",
+      dispatch_ms.size(), Percentile(dispatch_ms, 0.5),
+      Percentile(dispatch_ms, 0.99));
+  std::printf(
+      "{\"jobs\":%d,\"reports\":%lld,\"seconds\":%.4f,\"reports_per_sec\":%.1f,"
+      "\"jobs_per_sec\":%.2f,\"stored\":%lld,\"distinct\":%zu,\"dispatch_p50_"
+      "ms\":%.3f,"
+      "\"dispatch_p99_ms\":%.3f}\n",
+      jobs, static_cast<long long>(reports_sent.load()), seconds,
+      reports_sent.load() / seconds, jobs / seconds,
+      static_cast<long long>(stored), keys.size(), Percentile(dispatch_ms, 0.5),
+      Percentile(dispatch_ms, 0.99));
   coordinator->reset();
   fs::remove_all(dir);
   return 0;

@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+  return std::chrono::duration<double, std::milli>(Clock::now() - since)
+      .count();
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -36,7 +37,8 @@ double Percentile(std::vector<double> v, double p) {
 
 void Check(const absl::Status& s, const char* what) {
   if (!s.ok()) {
-    std::fprintf(stderr, "mixcal-bench-store: %s: %s\n", what, s.ToString().c_str());
+    std::fprintf(stderr, "mixcal-bench-store: %s: %s\n", what,
+                 s.ToString().c_str());
     std::exit(1);
   }
 }
@@ -96,11 +98,15 @@ int main(int argc, char** argv) {
   int jobs = 10000, epochs = 100;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string f = argv[i];
-    if (f == "--dir") dir = argv[i + 1];
-    else if (f == "--jobs") absl::SimpleAtoi(argv[i + 1], &jobs);
-    else if (f == "--epochs") absl::SimpleAtoi(argv[i + 1], &epochs);
+    if (f == "--dir")
+      dir = argv[i + 1];
+    else if (f == "--jobs")
+      absl::SimpleAtoi(argv[i + 1], &jobs);
+    else if (f == "--epochs")
+      absl::SimpleAtoi(argv[i + 1], &epochs);
   }
-  const fs::path root = fs::path(dir) / ("mixcal-bench-store-" + std::to_string(::getpid()));
+  const fs::path root =
+      fs::path(dir) / ("mixcal-bench-store-" + std::to_string(::getpid()));
   fs::create_directories(root);
 
   // --- 1 and 2: one sweep of `jobs` jobs, `epochs` epochs each ---
@@ -119,7 +125,10 @@ int main(int argc, char** argv) {
       Check(a.status(), "acquire");
       leases.push_back((*a)->lease);
     }
-    std::printf("store: %d jobs x %d epochs, one 'test' split with 15 bins per report\n", jobs, epochs);
+    std::printf(
+        "store: %d jobs x %d epochs, one 'test' split with 15 bins per "
+        "report\n",
+        jobs, epochs);
     auto start = Clock::now();
     int64_t reports = 0;
     double first_rate = 0;
@@ -130,18 +139,24 @@ int main(int argc, char** argv) {
       }
       if (e == 1) first_rate = reports / (Ms(start) / 1000);
       if (e % 20 == 0) {
-        std::printf("  %lld reports stored, %.0f reports/s so far\n", static_cast<long long>(reports),
+        std::printf("  %lld reports stored, %.0f reports/s so far\n",
+                    static_cast<long long>(reports),
                     reports / (Ms(start) / 1000));
         std::fflush(stdout);
       }
     }
     const double seconds = Ms(start) / 1000;
-    std::printf("ingest: %.0f epoch reports/s (15 bins each, single writer); %.0f/s into an empty "
-                "store, %.0f/s overall up to %lld rows\n",
-                reports / seconds, first_rate, reports / seconds, static_cast<long long>(reports));
+    std::printf(
+        "ingest: %.0f epoch reports/s (15 bins each, single writer); %.0f/s "
+        "into an empty "
+        "store, %.0f/s overall up to %lld rows\n",
+        reports / seconds, first_rate, reports / seconds,
+        static_cast<long long>(reports));
     std::printf("file: %.0f MB database, %.0f MB write-ahead log\n",
                 fs::file_size(root / "summary.db") / 1e6,
-                (fs::exists(root / "summary.db-wal") ? fs::file_size(root / "summary.db-wal") : 0) /
+                (fs::exists(root / "summary.db-wal")
+                     ? fs::file_size(root / "summary.db-wal")
+                     : 0) /
                     1e6);
 
     auto time_summary = [&](const v1::SummaryPoint& at, const char* label) {
@@ -154,8 +169,10 @@ int main(int argc, char** argv) {
         Check(rows.status(), "summary");
         groups = rows->size();
       }
-      std::printf("summary %-14s median %7.1f ms  p90 %7.1f ms  (%zu groups of %d seeds)\n", label,
-                  Percentile(ms, 0.5), Percentile(ms, 0.9), groups, seeds);
+      std::printf(
+          "summary %-14s median %7.1f ms  p90 %7.1f ms  (%zu groups of %d "
+          "seeds)\n",
+          label, Percentile(ms, 0.5), Percentile(ms, 0.9), groups, seeds);
     };
     v1::SummaryPoint final_point, epoch_point, best_point;
     final_point.set_final(true);
@@ -170,7 +187,9 @@ int main(int argc, char** argv) {
   {
     auto store = Open((root / "queue.db").string());
     for (int s = 0; s < 100; ++s) {
-      Check(store->CreateSweep(SweepOf("queue-" + std::to_string(s), 10, 10)).status(), "create");
+      Check(store->CreateSweep(SweepOf("queue-" + std::to_string(s), 10, 10))
+                .status(),
+            "create");
     }
     v1::WorkerInfo w;
     w.set_host("bench");
@@ -184,9 +203,11 @@ int main(int argc, char** argv) {
       Check(a.status(), "acquire");
       if (!a->has_value()) break;
     }
-    std::printf("next job (AcquireJob, 10000 -> 8000 queued in 100 sweeps): median %.3f ms  p99 "
-                "%.3f ms  max %.3f ms\n",
-                Percentile(ms, 0.5), Percentile(ms, 0.99), Percentile(ms, 1.0));
+    std::printf(
+        "next job (AcquireJob, 10000 -> 8000 queued in 100 sweeps): median "
+        "%.3f ms  p99 "
+        "%.3f ms  max %.3f ms\n",
+        Percentile(ms, 0.5), Percentile(ms, 0.99), Percentile(ms, 1.0));
   }
   if (std::getenv("MIXCAL_BENCH_KEEP") == nullptr) fs::remove_all(root);
   return 0;

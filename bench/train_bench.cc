@@ -35,16 +35,25 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], v = argv[i + 1];
     bool ok = true;
-    if (flag == "--model") model = v;
-    else if (flag == "--method") method = v;
-    else if (flag == "--train-limit") ok = absl::SimpleAtoi(v, &c.train_limit);
-    else if (flag == "--test-limit") ok = absl::SimpleAtoi(v, &c.test_limit);
-    else if (flag == "--epochs") ok = absl::SimpleAtoi(v, &c.epochs);
-    else if (flag == "--threads") ok = absl::SimpleAtoi(v, &c.threads);
-    else if (flag == "--data-dir") c.data_dir = v;
-    else ok = false;
+    if (flag == "--model")
+      model = v;
+    else if (flag == "--method")
+      method = v;
+    else if (flag == "--train-limit")
+      ok = absl::SimpleAtoi(v, &c.train_limit);
+    else if (flag == "--test-limit")
+      ok = absl::SimpleAtoi(v, &c.test_limit);
+    else if (flag == "--epochs")
+      ok = absl::SimpleAtoi(v, &c.epochs);
+    else if (flag == "--threads")
+      ok = absl::SimpleAtoi(v, &c.threads);
+    else if (flag == "--data-dir")
+      c.data_dir = v;
+    else
+      ok = false;
     if (!ok) {
-      std::fprintf(stderr, "mixcal-bench-train: bad flag %s %s\n", flag.c_str(), v.c_str());
+      std::fprintf(stderr, "mixcal-bench-train: bad flag %s %s\n", flag.c_str(),
+                   v.c_str());
       return 2;
     }
   }
@@ -74,8 +83,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf(
-      "{\"impl\":\"mixcal\",\"model\":\"%s\",\"method\":\"%s\",\"train_sps\":%.1f,"
+      "{\"impl\":\"mixcal\",\"model\":\"%s\",\"method\":\"%s\",\"train_sps\":%."
+      "1f,"
       "\"eval_sps\":%.1f,\"metrics_share\":%.5f}\n",
-      model.c_str(), method.c_str(), Median(train_sps), Median(eval_sps), Median(metric_share));
+      model.c_str(), method.c_str(), Median(train_sps), Median(eval_sps),
+      Median(metric_share));
   return 0;
 }

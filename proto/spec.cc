@@ -14,9 +14,11 @@ absl::Status Invalid(const std::string& field, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(field, " ", what));
 }
 
-absl::Status CheckLength(const std::string& field, const std::string& v, size_t max) {
+absl::Status CheckLength(const std::string& field, const std::string& v,
+                         size_t max) {
   if (v.size() > max) {
-    return Invalid(field, absl::StrCat("must be at most ", max, " characters, got ", v.size()));
+    return Invalid(field, absl::StrCat("must be at most ", max,
+                                       " characters, got ", v.size()));
   }
   return absl::OkStatus();
 }
@@ -43,25 +45,37 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   core::TrainConfig c;
   const v1::DataSpec& d = job.data();
   if (!d.dataset().empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(c.dataset, core::ParseDataset(d.dataset(), "data.dataset"));
+    MIXCAL_ASSIGN_OR_RETURN(c.dataset,
+                            core::ParseDataset(d.dataset(), "data.dataset"));
   }
   c.data_dir = d.data_dir();
-  c.train_limit = static_cast<int64_t>(std::min<uint64_t>(d.train_limit(), INT64_MAX));
-  c.test_limit = static_cast<int64_t>(std::min<uint64_t>(d.test_limit(), INT64_MAX));
+  c.train_limit =
+      static_cast<int64_t>(std::min<uint64_t>(d.train_limit(), INT64_MAX));
+  c.test_limit =
+      static_cast<int64_t>(std::min<uint64_t>(d.test_limit(), INT64_MAX));
   if (d.has_val_fraction()) c.val_fraction = d.val_fraction();
   if (!d.augment().empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(c.augment, core::ParseAugment(d.augment(), "data.augment"));
+    MIXCAL_ASSIGN_OR_RETURN(c.augment,
+                            core::ParseAugment(d.augment(), "data.augment"));
   }
   c.label_noise = d.label_noise();
   if (!d.noise_kind().empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(c.noise_kind, core::ParseNoiseKind(d.noise_kind(), "data.noise_kind"));
+    MIXCAL_ASSIGN_OR_RETURN(
+        c.noise_kind, core::ParseNoiseKind(d.noise_kind(), "data.noise_kind"));
   }
   const v1::SyntheticSpec& s = d.synthetic();
-  if (s.classes()) c.synthetic.classes = static_cast<int>(std::min(s.classes(), 100000u));
-  if (s.channels()) c.synthetic.channels = static_cast<int>(std::min(s.channels(), 100000u));
-  if (s.size()) c.synthetic.size = static_cast<int>(std::min(s.size(), 100000u));
-  if (s.train_count()) c.synthetic.train_count = static_cast<int64_t>(std::min<uint64_t>(s.train_count(), INT64_MAX));
-  if (s.test_count()) c.synthetic.test_count = static_cast<int64_t>(std::min<uint64_t>(s.test_count(), INT64_MAX));
+  if (s.classes())
+    c.synthetic.classes = static_cast<int>(std::min(s.classes(), 100000u));
+  if (s.channels())
+    c.synthetic.channels = static_cast<int>(std::min(s.channels(), 100000u));
+  if (s.size())
+    c.synthetic.size = static_cast<int>(std::min(s.size(), 100000u));
+  if (s.train_count())
+    c.synthetic.train_count =
+        static_cast<int64_t>(std::min<uint64_t>(s.train_count(), INT64_MAX));
+  if (s.test_count())
+    c.synthetic.test_count =
+        static_cast<int64_t>(std::min<uint64_t>(s.test_count(), INT64_MAX));
   if (s.has_separation()) c.synthetic.separation = s.separation();
 
   if (!job.model().empty()) {
@@ -84,10 +98,13 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
       break;
   }
   if (!m.label_policy().empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(c.label_policy, core::ParseLabelPolicy(m.label_policy(), "label_policy"));
+    MIXCAL_ASSIGN_OR_RETURN(
+        c.label_policy,
+        core::ParseLabelPolicy(m.label_policy(), "label_policy"));
   }
   if (!m.ls_mode().empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(c.ls_mode, core::ParseSmoothingMode(m.ls_mode(), "ls_mode"));
+    MIXCAL_ASSIGN_OR_RETURN(c.ls_mode,
+                            core::ParseSmoothingMode(m.ls_mode(), "ls_mode"));
   }
 
   const v1::TrainingSpec& t = job.training();
@@ -95,7 +112,9 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
     return absl::InvalidArgumentError(absl::StrCat(
         "training.optimizer must be one of sgd, got \"", t.optimizer(), "\""));
   }
-  auto clamp_int = [](uint64_t v) { return static_cast<int>(std::min<uint64_t>(v, 1u << 30)); };
+  auto clamp_int = [](uint64_t v) {
+    return static_cast<int>(std::min<uint64_t>(v, 1u << 30));
+  };
   if (t.epochs()) c.epochs = clamp_int(t.epochs());
   if (t.batch_size()) c.batch_size = clamp_int(t.batch_size());
   if (t.has_lr()) c.lr = t.lr();
@@ -103,7 +122,8 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   c.nesterov = t.nesterov();
   if (t.has_weight_decay()) c.weight_decay = t.weight_decay();
   if (!t.schedule().empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(c.schedule, core::ParseSchedule(t.schedule(), "training.schedule"));
+    MIXCAL_ASSIGN_OR_RETURN(
+        c.schedule, core::ParseSchedule(t.schedule(), "training.schedule"));
   }
   for (uint32_t e : t.milestones()) c.milestones.push_back(clamp_int(e));
   if (t.has_lr_gamma()) c.lr_gamma = t.lr_gamma();
@@ -112,16 +132,22 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
 
   const v1::EvaluationSpec& e = job.evaluation();
   if (e.ece_bins()) c.ece_bins = clamp_int(e.ece_bins());
-  if (e.has_temperature_scaling()) c.temperature_scaling = e.temperature_scaling();
+  if (e.has_temperature_scaling())
+    c.temperature_scaling = e.temperature_scaling();
   // Without a validation split there is nothing to fit a temperature on.
-  if (!e.has_temperature_scaling() && d.has_val_fraction() && d.val_fraction() == 0) {
+  if (!e.has_temperature_scaling() && d.has_val_fraction() &&
+      d.val_fraction() == 0) {
     c.temperature_scaling = false;
   }
-  c.noise_eval_count = static_cast<int64_t>(std::min<uint64_t>(e.noise_eval_count(), INT64_MAX));
+  c.noise_eval_count =
+      static_cast<int64_t>(std::min<uint64_t>(e.noise_eval_count(), INT64_MAX));
   c.ood_dataset = e.ood_dataset();
   c.ood_data_dir = e.ood_data_dir();
-  if (e.ood_count()) c.ood_count = static_cast<int64_t>(std::min<uint64_t>(e.ood_count(), INT64_MAX));
-  c.train_eval_count = static_cast<int64_t>(std::min<uint64_t>(e.train_eval_count(), INT64_MAX));
+  if (e.ood_count())
+    c.ood_count =
+        static_cast<int64_t>(std::min<uint64_t>(e.ood_count(), INT64_MAX));
+  c.train_eval_count =
+      static_cast<int64_t>(std::min<uint64_t>(e.train_eval_count(), INT64_MAX));
   if (e.eval_batch_size()) c.eval_batch_size = clamp_int(e.eval_batch_size());
   c.checkpoint_every = clamp_int(job.checkpoint_every());
   // The worker chooses where checkpoints go; validation needs a directory
@@ -139,7 +165,8 @@ v1::SweepSpec Normalized(const v1::SweepSpec& spec) {
   if (n.max_attempts() == 0) n.set_max_attempts(3);
   if (!n.has_checkpoint_every()) n.set_checkpoint_every(1);
   if (n.model().empty()) n.set_model("lenet");
-  if (n.data().dataset().empty()) n.mutable_data()->set_dataset("fashion-mnist");
+  if (n.data().dataset().empty())
+    n.mutable_data()->set_dataset("fashion-mnist");
   for (v1::MethodSpec& m : *n.mutable_methods()) {
     absl::StatusOr<core::MethodKind> kind = core::ParseMethod(m.name());
     if (kind.ok()) m.set_name(std::string(core::Name(*kind)));
@@ -149,33 +176,43 @@ v1::SweepSpec Normalized(const v1::SweepSpec& spec) {
 
 absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
   if (raw.name().empty() || raw.name().size() > kMaxNameLength) {
-    return Invalid("name", absl::StrCat("must be 1 to ", kMaxNameLength, " characters, got ",
-                                        raw.name().size()));
+    return Invalid("name",
+                   absl::StrCat("must be 1 to ", kMaxNameLength,
+                                " characters, got ", raw.name().size()));
   }
   for (unsigned char ch : raw.name()) {
-    if (ch < 0x20 || ch == 0x7f) return Invalid("name", "must be printable characters");
+    if (ch < 0x20 || ch == 0x7f)
+      return Invalid("name", "must be printable characters");
   }
-  MIXCAL_RETURN_IF_ERROR(CheckLength("request_id", raw.request_id(), kMaxRequestIdLength));
-  MIXCAL_RETURN_IF_ERROR(CheckLength("data.data_dir", raw.data().data_dir(), kMaxPathLength));
   MIXCAL_RETURN_IF_ERROR(
-      CheckLength("evaluation.ood_data_dir", raw.evaluation().ood_data_dir(), kMaxPathLength));
+      CheckLength("request_id", raw.request_id(), kMaxRequestIdLength));
+  MIXCAL_RETURN_IF_ERROR(
+      CheckLength("data.data_dir", raw.data().data_dir(), kMaxPathLength));
+  MIXCAL_RETURN_IF_ERROR(CheckLength("evaluation.ood_data_dir",
+                                     raw.evaluation().ood_data_dir(),
+                                     kMaxPathLength));
   const v1::SweepSpec spec = Normalized(raw);
-  if (spec.device() != "cpu" && spec.device() != "cuda" && spec.device() != "any") {
-    return Invalid("device", absl::StrCat("must be one of cpu|cuda|any, got \"", spec.device(), "\""));
+  if (spec.device() != "cpu" && spec.device() != "cuda" &&
+      spec.device() != "any") {
+    return Invalid("device", absl::StrCat("must be one of cpu|cuda|any, got \"",
+                                          spec.device(), "\""));
   }
   if (spec.priority() < -100 || spec.priority() > 100) {
-    return Invalid("priority", absl::StrCat("must be in [-100, 100], got ", spec.priority()));
+    return Invalid("priority", absl::StrCat("must be in [-100, 100], got ",
+                                            spec.priority()));
   }
   if (spec.max_attempts() < 1 || spec.max_attempts() > 20) {
-    return Invalid("max_attempts", absl::StrCat("must be in [1, 20], got ", spec.max_attempts()));
+    return Invalid("max_attempts", absl::StrCat("must be in [1, 20], got ",
+                                                spec.max_attempts()));
   }
   if (spec.methods_size() < 1 || spec.methods_size() > kMaxMethods) {
-    return Invalid("methods", absl::StrCat("must have 1 to ", kMaxMethods, " entries, got ",
-                                           spec.methods_size()));
+    return Invalid("methods",
+                   absl::StrCat("must have 1 to ", kMaxMethods,
+                                " entries, got ", spec.methods_size()));
   }
   if (spec.seeds_size() > kMaxSeeds) {
-    return Invalid("seeds", absl::StrCat("must have 1 to ", kMaxSeeds, " entries, got ",
-                                         spec.seeds_size()));
+    return Invalid("seeds", absl::StrCat("must have 1 to ", kMaxSeeds,
+                                         " entries, got ", spec.seeds_size()));
   }
   std::set<uint64_t> seeds;
   for (int i = 0; i < spec.seeds_size(); ++i) {
@@ -185,7 +222,8 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
     }
     if (!seeds.insert(spec.seeds(i)).second) {
       return Invalid(absl::StrCat("seeds[", i, "]"),
-                     absl::StrCat("repeats seed ", spec.seeds(i), "; seeds must be distinct"));
+                     absl::StrCat("repeats seed ", spec.seeds(i),
+                                  "; seeds must be distinct"));
     }
   }
   int64_t jobs = 0;
@@ -193,24 +231,30 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
   for (int i = 0; i < spec.methods_size(); ++i) {
     const v1::MethodSpec& m = spec.methods(i);
     const std::string field = absl::StrCat("methods[", i, "]");
-    absl::StatusOr<core::MethodKind> kind = core::ParseMethod(m.name(), field + ".name");
+    absl::StatusOr<core::MethodKind> kind =
+        core::ParseMethod(m.name(), field + ".name");
     if (!kind.ok()) return kind.status();
     const bool baseline = *kind == core::MethodKind::kBaseline;
     if (baseline && m.values_size() > 0) {
-      return Invalid(field + ".values", "must be empty for baseline, which has no hyperparameter");
-    }
-    if (!baseline && (m.values_size() < 1 || m.values_size() > kMaxValuesPerMethod)) {
       return Invalid(field + ".values",
-                     absl::StrCat("must have 1 to ", kMaxValuesPerMethod, " values of ",
-                                  ValueField(*kind), " for ", m.name(), ", got ", m.values_size()));
+                     "must be empty for baseline, which has no hyperparameter");
+    }
+    if (!baseline &&
+        (m.values_size() < 1 || m.values_size() > kMaxValuesPerMethod)) {
+      return Invalid(field + ".values",
+                     absl::StrCat("must have 1 to ", kMaxValuesPerMethod,
+                                  " values of ", ValueField(*kind), " for ",
+                                  m.name(), ", got ", m.values_size()));
     }
     const int n_values = baseline ? 1 : m.values_size();
     for (int j = 0; j < n_values; ++j) {
       const double value = baseline ? 0.0 : m.values(j);
-      const std::string vfield = baseline ? field : absl::StrCat(field, ".values[", j, "]");
+      const std::string vfield =
+          baseline ? field : absl::StrCat(field, ".values[", j, "]");
       if (!seen.insert({std::string(core::Name(*kind)), value}).second) {
-        return Invalid(vfield, absl::StrCat("repeats ", core::Name(*kind), " ", value,
-                                            "; each (method, value) may appear once"));
+        return Invalid(vfield,
+                       absl::StrCat("repeats ", core::Name(*kind), " ", value,
+                                    "; each (method, value) may appear once"));
       }
       v1::JobConfig job;
       *job.mutable_data() = spec.data();
@@ -227,7 +271,8 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
         const std::string msg(c.status().message());
         const std::string vname = ValueField(*kind);
         if (!vname.empty() && msg.rfind(vname + " ", 0) == 0) {
-          return Invalid(vfield, absl::StrCat("(", core::Name(*kind), " ", msg, ")"));
+          return Invalid(vfield,
+                         absl::StrCat("(", core::Name(*kind), " ", msg, ")"));
         }
         return c.status();
       }
@@ -236,7 +281,8 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
   }
   if (jobs > kMaxJobsPerSweep) {
     return Invalid("methods", absl::StrCat("x values x seeds make ", jobs,
-                                           " jobs; a sweep may have at most ", kMaxJobsPerSweep));
+                                           " jobs; a sweep may have at most ",
+                                           kMaxJobsPerSweep));
   }
   return absl::OkStatus();
 }

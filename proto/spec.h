@@ -23,7 +23,8 @@ inline constexpr int kMaxJobsPerSweep = 10000;
 inline constexpr int kMaxNameLength = 128;
 inline constexpr int kMaxRequestIdLength = 128;
 inline constexpr int kMaxPathLength = 4096;
-inline constexpr uint64_t kMaxSeed = uint64_t{1} << 53;  // exact in JSON numbers
+inline constexpr uint64_t kMaxSeed = uint64_t{1}
+                                     << 53;  // exact in JSON numbers
 
 // Checks every field of `spec`. InvalidArgument names the field by its path
 // in the spec (e.g. "methods[1].values[0]"), the value and the allowed range.

@@ -36,7 +36,8 @@ class Authenticator {
 
   // OK, UNAUTHENTICATED (no or unknown token) or PERMISSION_DENIED (the
   // role may not do this).
-  absl::Status Check(const grpc::ServerContextBase& context, Permission needed) const;
+  absl::Status Check(const grpc::ServerContextBase& context,
+                     Permission needed) const;
 
  private:
   std::map<std::string, Role> tokens_;

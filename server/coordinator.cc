@@ -28,22 +28,26 @@ using storage::Store;
 
 grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
 }
 
 absl::Status PositiveId(const char* field, int64_t id) {
   if (id > 0) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(field, " must be a positive id, got ", id));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be a positive id, got ", id));
 }
 
 // Returns the gRPC form of a non-OK status from the enclosing handler.
-#define MIXCAL_GRPC_CHECK(expr)                                      \
-  do {                                                               \
-    if (::absl::Status mixcal_st_ = (expr); !mixcal_st_.ok())        \
-      return ToGrpc(mixcal_st_);                                     \
+#define MIXCAL_GRPC_CHECK(expr)                               \
+  do {                                                        \
+    if (::absl::Status mixcal_st_ = (expr); !mixcal_st_.ok()) \
+      return ToGrpc(mixcal_st_);                              \
   } while (0)
 
-bool Ended(v1::SweepState s) { return s != v1::SWEEP_ACTIVE && s != v1::SWEEP_STATE_UNSPECIFIED; }
+bool Ended(v1::SweepState s) {
+  return s != v1::SWEEP_ACTIVE && s != v1::SWEEP_STATE_UNSPECIFIED;
+}
 
 // --- watchers of sweeps ---
 
@@ -84,7 +88,8 @@ class Hub {
   std::multimap<int64_t, Watcher*> watchers_ ABSL_GUARDED_BY(mu_);
 };
 
-class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate>, public Watcher {
+class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate>,
+                     public Watcher {
  public:
   WatchReactor(Hub* hub, int64_t sweep_id) : hub_(hub), sweep_id_(sweep_id) {}
 
@@ -162,7 +167,10 @@ class AcquireReactor : public grpc::ServerUnaryReactor {
  public:
   AcquireReactor(Dispatcher* d, int64_t worker_id, absl::Time deadline,
                  v1::AcquireJobResponse* response)
-      : dispatcher_(d), worker_id_(worker_id), deadline_(deadline), response_(response) {}
+      : dispatcher_(d),
+        worker_id_(worker_id),
+        deadline_(deadline),
+        response_(response) {}
   void OnCancel() override;
   void OnDone() override { delete this; }
 
@@ -177,7 +185,8 @@ class AcquireReactor : public grpc::ServerUnaryReactor {
 // an idle worker costs an open call, not a loop.
 class Dispatcher {
  public:
-  Dispatcher(Store* store, int64_t lease_us, std::function<void(const v1::Job&)> on_leased)
+  Dispatcher(Store* store, int64_t lease_us,
+             std::function<void(const v1::Job&)> on_leased)
       : store_(store), lease_us_(lease_us), on_leased_(std::move(on_leased)) {
     thread_ = std::thread([this] { Loop(); });
   }
@@ -188,7 +197,8 @@ class Dispatcher {
     }
     thread_.join();
     absl::MutexLock lock(&mu_);
-    for (AcquireReactor* r : waiters_) r->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down"));
+    for (AcquireReactor* r : waiters_)
+      r->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down"));
     waiters_.clear();
   }
 
@@ -221,7 +231,8 @@ class Dispatcher {
  private:
   // True when r was finished (with a job or an error).
   bool TryLease(AcquireReactor* r) {
-    absl::StatusOr<std::optional<storage::Assignment>> a = store_->AcquireJob(r->worker_id_, lease_us_);
+    absl::StatusOr<std::optional<storage::Assignment>> a =
+        store_->AcquireJob(r->worker_id_, lease_us_);
     if (!a.ok()) {
       r->Finish(ToGrpc(a.status()));
       return true;
@@ -241,7 +252,9 @@ class Dispatcher {
         absl::MutexLock lock(&mu_);
         absl::Time next = absl::Now() + absl::Seconds(1);
         for (AcquireReactor* r : waiters_) next = std::min(next, r->deadline_);
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return dirty_ || stop_; };
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return dirty_ || stop_;
+        };
         mu_.AwaitWithDeadline(absl::Condition(&ready), next);
         if (stop_) return;
         const bool dirty = dirty_;
@@ -268,7 +281,8 @@ class Dispatcher {
         }
       }
       absl::MutexLock lock(&mu_);
-      waiters_.insert(waiters_.begin(), keep.begin(), keep.end());  // keep FIFO order
+      waiters_.insert(waiters_.begin(), keep.begin(),
+                      keep.end());  // keep FIFO order
     }
   }
 
@@ -290,11 +304,13 @@ void AcquireReactor::OnCancel() { dispatcher_->Cancel(this); }
 
 class CoordinatorImpl {
  public:
-  CoordinatorImpl(const CoordinatorOptions& o, std::unique_ptr<Store> store, Authenticator auth)
+  CoordinatorImpl(const CoordinatorOptions& o, std::unique_ptr<Store> store,
+                  Authenticator auth)
       : options_(o),
         store_(std::move(store)),
         auth_(std::move(auth)),
-        dispatcher_(store_.get(), o.lease_ms * 1000, [this](const v1::Job& j) { PublishJob(j); }),
+        dispatcher_(store_.get(), o.lease_ms * 1000,
+                    [this](const v1::Job& j) { PublishJob(j); }),
         experiment_(this),
         worker_(this) {}
 
@@ -321,11 +337,15 @@ class CoordinatorImpl {
   }
 
   void ReapLoop() {
-    const auto period = std::chrono::milliseconds(std::max<int64_t>(50, options_.lease_ms / 10));
+    const auto period = std::chrono::milliseconds(
+        std::max<int64_t>(50, options_.lease_ms / 10));
     absl::MutexLock lock(&reaper_mu_);
     while (!stop_reaper_) {
-      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(reaper_mu_) { return stop_reaper_; };
-      reaper_mu_.AwaitWithTimeout(absl::Condition(&stop), absl::FromChrono(period));
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(reaper_mu_) {
+        return stop_reaper_;
+      };
+      reaper_mu_.AwaitWithTimeout(absl::Condition(&stop),
+                                  absl::FromChrono(period));
       if (stop_reaper_) break;
       reaper_mu_.Unlock();
       absl::StatusOr<storage::ExpireResult> r = store_->ExpireLeases();
@@ -339,11 +359,13 @@ class CoordinatorImpl {
   }
 
   class ExperimentImpl
-      : public v1::ExperimentService::WithCallbackMethod_WatchSweep<v1::ExperimentService::Service> {
+      : public v1::ExperimentService::WithCallbackMethod_WatchSweep<
+            v1::ExperimentService::Service> {
    public:
     explicit ExperimentImpl(CoordinatorImpl* c) : c_(c) {}
 
-    grpc::Status SubmitSweep(grpc::ServerContext* ctx, const v1::SubmitSweepRequest* req,
+    grpc::Status SubmitSweep(grpc::ServerContext* ctx,
+                             const v1::SubmitSweepRequest* req,
                              v1::Sweep* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWrite));
       absl::StatusOr<v1::Sweep> s = c_->store_->CreateSweep(req->spec());
@@ -352,25 +374,30 @@ class CoordinatorImpl {
       c_->dispatcher_.Notify();
       return grpc::Status::OK;
     }
-    grpc::Status GetSweep(grpc::ServerContext* ctx, const v1::GetSweepRequest* req,
+    grpc::Status GetSweep(grpc::ServerContext* ctx,
+                          const v1::GetSweepRequest* req,
                           v1::Sweep* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kRead));
       MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
       return Assign(c_->store_->GetSweep(req->sweep_id()), resp);
     }
-    grpc::Status ListSweeps(grpc::ServerContext* ctx, const v1::ListSweepsRequest* req,
+    grpc::Status ListSweeps(grpc::ServerContext* ctx,
+                            const v1::ListSweepsRequest* req,
                             v1::ListSweepsResponse* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kRead));
       if (req->limit() > 1000) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            absl::StrCat("limit must be in [1, 1000], got ", req->limit()));
+        return grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("limit must be in [1, 1000], got ", req->limit()));
       }
-      auto s = c_->store_->ListSweeps(static_cast<int>(req->limit()), req->active_only());
+      auto s = c_->store_->ListSweeps(static_cast<int>(req->limit()),
+                                      req->active_only());
       if (!s.ok()) return ToGrpc(s.status());
       for (auto& sweep : *s) *resp->add_sweeps() = std::move(sweep);
       return grpc::Status::OK;
     }
-    grpc::Status CancelSweep(grpc::ServerContext* ctx, const v1::CancelSweepRequest* req,
+    grpc::Status CancelSweep(grpc::ServerContext* ctx,
+                             const v1::CancelSweepRequest* req,
                              v1::Sweep* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWrite));
       MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
@@ -386,23 +413,27 @@ class CoordinatorImpl {
       MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
       return Assign(c_->store_->GetJob(req->job_id()), resp);
     }
-    grpc::Status ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
+    grpc::Status ListJobs(grpc::ServerContext* ctx,
+                          const v1::ListJobsRequest* req,
                           v1::ListJobsResponse* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kRead));
       if (req->limit() > 10000) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            absl::StrCat("limit must be in [1, 10000], got ", req->limit()));
+        return grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("limit must be in [1, 10000], got ", req->limit()));
       }
       storage::JobFilter f;
       f.sweep_id = req->sweep_id();
-      for (int s : req->states()) f.states.push_back(static_cast<v1::JobState>(s));
+      for (int s : req->states())
+        f.states.push_back(static_cast<v1::JobState>(s));
       f.limit = req->limit() == 0 ? 1000 : static_cast<int>(req->limit());
       auto jobs = c_->store_->ListJobs(f);
       if (!jobs.ok()) return ToGrpc(jobs.status());
       for (auto& j : *jobs) *resp->add_jobs() = std::move(j);
       return grpc::Status::OK;
     }
-    grpc::Status CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
+    grpc::Status CancelJob(grpc::ServerContext* ctx,
+                           const v1::CancelJobRequest* req,
                            v1::Job* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWrite));
       MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
@@ -410,7 +441,8 @@ class CoordinatorImpl {
       if (st.ok()) c_->PublishJob(*resp);
       return st;
     }
-    grpc::Status RetryJob(grpc::ServerContext* ctx, const v1::RetryJobRequest* req,
+    grpc::Status RetryJob(grpc::ServerContext* ctx,
+                          const v1::RetryJobRequest* req,
                           v1::Job* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWrite));
       MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
@@ -421,7 +453,8 @@ class CoordinatorImpl {
       }
       return st;
     }
-    grpc::Status QueryMetrics(grpc::ServerContext* ctx, const v1::QueryMetricsRequest* req,
+    grpc::Status QueryMetrics(grpc::ServerContext* ctx,
+                              const v1::QueryMetricsRequest* req,
                               v1::QueryMetricsResponse* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kRead));
       std::string token;
@@ -431,20 +464,24 @@ class CoordinatorImpl {
       resp->set_next_page_token(token);
       return grpc::Status::OK;
     }
-    grpc::Status SummarizeSweep(grpc::ServerContext* ctx, const v1::SummarizeSweepRequest* req,
+    grpc::Status SummarizeSweep(grpc::ServerContext* ctx,
+                                const v1::SummarizeSweepRequest* req,
                                 v1::SummarizeSweepResponse* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kRead));
       MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
-      auto rows = c_->store_->SummarizeSweep(req->sweep_id(), req->at(), req->split());
+      auto rows =
+          c_->store_->SummarizeSweep(req->sweep_id(), req->at(), req->split());
       if (!rows.ok()) return ToGrpc(rows.status());
       for (auto& r : *rows) *resp->add_rows() = std::move(r);
       return grpc::Status::OK;
     }
-    grpc::Status GetReliability(grpc::ServerContext* ctx, const v1::GetReliabilityRequest* req,
+    grpc::Status GetReliability(grpc::ServerContext* ctx,
+                                const v1::GetReliabilityRequest* req,
                                 v1::GetReliabilityResponse* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kRead));
       MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
-      auto m = c_->store_->GetReliability(req->job_id(), req->epoch(), req->split());
+      auto m =
+          c_->store_->GetReliability(req->job_id(), req->epoch(), req->split());
       if (!m.ok()) return ToGrpc(m.status());
       resp->set_epoch(m->epoch());
       resp->set_split(m->split());
@@ -454,7 +491,8 @@ class CoordinatorImpl {
       resp->set_oe(m->oe());
       return grpc::Status::OK;
     }
-    grpc::Status ListWorkers(grpc::ServerContext* ctx, const v1::ListWorkersRequest*,
+    grpc::Status ListWorkers(grpc::ServerContext* ctx,
+                             const v1::ListWorkersRequest*,
                              v1::ListWorkersResponse* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kRead));
       auto w = c_->store_->ListWorkers();
@@ -462,27 +500,32 @@ class CoordinatorImpl {
       for (auto& x : *w) *resp->add_workers() = std::move(x);
       return grpc::Status::OK;
     }
-    grpc::Status ListEvents(grpc::ServerContext* ctx, const v1::ListEventsRequest* req,
+    grpc::Status ListEvents(grpc::ServerContext* ctx,
+                            const v1::ListEventsRequest* req,
                             v1::ListEventsResponse* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kRead));
       if (req->limit() > 10000) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            absl::StrCat("limit must be in [1, 10000], got ", req->limit()));
+        return grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("limit must be in [1, 10000], got ", req->limit()));
       }
-      auto e = c_->store_->ListEvents(req->sweep_id(), req->job_id(), req->after_id(),
+      auto e = c_->store_->ListEvents(req->sweep_id(), req->job_id(),
+                                      req->after_id(),
                                       static_cast<int>(req->limit()));
       if (!e.ok()) return ToGrpc(e.status());
       for (auto& x : *e) *resp->add_events() = std::move(x);
       return grpc::Status::OK;
     }
 
-    grpc::ServerWriteReactor<v1::SweepUpdate>* WatchSweep(grpc::CallbackServerContext* ctx,
-                                                          const v1::WatchSweepRequest* req) override {
+    grpc::ServerWriteReactor<v1::SweepUpdate>* WatchSweep(
+        grpc::CallbackServerContext* ctx,
+        const v1::WatchSweepRequest* req) override {
       auto* r = new WatchReactor(&c_->hub_, req->sweep_id());
       absl::Status auth = c_->auth_.Check(*ctx, Permission::kRead);
       if (auth.ok()) auth = PositiveId("sweep_id", req->sweep_id());
       absl::StatusOr<v1::Sweep> sweep =
-          auth.ok() ? c_->store_->GetSweep(req->sweep_id()) : absl::StatusOr<v1::Sweep>(auth);
+          auth.ok() ? c_->store_->GetSweep(req->sweep_id())
+                    : absl::StatusOr<v1::Sweep>(auth);
       if (!sweep.ok()) {
         r->FinishNow(ToGrpc(sweep.status()));
         return r;
@@ -520,12 +563,13 @@ class CoordinatorImpl {
     CoordinatorImpl* c_;
   };
 
-  class WorkerImpl
-      : public v1::WorkerService::WithCallbackMethod_AcquireJob<v1::WorkerService::Service> {
+  class WorkerImpl : public v1::WorkerService::WithCallbackMethod_AcquireJob<
+                         v1::WorkerService::Service> {
    public:
     explicit WorkerImpl(CoordinatorImpl* c) : c_(c) {}
 
-    grpc::Status RegisterWorker(grpc::ServerContext* ctx, const v1::RegisterWorkerRequest* req,
+    grpc::Status RegisterWorker(grpc::ServerContext* ctx,
+                                const v1::RegisterWorkerRequest* req,
                                 v1::RegisterWorkerResponse* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWorker));
       v1::WorkerInfo info;
@@ -538,23 +582,25 @@ class CoordinatorImpl {
       auto id = c_->store_->RegisterWorker(info);
       if (!id.ok()) return ToGrpc(id.status());
       resp->set_worker_id(*id);
-      resp->set_heartbeat_interval_ms(static_cast<uint32_t>(c_->options_.heartbeat_ms));
+      resp->set_heartbeat_interval_ms(
+          static_cast<uint32_t>(c_->options_.heartbeat_ms));
       resp->set_lease_ms(static_cast<uint32_t>(c_->options_.lease_ms));
       return grpc::Status::OK;
     }
 
-    grpc::ServerUnaryReactor* AcquireJob(grpc::CallbackServerContext* ctx,
-                                         const v1::AcquireJobRequest* req,
-                                         v1::AcquireJobResponse* resp) override {
+    grpc::ServerUnaryReactor* AcquireJob(
+        grpc::CallbackServerContext* ctx, const v1::AcquireJobRequest* req,
+        v1::AcquireJobResponse* resp) override {
       const uint32_t wait = req->wait_ms() == 0 ? 10000 : req->wait_ms();
-      auto* r = new AcquireReactor(&c_->dispatcher_, req->worker_id(),
-                                   absl::Now() + absl::Milliseconds(std::min<uint32_t>(wait, 60000)),
-                                   resp);
+      auto* r = new AcquireReactor(
+          &c_->dispatcher_, req->worker_id(),
+          absl::Now() + absl::Milliseconds(std::min<uint32_t>(wait, 60000)),
+          resp);
       absl::Status auth = c_->auth_.Check(*ctx, Permission::kWorker);
       if (auth.ok()) auth = PositiveId("worker_id", req->worker_id());
       if (auth.ok() && req->wait_ms() > 60000) {
-        auth = absl::InvalidArgumentError(
-            absl::StrCat("wait_ms must be in [0, 60000], got ", req->wait_ms()));
+        auth = absl::InvalidArgumentError(absl::StrCat(
+            "wait_ms must be in [0, 60000], got ", req->wait_ms()));
       }
       if (!auth.ok()) {
         r->Finish(ToGrpc(auth));
@@ -564,21 +610,25 @@ class CoordinatorImpl {
       return r;
     }
 
-    grpc::Status Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
+    grpc::Status Heartbeat(grpc::ServerContext* ctx,
+                           const v1::HeartbeatRequest* req,
                            v1::HeartbeatResponse* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWorker));
       std::vector<v1::Lease> leases(req->leases().begin(), req->leases().end());
-      auto r = c_->store_->Heartbeat(req->worker_id(), leases, c_->options_.lease_ms * 1000);
+      auto r = c_->store_->Heartbeat(req->worker_id(), leases,
+                                     c_->options_.lease_ms * 1000);
       if (!r.ok()) return ToGrpc(r.status());
       for (auto& l : r->extended) *resp->add_extended() = l;
       for (auto& l : r->cancelled) *resp->add_cancelled() = l;
       for (auto& l : r->lost) *resp->add_lost() = l;
       return grpc::Status::OK;
     }
-    grpc::Status ReportEpoch(grpc::ServerContext* ctx, const v1::ReportEpochRequest* req,
+    grpc::Status ReportEpoch(grpc::ServerContext* ctx,
+                             const v1::ReportEpochRequest* req,
                              v1::ReportEpochResponse*) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWorker));
-      std::vector<v1::EpochMetrics> m(req->metrics().begin(), req->metrics().end());
+      std::vector<v1::EpochMetrics> m(req->metrics().begin(),
+                                      req->metrics().end());
       absl::Status s = c_->store_->ReportEpoch(req->lease(), m);
       if (s.ok() && c_->hub_.Any()) {
         absl::StatusOr<v1::Job> job = c_->store_->GetJob(req->lease().job_id());
@@ -596,15 +646,19 @@ class CoordinatorImpl {
       }
       return ToGrpc(s);
     }
-    grpc::Status ReportCheckpoint(grpc::ServerContext* ctx, const v1::ReportCheckpointRequest* req,
+    grpc::Status ReportCheckpoint(grpc::ServerContext* ctx,
+                                  const v1::ReportCheckpointRequest* req,
                                   v1::ReportCheckpointResponse*) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWorker));
-      return ToGrpc(c_->store_->RecordCheckpoint(req->lease(), req->epoch(), req->path()));
+      return ToGrpc(c_->store_->RecordCheckpoint(req->lease(), req->epoch(),
+                                                 req->path()));
     }
-    grpc::Status FinishJob(grpc::ServerContext* ctx, const v1::FinishJobRequest* req,
+    grpc::Status FinishJob(grpc::ServerContext* ctx,
+                           const v1::FinishJobRequest* req,
                            v1::FinishJobResponse* resp) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWorker));
-      auto st = c_->store_->FinishJob(req->lease(), req->outcome(), req->error());
+      auto st =
+          c_->store_->FinishJob(req->lease(), req->outcome(), req->error());
       if (!st.ok()) return ToGrpc(st.status());
       resp->set_state(*st);
       c_->PublishJobId(req->lease().job_id());
@@ -631,38 +685,45 @@ class CoordinatorImpl {
 
 bool IsLoopback(const std::string& listen) {
   std::string host = listen.substr(0, listen.rfind(':'));
-  if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (!host.empty() && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
 namespace {
-absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     const char* what) {
   std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(what, " ", path, ": cannot read"));
+  if (!in)
+    return absl::NotFoundError(absl::StrCat(what, " ", path, ": cannot read"));
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& o) {
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
+    const CoordinatorOptions& o) {
   if (o.lease_ms < 100 || o.lease_ms > 3600000) {
-    return absl::InvalidArgumentError(absl::StrCat("lease must be in [0.1, 3600] s, got ", o.lease_ms / 1000.0));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lease must be in [0.1, 3600] s, got ", o.lease_ms / 1000.0));
   }
   if (o.heartbeat_ms < 10 || o.heartbeat_ms * 2 > o.lease_ms) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "heartbeat must be at least 0.01 s and at most half the lease (", o.lease_ms / 2000.0,
-        " s), got ", o.heartbeat_ms / 1000.0, " s"));
+        "heartbeat must be at least 0.01 s and at most half the lease (",
+        o.lease_ms / 2000.0, " s), got ", o.heartbeat_ms / 1000.0, " s"));
   }
   const bool tls = !o.tls_cert_file.empty() || !o.tls_key_file.empty();
   if (tls && (o.tls_cert_file.empty() || o.tls_key_file.empty())) {
-    return absl::InvalidArgumentError("TLS needs both a certificate and a key file");
+    return absl::InvalidArgumentError(
+        "TLS needs both a certificate and a key file");
   }
   if (!IsLoopback(o.listen) && !o.insecure && (!tls || o.tokens_file.empty())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "refusing to listen on ", o.listen,
-        " without TLS and a tokens file; give --tls_cert, --tls_key and --tokens_file, or "
-        "--insecure to accept the risk"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("refusing to listen on ", o.listen,
+                     " without TLS and a tokens file; give --tls_cert, "
+                     "--tls_key and --tokens_file, or "
+                     "--insecure to accept the risk"));
   }
   Authenticator auth = Authenticator::Open();
   if (!o.tokens_file.empty()) {
@@ -673,11 +734,15 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   so.clock = o.clock;
   MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(so));
 
-  auto impl = std::make_unique<CoordinatorImpl>(o, std::move(store), std::move(auth));
-  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  auto impl =
+      std::make_unique<CoordinatorImpl>(o, std::move(store), std::move(auth));
+  std::shared_ptr<grpc::ServerCredentials> creds =
+      grpc::InsecureServerCredentials();
   if (tls) {
-    MIXCAL_ASSIGN_OR_RETURN(std::string cert, ReadFile(o.tls_cert_file, "TLS certificate"));
-    MIXCAL_ASSIGN_OR_RETURN(std::string key, ReadFile(o.tls_key_file, "TLS key"));
+    MIXCAL_ASSIGN_OR_RETURN(std::string cert,
+                            ReadFile(o.tls_cert_file, "TLS certificate"));
+    MIXCAL_ASSIGN_OR_RETURN(std::string key,
+                            ReadFile(o.tls_key_file, "TLS key"));
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({key, cert});
     creds = grpc::SslServerCredentials(ssl);
@@ -699,7 +764,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   return std::unique_ptr<Coordinator>(new Coordinator(std::move(impl)));
 }
 
-Coordinator::Coordinator(std::unique_ptr<CoordinatorImpl> impl) : impl_(std::move(impl)) {}
+Coordinator::Coordinator(std::unique_ptr<CoordinatorImpl> impl)
+    : impl_(std::move(impl)) {}
 
 Coordinator::~Coordinator() { Shutdown(); }
 
@@ -714,7 +780,8 @@ void Coordinator::Shutdown() {
     impl_->stop_reaper_ = true;
   }
   impl_->reaper_.join();
-  impl_->server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  impl_->server_->Shutdown(std::chrono::system_clock::now() +
+                           std::chrono::seconds(2));
 }
 
 }  // namespace mixcal::server

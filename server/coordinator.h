@@ -24,12 +24,12 @@ namespace mixcal::server {
 struct CoordinatorOptions {
   std::string listen = "127.0.0.1:7707";  // port 0 picks a free port
   std::string db_path = "mixcal.db";
-  int64_t lease_ms = 30000;       // a lease lasts this long without a heartbeat
-  int64_t heartbeat_ms = 5000;    // told to workers; a few fit in a lease
-  std::string tokens_file;        // empty: everything open (loopback only)
-  std::string tls_cert_file;      // PEM; with tls_key_file turns TLS on
+  int64_t lease_ms = 30000;     // a lease lasts this long without a heartbeat
+  int64_t heartbeat_ms = 5000;  // told to workers; a few fit in a lease
+  std::string tokens_file;      // empty: everything open (loopback only)
+  std::string tls_cert_file;    // PEM; with tls_key_file turns TLS on
   std::string tls_key_file;
-  bool insecure = false;          // allow a non-loopback address without TLS and tokens
+  bool insecure = false;  // allow a non-loopback address without TLS and tokens
   int max_message_bytes = 8 << 20;
   storage::Clock* clock = nullptr;  // default the system clock
 };
@@ -40,7 +40,8 @@ class Coordinator {
  public:
   // InvalidArgument for bad options (e.g. a non-loopback address without TLS
   // and tokens and without insecure); errors opening the store or binding.
-  static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Start(
+      const CoordinatorOptions& options);
   ~Coordinator();
 
   int port() const;

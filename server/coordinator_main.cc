@@ -11,25 +11,36 @@
 #include "absl/flags/usage.h"
 #include "server/coordinator.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:7707",
-          "host:port to listen on; port 0 picks a free one. Other than loopback "
-          "needs --tls_cert, --tls_key and --tokens_file, or --insecure");
-ABSL_FLAG(std::string, db, "mixcal.db", "the SQLite file holding all state (created if missing)");
-ABSL_FLAG(double, lease_seconds, 30, "a job's lease without heartbeats, [0.1, 3600]");
-ABSL_FLAG(double, heartbeat_seconds, 5, "how often workers heartbeat, at most half the lease");
-ABSL_FLAG(std::string, tokens_file, "", "tokens file: lines of 'TOKEN ROLE [NAME]', roles admin|submit|read|worker");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls_key serves TLS");
+ABSL_FLAG(
+    std::string, listen, "127.0.0.1:7707",
+    "host:port to listen on; port 0 picks a free one. Other than loopback "
+    "needs --tls_cert, --tls_key and --tokens_file, or --insecure");
+ABSL_FLAG(std::string, db, "mixcal.db",
+          "the SQLite file holding all state (created if missing)");
+ABSL_FLAG(double, lease_seconds, 30,
+          "a job's lease without heartbeats, [0.1, 3600]");
+ABSL_FLAG(double, heartbeat_seconds, 5,
+          "how often workers heartbeat, at most half the lease");
+ABSL_FLAG(std::string, tokens_file, "",
+          "tokens file: lines of 'TOKEN ROLE [NAME]', roles "
+          "admin|submit|read|worker");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain; with --tls_key serves TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
-ABSL_FLAG(bool, insecure, false, "allow a non-loopback address without TLS and tokens");
+ABSL_FLAG(bool, insecure, false,
+          "allow a non-loopback address without TLS and tokens");
 ABSL_FLAG(int, max_message_mb, 8, "largest request accepted, in MiB, [1, 256]");
-ABSL_FLAG(std::string, port_file, "", "write the port listened on to this file once serving");
+ABSL_FLAG(std::string, port_file, "",
+          "write the port listened on to this file once serving");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "mixcal's coordinator: takes sweeps from `mixcal`, schedules their jobs onto "
+      "mixcal's coordinator: takes sweeps from `mixcal`, schedules their jobs "
+      "onto "
       "mixcal-worker processes and keeps every epoch's metrics in SQLite.\n"
       "  mixcal-coordinator --db lab.db\n"
-      "  mixcal-coordinator --listen 0.0.0.0:7707 --tls_cert c.pem --tls_key k.pem "
+      "  mixcal-coordinator --listen 0.0.0.0:7707 --tls_cert c.pem --tls_key "
+      "k.pem "
       "--tokens_file tokens.txt");
   absl::ParseCommandLine(argc, argv);
 
@@ -37,14 +48,18 @@ int main(int argc, char** argv) {
   o.listen = absl::GetFlag(FLAGS_listen);
   o.db_path = absl::GetFlag(FLAGS_db);
   o.lease_ms = static_cast<int64_t>(absl::GetFlag(FLAGS_lease_seconds) * 1000);
-  o.heartbeat_ms = static_cast<int64_t>(absl::GetFlag(FLAGS_heartbeat_seconds) * 1000);
+  o.heartbeat_ms =
+      static_cast<int64_t>(absl::GetFlag(FLAGS_heartbeat_seconds) * 1000);
   o.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   o.insecure = absl::GetFlag(FLAGS_insecure);
   const int mb = absl::GetFlag(FLAGS_max_message_mb);
   if (mb < 1 || mb > 256) {
-    std::fprintf(stderr, "mixcal-coordinator: --max_message_mb must be in [1, 256], got %d\n", mb);
+    std::fprintf(
+        stderr,
+        "mixcal-coordinator: --max_message_mb must be in [1, 256], got %d\n",
+        mb);
     return 2;
   }
   o.max_message_bytes = mb << 20;
@@ -58,7 +73,8 @@ int main(int argc, char** argv) {
 
   auto c = mixcal::server::Coordinator::Start(o);
   if (!c.ok()) {
-    std::fprintf(stderr, "mixcal-coordinator: %s\n", std::string(c.status().message()).c_str());
+    std::fprintf(stderr, "mixcal-coordinator: %s\n",
+                 std::string(c.status().message()).c_str());
     return absl::IsInvalidArgument(c.status()) ? 2 : 1;
   }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
@@ -68,8 +84,10 @@ int main(int argc, char** argv) {
     tmp.close();
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
-  std::fprintf(stderr, "mixcal-coordinator: serving on port %d, state in %s%s\n", (*c)->port(),
-               o.db_path.c_str(), o.tokens_file.empty() ? " (no tokens: open to local users)" : "");
+  std::fprintf(
+      stderr, "mixcal-coordinator: serving on port %d, state in %s%s\n",
+      (*c)->port(), o.db_path.c_str(),
+      o.tokens_file.empty() ? " (no tokens: open to local users)" : "");
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&signals, &sig);

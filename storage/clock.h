@@ -22,10 +22,13 @@ Clock* SystemClock();
 // A clock that moves only when told. Thread-safe.
 class ManualClock : public Clock {
  public:
-  explicit ManualClock(int64_t start_us = 1'700'000'000'000'000) : now_(start_us) {}
+  explicit ManualClock(int64_t start_us = 1'700'000'000'000'000)
+      : now_(start_us) {}
   int64_t NowMicros() const override { return now_.load(); }
   void AdvanceMicros(int64_t us) { now_.fetch_add(us); }
-  void AdvanceSeconds(double s) { AdvanceMicros(static_cast<int64_t>(s * 1e6)); }
+  void AdvanceSeconds(double s) {
+    AdvanceMicros(static_cast<int64_t>(s * 1e6));
+  }
 
  private:
   std::atomic<int64_t> now_;

@@ -22,7 +22,8 @@ Clock* SystemClock() {
 }
 
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
-  std::string msg = absl::StrCat("sqlite: ", what, ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  std::string msg = absl::StrCat("sqlite: ", what, ": ",
+                                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -58,11 +59,13 @@ absl::Status Statement::Run() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(
+    const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
   if (rc != SQLITE_OK) {
     absl::Status s = SqliteError(db, rc, absl::StrCat("open ", path));
     sqlite3_close(db);
@@ -89,8 +92,10 @@ absl::Status Database::Exec(const std::string& sql) {
 
 absl::StatusOr<Statement> Database::Prepare(absl::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(db_, rc, absl::StrCat("prepare ", sql));
+  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()),
+                              &stmt, nullptr);
+  if (rc != SQLITE_OK)
+    return SqliteError(db_, rc, absl::StrCat("prepare ", sql));
   return Statement(db_, stmt);
 }
 
@@ -108,14 +113,14 @@ absl::StatusOr<CachedStatement> Database::Cached(absl::string_view sql) {
   return CachedStatement(raw);
 }
 
-absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Start(const std::string& path,
-                                                                  int wake_pages,
-                                                                  int limit_pages,
-                                                                  int interval_ms) {
+absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Start(
+    const std::string& path, int wake_pages, int limit_pages, int interval_ms) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
-    absl::Status s = SqliteError(db, rc, absl::StrCat("open ", path, " for checkpoints"));
+    absl::Status s =
+        SqliteError(db, rc, absl::StrCat("open ", path, " for checkpoints"));
     sqlite3_close(db);
     return s;
   }
@@ -123,8 +128,12 @@ absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Start(const std::str
       new Checkpointer(db, wake_pages, limit_pages, interval_ms));
 }
 
-Checkpointer::Checkpointer(sqlite3* db, int wake_pages, int limit_pages, int interval_ms)
-    : db_(db), wake_pages_(wake_pages), limit_pages_(limit_pages), interval_ms_(interval_ms) {
+Checkpointer::Checkpointer(sqlite3* db, int wake_pages, int limit_pages,
+                           int interval_ms)
+    : db_(db),
+      wake_pages_(wake_pages),
+      limit_pages_(limit_pages),
+      interval_ms_(interval_ms) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -141,10 +150,12 @@ void Checkpointer::Attach(Database* writer) {
   sqlite3_wal_hook(writer->raw(), &Checkpointer::OnCommit, this);
 }
 
-int Checkpointer::OnCommit(void* self, sqlite3* writer, const char*, int pages) {
+int Checkpointer::OnCommit(void* self, sqlite3* writer, const char*,
+                           int pages) {
   auto* c = static_cast<Checkpointer*>(self);
   if (pages >= c->limit_pages_) {
-    sqlite3_wal_checkpoint_v2(writer, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    sqlite3_wal_checkpoint_v2(writer, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                              nullptr, nullptr);
   } else if (pages >= c->wake_pages_) {
     absl::MutexLock lock(&c->mu_);
     c->wake_ = true;
@@ -156,14 +167,18 @@ void Checkpointer::Loop() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
-      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(interval_ms_));
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return wake_ || stop_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready),
+                           absl::Milliseconds(interval_ms_));
       if (stop_) return;
       wake_ = false;
     }
     // Errors (BUSY while another checkpoint runs) are harmless: the next
     // round tries again.
-    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
   }
 }
 

@@ -36,20 +36,30 @@ class Statement {
     return *this;
   }
   Statement& Bind(int i, int v) { return Bind(i, static_cast<int64_t>(v)); }
-  Statement& Bind(int i, uint32_t v) { return Bind(i, static_cast<int64_t>(v)); }
-  Statement& Bind(int i, uint64_t v) { return Bind(i, static_cast<int64_t>(v)); }
+  Statement& Bind(int i, uint32_t v) {
+    return Bind(i, static_cast<int64_t>(v));
+  }
+  Statement& Bind(int i, uint64_t v) {
+    return Bind(i, static_cast<int64_t>(v));
+  }
   Statement& Bind(int i, double v) {
     sqlite3_bind_double(stmt_, i, v);
     return *this;
   }
   Statement& Bind(int i, absl::string_view v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
+                      SQLITE_TRANSIENT);
     return *this;
   }
-  Statement& Bind(int i, const char* v) { return Bind(i, absl::string_view(v)); }
-  Statement& Bind(int i, const std::string& v) { return Bind(i, absl::string_view(v)); }
+  Statement& Bind(int i, const char* v) {
+    return Bind(i, absl::string_view(v));
+  }
+  Statement& Bind(int i, const std::string& v) {
+    return Bind(i, absl::string_view(v));
+  }
   Statement& BindBlob(int i, const std::string& v) {
-    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()),
+                      SQLITE_TRANSIENT);
     return *this;
   }
   Statement& BindNull(int i) {
@@ -73,15 +83,19 @@ class Statement {
 
   int64_t Int(int c) const { return sqlite3_column_int64(stmt_, c); }
   double Double(int c) const { return sqlite3_column_double(stmt_, c); }
-  bool IsNull(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
+  bool IsNull(int c) const {
+    return sqlite3_column_type(stmt_, c) == SQLITE_NULL;
+  }
   std::string Text(int c) const {
     const unsigned char* p = sqlite3_column_text(stmt_, c);
-    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, c))
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           sqlite3_column_bytes(stmt_, c))
              : std::string();
   }
   std::string Blob(int c) const {
     const void* p = sqlite3_column_blob(stmt_, c);
-    return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(stmt_, c))
+    return p ? std::string(static_cast<const char*>(p),
+                           sqlite3_column_bytes(stmt_, c))
              : std::string();
   }
 
@@ -112,7 +126,8 @@ class CachedStatement {
 class Database {
  public:
   // Opens (creating) `path`; ":memory:" for an in-memory database.
-  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<Database>> Open(
+      const std::string& path);
   ~Database();
 
   absl::Status Exec(const std::string& sql);
@@ -170,10 +185,9 @@ class Transaction {
 // because the thread has already copied most frames, and the log restarts.
 class Checkpointer {
  public:
-  static absl::StatusOr<std::unique_ptr<Checkpointer>> Start(const std::string& path,
-                                                             int wake_pages = 1000,
-                                                             int limit_pages = 4000,
-                                                             int interval_ms = 200);
+  static absl::StatusOr<std::unique_ptr<Checkpointer>> Start(
+      const std::string& path, int wake_pages = 1000, int limit_pages = 4000,
+      int interval_ms = 200);
   ~Checkpointer();
   void Attach(Database* writer);
 

@@ -114,8 +114,10 @@ CREATE INDEX sweeps_turn ON sweeps(turn);
 }
 
 constexpr char kJobColumns[] =
-    "id, sweep_id, method, value, seed, config, state, priority, device, attempt, "
-    "max_attempts, COALESCE(worker_id, 0), lease_expires_at, checkpoint, checkpoint_epoch, "
+    "id, sweep_id, method, value, seed, config, state, priority, device, "
+    "attempt, "
+    "max_attempts, COALESCE(worker_id, 0), lease_expires_at, checkpoint, "
+    "checkpoint_epoch, "
     "last_epoch, error, created_at, started_at, finished_at";
 
 v1::Job JobFromRow(const Statement& s) {
@@ -144,9 +146,12 @@ v1::Job JobFromRow(const Statement& s) {
 }
 
 constexpr char kMetricColumns[] =
-    "m.job_id, m.epoch, m.split, m.count, m.accuracy, m.nll, m.brier, m.ece, m.mce, m.oe, "
-    "m.adaptive_ece, m.mean_confidence, m.mean_entropy, m.auroc, m.temperature, m.train_loss, "
-    "m.train_accuracy, m.lr, m.samples_per_sec, m.wall_seconds, j.method, j.value, j.seed";
+    "m.job_id, m.epoch, m.split, m.count, m.accuracy, m.nll, m.brier, m.ece, "
+    "m.mce, m.oe, "
+    "m.adaptive_ece, m.mean_confidence, m.mean_entropy, m.auroc, "
+    "m.temperature, m.train_loss, "
+    "m.train_accuracy, m.lr, m.samples_per_sec, m.wall_seconds, j.method, "
+    "j.value, j.seed";
 
 v1::EpochMetrics MetricsFromRow(const Statement& s) {
   v1::EpochMetrics m;
@@ -183,17 +188,20 @@ struct MetricColumn {
 };
 const std::vector<MetricColumn>& SummaryColumns() {
   static const auto* c = new std::vector<MetricColumn>{
-      {"accuracy", true},        {"ece", false},          {"oe", false},
-      {"mce", false},            {"nll", false},          {"brier", false},
-      {"adaptive_ece", false},   {"mean_confidence", true}, {"mean_entropy", false},
-      {"temperature", false},    {"auroc", true},         {"train_loss", false}};
+      {"accuracy", true},      {"ece", false},
+      {"oe", false},           {"mce", false},
+      {"nll", false},          {"brier", false},
+      {"adaptive_ece", false}, {"mean_confidence", true},
+      {"mean_entropy", false}, {"temperature", false},
+      {"auroc", true},         {"train_loss", false}};
   return *c;
 }
 
 bool ValidSplitName(const std::string& s) {
   if (s.empty() || s.size() > 32) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
 }
 
@@ -212,16 +220,22 @@ const std::vector<std::string>& SummaryMetricNames() {
   return *names;
 }
 
-int Store::LatestSchemaVersion() { return static_cast<int>(Migrations().size()); }
+int Store::LatestSchemaVersion() {
+  return static_cast<int>(Migrations().size());
+}
 
-Store::Store(std::unique_ptr<Database> db, Clock* clock) : db_(std::move(db)), clock_(clock) {}
+Store::Store(std::unique_ptr<Database> db, Clock* clock)
+    : db_(std::move(db)), clock_(clock) {}
 Store::~Store() {
   checkpointer_.reset();  // stops its thread before the writer closes
 }
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
-  if (options.path.empty()) return absl::InvalidArgumentError("store path must not be empty");
-  MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(options.path));
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(
+    const StoreOptions& options) {
+  if (options.path.empty())
+    return absl::InvalidArgumentError("store path must not be empty");
+  MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                          Database::Open(options.path));
   sqlite3_busy_timeout(db->raw(), options.busy_timeout_ms);
   if (options.path != ":memory:") {
     MIXCAL_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
@@ -233,13 +247,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   auto store = std::unique_ptr<Store>(
       new Store(std::move(db), options.clock ? options.clock : SystemClock()));
   absl::MutexLock lock(&store->mu_);
-  MIXCAL_RETURN_IF_ERROR(store->Migrate(options.migrate_to > 0 ? options.migrate_to
-                                                               : LatestSchemaVersion()));
+  MIXCAL_RETURN_IF_ERROR(store->Migrate(
+      options.migrate_to > 0 ? options.migrate_to : LatestSchemaVersion()));
   if (options.path != ":memory:") {
     // Checkpoints run mostly beside requests, not inside whichever commit
     // crosses the threshold (that cost a next-job p99 of 4 ms;
     // docs/benchmarks.md). Attach replaces the auto-checkpoint's hook.
-    MIXCAL_ASSIGN_OR_RETURN(store->checkpointer_, Checkpointer::Start(options.path));
+    MIXCAL_ASSIGN_OR_RETURN(store->checkpointer_,
+                            Checkpointer::Start(options.path));
     store->checkpointer_->Attach(store->db_.get());
   }
   return store;
@@ -247,7 +262,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
 
 absl::StatusOr<int> Store::SchemaVersion() {
   absl::MutexLock lock(&mu_);
-  MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare("SELECT MAX(version) FROM schema_version"));
+  MIXCAL_ASSIGN_OR_RETURN(
+      Statement s, db_->Prepare("SELECT MAX(version) FROM schema_version"));
   MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
   return row ? static_cast<int>(s.Int(0)) : 0;
 }
@@ -257,52 +273,64 @@ absl::Status Store::Migrate(int target) {
   // not wait for (or block) a busy writer in another process.
   auto read_version = [&]() -> absl::StatusOr<int> {
     MIXCAL_ASSIGN_OR_RETURN(
-        Statement t, db_->Prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
-                                  "AND name = 'schema_version'"));
+        Statement t,
+        db_->Prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                     "AND name = 'schema_version'"));
     MIXCAL_RETURN_IF_ERROR(t.Step().status());
     if (t.Int(0) == 0) return 0;
-    MIXCAL_ASSIGN_OR_RETURN(Statement v,
-                            db_->Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+    MIXCAL_ASSIGN_OR_RETURN(
+        Statement v,
+        db_->Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
     MIXCAL_RETURN_IF_ERROR(v.Step().status());
     return static_cast<int>(v.Int(0));
   };
   MIXCAL_ASSIGN_OR_RETURN(int current, read_version());
   if (current > LatestSchemaVersion()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the store file is at schema version ", current, "; this mixcal knows versions up to ",
-        LatestSchemaVersion(), ": upgrade mixcal"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the store file is at schema version ", current,
+                     "; this mixcal knows versions up to ",
+                     LatestSchemaVersion(), ": upgrade mixcal"));
   }
   if (current >= target) return absl::OkStatus();
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   // Another process may have migrated while we waited for the lock.
   MIXCAL_ASSIGN_OR_RETURN(current, read_version());
-  MIXCAL_RETURN_IF_ERROR(
-      db_->Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+  MIXCAL_RETURN_IF_ERROR(db_->Exec(
+      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
   for (int v = current + 1; v <= target; ++v) {
     MIXCAL_RETURN_IF_ERROR(db_->Exec(Migrations()[v - 1]));
   }
   if (target > current) {
     MIXCAL_RETURN_IF_ERROR(db_->Exec("DELETE FROM schema_version"));
-    MIXCAL_RETURN_IF_ERROR(db_->Exec(absl::StrCat("INSERT INTO schema_version VALUES (", target, ")")));
+    MIXCAL_RETURN_IF_ERROR(db_->Exec(
+        absl::StrCat("INSERT INTO schema_version VALUES (", target, ")")));
   }
   return txn.Commit();
 }
 
-absl::Status Store::AddEvent(int64_t sweep_id, int64_t job_id, const std::string& kind,
+absl::Status Store::AddEvent(int64_t sweep_id, int64_t job_id,
+                             const std::string& kind,
                              const std::string& message) {
-  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
-                          db_->Cached("INSERT INTO events (time, sweep_id, job_id, kind, message) "
-                                      "VALUES (?, ?, ?, ?, ?)"));
-  return s->Bind(1, clock_->NowMicros()).Bind(2, sweep_id).Bind(3, job_id).Bind(4, kind)
-      .Bind(5, message).Run();
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("INSERT INTO events (time, sweep_id, job_id, kind, message) "
+                  "VALUES (?, ?, ?, ?, ?)"));
+  return s->Bind(1, clock_->NowMicros())
+      .Bind(2, sweep_id)
+      .Bind(3, job_id)
+      .Bind(4, kind)
+      .Bind(5, message)
+      .Run();
 }
 
 absl::Status Store::UpdateSweepState(int64_t sweep_id) {
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached("SELECT SUM(state IN (1, 2)), SUM(state = 4), SUM(state = 5), "
-                  "(SELECT state FROM sweeps WHERE id = ?1) FROM jobs WHERE sweep_id = ?1"));
+      db_->Cached(
+          "SELECT SUM(state IN (1, 2)), SUM(state = 4), SUM(state = 5), "
+          "(SELECT state FROM sweeps WHERE id = ?1) FROM jobs WHERE sweep_id = "
+          "?1"));
   s->Bind(1, sweep_id);
   MIXCAL_RETURN_IF_ERROR(s->Step().status());
   const int64_t active = s->Int(0), failed = s->Int(1), cancelled = s->Int(2);
@@ -316,8 +344,11 @@ absl::Status Store::UpdateSweepState(int64_t sweep_id) {
     state = v1::SWEEP_FAILED;
   }
   if (state == old_state) return absl::OkStatus();
-  MIXCAL_ASSIGN_OR_RETURN(CachedStatement u, db_->Cached("UPDATE sweeps SET state = ? WHERE id = ?"));
-  MIXCAL_RETURN_IF_ERROR(u->Bind(1, static_cast<int>(state)).Bind(2, sweep_id).Run());
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement u,
+      db_->Cached("UPDATE sweeps SET state = ? WHERE id = ?"));
+  MIXCAL_RETURN_IF_ERROR(
+      u->Bind(1, static_cast<int>(state)).Bind(2, sweep_id).Run());
   return AddEvent(sweep_id, 0, "sweep_state", v1::SweepState_Name(state));
 }
 
@@ -332,16 +363,17 @@ absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   if (!spec.request_id().empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
-                            db_->Cached("SELECT id, spec FROM sweeps WHERE request_id = ?"));
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement s,
+        db_->Cached("SELECT id, spec FROM sweeps WHERE request_id = ?"));
     s->Bind(1, spec.request_id());
     MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
     if (found) {
       const int64_t id = s->Int(0);
       if (s->Blob(1) != spec_bytes) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "request_id \"", spec.request_id(), "\" was already used for sweep ", id,
-            " with a different spec"));
+            "request_id \"", spec.request_id(),
+            "\" was already used for sweep ", id, " with a different spec"));
       }
       return GetSweepLocked(id);
     }
@@ -349,7 +381,8 @@ absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement ins,
-      db_->Cached("INSERT INTO sweeps (name, spec, request_id, created_at, state, priority, "
+      db_->Cached("INSERT INTO sweeps (name, spec, request_id, created_at, "
+                  "state, priority, "
                   "max_attempts) VALUES (?, ?, ?, ?, ?, ?, ?)"));
   ins->Bind(1, spec.name()).BindBlob(2, spec_bytes);
   if (spec.request_id().empty()) {
@@ -357,24 +390,35 @@ absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
   } else {
     ins->Bind(3, spec.request_id());
   }
-  MIXCAL_RETURN_IF_ERROR(ins->Bind(4, now).Bind(5, static_cast<int>(v1::SWEEP_ACTIVE))
-                             .Bind(6, spec.priority()).Bind(7, spec.max_attempts()).Run());
+  MIXCAL_RETURN_IF_ERROR(ins->Bind(4, now)
+                             .Bind(5, static_cast<int>(v1::SWEEP_ACTIVE))
+                             .Bind(6, spec.priority())
+                             .Bind(7, spec.max_attempts())
+                             .Run());
   const int64_t sweep_id = db_->LastInsertId();
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement job,
-      db_->Cached("INSERT INTO jobs (sweep_id, method, value, seed, config, state, priority, "
-                  "device, max_attempts, created_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"));
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement job,
+                          db_->Cached("INSERT INTO jobs (sweep_id, method, "
+                                      "value, seed, config, state, priority, "
+                                      "device, max_attempts, created_at) "
+                                      "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"));
   std::string config;
   for (const spec::JobSpec& j : jobs) {
     job->Reset();
     j.config.SerializeToString(&config);
-    MIXCAL_RETURN_IF_ERROR(job->Bind(1, sweep_id).Bind(2, j.method).Bind(3, j.value)
-                               .Bind(4, j.seed).BindBlob(5, config).Bind(6, spec.priority())
-                               .Bind(7, spec.device()).Bind(8, spec.max_attempts()).Bind(9, now)
+    MIXCAL_RETURN_IF_ERROR(job->Bind(1, sweep_id)
+                               .Bind(2, j.method)
+                               .Bind(3, j.value)
+                               .Bind(4, j.seed)
+                               .BindBlob(5, config)
+                               .Bind(6, spec.priority())
+                               .Bind(7, spec.device())
+                               .Bind(8, spec.max_attempts())
+                               .Bind(9, now)
                                .Run());
   }
-  MIXCAL_RETURN_IF_ERROR(AddEvent(sweep_id, 0, "submitted",
-                                  absl::StrCat(spec.name(), ": ", jobs.size(), " jobs")));
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(sweep_id, 0, "submitted",
+               absl::StrCat(spec.name(), ": ", jobs.size(), " jobs")));
   MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, GetSweepLocked(sweep_id));
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
   return sweep;
@@ -387,7 +431,9 @@ absl::StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
 
 absl::StatusOr<v1::Sweep> Store::GetSweepLocked(int64_t sweep_id) {
   MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s, db_->Cached("SELECT id, name, spec, state, created_at FROM sweeps WHERE id = ?"));
+      CachedStatement s,
+      db_->Cached(
+          "SELECT id, name, spec, state, created_at FROM sweeps WHERE id = ?"));
   s->Bind(1, sweep_id);
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
@@ -397,8 +443,9 @@ absl::StatusOr<v1::Sweep> Store::GetSweepLocked(int64_t sweep_id) {
   sweep.mutable_spec()->ParseFromString(s->Blob(2));
   sweep.set_state(static_cast<v1::SweepState>(s->Int(3)));
   sweep.set_created_at_us(s->Int(4));
-  MIXCAL_ASSIGN_OR_RETURN(CachedStatement j,
-                          db_->Cached("SELECT id, state FROM jobs WHERE sweep_id = ? ORDER BY id"));
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement j,
+      db_->Cached("SELECT id, state FROM jobs WHERE sweep_id = ? ORDER BY id"));
   j->Bind(1, sweep_id);
   v1::JobCounts* c = sweep.mutable_counts();
   while (true) {
@@ -406,23 +453,36 @@ absl::StatusOr<v1::Sweep> Store::GetSweepLocked(int64_t sweep_id) {
     if (!row) break;
     sweep.add_job_ids(j->Int(0));
     switch (static_cast<v1::JobState>(j->Int(1))) {
-      case v1::QUEUED: c->set_queued(c->queued() + 1); break;
-      case v1::RUNNING: c->set_running(c->running() + 1); break;
-      case v1::SUCCEEDED: c->set_succeeded(c->succeeded() + 1); break;
-      case v1::FAILED: c->set_failed(c->failed() + 1); break;
-      case v1::CANCELLED: c->set_cancelled(c->cancelled() + 1); break;
-      default: break;
+      case v1::QUEUED:
+        c->set_queued(c->queued() + 1);
+        break;
+      case v1::RUNNING:
+        c->set_running(c->running() + 1);
+        break;
+      case v1::SUCCEEDED:
+        c->set_succeeded(c->succeeded() + 1);
+        break;
+      case v1::FAILED:
+        c->set_failed(c->failed() + 1);
+        break;
+      case v1::CANCELLED:
+        c->set_cancelled(c->cancelled() + 1);
+        break;
+      default:
+        break;
     }
   }
   return sweep;
 }
 
-absl::StatusOr<std::vector<v1::Sweep>> Store::ListSweeps(int limit, bool active_only) {
+absl::StatusOr<std::vector<v1::Sweep>> Store::ListSweeps(int limit,
+                                                         bool active_only) {
   absl::MutexLock lock(&mu_);
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement s, db_->Prepare(absl::StrCat("SELECT id FROM sweeps",
-                                             active_only ? " WHERE state = 1" : "",
-                                             " ORDER BY id DESC LIMIT ?")));
+      Statement s,
+      db_->Prepare(absl::StrCat("SELECT id FROM sweeps",
+                                active_only ? " WHERE state = 1" : "",
+                                " ORDER BY id DESC LIMIT ?")));
   s.Bind(1, std::clamp(limit <= 0 ? 100 : limit, 1, 1000));
   std::vector<int64_t> ids;
   while (true) {
@@ -444,12 +504,14 @@ absl::StatusOr<v1::Sweep> Store::CancelSweep(int64_t sweep_id) {
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   MIXCAL_RETURN_IF_ERROR(GetSweepLocked(sweep_id).status());
   MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached("UPDATE jobs SET state = 5, finished_at = ?, error = 'cancelled with its sweep' "
-                  "WHERE sweep_id = ? AND state IN (1, 2)"));
-  MIXCAL_RETURN_IF_ERROR(s->Bind(1, clock_->NowMicros()).Bind(2, sweep_id).Run());
+      CachedStatement s, db_->Cached("UPDATE jobs SET state = 5, finished_at = "
+                                     "?, error = 'cancelled with its sweep' "
+                                     "WHERE sweep_id = ? AND state IN (1, 2)"));
   MIXCAL_RETURN_IF_ERROR(
-      AddEvent(sweep_id, 0, "cancelled", absl::StrCat(db_->Changes(), " jobs cancelled")));
+      s->Bind(1, clock_->NowMicros()).Bind(2, sweep_id).Run());
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(sweep_id, 0, "cancelled",
+               absl::StrCat(db_->Changes(), " jobs cancelled")));
   MIXCAL_RETURN_IF_ERROR(UpdateSweepState(sweep_id));
   MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, GetSweepLocked(sweep_id));
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
@@ -463,7 +525,8 @@ absl::StatusOr<v1::Job> Store::GetJob(int64_t job_id) {
 
 absl::StatusOr<v1::Job> Store::GetJobLocked(int64_t job_id) {
   MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
-                          db_->Cached(absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE id = ?")));
+                          db_->Cached(absl::StrCat("SELECT ", kJobColumns,
+                                                   " FROM jobs WHERE id = ?")));
   s->Bind(1, job_id);
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found) return absl::NotFoundError(absl::StrCat("no job ", job_id));
@@ -472,13 +535,16 @@ absl::StatusOr<v1::Job> Store::GetJobLocked(int64_t job_id) {
 
 absl::StatusOr<std::vector<v1::Job>> Store::ListJobs(const JobFilter& filter) {
   absl::MutexLock lock(&mu_);
-  std::string sql = absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE 1 = 1");
-  if (filter.sweep_id > 0) absl::StrAppend(&sql, " AND sweep_id = ", filter.sweep_id);
+  std::string sql =
+      absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE 1 = 1");
+  if (filter.sweep_id > 0)
+    absl::StrAppend(&sql, " AND sweep_id = ", filter.sweep_id);
   if (!filter.states.empty()) {
     std::vector<int> states(filter.states.begin(), filter.states.end());
     absl::StrAppend(&sql, " AND state IN (", absl::StrJoin(states, ","), ")");
   }
-  absl::StrAppend(&sql, " ORDER BY id LIMIT ", std::clamp(filter.limit, 1, 10000));
+  absl::StrAppend(&sql, " ORDER BY id LIMIT ",
+                  std::clamp(filter.limit, 1, 10000));
   MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
   std::vector<v1::Job> out;
   while (true) {
@@ -489,10 +555,9 @@ absl::StatusOr<std::vector<v1::Job>> Store::ListJobs(const JobFilter& filter) {
   return out;
 }
 
-absl::StatusOr<v1::Job> Store::TransitionJob(int64_t job_id,
-                                             std::initializer_list<v1::JobState> from,
-                                             const char* verb, const char* event,
-                                             const char* update_sql) {
+absl::StatusOr<v1::Job> Store::TransitionJob(
+    int64_t job_id, std::initializer_list<v1::JobState> from, const char* verb,
+    const char* event, const char* update_sql) {
   absl::MutexLock lock(&mu_);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
@@ -500,15 +565,15 @@ absl::StatusOr<v1::Job> Store::TransitionJob(int64_t job_id,
   if (std::find(from.begin(), from.end(), job.state()) == from.end()) {
     std::vector<std::string> names;
     for (v1::JobState s : from) names.push_back(v1::JobState_Name(s));
-    return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is ",
-                                                      v1::JobState_Name(job.state()), "; only ",
-                                                      absl::StrJoin(names, " or "), " jobs can be ",
-                                                      verb));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", job_id, " is ", v1::JobState_Name(job.state()), "; only ",
+        absl::StrJoin(names, " or "), " jobs can be ", verb));
   }
   MIXCAL_ASSIGN_OR_RETURN(CachedStatement s, db_->Cached(update_sql));
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, clock_->NowMicros()).Bind(2, job_id).Run());
   MIXCAL_RETURN_IF_ERROR(
-      AddEvent(job.sweep_id(), job_id, event, absl::StrCat("was ", v1::JobState_Name(job.state()))));
+      AddEvent(job.sweep_id(), job_id, event,
+               absl::StrCat("was ", v1::JobState_Name(job.state()))));
   MIXCAL_RETURN_IF_ERROR(UpdateSweepState(job.sweep_id()));
   MIXCAL_ASSIGN_OR_RETURN(job, GetJobLocked(job_id));
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
@@ -516,28 +581,33 @@ absl::StatusOr<v1::Job> Store::TransitionJob(int64_t job_id,
 }
 
 absl::StatusOr<v1::Job> Store::CancelJob(int64_t job_id) {
-  return TransitionJob(
-      job_id, {v1::QUEUED, v1::RUNNING}, "cancelled", "cancelled",
-      "UPDATE jobs SET state = 5, finished_at = ?1, error = 'cancelled' WHERE id = ?2");
+  return TransitionJob(job_id, {v1::QUEUED, v1::RUNNING}, "cancelled",
+                       "cancelled",
+                       "UPDATE jobs SET state = 5, finished_at = ?1, error = "
+                       "'cancelled' WHERE id = ?2");
 }
 
 absl::StatusOr<v1::Job> Store::RetryJob(int64_t job_id) {
   // Attempt numbers keep counting, so leases of earlier attempts stay fenced.
-  return TransitionJob(
-      job_id, {v1::FAILED, v1::CANCELLED}, "retried", "retried",
-      "UPDATE jobs SET state = 1, worker_id = NULL, lease_expires_at = 0, error = '', "
-      "finished_at = 0, max_attempts = attempt + "
-      "(SELECT max_attempts FROM sweeps WHERE sweeps.id = jobs.sweep_id) WHERE id = ?2");
+  return TransitionJob(job_id, {v1::FAILED, v1::CANCELLED}, "retried",
+                       "retried",
+                       "UPDATE jobs SET state = 1, worker_id = NULL, "
+                       "lease_expires_at = 0, error = '', "
+                       "finished_at = 0, max_attempts = attempt + "
+                       "(SELECT max_attempts FROM sweeps WHERE sweeps.id = "
+                       "jobs.sweep_id) WHERE id = ?2");
 }
 
 absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
   if (info.host().empty() || info.host().size() > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("host must be 1 to 256 characters, got ", info.host().size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "host must be 1 to 256 characters, got ", info.host().size()));
   }
   const std::string& d = info.device();
-  const bool cuda_n = d.rfind("cuda:", 0) == 0 && d.size() > 5 && d.size() <= 8 &&
-                      std::all_of(d.begin() + 5, d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool cuda_n = d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
+                      d.size() <= 8 &&
+                      std::all_of(d.begin() + 5, d.end(),
+                                  [](char c) { return c >= '0' && c <= '9'; });
   if (d != "cpu" && d != "cuda" && !cuda_n) {
     return absl::InvalidArgumentError(
         absl::StrCat("device must be cpu, cuda or cuda:N, got \"", d, "\""));
@@ -545,22 +615,32 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
   if (info.name().size() > 256 || info.device_name().size() > 256 ||
       info.capabilities_size() > 64) {
     return absl::InvalidArgumentError(
-        "name and device_name must be at most 256 characters, capabilities at most 64");
+        "name and device_name must be at most 256 characters, capabilities at "
+        "most 64");
   }
   absl::MutexLock lock(&mu_);
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached("INSERT INTO workers (name, host, device, device_name, memory_bytes, "
-                  "capabilities, state, registered_at, last_heartbeat) "
-                  "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"));
-  std::vector<std::string> caps(info.capabilities().begin(), info.capabilities().end());
-  MIXCAL_RETURN_IF_ERROR(s->Bind(1, info.name()).Bind(2, info.host()).Bind(3, d)
-                             .Bind(4, info.device_name()).Bind(5, info.memory_bytes())
-                             .Bind(6, absl::StrJoin(caps, ",")).Bind(7, now).Bind(8, now).Run());
+      db_->Cached(
+          "INSERT INTO workers (name, host, device, device_name, memory_bytes, "
+          "capabilities, state, registered_at, last_heartbeat) "
+          "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"));
+  std::vector<std::string> caps(info.capabilities().begin(),
+                                info.capabilities().end());
+  MIXCAL_RETURN_IF_ERROR(s->Bind(1, info.name())
+                             .Bind(2, info.host())
+                             .Bind(3, d)
+                             .Bind(4, info.device_name())
+                             .Bind(5, info.memory_bytes())
+                             .Bind(6, absl::StrJoin(caps, ","))
+                             .Bind(7, now)
+                             .Bind(8, now)
+                             .Run());
   const int64_t id = db_->LastInsertId();
   MIXCAL_RETURN_IF_ERROR(
-      AddEvent(0, 0, "worker_registered", absl::StrCat("worker ", id, " ", info.host(), " ", d)));
+      AddEvent(0, 0, "worker_registered",
+               absl::StrCat("worker ", id, " ", info.host(), " ", d)));
   return id;
 }
 
@@ -568,10 +648,13 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
   absl::MutexLock lock(&mu_);
   MIXCAL_ASSIGN_OR_RETURN(
       Statement s,
-      db_->Prepare("SELECT w.id, w.name, w.host, w.device, w.device_name, w.memory_bytes, "
-                   "w.capabilities, w.state, w.registered_at, w.last_heartbeat, "
-                   "(SELECT MAX(j.id) FROM jobs j WHERE j.worker_id = w.id AND j.state = 2) "
-                   "FROM workers w ORDER BY w.id"));
+      db_->Prepare(
+          "SELECT w.id, w.name, w.host, w.device, w.device_name, "
+          "w.memory_bytes, "
+          "w.capabilities, w.state, w.registered_at, w.last_heartbeat, "
+          "(SELECT MAX(j.id) FROM jobs j WHERE j.worker_id = w.id AND j.state "
+          "= 2) "
+          "FROM workers w ORDER BY w.id"));
   std::vector<v1::WorkerInfo> out;
   while (true) {
     MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -583,7 +666,8 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
     w.set_device(s.Text(3));
     w.set_device_name(s.Text(4));
     w.set_memory_bytes(static_cast<uint64_t>(s.Int(5)));
-    for (absl::string_view c : absl::StrSplit(s.Text(6), ',', absl::SkipEmpty()))
+    for (absl::string_view c :
+         absl::StrSplit(s.Text(6), ',', absl::SkipEmpty()))
       w.add_capabilities(std::string(c));
     w.set_state(static_cast<v1::WorkerState>(s.Int(7)));
     w.set_registered_at_us(s.Int(8));
@@ -594,12 +678,17 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
   return out;
 }
 
-absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id, int64_t lease_us) {
+absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
+                                                            int64_t lease_us) {
   absl::MutexLock lock(&mu_);
-  MIXCAL_ASSIGN_OR_RETURN(CachedStatement w, db_->Cached("SELECT device FROM workers WHERE id = ?"));
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement w,
+      db_->Cached("SELECT device FROM workers WHERE id = ?"));
   w->Bind(1, worker_id);
   MIXCAL_ASSIGN_OR_RETURN(bool known, w->Step());
-  if (!known) return absl::NotFoundError(absl::StrCat("no worker ", worker_id, ": register first"));
+  if (!known)
+    return absl::NotFoundError(
+        absl::StrCat("no worker ", worker_id, ": register first"));
   const std::string device_class = WorkerDeviceClass(w->Text(0));
 
   Transaction txn(db_.get());
@@ -607,74 +696,88 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id, i
   // The sweep whose turn it is: highest priority, then served least recently.
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement pick_sweep,
-      db_->Cached("SELECT s.id FROM sweeps s WHERE s.state = 1 AND EXISTS ("
-                  "SELECT 1 FROM jobs j WHERE j.sweep_id = s.id AND j.state = 1 "
-                  "AND j.device IN (?1, 'any')) ORDER BY s.priority DESC, s.turn, s.id LIMIT 1"));
+      db_->Cached(
+          "SELECT s.id FROM sweeps s WHERE s.state = 1 AND EXISTS ("
+          "SELECT 1 FROM jobs j WHERE j.sweep_id = s.id AND j.state = 1 "
+          "AND j.device IN (?1, 'any')) ORDER BY s.priority DESC, s.turn, s.id "
+          "LIMIT 1"));
   pick_sweep->Bind(1, device_class);
   MIXCAL_ASSIGN_OR_RETURN(bool any, pick_sweep->Step());
   if (!any) return std::optional<Assignment>();
   const int64_t sweep_id = pick_sweep->Int(0);
   // The oldest queued job of that sweep this worker can run.
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement pick_job,
-      db_->Cached("SELECT id FROM jobs WHERE sweep_id = ? AND state = 1 AND device IN (?, 'any') "
-                  "ORDER BY id LIMIT 1"));
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement pick_job,
+                          db_->Cached("SELECT id FROM jobs WHERE sweep_id = ? "
+                                      "AND state = 1 AND device IN (?, 'any') "
+                                      "ORDER BY id LIMIT 1"));
   pick_job->Bind(1, sweep_id).Bind(2, device_class);
   MIXCAL_RETURN_IF_ERROR(pick_job->Step().status());
   const int64_t job_id = pick_job->Int(0);
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement lease,
-      db_->Cached("UPDATE jobs SET state = 2, attempt = attempt + 1, worker_id = ?, "
-                  "lease_expires_at = ?, started_at = CASE WHEN started_at = 0 THEN ? "
-                  "ELSE started_at END WHERE id = ?"));
-  MIXCAL_RETURN_IF_ERROR(lease->Bind(1, worker_id).Bind(2, now + lease_us).Bind(3, now)
-                             .Bind(4, job_id).Run());
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement turn,
-      db_->Cached("UPDATE sweeps SET turn = (SELECT COALESCE(MAX(turn), 0) + 1 FROM sweeps) "
-                  "WHERE id = ?"));
+      db_->Cached(
+          "UPDATE jobs SET state = 2, attempt = attempt + 1, worker_id = ?, "
+          "lease_expires_at = ?, started_at = CASE WHEN started_at = 0 THEN ? "
+          "ELSE started_at END WHERE id = ?"));
+  MIXCAL_RETURN_IF_ERROR(lease->Bind(1, worker_id)
+                             .Bind(2, now + lease_us)
+                             .Bind(3, now)
+                             .Bind(4, job_id)
+                             .Run());
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement turn,
+                          db_->Cached("UPDATE sweeps SET turn = (SELECT "
+                                      "COALESCE(MAX(turn), 0) + 1 FROM sweeps) "
+                                      "WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(turn->Bind(1, sweep_id).Run());
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement touch,
-      db_->Cached("UPDATE workers SET last_heartbeat = ?, state = 1 WHERE id = ?"));
+      db_->Cached(
+          "UPDATE workers SET last_heartbeat = ?, state = 1 WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
   Assignment a;
   MIXCAL_ASSIGN_OR_RETURN(a.job, GetJobLocked(job_id));
   a.lease.set_job_id(job_id);
   a.lease.set_attempt(a.job.attempt());
-  MIXCAL_RETURN_IF_ERROR(AddEvent(sweep_id, job_id, "leased",
-                                  absl::StrCat("worker ", worker_id, ", attempt ",
-                                               a.job.attempt(), " of ", a.job.max_attempts())));
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(sweep_id, job_id, "leased",
+               absl::StrCat("worker ", worker_id, ", attempt ", a.job.attempt(),
+                            " of ", a.job.max_attempts())));
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
   return std::optional<Assignment>(std::move(a));
 }
 
-absl::StatusOr<HeartbeatResult> Store::Heartbeat(int64_t worker_id,
-                                                 const std::vector<v1::Lease>& leases,
-                                                 int64_t lease_us) {
+absl::StatusOr<HeartbeatResult> Store::Heartbeat(
+    int64_t worker_id, const std::vector<v1::Lease>& leases, int64_t lease_us) {
   absl::MutexLock lock(&mu_);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement touch, db_->Cached("UPDATE workers SET last_heartbeat = ?, state = 1 WHERE id = ?"));
+      CachedStatement touch,
+      db_->Cached(
+          "UPDATE workers SET last_heartbeat = ?, state = 1 WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
   if (db_->Changes() == 0) {
-    return absl::NotFoundError(absl::StrCat("no worker ", worker_id, ": register again"));
+    return absl::NotFoundError(
+        absl::StrCat("no worker ", worker_id, ": register again"));
   }
   HeartbeatResult r;
   for (const v1::Lease& l : leases) {
-    MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
-                            db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement s,
+        db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
     s->Bind(1, l.job_id());
     MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
-    const auto state = found ? static_cast<v1::JobState>(s->Int(0)) : v1::JOB_STATE_UNSPECIFIED;
+    const auto state = found ? static_cast<v1::JobState>(s->Int(0))
+                             : v1::JOB_STATE_UNSPECIFIED;
     const bool current = found && s->Int(1) == l.attempt();
     if (current && state == v1::RUNNING) {
-      MIXCAL_ASSIGN_OR_RETURN(CachedStatement u,
-                              db_->Cached("UPDATE jobs SET lease_expires_at = ? WHERE id = ?"));
-      MIXCAL_RETURN_IF_ERROR(u->Bind(1, now + lease_us).Bind(2, l.job_id()).Run());
+      MIXCAL_ASSIGN_OR_RETURN(
+          CachedStatement u,
+          db_->Cached("UPDATE jobs SET lease_expires_at = ? WHERE id = ?"));
+      MIXCAL_RETURN_IF_ERROR(
+          u->Bind(1, now + lease_us).Bind(2, l.job_id()).Run());
       r.extended.push_back(l);
     } else if (current && state == v1::CANCELLED) {
       r.cancelled.push_back(l);
@@ -693,7 +796,8 @@ absl::StatusOr<ExpireResult> Store::ExpireLeases() {
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached("SELECT id, sweep_id, attempt, max_attempts, COALESCE(worker_id, 0) FROM jobs "
+      db_->Cached("SELECT id, sweep_id, attempt, max_attempts, "
+                  "COALESCE(worker_id, 0) FROM jobs "
                   "WHERE state = 2 AND lease_expires_at < ?"));
   s->Bind(1, now);
   struct Expired {
@@ -708,18 +812,25 @@ absl::StatusOr<ExpireResult> Store::ExpireLeases() {
   ExpireResult r;
   for (const Expired& e : expired) {
     const bool give_up = e.attempt >= e.max_attempts;
-    const std::string why = absl::StrCat("lease expired on attempt ", e.attempt, " of ",
-                                         e.max_attempts, ": worker ", e.worker_id,
-                                         " stopped heartbeating");
+    const std::string why = absl::StrCat("lease expired on attempt ", e.attempt,
+                                         " of ", e.max_attempts, ": worker ",
+                                         e.worker_id, " stopped heartbeating");
     MIXCAL_ASSIGN_OR_RETURN(
         CachedStatement u,
-        db_->Cached("UPDATE jobs SET state = ?, worker_id = NULL, lease_expires_at = 0, "
+        db_->Cached("UPDATE jobs SET state = ?, worker_id = NULL, "
+                    "lease_expires_at = 0, "
                     "error = ?, finished_at = ? WHERE id = ?"));
-    MIXCAL_RETURN_IF_ERROR(u->Bind(1, give_up ? 4 : 1).Bind(2, give_up ? why : std::string())
-                               .Bind(3, give_up ? now : 0).Bind(4, e.id).Run());
-    MIXCAL_ASSIGN_OR_RETURN(CachedStatement w, db_->Cached("UPDATE workers SET state = 2 WHERE id = ?"));
+    MIXCAL_RETURN_IF_ERROR(u->Bind(1, give_up ? 4 : 1)
+                               .Bind(2, give_up ? why : std::string())
+                               .Bind(3, give_up ? now : 0)
+                               .Bind(4, e.id)
+                               .Run());
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement w,
+        db_->Cached("UPDATE workers SET state = 2 WHERE id = ?"));
     MIXCAL_RETURN_IF_ERROR(w->Bind(1, e.worker_id).Run());
-    MIXCAL_RETURN_IF_ERROR(AddEvent(e.sweep_id, e.id, give_up ? "failed" : "requeued", why));
+    MIXCAL_RETURN_IF_ERROR(
+        AddEvent(e.sweep_id, e.id, give_up ? "failed" : "requeued", why));
     MIXCAL_RETURN_IF_ERROR(UpdateSweepState(e.sweep_id));
     (give_up ? r.failed : r.requeued).push_back(e.id);
   }
@@ -728,19 +839,22 @@ absl::StatusOr<ExpireResult> Store::ExpireLeases() {
 }
 
 absl::Status Store::CheckLease(const v1::Lease& lease) {
-  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
-                          db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
   s->Bind(1, lease.job_id());
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
-  if (!found) return absl::NotFoundError(absl::StrCat("no job ", lease.job_id()));
+  if (!found)
+    return absl::NotFoundError(absl::StrCat("no job ", lease.job_id()));
   const auto state = static_cast<v1::JobState>(s->Int(0));
   const int64_t attempt = s->Int(1);
   // Fence on attempt and state: a worker that lost its lease may still be
   // running and must not overwrite the new attempt's epochs.
   if (attempt != lease.attempt() || state != v1::RUNNING) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "stale lease: job ", lease.job_id(), " attempt ", lease.attempt(), " is not running (job is ",
-        v1::JobState_Name(state), " at attempt ", attempt, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("stale lease: job ", lease.job_id(), " attempt ",
+                     lease.attempt(), " is not running (job is ",
+                     v1::JobState_Name(state), " at attempt ", attempt, ")"));
   }
   return absl::OkStatus();
 }
@@ -763,20 +877,24 @@ absl::Status Store::ReportEpoch(const v1::Lease& lease,
     const v1::EpochMetrics& m = metrics[i];
     if (m.epoch() < 1 || m.epoch() > 100000 || m.epoch() != epoch) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "metrics[", i, "].epoch must be in [1, 100000] and the same for all splits, got ",
+          "metrics[", i,
+          "].epoch must be in [1, 100000] and the same for all splits, got ",
           m.epoch()));
     }
     if (!ValidSplitName(m.split())) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "metrics[", i, "].split must be 1 to 32 of [a-z0-9_-], got \"", m.split(), "\""));
+          "metrics[", i, "].split must be 1 to 32 of [a-z0-9_-], got \"",
+          m.split(), "\""));
     }
     if (m.job_id() != 0 && m.job_id() != lease.job_id()) {
-      return absl::InvalidArgumentError(absl::StrCat("metrics[", i, "].job_id ", m.job_id(),
-                                                     " is not the lease's job ", lease.job_id()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics[", i, "].job_id ", m.job_id(),
+                       " is not the lease's job ", lease.job_id()));
     }
     if (m.bins_size() > 1000) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("metrics[", i, "].bins must have at most 1000 bins, got ", m.bins_size()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics[", i, "].bins must have at most 1000 bins, got ",
+          m.bins_size()));
     }
   }
   PendingReport me{&lease, &metrics};
@@ -794,7 +912,8 @@ absl::Status Store::ReportEpoch(const v1::Lease& lease,
   // in one transaction.
   constexpr size_t kMaxBatch = 256;
   std::vector<PendingReport*> batch(
-      report_queue_.begin(), report_queue_.begin() + std::min(kMaxBatch, report_queue_.size()));
+      report_queue_.begin(),
+      report_queue_.begin() + std::min(kMaxBatch, report_queue_.size()));
   queue_mu_.Unlock();
   {
     absl::MutexLock lock(&mu_);
@@ -837,49 +956,76 @@ absl::Status Store::WriteReport(const v1::Lease& lease,
   const uint32_t epoch = metrics[0].epoch();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement del,
-      db_->Cached("DELETE FROM reliability_bins WHERE job_id = ? AND epoch = ? AND split = ?"));
+      db_->Cached("DELETE FROM reliability_bins WHERE job_id = ? AND epoch = ? "
+                  "AND split = ?"));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement put,
-      db_->Cached("INSERT OR REPLACE INTO epoch_metrics (job_id, epoch, split, count, accuracy, "
-                  "nll, brier, ece, mce, oe, adaptive_ece, mean_confidence, mean_entropy, auroc, "
-                  "temperature, train_loss, train_accuracy, lr, samples_per_sec, wall_seconds) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      db_->Cached("INSERT OR REPLACE INTO epoch_metrics (job_id, epoch, split, "
+                  "count, accuracy, "
+                  "nll, brier, ece, mce, oe, adaptive_ece, mean_confidence, "
+                  "mean_entropy, auroc, "
+                  "temperature, train_loss, train_accuracy, lr, "
+                  "samples_per_sec, wall_seconds) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                  "?, ?, ?)"));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement bin,
-      db_->Cached("INSERT INTO reliability_bins (job_id, epoch, split, bin, count, "
-                  "confidence_sum, correct) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+      db_->Cached(
+          "INSERT INTO reliability_bins (job_id, epoch, split, bin, count, "
+          "confidence_sum, correct) VALUES (?, ?, ?, ?, ?, ?, ?)"));
   for (const v1::EpochMetrics& m : metrics) {
     del->Reset();
-    MIXCAL_RETURN_IF_ERROR(del->Bind(1, job).Bind(2, m.epoch()).Bind(3, m.split()).Run());
+    MIXCAL_RETURN_IF_ERROR(
+        del->Bind(1, job).Bind(2, m.epoch()).Bind(3, m.split()).Run());
     put->Reset();
-    put->Bind(1, job).Bind(2, m.epoch()).Bind(3, m.split()).Bind(4, m.count())
-        .Bind(5, m.accuracy()).Bind(6, m.nll()).Bind(7, m.brier()).Bind(8, m.ece())
-        .Bind(9, m.mce()).Bind(10, m.oe()).Bind(11, m.adaptive_ece())
-        .Bind(12, m.mean_confidence()).Bind(13, m.mean_entropy())
-        .Bind(14, m.has_auroc() ? std::optional<double>(m.auroc()) : std::nullopt)
-        .Bind(15, m.has_temperature() ? std::optional<double>(m.temperature()) : std::nullopt)
-        .Bind(16, m.train_loss()).Bind(17, m.train_accuracy()).Bind(18, m.lr())
-        .Bind(19, m.samples_per_sec()).Bind(20, m.wall_seconds());
+    put->Bind(1, job)
+        .Bind(2, m.epoch())
+        .Bind(3, m.split())
+        .Bind(4, m.count())
+        .Bind(5, m.accuracy())
+        .Bind(6, m.nll())
+        .Bind(7, m.brier())
+        .Bind(8, m.ece())
+        .Bind(9, m.mce())
+        .Bind(10, m.oe())
+        .Bind(11, m.adaptive_ece())
+        .Bind(12, m.mean_confidence())
+        .Bind(13, m.mean_entropy())
+        .Bind(14,
+              m.has_auroc() ? std::optional<double>(m.auroc()) : std::nullopt)
+        .Bind(15, m.has_temperature() ? std::optional<double>(m.temperature())
+                                      : std::nullopt)
+        .Bind(16, m.train_loss())
+        .Bind(17, m.train_accuracy())
+        .Bind(18, m.lr())
+        .Bind(19, m.samples_per_sec())
+        .Bind(20, m.wall_seconds());
     MIXCAL_RETURN_IF_ERROR(put->Run());
     for (int b = 0; b < m.bins_size(); ++b) {
       bin->Reset();
       const v1::ReliabilityBin& rb = m.bins(b);
-      MIXCAL_RETURN_IF_ERROR(bin->Bind(1, job).Bind(2, m.epoch()).Bind(3, m.split()).Bind(4, b)
-                                 .Bind(5, rb.count()).Bind(6, rb.confidence_sum())
-                                 .Bind(7, rb.correct()).Run());
+      MIXCAL_RETURN_IF_ERROR(bin->Bind(1, job)
+                                 .Bind(2, m.epoch())
+                                 .Bind(3, m.split())
+                                 .Bind(4, b)
+                                 .Bind(5, rb.count())
+                                 .Bind(6, rb.confidence_sum())
+                                 .Bind(7, rb.correct())
+                                 .Run());
     }
   }
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement last,
-      db_->Cached("UPDATE jobs SET last_epoch = MAX(last_epoch, ?) WHERE id = ?"));
+      db_->Cached(
+          "UPDATE jobs SET last_epoch = MAX(last_epoch, ?) WHERE id = ?"));
   return last->Bind(1, epoch).Bind(2, job).Run();
 }
 
 absl::Status Store::RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,
                                      const std::string& path) {
   if (path.empty() || path.size() > spec::kMaxPathLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("path must be 1 to ", spec::kMaxPathLength, " characters"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "path must be 1 to ", spec::kMaxPathLength, " characters"));
   }
   absl::MutexLock lock(&mu_);
   Transaction txn(db_.get());
@@ -889,15 +1035,22 @@ absl::Status Store::RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,
       CachedStatement s,
       db_->Cached("UPDATE jobs SET checkpoint = ?, checkpoint_epoch = ? "
                   "WHERE id = ? AND checkpoint_epoch <= ?"));
-  MIXCAL_RETURN_IF_ERROR(s->Bind(1, path).Bind(2, epoch).Bind(3, lease.job_id()).Bind(4, epoch).Run());
+  MIXCAL_RETURN_IF_ERROR(s->Bind(1, path)
+                             .Bind(2, epoch)
+                             .Bind(3, lease.job_id())
+                             .Bind(4, epoch)
+                             .Run());
   return txn.Commit();
 }
 
-absl::StatusOr<v1::JobState> Store::FinishJob(const v1::Lease& lease, v1::JobState outcome,
+absl::StatusOr<v1::JobState> Store::FinishJob(const v1::Lease& lease,
+                                              v1::JobState outcome,
                                               const std::string& error) {
-  if (outcome != v1::SUCCEEDED && outcome != v1::FAILED && outcome != v1::CANCELLED) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "outcome must be SUCCEEDED, FAILED or CANCELLED, got ", v1::JobState_Name(outcome)));
+  if (outcome != v1::SUCCEEDED && outcome != v1::FAILED &&
+      outcome != v1::CANCELLED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("outcome must be SUCCEEDED, FAILED or CANCELLED, got ",
+                     v1::JobState_Name(outcome)));
   }
   absl::MutexLock lock(&mu_);
   Transaction txn(db_.get());
@@ -905,38 +1058,43 @@ absl::StatusOr<v1::JobState> Store::FinishJob(const v1::Lease& lease, v1::JobSta
   MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(lease.job_id()));
   if (job.attempt() != lease.attempt()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "stale lease: job ", job.id(), " attempt ", lease.attempt(), " is not current (attempt ",
-        job.attempt(), ")"));
+        "stale lease: job ", job.id(), " attempt ", lease.attempt(),
+        " is not current (attempt ", job.attempt(), ")"));
   }
   if (job.state() == v1::CANCELLED || job.state() == outcome) {
     return job.state();  // repeated, or cancelled by a person meanwhile
   }
   if (job.state() != v1::RUNNING) {
-    return absl::FailedPreconditionError(absl::StrCat("stale lease: job ", job.id(), " is ",
-                                                      v1::JobState_Name(job.state())));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "stale lease: job ", job.id(), " is ", v1::JobState_Name(job.state())));
   }
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached("UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_expires_at = 0 "
-                  "WHERE id = ?"));
-  MIXCAL_RETURN_IF_ERROR(s->Bind(1, static_cast<int>(outcome)).Bind(2, error.substr(0, 4096))
-                             .Bind(3, clock_->NowMicros()).Bind(4, job.id()).Run());
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
+                          db_->Cached("UPDATE jobs SET state = ?, error = ?, "
+                                      "finished_at = ?, lease_expires_at = 0 "
+                                      "WHERE id = ?"));
+  MIXCAL_RETURN_IF_ERROR(s->Bind(1, static_cast<int>(outcome))
+                             .Bind(2, error.substr(0, 4096))
+                             .Bind(3, clock_->NowMicros())
+                             .Bind(4, job.id())
+                             .Run());
   std::string kind = absl::AsciiStrToLower(v1::JobState_Name(outcome));
-  MIXCAL_RETURN_IF_ERROR(AddEvent(job.sweep_id(), job.id(), kind, error.substr(0, 4096)));
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(job.sweep_id(), job.id(), kind, error.substr(0, 4096)));
   MIXCAL_RETURN_IF_ERROR(UpdateSweepState(job.sweep_id()));
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
   return outcome;
 }
 
-absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(const v1::MetricsFilter& f,
-                                                                  std::string* next_page_token) {
+absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
+    const v1::MetricsFilter& f, std::string* next_page_token) {
   const int page = f.page_size() == 0 ? 1000 : static_cast<int>(f.page_size());
   if (page < 1 || page > 10000) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_size must be in [1, 10000], got ", f.page_size()));
   }
   if (!f.split().empty() && !ValidSplitName(f.split())) {
-    return absl::InvalidArgumentError(absl::StrCat("split \"", f.split(), "\" is not a split name"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("split \"", f.split(), "\" is not a split name"));
   }
   int64_t after_job = 0, after_epoch = 0;
   std::string after_split;
@@ -944,14 +1102,17 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(const v1::Metr
     std::vector<std::string> parts = absl::StrSplit(f.page_token(), ':');
     if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &after_job) ||
         !absl::SimpleAtoi(parts[1], &after_epoch)) {
-      return absl::InvalidArgumentError("page_token is not one this store gave out");
+      return absl::InvalidArgumentError(
+          "page_token is not one this store gave out");
     }
     after_split = parts[2];
   }
-  std::string sql = absl::StrCat("SELECT ", kMetricColumns,
-                                 " FROM epoch_metrics m JOIN jobs j ON j.id = m.job_id WHERE 1 = 1");
+  std::string sql = absl::StrCat(
+      "SELECT ", kMetricColumns,
+      " FROM epoch_metrics m JOIN jobs j ON j.id = m.job_id WHERE 1 = 1");
   // Numbers are formatted in; strings are bound.
-  if (f.sweep_id() > 0) absl::StrAppend(&sql, " AND j.sweep_id = ", f.sweep_id());
+  if (f.sweep_id() > 0)
+    absl::StrAppend(&sql, " AND j.sweep_id = ", f.sweep_id());
   if (f.job_ids_size() > 0) {
     std::vector<int64_t> ids(f.job_ids().begin(), f.job_ids().end());
     absl::StrAppend(&sql, " AND m.job_id IN (", absl::StrJoin(ids, ","), ")");
@@ -964,10 +1125,14 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(const v1::Metr
     absl::StrAppend(&sql, " AND j.seed IN (", absl::StrJoin(seeds, ","), ")");
   }
   if (!f.split().empty()) absl::StrAppend(&sql, " AND m.split = ?4");
-  if (f.epoch_min() > 0) absl::StrAppend(&sql, " AND m.epoch >= ", f.epoch_min());
-  if (f.epoch_max() > 0) absl::StrAppend(&sql, " AND m.epoch <= ", f.epoch_max());
-  if (!f.page_token().empty()) absl::StrAppend(&sql, " AND (m.job_id, m.epoch, m.split) > (?5, ?6, ?7)");
-  absl::StrAppend(&sql, " ORDER BY m.job_id, m.epoch, m.split LIMIT ", page + 1);
+  if (f.epoch_min() > 0)
+    absl::StrAppend(&sql, " AND m.epoch >= ", f.epoch_min());
+  if (f.epoch_max() > 0)
+    absl::StrAppend(&sql, " AND m.epoch <= ", f.epoch_max());
+  if (!f.page_token().empty())
+    absl::StrAppend(&sql, " AND (m.job_id, m.epoch, m.split) > (?5, ?6, ?7)");
+  absl::StrAppend(&sql, " ORDER BY m.job_id, m.epoch, m.split LIMIT ",
+                  page + 1);
 
   absl::MutexLock lock(&mu_);
   MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
@@ -978,7 +1143,8 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(const v1::Metr
   if (f.has_value_min()) s.Bind(2, f.value_min());
   if (f.has_value_max()) s.Bind(3, f.value_max());
   if (!f.split().empty()) s.Bind(4, f.split());
-  if (!f.page_token().empty()) s.Bind(5, after_job).Bind(6, after_epoch).Bind(7, after_split);
+  if (!f.page_token().empty())
+    s.Bind(5, after_job).Bind(6, after_epoch).Bind(7, after_split);
   std::vector<v1::EpochMetrics> rows;
   next_page_token->clear();
   while (true) {
@@ -986,7 +1152,8 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(const v1::Metr
     if (!row) break;
     if (static_cast<int>(rows.size()) == page) {
       const v1::EpochMetrics& last = rows.back();
-      *next_page_token = absl::StrCat(last.job_id(), ":", last.epoch(), ":", last.split());
+      *next_page_token =
+          absl::StrCat(last.job_id(), ":", last.epoch(), ":", last.split());
       break;
     }
     rows.push_back(MetricsFromRow(s));
@@ -994,8 +1161,9 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(const v1::Metr
   if (f.include_bins()) {
     MIXCAL_ASSIGN_OR_RETURN(
         CachedStatement b,
-        db_->Cached("SELECT count, confidence_sum, correct FROM reliability_bins "
-                    "WHERE job_id = ? AND epoch = ? AND split = ? ORDER BY bin"));
+        db_->Cached(
+            "SELECT count, confidence_sum, correct FROM reliability_bins "
+            "WHERE job_id = ? AND epoch = ? AND split = ? ORDER BY bin"));
     for (v1::EpochMetrics& m : rows) {
       b->Reset();
       b->Bind(1, m.job_id()).Bind(2, m.epoch()).Bind(3, m.split());
@@ -1012,43 +1180,55 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(const v1::Metr
   return rows;
 }
 
-absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(int64_t sweep_id,
-                                                                  const v1::SummaryPoint& at,
-                                                                  const std::string& split) {
+absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
+    int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split) {
   if (!split.empty() && !ValidSplitName(split)) {
-    return absl::InvalidArgumentError(absl::StrCat("split \"", split, "\" is not a split name"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("split \"", split, "\" is not a split name"));
   }
   // Which epoch of each job to read, as SQL yielding (job_id, epoch).
   std::string chosen;
   if (at.at_case() == v1::SummaryPoint::kEpoch) {
-    if (at.epoch() < 1) return absl::InvalidArgumentError("at.epoch must be at least 1");
-    chosen = absl::StrCat("SELECT id AS job_id, ", at.epoch(), " AS epoch FROM jobs WHERE sweep_id = ?1");
+    if (at.epoch() < 1)
+      return absl::InvalidArgumentError("at.epoch must be at least 1");
+    chosen = absl::StrCat("SELECT id AS job_id, ", at.epoch(),
+                          " AS epoch FROM jobs WHERE sweep_id = ?1");
   } else if (at.at_case() == v1::SummaryPoint::kBestBy) {
     const MetricColumn* col = nullptr;
     for (const MetricColumn& c : SummaryColumns())
       if (at.best_by() == c.name) col = &c;
     if (col == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("at.best_by must be one of ",
-                                                     absl::StrJoin(SummaryMetricNames(), "|"),
-                                                     ", got \"", at.best_by(), "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("at.best_by must be one of ",
+                       absl::StrJoin(SummaryMetricNames(), "|"), ", got \"",
+                       at.best_by(), "\""));
     }
-    const std::string best_split = at.best_split().empty() ? "test" : at.best_split();
+    const std::string best_split =
+        at.best_split().empty() ? "test" : at.best_split();
     if (!ValidSplitName(best_split)) {
-      return absl::InvalidArgumentError(absl::StrCat("at.best_split \"", best_split, "\" is not a split name"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "at.best_split \"", best_split, "\" is not a split name"));
     }
     // SQLite fills the bare column `epoch` from the row holding MIN()/MAX().
-    chosen = absl::StrCat("SELECT m.job_id AS job_id, m.epoch AS epoch, ",
-                          col->higher_is_better ? "MAX" : "MIN", "(m.", col->name,
-                          ") FROM epoch_metrics m JOIN jobs j ON j.id = m.job_id "
-                          "WHERE j.sweep_id = ?1 AND m.split = '", best_split, "' AND m.",
-                          col->name, " IS NOT NULL GROUP BY m.job_id");
+    chosen = absl::StrCat(
+        "SELECT m.job_id AS job_id, m.epoch AS epoch, ",
+        col->higher_is_better ? "MAX" : "MIN", "(m.", col->name,
+        ") FROM epoch_metrics m JOIN jobs j ON j.id = m.job_id "
+        "WHERE j.sweep_id = ?1 AND m.split = '",
+        best_split, "' AND m.", col->name, " IS NOT NULL GROUP BY m.job_id");
   } else {
-    chosen = "SELECT id AS job_id, last_epoch AS epoch FROM jobs WHERE sweep_id = ?1 AND last_epoch > 0";
+    chosen =
+        "SELECT id AS job_id, last_epoch AS epoch FROM jobs WHERE sweep_id = "
+        "?1 AND last_epoch > 0";
   }
   std::string sql = absl::StrCat(
-      "SELECT j.method, j.value, m.split, m.epoch, m.accuracy, m.ece, m.oe, m.mce, m.nll, "
-      "m.brier, m.adaptive_ece, m.mean_confidence, m.mean_entropy, m.temperature, m.auroc, "
-      "m.train_loss FROM (", chosen, ") c JOIN jobs j ON j.id = c.job_id "
+      "SELECT j.method, j.value, m.split, m.epoch, m.accuracy, m.ece, m.oe, "
+      "m.mce, m.nll, "
+      "m.brier, m.adaptive_ece, m.mean_confidence, m.mean_entropy, "
+      "m.temperature, m.auroc, "
+      "m.train_loss FROM (",
+      chosen,
+      ") c JOIN jobs j ON j.id = c.job_id "
       "JOIN epoch_metrics m ON m.job_id = c.job_id AND m.epoch = c.epoch",
       split.empty() ? "" : " WHERE m.split = ?2", " ORDER BY j.id, m.split");
 
@@ -1082,7 +1262,8 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(int64_t sweep_
     g.row.set_seeds(g.row.seeds() + 1);
     g.row.add_epochs(static_cast<uint32_t>(s.Int(3)));
     for (size_t k = 0; k < n_metrics; ++k) {
-      if (!s.IsNull(4 + static_cast<int>(k))) g.values[k].push_back(s.Double(4 + static_cast<int>(k)));
+      if (!s.IsNull(4 + static_cast<int>(k)))
+        g.values[k].push_back(s.Double(4 + static_cast<int>(k)));
     }
   }
   std::vector<v1::SummaryRow> out;
@@ -1106,24 +1287,27 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(int64_t sweep_
   return out;
 }
 
-absl::StatusOr<v1::EpochMetrics> Store::GetReliability(int64_t job_id, uint32_t epoch,
-                                                       const std::string& split_in) {
+absl::StatusOr<v1::EpochMetrics> Store::GetReliability(
+    int64_t job_id, uint32_t epoch, const std::string& split_in) {
   const std::string split = split_in.empty() ? "test" : split_in;
   if (!ValidSplitName(split)) {
-    return absl::InvalidArgumentError(absl::StrCat("split \"", split, "\" is not a split name"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("split \"", split, "\" is not a split name"));
   }
   absl::MutexLock lock(&mu_);
   MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));
   if (epoch == 0) epoch = job.last_epoch();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached(absl::StrCat("SELECT ", kMetricColumns, " FROM epoch_metrics m JOIN jobs j ON "
-                               "j.id = m.job_id WHERE m.job_id = ? AND m.epoch = ? AND m.split = ?")));
+      db_->Cached(absl::StrCat("SELECT ", kMetricColumns,
+                               " FROM epoch_metrics m JOIN jobs j ON "
+                               "j.id = m.job_id WHERE m.job_id = ? AND m.epoch "
+                               "= ? AND m.split = ?")));
   s->Bind(1, job_id).Bind(2, epoch).Bind(3, split);
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found) {
-    return absl::NotFoundError(
-        absl::StrCat("job ", job_id, " has no metrics for epoch ", epoch, " split ", split));
+    return absl::NotFoundError(absl::StrCat(
+        "job ", job_id, " has no metrics for epoch ", epoch, " split ", split));
   }
   v1::EpochMetrics m = MetricsFromRow(*s);
   MIXCAL_ASSIGN_OR_RETURN(
@@ -1149,12 +1333,17 @@ absl::StatusOr<v1::EpochMetrics> Store::GetReliability(int64_t job_id, uint32_t 
   return m;
 }
 
-absl::StatusOr<std::vector<v1::Event>> Store::ListEvents(int64_t sweep_id, int64_t job_id,
-                                                         int64_t after_id, int limit) {
-  std::string sql = "SELECT id, time, sweep_id, job_id, kind, message FROM events WHERE id > ?1";
+absl::StatusOr<std::vector<v1::Event>> Store::ListEvents(int64_t sweep_id,
+                                                         int64_t job_id,
+                                                         int64_t after_id,
+                                                         int limit) {
+  std::string sql =
+      "SELECT id, time, sweep_id, job_id, kind, message FROM events WHERE id > "
+      "?1";
   if (sweep_id > 0) absl::StrAppend(&sql, " AND sweep_id = ", sweep_id);
   if (job_id > 0) absl::StrAppend(&sql, " AND job_id = ", job_id);
-  absl::StrAppend(&sql, " ORDER BY id LIMIT ", std::clamp(limit <= 0 ? 1000 : limit, 1, 10000));
+  absl::StrAppend(&sql, " ORDER BY id LIMIT ",
+                  std::clamp(limit <= 0 ? 1000 : limit, 1, 10000));
   absl::MutexLock lock(&mu_);
   MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
   s.Bind(1, after_id);

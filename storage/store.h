@@ -40,8 +40,8 @@ class Checkpointer;
 class Database;
 
 struct StoreOptions {
-  std::string path;                  // a file, or ":memory:"
-  Clock* clock = nullptr;            // default SystemClock()
+  std::string path;        // a file, or ":memory:"
+  Clock* clock = nullptr;  // default SystemClock()
   int busy_timeout_ms = 10000;
   // Migrate only up to this schema version (tests of migrations); 0 = latest.
   int migrate_to = 0;
@@ -49,7 +49,7 @@ struct StoreOptions {
 
 // What a worker is leased.
 struct Assignment {
-  v1::Job job;      // state RUNNING, its attempt, config and checkpoint
+  v1::Job job;  // state RUNNING, its attempt, config and checkpoint
   v1::Lease lease;
 };
 
@@ -66,14 +66,15 @@ struct ExpireResult {
 };
 
 struct JobFilter {
-  int64_t sweep_id = 0;               // 0 = any
-  std::vector<v1::JobState> states;   // empty = any
+  int64_t sweep_id = 0;              // 0 = any
+  std::vector<v1::JobState> states;  // empty = any
   int limit = 1000;
 };
 
 class Store {
  public:
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  static absl::StatusOr<std::unique_ptr<Store>> Open(
+      const StoreOptions& options);
   ~Store();
 
   // The schema version of the open file.
@@ -89,7 +90,8 @@ class Store {
   absl::StatusOr<v1::Sweep> CreateSweep(const v1::SweepSpec& spec);
   absl::StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
   // Newest first.
-  absl::StatusOr<std::vector<v1::Sweep>> ListSweeps(int limit, bool active_only);
+  absl::StatusOr<std::vector<v1::Sweep>> ListSweeps(int limit,
+                                                    bool active_only);
   // Cancels the sweep's queued and running jobs.
   absl::StatusOr<v1::Sweep> CancelSweep(int64_t sweep_id);
 
@@ -112,13 +114,14 @@ class Store {
   // then fair turns between sweeps of equal priority (the one served least
   // recently first), then age within the sweep. attempt + 1, lease until
   // now + lease_us.
-  absl::StatusOr<std::optional<Assignment>> AcquireJob(int64_t worker_id, int64_t lease_us);
+  absl::StatusOr<std::optional<Assignment>> AcquireJob(int64_t worker_id,
+                                                       int64_t lease_us);
 
   // Extends each held lease still current to now + lease_us and records the
   // worker's heartbeat.
-  absl::StatusOr<HeartbeatResult> Heartbeat(int64_t worker_id,
-                                            const std::vector<v1::Lease>& leases,
-                                            int64_t lease_us);
+  absl::StatusOr<HeartbeatResult> Heartbeat(
+      int64_t worker_id, const std::vector<v1::Lease>& leases,
+      int64_t lease_us);
 
   // Running jobs whose lease expired: back to QUEUED, or FAILED when their
   // attempts are used up. Their workers are marked lost.
@@ -130,45 +133,56 @@ class Store {
   // Concurrent calls are committed together (group commit: the caller at the
   // head of the queue writes everyone's report in one transaction, each in a
   // savepoint of its own, so one refused report changes nothing of another's).
-  absl::Status ReportEpoch(const v1::Lease& lease, const std::vector<v1::EpochMetrics>& metrics);
+  absl::Status ReportEpoch(const v1::Lease& lease,
+                           const std::vector<v1::EpochMetrics>& metrics);
   // Records the newest checkpoint (fenced like ReportEpoch).
-  absl::Status RecordCheckpoint(const v1::Lease& lease, uint32_t epoch, const std::string& path);
+  absl::Status RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,
+                                const std::string& path);
   // Ends the job as `outcome` (SUCCEEDED, FAILED or CANCELLED). Fenced;
   // repeating it is harmless. A job cancelled by a person stays CANCELLED.
   // Returns the job's state afterwards.
-  absl::StatusOr<v1::JobState> FinishJob(const v1::Lease& lease, v1::JobState outcome,
+  absl::StatusOr<v1::JobState> FinishJob(const v1::Lease& lease,
+                                         v1::JobState outcome,
                                          const std::string& error);
 
   // --- queries ---
 
-  absl::StatusOr<std::vector<v1::EpochMetrics>> QueryMetrics(const v1::MetricsFilter& filter,
-                                                             std::string* next_page_token);
-  absl::StatusOr<std::vector<v1::SummaryRow>> SummarizeSweep(int64_t sweep_id,
-                                                             const v1::SummaryPoint& at,
-                                                             const std::string& split);
+  absl::StatusOr<std::vector<v1::EpochMetrics>> QueryMetrics(
+      const v1::MetricsFilter& filter, std::string* next_page_token);
+  absl::StatusOr<std::vector<v1::SummaryRow>> SummarizeSweep(
+      int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split);
   // epoch 0 = the job's newest; the bins with ECE, MCE and OE re-derived.
-  absl::StatusOr<v1::EpochMetrics> GetReliability(int64_t job_id, uint32_t epoch,
+  absl::StatusOr<v1::EpochMetrics> GetReliability(int64_t job_id,
+                                                  uint32_t epoch,
                                                   const std::string& split);
-  absl::StatusOr<std::vector<v1::Event>> ListEvents(int64_t sweep_id, int64_t job_id,
-                                                    int64_t after_id, int limit);
+  absl::StatusOr<std::vector<v1::Event>> ListEvents(int64_t sweep_id,
+                                                    int64_t job_id,
+                                                    int64_t after_id,
+                                                    int limit);
 
  private:
   Store(std::unique_ptr<Database> db, Clock* clock);
   absl::Status Migrate(int target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<v1::Sweep> GetSweepLocked(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<v1::Job> GetJobLocked(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status CheckLease(const v1::Lease& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Sweep> GetSweepLocked(int64_t sweep_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Job> GetJobLocked(int64_t job_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckLease(const v1::Lease& lease)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // In one transaction: a job in one of `from` is changed by `update_sql`
   // (?1 = now, ?2 = job id), with an event; FailedPrecondition otherwise.
-  absl::StatusOr<v1::Job> TransitionJob(int64_t job_id, std::initializer_list<v1::JobState> from,
-                                        const char* verb, const char* event,
-                                        const char* update_sql);
-  absl::Status WriteReport(const v1::Lease& lease, const std::vector<v1::EpochMetrics>& metrics)
+  absl::StatusOr<v1::Job> TransitionJob(
+      int64_t job_id, std::initializer_list<v1::JobState> from,
+      const char* verb, const char* event, const char* update_sql);
+  absl::Status WriteReport(const v1::Lease& lease,
+                           const std::vector<v1::EpochMetrics>& metrics)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct PendingReport;
-  absl::Status AddEvent(int64_t sweep_id, int64_t job_id, const std::string& kind,
-                        const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status UpdateSweepState(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AddEvent(int64_t sweep_id, int64_t job_id,
+                        const std::string& kind, const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status UpdateSweepState(int64_t sweep_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);

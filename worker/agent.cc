@@ -51,7 +51,8 @@ class Backoff {
   absl::Duration delay_ = absl::Milliseconds(100);
 };
 
-std::vector<v1::EpochMetrics> ToProto(const core::EpochReport& r, int64_t job_id) {
+std::vector<v1::EpochMetrics> ToProto(const core::EpochReport& r,
+                                      int64_t job_id) {
   std::vector<v1::EpochMetrics> out;
   for (const core::SplitMetrics& m : r.splits) {
     v1::EpochMetrics p;
@@ -91,10 +92,13 @@ class Agent {
   explicit Agent(const AgentOptions& o) : o_(o) {}
 
   absl::Status Run() {
-    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+    std::shared_ptr<grpc::ChannelCredentials> creds =
+        grpc::InsecureChannelCredentials();
     if (!o_.tls_ca_file.empty()) {
       std::ifstream in(o_.tls_ca_file);
-      if (!in) return absl::NotFoundError(absl::StrCat("TLS CA file ", o_.tls_ca_file, ": cannot read"));
+      if (!in)
+        return absl::NotFoundError(
+            absl::StrCat("TLS CA file ", o_.tls_ca_file, ": cannot read"));
       std::stringstream ca;
       ca << in.rdbuf();
       grpc::SslCredentialsOptions ssl;
@@ -115,7 +119,9 @@ class Agent {
     while (!Stopping()) {
       if (worker_id_ == 0) {
         absl::Status s = Register();
-        if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s) || absl::IsInvalidArgument(s)) return s;
+        if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s) ||
+            absl::IsInvalidArgument(s))
+          return s;
         if (!s.ok()) {
           Sleep(backoff.Next());
           continue;
@@ -130,7 +136,8 @@ class Agent {
       Prepare(ctx, absl::Seconds(20));
       grpc::Status s = stub_->AcquireJob(&ctx, req, &resp);
       if (!s.ok()) {
-        if (s.error_code() == grpc::StatusCode::NOT_FOUND) worker_id_ = 0;  // register again
+        if (s.error_code() == grpc::StatusCode::NOT_FOUND)
+          worker_id_ = 0;  // register again
         else if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
                  s.error_code() == grpc::StatusCode::PERMISSION_DENIED)
           return absl::PermissionDeniedError(s.error_message());
@@ -150,12 +157,15 @@ class Agent {
 
   void Sleep(absl::Duration d) {
     const absl::Time until = absl::Now() + d;
-    while (!Stopping() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+    while (!Stopping() && absl::Now() < until)
+      absl::SleepFor(absl::Milliseconds(20));
   }
 
   void Prepare(grpc::ClientContext& ctx, absl::Duration timeout) {
-    ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
-    if (!o_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + o_.token);
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     absl::ToChronoMilliseconds(timeout));
+    if (!o_.token.empty())
+      ctx.AddMetadata("authorization", "Bearer " + o_.token);
   }
 
   absl::Status Register() {
@@ -172,37 +182,46 @@ class Agent {
     Prepare(ctx, absl::Seconds(10));
     grpc::Status s = stub_->RegisterWorker(&ctx, req, &resp);
     if (!s.ok()) {
-      Log(absl::StrCat("cannot register with ", o_.address, ": ", s.error_message()));
-      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+      Log(absl::StrCat("cannot register with ", o_.address, ": ",
+                       s.error_message()));
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                          s.error_message());
     }
     worker_id_ = resp.worker_id();
-    heartbeat_ = absl::Milliseconds(std::max<uint32_t>(10, resp.heartbeat_interval_ms()));
-    Log(absl::StrCat("registered as worker ", worker_id_, " (", o_.device, ") with ", o_.address));
+    heartbeat_ = absl::Milliseconds(
+        std::max<uint32_t>(10, resp.heartbeat_interval_ms()));
+    Log(absl::StrCat("registered as worker ", worker_id_, " (", o_.device,
+                     ") with ", o_.address));
     return absl::OkStatus();
   }
 
   // One outgoing report, sent in order.
-  using Outgoing = std::variant<v1::ReportEpochRequest, v1::ReportCheckpointRequest>;
+  using Outgoing =
+      std::variant<v1::ReportEpochRequest, v1::ReportCheckpointRequest>;
 
   struct JobState {
     v1::Lease lease;
-    std::atomic<bool> cancel{false};      // stop training
-    std::atomic<bool> cancelled{false};   // a person cancelled it
-    std::atomic<bool> lost{false};        // the lease is no longer ours
+    std::atomic<bool> cancel{false};     // stop training
+    std::atomic<bool> cancelled{false};  // a person cancelled it
+    std::atomic<bool> lost{false};       // the lease is no longer ours
     absl::Mutex mu;
     std::deque<Outgoing> queue ABSL_GUARDED_BY(mu);
     bool training_done ABSL_GUARDED_BY(mu) = false;
   };
 
   void RunJob(const v1::Job& job, const v1::Lease& lease) {
-    Log(absl::StrCat("job ", job.id(), " (", job.method(), " ", job.value(), ", seed ", job.seed(),
-                     ") attempt ", lease.attempt(),
-                     job.checkpoint().empty() ? "" : absl::StrCat(", resuming from ", job.checkpoint())));
+    Log(absl::StrCat("job ", job.id(), " (", job.method(), " ", job.value(),
+                     ", seed ", job.seed(), ") attempt ", lease.attempt(),
+                     job.checkpoint().empty()
+                         ? ""
+                         : absl::StrCat(", resuming from ", job.checkpoint())));
     JobState state;
     state.lease = lease;
-    absl::StatusOr<core::TrainConfig> config = spec::ToTrainConfig(job.config());
+    absl::StatusOr<core::TrainConfig> config =
+        spec::ToTrainConfig(job.config());
     if (!config.ok()) {
-      Finish(state, v1::FAILED, absl::StrCat("invalid job config: ", config.status().message()));
+      Finish(state, v1::FAILED,
+             absl::StrCat("invalid job config: ", config.status().message()));
       return;
     }
     config->device = o_.device;
@@ -214,7 +233,8 @@ class Agent {
       if (fs::exists(job.checkpoint(), ec)) {
         config->resume_from = job.checkpoint();
       } else {
-        Log(absl::StrCat("checkpoint ", job.checkpoint(), " is not readable here; starting over"));
+        Log(absl::StrCat("checkpoint ", job.checkpoint(),
+                         " is not readable here; starting over"));
       }
     }
 
@@ -242,7 +262,8 @@ class Agent {
     // Leaving (stop) also stops training; the job is then requeued when its
     // lease expires and resumes from the last checkpoint.
     std::thread stop_watch([&] {
-      while (!state.cancel.load() && !Stopping()) absl::SleepFor(absl::Milliseconds(20));
+      while (!state.cancel.load() && !Stopping())
+        absl::SleepFor(absl::Milliseconds(20));
       if (Stopping()) state.cancel.store(true);
     });
     absl::Status result = trainer_->Run(*config, hooks);
@@ -256,7 +277,8 @@ class Agent {
     if (state.lost.load()) {
       Log(absl::StrCat("job ", job.id(), ": lease lost; dropped"));
     } else if (Stopping() && !state.cancelled.load()) {
-      Log(absl::StrCat("job ", job.id(), ": leaving; it is requeued when its lease expires"));
+      Log(absl::StrCat("job ", job.id(),
+                       ": leaving; it is requeued when its lease expires"));
     } else if (result.ok()) {
       Finish(state, v1::SUCCEEDED, "");
     } else if (absl::IsCancelled(result)) {
@@ -280,7 +302,8 @@ class Agent {
         auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(st.mu) {
           return !st.queue.empty() || st.training_done;
         };
-        st.mu.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
+        st.mu.AwaitWithTimeout(absl::Condition(&ready),
+                               absl::Milliseconds(100));
         if (st.queue.empty()) {
           if (st.training_done) return;
           continue;
@@ -296,10 +319,13 @@ class Agent {
         s = stub_->ReportEpoch(&ctx, *e, &r);
       } else {
         v1::ReportCheckpointResponse r;
-        s = stub_->ReportCheckpoint(&ctx, std::get<v1::ReportCheckpointRequest>(*next), &r);
+        s = stub_->ReportCheckpoint(
+            &ctx, std::get<v1::ReportCheckpointRequest>(*next), &r);
       }
       if (s.ok() || s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-        if (!s.ok()) Log(absl::StrCat("report refused as invalid (dropped): ", s.error_message()));
+        if (!s.ok())
+          Log(absl::StrCat("report refused as invalid (dropped): ",
+                           s.error_message()));
         absl::MutexLock lock(&st.mu);
         st.queue.pop_front();
         backoff.Reset();
@@ -360,12 +386,14 @@ class Agent {
       Prepare(ctx, absl::Seconds(10));
       grpc::Status s = stub_->FinishJob(&ctx, req, &resp);
       if (s.ok()) {
-        Log(absl::StrCat("job ", st.lease.job_id(), " ", v1::JobState_Name(resp.state()),
+        Log(absl::StrCat("job ", st.lease.job_id(), " ",
+                         v1::JobState_Name(resp.state()),
                          error.empty() ? "" : absl::StrCat(": ", error)));
         return;
       }
       if (!Retryable(s)) {
-        Log(absl::StrCat("job ", st.lease.job_id(), ": finish refused: ", s.error_message()));
+        Log(absl::StrCat("job ", st.lease.job_id(),
+                         ": finish refused: ", s.error_message()));
         return;
       }
       Sleep(backoff.Next());
@@ -384,6 +412,8 @@ class Agent {
 
 }  // namespace
 
-absl::Status RunAgent(const AgentOptions& options) { return Agent(options).Run(); }
+absl::Status RunAgent(const AgentOptions& options) {
+  return Agent(options).Run();
+}
 
 }  // namespace mixcal::worker

@@ -22,15 +22,17 @@ namespace mixcal::worker {
 
 struct AgentOptions {
   std::string address = "127.0.0.1:7707";
-  std::string token;         // sent as "authorization: Bearer TOKEN"
-  std::string tls_ca_file;   // PEM; turns TLS on
+  std::string token;           // sent as "authorization: Bearer TOKEN"
+  std::string tls_ca_file;     // PEM; turns TLS on
   std::string device = "cpu";  // cpu | cuda | cuda:N
-  int threads = 0;           // intra-op threads when the job names none; 0 = core default
+  int threads =
+      0;  // intra-op threads when the job names none; 0 = core default
   std::string checkpoint_dir = "mixcal-checkpoints";
   std::string name;
-  int max_jobs = 0;          // return after this many jobs; 0 = run until stopped
-  const std::atomic<bool>* stop = nullptr;  // set to leave (the job in hand is requeued)
-  core::Trainer* trainer = nullptr;         // default: the LibTorch trainer
+  int max_jobs = 0;  // return after this many jobs; 0 = run until stopped
+  const std::atomic<bool>* stop =
+      nullptr;  // set to leave (the job in hand is requeued)
+  core::Trainer* trainer = nullptr;  // default: the LibTorch trainer
 };
 
 // Runs until `stop` is set or max_jobs jobs were done. Returns an error only

@@ -22,7 +22,8 @@ struct Flag {
   Setter set;
 };
 
-absl::Status NotA(const std::string& flag, const char* what, const std::string& v) {
+absl::Status NotA(const std::string& flag, const char* what,
+                  const std::string& v) {
   return absl::InvalidArgumentError(
       absl::StrCat("--", flag, " expects ", what, ", got \"", v, "\""));
 }
@@ -77,22 +78,28 @@ Setter Enum(const char* flag, E TrainConfig::*field,
 const std::vector<Flag>& Flags() {
   static const auto* flags = new std::vector<Flag>{
       // data
-      {"dataset", "NAME", "fashion-mnist|mnist|cifar10|cifar100|synthetic (default fashion-mnist)",
+      {"dataset", "NAME",
+       "fashion-mnist|mnist|cifar10|cifar100|synthetic (default fashion-mnist)",
        Enum("dataset", &TrainConfig::dataset, &core::ParseDataset)},
       {"data-dir", "DIR",
-       "dataset directory (default: fashion-mnist /usr/share/datasets/fashion-mnist; "
+       "dataset directory (default: fashion-mnist "
+       "/usr/share/datasets/fashion-mnist; "
        "required for mnist and cifar*)",
        String(&TrainConfig::data_dir)},
-      {"train-limit", "N", "use at most N training examples, 0 = all (default 0)",
+      {"train-limit", "N",
+       "use at most N training examples, 0 = all (default 0)",
        Int64("train-limit", &TrainConfig::train_limit)},
       {"test-limit", "N", "use at most N test examples, 0 = all (default 0)",
        Int64("test-limit", &TrainConfig::test_limit)},
       {"val-fraction", "F",
-       "fraction of training data held out for temperature scaling, [0, 0.5] (default 0.1)",
+       "fraction of training data held out for temperature scaling, [0, 0.5] "
+       "(default 0.1)",
        Double("val-fraction", &TrainConfig::val_fraction)},
-      {"augment", "MODE", "auto|none|crop_flip; auto = crop+flip for CIFAR only (default auto)",
+      {"augment", "MODE",
+       "auto|none|crop_flip; auto = crop+flip for CIFAR only (default auto)",
        Enum("augment", &TrainConfig::augment, &core::ParseAugment)},
-      {"label-noise", "R", "fraction of training labels flipped, [0, 1) (default 0)",
+      {"label-noise", "R",
+       "fraction of training labels flipped, [0, 1) (default 0)",
        Double("label-noise", &TrainConfig::label_noise)},
       {"noise-kind", "KIND", "pair|symmetric (default pair)",
        Enum("noise-kind", &TrainConfig::noise_kind, &core::ParseNoiseKind)},
@@ -100,11 +107,14 @@ const std::vector<Flag>& Flags() {
        Synthetic("synthetic-classes", &core::SyntheticOptions::classes)},
       {"synthetic-channels", "C", "synthetic: channels, [1, 16] (default 1)",
        Synthetic("synthetic-channels", &core::SyntheticOptions::channels)},
-      {"synthetic-size", "S", "synthetic: image side in pixels, [1, 64] (default 4)",
+      {"synthetic-size", "S",
+       "synthetic: image side in pixels, [1, 64] (default 4)",
        Synthetic("synthetic-size", &core::SyntheticOptions::size)},
-      {"synthetic-train", "N", "synthetic: training examples, [classes, 1000000] (default 2048)",
+      {"synthetic-train", "N",
+       "synthetic: training examples, [classes, 1000000] (default 2048)",
        Synthetic("synthetic-train", &core::SyntheticOptions::train_count)},
-      {"synthetic-test", "N", "synthetic: test examples, [classes, 1000000] (default 1024)",
+      {"synthetic-test", "N",
+       "synthetic: test examples, [classes, 1000000] (default 1024)",
        Synthetic("synthetic-test", &core::SyntheticOptions::test_count)},
       {"synthetic-separation", "MU",
        "synthetic: class mean distance per dimension, [0, 100] (default 1)",
@@ -113,21 +123,32 @@ const std::vector<Flag>& Flags() {
       {"model", "NAME", "mlp|lenet|resnet18|vgg16 (default lenet)",
        Enum("model", &TrainConfig::model, &core::ParseModel)},
       {"method", "NAME[:VALUE]",
-       "baseline|mixup|feature_mixup|label_smoothing (ls)|erl; NAME:VALUE also sets "
+       "baseline|mixup|feature_mixup|label_smoothing (ls)|erl; NAME:VALUE also "
+       "sets "
        "its hyperparameter, e.g. mixup:0.4 (default baseline)",
        [](TrainConfig& c, const std::string& v) -> absl::Status {
-         std::vector<std::string> parts = absl::StrSplit(v, absl::MaxSplits(':', 1));
-         MIXCAL_ASSIGN_OR_RETURN(c.method, core::ParseMethod(parts[0], "--method"));
+         std::vector<std::string> parts =
+             absl::StrSplit(v, absl::MaxSplits(':', 1));
+         MIXCAL_ASSIGN_OR_RETURN(c.method,
+                                 core::ParseMethod(parts[0], "--method"));
          if (parts.size() == 1) return absl::OkStatus();
          double x;
-         if (!absl::SimpleAtod(parts[1], &x)) return NotA("method", "NAME:NUMBER", v);
+         if (!absl::SimpleAtod(parts[1], &x))
+           return NotA("method", "NAME:NUMBER", v);
          switch (c.method) {
            case core::MethodKind::kMixup:
-           case core::MethodKind::kFeatureMixup: c.alpha = x; break;
-           case core::MethodKind::kLabelSmoothing: c.epsilon = x; break;
-           case core::MethodKind::kErl: c.beta = x; break;
+           case core::MethodKind::kFeatureMixup:
+             c.alpha = x;
+             break;
+           case core::MethodKind::kLabelSmoothing:
+             c.epsilon = x;
+             break;
+           case core::MethodKind::kErl:
+             c.beta = x;
+             break;
            case core::MethodKind::kBaseline:
-             return absl::InvalidArgumentError("--method baseline takes no value");
+             return absl::InvalidArgumentError(
+                 "--method baseline takes no value");
          }
          return absl::OkStatus();
        }},
@@ -137,15 +158,19 @@ const std::vector<Flag>& Flags() {
        Double("epsilon", &TrainConfig::epsilon)},
       {"beta", "B", "erl: entropy penalty weight, [0, 10] (default 0.1)",
        Double("beta", &TrainConfig::beta)},
-      {"label-policy", "P", "feature_mixup target: dominant|first (default dominant)",
-       Enum("label-policy", &TrainConfig::label_policy, &core::ParseLabelPolicy)},
+      {"label-policy", "P",
+       "feature_mixup target: dominant|first (default dominant)",
+       Enum("label-policy", &TrainConfig::label_policy,
+            &core::ParseLabelPolicy)},
       {"ls-mode", "M", "label_smoothing mass: uniform|others (default uniform)",
        Enum("ls-mode", &TrainConfig::ls_mode, &core::ParseSmoothingMode)},
       // optimisation
-      {"epochs", "N", "epochs, [1, 10000] (default 10)", Int("epochs", &TrainConfig::epochs)},
+      {"epochs", "N", "epochs, [1, 10000] (default 10)",
+       Int("epochs", &TrainConfig::epochs)},
       {"batch-size", "N", "batch size, [1, 65536] (default 128)",
        Int("batch-size", &TrainConfig::batch_size)},
-      {"lr", "LR", "SGD learning rate, (0, 10] (default 0.05)", Double("lr", &TrainConfig::lr)},
+      {"lr", "LR", "SGD learning rate, (0, 10] (default 0.05)",
+       Double("lr", &TrainConfig::lr)},
       {"momentum", "M", "SGD momentum, [0, 1) (default 0.9)",
        Double("momentum", &TrainConfig::momentum)},
       {"nesterov", nullptr, "Nesterov momentum",
@@ -158,49 +183,65 @@ const std::vector<Flag>& Flags() {
       {"schedule", "S", "constant|step|cosine (default step)",
        Enum("schedule", &TrainConfig::schedule, &core::ParseSchedule)},
       {"milestones", "E1,E2,...",
-       "step schedule: epochs after which lr *= lr-gamma (default 50% and 75% of epochs)",
+       "step schedule: epochs after which lr *= lr-gamma (default 50% and 75% "
+       "of epochs)",
        [](TrainConfig& c, const std::string& v) -> absl::Status {
          c.milestones.clear();
-         for (absl::string_view part : absl::StrSplit(v, ',', absl::SkipEmpty())) {
+         for (absl::string_view part :
+              absl::StrSplit(v, ',', absl::SkipEmpty())) {
            int m;
-           if (!absl::SimpleAtoi(part, &m)) return NotA("milestones", "comma-separated epochs", v);
+           if (!absl::SimpleAtoi(part, &m))
+             return NotA("milestones", "comma-separated epochs", v);
            c.milestones.push_back(m);
          }
          return absl::OkStatus();
        }},
       {"lr-gamma", "G", "step schedule factor, (0, 1] (default 0.1)",
        Double("lr-gamma", &TrainConfig::lr_gamma)},
-      {"threads", "N", "intra-op CPU threads, [0, 1024]; 0 = OMP_NUM_THREADS or all cores (default 0)",
+      {"threads", "N",
+       "intra-op CPU threads, [0, 1024]; 0 = OMP_NUM_THREADS or all cores "
+       "(default 0)",
        Int("threads", &TrainConfig::threads)},
       {"seed", "N", "seed of everything random (default 0)",
        [](TrainConfig& c, const std::string& v) {
-         return absl::SimpleAtoi(v, &c.seed) ? absl::OkStatus()
-                                             : NotA("seed", "a non-negative integer", v);
+         return absl::SimpleAtoi(v, &c.seed)
+                    ? absl::OkStatus()
+                    : NotA("seed", "a non-negative integer", v);
        }},
-      {"device", "D", "cpu|cuda|cuda:N (default cpu)", String(&TrainConfig::device)},
+      {"device", "D", "cpu|cuda|cuda:N (default cpu)",
+       String(&TrainConfig::device)},
       // evaluation
       {"ece-bins", "M", "reliability bins, [1, 1000] (default 15)",
        Int("ece-bins", &TrainConfig::ece_bins)},
-      {"eval-batch-size", "N", "evaluation batch size, [1, 65536] (default 1000)",
+      {"eval-batch-size", "N",
+       "evaluation batch size, [1, 65536] (default 1000)",
        Int("eval-batch-size", &TrainConfig::eval_batch_size)},
-      {"no-temperature-scaling", nullptr, "skip the temperature-scaled split test_ts",
+      {"no-temperature-scaling", nullptr,
+       "skip the temperature-scaled split test_ts",
        [](TrainConfig& c, const std::string&) {
          c.temperature_scaling = false;
          return absl::OkStatus();
        }},
-      {"noise-eval", "N", "evaluate N Gaussian-noise inputs as OOD (split noise), 0 = off (default 0)",
+      {"noise-eval", "N",
+       "evaluate N Gaussian-noise inputs as OOD (split noise), 0 = off "
+       "(default 0)",
        Int64("noise-eval", &TrainConfig::noise_eval_count)},
-      {"ood-dataset", "NAME", "evaluate this dataset's test inputs as OOD (split ood)",
+      {"ood-dataset", "NAME",
+       "evaluate this dataset's test inputs as OOD (split ood)",
        String(&TrainConfig::ood_dataset)},
-      {"ood-data-dir", "DIR", "directory of --ood-dataset", String(&TrainConfig::ood_data_dir)},
+      {"ood-data-dir", "DIR", "directory of --ood-dataset",
+       String(&TrainConfig::ood_data_dir)},
       {"ood-count", "N", "OOD inputs used, [1, 1000000] (default 10000)",
        Int64("ood-count", &TrainConfig::ood_count)},
-      {"train-eval", "N", "calibration of N fixed training examples (split train), 0 = off",
+      {"train-eval", "N",
+       "calibration of N fixed training examples (split train), 0 = off",
        Int64("train-eval", &TrainConfig::train_eval_count)},
       // checkpoints
-      {"checkpoint-dir", "DIR", "write checkpoints here (every epoch unless --checkpoint-every)",
+      {"checkpoint-dir", "DIR",
+       "write checkpoints here (every epoch unless --checkpoint-every)",
        String(&TrainConfig::checkpoint_dir)},
-      {"checkpoint-every", "N", "checkpoint every N epochs, [0, epochs] (default 1 with a dir)",
+      {"checkpoint-every", "N",
+       "checkpoint every N epochs, [0, epochs] (default 1 with a dir)",
        Int("checkpoint-every", &TrainConfig::checkpoint_every)},
       {"resume", "FILE", "resume from a checkpoint of the same configuration",
        String(&TrainConfig::resume_from)},
@@ -212,23 +253,31 @@ const std::vector<Flag>& Flags() {
 
 std::string TrainHelp() {
   std::string out =
-      "mixcal-train: one training run, calibration measured after every epoch.\n"
+      "mixcal-train: one training run, calibration measured after every "
+      "epoch.\n"
       "\n"
-      "  mixcal-train --dataset fashion-mnist --model lenet --method mixup --alpha 0.4 \\\n"
+      "  mixcal-train --dataset fashion-mnist --model lenet --method mixup "
+      "--alpha 0.4 \\\n"
       "               --epochs 10 --seed 0 --threads 2\n"
       "\n"
-      "Prints one JSON object per line for every epoch and split (test, test_ts, and\n"
-      "train/noise/ood when asked for) with accuracy, nll, brier, ece, mce, oe,\n"
-      "adaptive_ece, mean_confidence, mean_entropy, train_loss, lr, samples_per_sec\n"
-      "and the reliability bins. Exit codes: 0 done, 1 run failed, 2 bad flags,\n"
+      "Prints one JSON object per line for every epoch and split (test, "
+      "test_ts, and\n"
+      "train/noise/ood when asked for) with accuracy, nll, brier, ece, mce, "
+      "oe,\n"
+      "adaptive_ece, mean_confidence, mean_entropy, train_loss, lr, "
+      "samples_per_sec\n"
+      "and the reliability bins. Exit codes: 0 done, 1 run failed, 2 bad "
+      "flags,\n"
       "130 interrupted.\n\nFlags:\n";
   for (const Flag& f : Flags()) {
-    std::string left = absl::StrCat("  --", f.name, f.value ? absl::StrCat(" ", f.value) : "");
+    std::string left =
+        absl::StrCat("  --", f.name, f.value ? absl::StrCat(" ", f.value) : "");
     if (left.size() < 30) left.resize(30, ' ');
     absl::StrAppend(&out, left, " ", f.help, "\n");
   }
   absl::StrAppend(&out,
-                  "  --format jsonl|text            output: JSON lines (default) or a readable table\n"
+                  "  --format jsonl|text            output: JSON lines "
+                  "(default) or a readable table\n"
                   "  --help                         this text\n");
   return out;
 }
@@ -244,7 +293,8 @@ absl::StatusOr<TrainCommand> ParseTrainFlags(int argc, char** argv) {
     }
     if (arg.rfind("--", 0) != 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unexpected argument \"", arg, "\" (flags start with --; see --help)"));
+          absl::StrCat("unexpected argument \"", arg,
+                       "\" (flags start with --; see --help)"));
     }
     std::string name = arg.substr(2), value;
     bool has_value = false;
@@ -255,12 +305,14 @@ absl::StatusOr<TrainCommand> ParseTrainFlags(int argc, char** argv) {
     }
     if (name == "format") {
       if (!has_value) {
-        if (i + 1 >= argc) return absl::InvalidArgumentError("--format needs a value: jsonl|text");
+        if (i + 1 >= argc)
+          return absl::InvalidArgumentError(
+              "--format needs a value: jsonl|text");
         value = argv[++i];
       }
       if (value != "jsonl" && value != "text") {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--format must be one of jsonl|text, got \"", value, "\""));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--format must be one of jsonl|text, got \"", value, "\""));
       }
       cmd.format = value;
       continue;
@@ -274,7 +326,8 @@ absl::StatusOr<TrainCommand> ParseTrainFlags(int argc, char** argv) {
     }
     if (flag->value == nullptr) {
       if (has_value) {
-        return absl::InvalidArgumentError(absl::StrCat("--", name, " takes no value"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " takes no value"));
       }
     } else if (!has_value) {
       if (i + 1 >= argc) {
@@ -286,7 +339,8 @@ absl::StatusOr<TrainCommand> ParseTrainFlags(int argc, char** argv) {
     if (name == "checkpoint-every") every_given = true;
     MIXCAL_RETURN_IF_ERROR(flag->set(cmd.config, value));
   }
-  if (!cmd.config.checkpoint_dir.empty() && !every_given) cmd.config.checkpoint_every = 1;
+  if (!cmd.config.checkpoint_dir.empty() && !every_given)
+    cmd.config.checkpoint_every = 1;
   MIXCAL_RETURN_IF_ERROR(core::Validate(cmd.config));
   return cmd;
 }

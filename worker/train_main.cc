@@ -20,12 +20,15 @@ void PrintText(const mixcal::core::EpochReport& r, int epochs) {
   for (const auto& m : r.splits) {
     if (m.has_labels) {
       std::printf(
-          "epoch %3d/%d  %-8s acc %.4f  ece %.4f  oe %.4f  mce %.4f  nll %.4f  brier %.4f",
-          r.epoch, epochs, m.split.c_str(), m.accuracy, m.ece, m.oe, m.mce, m.nll, m.brier);
+          "epoch %3d/%d  %-8s acc %.4f  ece %.4f  oe %.4f  mce %.4f  nll %.4f  "
+          "brier %.4f",
+          r.epoch, epochs, m.split.c_str(), m.accuracy, m.ece, m.oe, m.mce,
+          m.nll, m.brier);
       if (m.temperature) std::printf("  T %.3f", *m.temperature);
     } else {
-      std::printf("epoch %3d/%d  %-8s conf %.4f  entropy %.4f  auroc %.4f", r.epoch, epochs,
-                  m.split.c_str(), m.mean_confidence, m.mean_entropy, m.auroc.value_or(0));
+      std::printf("epoch %3d/%d  %-8s conf %.4f  entropy %.4f  auroc %.4f",
+                  r.epoch, epochs, m.split.c_str(), m.mean_confidence,
+                  m.mean_entropy, m.auroc.value_or(0));
     }
     if (m.split == "test") {
       std::printf("  | loss %.4f  lr %.4g  %.0f samples/s", r.train_loss, r.lr,
@@ -42,7 +45,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<mixcal::worker::TrainCommand> cmd =
       mixcal::worker::ParseTrainFlags(argc, argv);
   if (!cmd.ok()) {
-    std::fprintf(stderr, "mixcal-train: %s\n", std::string(cmd.status().message()).c_str());
+    std::fprintf(stderr, "mixcal-train: %s\n",
+                 std::string(cmd.status().message()).c_str());
     return 2;
   }
   if (cmd->help) {
@@ -67,11 +71,13 @@ int main(int argc, char** argv) {
     return absl::OkStatus();
   };
   hooks.on_checkpoint = [](int epoch, const std::string& path) {
-    std::fprintf(stderr, "mixcal-train: epoch %d checkpoint %s\n", epoch, path.c_str());
+    std::fprintf(stderr, "mixcal-train: epoch %d checkpoint %s\n", epoch,
+                 path.c_str());
   };
   absl::Status s = mixcal::core::NewTorchTrainer()->Run(cmd->config, hooks);
   if (absl::IsCancelled(s)) {
-    std::fprintf(stderr, "mixcal-train: interrupted: %s\n", std::string(s.message()).c_str());
+    std::fprintf(stderr, "mixcal-train: interrupted: %s\n",
+                 std::string(s.message()).c_str());
     return 130;
   }
   if (!s.ok()) {

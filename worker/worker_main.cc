@@ -21,32 +21,44 @@ std::string Env(const char* name, const char* fallback) {
 
 ABSL_FLAG(std::string, coordinator, Env("MIXCAL_ADDRESS", "127.0.0.1:7707"),
           "coordinator address (default $MIXCAL_ADDRESS or 127.0.0.1:7707)");
-ABSL_FLAG(std::string, token, Env("MIXCAL_TOKEN", ""), "worker token (default $MIXCAL_TOKEN)");
-ABSL_FLAG(std::string, tls_ca, "", "PEM CA certificate of the coordinator; turns TLS on");
-ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N; run one worker per GPU");
+ABSL_FLAG(std::string, token, Env("MIXCAL_TOKEN", ""),
+          "worker token (default $MIXCAL_TOKEN)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA certificate of the coordinator; turns TLS on");
+ABSL_FLAG(std::string, device, "cpu",
+          "cpu, cuda or cuda:N; run one worker per GPU");
 ABSL_FLAG(int, threads, 0,
-          "intra-op CPU threads for jobs that name none, [0, 1024]; 0 = OMP_NUM_THREADS or all "
-          "cores. Several CPU workers on one machine should split the cores between them");
+          "intra-op CPU threads for jobs that name none, [0, 1024]; 0 = "
+          "OMP_NUM_THREADS or all "
+          "cores. Several CPU workers on one machine should split the cores "
+          "between them");
 ABSL_FLAG(std::string, checkpoint_dir, "mixcal-checkpoints",
-          "where checkpoints go; a directory every worker that may resume the job can read");
+          "where checkpoints go; a directory every worker that may resume the "
+          "job can read");
 ABSL_FLAG(std::string, name, "", "a name shown by `mixcal workers`");
 ABSL_FLAG(int, max_jobs, 0, "exit after this many jobs; 0 = run until stopped");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "mixcal's worker: trains jobs from a mixcal-coordinator, one at a time, on one device.\n"
+      "mixcal's worker: trains jobs from a mixcal-coordinator, one at a time, "
+      "on one device.\n"
       "  mixcal-worker --device cuda:0\n"
-      "  mixcal-worker --coordinator host:7707 --token $TOKEN --tls_ca ca.pem --threads 2");
+      "  mixcal-worker --coordinator host:7707 --token $TOKEN --tls_ca ca.pem "
+      "--threads 2");
   absl::ParseCommandLine(argc, argv);
   const int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0 || threads > 1024) {
-    std::fprintf(stderr, "mixcal-worker: --threads must be in [0, 1024], got %d\n", threads);
+    std::fprintf(stderr,
+                 "mixcal-worker: --threads must be in [0, 1024], got %d\n",
+                 threads);
     return 2;
   }
   const std::string device = absl::GetFlag(FLAGS_device);
   if (device != "cpu" && device.rfind("cuda", 0) != 0) {
-    std::fprintf(stderr, "mixcal-worker: --device must be cpu, cuda or cuda:N, got \"%s\"\n",
-                 device.c_str());
+    std::fprintf(
+        stderr,
+        "mixcal-worker: --device must be cpu, cuda or cuda:N, got \"%s\"\n",
+        device.c_str());
     return 2;
   }
   sigset_t signals;
@@ -74,7 +86,8 @@ int main(int argc, char** argv) {
   o.stop = &stop;
   absl::Status s = mixcal::worker::RunAgent(o);
   if (!s.ok()) {
-    std::fprintf(stderr, "mixcal-worker: %s\n", std::string(s.message()).c_str());
+    std::fprintf(stderr, "mixcal-worker: %s\n",
+                 std::string(s.message()).c_str());
     return 1;
   }
   return 0;

@@ -16,7 +16,9 @@ void ExpectInvalid(const TrainConfig& c, const std::string& field,
   EXPECT_NE(s.message().find(range), std::string::npos) << s;
 }
 
-TEST(ValidateTest, DefaultsAreValid) { EXPECT_TRUE(Validate(TrainConfig{}).ok()); }
+TEST(ValidateTest, DefaultsAreValid) {
+  EXPECT_TRUE(Validate(TrainConfig{}).ok());
+}
 
 TEST(ValidateTest, OutOfRangeFieldsNameFieldAndRange) {
   TrainConfig c;
@@ -79,7 +81,8 @@ TEST(ValidateTest, SyntheticRangesOnlyForSynthetic) {
 }
 
 TEST(ParseTest, NamesRoundTripAndErrorsListChoices) {
-  for (const char* n : {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"}) {
+  for (const char* n :
+       {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"}) {
     absl::StatusOr<DatasetKind> d = ParseDataset(n);
     ASSERT_TRUE(d.ok()) << n;
     EXPECT_EQ(Name(*d), n);
@@ -88,7 +91,8 @@ TEST(ParseTest, NamesRoundTripAndErrorsListChoices) {
   EXPECT_EQ(*ParseMethod("MIXUP"), MethodKind::kMixup);
   absl::StatusOr<ModelKind> bad = ParseModel("resnet50", "--model");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("--model must be one of mlp|lenet|resnet18|vgg16"),
+  EXPECT_NE(bad.status().message().find(
+                "--model must be one of mlp|lenet|resnet18|vgg16"),
             std::string::npos);
 }
 

@@ -50,13 +50,15 @@ class DataTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::string Write(const std::string& name, const std::vector<uint8_t>& bytes) {
+  std::string Write(const std::string& name,
+                    const std::vector<uint8_t>& bytes) {
     std::string path = (dir_ / name).string();
     std::ofstream(path, std::ios::binary)
         .write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     return path;
   }
-  std::string WriteGz(const std::string& name, const std::vector<uint8_t>& bytes) {
+  std::string WriteGz(const std::string& name,
+                      const std::vector<uint8_t>& bytes) {
     std::string path = (dir_ / name).string();
     gzFile f = gzopen(path.c_str(), "wb");
     gzwrite(f, bytes.data(), bytes.size());
@@ -72,7 +74,8 @@ TEST_F(DataTest, ReadsGzipAndRawIdxAlike) {
   auto labels = IdxLabels(6);
   absl::StatusOr<TensorDataset> gz =
       ReadIdx(WriteGz("i.gz", images), WriteGz("l.gz", labels), 10);
-  absl::StatusOr<TensorDataset> raw = ReadIdx(Write("i", images), Write("l", labels), 10);
+  absl::StatusOr<TensorDataset> raw =
+      ReadIdx(Write("i", images), Write("l", labels), 10);
   ASSERT_TRUE(gz.ok()) << gz.status();
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_EQ(gz->images.sizes(), (std::vector<int64_t>{6, 1, 5, 4}));
@@ -85,9 +88,11 @@ TEST_F(DataTest, ReadsGzipAndRawIdxAlike) {
 
 TEST_F(DataTest, MissingFileNamesThePath) {
   std::string labels = Write("l", IdxLabels(3));
-  absl::StatusOr<TensorDataset> r = ReadIdx((dir_ / "nope.gz").string(), labels, 10);
+  absl::StatusOr<TensorDataset> r =
+      ReadIdx((dir_ / "nope.gz").string(), labels, 10);
   ASSERT_EQ(r.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(r.status().message().find((dir_ / "nope.gz").string()), std::string::npos);
+  EXPECT_NE(r.status().message().find((dir_ / "nope.gz").string()),
+            std::string::npos);
 }
 
 TEST_F(DataTest, BadMagicIsMalformed) {
@@ -105,9 +110,11 @@ TEST_F(DataTest, TruncatedRawAndGzipFilesSayTruncated) {
   images.resize(images.size() - 5);
   for (bool gz : {false, true}) {
     std::string path = gz ? WriteGz("i.gz", images) : Write("i", images);
-    absl::StatusOr<TensorDataset> r = ReadIdx(path, Write("l", IdxLabels(4)), 10);
+    absl::StatusOr<TensorDataset> r =
+        ReadIdx(path, Write("l", IdxLabels(4)), 10);
     ASSERT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << gz;
-    EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status();
+    EXPECT_NE(r.status().message().find("truncated"), std::string::npos)
+        << r.status();
     EXPECT_NE(r.status().message().find(path), std::string::npos);
   }
 }
@@ -129,12 +136,14 @@ TEST_F(DataTest, CountMismatchAndLabelOutOfRange) {
   absl::StatusOr<TensorDataset> r =
       ReadIdx(Write("i", IdxImages(4, 2, 2)), Write("l", IdxLabels(5)), 10);
   ASSERT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(r.status().message().find("4 images but"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("4 images but"), std::string::npos)
+      << r.status();
   auto labels = IdxLabels(4);
   labels.back() = 12;
   r = ReadIdx(Write("i2", IdxImages(4, 2, 2)), Write("l2", labels), 10);
   ASSERT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(r.status().message().find("label 12 at index 3"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("label 12 at index 3"), std::string::npos)
+      << r.status();
 }
 
 TEST_F(DataTest, TrailingBytesAreMalformed) {
@@ -150,7 +159,8 @@ TEST_F(DataTest, LoadsFashionMnistLayoutFromDirectory) {
   WriteGz("train-labels-idx1-ubyte.gz", IdxLabels(20));
   Write("t10k-images-idx3-ubyte", IdxImages(10, 28, 28));  // raw works too
   Write("t10k-labels-idx1-ubyte", IdxLabels(10));
-  absl::StatusOr<DataBundle> b = LoadDataset(DatasetKind::kMnist, dir_.string(), {}, 0);
+  absl::StatusOr<DataBundle> b =
+      LoadDataset(DatasetKind::kMnist, dir_.string(), {}, 0);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->train.size(), 20);
   EXPECT_EQ(b->test.size(), 10);
@@ -159,8 +169,8 @@ TEST_F(DataTest, LoadsFashionMnistLayoutFromDirectory) {
 }
 
 TEST_F(DataTest, MissingDatasetDirectoryNamesIt) {
-  absl::StatusOr<DataBundle> b =
-      LoadDataset(DatasetKind::kFashionMnist, (dir_ / "absent").string(), {}, 0);
+  absl::StatusOr<DataBundle> b = LoadDataset(DatasetKind::kFashionMnist,
+                                             (dir_ / "absent").string(), {}, 0);
   ASSERT_EQ(b.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(b.status().message().find("absent"), std::string::npos);
 }
@@ -178,9 +188,11 @@ std::vector<uint8_t> CifarRecords(int n, int label_bytes, int classes) {
 TEST_F(DataTest, ReadsCifar10Binary) {
   fs::create_directories(dir_ / "cifar-10-batches-bin");
   for (int i = 1; i <= 5; ++i)
-    Write("cifar-10-batches-bin/data_batch_" + std::to_string(i) + ".bin", CifarRecords(3, 1, 10));
+    Write("cifar-10-batches-bin/data_batch_" + std::to_string(i) + ".bin",
+          CifarRecords(3, 1, 10));
   Write("cifar-10-batches-bin/test_batch.bin", CifarRecords(4, 1, 10));
-  absl::StatusOr<DataBundle> b = LoadDataset(DatasetKind::kCifar10, dir_.string(), {}, 0);
+  absl::StatusOr<DataBundle> b =
+      LoadDataset(DatasetKind::kCifar10, dir_.string(), {}, 0);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->train.size(), 15);
   EXPECT_EQ(b->test.size(), 4);
@@ -193,7 +205,8 @@ TEST_F(DataTest, ReadsCifar10Binary) {
 TEST_F(DataTest, ReadsCifar100FineLabels) {
   Write("train.bin", CifarRecords(5, 2, 100));
   Write("test.bin", CifarRecords(3, 2, 100));
-  absl::StatusOr<DataBundle> b = LoadDataset(DatasetKind::kCifar100, dir_.string(), {}, 0);
+  absl::StatusOr<DataBundle> b =
+      LoadDataset(DatasetKind::kCifar100, dir_.string(), {}, 0);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->classes, 100);
   EXPECT_EQ(b->train.labels[4].item<int64_t>(), 4);
@@ -204,15 +217,18 @@ TEST_F(DataTest, TruncatedCifarNamesRecordSize) {
   auto test = CifarRecords(3, 2, 100);
   test.resize(test.size() - 100);
   std::string path = Write("test.bin", test);
-  absl::StatusOr<DataBundle> b = LoadDataset(DatasetKind::kCifar100, dir_.string(), {}, 0);
+  absl::StatusOr<DataBundle> b =
+      LoadDataset(DatasetKind::kCifar100, dir_.string(), {}, 0);
   ASSERT_EQ(b.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(b.status().message().find(path), std::string::npos);
-  EXPECT_NE(b.status().message().find("3074-byte"), std::string::npos) << b.status();
+  EXPECT_NE(b.status().message().find("3074-byte"), std::string::npos)
+      << b.status();
 }
 
 TEST_F(DataTest, MissingCifarBatchNamesIt) {
   Write("data_batch_1.bin", CifarRecords(2, 1, 10));
-  absl::StatusOr<DataBundle> b = LoadDataset(DatasetKind::kCifar10, dir_.string(), {}, 0);
+  absl::StatusOr<DataBundle> b =
+      LoadDataset(DatasetKind::kCifar10, dir_.string(), {}, 0);
   ASSERT_EQ(b.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(b.status().message().find("data_batch_2.bin"), std::string::npos);
 }
@@ -243,7 +259,8 @@ TEST(LabelNoiseTest, SymmetricNoiseSpreadsOverOtherClasses) {
   EXPECT_NEAR(a.ne(0).to(at::kDouble).mean().item<double>(), 0.2, 0.01);
   for (int cls = 1; cls < 5; ++cls)
     EXPECT_NEAR(a.eq(cls).to(at::kDouble).mean().item<double>(), 0.05, 0.005);
-  EXPECT_TRUE(ApplyLabelNoise(labels, 5, 0.0, NoiseKind::kSymmetric, 1).equal(labels));
+  EXPECT_TRUE(
+      ApplyLabelNoise(labels, 5, 0.0, NoiseKind::kSymmetric, 1).equal(labels));
 }
 
 TEST(SplitTest, DisjointDeterministicAndLimited) {
@@ -254,7 +271,8 @@ TEST(SplitTest, DisjointDeterministicAndLimited) {
   EXPECT_EQ(a.val.size(), 100);
   EXPECT_EQ(a.train.size(), 900);
   EXPECT_TRUE(a.val.images.equal(b.val.images));
-  at::Tensor all = at::cat({a.train.images.view({-1}), a.val.images.view({-1})});
+  at::Tensor all =
+      at::cat({a.train.images.view({-1}), a.val.images.view({-1})});
   EXPECT_EQ(std::get<0>(at::_unique(all)).numel(), 1000);
   TrainValSplit limited = SplitTrainVal(d, 0.1, 50, 3);
   EXPECT_EQ(limited.train.size(), 50);

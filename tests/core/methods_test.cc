@@ -13,13 +13,16 @@ namespace mixcal::core {
 namespace {
 
 // Two examples, three classes.
-const std::vector<std::vector<double>> kLogits = {{1.0, 2.0, 0.5}, {0.0, -1.0, 3.0}};
+const std::vector<std::vector<double>> kLogits = {{1.0, 2.0, 0.5},
+                                                  {0.0, -1.0, 3.0}};
 const std::vector<int64_t> kLabels = {1, 0};
 
 at::Tensor Logits() {
   return at::tensor({1.0, 2.0, 0.5, 0.0, -1.0, 3.0}, at::kDouble).view({2, 3});
 }
-at::Tensor Labels() { return at::tensor(std::vector<int64_t>{1, 0}, at::kLong); }
+at::Tensor Labels() {
+  return at::tensor(std::vector<int64_t>{1, 0}, at::kLong);
+}
 
 // log p_k for one row, by hand.
 std::vector<double> LogSoftmax(const std::vector<double>& z) {
@@ -47,7 +50,8 @@ std::vector<std::vector<double>> OneHot(const std::vector<int64_t>& y) {
 }
 
 TEST(MethodsTest, BaselineIsHardLabelCrossEntropy) {
-  EXPECT_NEAR(CrossEntropy(Logits(), Labels()).item<double>(), HandCe(OneHot(kLabels)), 1e-12);
+  EXPECT_NEAR(CrossEntropy(Logits(), Labels()).item<double>(),
+              HandCe(OneHot(kLabels)), 1e-12);
 }
 
 TEST(MethodsTest, MixupIsLambdaWeightedPairOfCrossEntropies) {
@@ -56,9 +60,11 @@ TEST(MethodsTest, MixupIsLambdaWeightedPairOfCrossEntropies) {
   auto ta = OneHot(kLabels), tb = OneHot(yb);
   double expected = lambda * HandCe(ta) + (1 - lambda) * HandCe(tb);
   at::Tensor y_b = at::tensor(yb, at::kLong);
-  EXPECT_NEAR(MixupLoss(Logits(), Labels(), y_b, lambda).item<double>(), expected, 1e-12);
+  EXPECT_NEAR(MixupLoss(Logits(), Labels(), y_b, lambda).item<double>(),
+              expected, 1e-12);
   // lambda = 1 is plain cross-entropy.
-  EXPECT_NEAR(MixupLoss(Logits(), Labels(), y_b, 1.0).item<double>(), HandCe(ta), 1e-12);
+  EXPECT_NEAR(MixupLoss(Logits(), Labels(), y_b, 1.0).item<double>(),
+              HandCe(ta), 1e-12);
 }
 
 TEST(MethodsTest, MixInputsIsConvexCombinationWithPermutation) {
@@ -75,9 +81,12 @@ TEST(MethodsTest, LabelSmoothingUniformPutsEpsOverKOnEveryClass) {
   const double eps = 0.2;
   auto t = OneHot(kLabels);
   for (auto& row : t)
-    for (double& v : row) v = (1 - eps) * v + eps / 3;  // true class 1-eps+eps/K
-  EXPECT_NEAR(LabelSmoothingLoss(Logits(), Labels(), eps, SmoothingMode::kUniform).item<double>(),
-              HandCe(t), 1e-12);
+    for (double& v : row)
+      v = (1 - eps) * v + eps / 3;  // true class 1-eps+eps/K
+  EXPECT_NEAR(
+      LabelSmoothingLoss(Logits(), Labels(), eps, SmoothingMode::kUniform)
+          .item<double>(),
+      HandCe(t), 1e-12);
 }
 
 TEST(MethodsTest, LabelSmoothingOthersPutsEpsOverKMinusOneOnWrongClasses) {
@@ -85,8 +94,10 @@ TEST(MethodsTest, LabelSmoothingOthersPutsEpsOverKMinusOneOnWrongClasses) {
   auto t = OneHot(kLabels);
   for (auto& row : t)
     for (double& v : row) v = v == 1 ? 1 - eps : eps / 2;
-  EXPECT_NEAR(LabelSmoothingLoss(Logits(), Labels(), eps, SmoothingMode::kOthers).item<double>(),
-              HandCe(t), 1e-12);
+  EXPECT_NEAR(
+      LabelSmoothingLoss(Logits(), Labels(), eps, SmoothingMode::kOthers)
+          .item<double>(),
+      HandCe(t), 1e-12);
 }
 
 TEST(MethodsTest, ErlSubtractsBetaTimesMeanEntropy) {
@@ -104,8 +115,10 @@ TEST(MethodsTest, ErlSubtractsBetaTimesMeanEntropy) {
 TEST(MethodsTest, FeatureMixupTargetPolicies) {
   at::Tensor y = Labels();
   at::Tensor perm = at::tensor(std::vector<int64_t>{1, 0}, at::kLong);
-  EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.6, LabelPolicy::kDominant).equal(y));
-  EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.5, LabelPolicy::kDominant).equal(y));
+  EXPECT_TRUE(
+      FeatureMixupTarget(y, perm, 0.6, LabelPolicy::kDominant).equal(y));
+  EXPECT_TRUE(
+      FeatureMixupTarget(y, perm, 0.5, LabelPolicy::kDominant).equal(y));
   EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.4, LabelPolicy::kDominant)
                   .equal(at::tensor(std::vector<int64_t>{0, 1}, at::kLong)));
   EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.1, LabelPolicy::kFirst).equal(y));
@@ -115,13 +128,15 @@ TEST(EvaluateTest, LabelledMetricsByHand) {
   // Row 1: p = softmax(1, 2, 0.5), predicts 1 (right). Row 2 predicts 2
   // (wrong, label 0).
   SplitMetrics m = LabelledMetrics("test", Logits(), Labels(), 15);
-  std::vector<double> lp1 = LogSoftmax(kLogits[0]), lp2 = LogSoftmax(kLogits[1]);
+  std::vector<double> lp1 = LogSoftmax(kLogits[0]),
+                      lp2 = LogSoftmax(kLogits[1]);
   EXPECT_EQ(m.count, 2);
   EXPECT_NEAR(m.accuracy, 0.5, 1e-12);
   EXPECT_NEAR(m.nll, -(lp1[1] + lp2[0]) / 2, 1e-12);
   double brier = 0, entropy = 0;
   for (int k = 0; k < 3; ++k) {
-    brier += std::pow(std::exp(lp1[k]) - (k == 1), 2) + std::pow(std::exp(lp2[k]) - (k == 0), 2);
+    brier += std::pow(std::exp(lp1[k]) - (k == 1), 2) +
+             std::pow(std::exp(lp2[k]) - (k == 0), 2);
     entropy -= std::exp(lp1[k]) * lp1[k] + std::exp(lp2[k]) * lp2[k];
   }
   EXPECT_NEAR(m.brier, brier / 2, 1e-12);
@@ -146,11 +161,16 @@ TEST(EvaluateTest, TemperatureDividesLogits) {
 
 TEST(EvaluateTest, FittedTemperatureMinimisesNll) {
   // Overconfident logits: scaled-up versions of a mixed-accuracy set.
-  at::Tensor z = at::tensor({4.0, 0.0, 0.0, 0.0, 4.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 4.0},
-                            at::kDouble).view({4, 3}) * 3.0;
+  at::Tensor z =
+      at::tensor({4.0, 0.0, 0.0, 0.0, 4.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 4.0},
+                 at::kDouble)
+          .view({4, 3}) *
+      3.0;
   at::Tensor y = at::tensor(std::vector<int64_t>{0, 1, 1, 2}, at::kLong);
   double t = FitTemperature(z, y);
-  auto nll = [&](double temp) { return at::nll_loss(at::log_softmax(z / temp, 1), y).item<double>(); };
+  auto nll = [&](double temp) {
+    return at::nll_loss(at::log_softmax(z / temp, 1), y).item<double>();
+  };
   EXPECT_GT(t, 1.0);  // overconfident: T > 1 softens
   EXPECT_LE(nll(t), nll(t * 1.01) + 1e-12);
   EXPECT_LE(nll(t), nll(t / 1.01) + 1e-12);

@@ -20,7 +20,8 @@ class GoldenTest : public ::testing::TestWithParam<Golden> {};
 
 TEST_P(GoldenTest, MatchesReference) {
   const Golden& g = GetParam();
-  std::vector<ReliabilityBin> bins = BinConfidences(g.confidence, g.correct, g.bins);
+  std::vector<ReliabilityBin> bins =
+      BinConfidences(g.confidence, g.correct, g.bins);
   Calibration c = CalibrationFromBins(bins);
   EXPECT_NEAR(c.ece, g.ece, 1e-6);
   EXPECT_NEAR(c.mce, g.mce, 1e-6);
@@ -29,10 +30,15 @@ TEST_P(GoldenTest, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Reference, GoldenTest,
-    ::testing::Values(Golden{{0.4f, 0.5f, 0.6f}, {1, 1, 0}, 2, 0.566667, 0.600000, 0.120000},
-                      Golden{{0.95f, 1.0f}, {1, 0}, 2, 0.475000, 0.475000, 0.463125},
-                      Golden{{0.55f, 0.55f, 0.60f, 0.90f}, {0, 0, 1, 1}, 3, 0.200000,
-                             0.233333, 0.099167}));
+    ::testing::Values(
+        Golden{{0.4f, 0.5f, 0.6f}, {1, 1, 0}, 2, 0.566667, 0.600000, 0.120000},
+        Golden{{0.95f, 1.0f}, {1, 0}, 2, 0.475000, 0.475000, 0.463125},
+        Golden{{0.55f, 0.55f, 0.60f, 0.90f},
+               {0, 0, 1, 1},
+               3,
+               0.200000,
+               0.233333,
+               0.099167}));
 
 TEST(BinIndexTest, UpperEdgeBelongsToLowerBin) {
   // Bins are (lo, hi]: 0.5 with 2 bins is in bin 1, 1.0 in the last bin,

@@ -42,41 +42,51 @@ std::vector<std::string> Lines(const std::string& s) {
 TEST(TrainCliTest, HelpListsEveryDatasetModelMethodAndRange) {
   Output o = RunTrain("--help");
   EXPECT_EQ(o.code, 0);
-  for (const char* word : {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "mlp",
-                           "lenet", "resnet18", "vgg16", "baseline", "mixup", "feature_mixup",
-                           "label_smoothing", "erl", "--alpha", "[0, 10]", "--epsilon", "[0, 1)",
-                           "--label-policy", "--ls-mode", "--label-noise", "--batch-size",
-                           "--train-limit", "--data-dir", "--device", "--ece-bins",
-                           "--checkpoint-dir", "--threads", "--seed", "--lr"}) {
+  for (const char* word :
+       {"fashion-mnist",   "mnist",         "cifar10",
+        "cifar100",        "synthetic",     "mlp",
+        "lenet",           "resnet18",      "vgg16",
+        "baseline",        "mixup",         "feature_mixup",
+        "label_smoothing", "erl",           "--alpha",
+        "[0, 10]",         "--epsilon",     "[0, 1)",
+        "--label-policy",  "--ls-mode",     "--label-noise",
+        "--batch-size",    "--train-limit", "--data-dir",
+        "--device",        "--ece-bins",    "--checkpoint-dir",
+        "--threads",       "--seed",        "--lr"}) {
     EXPECT_NE(o.out.find(word), std::string::npos) << word;
   }
 }
 
 TEST(TrainCliTest, BadFlagsGiveOneLineAndExitTwo) {
-  for (const char* args : {"--alpha -1", "--bogus", "--epochs ten", "--model resnet50",
-                           "--method mixup:abc", "--epochs"}) {
+  for (const char* args :
+       {"--alpha -1", "--bogus", "--epochs ten", "--model resnet50",
+        "--method mixup:abc", "--epochs"}) {
     Output o = RunTrain(args);
     EXPECT_EQ(o.code, 2) << args;
     EXPECT_EQ(Lines(o.out).size(), 1u) << args << ": " << o.out;
     EXPECT_EQ(o.out.rfind("mixcal-train: ", 0), 0u) << o.out;
   }
   Output o = RunTrain("--alpha -1");
-  EXPECT_NE(o.out.find("alpha must be in [0, 10], got -1"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("alpha must be in [0, 10], got -1"), std::string::npos)
+      << o.out;
 }
 
 TEST(TrainCliTest, PrintsOneJsonObjectPerEpochAndSplit) {
-  Output o = RunTrain("--dataset synthetic --model mlp --method mixup:0.4 --epochs 2 --threads 1 "
-                 "--noise-eval 64");
+  Output o = RunTrain(
+      "--dataset synthetic --model mlp --method mixup:0.4 --epochs 2 --threads "
+      "1 "
+      "--noise-eval 64");
   ASSERT_EQ(o.code, 0) << o.out;
   std::vector<std::string> lines = Lines(o.out);
   ASSERT_EQ(lines.size(), 6u) << o.out;  // 2 epochs x (test, test_ts, noise)
   for (const std::string& line : lines) {
     EXPECT_EQ(line.front(), '{');
     EXPECT_EQ(line.back(), '}');
-    for (const char* key : {"\"epoch\":", "\"split\":", "\"accuracy\":", "\"nll\":", "\"brier\":",
-                            "\"ece\":", "\"mce\":", "\"oe\":", "\"adaptive_ece\":",
-                            "\"mean_confidence\":", "\"mean_entropy\":", "\"train_loss\":",
-                            "\"lr\":", "\"samples_per_sec\":", "\"bins\":["}) {
+    for (const char* key :
+         {"\"epoch\":", "\"split\":", "\"accuracy\":", "\"nll\":", "\"brier\":",
+          "\"ece\":", "\"mce\":", "\"oe\":", "\"adaptive_ece\":",
+          "\"mean_confidence\":", "\"mean_entropy\":", "\"train_loss\":",
+          "\"lr\":", "\"samples_per_sec\":", "\"bins\":["}) {
       EXPECT_NE(line.find(key), std::string::npos) << key << " in " << line;
     }
   }
@@ -88,7 +98,8 @@ TEST(TrainCliTest, PrintsOneJsonObjectPerEpochAndSplit) {
 }
 
 TEST(TrainCliTest, MissingDataIsExitOneNamingThePath) {
-  Output o = RunTrain("--dataset mnist --data-dir /nonexistent/mnist --epochs 1");
+  Output o =
+      RunTrain("--dataset mnist --data-dir /nonexistent/mnist --epochs 1");
   EXPECT_EQ(o.code, 1);
   EXPECT_NE(o.out.find("/nonexistent/mnist"), std::string::npos) << o.out;
 }

@@ -41,17 +41,22 @@ struct RunResult {
   std::vector<std::string> checkpoints;
 };
 
-RunResult RunTraining(const TrainConfig& config, const std::atomic<bool>* cancel = nullptr,
-                      int cancel_after_epoch = 0, std::atomic<bool>* cancel_flag = nullptr) {
+RunResult RunTraining(const TrainConfig& config,
+                      const std::atomic<bool>* cancel = nullptr,
+                      int cancel_after_epoch = 0,
+                      std::atomic<bool>* cancel_flag = nullptr) {
   RunResult r;
   TrainHooks hooks;
   hooks.cancel = cancel;
   hooks.on_epoch = [&](const EpochReport& e) {
     r.reports.push_back(e);
-    if (cancel_flag != nullptr && e.epoch == cancel_after_epoch) cancel_flag->store(true);
+    if (cancel_flag != nullptr && e.epoch == cancel_after_epoch)
+      cancel_flag->store(true);
     return absl::OkStatus();
   };
-  hooks.on_checkpoint = [&](int, const std::string& path) { r.checkpoints.push_back(path); };
+  hooks.on_checkpoint = [&](int, const std::string& path) {
+    r.checkpoints.push_back(path);
+  };
   r.status = NewTorchTrainer()->Run(config, hooks);
   return r;
 }
@@ -93,9 +98,10 @@ TEST(TrainerTest, LearnsSyntheticDataAndReportsEveryMetric) {
   ASSERT_NE(test, nullptr);
   EXPECT_GT(test->accuracy, 0.85);  // chance is 0.25
   EXPECT_EQ(test->count, 512);
-  for (double v : {test->nll, test->brier, test->ece, test->mce, test->oe,
-                   test->adaptive_ece, test->mean_confidence, test->mean_entropy,
-                   last.train_loss, last.train_accuracy, last.lr, last.samples_per_sec}) {
+  for (double v :
+       {test->nll, test->brier, test->ece, test->mce, test->oe,
+        test->adaptive_ece, test->mean_confidence, test->mean_entropy,
+        last.train_loss, last.train_accuracy, last.lr, last.samples_per_sec}) {
     EXPECT_TRUE(std::isfinite(v));
   }
   EXPECT_GT(test->mean_confidence, 0.25);
@@ -132,7 +138,8 @@ TEST(TrainerTest, SameSeedGivesSameNumbersOnCpu) {
   c.alpha = 0.4;
   RunResult a = RunTraining(c), b = RunTraining(c);
   ASSERT_TRUE(a.status.ok() && b.status.ok());
-  for (size_t i = 0; i < a.reports.size(); ++i) ExpectSameNumbers(a.reports[i], b.reports[i]);
+  for (size_t i = 0; i < a.reports.size(); ++i)
+    ExpectSameNumbers(a.reports[i], b.reports[i]);
   c.seed = 2;
   RunResult other = RunTraining(c);
   EXPECT_NE(other.reports.back().train_loss, a.reports.back().train_loss);
@@ -146,7 +153,8 @@ TEST(TrainerTest, MixupWithAlphaZeroEqualsBaselineExactly) {
   RunResult a = RunTraining(base), b = RunTraining(mix);
   ASSERT_TRUE(a.status.ok() && b.status.ok());
   ASSERT_EQ(a.reports.size(), b.reports.size());
-  for (size_t i = 0; i < a.reports.size(); ++i) ExpectSameNumbers(a.reports[i], b.reports[i]);
+  for (size_t i = 0; i < a.reports.size(); ++i)
+    ExpectSameNumbers(a.reports[i], b.reports[i]);
   // And a real alpha changes the run.
   mix.alpha = 1.0;
   RunResult c = RunTraining(mix);
@@ -156,8 +164,9 @@ TEST(TrainerTest, MixupWithAlphaZeroEqualsBaselineExactly) {
 class CheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("mixcal_ckpt_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("mixcal_ckpt_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -213,16 +222,20 @@ TEST_F(CheckpointTest, CheckpointOfAnotherConfigurationIsRefused) {
 void WriteIdxDataset(const fs::path& dir, int train, int test, int shift) {
   fs::create_directories(dir);
   auto be32 = [](std::ofstream& f, uint32_t v) {
-    unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+    unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8),
+                          uint8_t(v)};
     f.write(reinterpret_cast<char*>(b), 4);
   };
-  for (auto [prefix, n] : {std::pair<const char*, int>{"train", train}, {"t10k", test}}) {
-    std::ofstream img(dir / (std::string(prefix) + "-images-idx3-ubyte"), std::ios::binary);
+  for (auto [prefix, n] :
+       {std::pair<const char*, int>{"train", train}, {"t10k", test}}) {
+    std::ofstream img(dir / (std::string(prefix) + "-images-idx3-ubyte"),
+                      std::ios::binary);
     be32(img, 0x803);
     be32(img, n);
     be32(img, 28);
     be32(img, 28);
-    std::ofstream lab(dir / (std::string(prefix) + "-labels-idx1-ubyte"), std::ios::binary);
+    std::ofstream lab(dir / (std::string(prefix) + "-labels-idx1-ubyte"),
+                      std::ios::binary);
     be32(lab, 0x801);
     be32(lab, n);
     for (int i = 0; i < n; ++i) {
@@ -230,7 +243,8 @@ void WriteIdxDataset(const fs::path& dir, int train, int test, int shift) {
       lab.put(static_cast<char>(label));
       // Class-dependent brightness, so that the classes are learnable.
       for (int p = 0; p < 784; ++p)
-        img.put(static_cast<char>((label * 20 + shift + (p * 7 + i) % 40) % 256));
+        img.put(
+            static_cast<char>((label * 20 + shift + (p * 7 + i) % 40) % 256));
     }
   }
 }
@@ -271,7 +285,8 @@ TEST(TrainerTest, CancellationStopsBetweenBatches) {
   RunResult after_one = RunTraining(TinyConfig(), &later, 1, &later);
   EXPECT_EQ(after_one.status.code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(after_one.reports.size(), 1u);
-  EXPECT_NE(after_one.status.message().find("epoch 2, batch 0"), std::string::npos)
+  EXPECT_NE(after_one.status.message().find("epoch 2, batch 0"),
+            std::string::npos)
       << after_one.status;
 }
 
@@ -292,7 +307,8 @@ TEST(TrainerTest, InvalidConfigFailsBeforeAnyWork) {
   c.alpha = -1;
   RunResult r = RunTraining(c);
   EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status.message().find("alpha must be in [0, 10]"), std::string::npos);
+  EXPECT_NE(r.status.message().find("alpha must be in [0, 10]"),
+            std::string::npos);
   EXPECT_TRUE(r.reports.empty());
 }
 
@@ -354,11 +370,13 @@ TEST_P(EveryModelAndMethodTest, TrainsOneEpochOnImages) {
 INSTANTIATE_TEST_SUITE_P(
     Grid, EveryModelAndMethodTest,
     ::testing::Values(ModelMethod{ModelKind::kMlp, MethodKind::kFeatureMixup},
-                      ModelMethod{ModelKind::kLenet, MethodKind::kLabelSmoothing},
+                      ModelMethod{ModelKind::kLenet,
+                                  MethodKind::kLabelSmoothing},
                       ModelMethod{ModelKind::kResnet18, MethodKind::kMixup},
                       ModelMethod{ModelKind::kVgg16, MethodKind::kErl}),
     [](const auto& info) {
-      return std::string(Name(info.param.model)) + "_" + std::string(Name(info.param.method));
+      return std::string(Name(info.param.model)) + "_" +
+             std::string(Name(info.param.method));
     });
 
 }  // namespace

@@ -26,7 +26,8 @@ v1::SweepSpec Small() {
   return s;
 }
 
-void ExpectInvalid(const v1::SweepSpec& s, const std::string& field, const std::string& range) {
+void ExpectInvalid(const v1::SweepSpec& s, const std::string& field,
+                   const std::string& range) {
   absl::Status st = ValidateSweepSpec(s);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_NE(st.message().find(field), std::string::npos) << st;
@@ -41,7 +42,9 @@ TEST(SpecTest, SmallSpecIsValidAndExpandsInFixedOrder) {
       {"baseline", 0, 0}, {"baseline", 0, 1}, {"mixup", 0.2, 0},
       {"mixup", 0.2, 1},  {"mixup", 0.4, 0},  {"mixup", 0.4, 1}};
   for (size_t i = 0; i < jobs.size(); ++i) {
-    EXPECT_EQ(std::make_tuple(jobs[i].method, jobs[i].value, jobs[i].seed), expected[i]) << i;
+    EXPECT_EQ(std::make_tuple(jobs[i].method, jobs[i].value, jobs[i].seed),
+              expected[i])
+        << i;
     EXPECT_EQ(jobs[i].config.seed(), jobs[i].seed);
     EXPECT_EQ(jobs[i].config.value(), jobs[i].value);
     EXPECT_EQ(jobs[i].config.training().epochs(), 3u);
@@ -132,9 +135,9 @@ TEST(SpecTest, ToTrainConfigAppliesDefaultsAndValues) {
   EXPECT_EQ(c->epochs, 3);
   EXPECT_EQ(c->model, core::ModelKind::kMlp);
   EXPECT_EQ(c->dataset, core::DatasetKind::kSynthetic);
-  EXPECT_EQ(c->batch_size, 128);                 // default
-  EXPECT_DOUBLE_EQ(c->val_fraction, 0.1);        // default
-  EXPECT_EQ(c->checkpoint_every, 1);             // the spec default
+  EXPECT_EQ(c->batch_size, 128);           // default
+  EXPECT_DOUBLE_EQ(c->val_fraction, 0.1);  // default
+  EXPECT_EQ(c->checkpoint_every, 1);       // the spec default
   EXPECT_TRUE(c->temperature_scaling);
 
   v1::JobConfig j = jobs[0].config;
@@ -151,11 +154,13 @@ TEST(SpecTest, NormalizedFillsDefaultsSoEqualSpecsCompareEqual) {
   b.add_seeds(0);
   b.set_device("any");
   b.mutable_methods(1)->set_name("MIXUP");
-  EXPECT_EQ(Normalized(a).SerializeAsString(), Normalized(b).SerializeAsString());
+  EXPECT_EQ(Normalized(a).SerializeAsString(),
+            Normalized(b).SerializeAsString());
 }
 
 TEST(SpecTest, ExampleSpecFilesParseAndValidate) {
-  for (const char* name : {"mixup-fashion-mnist.json", "mixup-cifar100-vgg16.json"}) {
+  for (const char* name :
+       {"mixup-fashion-mnist.json", "mixup-cifar100-vgg16.json"}) {
     std::ifstream in(std::string(MIXCAL_SOURCE_DIR) + "/examples/" + name);
     ASSERT_TRUE(in) << name;
     std::stringstream text;
@@ -163,7 +168,8 @@ TEST(SpecTest, ExampleSpecFilesParseAndValidate) {
     v1::SweepSpec spec;
     auto st = google::protobuf::util::JsonStringToMessage(text.str(), &spec);
     ASSERT_TRUE(st.ok()) << name << ": " << st.ToString();
-    EXPECT_TRUE(ValidateSweepSpec(spec).ok()) << name << ": " << ValidateSweepSpec(spec);
+    EXPECT_TRUE(ValidateSweepSpec(spec).ok())
+        << name << ": " << ValidateSweepSpec(spec);
   }
 }
 

@@ -60,8 +60,9 @@ class ApiTest : public ::testing::Test {
     coordinator_ = std::move(*c);
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(64 << 20);
-    channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(coordinator_->port()),
-                                         grpc::InsecureChannelCredentials(), args);
+    channel_ = grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(coordinator_->port()),
+        grpc::InsecureChannelCredentials(), args);
     api_ = v1::ExperimentService::NewStub(channel_);
     workers_ = v1::WorkerService::NewStub(channel_);
   }
@@ -82,7 +83,8 @@ class ApiTest : public ::testing::Test {
     EXPECT_TRUE(workers_->RegisterWorker(&ctx, req, &resp).ok());
     return resp.worker_id();
   }
-  grpc::Status Submit(const v1::SweepSpec& spec, v1::Sweep* out, const std::string& token = "") {
+  grpc::Status Submit(const v1::SweepSpec& spec, v1::Sweep* out,
+                      const std::string& token = "") {
     grpc::ClientContext ctx;
     Auth(ctx, token);
     v1::SubmitSweepRequest req;
@@ -104,26 +106,151 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
   Start(/*tokens=*/true);
   using Call = std::function<grpc::Status(grpc::ClientContext*)>;
   std::vector<std::tuple<std::string, Need, Call>> calls = {
-      {"SubmitSweep", kWriteCall, [&](auto* c) { v1::SubmitSweepRequest r; *r.mutable_spec() = Spec("auth"); v1::Sweep s; return api_->SubmitSweep(c, r, &s); }},
-      {"GetSweep", kReadCall, [&](auto* c) { v1::GetSweepRequest r; r.set_sweep_id(1); v1::Sweep s; return api_->GetSweep(c, r, &s); }},
-      {"ListSweeps", kReadCall, [&](auto* c) { v1::ListSweepsRequest r; v1::ListSweepsResponse s; return api_->ListSweeps(c, r, &s); }},
-      {"CancelSweep", kWriteCall, [&](auto* c) { v1::CancelSweepRequest r; r.set_sweep_id(99); v1::Sweep s; return api_->CancelSweep(c, r, &s); }},
-      {"GetJob", kReadCall, [&](auto* c) { v1::GetJobRequest r; r.set_job_id(1); v1::Job s; return api_->GetJob(c, r, &s); }},
-      {"ListJobs", kReadCall, [&](auto* c) { v1::ListJobsRequest r; v1::ListJobsResponse s; return api_->ListJobs(c, r, &s); }},
-      {"CancelJob", kWriteCall, [&](auto* c) { v1::CancelJobRequest r; r.set_job_id(99); v1::Job s; return api_->CancelJob(c, r, &s); }},
-      {"RetryJob", kWriteCall, [&](auto* c) { v1::RetryJobRequest r; r.set_job_id(99); v1::Job s; return api_->RetryJob(c, r, &s); }},
-      {"QueryMetrics", kReadCall, [&](auto* c) { v1::QueryMetricsRequest r; v1::QueryMetricsResponse s; return api_->QueryMetrics(c, r, &s); }},
-      {"SummarizeSweep", kReadCall, [&](auto* c) { v1::SummarizeSweepRequest r; r.set_sweep_id(1); v1::SummarizeSweepResponse s; return api_->SummarizeSweep(c, r, &s); }},
-      {"GetReliability", kReadCall, [&](auto* c) { v1::GetReliabilityRequest r; r.set_job_id(1); v1::GetReliabilityResponse s; return api_->GetReliability(c, r, &s); }},
-      {"ListWorkers", kReadCall, [&](auto* c) { v1::ListWorkersRequest r; v1::ListWorkersResponse s; return api_->ListWorkers(c, r, &s); }},
-      {"ListEvents", kReadCall, [&](auto* c) { v1::ListEventsRequest r; v1::ListEventsResponse s; return api_->ListEvents(c, r, &s); }},
-      {"WatchSweep", kReadCall, [&](auto* c) { v1::WatchSweepRequest r; r.set_sweep_id(99); auto rd = api_->WatchSweep(c, r); v1::SweepUpdate u; while (rd->Read(&u)) {} return rd->Finish(); }},
-      {"RegisterWorker", kWorkerCall, [&](auto* c) { v1::RegisterWorkerRequest r; r.set_host("h"); r.set_device("cpu"); v1::RegisterWorkerResponse s; return workers_->RegisterWorker(c, r, &s); }},
-      {"AcquireJob", kWorkerCall, [&](auto* c) { v1::AcquireJobRequest r; r.set_worker_id(99); r.set_wait_ms(1); v1::AcquireJobResponse s; return workers_->AcquireJob(c, r, &s); }},
-      {"Heartbeat", kWorkerCall, [&](auto* c) { v1::HeartbeatRequest r; r.set_worker_id(99); v1::HeartbeatResponse s; return workers_->Heartbeat(c, r, &s); }},
-      {"ReportEpoch", kWorkerCall, [&](auto* c) { v1::ReportEpochRequest r; r.mutable_lease()->set_job_id(99); auto* m = r.add_metrics(); m->set_epoch(1); m->set_split("test"); v1::ReportEpochResponse s; return workers_->ReportEpoch(c, r, &s); }},
-      {"ReportCheckpoint", kWorkerCall, [&](auto* c) { v1::ReportCheckpointRequest r; r.mutable_lease()->set_job_id(99); r.set_path("/x"); v1::ReportCheckpointResponse s; return workers_->ReportCheckpoint(c, r, &s); }},
-      {"FinishJob", kWorkerCall, [&](auto* c) { v1::FinishJobRequest r; r.mutable_lease()->set_job_id(99); r.set_outcome(v1::SUCCEEDED); v1::FinishJobResponse s; return workers_->FinishJob(c, r, &s); }},
+      {"SubmitSweep", kWriteCall,
+       [&](auto* c) {
+         v1::SubmitSweepRequest r;
+         *r.mutable_spec() = Spec("auth");
+         v1::Sweep s;
+         return api_->SubmitSweep(c, r, &s);
+       }},
+      {"GetSweep", kReadCall,
+       [&](auto* c) {
+         v1::GetSweepRequest r;
+         r.set_sweep_id(1);
+         v1::Sweep s;
+         return api_->GetSweep(c, r, &s);
+       }},
+      {"ListSweeps", kReadCall,
+       [&](auto* c) {
+         v1::ListSweepsRequest r;
+         v1::ListSweepsResponse s;
+         return api_->ListSweeps(c, r, &s);
+       }},
+      {"CancelSweep", kWriteCall,
+       [&](auto* c) {
+         v1::CancelSweepRequest r;
+         r.set_sweep_id(99);
+         v1::Sweep s;
+         return api_->CancelSweep(c, r, &s);
+       }},
+      {"GetJob", kReadCall,
+       [&](auto* c) {
+         v1::GetJobRequest r;
+         r.set_job_id(1);
+         v1::Job s;
+         return api_->GetJob(c, r, &s);
+       }},
+      {"ListJobs", kReadCall,
+       [&](auto* c) {
+         v1::ListJobsRequest r;
+         v1::ListJobsResponse s;
+         return api_->ListJobs(c, r, &s);
+       }},
+      {"CancelJob", kWriteCall,
+       [&](auto* c) {
+         v1::CancelJobRequest r;
+         r.set_job_id(99);
+         v1::Job s;
+         return api_->CancelJob(c, r, &s);
+       }},
+      {"RetryJob", kWriteCall,
+       [&](auto* c) {
+         v1::RetryJobRequest r;
+         r.set_job_id(99);
+         v1::Job s;
+         return api_->RetryJob(c, r, &s);
+       }},
+      {"QueryMetrics", kReadCall,
+       [&](auto* c) {
+         v1::QueryMetricsRequest r;
+         v1::QueryMetricsResponse s;
+         return api_->QueryMetrics(c, r, &s);
+       }},
+      {"SummarizeSweep", kReadCall,
+       [&](auto* c) {
+         v1::SummarizeSweepRequest r;
+         r.set_sweep_id(1);
+         v1::SummarizeSweepResponse s;
+         return api_->SummarizeSweep(c, r, &s);
+       }},
+      {"GetReliability", kReadCall,
+       [&](auto* c) {
+         v1::GetReliabilityRequest r;
+         r.set_job_id(1);
+         v1::GetReliabilityResponse s;
+         return api_->GetReliability(c, r, &s);
+       }},
+      {"ListWorkers", kReadCall,
+       [&](auto* c) {
+         v1::ListWorkersRequest r;
+         v1::ListWorkersResponse s;
+         return api_->ListWorkers(c, r, &s);
+       }},
+      {"ListEvents", kReadCall,
+       [&](auto* c) {
+         v1::ListEventsRequest r;
+         v1::ListEventsResponse s;
+         return api_->ListEvents(c, r, &s);
+       }},
+      {"WatchSweep", kReadCall,
+       [&](auto* c) {
+         v1::WatchSweepRequest r;
+         r.set_sweep_id(99);
+         auto rd = api_->WatchSweep(c, r);
+         v1::SweepUpdate u;
+         while (rd->Read(&u)) {
+         }
+         return rd->Finish();
+       }},
+      {"RegisterWorker", kWorkerCall,
+       [&](auto* c) {
+         v1::RegisterWorkerRequest r;
+         r.set_host("h");
+         r.set_device("cpu");
+         v1::RegisterWorkerResponse s;
+         return workers_->RegisterWorker(c, r, &s);
+       }},
+      {"AcquireJob", kWorkerCall,
+       [&](auto* c) {
+         v1::AcquireJobRequest r;
+         r.set_worker_id(99);
+         r.set_wait_ms(1);
+         v1::AcquireJobResponse s;
+         return workers_->AcquireJob(c, r, &s);
+       }},
+      {"Heartbeat", kWorkerCall,
+       [&](auto* c) {
+         v1::HeartbeatRequest r;
+         r.set_worker_id(99);
+         v1::HeartbeatResponse s;
+         return workers_->Heartbeat(c, r, &s);
+       }},
+      {"ReportEpoch", kWorkerCall,
+       [&](auto* c) {
+         v1::ReportEpochRequest r;
+         r.mutable_lease()->set_job_id(99);
+         auto* m = r.add_metrics();
+         m->set_epoch(1);
+         m->set_split("test");
+         v1::ReportEpochResponse s;
+         return workers_->ReportEpoch(c, r, &s);
+       }},
+      {"ReportCheckpoint", kWorkerCall,
+       [&](auto* c) {
+         v1::ReportCheckpointRequest r;
+         r.mutable_lease()->set_job_id(99);
+         r.set_path("/x");
+         v1::ReportCheckpointResponse s;
+         return workers_->ReportCheckpoint(c, r, &s);
+       }},
+      {"FinishJob", kWorkerCall,
+       [&](auto* c) {
+         v1::FinishJobRequest r;
+         r.mutable_lease()->set_job_id(99);
+         r.set_outcome(v1::SUCCEEDED);
+         v1::FinishJobResponse s;
+         return workers_->FinishJob(c, r, &s);
+       }},
   };
   struct RoleCase {
     std::string name, token;
@@ -138,22 +265,27 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
   for (const auto& [name, need, call] : calls) {
     {
       grpc::ClientContext ctx;
-      EXPECT_EQ(call(&ctx).error_code(), grpc::StatusCode::UNAUTHENTICATED) << name << " without token";
+      EXPECT_EQ(call(&ctx).error_code(), grpc::StatusCode::UNAUTHENTICATED)
+          << name << " without token";
     }
     {
       grpc::ClientContext ctx;
       Auth(ctx, "not-a-known-token-at-all");
-      EXPECT_EQ(call(&ctx).error_code(), grpc::StatusCode::UNAUTHENTICATED) << name << " bad token";
+      EXPECT_EQ(call(&ctx).error_code(), grpc::StatusCode::UNAUTHENTICATED)
+          << name << " bad token";
     }
     for (const RoleCase& role : roles) {
       grpc::ClientContext ctx;
       Auth(ctx, role.token);
       grpc::StatusCode code = call(&ctx).error_code();
       if (role.allowed.count(need)) {
-        EXPECT_NE(code, grpc::StatusCode::PERMISSION_DENIED) << name << " as " << role.name;
-        EXPECT_NE(code, grpc::StatusCode::UNAUTHENTICATED) << name << " as " << role.name;
+        EXPECT_NE(code, grpc::StatusCode::PERMISSION_DENIED)
+            << name << " as " << role.name;
+        EXPECT_NE(code, grpc::StatusCode::UNAUTHENTICATED)
+            << name << " as " << role.name;
       } else {
-        EXPECT_EQ(code, grpc::StatusCode::PERMISSION_DENIED) << name << " as " << role.name;
+        EXPECT_EQ(code, grpc::StatusCode::PERMISSION_DENIED)
+            << name << " as " << role.name;
       }
     }
   }
@@ -168,8 +300,10 @@ TEST_F(ApiTest, InvalidSpecIsRefusedNamingTheFieldAndStoresNothing) {
   v1::Sweep out;
   grpc::Status s = Submit(spec, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("methods[1].values[0]"), std::string::npos) << s.error_message();
-  EXPECT_NE(s.error_message().find("[0, 10]"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("methods[1].values[0]"), std::string::npos)
+      << s.error_message();
+  EXPECT_NE(s.error_message().find("[0, 10]"), std::string::npos)
+      << s.error_message();
   grpc::ClientContext ctx;
   v1::ListSweepsResponse list;
   ASSERT_TRUE(api_->ListSweeps(&ctx, v1::ListSweepsRequest(), &list).ok());
@@ -179,10 +313,13 @@ TEST_F(ApiTest, InvalidSpecIsRefusedNamingTheFieldAndStoresNothing) {
 TEST_F(ApiTest, OversizedMessageIsRefused) {
   Start(false);
   v1::SweepSpec spec = Spec("huge");
-  spec.mutable_data()->set_data_dir(std::string(9 << 20, 'x'));  // over the 8 MiB default
+  spec.mutable_data()->set_data_dir(
+      std::string(9 << 20, 'x'));  // over the 8 MiB default
   v1::Sweep out;
-  EXPECT_EQ(Submit(spec, &out).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  spec.mutable_data()->set_data_dir(std::string(5000, 'x'));  // fits, but over 4096
+  EXPECT_EQ(Submit(spec, &out).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  spec.mutable_data()->set_data_dir(
+      std::string(5000, 'x'));  // fits, but over 4096
   grpc::Status s = Submit(spec, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("data.data_dir"), std::string::npos);
@@ -231,7 +368,8 @@ TEST_F(ApiTest, StaleLeaseReportIsRefusedOverTheWire) {
   m->set_split("test");
   v1::ReportEpochResponse resp;
   grpc::Status s = workers_->ReportEpoch(&ctx, req, &resp);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << s.error_message();
   grpc::ClientContext qctx;
   v1::QueryMetricsResponse rows;
   ASSERT_TRUE(api_->QueryMetrics(&qctx, v1::QueryMetricsRequest(), &rows).ok());
@@ -250,7 +388,8 @@ TEST_F(ApiTest, LongPollHandsANewJobToAWaitingWorkerAtOnce) {
     grpc::Status s = workers_->AcquireJob(&ctx, req, &resp);
     return std::make_pair(s, std::chrono::steady_clock::now());
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the worker is waiting
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(300));  // the worker is waiting
   const auto submitted = std::chrono::steady_clock::now();
   v1::Sweep sweep;
   ASSERT_TRUE(Submit(Spec("poll"), &sweep).ok());
@@ -283,14 +422,16 @@ TEST_F(ApiTest, HealthServiceAnswersServing) {
   grpc::ByteBuffer response;
   grpc::ClientContext ctx;
   std::promise<grpc::Status> done;
-  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                    &request, &response,
                     [&](grpc::Status s) { done.set_value(s); });
   grpc::Status s = done.get_future().get();
   ASSERT_TRUE(s.ok()) << s.error_message();
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(response.Dump(&slices).ok());
   std::string bytes;
-  for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  for (auto& sl : slices)
+    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
 }
 

@@ -27,8 +27,8 @@ bool Ended(const v1::Sweep& s) {
 }
 
 // Every (job, epoch) of `split` appears exactly once, epochs 1..epochs.
-void ExpectEveryEpochOnce(const std::vector<v1::EpochMetrics>& rows, const v1::Sweep& sweep,
-                          int epochs) {
+void ExpectEveryEpochOnce(const std::vector<v1::EpochMetrics>& rows,
+                          const v1::Sweep& sweep, int epochs) {
   std::map<int64_t, std::multiset<uint32_t>> seen;
   for (const auto& r : rows) seen[r.job_id()].insert(r.epoch());
   ASSERT_EQ(seen.size(), static_cast<size_t>(sweep.job_ids_size()));
@@ -57,10 +57,12 @@ TEST(EndToEndTest, SweepRunsToCompletionOnTwoWorkers) {
   });
   c.StartWorker();
   c.StartWorker();
-  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 180)) << Slurp(c.WorkerLog(0));
+  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 180))
+      << Slurp(c.WorkerLog(0));
   watcher.join();
   const v1::Sweep sweep = c.GetSweep(id);
-  EXPECT_EQ(sweep.state(), v1::SWEEP_SUCCEEDED) << Slurp(c.WorkerLog(0)) << Slurp(c.WorkerLog(1));
+  EXPECT_EQ(sweep.state(), v1::SWEEP_SUCCEEDED)
+      << Slurp(c.WorkerLog(0)) << Slurp(c.WorkerLog(1));
   ASSERT_EQ(sweep.job_ids_size(), 4);
   std::vector<v1::EpochMetrics> test = c.Metrics(id, "test");
   ExpectEveryEpochOnce(test, sweep, 3);
@@ -92,11 +94,13 @@ TEST(EndToEndTest, SweepRunsToCompletionOnTwoWorkers) {
     ASSERT_EQ(n, 2);
     EXPECT_EQ(row.seeds(), 2u);
     for (const auto& stat : row.stats()) {
-      if (stat.metric() == "ece") EXPECT_NEAR(stat.mean(), sum / n, 1e-12) << row.method();
+      if (stat.metric() == "ece")
+        EXPECT_NEAR(stat.mean(), sum / n, 1e-12) << row.method();
     }
   }
 
-  // The watch stream ended with the sweep, and carried every epoch once or more.
+  // The watch stream ended with the sweep, and carried every epoch once or
+  // more.
   EXPECT_TRUE(watch_status.ok()) << watch_status.error_message();
   ASSERT_FALSE(updates.empty());
   EXPECT_TRUE(updates.back().has_sweep());
@@ -117,13 +121,16 @@ TEST(EndToEndTest, KilledWorkersJobFinishesElsewhereFromItsCheckpoint) {
   const int64_t id = Submit(c, spec);
   const int64_t job = c.GetSweep(id).job_ids(0);
   size_t first = c.StartWorker();
-  ASSERT_TRUE(WaitFor([&] { return c.GetJob(job).checkpoint_epoch() >= 2; }, 120))
+  ASSERT_TRUE(
+      WaitFor([&] { return c.GetJob(job).checkpoint_epoch() >= 2; }, 120))
       << Slurp(c.WorkerLog(first));
   c.KillWorker(first);  // kill -9 mid-job
   const uint32_t reported = c.GetJob(job).last_epoch();
-  ASSERT_LT(reported, 8u) << "the job finished before the kill; make epochs longer";
+  ASSERT_LT(reported, 8u)
+      << "the job finished before the kill; make epochs longer";
   size_t second = c.StartWorker();
-  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 180)) << Slurp(c.WorkerLog(second));
+  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 180))
+      << Slurp(c.WorkerLog(second));
   v1::Job done = c.GetJob(job);
   EXPECT_EQ(done.state(), v1::SUCCEEDED) << done.error();
   EXPECT_EQ(done.attempt(), 2u);
@@ -135,13 +142,16 @@ TEST(EndToEndTest, KilledWorkersJobFinishesElsewhereFromItsCheckpoint) {
 TEST(EndToEndTest, CoordinatorRestartMidSweepLosesNothing) {
   Cluster c("restart");
   ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5, /*heartbeat_s=*/0.25));
-  const int64_t id = Submit(c, TinySweep("restart", 5, 1, /*train_count=*/8192));
+  const int64_t id =
+      Submit(c, TinySweep("restart", 5, 1, /*train_count=*/8192));
   c.StartWorker();
   ASSERT_TRUE(WaitFor([&] { return c.Metrics(id, "test").size() >= 2; }, 120));
   c.KillCoordinator();  // kill -9
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the worker trains on
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(1500));  // the worker trains on
   ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5, /*heartbeat_s=*/0.25));
-  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 180)) << Slurp(c.WorkerLog(0));
+  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 180))
+      << Slurp(c.WorkerLog(0));
   const v1::Sweep sweep = c.GetSweep(id);
   EXPECT_EQ(sweep.state(), v1::SWEEP_SUCCEEDED) << Slurp(c.WorkerLog(0));
   ExpectEveryEpochOnce(c.Metrics(id, "test"), sweep, 5);
@@ -165,8 +175,18 @@ TEST(EndToEndTest, CancellationStopsTheRunningJobPromptly) {
   EXPECT_EQ(cancelled.state(), v1::CANCELLED);
   // The worker hears it at its next heartbeat (0.1 s) and stops between
   // batches: it logs it well before another epoch (~0.5 s) could end.
-  ASSERT_TRUE(WaitFor([&] { return Slurp(c.WorkerLog(0)).find("cancelled; stopping") != std::string::npos; }, 10));
-  ASSERT_TRUE(WaitFor([&] { return Slurp(c.WorkerLog(0)).find("job 1 CANCELLED") != std::string::npos; }, 10))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Slurp(c.WorkerLog(0)).find("cancelled; stopping") !=
+               std::string::npos;
+      },
+      10));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Slurp(c.WorkerLog(0)).find("job 1 CANCELLED") !=
+               std::string::npos;
+      },
+      10))
       << Slurp(c.WorkerLog(0));
   const uint32_t at_cancel = cancelled.last_epoch();
   EXPECT_LE(c.GetJob(job).last_epoch(), at_cancel + 1);
@@ -185,10 +205,12 @@ TEST(EndToEndTest, TrainingErrorEndsTheJobFailedWithItsText) {
   spec.set_max_attempts(1);
   const int64_t id = Submit(c, spec);
   c.StartWorker();
-  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 60)) << Slurp(c.WorkerLog(0));
+  ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 60))
+      << Slurp(c.WorkerLog(0));
   const v1::Job job = c.GetJob(c.GetSweep(id).job_ids(0));
   EXPECT_EQ(job.state(), v1::FAILED);
-  EXPECT_NE(job.error().find("/nonexistent/mnist-for-test"), std::string::npos) << job.error();
+  EXPECT_NE(job.error().find("/nonexistent/mnist-for-test"), std::string::npos)
+      << job.error();
   EXPECT_EQ(c.GetSweep(id).state(), v1::SWEEP_FAILED);
   // RetryJob puts it back in the queue (it fails again here, as it should).
   grpc::ClientContext ctx;
@@ -197,7 +219,11 @@ TEST(EndToEndTest, TrainingErrorEndsTheJobFailedWithItsText) {
   v1::Job retried;
   ASSERT_TRUE(c.api().RetryJob(&ctx, req, &retried).ok());
   EXPECT_EQ(retried.state(), v1::QUEUED);
-  ASSERT_TRUE(WaitFor([&] { return c.GetJob(job.id()).attempt() == 2 && Ended(c.GetSweep(id)); }, 60));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return c.GetJob(job.id()).attempt() == 2 && Ended(c.GetSweep(id));
+      },
+      60));
   EXPECT_EQ(c.GetJob(job.id()).state(), v1::FAILED);
 }
 

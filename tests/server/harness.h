@@ -31,7 +31,8 @@ class Process {
       dup2(fileno(f), 1);
       dup2(fileno(f), 2);
       std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      for (const std::string& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
       setenv("OMP_NUM_THREADS", "1", 1);
       execv(args[0], args.data());
@@ -74,7 +75,8 @@ inline std::string Slurp(const std::string& path) {
 // Polls `done` every 50 ms until it holds or `seconds` pass.
 template <typename F>
 bool WaitFor(F done, double seconds) {
-  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(int(seconds * 1000));
+  auto until = std::chrono::steady_clock::now() +
+               std::chrono::milliseconds(int(seconds * 1000));
   while (std::chrono::steady_clock::now() < until) {
     if (done()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -93,19 +95,22 @@ class Cluster {
   ~Cluster() {
     workers_.clear();
     coordinator_.Stop();
-    if (std::getenv("MIXCAL_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(dir_);
+    if (std::getenv("MIXCAL_KEEP_TEST_DIRS") == nullptr)
+      std::filesystem::remove_all(dir_);
   }
 
   // Starts (or restarts, on the same file and port) the coordinator.
   bool StartCoordinator(double lease_s = 2.0, double heartbeat_s = 0.25) {
     std::string port_file = (dir_ / "port").string();
     std::filesystem::remove(port_file);
-    coordinator_ = Process({MIXCAL_COORDINATOR_BIN, "--listen=127.0.0.1:" + std::to_string(port_),
-                            "--db=" + (dir_ / "mixcal.db").string(), "--port_file=" + port_file,
-                            "--lease_seconds=" + std::to_string(lease_s),
-                            "--heartbeat_seconds=" + std::to_string(heartbeat_s)},
-                           (dir_ / "coordinator.log").string());
-    if (!WaitFor([&] { return std::filesystem::exists(port_file); }, 20)) return false;
+    coordinator_ = Process(
+        {MIXCAL_COORDINATOR_BIN, "--listen=127.0.0.1:" + std::to_string(port_),
+         "--db=" + (dir_ / "mixcal.db").string(), "--port_file=" + port_file,
+         "--lease_seconds=" + std::to_string(lease_s),
+         "--heartbeat_seconds=" + std::to_string(heartbeat_s)},
+        (dir_ / "coordinator.log").string());
+    if (!WaitFor([&] { return std::filesystem::exists(port_file); }, 20))
+      return false;
     port_ = std::stoi(Slurp(port_file));
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
                                    grpc::InsecureChannelCredentials());
@@ -120,19 +125,25 @@ class Cluster {
   // Returns the worker's index.
   size_t StartWorker() {
     size_t i = workers_.size();
-    workers_.emplace_back(std::vector<std::string>{
-                              MIXCAL_WORKER_BIN, "--coordinator=127.0.0.1:" + std::to_string(port_),
-                              "--threads=1", "--name=w" + std::to_string(i),
-                              "--checkpoint_dir=" + (dir_ / "checkpoints").string()},
-                          WorkerLog(i));
+    workers_.emplace_back(
+        std::vector<std::string>{
+            MIXCAL_WORKER_BIN,
+            "--coordinator=127.0.0.1:" + std::to_string(port_), "--threads=1",
+            "--name=w" + std::to_string(i),
+            "--checkpoint_dir=" + (dir_ / "checkpoints").string()},
+        WorkerLog(i));
     return i;
   }
   void KillWorker(size_t i, int sig = SIGKILL) {
     workers_[i].Kill(sig);
     workers_[i].Wait();
   }
-  std::string WorkerLog(size_t i) const { return (dir_ / ("worker" + std::to_string(i) + ".log")).string(); }
-  std::string CoordinatorLog() const { return (dir_ / "coordinator.log").string(); }
+  std::string WorkerLog(size_t i) const {
+    return (dir_ / ("worker" + std::to_string(i) + ".log")).string();
+  }
+  std::string CoordinatorLog() const {
+    return (dir_ / "coordinator.log").string();
+  }
 
   v1::ExperimentService::Stub& api() { return *experiment_; }
   v1::WorkerService::Stub& workers() { return *worker_; }
@@ -154,7 +165,8 @@ class Cluster {
     experiment_->GetJob(&ctx, req, &j);
     return j;
   }
-  std::vector<v1::EpochMetrics> Metrics(int64_t sweep_id, const std::string& split) {
+  std::vector<v1::EpochMetrics> Metrics(int64_t sweep_id,
+                                        const std::string& split) {
     std::vector<v1::EpochMetrics> out;
     v1::QueryMetricsRequest req;
     req.mutable_filter()->set_sweep_id(sweep_id);

@@ -2,13 +2,13 @@
 
 #include "storage/store.h"
 
+#include <sqlite3.h>
+
 #include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <set>
 #include <thread>
-
-#include <sqlite3.h>
 
 #include "gtest/gtest.h"
 
@@ -82,7 +82,8 @@ class StoreTest : public ::testing::Test {
     return *id;
   }
   Assignment Acquire(int64_t worker) {
-    absl::StatusOr<std::optional<Assignment>> a = store_->AcquireJob(worker, kLease);
+    absl::StatusOr<std::optional<Assignment>> a =
+        store_->AcquireJob(worker, kLease);
     EXPECT_TRUE(a.ok()) << a.status();
     EXPECT_TRUE(a->has_value());
     return **a;
@@ -122,7 +123,9 @@ TEST_F(StoreTest, InvalidSpecStoresNothing) {
   bad.mutable_methods(1)->set_values(0, 11);
   absl::StatusOr<v1::Sweep> r = store_->CreateSweep(bad);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("methods[1].values[0]"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("methods[1].values[0]"),
+            std::string::npos)
+      << r.status();
   auto sweeps = store_->ListSweeps(100, false);
   ASSERT_TRUE(sweeps.ok());
   EXPECT_TRUE(sweeps->empty());
@@ -140,7 +143,8 @@ TEST_F(StoreTest, RequestIdNeverCreatesASecondCopy) {
   EXPECT_EQ(store_->ListJobs({})->size(), 4u);
   s.add_seeds(7);
   auto c = store_->CreateSweep(s);
-  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition) << c.status();
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition)
+      << c.status();
   EXPECT_EQ(store_->ListJobs({})->size(), 4u);
 }
 
@@ -188,7 +192,8 @@ TEST_F(StoreTest, NewerSchemaIsRefused) {
     // Pretend a newer mixcal wrote the file.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 99", nullptr, nullptr, nullptr),
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 99",
+                           nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
   }
@@ -196,14 +201,16 @@ TEST_F(StoreTest, NewerSchemaIsRefused) {
   o.path = path_;
   auto s = Store::Open(o);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.status().message().find("schema version 99"), std::string::npos) << s.status();
+  EXPECT_NE(s.status().message().find("schema version 99"), std::string::npos)
+      << s.status();
 }
 
 TEST_F(StoreTest, StaleAttemptReportIsRefusedAndChangesNothing) {
   store_->CreateSweep(Spec("fence", 1)).IgnoreError();
   int64_t w1 = Worker(), w2 = Worker();
   Assignment first = Acquire(w1);
-  ASSERT_TRUE(store_->ReportEpoch(first.lease, {Metrics(1, "test", 0.10)}).ok());
+  ASSERT_TRUE(
+      store_->ReportEpoch(first.lease, {Metrics(1, "test", 0.10)}).ok());
   clock_.AdvanceMicros(kLease + 1);
   auto expired = store_->ExpireLeases();
   ASSERT_EQ(expired->requeued.size(), 1u);
@@ -243,7 +250,10 @@ TEST_F(StoreTest, ReReportingAnEpochLeavesOneRow) {
   store_->CreateSweep(Spec("dup", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1 + i), Metrics(1, "test_ts", 0.05)}).ok());
+    ASSERT_TRUE(store_
+                    ->ReportEpoch(a.lease, {Metrics(1, "test", 0.1 + i),
+                                            Metrics(1, "test_ts", 0.05)})
+                    .ok());
   }
   EXPECT_EQ(CountRows("test"), 1);
   EXPECT_EQ(CountRows("test_ts"), 1);
@@ -284,7 +294,8 @@ TEST_F(StoreTest, ExpiredLeaseRequeuesWithNextAttemptAndFailsAfterMax) {
   ASSERT_EQ(r->failed.size(), 1u);
   auto job = store_->GetJob(a1.lease.job_id());
   EXPECT_EQ(job->state(), v1::FAILED);
-  EXPECT_NE(job->error().find("attempt 2 of 2"), std::string::npos) << job->error();
+  EXPECT_NE(job->error().find("attempt 2 of 2"), std::string::npos)
+      << job->error();
   EXPECT_EQ(store_->GetSweep(sweep->id())->state(), v1::SWEEP_FAILED);
   // A failed job can be retried, with fresh attempts; the attempt number
   // keeps counting.
@@ -297,8 +308,8 @@ TEST_F(StoreTest, ExpiredLeaseRequeuesWithNextAttemptAndFailsAfterMax) {
 }
 
 TEST_F(StoreTest, FairTurnsBetweenSweepsOfEqualPriority) {
-  auto big = store_->CreateSweep(Spec("big", 50));    // 100 jobs
-  auto small = store_->CreateSweep(Spec("small", 2)); // 4 jobs
+  auto big = store_->CreateSweep(Spec("big", 50));     // 100 jobs
+  auto small = store_->CreateSweep(Spec("small", 2));  // 4 jobs
   int64_t w = Worker();
   std::vector<int64_t> order;
   for (int i = 0; i < 8; ++i) order.push_back(Acquire(w).job.sweep_id());
@@ -336,7 +347,8 @@ TEST_F(StoreTest, DeviceClassMatches) {
   v1::SweepSpec any = Spec("any", 1);
   store_->CreateSweep(any).IgnoreError();
   EXPECT_EQ(Acquire(cpu_worker).job.device(), "any");
-  EXPECT_EQ(store_->AcquireJob(99, kLease).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->AcquireJob(99, kLease).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(StoreTest, CancellationReachesTheWorkerThroughHeartbeat) {
@@ -354,7 +366,8 @@ TEST_F(StoreTest, CancellationReachesTheWorkerThroughHeartbeat) {
   EXPECT_EQ(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(*store_->FinishJob(a.lease, v1::FAILED, "stopped"), v1::CANCELLED);
-  EXPECT_EQ(store_->CancelJob(a.lease.job_id()).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->CancelJob(a.lease.job_id()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   // Cancelling the sweep ends the rest.
   auto s = store_->CancelSweep(sweep->id());
   ASSERT_TRUE(s.ok());
@@ -375,17 +388,22 @@ TEST_F(StoreTest, FinishIsIdempotentAndEndsTheSweep) {
   EXPECT_EQ(store_->GetSweep(sweep->id())->state(), v1::SWEEP_SUCCEEDED);
   auto hb = store_->Heartbeat(w, {a.lease}, kLease);
   EXPECT_EQ(hb->lost.size(), 1u);
-  EXPECT_EQ(store_->FinishJob(a.lease, v1::JOB_STATE_UNSPECIFIED, "").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store_->FinishJob(a.lease, v1::JOB_STATE_UNSPECIFIED, "").status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(StoreTest, QueryMetricsFiltersAndPages) {
-  auto sweep = store_->CreateSweep(Spec("query", 2));  // baseline s0 s1, mixup s0 s1
+  auto sweep =
+      store_->CreateSweep(Spec("query", 2));  // baseline s0 s1, mixup s0 s1
   int64_t w = Worker();
   for (int j = 0; j < 4; ++j) {
     Assignment a = Acquire(w);
     for (uint32_t e = 1; e <= 3; ++e) {
-      ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(e, "test", 0.01 * e + j), Metrics(e, "test_ts", 0.001)}).ok());
+      ASSERT_TRUE(store_
+                      ->ReportEpoch(a.lease, {Metrics(e, "test", 0.01 * e + j),
+                                              Metrics(e, "test_ts", 0.001)})
+                      .ok());
     }
   }
   v1::MetricsFilter f;
@@ -402,7 +420,8 @@ TEST_F(StoreTest, QueryMetricsFiltersAndPages) {
   EXPECT_DOUBLE_EQ((*rows)[0].value(), 0.2);
   f.clear_method();
   f.add_seeds(1);
-  EXPECT_EQ(store_->QueryMetrics(f, &token)->size(), 4u);  // seed 1 of both methods
+  EXPECT_EQ(store_->QueryMetrics(f, &token)->size(),
+            4u);  // seed 1 of both methods
   // Pages of 5 cover all 24 rows exactly once.
   v1::MetricsFilter all;
   all.set_sweep_id(sweep->id());
@@ -421,11 +440,13 @@ TEST_F(StoreTest, QueryMetricsFiltersAndPages) {
   EXPECT_EQ(seen.size(), 24u);
   EXPECT_EQ(pages, 5);
   all.set_page_token("garbage");
-  EXPECT_EQ(store_->QueryMetrics(all, &token).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->QueryMetrics(all, &token).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(StoreTest, SummaryIsMeanStdCountOverSeeds) {
-  auto sweep = store_->CreateSweep(Spec("summary", 3));  // baseline x3, mixup x3
+  auto sweep =
+      store_->CreateSweep(Spec("summary", 3));  // baseline x3, mixup x3
   int64_t w = Worker();
   // ECE per (job, epoch): job j epoch e -> 0.1 * (j+1) / e.
   for (int j = 0; j < 6; ++j) {
@@ -458,7 +479,8 @@ TEST_F(StoreTest, SummaryIsMeanStdCountOverSeeds) {
   epoch1.set_epoch(1);
   rows = store_->SummarizeSweep(sweep->id(), epoch1, "test");
   for (const auto& s : (*rows)[1].stats())
-    if (s.metric() == "ece") EXPECT_NEAR(s.mean(), 0.5, 1e-12);  // (0.4+0.5+0.6)/3
+    if (s.metric() == "ece")
+      EXPECT_NEAR(s.mean(), 0.5, 1e-12);  // (0.4+0.5+0.6)/3
 
   // Best by accuracy (higher is better) picks epoch 3; by ece (lower) epoch 3.
   v1::SummaryPoint best;
@@ -551,19 +573,23 @@ TEST_F(StoreTest, ConcurrentReportsCommitTogetherAndFenceEachOnItsOwn) {
   std::vector<Assignment> live;
   for (int i = 0; i < 8; ++i) live.push_back(Acquire(w));
   Assignment doomed = Acquire(w);
-  ASSERT_TRUE(store_->CancelJob(doomed.lease.job_id()).ok());  // its lease is now stale
+  ASSERT_TRUE(
+      store_->CancelJob(doomed.lease.job_id()).ok());  // its lease is now stale
   std::atomic<int> failures{0}, refused{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&, i] {
       for (uint32_t e = 1; e <= 40; ++e) {
-        if (!store_->ReportEpoch(live[i].lease, {Metrics(e, "test", 0.01 * i)}).ok()) failures++;
+        if (!store_->ReportEpoch(live[i].lease, {Metrics(e, "test", 0.01 * i)})
+                 .ok())
+          failures++;
       }
     });
   }
   threads.emplace_back([&] {
     for (uint32_t e = 1; e <= 40; ++e) {
-      if (absl::IsFailedPrecondition(store_->ReportEpoch(doomed.lease, {Metrics(e, "test", 0.5)})))
+      if (absl::IsFailedPrecondition(
+              store_->ReportEpoch(doomed.lease, {Metrics(e, "test", 0.5)})))
         refused++;
     }
   });
@@ -571,7 +597,8 @@ TEST_F(StoreTest, ConcurrentReportsCommitTogetherAndFenceEachOnItsOwn) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(refused.load(), 40);
   EXPECT_EQ(CountRows("test"), 8 * 40);
-  for (int i = 0; i < 8; ++i) EXPECT_EQ(store_->GetJob(live[i].lease.job_id())->last_epoch(), 40u);
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(store_->GetJob(live[i].lease.job_id())->last_epoch(), 40u);
   EXPECT_EQ(store_->GetJob(doomed.lease.job_id())->last_epoch(), 0u);
 }
 
@@ -604,7 +631,10 @@ TEST_F(StoreTest, ReadersSeeWholeReportsWhileAWriterWrites) {
   uint32_t e = 0;
   while (e < 300 || (checks.load() < 20 && e < 20000)) {
     ++e;
-    ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(e, "test", 0.1), Metrics(e, "test_ts", 0.1)}).ok());
+    ASSERT_TRUE(store_
+                    ->ReportEpoch(a.lease, {Metrics(e, "test", 0.1),
+                                            Metrics(e, "test_ts", 0.1)})
+                    .ok());
   }
   done.store(true);
   reader.join();

@@ -15,19 +15,20 @@ template <typename E>
 using NameTable = std::vector<std::pair<E, absl::string_view>>;
 
 const NameTable<DatasetKind>& Datasets() {
-  static const auto* t = new NameTable<DatasetKind>{
-      {DatasetKind::kFashionMnist, "fashion-mnist"},
-      {DatasetKind::kMnist, "mnist"},
-      {DatasetKind::kCifar10, "cifar10"},
-      {DatasetKind::kCifar100, "cifar100"},
-      {DatasetKind::kSynthetic, "synthetic"}};
+  static const auto* t =
+      new NameTable<DatasetKind>{{DatasetKind::kFashionMnist, "fashion-mnist"},
+                                 {DatasetKind::kMnist, "mnist"},
+                                 {DatasetKind::kCifar10, "cifar10"},
+                                 {DatasetKind::kCifar100, "cifar100"},
+                                 {DatasetKind::kSynthetic, "synthetic"}};
   return *t;
 }
 const NameTable<ModelKind>& Models() {
-  static const auto* t = new NameTable<ModelKind>{{ModelKind::kMlp, "mlp"},
-                                                  {ModelKind::kLenet, "lenet"},
-                                                  {ModelKind::kResnet18, "resnet18"},
-                                                  {ModelKind::kVgg16, "vgg16"}};
+  static const auto* t =
+      new NameTable<ModelKind>{{ModelKind::kMlp, "mlp"},
+                               {ModelKind::kLenet, "lenet"},
+                               {ModelKind::kResnet18, "resnet18"},
+                               {ModelKind::kVgg16, "vgg16"}};
   return *t;
 }
 const NameTable<MethodKind>& Methods() {
@@ -55,15 +56,17 @@ const NameTable<NoiseKind>& NoiseKinds() {
   return *t;
 }
 const NameTable<Schedule>& Schedules() {
-  static const auto* t = new NameTable<Schedule>{{Schedule::kConstant, "constant"},
-                                                 {Schedule::kStep, "step"},
-                                                 {Schedule::kCosine, "cosine"}};
+  static const auto* t =
+      new NameTable<Schedule>{{Schedule::kConstant, "constant"},
+                              {Schedule::kStep, "step"},
+                              {Schedule::kCosine, "cosine"}};
   return *t;
 }
 const NameTable<Augment>& Augments() {
-  static const auto* t = new NameTable<Augment>{{Augment::kAuto, "auto"},
-                                                {Augment::kNone, "none"},
-                                                {Augment::kCropFlip, "crop_flip"}};
+  static const auto* t =
+      new NameTable<Augment>{{Augment::kAuto, "auto"},
+                             {Augment::kNone, "none"},
+                             {Augment::kCropFlip, "crop_flip"}};
   return *t;
 }
 
@@ -97,7 +100,8 @@ absl::Status InRange(absl::string_view field, double v, double lo, double hi) {
   return absl::InvalidArgumentError(
       absl::StrCat(field, " must be in [", lo, ", ", hi, "], got ", v));
 }
-absl::Status InHalfOpen(absl::string_view field, double v, double lo, double hi) {
+absl::Status InHalfOpen(absl::string_view field, double v, double lo,
+                        double hi) {
   if (std::isfinite(v) && v >= lo && v < hi) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat(field, " must be in [", lo, ", ", hi, "), got ", v));
@@ -111,14 +115,15 @@ absl::Status InOpenClosed(absl::string_view field, double v, double lo,
 
 absl::Status ValidateDevice(const std::string& device) {
   if (device == "cpu" || device == "cuda") return absl::OkStatus();
-  if (device.rfind("cuda:", 0) == 0 && device.size() > 5 && device.size() <= 8 &&
+  if (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+      device.size() <= 8 &&
       std::all_of(device.begin() + 5, device.end(),
                   [](char c) { return c >= '0' && c <= '9'; })) {
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "device must be cpu, cuda or cuda:N (N in [0, 999]), got \"", device,
-      "\""));
+  return absl::InvalidArgumentError(
+      absl::StrCat("device must be cpu, cuda or cuda:N (N in [0, 999]), got \"",
+                   device, "\""));
 }
 
 }  // namespace
@@ -185,42 +190,42 @@ std::vector<int> EffectiveMilestones(const TrainConfig& config) {
 absl::Status Validate(const TrainConfig& c) {
   const SyntheticOptions& s = c.synthetic;
   if (c.dataset == DatasetKind::kSynthetic) {
-    for (absl::Status st : {
-             InRange("synthetic.classes", s.classes, 2, 1000),
-             InRange("synthetic.channels", s.channels, 1, 16),
-             InRange("synthetic.size", s.size, 1, 64),
-             InRange("synthetic.train_count", static_cast<double>(s.train_count),
-                     s.classes, 1000000),
-             InRange("synthetic.test_count", static_cast<double>(s.test_count),
-                     s.classes, 1000000),
-             InRange("synthetic.separation", s.separation, 0, 100)}) {
+    for (absl::Status st :
+         {InRange("synthetic.classes", s.classes, 2, 1000),
+          InRange("synthetic.channels", s.channels, 1, 16),
+          InRange("synthetic.size", s.size, 1, 64),
+          InRange("synthetic.train_count", static_cast<double>(s.train_count),
+                  s.classes, 1000000),
+          InRange("synthetic.test_count", static_cast<double>(s.test_count),
+                  s.classes, 1000000),
+          InRange("synthetic.separation", s.separation, 0, 100)}) {
       if (!st.ok()) return st;
     }
   }
-  for (absl::Status st : {
-           InRange("train_limit", static_cast<double>(c.train_limit), 0, 1e7),
-           InRange("test_limit", static_cast<double>(c.test_limit), 0, 1e7),
-           InRange("val_fraction", c.val_fraction, 0, 0.5),
-           InHalfOpen("label_noise", c.label_noise, 0, 1),
-           InRange("alpha", c.alpha, 0, 10),
-           InHalfOpen("epsilon", c.epsilon, 0, 1),
-           InRange("beta", c.beta, 0, 10),
-           InRange("epochs", c.epochs, 1, 10000),
-           InRange("batch_size", c.batch_size, 1, 65536),
-           InOpenClosed("lr", c.lr, 0, 10),
-           InHalfOpen("momentum", c.momentum, 0, 1),
-           InRange("weight_decay", c.weight_decay, 0, 1),
-           InOpenClosed("lr_gamma", c.lr_gamma, 0, 1),
-           InRange("threads", c.threads, 0, 1024),
-           InRange("ece_bins", c.ece_bins, 1, 1000),
-           InRange("eval_batch_size", c.eval_batch_size, 1, 65536),
-           InRange("noise_eval_count", static_cast<double>(c.noise_eval_count),
-                   0, 1e6),
-           InRange("ood_count", static_cast<double>(c.ood_count), 1, 1e6),
-           InRange("train_eval_count", static_cast<double>(c.train_eval_count),
-                   0, 1e6),
-           InRange("checkpoint_every", c.checkpoint_every, 0, c.epochs),
-           ValidateDevice(c.device)}) {
+  for (absl::Status st :
+       {InRange("train_limit", static_cast<double>(c.train_limit), 0, 1e7),
+        InRange("test_limit", static_cast<double>(c.test_limit), 0, 1e7),
+        InRange("val_fraction", c.val_fraction, 0, 0.5),
+        InHalfOpen("label_noise", c.label_noise, 0, 1),
+        InRange("alpha", c.alpha, 0, 10),
+        InHalfOpen("epsilon", c.epsilon, 0, 1),
+        InRange("beta", c.beta, 0, 10),
+        InRange("epochs", c.epochs, 1, 10000),
+        InRange("batch_size", c.batch_size, 1, 65536),
+        InOpenClosed("lr", c.lr, 0, 10),
+        InHalfOpen("momentum", c.momentum, 0, 1),
+        InRange("weight_decay", c.weight_decay, 0, 1),
+        InOpenClosed("lr_gamma", c.lr_gamma, 0, 1),
+        InRange("threads", c.threads, 0, 1024),
+        InRange("ece_bins", c.ece_bins, 1, 1000),
+        InRange("eval_batch_size", c.eval_batch_size, 1, 65536),
+        InRange("noise_eval_count", static_cast<double>(c.noise_eval_count), 0,
+                1e6),
+        InRange("ood_count", static_cast<double>(c.ood_count), 1, 1e6),
+        InRange("train_eval_count", static_cast<double>(c.train_eval_count), 0,
+                1e6),
+        InRange("checkpoint_every", c.checkpoint_every, 0, c.epochs),
+        ValidateDevice(c.device)}) {
     if (!st.ok()) return st;
   }
   if (c.nesterov && c.momentum <= 0) {
@@ -231,7 +236,8 @@ absl::Status Validate(const TrainConfig& c) {
     return absl::InvalidArgumentError(
         "temperature_scaling needs val_fraction in (0, 0.5], got 0");
   }
-  if (c.dataset == DatasetKind::kCifar10 || c.dataset == DatasetKind::kCifar100) {
+  if (c.dataset == DatasetKind::kCifar10 ||
+      c.dataset == DatasetKind::kCifar100) {
     if (c.data_dir.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "data_dir is required for ", Name(c.dataset),
@@ -241,9 +247,9 @@ absl::Status Validate(const TrainConfig& c) {
   int prev = 0;
   for (int m : c.milestones) {
     if (m <= prev || m > c.epochs) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "milestones must be strictly increasing epochs in [1, ", c.epochs,
-          "], got ", absl::StrJoin(c.milestones, ",")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("milestones must be strictly increasing epochs in [1, ",
+                       c.epochs, "], got ", absl::StrJoin(c.milestones, ",")));
     }
     prev = m;
   }
@@ -252,7 +258,8 @@ absl::Status Validate(const TrainConfig& c) {
         "checkpoint_dir is required when checkpoint_every > 0");
   }
   if (!c.ood_dataset.empty()) {
-    absl::StatusOr<DatasetKind> ood = ParseDataset(c.ood_dataset, "ood_dataset");
+    absl::StatusOr<DatasetKind> ood =
+        ParseDataset(c.ood_dataset, "ood_dataset");
     if (!ood.ok()) return ood.status();
     if (*ood == DatasetKind::kSynthetic) {
       return absl::InvalidArgumentError(

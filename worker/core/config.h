@@ -15,7 +15,13 @@
 
 namespace mixcal::core {
 
-enum class DatasetKind { kFashionMnist, kMnist, kCifar10, kCifar100, kSynthetic };
+enum class DatasetKind {
+  kFashionMnist,
+  kMnist,
+  kCifar10,
+  kCifar100,
+  kSynthetic
+};
 enum class ModelKind { kMlp, kLenet, kResnet18, kVgg16 };
 enum class MethodKind {
   kBaseline,
@@ -52,8 +58,8 @@ absl::StatusOr<LabelPolicy> ParseLabelPolicy(
     absl::string_view s, absl::string_view field = "label_policy");
 absl::StatusOr<SmoothingMode> ParseSmoothingMode(
     absl::string_view s, absl::string_view field = "ls_mode");
-absl::StatusOr<NoiseKind> ParseNoiseKind(absl::string_view s,
-                                         absl::string_view field = "noise_kind");
+absl::StatusOr<NoiseKind> ParseNoiseKind(
+    absl::string_view s, absl::string_view field = "noise_kind");
 absl::StatusOr<Schedule> ParseSchedule(absl::string_view s,
                                        absl::string_view field = "schedule");
 absl::StatusOr<Augment> ParseAugment(absl::string_view s,
@@ -110,26 +116,26 @@ struct TrainConfig {
   SmoothingMode ls_mode = SmoothingMode::kUniform;
 
   // --- optimisation ---
-  int epochs = 10;                 // [1, 10000]
-  int batch_size = 128;            // [1, 65536]
-  double lr = 0.05;                // (0, 10]
-  double momentum = 0.9;           // [0, 1)
-  bool nesterov = false;           // needs momentum > 0
-  double weight_decay = 5e-4;      // [0, 1]
+  int epochs = 10;             // [1, 10000]
+  int batch_size = 128;        // [1, 65536]
+  double lr = 0.05;            // (0, 10]
+  double momentum = 0.9;       // [0, 1)
+  bool nesterov = false;       // needs momentum > 0
+  double weight_decay = 5e-4;  // [0, 1]
   Schedule schedule = Schedule::kStep;
   // Epochs after which lr is multiplied by lr_gamma (step schedule),
   // strictly increasing, each in [1, epochs]. Empty: 50% and 75% of epochs.
   std::vector<int> milestones;
-  double lr_gamma = 0.1;           // (0, 1]
-  int threads = 0;                 // intra-op threads; 0 = all cores. [0, 1024]
+  double lr_gamma = 0.1;  // (0, 1]
+  int threads = 0;        // intra-op threads; 0 = all cores. [0, 1024]
   uint64_t seed = 0;
   // "cpu", "cuda" or "cuda:N".
   std::string device = "cpu";
 
   // --- evaluation, after every epoch ---
-  int ece_bins = 15;               // [1, 1000]
-  int eval_batch_size = 1000;      // [1, 65536]
-  bool temperature_scaling = true; // needs val_fraction > 0
+  int ece_bins = 15;                // [1, 1000]
+  int eval_batch_size = 1000;       // [1, 65536]
+  bool temperature_scaling = true;  // needs val_fraction > 0
   // Gaussian-noise inputs (training mean and std) evaluated as
   // out-of-distribution data; 0 = off. [0, 1000000]
   int64_t noise_eval_count = 0;
@@ -137,14 +143,14 @@ struct TrainConfig {
   // data; empty = off. Must match the training data's channels and size.
   std::string ood_dataset;
   std::string ood_data_dir;
-  int64_t ood_count = 10000;       // [1, 1000000]
+  int64_t ood_count = 10000;  // [1, 1000000]
   // A fixed subset of the training set evaluated like the test split
   // (split "train"); 0 = off. [0, 1000000]
   int64_t train_eval_count = 0;
 
   // --- checkpoints ---
   // Write a checkpoint every N epochs into checkpoint_dir; 0 = never.
-  int checkpoint_every = 0;        // [0, epochs]
+  int checkpoint_every = 0;  // [0, epochs]
   std::string checkpoint_dir;
   // Resume from this checkpoint file (written by an earlier run of the same
   // configuration); empty = start fresh.

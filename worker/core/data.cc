@@ -1,5 +1,6 @@
 #include "worker/core/data.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -8,8 +9,6 @@
 #include <memory>
 #include <random>
 #include <vector>
-
-#include <ATen/CPUGeneratorImpl.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -48,18 +47,19 @@ absl::StatusOr<GzFile> OpenGz(const std::string& path) {
 }
 
 // Reads exactly n bytes or says why not.
-absl::Status ReadExactly(gzFile f, const std::string& path, void* out,
-                         size_t n, absl::string_view what) {
+absl::Status ReadExactly(gzFile f, const std::string& path, void* out, size_t n,
+                         absl::string_view what) {
   size_t done = 0;
   auto* p = static_cast<unsigned char*>(out);
   while (done < n) {
-    unsigned chunk = static_cast<unsigned>(std::min<size_t>(n - done, 1u << 30));
+    unsigned chunk =
+        static_cast<unsigned>(std::min<size_t>(n - done, 1u << 30));
     int got = gzread(f, p + done, chunk);
     if (got < 0) {
       int err = 0;
       const char* msg = gzerror(f, &err);
-      return absl::DataLossError(absl::StrCat(path, ": corrupt (", msg,
-                                              ") while reading ", what));
+      return absl::DataLossError(
+          absl::StrCat(path, ": corrupt (", msg, ") while reading ", what));
     }
     if (got == 0) {
       return absl::DataLossError(absl::StrCat(path, ": truncated: expected ", n,
@@ -97,7 +97,8 @@ absl::Status ExpectEnd(gzFile f, const std::string& path) {
 absl::StatusOr<at::Tensor> ReadIdxImages(const std::string& path) {
   absl::StatusOr<GzFile> f = OpenGz(path);
   if (!f.ok()) return f.status();
-  absl::StatusOr<uint32_t> magic = ReadBigEndian32(f->get(), path, "the header");
+  absl::StatusOr<uint32_t> magic =
+      ReadBigEndian32(f->get(), path, "the header");
   if (!magic.ok()) return magic.status();
   if (*magic != 0x00000803u) {
     return absl::DataLossError(absl::StrCat(
@@ -112,8 +113,8 @@ absl::StatusOr<at::Tensor> ReadIdxImages(const std::string& path) {
   }
   if (dims[0] == 0 || dims[0] > 100000000u || dims[1] == 0 || dims[1] > 4096 ||
       dims[2] == 0 || dims[2] > 4096) {
-    return absl::DataLossError(absl::StrCat(path, ": malformed: dimensions ",
-                                            dims[0], "x", dims[1], "x", dims[2]));
+    return absl::DataLossError(absl::StrCat(
+        path, ": malformed: dimensions ", dims[0], "x", dims[1], "x", dims[2]));
   }
   at::Tensor images = at::empty({dims[0], 1, dims[1], dims[2]}, at::kByte);
   if (absl::Status s = ReadExactly(f->get(), path, images.data_ptr<uint8_t>(),
@@ -128,7 +129,8 @@ absl::StatusOr<at::Tensor> ReadIdxImages(const std::string& path) {
 absl::StatusOr<at::Tensor> ReadIdxLabels(const std::string& path, int classes) {
   absl::StatusOr<GzFile> f = OpenGz(path);
   if (!f.ok()) return f.status();
-  absl::StatusOr<uint32_t> magic = ReadBigEndian32(f->get(), path, "the header");
+  absl::StatusOr<uint32_t> magic =
+      ReadBigEndian32(f->get(), path, "the header");
   if (!magic.ok()) return magic.status();
   if (*magic != 0x00000801u) {
     return absl::DataLossError(absl::StrCat(
@@ -142,8 +144,8 @@ absl::StatusOr<at::Tensor> ReadIdxLabels(const std::string& path, int classes) {
         absl::StrCat(path, ": malformed: label count ", *n));
   }
   std::vector<uint8_t> raw(*n);
-  if (absl::Status s = ReadExactly(f->get(), path, raw.data(), raw.size(),
-                                   "label data");
+  if (absl::Status s =
+          ReadExactly(f->get(), path, raw.data(), raw.size(), "label data");
       !s.ok()) {
     return s;
   }
@@ -152,9 +154,9 @@ absl::StatusOr<at::Tensor> ReadIdxLabels(const std::string& path, int classes) {
   int64_t* out = labels.data_ptr<int64_t>();
   for (size_t i = 0; i < raw.size(); ++i) {
     if (raw[i] >= classes) {
-      return absl::DataLossError(absl::StrCat(path, ": malformed: label ",
-                                              raw[i], " at index ", i,
-                                              " outside [0, ", classes - 1, "]"));
+      return absl::DataLossError(
+          absl::StrCat(path, ": malformed: label ", raw[i], " at index ", i,
+                       " outside [0, ", classes - 1, "]"));
     }
     out[i] = raw[i];
   }
@@ -206,8 +208,8 @@ absl::StatusOr<TensorDataset> ReadCifarFiles(
     std::vector<uint8_t> raw(size);
     absl::StatusOr<GzFile> f = OpenGz(path);
     if (!f.ok()) return f.status();
-    if (absl::Status s = ReadExactly(f->get(), path, raw.data(), raw.size(),
-                                     "records");
+    if (absl::Status s =
+            ReadExactly(f->get(), path, raw.data(), raw.size(), "records");
         !s.ok()) {
       return s;
     }
@@ -219,10 +221,9 @@ absl::StatusOr<TensorDataset> ReadCifarFiles(
       const uint8_t* r = raw.data() + i * record;
       int label = r[label_bytes - 1];  // CIFAR-100: coarse, then fine
       if (label >= classes) {
-        return absl::DataLossError(absl::StrCat(path, ": malformed: label ",
-                                                label, " in record ", i,
-                                                " outside [0, ", classes - 1,
-                                                "]"));
+        return absl::DataLossError(
+            absl::StrCat(path, ": malformed: label ", label, " in record ", i,
+                         " outside [0, ", classes - 1, "]"));
       }
       lp[i] = label;
       std::memcpy(ip + i * 3072, r + label_bytes, 3072);
@@ -240,7 +241,8 @@ at::Generator CpuGenerator(uint64_t seed) {
 }  // namespace
 
 std::string DefaultDataDir(DatasetKind kind) {
-  if (kind == DatasetKind::kFashionMnist) return "/usr/share/datasets/fashion-mnist";
+  if (kind == DatasetKind::kFashionMnist)
+    return "/usr/share/datasets/fashion-mnist";
   return "";
 }
 
@@ -252,9 +254,9 @@ absl::StatusOr<TensorDataset> ReadIdx(const std::string& images_path,
   absl::StatusOr<at::Tensor> labels = ReadIdxLabels(labels_path, classes);
   if (!labels.ok()) return labels.status();
   if (images->size(0) != labels->size(0)) {
-    return absl::DataLossError(absl::StrCat(
-        images_path, " holds ", images->size(0), " images but ", labels_path,
-        " holds ", labels->size(0), " labels"));
+    return absl::DataLossError(
+        absl::StrCat(images_path, " holds ", images->size(0), " images but ",
+                     labels_path, " holds ", labels->size(0), " labels"));
   }
   return TensorDataset{*std::move(images), *std::move(labels)};
 }
@@ -263,7 +265,8 @@ absl::StatusOr<DataBundle> ReadCifar(const std::string& dir, int classes) {
   std::error_code ec;
   std::string root = dir;
   for (const char* sub : {"cifar-10-batches-bin", "cifar-100-binary"}) {
-    if (fs::is_directory(fs::path(dir) / sub, ec)) root = (fs::path(dir) / sub).string();
+    if (fs::is_directory(fs::path(dir) / sub, ec))
+      root = (fs::path(dir) / sub).string();
   }
   if (!fs::is_directory(root, ec)) {
     return absl::NotFoundError(absl::StrCat(dir, ": no such directory"));
@@ -271,7 +274,8 @@ absl::StatusOr<DataBundle> ReadCifar(const std::string& dir, int classes) {
   std::vector<std::string> train_files, test_files;
   if (classes == 10) {
     for (int i = 1; i <= 5; ++i)
-      train_files.push_back((fs::path(root) / absl::StrCat("data_batch_", i, ".bin")).string());
+      train_files.push_back(
+          (fs::path(root) / absl::StrCat("data_batch_", i, ".bin")).string());
     test_files.push_back((fs::path(root) / "test_batch.bin").string());
   } else {
     train_files.push_back((fs::path(root) / "train.bin").string());
@@ -307,8 +311,10 @@ DataBundle MakeSynthetic(const SyntheticOptions& o, uint64_t seed) {
     // Balanced classes in a shuffled order.
     at::Tensor labels = at::arange(n, at::kLong).remainder(o.classes);
     labels = labels.index_select(0, at::randperm(n, gen, at::kLong));
-    at::Tensor x = at::randn({n, dim}, gen, at::kFloat) + means.index_select(0, labels);
-    return TensorDataset{x.view({n, o.channels, o.size, o.size}).contiguous(), labels};
+    at::Tensor x =
+        at::randn({n, dim}, gen, at::kFloat) + means.index_select(0, labels);
+    return TensorDataset{x.view({n, o.channels, o.size, o.size}).contiguous(),
+                         labels};
   };
   DataBundle b;
   b.train = make(o.train_count);
@@ -333,9 +339,10 @@ absl::StatusOr<DataBundle> LoadDataset(DatasetKind kind,
   if (kind == DatasetKind::kCifar100) return ReadCifar(dir, 100);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    std::string hint = kind == DatasetKind::kFashionMnist && data_dir.empty()
-                           ? " (install the Debian package dataset-fashion-mnist)"
-                           : "";
+    std::string hint =
+        kind == DatasetKind::kFashionMnist && data_dir.empty()
+            ? " (install the Debian package dataset-fashion-mnist)"
+            : "";
     return absl::NotFoundError(absl::StrCat(dir, ": no such directory", hint));
   }
   absl::StatusOr<TensorDataset> train = ReadIdxSplit(dir, "train");
@@ -350,10 +357,10 @@ absl::StatusOr<DataBundle> LoadDataset(DatasetKind kind,
   b.height = static_cast<int>(b.train.images.size(2));
   b.width = static_cast<int>(b.train.images.size(3));
   if (b.test.images.size(2) != b.height || b.test.images.size(3) != b.width) {
-    return absl::DataLossError(absl::StrCat(
-        dir, ": train images are ", b.height, "x", b.width,
-        " but test images are ", b.test.images.size(2), "x",
-        b.test.images.size(3)));
+    return absl::DataLossError(
+        absl::StrCat(dir, ": train images are ", b.height, "x", b.width,
+                     " but test images are ", b.test.images.size(2), "x",
+                     b.test.images.size(3)));
   }
   return b;
 }
@@ -371,7 +378,8 @@ at::Tensor ApplyLabelNoise(const at::Tensor& labels, int classes, double rate,
   int64_t* p = out.data_ptr<int64_t>();
   for (int64_t i = 0; i < out.size(0); ++i) {
     int c = static_cast<int>(p[i]);
-    int flipped = kind == NoiseKind::kPair ? pair_of[c] : (c + other(rng)) % classes;
+    int flipped =
+        kind == NoiseKind::kPair ? pair_of[c] : (c + other(rng)) % classes;
     if (flip(rng)) p[i] = flipped;
   }
   return out;

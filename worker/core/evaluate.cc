@@ -36,7 +36,8 @@ SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
   if (n == 0) return m;
   m.accuracy = correct.to(at::kDouble).mean().item<double>();
   m.nll = at::nll_loss(logp, y).item<double>();
-  at::Tensor onehot = at::zeros({n, k}, z.options()).scatter_(1, y.view({n, 1}), 1.0);
+  at::Tensor onehot =
+      at::zeros({n, k}, z.options()).scatter_(1, y.view({n, 1}), 1.0);
   m.brier = (p - onehot).pow(2).sum(1).mean().item<double>();
   m.mean_confidence = conf64.mean().item<double>();
   m.mean_entropy = (-(p * logp).sum(1)).mean().item<double>();
@@ -55,7 +56,8 @@ SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
   return m;
 }
 
-SplitMetrics UnlabelledMetrics(const std::string& split, const at::Tensor& logits,
+SplitMetrics UnlabelledMetrics(const std::string& split,
+                               const at::Tensor& logits,
                                const at::Tensor& in_distribution_confidence) {
   at::Tensor z = logits.to(at::kCPU, at::kDouble);
   at::Tensor logp = at::log_softmax(z, 1);
@@ -69,7 +71,8 @@ SplitMetrics UnlabelledMetrics(const std::string& split, const at::Tensor& logit
   m.mean_confidence = conf.mean().item<double>();
   m.mean_entropy = (-(p * logp).sum(1)).mean().item<double>();
   at::Tensor neg = conf.to(at::kFloat).contiguous();
-  at::Tensor pos = in_distribution_confidence.to(at::kCPU, at::kFloat).contiguous();
+  at::Tensor pos =
+      in_distribution_confidence.to(at::kCPU, at::kFloat).contiguous();
   m.auroc = Auroc(absl::Span<const float>(pos.data_ptr<float>(), pos.numel()),
                   absl::Span<const float>(neg.data_ptr<float>(), neg.numel()));
   return m;

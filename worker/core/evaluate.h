@@ -23,7 +23,8 @@ at::Tensor TopConfidence(const at::Tensor& logits, double temperature = 1.0);
 // Metrics of inputs without labels (noise, out-of-distribution): count, mean
 // max-probability, mean entropy, and the AUROC of max-probability separating
 // `in_distribution_confidence` (positive) from these inputs.
-SplitMetrics UnlabelledMetrics(const std::string& split, const at::Tensor& logits,
+SplitMetrics UnlabelledMetrics(const std::string& split,
+                               const at::Tensor& logits,
                                const at::Tensor& in_distribution_confidence);
 
 // The temperature T > 0 minimising the NLL of softmax(logits / T) on

@@ -10,15 +10,17 @@ at::Tensor MixupLoss(const at::Tensor& logits, const at::Tensor& y_a,
                      const at::Tensor& y_b, double lambda) {
   // One log_softmax serves both targets.
   at::Tensor logp = at::log_softmax(logits, 1);
-  return lambda * at::nll_loss(logp, y_a) + (1.0 - lambda) * at::nll_loss(logp, y_b);
+  return lambda * at::nll_loss(logp, y_a) +
+         (1.0 - lambda) * at::nll_loss(logp, y_b);
 }
 
-at::Tensor LabelSmoothingLoss(const at::Tensor& logits, const at::Tensor& labels,
-                              double epsilon, SmoothingMode mode) {
+at::Tensor LabelSmoothingLoss(const at::Tensor& logits,
+                              const at::Tensor& labels, double epsilon,
+                              SmoothingMode mode) {
   const int64_t k = logits.size(1);
   at::Tensor logp = at::log_softmax(logits, 1);
-  at::Tensor nll = at::nll_loss(logp, labels);      // mean of -logp[y]
-  at::Tensor sum_all = -logp.sum(1).mean();          // mean of -sum_k logp_k
+  at::Tensor nll = at::nll_loss(logp, labels);  // mean of -logp[y]
+  at::Tensor sum_all = -logp.sum(1).mean();     // mean of -sum_k logp_k
   if (mode == SmoothingMode::kUniform) {
     // target = (1-eps) y + eps/K: (1-eps) CE(y) + (eps/K) sum_k -logp_k.
     return (1.0 - epsilon) * nll + (epsilon / k) * sum_all;
@@ -35,7 +37,8 @@ at::Tensor ErlLoss(const at::Tensor& logits, const at::Tensor& labels,
   return at::nll_loss(logp, labels) - beta * entropy;
 }
 
-at::Tensor MixInputs(const at::Tensor& x, const at::Tensor& perm, double lambda) {
+at::Tensor MixInputs(const at::Tensor& x, const at::Tensor& perm,
+                     double lambda) {
   return lambda * x + (1.0 - lambda) * x.index_select(0, perm);
 }
 

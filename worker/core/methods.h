@@ -21,15 +21,17 @@ at::Tensor MixupLoss(const at::Tensor& logits, const at::Tensor& y_a,
 
 // CE against (1-eps)*y + eps*u; kUniform: u = 1/K on every class,
 // kOthers: eps/(K-1) on each wrong class.
-at::Tensor LabelSmoothingLoss(const at::Tensor& logits, const at::Tensor& labels,
-                              double epsilon, SmoothingMode mode);
+at::Tensor LabelSmoothingLoss(const at::Tensor& logits,
+                              const at::Tensor& labels, double epsilon,
+                              SmoothingMode mode);
 
 // CE(p, y) - beta * H(p), both averaged over the batch.
 at::Tensor ErlLoss(const at::Tensor& logits, const at::Tensor& labels,
                    double beta);
 
 // lambda * x + (1 - lambda) * x[perm].
-at::Tensor MixInputs(const at::Tensor& x, const at::Tensor& perm, double lambda);
+at::Tensor MixInputs(const at::Tensor& x, const at::Tensor& perm,
+                     double lambda);
 
 // The hard target of feature_mixup: kDominant: y if lambda >= 0.5 else y[perm];
 // kFirst: y.

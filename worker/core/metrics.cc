@@ -70,7 +70,8 @@ double AdaptiveEce(absl::Span<const float> confidence,
   return ece;
 }
 
-double Auroc(absl::Span<const float> positive, absl::Span<const float> negative) {
+double Auroc(absl::Span<const float> positive,
+             absl::Span<const float> negative) {
   if (positive.empty() || negative.empty()) return 0.5;
   // Mann-Whitney U with mid-ranks for ties.
   std::vector<std::pair<float, bool>> all;

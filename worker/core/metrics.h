@@ -46,7 +46,8 @@ double AdaptiveEce(absl::Span<const float> confidence,
 
 // Area under the ROC curve of a score that should be higher for `positive`
 // than for `negative` (ties count one half). 0.5 when either is empty.
-double Auroc(absl::Span<const float> positive, absl::Span<const float> negative);
+double Auroc(absl::Span<const float> positive,
+             absl::Span<const float> negative);
 
 }  // namespace mixcal::core
 

@@ -61,18 +61,22 @@ class LenetImpl : public ClassifierImpl {
 class BasicBlockImpl : public nn::Module {
  public:
   BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
-    conv1_ = register_module(
-        "conv1",
-        nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
+    conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in, out, 3)
+                                                     .stride(stride)
+                                                     .padding(1)
+                                                     .bias(false)));
     bn1_ = register_module("bn1", nn::BatchNorm2d(out));
     conv2_ = register_module(
-        "conv2", nn::Conv2d(nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
+        "conv2",
+        nn::Conv2d(nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
     bn2_ = register_module("bn2", nn::BatchNorm2d(out));
     if (stride != 1 || in != out) {
       shortcut_ = register_module(
           "shortcut",
-          nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
-                         nn::BatchNorm2d(out)));
+          nn::Sequential(
+              nn::Conv2d(
+                  nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+              nn::BatchNorm2d(out)));
     }
   }
   at::Tensor forward(at::Tensor x) {
@@ -93,7 +97,8 @@ class ResNet18Impl : public ClassifierImpl {
  public:
   ResNet18Impl(int channels, int classes) {
     conv1_ = register_module(
-        "conv1", nn::Conv2d(nn::Conv2dOptions(channels, 64, 3).padding(1).bias(false)));
+        "conv1",
+        nn::Conv2d(nn::Conv2dOptions(channels, 64, 3).padding(1).bias(false)));
     bn1_ = register_module("bn1", nn::BatchNorm2d(64));
     int64_t in = 64;
     const int64_t widths[4] = {64, 128, 256, 512};
@@ -104,7 +109,8 @@ class ResNet18Impl : public ClassifierImpl {
         layer->push_back(BasicBlock(in, widths[stage], stride));
         in = widths[stage];
       }
-      layers_.push_back(register_module(absl::StrCat("layer", stage + 1), layer));
+      layers_.push_back(
+          register_module(absl::StrCat("layer", stage + 1), layer));
     }
     fc_ = register_module("fc", nn::Linear(512, classes));
   }
@@ -126,8 +132,8 @@ class Vgg16Impl : public ClassifierImpl {
  public:
   Vgg16Impl(int channels, int height, int width, int classes) {
     // 0 marks a max-pool.
-    const int cfg[] = {64,  64,  0,   128, 128, 0,   256, 256, 256,
-                       0,   512, 512, 512, 0,   512, 512, 512, 0};
+    const int cfg[] = {64, 64,  0,   128, 128, 0,   256, 256, 256,
+                       0,  512, 512, 512, 0,   512, 512, 512, 0};
     int64_t in = channels, h = height, w = width;
     for (int v : cfg) {
       if (v == 0) {
@@ -172,8 +178,8 @@ absl::StatusOr<std::shared_ptr<ClassifierImpl>> MakeModel(ModelKind kind,
         const int pad = std::min(height, width) < 32 ? 2 : 0;
         if (std::min(height, width) + 2 * pad < 14) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "model lenet needs images of at least 10x10 pixels, got ",
-              height, "x", width));
+              "model lenet needs images of at least 10x10 pixels, got ", height,
+              "x", width));
         }
         return std::shared_ptr<ClassifierImpl>(
             std::make_shared<LenetImpl>(channels, height, width, classes));

@@ -39,14 +39,17 @@ std::vector<std::string> EpochReportJsonLines(const EpochReport& r) {
         ",\"count\":", m.count, ",\"accuracy\":", labelled(m.accuracy),
         ",\"nll\":", labelled(m.nll), ",\"brier\":", labelled(m.brier),
         ",\"ece\":", labelled(m.ece), ",\"mce\":", labelled(m.mce),
-        ",\"oe\":", labelled(m.oe), ",\"adaptive_ece\":", labelled(m.adaptive_ece),
+        ",\"oe\":", labelled(m.oe),
+        ",\"adaptive_ece\":", labelled(m.adaptive_ece),
         ",\"mean_confidence\":", Num(m.mean_confidence),
         ",\"mean_entropy\":", Num(m.mean_entropy));
-    if (m.temperature) absl::StrAppend(&line, ",\"temperature\":", Num(*m.temperature));
+    if (m.temperature)
+      absl::StrAppend(&line, ",\"temperature\":", Num(*m.temperature));
     if (m.auroc) absl::StrAppend(&line, ",\"auroc\":", Num(*m.auroc));
     absl::StrAppend(&line, ",\"train_loss\":", Num(r.train_loss),
                     ",\"train_accuracy\":", Num(r.train_accuracy),
-                    ",\"lr\":", Num(r.lr), ",\"samples_per_sec\":", Num(r.samples_per_sec),
+                    ",\"lr\":", Num(r.lr),
+                    ",\"samples_per_sec\":", Num(r.samples_per_sec),
                     ",\"train_seconds\":", Num(r.train_seconds),
                     ",\"eval_seconds\":", Num(r.eval_seconds), ",\"bins\":[");
     for (size_t i = 0; i < m.bins.size(); ++i) {

@@ -18,7 +18,7 @@
   } while (0)
 
 // `lhs = value of expr`, or returns its error status.
-#define MIXCAL_ASSIGN_OR_RETURN(lhs, expr)                                   \
+#define MIXCAL_ASSIGN_OR_RETURN(lhs, expr)                                    \
   MIXCAL_ASSIGN_OR_RETURN_IMPL_(MIXCAL_STATUS_CONCAT_(mixcal_sor_, __LINE__), \
                                 lhs, expr)
 #define MIXCAL_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

@@ -1,9 +1,9 @@
 #include "worker/core/trainer.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 #include <torch/version.h>
-#include <ATen/autocast_mode.h>
 
 #include <chrono>
 #include <cmath>
@@ -49,7 +49,8 @@ class CudaAutocast {
  public:
   explicit CudaAutocast(bool on) : on_(on) {
     if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if TORCH_VERSION_MAJOR > 2 || \
+    (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
     at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
     at::autocast::set_autocast_enabled(at::kCUDA, true);
 #else
@@ -59,7 +60,8 @@ class CudaAutocast {
   }
   ~CudaAutocast() {
     if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if TORCH_VERSION_MAJOR > 2 || \
+    (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
     at::autocast::set_autocast_enabled(at::kCUDA, false);
 #else
     at::autocast::set_enabled(false);
@@ -108,7 +110,8 @@ void SetGradsToNone(torch::nn::Module& model) {
 
 class TorchTrainer : public Trainer {
  public:
-  absl::Status Run(const TrainConfig& config, const TrainHooks& hooks) override {
+  absl::Status Run(const TrainConfig& config,
+                   const TrainHooks& hooks) override {
     try {
       return RunImpl(config, hooks);
     } catch (const c10::OutOfMemoryError& e) {
@@ -117,7 +120,8 @@ class TorchTrainer : public Trainer {
     } catch (const c10::Error& e) {
       std::string what = e.what_without_backtrace();
       if (what.find("out of memory") != std::string::npos) {
-        return absl::ResourceExhaustedError(absl::StrCat("out of memory: ", what));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("out of memory: ", what));
       }
       return absl::InternalError(absl::StrCat("LibTorch error: ", what));
     } catch (const std::bad_alloc&) {
@@ -144,7 +148,8 @@ at::Tensor ToModelLayout(const at::Tensor& batch, bool channels_last) {
 void ConvertToChannelsLast(torch::nn::Module& model) {
   torch::NoGradGuard ng;
   for (at::Tensor& p : model.parameters())
-    if (p.dim() == 4) p.set_data(at::empty_like(p, at::MemoryFormat::ChannelsLast).copy_(p));
+    if (p.dim() == 4)
+      p.set_data(at::empty_like(p, at::MemoryFormat::ChannelsLast).copy_(p));
 }
 
 // Logits of `images` (raw, on the device) in evaluation batches, on the CPU.
@@ -155,8 +160,8 @@ at::Tensor EvalLogits(ClassifierImpl& model, const Normalizer& normalize,
   const int64_t n = images.size(0);
   CudaAutocast guard(autocast);
   for (int64_t i = 0; i < n; i += batch) {
-    at::Tensor x = normalize(
-        ToModelLayout(images.slice(0, i, std::min(n, i + batch)), channels_last));
+    at::Tensor x = normalize(ToModelLayout(
+        images.slice(0, i, std::min(n, i + batch)), channels_last));
     parts.push_back(model.forward(x).to(at::kFloat));
   }
   if (parts.empty()) return at::empty({0, 0});
@@ -164,7 +169,8 @@ at::Tensor EvalLogits(ClassifierImpl& model, const Normalizer& normalize,
 }
 
 absl::Status CheckCancel(const TrainHooks& hooks, int epoch, int64_t batch) {
-  if (hooks.cancel != nullptr && hooks.cancel->load(std::memory_order_relaxed)) {
+  if (hooks.cancel != nullptr &&
+      hooks.cancel->load(std::memory_order_relaxed)) {
     return absl::CancelledError(
         absl::StrCat("cancelled at epoch ", epoch, ", batch ", batch));
   }
@@ -179,7 +185,8 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
   if (config.threads > 0) {
     at::set_num_threads(config.threads);
   } else if (std::getenv("OMP_NUM_THREADS") == nullptr) {
-    at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    at::set_num_threads(
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   }
 
   const bool cuda = config.device != "cpu";
@@ -195,9 +202,9 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
                           LoadDataset(config.dataset, config.data_dir,
                                       config.synthetic, config.seed));
   if (config.label_noise > 0) {
-    data.train.labels = ApplyLabelNoise(data.train.labels, data.classes,
-                                        config.label_noise, config.noise_kind,
-                                        config.seed);
+    data.train.labels =
+        ApplyLabelNoise(data.train.labels, data.classes, config.label_noise,
+                        config.noise_kind, config.seed);
   }
   TrainValSplit split = SplitTrainVal(data.train, config.val_fraction,
                                       config.train_limit, config.seed);
@@ -210,8 +217,9 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
   if (!config.ood_dataset.empty()) {
     MIXCAL_ASSIGN_OR_RETURN(DatasetKind ood_kind,
                             ParseDataset(config.ood_dataset, "ood_dataset"));
-    MIXCAL_ASSIGN_OR_RETURN(DataBundle ood,
-                            LoadDataset(ood_kind, config.ood_data_dir, {}, config.seed));
+    MIXCAL_ASSIGN_OR_RETURN(
+        DataBundle ood,
+        LoadDataset(ood_kind, config.ood_data_dir, {}, config.seed));
     if (ood.channels != data.channels || ood.height != data.height ||
         ood.width != data.width) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -220,13 +228,15 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
           data.channels, "x", data.height, "x", data.width));
     }
     int64_t n = std::min<int64_t>(config.ood_count, ood.test.size());
-    ood_images = ood.test.images.slice(0, 0, n).to(data.train.images.scalar_type()).to(device);
+    ood_images = ood.test.images.slice(0, 0, n)
+                     .to(data.train.images.scalar_type())
+                     .to(device);
   }
   const Normalizer normalize = Normalizer::Fit(split.train.images);
-  const bool augment =
-      config.augment == Augment::kCropFlip ||
-      (config.augment == Augment::kAuto &&
-       (config.dataset == DatasetKind::kCifar10 || config.dataset == DatasetKind::kCifar100));
+  const bool augment = config.augment == Augment::kCropFlip ||
+                       (config.augment == Augment::kAuto &&
+                        (config.dataset == DatasetKind::kCifar10 ||
+                         config.dataset == DatasetKind::kCifar100));
 
   at::Tensor train_x = split.train.images.to(device);
   at::Tensor train_y = split.train.labels.to(device);
@@ -243,9 +253,12 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
   }
   at::Tensor noise_x;  // already normalised: N(0, 1) is the training mean/std
   if (config.noise_eval_count > 0) {
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(config.seed ^ kNoiseInputSalt);
-    noise_x = at::randn({config.noise_eval_count, data.channels, data.height, data.width},
-                        gen, at::kFloat).to(device);
+    at::Generator gen =
+        at::make_generator<at::CPUGeneratorImpl>(config.seed ^ kNoiseInputSalt);
+    noise_x = at::randn({config.noise_eval_count, data.channels, data.height,
+                         data.width},
+                        gen, at::kFloat)
+                  .to(device);
   }
 
   // --- model and optimiser ---
@@ -256,12 +269,11 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
   model->to(device);
   const bool channels_last = config.model != ModelKind::kMlp;
   if (channels_last) ConvertToChannelsLast(*model);
-  torch::optim::SGD optimizer(
-      model->parameters(),
-      torch::optim::SGDOptions(config.lr)
-          .momentum(config.momentum)
-          .nesterov(config.nesterov)
-          .weight_decay(config.weight_decay));
+  torch::optim::SGD optimizer(model->parameters(),
+                              torch::optim::SGDOptions(config.lr)
+                                  .momentum(config.momentum)
+                                  .nesterov(config.nesterov)
+                                  .weight_decay(config.weight_decay));
   const std::string fingerprint = Fingerprint(config, data);
 
   int start_epoch = 1;
@@ -283,9 +295,10 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
     archive.read("fingerprint", stored_fp);
     archive.read("epoch", stored_epoch);
     if (stored_fp.toStringRef() != fingerprint) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "resume_from ", config.resume_from, " was written by a different run (",
-          stored_fp.toStringRef(), "), not ", fingerprint));
+      return absl::FailedPreconditionError(
+          absl::StrCat("resume_from ", config.resume_from,
+                       " was written by a different run (",
+                       stored_fp.toStringRef(), "), not ", fingerprint));
     }
     torch::serialize::InputArchive model_archive, optimizer_archive;
     archive.read("model", model_archive);
@@ -307,15 +320,18 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
     at::manual_seed(epoch_seed);
     if (cuda) torch::cuda::manual_seed_all(epoch_seed);
     std::mt19937_64 lambda_rng(epoch_seed ^ kLambdaSalt);
-    at::Generator shuffle_gen = at::make_generator<at::CPUGeneratorImpl>(epoch_seed ^ kShuffleSalt);
+    at::Generator shuffle_gen =
+        at::make_generator<at::CPUGeneratorImpl>(epoch_seed ^ kShuffleSalt);
     at::Tensor order = at::randperm(n_train, shuffle_gen, at::kLong).to(device);
 
     // --- train ---
     model->train();
     const bool mixes = config.method == MethodKind::kMixup ||
                        config.method == MethodKind::kFeatureMixup;
-    at::Tensor loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
-    at::Tensor correct_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+    at::Tensor loss_sum =
+        at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+    at::Tensor correct_sum =
+        at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
     int64_t batches = 0;
     auto train_start = Clock::now();
     for (int64_t i = 0; i < n_train; i += batch, ++batches) {
@@ -337,7 +353,8 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
       // baseline exactly (and draws nothing from the training stream).
       const bool mixing = mixes && lambda != 1.0;
       if (mixing) {
-        perm = at::randperm(x.size(0), at::TensorOptions().dtype(at::kLong).device(device));
+        perm = at::randperm(
+            x.size(0), at::TensorOptions().dtype(at::kLong).device(device));
         x = MixInputs(x, perm, lambda);
         y_b = y.index_select(0, perm);
       }
@@ -354,11 +371,14 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
           loss = CrossEntropy(logits, y);
           break;
         case MethodKind::kMixup:
-          loss = mixing ? MixupLoss(logits, y, y_b, lambda) : CrossEntropy(logits, y);
+          loss = mixing ? MixupLoss(logits, y, y_b, lambda)
+                        : CrossEntropy(logits, y);
           break;
         case MethodKind::kFeatureMixup:
           loss = CrossEntropy(
-              logits, mixing ? FeatureMixupTarget(y, perm, lambda, config.label_policy) : y);
+              logits,
+              mixing ? FeatureMixupTarget(y, perm, lambda, config.label_policy)
+                     : y);
           break;
         case MethodKind::kLabelSmoothing:
           loss = LabelSmoothingLoss(logits, y, config.epsilon, config.ls_mode);
@@ -373,7 +393,8 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
 
       {
         torch::NoGradGuard ng;
-        loss_sum += loss.detach().to(at::kDouble) * static_cast<double>(x.size(0));
+        loss_sum +=
+            loss.detach().to(at::kDouble) * static_cast<double>(x.size(0));
         at::Tensor pred = logits.detach().argmax(1);
         if (mixing && config.method == MethodKind::kMixup) {
           correct_sum += lambda * pred.eq(y).sum().to(at::kDouble) +
@@ -384,9 +405,10 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
       }
       // A non-finite loss will not recover: stop the run rather than train on.
       if ((batches % 50) == 0 && !std::isfinite(loss.item<double>())) {
-        return absl::InternalError(absl::StrFormat(
-            "training diverged: loss is %f at epoch %d, batch %d (try a lower lr)",
-            loss.item<double>(), epoch, batches));
+        return absl::InternalError(
+            absl::StrFormat("training diverged: loss is %f at epoch %d, batch "
+                            "%d (try a lower lr)",
+                            loss.item<double>(), epoch, batches));
       }
     }
     if (cuda) torch::cuda::synchronize();
@@ -397,7 +419,8 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
           "training diverged: mean loss is %f in epoch %d (try a lower lr)",
           report.train_loss, epoch));
     }
-    report.train_accuracy = correct_sum.item<double>() / static_cast<double>(n_train);
+    report.train_accuracy =
+        correct_sum.item<double>() / static_cast<double>(n_train);
     report.samples_per_sec = n_train / std::max(report.train_seconds, 1e-9);
 
     // --- evaluate ---
@@ -408,28 +431,35 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
       c10::InferenceMode inference;
       model->eval();
       const int eb = config.eval_batch_size;
-      at::Tensor test_logits = EvalLogits(*model, normalize, test_x, eb, cuda, channels_last);
+      at::Tensor test_logits =
+          EvalLogits(*model, normalize, test_x, eb, cuda, channels_last);
       report.eval_samples += test_x.size(0);
       auto m0 = Clock::now();
-      report.splits.push_back(LabelledMetrics("test", test_logits, test_y, config.ece_bins));
+      report.splits.push_back(
+          LabelledMetrics("test", test_logits, test_y, config.ece_bins));
       at::Tensor test_conf;  // for the OOD AUROCs only
-      if (noise_x.defined() || ood_images.defined()) test_conf = TopConfidence(test_logits);
+      if (noise_x.defined() || ood_images.defined())
+        test_conf = TopConfidence(test_logits);
       metrics_seconds += Seconds(m0);
       if (config.temperature_scaling && val_x.size(0) > 0) {
-        at::Tensor val_logits = EvalLogits(*model, normalize, val_x, eb, cuda, channels_last);
+        at::Tensor val_logits =
+            EvalLogits(*model, normalize, val_x, eb, cuda, channels_last);
         report.eval_samples += val_x.size(0);
         auto m1 = Clock::now();
         double t = FitTemperature(val_logits, val_y);
-        SplitMetrics ts = LabelledMetrics("test_ts", test_logits, test_y, config.ece_bins, t);
+        SplitMetrics ts =
+            LabelledMetrics("test_ts", test_logits, test_y, config.ece_bins, t);
         ts.temperature = t;
         report.splits.push_back(std::move(ts));
         metrics_seconds += Seconds(m1);
       }
       if (train_eval_x.defined()) {
-        at::Tensor logits = EvalLogits(*model, normalize, train_eval_x, eb, cuda, channels_last);
+        at::Tensor logits = EvalLogits(*model, normalize, train_eval_x, eb,
+                                       cuda, channels_last);
         report.eval_samples += train_eval_x.size(0);
         auto m2 = Clock::now();
-        report.splits.push_back(LabelledMetrics("train", logits, train_eval_y, config.ece_bins));
+        report.splits.push_back(
+            LabelledMetrics("train", logits, train_eval_y, config.ece_bins));
         metrics_seconds += Seconds(m2);
       }
       if (noise_x.defined()) {
@@ -438,9 +468,10 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
         {
           CudaAutocast guard(cuda);
           for (int64_t i = 0; i < noise_x.size(0); i += eb)
-            parts.push_back(
-                model->forward(ToModelLayout(noise_x.slice(0, i, i + eb), channels_last))
-                    .to(at::kFloat));
+            parts.push_back(model
+                                ->forward(ToModelLayout(
+                                    noise_x.slice(0, i, i + eb), channels_last))
+                                .to(at::kFloat));
         }
         at::Tensor logits = at::cat(parts).to(at::kCPU);
         report.eval_samples += noise_x.size(0);
@@ -449,7 +480,8 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
         metrics_seconds += Seconds(m3);
       }
       if (ood_images.defined()) {
-        at::Tensor logits = EvalLogits(*model, normalize, ood_images, eb, cuda, channels_last);
+        at::Tensor logits =
+            EvalLogits(*model, normalize, ood_images, eb, cuda, channels_last);
         report.eval_samples += ood_images.size(0);
         auto m4 = Clock::now();
         report.splits.push_back(UnlabelledMetrics("ood", logits, test_conf));
@@ -469,9 +501,10 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
         return absl::PermissionDeniedError(absl::StrCat(
             "checkpoint_dir ", config.checkpoint_dir, ": ", ec.message()));
       }
-      const std::string path = (fs::path(config.checkpoint_dir) /
-                                absl::StrFormat("checkpoint-epoch-%05d.pt", epoch))
-                                   .string();
+      const std::string path =
+          (fs::path(config.checkpoint_dir) /
+           absl::StrFormat("checkpoint-epoch-%05d.pt", epoch))
+              .string();
       torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
       model->save(model_archive);
       optimizer.save(optimizer_archive);
@@ -485,11 +518,11 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
       archive.save_to(tmp);
       fs::rename(tmp, path, ec);
       if (ec) {
-        return absl::InternalError(absl::StrCat("checkpoint ", path, ": ", ec.message()));
+        return absl::InternalError(
+            absl::StrCat("checkpoint ", path, ": ", ec.message()));
       }
       if (hooks.on_checkpoint) hooks.on_checkpoint(epoch, path);
     }
-
   }
   return absl::OkStatus();
 }

@@ -6,8 +6,8 @@
 //
 //   std::unique_ptr<Trainer> trainer = NewTorchTrainer();
 //   TrainHooks hooks;
-//   hooks.on_epoch = [](const EpochReport& r) { ...; return absl::OkStatus(); };
-//   absl::Status s = trainer->Run(config, hooks);
+//   hooks.on_epoch = [](const EpochReport& r) { ...; return absl::OkStatus();
+//   }; absl::Status s = trainer->Run(config, hooks);
 
 #include <atomic>
 #include <cstdint>
@@ -50,11 +50,11 @@ struct SplitMetrics {
 };
 
 struct EpochReport {
-  int epoch = 0;  // 1-based
-  double train_loss = 0;      // mean of the method's loss over the epoch
-  double train_accuracy = 0;  // mixup: lambda*acc(y) + (1-lambda)*acc(y[pi])
-  double lr = 0;              // the learning rate used during this epoch
-  double samples_per_sec = 0; // training examples per second of training
+  int epoch = 0;               // 1-based
+  double train_loss = 0;       // mean of the method's loss over the epoch
+  double train_accuracy = 0;   // mixup: lambda*acc(y) + (1-lambda)*acc(y[pi])
+  double lr = 0;               // the learning rate used during this epoch
+  double samples_per_sec = 0;  // training examples per second of training
   double train_seconds = 0;
   double eval_seconds = 0;     // the whole evaluation (forward + metrics)
   double metrics_seconds = 0;  // the metric computation inside it
