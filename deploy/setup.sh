@@ -13,6 +13,8 @@ PACKAGES=(
   # An OpenMP OpenBLAS: LibTorch's fully-connected layers otherwise run on
   # the reference BLAS (see docs/benchmarks.md).
   libopenblas0-openmp
+  # TLS certificates for the tests (and for labs that make their own)
+  openssl
   # data: Fashion-MNIST for the quickstart and benchmarks
   dataset-fashion-mnist
   # the benchmarks' references: a plain PyTorch script (same kernels as the

@@ -325,6 +325,59 @@ TEST_F(ApiTest, OversizedMessageIsRefused) {
   EXPECT_NE(s.error_message().find("data.data_dir"), std::string::npos);
 }
 
+TEST(CoordinatorTlsTest, ServesTlsWithTokensAndRefusesPlaintext) {
+  const fs::path dir = fs::temp_directory_path() / ("mixcal_tls_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
+      "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " + key + " -out " + cert +
+      " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl is needed (deploy/setup.sh installs it)";
+  std::ofstream(dir / "tokens") << kSubmit << " submit\n";
+  CoordinatorOptions o;
+  o.listen = "127.0.0.1:0";
+  o.db_path = (dir / "mixcal.db").string();
+  o.tls_cert_file = cert;
+  o.tls_key_file = key;
+  o.tokens_file = (dir / "tokens").string();
+  auto c = Coordinator::Start(o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string address = "127.0.0.1:" + std::to_string((*c)->port());
+  grpc::SslCredentialsOptions ssl;
+  std::ifstream in(cert);
+  ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), {});
+  auto tls_api = v1::ExperimentService::NewStub(grpc::CreateChannel(address, grpc::SslCredentials(ssl)));
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", std::string("Bearer ") + kSubmit);
+    v1::SubmitSweepRequest req;
+    *req.mutable_spec() = Spec("tls");
+    v1::Sweep sweep;
+    grpc::Status s = tls_api->SubmitSweep(&ctx, req, &sweep);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(sweep.job_ids_size(), 1);
+  }
+  {
+    grpc::ClientContext ctx;  // TLS but no token
+    v1::ListSweepsResponse list;
+    EXPECT_EQ(tls_api->ListSweeps(&ctx, v1::ListSweepsRequest(), &list).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    auto plain = v1::ExperimentService::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    ctx.AddMetadata("authorization", std::string("Bearer ") + kSubmit);
+    v1::ListSweepsResponse list;
+    EXPECT_FALSE(plain->ListSweeps(&ctx, v1::ListSweepsRequest(), &list).ok());
+  }
+  c->reset();
+  fs::remove_all(dir);
+}
+
 TEST(CoordinatorStartTest, NonLoopbackNeedsTlsAndTokensOrInsecure) {
   CoordinatorOptions o;
   o.listen = "0.0.0.0:0";
