@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "client/plot.h"
 #include "mixcal/v1/experiment.grpc.pb.h"
 
 namespace mixcal::client {
@@ -703,6 +704,211 @@ int MetricsCmd(const Parsed& p, Session& s, std::ostream& out, std::ostream& err
   return kOk;
 }
 
+
+// --- plots ---
+
+std::optional<double> MetricOf(const v1::EpochMetrics& m, const std::string& name) {
+  if (name == "accuracy") return m.accuracy();
+  if (name == "nll") return m.nll();
+  if (name == "brier") return m.brier();
+  if (name == "ece") return m.ece();
+  if (name == "mce") return m.mce();
+  if (name == "oe") return m.oe();
+  if (name == "adaptive_ece") return m.adaptive_ece();
+  if (name == "mean_confidence") return m.mean_confidence();
+  if (name == "mean_entropy") return m.mean_entropy();
+  if (name == "train_loss") return m.train_loss();
+  if (name == "train_accuracy") return m.train_accuracy();
+  if (name == "lr") return m.lr();
+  if (name == "samples_per_sec") return m.samples_per_sec();
+  if (name == "temperature" && m.has_temperature()) return m.temperature();
+  if (name == "auroc" && m.has_auroc()) return m.auroc();
+  return std::nullopt;
+}
+
+const char* kPlotMetrics =
+    "accuracy|nll|brier|ece|mce|oe|adaptive_ece|mean_confidence|mean_entropy|train_loss|train_accuracy|"
+    "temperature|auroc";
+
+bool WriteFile(const std::string& path, const std::string& text, std::ostream& out, std::ostream& err) {
+  std::ofstream f(path);
+  f << text;
+  f.close();
+  if (!f) {
+    err << "mixcal: cannot write " << path << "\n";
+    return false;
+  }
+  out << "wrote " << path << "\n";
+  return true;
+}
+
+int Plot(const Parsed& p, Session& s, std::ostream& out, std::ostream& err, bool) {
+  const std::string kind = p.positional[0];
+  int64_t id;
+  if (auto u = PositiveId(kind == "reliability" ? "JOB" : "SWEEP", p.positional[1], &id)) {
+    err << "mixcal: " << u->message << "\n";
+    return kUsage;
+  }
+  const std::string split = p.Get("split", "test");
+  const std::string metric = p.Get("metric", "ece");
+  if (kind != "reliability" && std::string(kPlotMetrics).find(metric) == std::string::npos) {
+    err << "mixcal: --metric must be one of " << kPlotMetrics << ", got \"" << metric << "\"\n";
+    return kUsage;
+  }
+  if (kind == "reliability") {
+    uint32_t epoch = 0;
+    if (p.Has("epoch") && (!absl::SimpleAtoi(p.Get("epoch"), &epoch) || epoch == 0)) {
+      err << "mixcal: --epoch must be a positive number, got \"" << p.Get("epoch") << "\"\n";
+      return kUsage;
+    }
+    grpc::ClientContext ctx;
+    s.Prepare(ctx);
+    v1::GetReliabilityRequest req;
+    req.set_job_id(id);
+    req.set_epoch(epoch);
+    req.set_split(split);
+    v1::GetReliabilityResponse r;
+    grpc::Status st = s.api().GetReliability(&ctx, req, &r);
+    if (!st.ok()) return s.Fail(st);
+    std::vector<Bin> bins;
+    for (const auto& b : r.bins()) bins.push_back({b.count(), b.confidence_sum(), b.correct()});
+    const std::string path =
+        p.Get("out", absl::StrCat("reliability-job", id, "-epoch", r.epoch(), "-", split, ".svg"));
+    return WriteFile(path,
+                     ReliabilityPlot(absl::StrCat("job ", id, ", epoch ", r.epoch(), ", ", split), bins, r.ece(),
+                                     r.mce(), r.oe()),
+                     out, err)
+               ? kOk
+               : kServerError;
+  }
+  if (kind == "curves") {
+    v1::QueryMetricsRequest req;
+    req.mutable_filter()->set_sweep_id(id);
+    req.mutable_filter()->set_split(split);
+    req.mutable_filter()->set_page_size(10000);
+    // (method, value) -> epoch -> values over seeds
+    std::map<std::pair<std::string, double>, std::map<uint32_t, std::vector<double>>> groups;
+    do {
+      grpc::ClientContext ctx;
+      s.Prepare(ctx);
+      v1::QueryMetricsResponse resp;
+      grpc::Status st = s.api().QueryMetrics(&ctx, req, &resp);
+      if (!st.ok()) return s.Fail(st);
+      for (const auto& m : resp.rows())
+        if (auto v = MetricOf(m, metric)) groups[{m.method(), m.value()}][m.epoch()].push_back(*v);
+      req.mutable_filter()->set_page_token(resp.next_page_token());
+    } while (!req.filter().page_token().empty());
+    if (groups.empty()) {
+      err << "mixcal: sweep " << id << " has no " << metric << " on split " << split << " yet\n";
+      return kServerError;
+    }
+    std::vector<Series> series;
+    for (const auto& [key, epochs] : groups) {
+      Series sr;
+      sr.label = MethodLabel(key.first, key.second);
+      for (const auto& [epoch, values] : epochs) {
+        double mean = 0, ss = 0;
+        for (double v : values) mean += v;
+        mean /= values.size();
+        for (double v : values) ss += (v - mean) * (v - mean);
+        const double sd = values.size() > 1 ? std::sqrt(ss / (values.size() - 1)) : 0;
+        sr.x.push_back(epoch);
+        sr.y.push_back(mean);
+        sr.lo.push_back(mean - sd);
+        sr.hi.push_back(mean + sd);
+      }
+      series.push_back(std::move(sr));
+    }
+    const std::string path = p.Get("out", absl::StrCat("curves-sweep", id, "-", metric, ".svg"));
+    return WriteFile(path,
+                     LinePlot(absl::StrCat("sweep ", id, ": ", metric, " on ", split, " (mean ± std over seeds)"),
+                              "epoch", metric, series),
+                     out, err)
+               ? kOk
+               : kServerError;
+  }
+  if (kind == "sweep") {
+    const std::string param = p.Get("param");
+    std::set<std::string> methods;
+    if (param == "alpha") methods = {"mixup", "feature_mixup"};
+    else if (param == "epsilon") methods = {"label_smoothing"};
+    else if (param == "beta") methods = {"erl"};
+    else if (!param.empty()) {
+      err << "mixcal: --param must be one of alpha|epsilon|beta, got \"" << param << "\"\n";
+      return kUsage;
+    }
+    v1::SummarizeSweepRequest req;
+    req.set_sweep_id(id);
+    req.mutable_at()->set_final(true);
+    req.set_split(split);
+    grpc::ClientContext ctx;
+    s.Prepare(ctx);
+    v1::SummarizeSweepResponse resp;
+    grpc::Status st = s.api().SummarizeSweep(&ctx, req, &resp);
+    if (!st.ok()) return s.Fail(st);
+    std::map<std::string, Series> by_method;
+    std::optional<double> baseline;
+    double xmin = INFINITY, xmax = -INFINITY;
+    for (const auto& r : resp.rows()) {
+      const v1::MetricStat* stat = nullptr;
+      for (const auto& m : r.stats())
+        if (m.metric() == metric) stat = &m;
+      if (stat == nullptr) continue;
+      if (r.method() == "baseline") {
+        baseline = stat->mean();
+        continue;
+      }
+      if (!methods.empty() && !methods.count(r.method())) continue;
+      Series& sr = by_method[r.method()];
+      sr.label = r.method();
+      sr.markers = true;
+      sr.x.push_back(r.value());
+      sr.y.push_back(stat->mean());
+      sr.lo.push_back(stat->mean() - stat->std());
+      sr.hi.push_back(stat->mean() + stat->std());
+      xmin = std::min(xmin, r.value());
+      xmax = std::max(xmax, r.value());
+    }
+    if (by_method.empty()) {
+      err << "mixcal: sweep " << id << " has no finished " << (param.empty() ? "method with values" : param)
+          << " to plot\n";
+      return kServerError;
+    }
+    std::vector<Series> series;
+    for (auto& [name, sr] : by_method) {
+      std::vector<size_t> order(sr.x.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sr.x[a] < sr.x[b]; });
+      Series sorted = sr;
+      for (size_t i = 0; i < order.size(); ++i) {
+        sorted.x[i] = sr.x[order[i]];
+        sorted.y[i] = sr.y[order[i]];
+        sorted.lo[i] = sr.lo[order[i]];
+        sorted.hi[i] = sr.hi[order[i]];
+      }
+      series.push_back(std::move(sorted));
+    }
+    if (baseline) {
+      Series b;
+      b.label = "baseline";
+      b.dashed = true;
+      b.x = {xmin, xmax};
+      b.y = {*baseline, *baseline};
+      series.push_back(b);
+    }
+    const std::string path = p.Get("out", absl::StrCat("sweep", id, "-", metric, "-vs-",
+                                                       param.empty() ? "value" : param, ".svg"));
+    return WriteFile(path,
+                     LinePlot(absl::StrCat("sweep ", id, ": final ", metric, " on ", split, " (mean ± std over seeds)"),
+                              param.empty() ? "hyperparameter value" : param, metric, series),
+                     out, err)
+               ? kOk
+               : kServerError;
+  }
+  err << "mixcal: plot KIND must be reliability, curves or sweep, got \"" << kind << "\"\n";
+  return kUsage;
+}
+
 struct Entry {
   Command cmd;
   Handler run;
@@ -746,6 +952,17 @@ const std::vector<Entry>& Commands() {
       {{"metrics", "metrics SWEEP | --job JOB [--split S] [--bins] [--format csv|json]",
         "Every per-epoch row, as CSV (default) or JSON, ready for pandas.", {"job", "split"}, {"bins"}, 0, 1},
        MetricsCmd},
+      {{"plot", "plot reliability JOB | curves SWEEP | sweep SWEEP [--metric M] [--param P] [--out FILE]",
+        "Writes an SVG to open in a browser:\n"
+        "  reliability JOB [--epoch N] [--split S]  a reliability diagram: accuracy per confidence bin\n"
+        "      against the diagonal, the gap drawn, and the confidence histogram (newest epoch by default)\n"
+        "  curves SWEEP [--metric ece]              the metric against epoch per method, mean over seeds\n"
+        "      with a ±std band\n"
+        "  sweep SWEEP [--metric ece] [--param alpha|epsilon|beta]  the final metric against the\n"
+        "      hyperparameter, with baseline as a dashed line\n"
+        "--out names the file (default: a descriptive name in the current directory).",
+        {"metric", "param", "split", "epoch", "out"}, {}, 2, 2},
+       Plot},
   };
   return *c;
 }

@@ -13,8 +13,9 @@ PACKAGES=(
   # An OpenMP OpenBLAS: LibTorch's fully-connected layers otherwise run on
   # the reference BLAS (see docs/benchmarks.md).
   libopenblas0-openmp
-  # TLS certificates for the tests (and for labs that make their own)
-  openssl
+  # TLS certificates for the tests (and for labs that make their own);
+  # rsvg-convert renders the plots to PNG in the tests
+  openssl librsvg2-bin
   # data: Fashion-MNIST for the quickstart and benchmarks
   dataset-fashion-mnist
   # the benchmarks' references: a plain PyTorch script (same kernels as the

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -88,6 +89,37 @@ TEST(CliTest, SubmitWaitSummaryAndMetricsMatchTheStore) {
   v1::SummarizeSweepResponse rows;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage("{\"rows\":" + summary.out + "}", &rows).ok());
   EXPECT_EQ(rows.rows_size(), 4);  // 2 methods x (test, test_ts)
+
+  // Plots: each written, well-formed XML, and rendered to PNG.
+  const std::string dir = "/tmp/mixcal_cli_plots_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  for (const std::string& args :
+       {std::string("plot reliability 3 --out ") + dir + "/rel.svg",
+        std::string("plot reliability 1 --epoch 1 --split test_ts --out ") + dir + "/rel_ts.svg",
+        std::string("plot curves 1 --metric ece --out ") + dir + "/curves.svg",
+        std::string("plot sweep 1 --metric oe --param alpha --out ") + dir + "/sweep.svg"}) {
+    Result plot = Mixcal(args, c.port());
+    ASSERT_EQ(plot.code, 0) << args << ": " << plot.err;
+    const std::string file = args.substr(args.rfind(' ') + 1);
+    EXPECT_NE(plot.out.find("wrote " + file), std::string::npos);
+    const std::string svg = Slurp(file);
+    EXPECT_NE(svg.find("<svg"), std::string::npos) << file;
+    EXPECT_EQ(std::system(("/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as E; "
+                           "r = E.parse(sys.argv[1]).getroot(); assert r.tag.endswith(\"svg\")' " + file)
+                              .c_str()),
+              0)
+        << file << " is not well-formed SVG";
+    if (std::system("command -v rsvg-convert >/dev/null") == 0) {
+      EXPECT_EQ(std::system(("rsvg-convert " + file + " -o " + file + ".png").c_str()), 0) << file;
+      EXPECT_GT(std::filesystem::file_size(file + ".png"), 1000u) << file;
+    }
+  }
+  const std::string rel = Slurp(dir + "/rel.svg");
+  EXPECT_NE(rel.find("ECE "), std::string::npos);
+  EXPECT_NE(rel.find("stroke-dasharray"), std::string::npos);  // the diagonal
+  std::filesystem::remove_all(dir);
+  Result bad = Mixcal("plot curves 1 --metric bogus", c.port());
+  EXPECT_EQ(bad.code, 2);
 
   Result sweeps = Mixcal("sweeps", c.port());
   EXPECT_EQ(sweeps.code, 0);

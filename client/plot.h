@@ -1,0 +1,38 @@
+#ifndef MIXCAL_CLIENT_PLOT_H_
+#define MIXCAL_CLIENT_PLOT_H_
+
+// Stand-alone SVG figures (no dependencies): what `mixcal plot` writes.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mixcal::client {
+
+struct Series {
+  std::string label;
+  std::vector<double> x, y;
+  std::vector<double> lo, hi;  // a band (or error bars) when not empty
+  bool dashed = false;
+  bool markers = false;  // points with error bars instead of a band
+};
+
+// Lines (with bands or error bars) on shared axes, with a legend.
+std::string LinePlot(const std::string& title, const std::string& x_label, const std::string& y_label,
+                     const std::vector<Series>& series);
+
+struct Bin {
+  int64_t count = 0;
+  double confidence_sum = 0;
+  int64_t correct = 0;
+};
+
+// A reliability diagram as in Guo et al.: accuracy per confidence bin against
+// the diagonal, the gap to each bin's mean confidence drawn, and below it the
+// histogram of confidences.
+std::string ReliabilityPlot(const std::string& title, const std::vector<Bin>& bins, double ece,
+                            double mce, double oe);
+
+}  // namespace mixcal::client
+
+#endif  // MIXCAL_CLIENT_PLOT_H_
