@@ -21,6 +21,8 @@ PACKAGES=(
   # the benchmarks' references: a plain PyTorch script (same kernels as the
   # LibTorch we link) and Optuna's storages
   python3-torch python3-optuna
+  # the Python client example (client/python/)
+  python3-grpcio python3-protobuf python3-pandas
 )
 
 missing=()
