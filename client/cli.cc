@@ -304,6 +304,10 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split, c
                     cell(t, "accuracy"), cell(t, "ece"), cell(t, "oe"), cell(t, "mce"), cell(t, "nll"),
                     cell(t, "brier"), cell(ts, "ece"), cell(ts, "nll"), cell(ts, "temperature")});
   }
+  if (rows.empty()) {
+    out << "sweep " << sweep_id << ": no epochs stored on split " << main_split << "\n";
+    return kOk;
+  }
   out << "sweep " << sweep_id << ", split " << main_split << ", at " << (at.empty() ? "final" : at)
       << " (mean ± std over seeds; TS: after temperature scaling)\n";
   PrintTable(out, {"method", "seeds", "accuracy", "ECE", "OE", "MCE", "NLL", "Brier", "ECE (TS)",
@@ -324,6 +328,7 @@ int Watch(int64_t sweep_id, Session& s, std::ostream& out, std::ostream& err, bo
   v1::Sweep sweep;
   v1::SweepUpdate u;
   int drawn = 0;
+  std::vector<std::string> pending;  // lines that stay (job endings; every epoch off a terminal)
   auto counts = [&] {
     std::map<v1::JobState, int> c;
     for (const auto& [id, j] : jobs) c[j.state()]++;
@@ -331,16 +336,23 @@ int Watch(int64_t sweep_id, Session& s, std::ostream& out, std::ostream& err, bo
                            c[v1::RUNNING], c[v1::SUCCEEDED], c[v1::FAILED], c[v1::CANCELLED]);
   };
   auto redraw = [&] {
-    if (!tty) return;
+    if (!tty) {
+      for (const std::string& l : pending) out << l << "\n";
+      pending.clear();
+      out.flush();
+      return;
+    }
     for (int i = 0; i < drawn; ++i) out << "\x1b[1A\x1b[2K";
     drawn = 0;
+    for (const std::string& l : pending) out << l << "\n";
+    pending.clear();
     for (const auto& [id, j] : jobs) {
       if (j.state() != v1::RUNNING) continue;
       const int epochs = static_cast<int>(j.config().training().epochs() ? j.config().training().epochs() : 10);
       auto it = latest.find(id);
       const int done = it == latest.end() ? 0 : static_cast<int>(it->second.epoch());
-      const int width = 20, filled = epochs > 0 ? done * width / epochs : 0;
-      out << absl::StrFormat("job %-5d %-18s seed %-3d [%s%s] %3d/%-3d %8s/s  ECE %s\n", id,
+      const int width = 20, filled = epochs > 0 ? std::min(width, done * width / epochs) : 0;
+      out << absl::StrFormat("job %-5d %-20s seed %-3d [%s%s] %3d/%-3d %8s/s  ECE %s\n", id,
                              MethodLabel(j.method(), j.value()), j.seed(), std::string(filled, '#'),
                              std::string(width - filled, '.'), done, epochs,
                              it == latest.end() ? "-" : Num(it->second.samples_per_sec(), 0),
@@ -361,17 +373,20 @@ int Watch(int64_t sweep_id, Session& s, std::ostream& out, std::ostream& err, bo
       const v1::Job& j = u.job();
       const bool changed = !jobs.count(j.id()) || jobs[j.id()].state() != j.state();
       jobs[j.id()] = j;
-      if (changed && !tty && jobs.size() > 0 && j.state() != v1::QUEUED) {
-        out << "job " << j.id() << " " << MethodLabel(j.method(), j.value()) << " seed " << j.seed()
-            << ": " << StateName(j.state()) << (j.error().empty() ? "" : ": " + j.error()) << "\n";
+      const bool ended = j.state() == v1::SUCCEEDED || j.state() == v1::FAILED || j.state() == v1::CANCELLED;
+      if (changed && (ended || (!tty && j.state() == v1::RUNNING))) {
+        pending.push_back(absl::StrCat("job ", j.id(), " ", MethodLabel(j.method(), j.value()), " seed ",
+                                       j.seed(), ": ", StateName(j.state()),
+                                       j.error().empty() ? "" : ": " + j.error()));
       }
     } else if (u.has_metrics() && u.metrics().split() == "test") {
       const v1::EpochMetrics& m = u.metrics();
       latest[m.job_id()] = m;
       if (!tty) {
-        out << "job " << m.job_id() << " " << MethodLabel(m.method(), m.value()) << " seed " << m.seed()
-            << ": epoch " << m.epoch() << " acc " << Num(m.accuracy()) << " ECE " << Num(m.ece())
-            << " OE " << Num(m.oe()) << " (" << Num(m.samples_per_sec(), 0) << " samples/s)\n";
+        pending.push_back(absl::StrCat("job ", m.job_id(), " ", MethodLabel(m.method(), m.value()), " seed ",
+                                       m.seed(), ": epoch ", m.epoch(), " acc ", Num(m.accuracy()), " ECE ",
+                                       Num(m.ece()), " OE ", Num(m.oe()), " (", Num(m.samples_per_sec(), 0),
+                                       " samples/s)"));
       }
     } else if (u.has_sweep()) {
       sweep = u.sweep();
