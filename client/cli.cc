@@ -745,7 +745,8 @@ const char* kPlotMetrics =
     "accuracy|nll|brier|ece|mce|oe|adaptive_ece|mean_confidence|mean_entropy|train_loss|train_accuracy|"
     "temperature|auroc";
 
-bool WriteFile(const std::string& path, const std::string& text, std::ostream& out, std::ostream& err) {
+bool WriteFile(const std::string& path, const std::string& text, const std::string& format, std::ostream& out,
+               std::ostream& err) {
   std::ofstream f(path);
   f << text;
   f.close();
@@ -753,7 +754,11 @@ bool WriteFile(const std::string& path, const std::string& text, std::ostream& o
     err << "mixcal: cannot write " << path << "\n";
     return false;
   }
-  out << "wrote " << path << "\n";
+  if (format == "json") {
+    out << "{\"wrote\":\"" << path << "\"}\n";
+  } else {
+    out << "wrote " << path << "\n";
+  }
   return true;
 }
 
@@ -792,7 +797,7 @@ int Plot(const Parsed& p, Session& s, std::ostream& out, std::ostream& err, bool
     return WriteFile(path,
                      ReliabilityPlot(absl::StrCat("job ", id, ", epoch ", r.epoch(), ", ", split), bins, r.ece(),
                                      r.mce(), r.oe()),
-                     out, err)
+                     p.Get("format", "text"), out, err)
                ? kOk
                : kServerError;
   }
@@ -838,7 +843,7 @@ int Plot(const Parsed& p, Session& s, std::ostream& out, std::ostream& err, bool
     return WriteFile(path,
                      LinePlot(absl::StrCat("sweep ", id, ": ", metric, " on ", split, " (mean ± std over seeds)"),
                               "epoch", metric, series),
-                     out, err)
+                     p.Get("format", "text"), out, err)
                ? kOk
                : kServerError;
   }
@@ -916,7 +921,7 @@ int Plot(const Parsed& p, Session& s, std::ostream& out, std::ostream& err, bool
     return WriteFile(path,
                      LinePlot(absl::StrCat("sweep ", id, ": final ", metric, " on ", split, " (mean ± std over seeds)"),
                               param.empty() ? "hyperparameter value" : param, metric, series),
-                     out, err)
+                     p.Get("format", "text"), out, err)
                ? kOk
                : kServerError;
   }
