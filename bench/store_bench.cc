@@ -188,29 +188,34 @@ int main(int argc, char** argv) {
   {
     auto store = Open((root / "group.db").string());
     const int writers = 32, per_writer_jobs = 8, per_job = 100;
-    auto sweep = store->CreateSweep(SweepOf("group", 1, writers * per_writer_jobs));
+    auto sweep =
+        store->CreateSweep(SweepOf("group", 1, writers * per_writer_jobs));
     Check(sweep.status(), "create sweep");
     v1::WorkerInfo w;
     w.set_host("bench");
     w.set_device("cpu");
     const int64_t worker = *store->RegisterWorker(w);
     std::vector<v1::Lease> leases;
-    for (int j = 0; j < writers * per_writer_jobs; ++j) leases.push_back((*store->AcquireJob(worker, int64_t{1} << 40))->lease);
+    for (int j = 0; j < writers * per_writer_jobs; ++j)
+      leases.push_back((*store->AcquireJob(worker, int64_t{1} << 40))->lease);
     auto start = Clock::now();
     std::vector<std::thread> threads;
     for (int t = 0; t < writers; ++t) {
       threads.emplace_back([&, t] {
         for (int j = 0; j < per_writer_jobs; ++j) {
           const v1::Lease& l = leases[t * per_writer_jobs + j];
-          for (int e = 1; e <= per_job; ++e) Check(store->ReportEpoch(l, {Report(e, l.job_id())}), "report");
+          for (int e = 1; e <= per_job; ++e)
+            Check(store->ReportEpoch(l, {Report(e, l.job_id())}), "report");
         }
       });
     }
     for (auto& th : threads) th.join();
     const double seconds = Ms(start) / 1000;
     const double n = static_cast<double>(writers) * per_writer_jobs * per_job;
-    std::printf("ingest, %d concurrent writers (group commit): %.0f epoch reports/s (%.0f reports)\n", writers,
-                n / seconds, n);
+    std::printf(
+        "ingest, %d concurrent writers (group commit): %.0f epoch reports/s "
+        "(%.0f reports)\n",
+        writers, n / seconds, n);
   }
 
   // --- 3: next-job selection, 10,000 queued jobs across 100 sweeps ---

@@ -13,8 +13,8 @@
 
 namespace mixcal::client {
 
-int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-           bool out_is_terminal);
+int RunCli(const std::vector<std::string>& args, std::ostream& out,
+           std::ostream& err, bool out_is_terminal);
 
 }  // namespace mixcal::client
 

@@ -8,5 +8,6 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  return mixcal::client::RunCli(args, std::cout, std::cerr, isatty(STDOUT_FILENO) != 0);
+  return mixcal::client::RunCli(args, std::cout, std::cerr,
+                                isatty(STDOUT_FILENO) != 0);
 }

@@ -16,17 +16,28 @@ std::string Escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
 }
 
-std::string Tick(double v) { return absl::StrFormat("%g", std::abs(v) < 1e-12 ? 0.0 : v); }
+std::string Tick(double v) {
+  return absl::StrFormat("%g", std::abs(v) < 1e-12 ? 0.0 : v);
+}
 
 // "Nice" tick step for a range.
 double Step(double span) {
@@ -43,44 +54,60 @@ struct Frame {
   double Y(double v) const { return y0 + h - (v - ymin) / (ymax - ymin) * h; }
 };
 
-std::string Axes(const Frame& f, const std::string& x_label, const std::string& y_label) {
+std::string Axes(const Frame& f, const std::string& x_label,
+                 const std::string& y_label) {
   std::string s = absl::StrFormat(
-      "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n", f.x0,
-      f.y0, f.w, f.h);
+      "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+      "fill=\"none\" stroke=\"#333\"/>\n",
+      f.x0, f.y0, f.w, f.h);
   const double xs = Step(f.xmax - f.xmin), ys = Step(f.ymax - f.ymin);
-  for (double v = std::ceil(f.xmin / xs) * xs; v <= f.xmax + 1e-9 * xs; v += xs) {
+  for (double v = std::ceil(f.xmin / xs) * xs; v <= f.xmax + 1e-9 * xs;
+       v += xs) {
     absl::StrAppendFormat(&s,
-                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
-                          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%s</text>\n",
-                          f.X(v), f.y0, f.X(v), f.y0 + f.h, f.X(v), f.y0 + f.h + 15, Tick(v));
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                          "y2=\"%.1f\" stroke=\"#ddd\"/>\n"
+                          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" "
+                          "text-anchor=\"middle\">%s</text>\n",
+                          f.X(v), f.y0, f.X(v), f.y0 + f.h, f.X(v),
+                          f.y0 + f.h + 15, Tick(v));
   }
-  for (double v = std::ceil(f.ymin / ys) * ys; v <= f.ymax + 1e-9 * ys; v += ys) {
+  for (double v = std::ceil(f.ymin / ys) * ys; v <= f.ymax + 1e-9 * ys;
+       v += ys) {
     absl::StrAppendFormat(&s,
-                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
-                          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n",
-                          f.x0, f.Y(v), f.x0 + f.w, f.Y(v), f.x0 - 6, f.Y(v) + 4, Tick(v));
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                          "y2=\"%.1f\" stroke=\"#ddd\"/>\n"
+                          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" "
+                          "text-anchor=\"end\">%s</text>\n",
+                          f.x0, f.Y(v), f.x0 + f.w, f.Y(v), f.x0 - 6,
+                          f.Y(v) + 4, Tick(v));
   }
-  absl::StrAppendFormat(&s,
-                        "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" text-anchor=\"middle\">%s</text>\n"
-                        "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" text-anchor=\"middle\" "
-                        "transform=\"rotate(-90 %.1f %.1f)\">%s</text>\n",
-                        f.x0 + f.w / 2, f.y0 + f.h + 36, Escape(x_label), f.x0 - 48, f.y0 + f.h / 2,
-                        f.x0 - 48, f.y0 + f.h / 2, Escape(y_label));
+  absl::StrAppendFormat(
+      &s,
+      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" "
+      "text-anchor=\"middle\">%s</text>\n"
+      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" text-anchor=\"middle\" "
+      "transform=\"rotate(-90 %.1f %.1f)\">%s</text>\n",
+      f.x0 + f.w / 2, f.y0 + f.h + 36, Escape(x_label), f.x0 - 48,
+      f.y0 + f.h / 2, f.x0 - 48, f.y0 + f.h / 2, Escape(y_label));
   return s;
 }
 
 std::string Header(int w, int h, const std::string& title) {
   return absl::StrFormat(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-      "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-      "<text x=\"%d\" y=\"24\" font-size=\"16\" text-anchor=\"middle\">%s</text>\n",
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+      "viewBox=\"0 0 %d %d\" "
+      "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" "
+      "fill=\"white\"/>\n"
+      "<text x=\"%d\" y=\"24\" font-size=\"16\" "
+      "text-anchor=\"middle\">%s</text>\n",
       w, h, w, h, w / 2, Escape(title));
 }
 
 }  // namespace
 
-std::string LinePlot(const std::string& title, const std::string& x_label, const std::string& y_label,
+std::string LinePlot(const std::string& title, const std::string& x_label,
+                     const std::string& y_label,
                      const std::vector<Series>& series) {
   double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
   for (const Series& s : series) {
@@ -94,7 +121,8 @@ std::string LinePlot(const std::string& title, const std::string& x_label, const
   if (!std::isfinite(xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
   if (xmax - xmin < 1e-12) xmin -= 0.5, xmax += 0.5;
   // Points with error bars need room at the edges.
-  if (std::any_of(series.begin(), series.end(), [](const Series& s) { return s.markers; })) {
+  if (std::any_of(series.begin(), series.end(),
+                  [](const Series& s) { return s.markers; })) {
     const double xpad = (xmax - xmin) * 0.06;
     xmin -= xpad;
     xmax += xpad;
@@ -111,46 +139,63 @@ std::string LinePlot(const std::string& title, const std::string& x_label, const
     const char* color = kColors[k % 10];
     if (!s.lo.empty() && !s.markers && s.x.size() > 1) {
       std::string pts;
-      for (size_t i = 0; i < s.x.size(); ++i) absl::StrAppendFormat(&pts, "%.1f,%.1f ", f.X(s.x[i]), f.Y(s.hi[i]));
-      for (size_t i = s.x.size(); i-- > 0;) absl::StrAppendFormat(&pts, "%.1f,%.1f ", f.X(s.x[i]), f.Y(s.lo[i]));
-      absl::StrAppendFormat(&svg, "<polygon points=\"%s\" fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\"/>\n",
+      for (size_t i = 0; i < s.x.size(); ++i)
+        absl::StrAppendFormat(&pts, "%.1f,%.1f ", f.X(s.x[i]), f.Y(s.hi[i]));
+      for (size_t i = s.x.size(); i-- > 0;)
+        absl::StrAppendFormat(&pts, "%.1f,%.1f ", f.X(s.x[i]), f.Y(s.lo[i]));
+      absl::StrAppendFormat(&svg,
+                            "<polygon points=\"%s\" fill=\"%s\" "
+                            "fill-opacity=\"0.18\" stroke=\"none\"/>\n",
                             pts, color);
     }
     std::string pts;
-    for (size_t i = 0; i < s.x.size(); ++i) absl::StrAppendFormat(&pts, "%.1f,%.1f ", f.X(s.x[i]), f.Y(s.y[i]));
-    absl::StrAppendFormat(&svg, "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s/>\n", pts,
-                          color, s.dashed ? " stroke-dasharray=\"6,4\"" : "");
+    for (size_t i = 0; i < s.x.size(); ++i)
+      absl::StrAppendFormat(&pts, "%.1f,%.1f ", f.X(s.x[i]), f.Y(s.y[i]));
+    absl::StrAppendFormat(&svg,
+                          "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" "
+                          "stroke-width=\"2\"%s/>\n",
+                          pts, color,
+                          s.dashed ? " stroke-dasharray=\"6,4\"" : "");
     if (s.markers) {
       for (size_t i = 0; i < s.x.size(); ++i) {
-        absl::StrAppendFormat(&svg, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n", f.X(s.x[i]),
-                              f.Y(s.y[i]), color);
+        absl::StrAppendFormat(
+            &svg, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n",
+            f.X(s.x[i]), f.Y(s.y[i]), color);
         if (!s.lo.empty()) {
           absl::StrAppendFormat(&svg,
-                                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
-                                f.X(s.x[i]), f.Y(s.lo[i]), f.X(s.x[i]), f.Y(s.hi[i]), color);
+                                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                                "y2=\"%.1f\" stroke=\"%s\"/>\n",
+                                f.X(s.x[i]), f.Y(s.lo[i]), f.X(s.x[i]),
+                                f.Y(s.hi[i]), color);
         }
       }
     }
     const double ly = 50 + 20 * k;
-    absl::StrAppendFormat(&svg,
-                          "<line x1=\"570\" y1=\"%.1f\" x2=\"595\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n"
-                          "<text x=\"602\" y=\"%.1f\" font-size=\"12\">%s</text>\n",
-                          ly, ly, color, s.dashed ? " stroke-dasharray=\"6,4\"" : "", ly + 4, Escape(s.label));
+    absl::StrAppendFormat(
+        &svg,
+        "<line x1=\"570\" y1=\"%.1f\" x2=\"595\" y2=\"%.1f\" stroke=\"%s\" "
+        "stroke-width=\"2\"%s/>\n"
+        "<text x=\"602\" y=\"%.1f\" font-size=\"12\">%s</text>\n",
+        ly, ly, color, s.dashed ? " stroke-dasharray=\"6,4\"" : "", ly + 4,
+        Escape(s.label));
   }
   return svg + "</svg>\n";
 }
 
-std::string ReliabilityPlot(const std::string& title, const std::vector<Bin>& bins, double ece, double mce,
-                            double oe) {
+std::string ReliabilityPlot(const std::string& title,
+                            const std::vector<Bin>& bins, double ece,
+                            double mce, double oe) {
   const int width = 560, height = 620;
   const int m = static_cast<int>(bins.size());
   Frame top{70, 40, 440, 380, 0, 1, 0, 1};
-  std::string svg = Header(width, height, title) + Axes(top, "confidence", "accuracy");
+  std::string svg =
+      Header(width, height, title) + Axes(top, "confidence", "accuracy");
   // The diagonal: perfect calibration.
-  absl::StrAppendFormat(&svg,
-                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" "
-                        "stroke-dasharray=\"5,4\"/>\n",
-                        top.X(0), top.Y(0), top.X(1), top.Y(1));
+  absl::StrAppendFormat(
+      &svg,
+      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" "
+      "stroke-dasharray=\"5,4\"/>\n",
+      top.X(0), top.Y(0), top.X(1), top.Y(1));
   int64_t total = 0, most = 1;
   for (const Bin& b : bins) {
     total += b.count;
@@ -158,40 +203,57 @@ std::string ReliabilityPlot(const std::string& title, const std::vector<Bin>& bi
   }
   for (int i = 0; i < m; ++i) {
     const Bin& b = bins[i];
-    const double lo = static_cast<double>(i) / m, hi = static_cast<double>(i + 1) / m;
+    const double lo = static_cast<double>(i) / m,
+                 hi = static_cast<double>(i + 1) / m;
     if (b.count == 0) continue;
-    const double acc = static_cast<double>(b.correct) / b.count, conf = b.confidence_sum / b.count;
+    const double acc = static_cast<double>(b.correct) / b.count,
+                 conf = b.confidence_sum / b.count;
     absl::StrAppendFormat(&svg,
-                          "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#1f77b4\" "
-                          "stroke=\"#0b3d63\"><title>bin %d: accuracy %.3f, confidence %.3f, %lld "
+                          "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                          "height=\"%.1f\" fill=\"#1f77b4\" "
+                          "stroke=\"#0b3d63\"><title>bin %d: accuracy %.3f, "
+                          "confidence %.3f, %lld "
                           "examples</title></rect>\n",
-                          top.X(lo), top.Y(acc), top.X(hi) - top.X(lo), top.Y(0) - top.Y(acc), i + 1, acc, conf,
+                          top.X(lo), top.Y(acc), top.X(hi) - top.X(lo),
+                          top.Y(0) - top.Y(acc), i + 1, acc, conf,
                           static_cast<long long>(b.count));
     // The gap between the bin's accuracy and its mean confidence.
     absl::StrAppendFormat(&svg,
-                          "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#d62728\" "
+                          "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                          "height=\"%.1f\" fill=\"#d62728\" "
                           "fill-opacity=\"0.35\" stroke=\"#d62728\"/>\n",
-                          top.X(lo), top.Y(std::max(acc, conf)), top.X(hi) - top.X(lo),
+                          top.X(lo), top.Y(std::max(acc, conf)),
+                          top.X(hi) - top.X(lo),
                           std::abs(top.Y(acc) - top.Y(conf)));
   }
-  absl::StrAppendFormat(&svg,
-                        "<rect x=\"82\" y=\"52\" width=\"12\" height=\"12\" fill=\"#1f77b4\"/>"
-                        "<text x=\"100\" y=\"62\" font-size=\"12\">accuracy</text>\n"
-                        "<rect x=\"82\" y=\"72\" width=\"12\" height=\"12\" fill=\"#d62728\" fill-opacity=\"0.35\"/>"
-                        "<text x=\"100\" y=\"82\" font-size=\"12\">gap to confidence</text>\n"
-                        "<text x=\"82\" y=\"104\" font-size=\"12\">ECE %.4f   MCE %.4f   OE %.4f   (%d bins, %lld "
-                        "examples)</text>\n",
-                        ece, mce, oe, m, static_cast<long long>(total));
+  absl::StrAppendFormat(
+      &svg,
+      "<rect x=\"82\" y=\"52\" width=\"12\" height=\"12\" fill=\"#1f77b4\"/>"
+      "<text x=\"100\" y=\"62\" font-size=\"12\">accuracy</text>\n"
+      "<rect x=\"82\" y=\"72\" width=\"12\" height=\"12\" fill=\"#d62728\" "
+      "fill-opacity=\"0.35\"/>"
+      "<text x=\"100\" y=\"82\" font-size=\"12\">gap to confidence</text>\n"
+      "<text x=\"82\" y=\"104\" font-size=\"12\">ECE %.4f   MCE %.4f   OE %.4f "
+      "  (%d bins, %lld "
+      "examples)</text>\n",
+      ece, mce, oe, m, static_cast<long long>(total));
   // The confidence histogram.
-  Frame bottom{70, 470, 440, 100, 0, 1, 0, static_cast<double>(most) / std::max<int64_t>(total, 1)};
+  Frame bottom{
+      70, 470, 440, 100,
+      0,  1,   0,   static_cast<double>(most) / std::max<int64_t>(total, 1)};
   svg += Axes(bottom, "confidence", "fraction");
   for (int i = 0; i < m; ++i) {
-    const double lo = static_cast<double>(i) / m, hi = static_cast<double>(i + 1) / m;
-    const double frac = static_cast<double>(bins[i].count) / std::max<int64_t>(total, 1);
+    const double lo = static_cast<double>(i) / m,
+                 hi = static_cast<double>(i + 1) / m;
+    const double frac =
+        static_cast<double>(bins[i].count) / std::max<int64_t>(total, 1);
     absl::StrAppendFormat(&svg,
-                          "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#7f7f7f\" "
+                          "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                          "height=\"%.1f\" fill=\"#7f7f7f\" "
                           "stroke=\"white\"/>\n",
-                          bottom.X(lo), bottom.Y(frac), bottom.X(hi) - bottom.X(lo), bottom.Y(0) - bottom.Y(frac));
+                          bottom.X(lo), bottom.Y(frac),
+                          bottom.X(hi) - bottom.X(lo),
+                          bottom.Y(0) - bottom.Y(frac));
   }
   return svg + "</svg>\n";
 }

@@ -18,7 +18,8 @@ struct Series {
 };
 
 // Lines (with bands or error bars) on shared axes, with a legend.
-std::string LinePlot(const std::string& title, const std::string& x_label, const std::string& y_label,
+std::string LinePlot(const std::string& title, const std::string& x_label,
+                     const std::string& y_label,
                      const std::vector<Series>& series);
 
 struct Bin {
@@ -30,7 +31,8 @@ struct Bin {
 // A reliability diagram as in Guo et al.: accuracy per confidence bin against
 // the diagonal, the gap to each bin's mean confidence drawn, and below it the
 // histogram of confidences.
-std::string ReliabilityPlot(const std::string& title, const std::vector<Bin>& bins, double ece,
+std::string ReliabilityPlot(const std::string& title,
+                            const std::vector<Bin>& bins, double ece,
                             double mce, double oe);
 
 }  // namespace mixcal::client

@@ -21,9 +21,10 @@ struct Result {
 };
 
 Result Mixcal(const std::string& args, int port) {
-  const std::string err_file = "/tmp/mixcal_cli_test_err_" + std::to_string(getpid());
-  std::string cmd = "MIXCAL_ADDRESS=127.0.0.1:" + std::to_string(port) + " " + MIXCAL_BIN + " " + args +
-                    " 2>" + err_file;
+  const std::string err_file =
+      "/tmp/mixcal_cli_test_err_" + std::to_string(getpid());
+  std::string cmd = "MIXCAL_ADDRESS=127.0.0.1:" + std::to_string(port) + " " +
+                    MIXCAL_BIN + " " + args + " 2>" + err_file;
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   char buf[4096];
@@ -41,33 +42,42 @@ TEST(CliTest, SubmitWaitSummaryAndMetricsMatchTheStore) {
   ASSERT_TRUE(c.StartCoordinator());
   c.StartWorker();
   Result submit = Mixcal(
-      "submit --name cli --dataset synthetic --model mlp --methods baseline,mixup:0.4 --seeds 2 "
+      "submit --name cli --dataset synthetic --model mlp --methods "
+      "baseline,mixup:0.4 --seeds 2 "
       "--epochs 2 --device cpu --wait",
       c.port());
   ASSERT_EQ(submit.code, 0) << submit.out << submit.err;
-  EXPECT_NE(submit.out.find("sweep 1 submitted: 4 jobs"), std::string::npos) << submit.out;
-  EXPECT_NE(submit.out.find("sweep 1 succeeded"), std::string::npos) << submit.out;
+  EXPECT_NE(submit.out.find("sweep 1 submitted: 4 jobs"), std::string::npos)
+      << submit.out;
+  EXPECT_NE(submit.out.find("sweep 1 succeeded"), std::string::npos)
+      << submit.out;
   EXPECT_NE(submit.out.find("mixup 0.4"), std::string::npos) << submit.out;
   EXPECT_NE(submit.out.find("ECE (TS)"), std::string::npos) << submit.out;
 
   // CSV, parsed back, against the stored rows.
   Result csv = Mixcal("metrics 1 --split test --format csv", c.port());
   ASSERT_EQ(csv.code, 0) << csv.err;
-  std::vector<std::string> lines = absl::StrSplit(csv.out, '\n', absl::SkipEmpty());
+  std::vector<std::string> lines =
+      absl::StrSplit(csv.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 1u + 4 * 2);  // header + 4 jobs x 2 epochs
   std::vector<std::string> header = absl::StrSplit(lines[0], ',');
-  const size_t ece_col = std::find(header.begin(), header.end(), "ece") - header.begin();
-  const size_t job_col = std::find(header.begin(), header.end(), "job_id") - header.begin();
-  const size_t epoch_col = std::find(header.begin(), header.end(), "epoch") - header.begin();
+  const size_t ece_col =
+      std::find(header.begin(), header.end(), "ece") - header.begin();
+  const size_t job_col =
+      std::find(header.begin(), header.end(), "job_id") - header.begin();
+  const size_t epoch_col =
+      std::find(header.begin(), header.end(), "epoch") - header.begin();
   ASSERT_LT(ece_col, header.size());
   std::map<std::pair<int64_t, uint32_t>, double> stored;
-  for (const auto& m : c.Metrics(1, "test")) stored[{m.job_id(), m.epoch()}] = m.ece();
+  for (const auto& m : c.Metrics(1, "test"))
+    stored[{m.job_id(), m.epoch()}] = m.ece();
   for (size_t i = 1; i < lines.size(); ++i) {
     std::vector<std::string> cells = absl::StrSplit(lines[i], ',');
     int64_t job;
     uint32_t epoch;
     double ece;
-    ASSERT_TRUE(absl::SimpleAtoi(cells[job_col], &job) && absl::SimpleAtoi(cells[epoch_col], &epoch) &&
+    ASSERT_TRUE(absl::SimpleAtoi(cells[job_col], &job) &&
+                absl::SimpleAtoi(cells[epoch_col], &epoch) &&
                 absl::SimpleAtod(cells[ece_col], &ece))
         << lines[i];
     EXPECT_NEAR(ece, stored.at({job, epoch}), 1e-8) << lines[i];
@@ -82,12 +92,15 @@ TEST(CliTest, SubmitWaitSummaryAndMetricsMatchTheStore) {
   auto st = google::protobuf::util::JsonStringToMessage(wrapped, &parsed);
   ASSERT_TRUE(st.ok()) << st.ToString();
   ASSERT_EQ(parsed.rows_size(), 8);
-  for (const auto& m : parsed.rows()) EXPECT_NEAR(m.ece(), stored.at({m.job_id(), m.epoch()}), 1e-12);
+  for (const auto& m : parsed.rows())
+    EXPECT_NEAR(m.ece(), stored.at({m.job_id(), m.epoch()}), 1e-12);
 
   Result summary = Mixcal("summary 1 --at epoch:1 --format json", c.port());
   ASSERT_EQ(summary.code, 0) << summary.err;
   v1::SummarizeSweepResponse rows;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage("{\"rows\":" + summary.out + "}", &rows).ok());
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  "{\"rows\":" + summary.out + "}", &rows)
+                  .ok());
   EXPECT_EQ(rows.rows_size(), 4);  // 2 methods x (test, test_ts)
 
   // Plots: each written, well-formed XML, and rendered to PNG.
@@ -95,22 +108,31 @@ TEST(CliTest, SubmitWaitSummaryAndMetricsMatchTheStore) {
   std::filesystem::create_directories(dir);
   for (const std::string& args :
        {std::string("plot reliability 3 --out ") + dir + "/rel.svg",
-        std::string("plot reliability 1 --epoch 1 --split test_ts --out ") + dir + "/rel_ts.svg",
+        std::string("plot reliability 1 --epoch 1 --split test_ts --out ") +
+            dir + "/rel_ts.svg",
         std::string("plot curves 1 --metric ece --out ") + dir + "/curves.svg",
-        std::string("plot sweep 1 --metric oe --param alpha --out ") + dir + "/sweep.svg"}) {
+        std::string("plot sweep 1 --metric oe --param alpha --out ") + dir +
+            "/sweep.svg"}) {
     Result plot = Mixcal(args, c.port());
     ASSERT_EQ(plot.code, 0) << args << ": " << plot.err;
     const std::string file = args.substr(args.rfind(' ') + 1);
     EXPECT_NE(plot.out.find("wrote " + file), std::string::npos);
     const std::string svg = Slurp(file);
     EXPECT_NE(svg.find("<svg"), std::string::npos) << file;
-    EXPECT_EQ(std::system(("/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as E; "
-                           "r = E.parse(sys.argv[1]).getroot(); assert r.tag.endswith(\"svg\")' " + file)
-                              .c_str()),
-              0)
+    EXPECT_EQ(
+        std::system(
+            ("/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as E; "
+             "r = E.parse(sys.argv[1]).getroot(); assert "
+             "r.tag.endswith(\"svg\")' " +
+             file)
+                .c_str()),
+        0)
         << file << " is not well-formed SVG";
     if (std::system("command -v rsvg-convert >/dev/null") == 0) {
-      EXPECT_EQ(std::system(("rsvg-convert " + file + " -o " + file + ".png").c_str()), 0) << file;
+      EXPECT_EQ(std::system(
+                    ("rsvg-convert " + file + " -o " + file + ".png").c_str()),
+                0)
+          << file;
       EXPECT_GT(std::filesystem::file_size(file + ".png"), 1000u) << file;
     }
   }
@@ -126,25 +148,32 @@ TEST(CliTest, SubmitWaitSummaryAndMetricsMatchTheStore) {
   EXPECT_NE(sweeps.out.find("succeeded"), std::string::npos) << sweeps.out;
   Result workers = Mixcal("workers --format json", c.port());
   EXPECT_EQ(workers.code, 0);
-  EXPECT_NE(workers.out.find("\"device\":\"cpu\""), std::string::npos) << workers.out;
+  EXPECT_NE(workers.out.find("\"device\":\"cpu\""), std::string::npos)
+      << workers.out;
 }
 
 TEST(CliTest, BadArgumentsExitTwoWithOneClearLine) {
-  for (const char* args : {"", "bogus", "summary", "summary x", "summary 1 --at sometime", "jobs 1 2",
-                           "submit --name x", "submit --name x --methods mixup:abc", "sweeps --frobnicate",
-                           "metrics 1 --format xml", "submit /nonexistent/spec.json"}) {
+  for (const char* args :
+       {"", "bogus", "summary", "summary x", "summary 1 --at sometime",
+        "jobs 1 2", "submit --name x", "submit --name x --methods mixup:abc",
+        "sweeps --frobnicate", "metrics 1 --format xml",
+        "submit /nonexistent/spec.json"}) {
     Result r = Mixcal(args, 1);
     EXPECT_EQ(r.code, 2) << "mixcal " << args << ": " << r.out << r.err;
     if (std::string(args).empty()) continue;  // prints the help
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "mixcal " << args << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1)
+        << "mixcal " << args << ": " << r.err;
   }
   Result help = Mixcal("summary --help", 1);
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.out.find("best:METRIC"), std::string::npos);
   Result main_help = Mixcal("--help", 1);
   EXPECT_EQ(main_help.code, 0);
-  for (const char* cmd : {"submit", "sweeps", "jobs", "workers", "cancel", "retry", "watch", "summary", "metrics"})
-    EXPECT_NE(main_help.out.find(std::string("mixcal ") + cmd), std::string::npos) << cmd;
+  for (const char* cmd : {"submit", "sweeps", "jobs", "workers", "cancel",
+                          "retry", "watch", "summary", "metrics"})
+    EXPECT_NE(main_help.out.find(std::string("mixcal ") + cmd),
+              std::string::npos)
+        << cmd;
 }
 
 TEST(CliTest, ServerErrorsExitOneWithTheMessage) {
@@ -153,12 +182,14 @@ TEST(CliTest, ServerErrorsExitOneWithTheMessage) {
   Result r = Mixcal("summary 42", c.port());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("no sweep 42"), std::string::npos) << r.err;
-  r = Mixcal("submit --name bad --dataset synthetic --methods mixup:11", c.port());
+  r = Mixcal("submit --name bad --dataset synthetic --methods mixup:11",
+             c.port());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("methods[0].values[0]"), std::string::npos) << r.err;
   r = Mixcal("sweeps", 1);  // nothing listens on port 1
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("cannot reach the coordinator"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot reach the coordinator"), std::string::npos)
+      << r.err;
 }
 
 }  // namespace

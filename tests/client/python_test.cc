@@ -23,12 +23,16 @@ TEST(PythonClientTest, LoadsASweepIntoPandasAndAgreesWithTheSummary) {
   *req.mutable_spec() = TinySweep("python", 2, 2);
   v1::Sweep sweep;
   ASSERT_TRUE(c.api().SubmitSweep(&ctx, req, &sweep).ok());
-  ASSERT_TRUE(WaitFor([&] { return c.GetSweep(sweep.id()).state() == v1::SWEEP_SUCCEEDED; }, 120));
+  ASSERT_TRUE(WaitFor(
+      [&] { return c.GetSweep(sweep.id()).state() == v1::SWEEP_SUCCEEDED; },
+      120));
 
-  const std::string cmd = std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS +
-                          " /usr/bin/python3 " + MIXCAL_SOURCE_DIR + "/client/python/metrics_to_pandas.py" +
-                          " --sweep " + std::to_string(sweep.id()) + " --address 127.0.0.1:" +
-                          std::to_string(c.port()) + " 2>&1";
+  const std::string cmd =
+      std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS +
+      " /usr/bin/python3 " + MIXCAL_SOURCE_DIR +
+      "/client/python/metrics_to_pandas.py" + " --sweep " +
+      std::to_string(sweep.id()) +
+      " --address 127.0.0.1:" + std::to_string(c.port()) + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -52,16 +56,20 @@ TEST(PythonClientTest, LoadsASweepIntoPandasAndAgreesWithTheSummary) {
   for (absl::string_view line : absl::StrSplit(out, '\n')) {
     std::vector<std::string> cells = absl::StrSplit(line, ',');
     double ece;
-    if (cells.size() != 5 || !expected.count(cells[0]) || !absl::SimpleAtod(cells[2], &ece)) continue;
+    if (cells.size() != 5 || !expected.count(cells[0]) ||
+        !absl::SimpleAtod(cells[2], &ece))
+      continue;
     EXPECT_NEAR(ece, expected[cells[0]], 1e-8) << line;
     ++matched;
   }
   EXPECT_EQ(matched, 2) << out;
 
   // A sweep that does not exist is an error, not an empty table.
-  const std::string missing = std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS + " /usr/bin/python3 " +
-                              MIXCAL_SOURCE_DIR + "/client/python/metrics_to_pandas.py --sweep 999 --address " +
-                              "127.0.0.1:" + std::to_string(c.port()) + " >/dev/null 2>&1";
+  const std::string missing =
+      std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS +
+      " /usr/bin/python3 " + MIXCAL_SOURCE_DIR +
+      "/client/python/metrics_to_pandas.py --sweep 999 --address " +
+      "127.0.0.1:" + std::to_string(c.port()) + " >/dev/null 2>&1";
   EXPECT_NE(std::system(missing.c_str()), 0);
 }
 
