@@ -706,17 +706,17 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     const CoordinatorOptions& o) {
   if (o.lease_ms < 100 || o.lease_ms > 3600000) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "lease must be in [0.1, 3600] s, got ", o.lease_ms / 1000.0));
+        "lease (--lease_seconds) must be in [0.1, 3600] s, got ", o.lease_ms / 1000.0));
   }
   if (o.heartbeat_ms < 10 || o.heartbeat_ms * 2 > o.lease_ms) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "heartbeat must be at least 0.01 s and at most half the lease (",
+        "heartbeat (--heartbeat_seconds) must be at least 0.01 s and at most half the lease (",
         o.lease_ms / 2000.0, " s), got ", o.heartbeat_ms / 1000.0, " s"));
   }
   const bool tls = !o.tls_cert_file.empty() || !o.tls_key_file.empty();
   if (tls && (o.tls_cert_file.empty() || o.tls_key_file.empty())) {
     return absl::InvalidArgumentError(
-        "TLS needs both a certificate and a key file");
+        "TLS needs both --tls_cert and --tls_key");
   }
   if (!IsLoopback(o.listen) && !o.insecure && (!tls || o.tokens_file.empty())) {
     return absl::InvalidArgumentError(

@@ -2,14 +2,33 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "server/coordinator.h"
+
+// The other mixcal tools spell flags with dashes (--tls-ca); accept that here
+// too by turning --a-b into --a_b before Abseil reads the flags.
+static std::vector<char*> UnderscoreFlags(int argc, char** argv,
+                                          std::vector<std::string>* keep) {
+  keep->assign(argv, argv + argc);
+  std::vector<char*> out;
+  for (std::string& a : *keep) {
+    if (a.rfind("--", 0) == 0) {
+      const size_t end = std::min(a.find('='), a.size());
+      std::replace(a.begin() + 2, a.begin() + end, '-', '_');
+    }
+    out.push_back(a.data());
+  }
+  return out;
+}
 
 ABSL_FLAG(
     std::string, listen, "127.0.0.1:7707",
@@ -42,7 +61,9 @@ int main(int argc, char** argv) {
       "  mixcal-coordinator --listen 0.0.0.0:7707 --tls_cert c.pem --tls_key "
       "k.pem "
       "--tokens_file tokens.txt");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> keep;
+  std::vector<char*> args = UnderscoreFlags(argc, argv, &keep);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
 
   mixcal::server::CoordinatorOptions o;
   o.listen = absl::GetFlag(FLAGS_listen);

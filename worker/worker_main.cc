@@ -2,10 +2,13 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -16,6 +19,22 @@ namespace {
 std::string Env(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+// The other mixcal tools spell flags with dashes (--tls-ca); accept that here
+// too by turning --a-b into --a_b before Abseil reads the flags.
+std::vector<char*> UnderscoreFlags(int argc, char** argv,
+                                   std::vector<std::string>* keep) {
+  keep->assign(argv, argv + argc);
+  std::vector<char*> out;
+  for (std::string& a : *keep) {
+    if (a.rfind("--", 0) == 0) {
+      const size_t end = std::min(a.find('='), a.size());
+      std::replace(a.begin() + 2, a.begin() + end, '-', '_');
+    }
+    out.push_back(a.data());
+  }
+  return out;
 }
 }  // namespace
 
@@ -45,7 +64,9 @@ int main(int argc, char** argv) {
       "  mixcal-worker --device cuda:0\n"
       "  mixcal-worker --coordinator host:7707 --token $TOKEN --tls_ca ca.pem "
       "--threads 2");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> keep;
+  std::vector<char*> args = UnderscoreFlags(argc, argv, &keep);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   const int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0 || threads > 1024) {
     std::fprintf(stderr,
