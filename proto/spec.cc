@@ -108,9 +108,8 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   }
 
   const v1::TrainingSpec& t = job.training();
-  if (!t.optimizer().empty() && t.optimizer() != "sgd") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "training.optimizer must be one of sgd, got \"", t.optimizer(), "\""));
+  if (!t.optimizer().empty()) {
+    MIXCAL_ASSIGN_OR_RETURN(c.optimizer, core::ParseOptimizer(t.optimizer(), "training.optimizer"));
   }
   auto clamp_int = [](uint64_t v) {
     return static_cast<int>(std::min<uint64_t>(v, 1u << 30));

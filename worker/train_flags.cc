@@ -169,6 +169,8 @@ const std::vector<Flag>& Flags() {
        Int("epochs", &TrainConfig::epochs)},
       {"batch-size", "N", "batch size, [1, 65536] (default 128)",
        Int("batch-size", &TrainConfig::batch_size)},
+      {"optimizer", "NAME", "sgd|adam (default sgd; adam ignores --momentum)",
+       Enum("optimizer", &TrainConfig::optimizer, &core::ParseOptimizer)},
       {"lr", "LR", "SGD learning rate, (0, 10] (default 0.05)",
        Double("lr", &TrainConfig::lr)},
       {"momentum", "M", "SGD momentum, [0, 1) (default 0.9)",

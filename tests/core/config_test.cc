@@ -53,6 +53,10 @@ TEST(ValidateTest, CrossFieldRules) {
   c.momentum = 0;
   ExpectInvalid(c, "nesterov", "momentum");
   c = {};
+  c.optimizer = OptimizerKind::kAdam;
+  c.nesterov = true;
+  ExpectInvalid(c, "nesterov", "sgd only");
+  c = {};
   c.val_fraction = 0;
   ExpectInvalid(c, "temperature_scaling", "val_fraction");
   c = {};

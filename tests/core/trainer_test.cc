@@ -197,6 +197,30 @@ TEST_F(CheckpointTest, ResumeGivesTheNumbersOfAnUninterruptedRun) {
   ExpectSameNumbers(full.reports[3], rest.reports[1]);
 }
 
+TEST_F(CheckpointTest, AdamLearnsAndResumesExactly) {
+  TrainConfig c = TinyConfig();
+  c.optimizer = OptimizerKind::kAdam;
+  c.lr = 1e-3;
+  c.epochs = 3;
+  c.checkpoint_every = 1;
+  c.checkpoint_dir = (dir_ / "adam").string();
+  RunResult full = RunTraining(c);
+  ASSERT_TRUE(full.status.ok()) << full.status;
+  EXPECT_GT(FindSplit(full.reports.back(), "test")->accuracy, 0.85);
+  TrainConfig resumed = c;
+  resumed.checkpoint_dir = (dir_ / "adam2").string();
+  resumed.resume_from = full.checkpoints[0];
+  RunResult rest = RunTraining(resumed);
+  ASSERT_TRUE(rest.status.ok()) << rest.status;
+  ASSERT_EQ(rest.reports.size(), 2u);
+  ExpectSameNumbers(full.reports[1], rest.reports[0]);
+  ExpectSameNumbers(full.reports[2], rest.reports[1]);
+  // An SGD run may not resume an Adam checkpoint.
+  TrainConfig sgd = resumed;
+  sgd.optimizer = OptimizerKind::kSgd;
+  EXPECT_EQ(RunTraining(sgd).status.code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(CheckpointTest, CheckpointOfAnotherConfigurationIsRefused) {
   TrainConfig c = TinyConfig();
   c.epochs = 1;

@@ -62,6 +62,11 @@ const NameTable<Schedule>& Schedules() {
                               {Schedule::kCosine, "cosine"}};
   return *t;
 }
+const NameTable<OptimizerKind>& Optimizers() {
+  static const auto* t = new NameTable<OptimizerKind>{
+      {OptimizerKind::kSgd, "sgd"}, {OptimizerKind::kAdam, "adam"}};
+  return *t;
+}
 const NameTable<Augment>& Augments() {
   static const auto* t =
       new NameTable<Augment>{{Augment::kAuto, "auto"},
@@ -136,6 +141,7 @@ absl::string_view Name(SmoothingMode v) { return NameIn(SmoothingModes(), v); }
 absl::string_view Name(NoiseKind v) { return NameIn(NoiseKinds(), v); }
 absl::string_view Name(Schedule v) { return NameIn(Schedules(), v); }
 absl::string_view Name(Augment v) { return NameIn(Augments(), v); }
+absl::string_view Name(OptimizerKind v) { return NameIn(Optimizers(), v); }
 
 absl::StatusOr<DatasetKind> ParseDataset(absl::string_view s,
                                          absl::string_view field) {
@@ -168,6 +174,10 @@ absl::StatusOr<NoiseKind> ParseNoiseKind(absl::string_view s,
 absl::StatusOr<Schedule> ParseSchedule(absl::string_view s,
                                        absl::string_view field) {
   return ParseIn(Schedules(), s, field);
+}
+absl::StatusOr<OptimizerKind> ParseOptimizer(absl::string_view s,
+                                             absl::string_view field) {
+  return ParseIn(Optimizers(), s, field);
 }
 absl::StatusOr<Augment> ParseAugment(absl::string_view s,
                                      absl::string_view field) {
@@ -227,6 +237,10 @@ absl::Status Validate(const TrainConfig& c) {
         InRange("checkpoint_every", c.checkpoint_every, 0, c.epochs),
         ValidateDevice(c.device)}) {
     if (!st.ok()) return st;
+  }
+  if (c.nesterov && c.optimizer != OptimizerKind::kSgd) {
+    return absl::InvalidArgumentError(
+        "nesterov applies to optimizer sgd only, got optimizer adam");
   }
   if (c.nesterov && c.momentum <= 0) {
     return absl::InvalidArgumentError(

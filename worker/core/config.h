@@ -34,6 +34,7 @@ enum class LabelPolicy { kDominant, kFirst };
 enum class SmoothingMode { kUniform, kOthers };
 enum class NoiseKind { kPair, kSymmetric };
 enum class Schedule { kConstant, kStep, kCosine };
+enum class OptimizerKind { kSgd, kAdam };
 enum class Augment { kAuto, kNone, kCropFlip };
 
 // Name tables. Parse* returns InvalidArgument naming `field` and the
@@ -45,6 +46,7 @@ absl::string_view Name(LabelPolicy v);
 absl::string_view Name(SmoothingMode v);
 absl::string_view Name(NoiseKind v);
 absl::string_view Name(Schedule v);
+absl::string_view Name(OptimizerKind v);
 absl::string_view Name(Augment v);
 absl::StatusOr<DatasetKind> ParseDataset(absl::string_view s,
                                          absl::string_view field = "dataset");
@@ -60,6 +62,8 @@ absl::StatusOr<SmoothingMode> ParseSmoothingMode(
     absl::string_view s, absl::string_view field = "ls_mode");
 absl::StatusOr<NoiseKind> ParseNoiseKind(
     absl::string_view s, absl::string_view field = "noise_kind");
+absl::StatusOr<OptimizerKind> ParseOptimizer(
+    absl::string_view s, absl::string_view field = "optimizer");
 absl::StatusOr<Schedule> ParseSchedule(absl::string_view s,
                                        absl::string_view field = "schedule");
 absl::StatusOr<Augment> ParseAugment(absl::string_view s,
@@ -116,6 +120,10 @@ struct TrainConfig {
   SmoothingMode ls_mode = SmoothingMode::kUniform;
 
   // --- optimisation ---
+  // kSgd: momentum, optional Nesterov, L2 weight decay. kAdam: Adam with
+  // betas (0.9, 0.999), eps 1e-8, L2 weight decay (PyTorch's Adam);
+  // momentum and nesterov do not apply.
+  OptimizerKind optimizer = OptimizerKind::kSgd;
   int epochs = 10;             // [1, 10000]
   int batch_size = 128;        // [1, 65536]
   double lr = 0.05;            // (0, 10]

@@ -73,10 +73,22 @@ class CudaAutocast {
   bool on_;
 };
 
-void SetLearningRate(torch::optim::SGD& opt, double lr) {
-  for (auto& group : opt.param_groups()) {
-    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+void SetLearningRate(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(
+    const TrainConfig& c, std::vector<at::Tensor> params) {
+  if (c.optimizer == OptimizerKind::kAdam) {
+    return std::make_unique<torch::optim::Adam>(
+        std::move(params),
+        torch::optim::AdamOptions(c.lr).weight_decay(c.weight_decay));
   }
+  return std::make_unique<torch::optim::SGD>(
+      std::move(params), torch::optim::SGDOptions(c.lr)
+                             .momentum(c.momentum)
+                             .nesterov(c.nesterov)
+                             .weight_decay(c.weight_decay));
 }
 
 double LearningRateAt(const TrainConfig& c, const std::vector<int>& milestones,
@@ -100,7 +112,7 @@ double LearningRateAt(const TrainConfig& c, const std::vector<int>& milestones,
 std::string Fingerprint(const TrainConfig& c, const DataBundle& d) {
   return absl::StrCat("model=", Name(c.model), ";dataset=", Name(c.dataset),
                       ";shape=", d.channels, "x", d.height, "x", d.width,
-                      ";classes=", d.classes, ";method=", Name(c.method),
+                      ";classes=", d.classes, ";method=", Name(c.method), ";optimizer=", Name(c.optimizer),
                       ";seed=", c.seed, ";batch=", c.batch_size);
 }
 
@@ -269,11 +281,8 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
   model->to(device);
   const bool channels_last = config.model != ModelKind::kMlp;
   if (channels_last) ConvertToChannelsLast(*model);
-  torch::optim::SGD optimizer(model->parameters(),
-                              torch::optim::SGDOptions(config.lr)
-                                  .momentum(config.momentum)
-                                  .nesterov(config.nesterov)
-                                  .weight_decay(config.weight_decay));
+  std::unique_ptr<torch::optim::Optimizer> optimizer =
+      MakeOptimizer(config, model->parameters());
   const std::string fingerprint = Fingerprint(config, data);
 
   int start_epoch = 1;
@@ -304,7 +313,7 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
     archive.read("model", model_archive);
     archive.read("optimizer", optimizer_archive);
     model->load(model_archive);
-    optimizer.load(optimizer_archive);
+    optimizer->load(optimizer_archive);
     start_epoch = static_cast<int>(stored_epoch.toInt()) + 1;
   }
 
@@ -314,7 +323,7 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
     EpochReport report;
     report.epoch = epoch;
     report.lr = LearningRateAt(config, milestones, epoch);
-    SetLearningRate(optimizer, report.lr);
+    SetLearningRate(*optimizer, report.lr);
 
     const uint64_t epoch_seed = EpochSeed(config.seed, epoch);
     at::manual_seed(epoch_seed);
@@ -389,7 +398,7 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
       }
       SetGradsToNone(*model);
       loss.backward();
-      optimizer.step();
+      optimizer->step();
 
       {
         torch::NoGradGuard ng;
@@ -507,7 +516,7 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
               .string();
       torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
       model->save(model_archive);
-      optimizer.save(optimizer_archive);
+      optimizer->save(optimizer_archive);
       archive.write("model", model_archive);
       archive.write("optimizer", optimizer_archive);
       archive.write("epoch", c10::IValue(static_cast<int64_t>(epoch)));
