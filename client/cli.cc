@@ -11,6 +11,7 @@
 #include <ostream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -369,11 +370,8 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
 
 int Watch(int64_t sweep_id, Session& s, std::ostream& out, std::ostream& err,
           bool tty, const std::string& format) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx, /*deadline=*/false);
   v1::WatchSweepRequest req;
   req.set_sweep_id(sweep_id);
-  auto reader = s.api().WatchSweep(&ctx, req);
   std::map<int64_t, v1::Job> jobs;
   std::map<int64_t, v1::EpochMetrics> latest;  // test split
   v1::Sweep sweep;
@@ -423,41 +421,61 @@ int Watch(int64_t sweep_id, Session& s, std::ostream& out, std::ostream& err,
     ++drawn;
     out.flush();
   };
-  while (reader->Read(&u)) {
-    if (format == "json") {
-      out << ToJson(u) << "\n";
-      out.flush();
-      continue;
-    }
-    if (u.has_job()) {
-      const v1::Job& j = u.job();
-      const bool changed =
-          !jobs.count(j.id()) || jobs[j.id()].state() != j.state();
-      jobs[j.id()] = j;
-      const bool ended = j.state() == v1::SUCCEEDED ||
-                         j.state() == v1::FAILED || j.state() == v1::CANCELLED;
-      if (changed && (ended || (!tty && j.state() == v1::RUNNING))) {
-        pending.push_back(absl::StrCat(
-            "job ", j.id(), " ", MethodLabel(j.method(), j.value()), " seed ",
-            j.seed(), ": ", StateName(j.state()),
-            j.error().empty() ? "" : ": " + j.error()));
+  // The stream starts with a snapshot, so after a lost connection (the
+  // coordinator restarting, say) watching again resumes where it was.
+  grpc::Status st;
+  bool connected_once = false, told = false;
+  while (true) {
+    grpc::ClientContext ctx;
+    s.Prepare(ctx, /*deadline=*/false);
+    auto reader = s.api().WatchSweep(&ctx, req);
+    while (reader->Read(&u)) {
+      if (format == "json") {
+        out << ToJson(u) << "\n";
+        out.flush();
+        continue;
       }
-    } else if (u.has_metrics() && u.metrics().split() == "test") {
-      const v1::EpochMetrics& m = u.metrics();
-      latest[m.job_id()] = m;
-      if (!tty) {
-        pending.push_back(absl::StrCat(
-            "job ", m.job_id(), " ", MethodLabel(m.method(), m.value()),
-            " seed ", m.seed(), ": epoch ", m.epoch(), " acc ",
-            Num(m.accuracy()), " ECE ", Num(m.ece()), " OE ", Num(m.oe()), " (",
-            Num(m.samples_per_sec(), 0), " samples/s)"));
+      if (u.has_job()) {
+        const v1::Job& j = u.job();
+        const bool changed =
+            !jobs.count(j.id()) || jobs[j.id()].state() != j.state();
+        jobs[j.id()] = j;
+        const bool ended = j.state() == v1::SUCCEEDED ||
+                           j.state() == v1::FAILED ||
+                           j.state() == v1::CANCELLED;
+        if (changed && (ended || (!tty && j.state() == v1::RUNNING))) {
+          pending.push_back(absl::StrCat(
+              "job ", j.id(), " ", MethodLabel(j.method(), j.value()), " seed ",
+              j.seed(), ": ", StateName(j.state()),
+              j.error().empty() ? "" : ": " + j.error()));
+        }
+      } else if (u.has_metrics() && u.metrics().split() == "test") {
+        const v1::EpochMetrics& m = u.metrics();
+        latest[m.job_id()] = m;
+        if (!tty) {
+          pending.push_back(absl::StrCat(
+              "job ", m.job_id(), " ", MethodLabel(m.method(), m.value()),
+              " seed ", m.seed(), ": epoch ", m.epoch(), " acc ",
+              Num(m.accuracy()), " ECE ", Num(m.ece()), " OE ", Num(m.oe()),
+              " (", Num(m.samples_per_sec(), 0), " samples/s)"));
+        }
+      } else if (u.has_sweep()) {
+        sweep = u.sweep();
       }
-    } else if (u.has_sweep()) {
-      sweep = u.sweep();
+      redraw();
     }
-    redraw();
+    st = reader->Finish();
+    if (st.ok()) break;
+    const bool lost = st.error_code() == grpc::StatusCode::UNAVAILABLE;
+    if (!lost || (!connected_once && jobs.empty())) break;
+    connected_once = true;
+    if (!told) {
+      err << "mixcal: lost the coordinator (" << st.error_message()
+          << "); reconnecting\n";
+      told = true;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
-  grpc::Status st = reader->Finish();
   if (!st.ok()) return s.Fail(st);
   if (format == "json") return kOk;
   if (!tty) out << counts() << "\n";

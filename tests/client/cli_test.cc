@@ -4,7 +4,9 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -150,6 +152,28 @@ TEST(CliTest, SubmitWaitSummaryAndMetricsMatchTheStore) {
   EXPECT_EQ(workers.code, 0);
   EXPECT_NE(workers.out.find("\"device\":\"cpu\""), std::string::npos)
       << workers.out;
+}
+
+TEST(CliTest, WatchRidesThroughACoordinatorRestart) {
+  Cluster c("cli_restart");
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5, /*heartbeat_s=*/0.25));
+  c.StartWorker();
+  grpc::ClientContext ctx;
+  v1::SubmitSweepRequest req;
+  *req.mutable_spec() = TinySweep("watch-restart", 5, 1, /*train_count=*/8192);
+  v1::Sweep sweep;
+  ASSERT_TRUE(c.api().SubmitSweep(&ctx, req, &sweep).ok());
+  const int port = c.port();
+  auto watch = std::async(std::launch::async,
+                          [port] { return Mixcal("watch 1", port); });
+  ASSERT_TRUE(WaitFor([&] { return !c.Metrics(1, "test").empty(); }, 120));
+  c.KillCoordinator();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5, /*heartbeat_s=*/0.25));
+  Result r = watch.get();
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("reconnecting"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("sweep 1 succeeded"), std::string::npos) << r.out;
 }
 
 TEST(CliTest, BadArgumentsExitTwoWithOneClearLine) {
