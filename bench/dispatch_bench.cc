@@ -1,17 +1,24 @@
 // The coordinator under load from simulated workers that speak the real
 // protocol over 127.0.0.1 but do not train:
 //   1. 1,000 jobs x 100 epoch reports (15 bins each) through 32 concurrent
-//      workers: jobs/s, reports/s, AcquireJob round trip, and a check that
-//      every report was stored exactly once;
+//      workers, on StreamReports as mixcal-worker sends them (at most
+//      --window unacknowledged per worker), then the same work as one unary
+//      ReportEpoch call per report for reference: jobs/s, reports/s,
+//      AcquireJob round trip, and a check that every report was stored
+//      exactly once;
 //   2. dispatch latency: idle workers long-polling, single-job sweeps
 //      submitted one at a time; from submit to the worker holding the job.
 // Prints one JSON line at the end for bench/dispatch_bench.sh.
 //
 //   mixcal-bench-dispatch [--jobs 1000] [--reports 100] [--workers 32]
+//                         [--window 64] [--no-unary]
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -20,6 +27,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "mixcal/v1/experiment.grpc.pb.h"
 #include "mixcal/v1/worker.grpc.pb.h"
@@ -76,19 +84,309 @@ void Die(const std::string& what, const grpc::Status& s) {
   std::exit(1);
 }
 
+// User + system CPU time of this process (coordinator and workers).
+double CpuSeconds() {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
+         1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+struct Throughput {
+  double seconds = 0;
+  double cpu_seconds = 0;
+  int64_t sent = 0, stored = 0;
+  size_t distinct = 0;
+  std::vector<double> acquire_ms;
+};
+
+// One job on a StreamReports stream: its epoch reports, then its finish
+// (SUCCEEDED), with at most `window` unacknowledged, on gRPC's callback API
+// (no thread blocks per message). The worker moves on to its next job once
+// everything is sent; Wait checks that everything was acknowledged as
+// stored.
+class StreamJob
+    : public grpc::ClientBidiReactor<v1::WorkerReport, v1::ReportAcks> {
+ public:
+  StreamJob(v1::WorkerService::Stub* stub, const v1::Lease& lease, int reports,
+            int window, std::atomic<int64_t>* sent)
+      : lease_(lease), reports_(reports), window_(window), sent_(sent) {
+    stub->async()->StreamReports(&ctx_, this);
+    StartRead(&acks_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      MaybeWriteLocked();
+    }
+    StartCall();
+  }
+
+  // Until the finish is on its way.
+  void WaitSent() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return closed_ || done_; });
+  }
+  bool Done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return done_;
+  }
+  // Until the stream ended; exits the program unless all was stored.
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+    if (!status_.ok()) Die("stream", status_);
+    if (acked_ != reports_ + 1 || finished_ != v1::SUCCEEDED) {
+      std::fprintf(stderr,
+                   "mixcal-bench-dispatch: %d of %d reports acked, job %s\n",
+                   acked_, reports_ + 1, v1::JobState_Name(finished_).c_str());
+      std::exit(1);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) return;  // the stream failed; OnDone tells
+    if (next_ <= reports_ + 1) sent_->fetch_add(1);  // an epoch report
+    MaybeWriteLocked();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    for (const auto& a : acks_.acks()) {
+      if (a.code() != 0) {
+        std::fprintf(stderr, "mixcal-bench-dispatch: report refused: %s\n",
+                     a.message().c_str());
+        std::exit(1);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      acked_ += acks_.acks_size();
+      const auto& last = acks_.acks(acks_.acks_size() - 1);
+      if (static_cast<int>(last.sequence()) == reports_ + 1)
+        finished_ = last.state();
+      MaybeWriteLocked();
+    }
+    StartRead(&acks_);
+  }
+  void OnDone(const grpc::Status& s) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_ = s;
+    done_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  void MaybeWriteLocked() {
+    if (writing_ || closed_) return;
+    if (next_ > reports_ + 1) {
+      closed_ = true;
+      cv_.notify_all();
+      StartWritesDone();
+      return;
+    }
+    if (next_ - 1 - acked_ >= window_) return;
+    out_.set_sequence(next_);
+    if (next_ <= reports_) {
+      // The same bytes a worker would send for this epoch; the message is
+      // built once and only its sequence and epoch change.
+      if (!out_.has_epoch()) {
+        *out_.mutable_epoch()->mutable_lease() = lease_;
+        *out_.mutable_epoch()->add_metrics() = Report(next_);
+      }
+      out_.mutable_epoch()->mutable_metrics(0)->set_epoch(next_);
+    } else {
+      v1::FinishJobRequest* f = out_.mutable_finish();
+      *f->mutable_lease() = lease_;
+      f->set_outcome(v1::SUCCEEDED);
+    }
+    ++next_;
+    writing_ = true;
+    StartWrite(&out_);
+  }
+
+  grpc::ClientContext ctx_;
+  const v1::Lease lease_;
+  const int reports_, window_;
+  std::atomic<int64_t>* const sent_;
+  v1::ReportAcks acks_;
+  v1::WorkerReport out_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int next_ = 1, acked_ = 0;
+  v1::JobState finished_ = v1::JOB_STATE_UNSPECIFIED;
+  bool writing_ = false, closed_ = false, done_ = false;
+  grpc::Status status_;
+};
+
+// 1: `jobs` x `reports` through `workers` simulated workers. window 0:
+// one unary ReportEpoch per report; otherwise StreamReports with at most
+// `window` unacknowledged reports per worker.
+Throughput RunThroughput(const std::string& address,
+                         v1::ExperimentService::Stub* api, int jobs,
+                         int reports, int workers, int window) {
+  int64_t sweep_id = 0;
+  {
+    grpc::ClientContext ctx;
+    v1::SubmitSweepRequest req;
+    *req.mutable_spec() =
+        Sweep("throughput-w" + std::to_string(window), jobs, reports);
+    v1::Sweep sweep;
+    grpc::Status s = api->SubmitSweep(&ctx, req, &sweep);
+    if (!s.ok()) Die("submit", s);
+    sweep_id = sweep.id();
+  }
+  Throughput t;
+  const double cpu0 = CpuSeconds();
+  std::mutex mu;
+  std::atomic<int64_t> jobs_done{0}, reports_sent{0};
+  auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      // A channel each, as separate worker processes would have.
+      grpc::ChannelArguments args;
+      args.SetInt("mixcal.worker", w);  // distinct channels, not one shared
+      args.SetInt("mixcal.window", window);
+      auto stub = v1::WorkerService::NewStub(grpc::CreateCustomChannel(
+          address, grpc::InsecureChannelCredentials(), args));
+      grpc::ClientContext rctx;
+      v1::RegisterWorkerRequest rr;
+      rr.set_host("sim");
+      rr.set_device("cpu");
+      v1::RegisterWorkerResponse reg;
+      rctx.set_wait_for_ready(true);  // as a worker retries until it connects
+      grpc::Status s = stub->RegisterWorker(&rctx, rr, &reg);
+      if (!s.ok()) Die("register", s);
+      std::vector<double> mine;
+      std::vector<std::unique_ptr<StreamJob>> draining;
+      while (jobs_done.load() < jobs) {
+        grpc::ClientContext actx;
+        v1::AcquireJobRequest ar;
+        ar.set_worker_id(reg.worker_id());
+        ar.set_wait_ms(200);
+        v1::AcquireJobResponse a;
+        auto t0 = Clock::now();
+        s = stub->AcquireJob(&actx, ar, &a);
+        if (!s.ok()) Die("acquire", s);
+        if (!a.has_job()) continue;
+        mine.push_back(Ms(Clock::now() - t0));
+        if (window > 0) {
+          // The finish rides the stream after the epochs; the stream drains
+          // while the worker asks for its next job.
+          auto job = std::make_unique<StreamJob>(stub.get(), a.lease(), reports,
+                                                 window, &reports_sent);
+          job->WaitSent();
+          draining.push_back(std::move(job));
+          for (auto it = draining.begin(); it != draining.end();) {
+            if ((*it)->Done()) {
+              (*it)->Wait();
+              it = draining.erase(it);
+            } else {
+              ++it;
+            }
+          }
+          jobs_done.fetch_add(1);
+          continue;
+        } else {
+          for (int e = 1; e <= reports; ++e) {
+            grpc::ClientContext ectx;
+            v1::ReportEpochRequest er;
+            *er.mutable_lease() = a.lease();
+            *er.add_metrics() = Report(e);
+            v1::ReportEpochResponse eresp;
+            s = stub->ReportEpoch(&ectx, er, &eresp);
+            if (!s.ok()) Die("report", s);
+            reports_sent.fetch_add(1);
+          }
+        }
+        grpc::ClientContext fctx;
+        v1::FinishJobRequest fr;
+        *fr.mutable_lease() = a.lease();
+        fr.set_outcome(v1::SUCCEEDED);
+        v1::FinishJobResponse fresp;
+        s = stub->FinishJob(&fctx, fr, &fresp);
+        if (!s.ok()) Die("finish", s);
+        jobs_done.fetch_add(1);
+      }
+      for (auto& job : draining) job->Wait();
+      std::lock_guard<std::mutex> lock(mu);
+      t.acquire_ms.insert(t.acquire_ms.end(), mine.begin(), mine.end());
+    });
+  }
+  for (auto& th : threads) th.join();
+  t.seconds = Ms(Clock::now() - start) / 1000;
+  t.cpu_seconds = CpuSeconds() - cpu0;
+  t.sent = reports_sent.load();
+
+  // Every report stored exactly once?
+  std::set<std::pair<int64_t, uint32_t>> keys;
+  v1::QueryMetricsRequest q;
+  q.mutable_filter()->set_sweep_id(sweep_id);
+  q.mutable_filter()->set_page_size(10000);
+  do {
+    grpc::ClientContext ctx;
+    v1::QueryMetricsResponse r;
+    grpc::Status s = api->QueryMetrics(&ctx, q, &r);
+    if (!s.ok()) Die("query", s);
+    for (const auto& row : r.rows()) keys.insert({row.job_id(), row.epoch()});
+    t.stored += r.rows_size();
+    q.mutable_filter()->set_page_token(r.next_page_token());
+  } while (!q.filter().page_token().empty());
+  t.distinct = keys.size();
+  return t;
+}
+
+void PrintThroughput(const char* what, const Throughput& t, int jobs,
+                     int reports, int workers) {
+  std::printf(
+      "mixcal %s: %d jobs x %d reports through %d workers in %.2f s: %.1f "
+      "jobs/s, %.0f reports/s; %.2f CPU cores busy, %.1f us of CPU per "
+      "report\n",
+      what, jobs, reports, workers, t.seconds, jobs / t.seconds,
+      t.sent / t.seconds, t.cpu_seconds / t.seconds,
+      1e6 * t.cpu_seconds / t.sent);
+  std::printf(
+      "mixcal %s: reports sent %lld, rows stored %lld, distinct (job, epoch) "
+      "%zu; AcquireJob round trip median %.2f ms, p99 %.2f ms\n",
+      what, static_cast<long long>(t.sent), static_cast<long long>(t.stored),
+      t.distinct, Percentile(t.acquire_ms, 0.5),
+      Percentile(t.acquire_ms, 0.99));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int jobs = 1000, reports = 100, workers = 32;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  // Debian's Abseil is built with its mutex deadlock detector on, which
+  // records every lock order (a few percent of the coordinator's time under
+  // load); the tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  int jobs = 1000, reports = 100, workers = 32, window = 64;
+  bool unary = true;
+  for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
-    if (f == "--jobs")
-      absl::SimpleAtoi(argv[i + 1], &jobs);
-    else if (f == "--reports")
-      absl::SimpleAtoi(argv[i + 1], &reports);
-    else if (f == "--workers")
-      absl::SimpleAtoi(argv[i + 1], &workers);
+    const char* v = i + 1 < argc ? argv[i + 1] : "";
+    if (f == "--jobs") {
+      absl::SimpleAtoi(v, &jobs);
+      ++i;
+    } else if (f == "--reports") {
+      absl::SimpleAtoi(v, &reports);
+      ++i;
+    } else if (f == "--workers") {
+      absl::SimpleAtoi(v, &workers);
+      ++i;
+    } else if (f == "--window") {
+      absl::SimpleAtoi(v, &window);
+      ++i;
+    } else if (f == "--no-unary") {
+      unary = false;
+    } else {
+      std::fprintf(stderr,
+                   "usage: mixcal-bench-dispatch [--jobs 1000] [--reports 100] "
+                   "[--workers 32] [--window 64] [--no-unary]\n");
+      return 2;
+    }
   }
+  if (window < 1) window = 1;
   const fs::path dir = fs::temp_directory_path() /
                        ("mixcal-bench-dispatch-" + std::to_string(getpid()));
   fs::create_directories(dir);
@@ -105,101 +403,19 @@ int main(int argc, char** argv) {
   auto api = v1::ExperimentService::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
 
-  // --- 1: throughput ---
-  {
-    grpc::ClientContext ctx;
-    v1::SubmitSweepRequest req;
-    *req.mutable_spec() = Sweep("throughput", jobs, reports);
-    v1::Sweep sweep;
-    grpc::Status s = api->SubmitSweep(&ctx, req, &sweep);
-    if (!s.ok()) Die("submit", s);
+  // --- 1: throughput: the report stream, and unary calls for reference ---
+  Throughput streamed =
+      RunThroughput(address, api.get(), jobs, reports, workers, window);
+  PrintThroughput(("StreamReports, window " + std::to_string(window)).c_str(),
+                  streamed, jobs, reports, workers);
+  Throughput called;
+  if (unary) {
+    called = RunThroughput(address, api.get(), jobs, reports, workers, 0);
+    PrintThroughput("ReportEpoch calls", called, jobs, reports, workers);
+    std::printf(
+        "mixcal: stream / unary calls: %.2fx reports/s\n",
+        (streamed.sent / streamed.seconds) / (called.sent / called.seconds));
   }
-  std::mutex mu;
-  std::vector<double> acquire_ms;
-  std::atomic<int64_t> jobs_done{0}, reports_sent{0};
-  auto start = Clock::now();
-  std::vector<std::thread> threads;
-  for (int w = 0; w < workers; ++w) {
-    threads.emplace_back([&, w] {
-      // A channel each, as separate worker processes would have.
-      grpc::ChannelArguments args;
-      args.SetInt("mixcal.worker",
-                  w);  // distinct channels, not one shared subchannel
-      auto stub = v1::WorkerService::NewStub(grpc::CreateCustomChannel(
-          address, grpc::InsecureChannelCredentials(), args));
-      grpc::ClientContext rctx;
-      v1::RegisterWorkerRequest rr;
-      rr.set_host("sim");
-      rr.set_device("cpu");
-      v1::RegisterWorkerResponse reg;
-      grpc::Status s = stub->RegisterWorker(&rctx, rr, &reg);
-      if (!s.ok()) Die("register", s);
-      std::vector<double> mine;
-      while (jobs_done.load() < jobs) {
-        grpc::ClientContext actx;
-        v1::AcquireJobRequest ar;
-        ar.set_worker_id(reg.worker_id());
-        ar.set_wait_ms(200);
-        v1::AcquireJobResponse a;
-        auto t0 = Clock::now();
-        s = stub->AcquireJob(&actx, ar, &a);
-        if (!s.ok()) Die("acquire", s);
-        if (!a.has_job()) continue;
-        mine.push_back(Ms(Clock::now() - t0));
-        for (int e = 1; e <= reports; ++e) {
-          grpc::ClientContext ectx;
-          v1::ReportEpochRequest er;
-          *er.mutable_lease() = a.lease();
-          *er.add_metrics() = Report(e);
-          v1::ReportEpochResponse eresp;
-          s = stub->ReportEpoch(&ectx, er, &eresp);
-          if (!s.ok()) Die("report", s);
-          reports_sent.fetch_add(1);
-        }
-        grpc::ClientContext fctx;
-        v1::FinishJobRequest fr;
-        *fr.mutable_lease() = a.lease();
-        fr.set_outcome(v1::SUCCEEDED);
-        v1::FinishJobResponse fresp;
-        s = stub->FinishJob(&fctx, fr, &fresp);
-        if (!s.ok()) Die("finish", s);
-        jobs_done.fetch_add(1);
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      acquire_ms.insert(acquire_ms.end(), mine.begin(), mine.end());
-    });
-  }
-  for (auto& t : threads) t.join();
-  const double seconds = Ms(Clock::now() - start) / 1000;
-
-  // Every report stored exactly once?
-  int64_t stored = 0;
-  std::set<std::pair<int64_t, uint32_t>> keys;
-  v1::QueryMetricsRequest q;
-  q.mutable_filter()->set_page_size(10000);
-  do {
-    grpc::ClientContext ctx;
-    v1::QueryMetricsResponse r;
-    grpc::Status s = api->QueryMetrics(&ctx, q, &r);
-    if (!s.ok()) Die("query", s);
-    for (const auto& row : r.rows()) keys.insert({row.job_id(), row.epoch()});
-    stored += r.rows_size();
-    q.mutable_filter()->set_page_token(r.next_page_token());
-  } while (!q.filter().page_token().empty());
-
-  std::printf(
-      "mixcal: %d jobs x %d reports through %d workers in %.2f s: %.1f jobs/s, "
-      "%.0f reports/s\n",
-      jobs, reports, workers, seconds, jobs / seconds,
-      reports_sent.load() / seconds);
-  std::printf(
-      "mixcal: reports sent %lld, rows stored %lld, distinct (job, epoch) "
-      "%zu\n",
-      static_cast<long long>(reports_sent.load()),
-      static_cast<long long>(stored), keys.size());
-  std::printf(
-      "mixcal: AcquireJob round trip under load: median %.2f ms, p99 %.2f ms\n",
-      Percentile(acquire_ms, 0.5), Percentile(acquire_ms, 0.99));
 
   // --- 2: dispatch latency, queued -> acquired, with idle workers waiting ---
   std::vector<double> dispatch_ms;
@@ -222,6 +438,7 @@ int main(int argc, char** argv) {
         rr.set_host("idle");
         rr.set_device("cpu");
         v1::RegisterWorkerResponse reg;
+        rctx.set_wait_for_ready(true);
         if (!stub->RegisterWorker(&rctx, rr, &reg).ok()) return;
         while (!stop.load()) {
           grpc::ClientContext actx;
@@ -276,13 +493,15 @@ int main(int argc, char** argv) {
       dispatch_ms.size(), Percentile(dispatch_ms, 0.5),
       Percentile(dispatch_ms, 0.99));
   std::printf(
-      "{\"jobs\":%d,\"reports\":%lld,\"seconds\":%.4f,\"reports_per_sec\":%.1f,"
-      "\"jobs_per_sec\":%.2f,\"stored\":%lld,\"distinct\":%zu,\"dispatch_p50_"
-      "ms\":%.3f,"
+      "{\"jobs\":%d,\"window\":%d,\"reports\":%lld,\"seconds\":%.4f,"
+      "\"reports_per_sec\":%.1f,\"jobs_per_sec\":%.2f,\"stored\":%lld,"
+      "\"distinct\":%zu,\"unary_reports_per_sec\":%.1f,\"dispatch_p50_ms\":%."
+      "3f,"
       "\"dispatch_p99_ms\":%.3f}\n",
-      jobs, static_cast<long long>(reports_sent.load()), seconds,
-      reports_sent.load() / seconds, jobs / seconds,
-      static_cast<long long>(stored), keys.size(), Percentile(dispatch_ms, 0.5),
+      jobs, window, static_cast<long long>(streamed.sent), streamed.seconds,
+      streamed.sent / streamed.seconds, jobs / streamed.seconds,
+      static_cast<long long>(streamed.stored), streamed.distinct,
+      unary ? called.sent / called.seconds : 0.0, Percentile(dispatch_ms, 0.5),
       Percentile(dispatch_ms, 0.99));
   coordinator->reset();
   fs::remove_all(dir);

@@ -1,11 +1,14 @@
 // The store's speed on a real SQLite file (WAL, synchronous=NORMAL):
 //   1. epoch reports ingested per second, 15 bins each, one writer;
 //   2. SummarizeSweep latency over 10,000 jobs x 100 epochs (1,000,000 epoch
-//      rows with their 15,000,000 bins);
+//      rows, each with its 15 bins);
+//   2b, 2c. ingest from 32 concurrent writers (group commit), and in batches
+//      of 128 as the coordinator's report streams hand them over;
 //   3. next-job selection (AcquireJob) with 10,000 queued jobs in 100 sweeps.
 //
 //   mixcal-bench-store [--dir DIR] [--jobs 10000] [--epochs 100]
-// Writes about 1.5 GB under DIR (default /tmp) and removes it afterwards.
+//   (--jobs 0 skips 1 and 2)
+// Writes about 1 GB under DIR (default /tmp) and removes it afterwards.
 
 #include <algorithm>
 #include <chrono>
@@ -111,7 +114,7 @@ int main(int argc, char** argv) {
   fs::create_directories(root);
 
   // --- 1 and 2: one sweep of `jobs` jobs, `epochs` epochs each ---
-  {
+  if (jobs > 0) {
     auto store = Open((root / "summary.db").string());
     const int values = 10, seeds = jobs / values;
     auto sweep = store->CreateSweep(SweepOf("summary", values, seeds));
@@ -216,6 +219,46 @@ int main(int argc, char** argv) {
         "ingest, %d concurrent writers (group commit): %.0f epoch reports/s "
         "(%.0f reports)\n",
         writers, n / seconds, n);
+  }
+
+  // --- 2c: batches as the coordinator's report writer hands them over ---
+  {
+    auto store = Open((root / "batch.db").string());
+    const int jobs_at_once = 32, rounds = 8, per_job = 100, batch = 128;
+    auto sweep = store->CreateSweep(SweepOf("batch", 1, jobs_at_once * rounds));
+    Check(sweep.status(), "create sweep");
+    v1::WorkerInfo w;
+    w.set_host("bench");
+    w.set_device("cpu");
+    const int64_t worker = *store->RegisterWorker(w);
+    // 32 jobs at a time, their epochs interleaved, as 32 workers send them.
+    std::vector<v1::ReportEpochRequest> reports;
+    for (int r = 0; r < rounds; ++r) {
+      std::vector<v1::Lease> leases;
+      for (int j = 0; j < jobs_at_once; ++j)
+        leases.push_back((*store->AcquireJob(worker, int64_t{1} << 40))->lease);
+      for (int e = 1; e <= per_job; ++e) {
+        for (const v1::Lease& l : leases) {
+          v1::ReportEpochRequest& req = reports.emplace_back();
+          *req.mutable_lease() = l;
+          *req.add_metrics() = Report(e, l.job_id());
+        }
+      }
+    }
+    auto start = Clock::now();
+    for (size_t i = 0; i < reports.size(); i += batch) {
+      std::vector<const v1::ReportEpochRequest*> part;
+      for (size_t k = i; k < std::min(reports.size(), i + batch); ++k)
+        part.push_back(&reports[k]);
+      for (const absl::Status& st : store->ReportEpochs(part))
+        Check(st, "report");
+    }
+    const double seconds = Ms(start) / 1000;
+    std::printf(
+        "ingest, batches of %d (ReportEpochs, as StreamReports stores them): "
+        "%.0f epoch reports/s, %.1f us each (%zu reports)\n",
+        batch, reports.size() / seconds, 1e6 * seconds / reports.size(),
+        reports.size());
   }
 
   // --- 3: next-job selection, 10,000 queued jobs across 100 sweeps ---

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
+#include <optional>
 #include <fstream>
 #include <list>
 #include <map>
@@ -298,6 +300,203 @@ class Dispatcher {
 
 void AcquireReactor::OnCancel() { dispatcher_->Cancel(this); }
 
+// --- the report streams (StreamReports) ---
+
+class ReportReactor;
+
+// One thread that stores what the report streams delivered: everything
+// waiting is written in one transaction (a savepoint per report), then each
+// stream gets its acks in order.
+class ReportWriter {
+ public:
+  struct Item {
+    ReportReactor* stream;
+    v1::WorkerReport report;
+  };
+  // Stores a batch; returns each report's status, in order. Set before the
+  // first Submit.
+  using StoreFn =
+      std::function<std::vector<storage::ReportResult>(std::vector<Item>&)>;
+
+  explicit ReportWriter(StoreFn store) : store_(std::move(store)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~ReportWriter() { Stop(); }
+
+  void Submit(ReportReactor* stream, v1::WorkerReport&& report) {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back({stream, std::move(report)});
+  }
+  // After every stream is done (the server shut down).
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+ private:
+  void Loop();
+
+  StoreFn store_;
+  absl::Mutex mu_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+class ReportReactor
+    : public grpc::ServerBidiReactor<v1::WorkerReport, v1::ReportAcks> {
+ public:
+  // Unacknowledged reports past which the stream is not read.
+  static constexpr int kWindow = 1024;
+
+  ReportReactor(ReportWriter* writer, const absl::Status& auth)
+      : writer_(writer) {
+    if (!auth.ok()) {
+      finished_ = true;
+      Finish(ToGrpc(auth));
+      return;
+    }
+    StartRead(&incoming_);
+  }
+
+  void OnReadDone(bool ok) override {
+    Act(Locked([&] {
+      if (!ok) {
+        reads_done_ = true;
+        return;
+      }
+      if (failed_ || finished_) return;  // dying: the report is not acked
+      ++pending_;
+      writer_->Submit(this, std::move(incoming_));
+      incoming_.Clear();
+      if (pending_ < kWindow) {
+        read_now_ = true;
+      } else {
+        read_paused_ = true;
+      }
+    }));
+  }
+
+  // From the writer's thread: the results of `n` of this stream's reports.
+  void Acked(std::vector<v1::ReportAck>&& acks) {
+    Act(Locked([&] {
+      pending_ -= static_cast<int>(acks.size());
+      if (failed_) return;
+      for (v1::ReportAck& a : acks) *queued_.add_acks() = std::move(a);
+    }));
+  }
+
+  void OnWriteDone(bool ok) override {
+    Act(Locked([&] {
+      writing_ = false;
+      if (!ok) failed_ = true;
+    }));
+  }
+  void OnCancel() override {
+    Act(Locked([&] { failed_ = true; }));
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  struct Next {
+    bool read = false;
+    bool write = false;
+    std::optional<grpc::Status> finish;
+  };
+
+  // Changes state under the lock, then decides the next operations.
+  template <typename F>
+  Next Locked(F change) {
+    absl::MutexLock lock(&mu_);
+    change();
+    Next n;
+    if (finished_) return n;
+    if (failed_) queued_.Clear();
+    if (!writing_ && queued_.acks_size() > 0) {
+      sending_ = std::move(queued_);
+      queued_.Clear();
+      writing_ = true;
+      n.write = true;
+    }
+    if (read_paused_ && !failed_ && pending_ < kWindow / 2) {
+      read_paused_ = false;
+      read_now_ = true;
+    }
+    if (read_now_ && !failed_) n.read = true;
+    read_now_ = false;
+    // Finish only when the writer holds nothing of this stream: after
+    // Finish, OnDone deletes it.
+    if (pending_ == 0 && !writing_ && !n.read && (failed_ || reads_done_)) {
+      finished_ = true;
+      n.finish = failed_ ? grpc::Status::CANCELLED : grpc::Status::OK;
+    }
+    return n;
+  }
+  // Outside the lock; Finish last: `this` may be gone after it.
+  void Act(const Next& n) {
+    if (n.read) StartRead(&incoming_);
+    if (n.write) StartWrite(&sending_);
+    if (n.finish) Finish(*n.finish);
+  }
+
+  ReportWriter* const writer_;
+  v1::WorkerReport incoming_;  // the read in flight
+  v1::ReportAcks sending_;     // the write in flight
+  absl::Mutex mu_;
+  v1::ReportAcks queued_ ABSL_GUARDED_BY(mu_);
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;  // with the writer, not yet acked
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_now_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;  // cancelled or a write failed
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+void ReportWriter::Loop() {
+  constexpr size_t kMaxBatch = 2048;
+  while (true) {
+    std::vector<Item> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || stop_;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping
+      const size_t n = std::min(kMaxBatch, queue_.size());
+      batch.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    std::vector<storage::ReportResult> results = store_(batch);
+    // Acks per stream, in the order received.
+    std::vector<std::pair<ReportReactor*, std::vector<v1::ReportAck>>> acks;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      ReportReactor* r = batch[i].stream;
+      auto it = std::find_if(acks.begin(), acks.end(),
+                             [r](const auto& a) { return a.first == r; });
+      if (it == acks.end()) {
+        acks.push_back({r, {}});
+        it = acks.end() - 1;
+      }
+      v1::ReportAck& a = it->second.emplace_back();
+      a.set_sequence(batch[i].report.sequence());
+      const absl::Status& st = results[i].status;
+      a.set_code(static_cast<int32_t>(st.code()));
+      if (!st.ok()) a.set_message(std::string(st.message()));
+      a.set_state(results[i].state);
+    }
+    for (auto& [stream, list] : acks) stream->Acked(std::move(list));
+  }
+}
+
 }  // namespace
 
 // --- the services ---
@@ -311,8 +510,47 @@ class CoordinatorImpl {
         auth_(std::move(auth)),
         dispatcher_(store_.get(), o.lease_ms * 1000,
                     [this](const v1::Job& j) { PublishJob(j); }),
+        writer_([this](std::vector<ReportWriter::Item>& batch) {
+          return StoreReports(batch);
+        }),
         experiment_(this),
         worker_(this) {}
+
+  // The report streams' batches: one transaction for all, in order.
+  std::vector<storage::ReportResult> StoreReports(
+      std::vector<ReportWriter::Item>& batch) {
+    std::vector<const v1::WorkerReport*> reports;
+    reports.reserve(batch.size());
+    for (const ReportWriter::Item& it : batch) reports.push_back(&it.report);
+    std::vector<storage::ReportResult> results = store_->StoreReports(reports);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!results[i].status.ok()) continue;
+      const v1::WorkerReport& r = batch[i].report;
+      if (r.has_epoch()) {
+        PublishMetrics(r.epoch());
+      } else if (r.has_finish()) {
+        PublishJobId(r.finish().lease().job_id());
+      }
+    }
+    return results;
+  }
+
+  // Stored epoch metrics: tell the sweep's watchers.
+  void PublishMetrics(const v1::ReportEpochRequest& report) {
+    if (!hub_.Any()) return;
+    absl::StatusOr<v1::Job> job = store_->GetJob(report.lease().job_id());
+    if (!job.ok()) return;
+    for (const v1::EpochMetrics& m : report.metrics()) {
+      v1::SweepUpdate u;
+      v1::EpochMetrics* row = u.mutable_metrics();
+      *row = m;
+      row->set_job_id(job->id());
+      row->set_method(job->method());
+      row->set_value(job->value());
+      row->set_seed(job->seed());
+      hub_.Publish(job->sweep_id(), u);
+    }
+  }
 
   // A job changed: tell its sweep's watchers, and end their streams when
   // the sweep ended.
@@ -563,8 +801,10 @@ class CoordinatorImpl {
     CoordinatorImpl* c_;
   };
 
-  class WorkerImpl : public v1::WorkerService::WithCallbackMethod_AcquireJob<
-                         v1::WorkerService::Service> {
+  class WorkerImpl
+      : public v1::WorkerService::WithCallbackMethod_AcquireJob<
+            v1::WorkerService::WithCallbackMethod_StreamReports<
+                v1::WorkerService::Service>> {
    public:
     explicit WorkerImpl(CoordinatorImpl* c) : c_(c) {}
 
@@ -627,24 +867,14 @@ class CoordinatorImpl {
                              const v1::ReportEpochRequest* req,
                              v1::ReportEpochResponse*) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWorker));
-      std::vector<v1::EpochMetrics> m(req->metrics().begin(),
-                                      req->metrics().end());
-      absl::Status s = c_->store_->ReportEpoch(req->lease(), m);
-      if (s.ok() && c_->hub_.Any()) {
-        absl::StatusOr<v1::Job> job = c_->store_->GetJob(req->lease().job_id());
-        if (job.ok()) {
-          for (v1::EpochMetrics& row : m) {
-            row.set_job_id(job->id());
-            row.set_method(job->method());
-            row.set_value(job->value());
-            row.set_seed(job->seed());
-            v1::SweepUpdate u;
-            *u.mutable_metrics() = row;
-            c_->hub_.Publish(job->sweep_id(), u);
-          }
-        }
-      }
+      absl::Status s = c_->store_->ReportEpoch(*req);
+      if (s.ok()) c_->PublishMetrics(*req);
       return ToGrpc(s);
+    }
+    grpc::ServerBidiReactor<v1::WorkerReport, v1::ReportAcks>* StreamReports(
+        grpc::CallbackServerContext* ctx) override {
+      return new ReportReactor(&c_->writer_,
+                               c_->auth_.Check(*ctx, Permission::kWorker));
     }
     grpc::Status ReportCheckpoint(grpc::ServerContext* ctx,
                                   const v1::ReportCheckpointRequest* req,
@@ -674,6 +904,7 @@ class CoordinatorImpl {
   Authenticator auth_;
   Hub hub_;
   Dispatcher dispatcher_;
+  ReportWriter writer_;  // outlives the server: streams end before it stops
   ExperimentImpl experiment_;
   WorkerImpl worker_;
   std::unique_ptr<grpc::Server> server_;
@@ -782,6 +1013,7 @@ void Coordinator::Shutdown() {
   impl_->reaper_.join();
   impl_->server_->Shutdown(std::chrono::system_clock::now() +
                            std::chrono::seconds(2));
+  impl_->writer_.Stop();
 }
 
 }  // namespace mixcal::server

@@ -1,6 +1,7 @@
 #include "storage/store.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <tuple>
@@ -10,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "proto/spec.h"
 #include "storage/sqlite.h"
 #include "worker/core/metrics.h"
@@ -109,6 +112,34 @@ CREATE INDEX events_by_sweep ON events(sweep_id, id);
 CREATE INDEX events_by_job ON events(job_id, id);
 CREATE INDEX sweeps_turn ON sweeps(turn);
 )sql",
+      // 3: an epoch's reliability bins in one row (JSON, bin order) instead
+      // of a row per bin: a report is two rows, not sixteen. The view keeps
+      // the row-per-bin shape of version 1 for SQL readers.
+      R"sql(
+CREATE TABLE epoch_bins (
+  id INTEGER PRIMARY KEY,
+  job_id INTEGER NOT NULL REFERENCES jobs(id),
+  epoch INTEGER NOT NULL,
+  split TEXT NOT NULL,
+  bins TEXT NOT NULL,
+  UNIQUE (job_id, epoch, split)
+);
+INSERT INTO epoch_bins (job_id, epoch, split, bins)
+  SELECT job_id, epoch, split,
+         '[' || group_concat('[' || count || ',' ||
+                             printf('%!.17g', confidence_sum) || ',' ||
+                             correct || ']', ',') || ']'
+  FROM (SELECT * FROM reliability_bins ORDER BY job_id, epoch, split, bin)
+  GROUP BY job_id, epoch, split;
+DROP TABLE reliability_bins;
+CREATE VIEW reliability_bins AS
+  SELECT e.job_id AS job_id, e.epoch AS epoch, e.split AS split,
+         CAST(b.key AS INTEGER) AS bin,
+         json_extract(b.value, '$[0]') AS count,
+         json_extract(b.value, '$[1]') AS confidence_sum,
+         json_extract(b.value, '$[2]') AS correct
+  FROM epoch_bins AS e, json_each(e.bins) AS b;
+)sql",
   };
   return *m;
 }
@@ -205,6 +236,72 @@ bool ValidSplitName(const std::string& s) {
   });
 }
 
+// An epoch's bins as stored: [[count,confidence_sum,correct],...], doubles in
+// their shortest form that reads back to the same value.
+std::string EncodeBins(
+    const google::protobuf::RepeatedPtrField<v1::ReliabilityBin>& bins) {
+  std::string out;
+  out.reserve(2 + bins.size() * 32);
+  out.push_back('[');
+  char buf[32];
+  for (int b = 0; b < bins.size(); ++b) {
+    const v1::ReliabilityBin& bin = bins[b];
+    out.append(b == 0 ? "[" : ",[");
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, bin.count()).ptr);
+    out.push_back(',');
+    const double sum = bin.confidence_sum();
+    if (std::isfinite(sum)) {
+      out.append(buf, std::to_chars(buf, buf + sizeof buf, sum).ptr);
+    } else {
+      out.append("null");  // not valid JSON otherwise; validated away before
+    }
+    out.push_back(',');
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, bin.correct()).ptr);
+    out.push_back(']');
+  }
+  out.push_back(']');
+  return out;
+}
+
+// The inverse of EncodeBins; false when `text` is not of that form.
+bool DecodeBins(absl::string_view text, v1::EpochMetrics* m) {
+  const char* p = text.data();
+  const char* end = p + text.size();
+  auto expect = [&](char c) {
+    if (p == end || *p != c) return false;
+    ++p;
+    return true;
+  };
+  if (!expect('[')) return false;
+  if (p != end && *p == ']') return ++p == end;
+  while (true) {
+    v1::ReliabilityBin* bin = m->add_bins();
+    int64_t count = 0, correct = 0;
+    double sum = 0;
+    if (!expect('[')) return false;
+    auto r = std::from_chars(p, end, count);
+    if (r.ec != std::errc()) return false;
+    p = r.ptr;
+    if (!expect(',')) return false;
+    auto d = std::from_chars(p, end, sum);
+    if (d.ec != std::errc()) return false;
+    p = d.ptr;
+    if (!expect(',')) return false;
+    r = std::from_chars(p, end, correct);
+    if (r.ec != std::errc()) return false;
+    p = r.ptr;
+    if (!expect(']')) return false;
+    bin->set_count(count);
+    bin->set_confidence_sum(sum);
+    bin->set_correct(correct);
+    if (p != end && *p == ',') {
+      ++p;
+      continue;
+    }
+    return expect(']') && p == end;
+  }
+}
+
 std::string WorkerDeviceClass(const std::string& device) {
   return device.rfind("cuda", 0) == 0 ? "cuda" : "cpu";
 }
@@ -260,8 +357,42 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   return store;
 }
 
+// Requests other than epoch reports (a worker's next job, a finish, a
+// query) take the store before the report writer does: the writer retakes
+// it as soon as it lets go, and would otherwise keep them waiting for
+// several batches.
+class Store::RequestLock {
+ public:
+  explicit RequestLock(Store* s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s->mu_) : s_(s) {
+    s_->requests_waiting_.fetch_add(1, std::memory_order_relaxed);
+    s_->mu_.Lock();
+    s_->requests_waiting_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  ~RequestLock() ABSL_UNLOCK_FUNCTION() { s_->mu_.Unlock(); }
+
+ private:
+  Store* const s_;
+};
+
+class Store::ReportLock {
+ public:
+  explicit ReportLock(Store* s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s->mu_) : s_(s) {
+    // Let waiting requests go first, for at most about 10 ms.
+    for (int i = 0;
+         i < 500 && s_->requests_waiting_.load(std::memory_order_relaxed) > 0;
+         ++i) {
+      absl::SleepFor(absl::Microseconds(20));
+    }
+    s_->mu_.Lock();
+  }
+  ~ReportLock() ABSL_UNLOCK_FUNCTION() { s_->mu_.Unlock(); }
+
+ private:
+  Store* const s_;
+};
+
 absl::StatusOr<int> Store::SchemaVersion() {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(
       Statement s, db_->Prepare("SELECT MAX(version) FROM schema_version"));
   MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -325,6 +456,19 @@ absl::Status Store::AddEvent(int64_t sweep_id, int64_t job_id,
 }
 
 absl::Status Store::UpdateSweepState(int64_t sweep_id) {
+  {
+    // Usually the sweep is active and stays so: one index probe, not a
+    // count over all its jobs.
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement a,
+        db_->Cached("SELECT EXISTS (SELECT 1 FROM jobs WHERE sweep_id = ?1 AND "
+                    "state IN (1, 2)), (SELECT state FROM sweeps WHERE id = "
+                    "?1)"));
+    a->Bind(1, sweep_id);
+    MIXCAL_RETURN_IF_ERROR(a->Step().status());
+    if (a->Int(0) != 0 && a->Int(1) == v1::SWEEP_ACTIVE)
+      return absl::OkStatus();
+  }
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
       db_->Cached(
@@ -359,7 +503,7 @@ absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
   spec.SerializeToString(&spec_bytes);  // deterministic enough: no maps
   const std::vector<spec::JobSpec> jobs = spec::ExpandSweep(spec);
 
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   if (!spec.request_id().empty()) {
@@ -425,7 +569,7 @@ absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
 }
 
 absl::StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   return GetSweepLocked(sweep_id);
 }
 
@@ -477,7 +621,7 @@ absl::StatusOr<v1::Sweep> Store::GetSweepLocked(int64_t sweep_id) {
 
 absl::StatusOr<std::vector<v1::Sweep>> Store::ListSweeps(int limit,
                                                          bool active_only) {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(
       Statement s,
       db_->Prepare(absl::StrCat("SELECT id FROM sweeps",
@@ -499,7 +643,7 @@ absl::StatusOr<std::vector<v1::Sweep>> Store::ListSweeps(int limit,
 }
 
 absl::StatusOr<v1::Sweep> Store::CancelSweep(int64_t sweep_id) {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   MIXCAL_RETURN_IF_ERROR(GetSweepLocked(sweep_id).status());
@@ -519,7 +663,7 @@ absl::StatusOr<v1::Sweep> Store::CancelSweep(int64_t sweep_id) {
 }
 
 absl::StatusOr<v1::Job> Store::GetJob(int64_t job_id) {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   return GetJobLocked(job_id);
 }
 
@@ -534,7 +678,7 @@ absl::StatusOr<v1::Job> Store::GetJobLocked(int64_t job_id) {
 }
 
 absl::StatusOr<std::vector<v1::Job>> Store::ListJobs(const JobFilter& filter) {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   std::string sql =
       absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE 1 = 1");
   if (filter.sweep_id > 0)
@@ -558,7 +702,7 @@ absl::StatusOr<std::vector<v1::Job>> Store::ListJobs(const JobFilter& filter) {
 absl::StatusOr<v1::Job> Store::TransitionJob(
     int64_t job_id, std::initializer_list<v1::JobState> from, const char* verb,
     const char* event, const char* update_sql) {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));
@@ -618,7 +762,7 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
         "name and device_name must be at most 256 characters, capabilities at "
         "most 64");
   }
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
@@ -645,7 +789,7 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(
       Statement s,
       db_->Prepare(
@@ -680,7 +824,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
 
 absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
                                                             int64_t lease_us) {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement w,
       db_->Cached("SELECT device FROM workers WHERE id = ?"));
@@ -749,7 +893,7 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
 
 absl::StatusOr<HeartbeatResult> Store::Heartbeat(
     int64_t worker_id, const std::vector<v1::Lease>& leases, int64_t lease_us) {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   const int64_t now = clock_->NowMicros();
@@ -790,7 +934,7 @@ absl::StatusOr<HeartbeatResult> Store::Heartbeat(
 }
 
 absl::StatusOr<ExpireResult> Store::ExpireLeases() {
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   const int64_t now = clock_->NowMicros();
@@ -860,20 +1004,21 @@ absl::Status Store::CheckLease(const v1::Lease& lease) {
 }
 
 struct Store::PendingReport {
-  const v1::Lease* lease;
-  const std::vector<v1::EpochMetrics>* metrics;
+  const v1::ReportEpochRequest* report;
   absl::Status status;
   bool done = false;
 };
 
-absl::Status Store::ReportEpoch(const v1::Lease& lease,
-                                const std::vector<v1::EpochMetrics>& metrics) {
+namespace {
+
+absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
+  const auto& metrics = req.metrics();
   if (metrics.empty() || metrics.size() > 16) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics must hold 1 to 16 splits, got ", metrics.size()));
   }
   const uint32_t epoch = metrics[0].epoch();
-  for (size_t i = 0; i < metrics.size(); ++i) {
+  for (int i = 0; i < metrics.size(); ++i) {
     const v1::EpochMetrics& m = metrics[i];
     if (m.epoch() < 1 || m.epoch() > 100000 || m.epoch() != epoch) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -886,18 +1031,68 @@ absl::Status Store::ReportEpoch(const v1::Lease& lease,
           "metrics[", i, "].split must be 1 to 32 of [a-z0-9_-], got \"",
           m.split(), "\""));
     }
-    if (m.job_id() != 0 && m.job_id() != lease.job_id()) {
+    if (m.job_id() != 0 && m.job_id() != req.lease().job_id()) {
       return absl::InvalidArgumentError(
           absl::StrCat("metrics[", i, "].job_id ", m.job_id(),
-                       " is not the lease's job ", lease.job_id()));
+                       " is not the lease's job ", req.lease().job_id()));
     }
     if (m.bins_size() > 1000) {
       return absl::InvalidArgumentError(absl::StrCat(
           "metrics[", i, "].bins must have at most 1000 bins, got ",
           m.bins_size()));
     }
+    for (int b = 0; b < m.bins_size(); ++b) {
+      const v1::ReliabilityBin& bin = m.bins(b);
+      if (bin.count() < 0 || bin.correct() < 0 || bin.correct() > bin.count() ||
+          !(bin.confidence_sum() >= 0 &&
+            bin.confidence_sum() <= static_cast<double>(bin.count()))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("metrics[", i, "].bins[", b,
+                         "] must have count >= 0, correct in [0, count] and "
+                         "confidence_sum in [0, count], got count ",
+                         bin.count(), ", correct ", bin.correct(),
+                         ", confidence_sum ", bin.confidence_sum()));
+      }
+    }
   }
-  PendingReport me{&lease, &metrics};
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+namespace {
+
+absl::Status ValidateCheckpoint(const std::string& path) {
+  if (path.empty() || path.size() > spec::kMaxPathLength) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "path must be 1 to ", spec::kMaxPathLength, " characters"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOutcome(v1::JobState outcome) {
+  if (outcome != v1::SUCCEEDED && outcome != v1::FAILED &&
+      outcome != v1::CANCELLED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("outcome must be SUCCEEDED, FAILED or CANCELLED, got ",
+                     v1::JobState_Name(outcome)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Store::ReportEpoch(const v1::Lease& lease,
+                                const std::vector<v1::EpochMetrics>& metrics) {
+  v1::ReportEpochRequest req;
+  *req.mutable_lease() = lease;
+  for (const v1::EpochMetrics& m : metrics) *req.add_metrics() = m;
+  return ReportEpoch(req);
+}
+
+absl::Status Store::ReportEpoch(const v1::ReportEpochRequest& report) {
+  MIXCAL_RETURN_IF_ERROR(ValidateReport(report));
+  PendingReport me{&report, absl::OkStatus(), false};
   queue_mu_.Lock();
   report_queue_.push_back(&me);
   auto mine_or_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
@@ -915,49 +1110,193 @@ absl::Status Store::ReportEpoch(const v1::Lease& lease,
       report_queue_.begin(),
       report_queue_.begin() + std::min(kMaxBatch, report_queue_.size()));
   queue_mu_.Unlock();
+  std::vector<ReportItem> items;
+  items.reserve(batch.size());
+  for (PendingReport* p : batch) items.push_back({p->report, nullptr, nullptr});
+  std::vector<ReportResult> results;
   {
-    absl::MutexLock lock(&mu_);
-    Transaction txn(db_.get());
-    absl::Status begun = txn.Begin();
-    for (PendingReport* p : batch) {
-      if (!begun.ok()) {
-        p->status = begun;
-        continue;
-      }
-      absl::Status s = db_->Exec("SAVEPOINT report");
-      if (s.ok()) s = WriteReport(*p->lease, *p->metrics);
-      if (!s.ok()) {
-        db_->Exec("ROLLBACK TO report").IgnoreError();  // this report only
-      }
-      db_->Exec("RELEASE report").IgnoreError();
-      p->status = s;
-    }
-    if (begun.ok()) {
-      absl::Status committed = txn.Commit();
-      if (!committed.ok()) {
-        for (PendingReport* p : batch)
-          if (p->status.ok()) p->status = committed;
-      }
-    }
+    ReportLock lock(this);
+    results = WriteItems(items);
   }
   queue_mu_.Lock();
-  for (PendingReport* p : batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
     report_queue_.pop_front();
-    if (p != &me) p->done = true;
+    batch[i]->status = results[i].status;
+    if (batch[i] != &me) batch[i]->done = true;
   }
   queue_mu_.Unlock();
   return me.status;
 }
 
-absl::Status Store::WriteReport(const v1::Lease& lease,
-                                const std::vector<v1::EpochMetrics>& metrics) {
-  MIXCAL_RETURN_IF_ERROR(CheckLease(lease));
-  const int64_t job = lease.job_id();
-  const uint32_t epoch = metrics[0].epoch();
+std::vector<absl::Status> Store::ReportEpochs(
+    absl::Span<const v1::ReportEpochRequest* const> reports) {
+  std::vector<ReportItem> items;
+  items.reserve(reports.size());
+  for (const v1::ReportEpochRequest* r : reports)
+    items.push_back({r, nullptr, nullptr});
+  std::vector<ReportResult> results = StoreItems(items);
+  std::vector<absl::Status> out;
+  out.reserve(results.size());
+  for (ReportResult& r : results) out.push_back(std::move(r.status));
+  return out;
+}
+
+std::vector<ReportResult> Store::StoreReports(
+    absl::Span<const v1::WorkerReport* const> reports) {
+  std::vector<ReportItem> items;
+  items.reserve(reports.size());
+  for (const v1::WorkerReport* r : reports) {
+    items.push_back({r->has_epoch() ? &r->epoch() : nullptr,
+                     r->has_checkpoint() ? &r->checkpoint() : nullptr,
+                     r->has_finish() ? &r->finish() : nullptr});
+  }
+  return StoreItems(items);
+}
+
+std::vector<ReportResult> Store::StoreItems(
+    absl::Span<const ReportItem> items) {
+  std::vector<ReportResult> results(items.size());
+  std::vector<ReportItem> valid;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const ReportItem& it = items[i];
+    absl::Status s;
+    if (it.epoch != nullptr) {
+      s = ValidateReport(*it.epoch);
+    } else if (it.checkpoint != nullptr) {
+      s = ValidateCheckpoint(it.checkpoint->path());
+    } else if (it.finish != nullptr) {
+      s = ValidateOutcome(it.finish->outcome());
+    } else {
+      s = absl::InvalidArgumentError(
+          "report must hold an epoch, a checkpoint or a finish");
+    }
+    results[i].status = s;
+    if (s.ok()) {
+      valid.push_back(it);
+      where.push_back(i);
+    }
+  }
+  if (valid.empty()) return results;
+  std::vector<ReportResult> written;
+  {
+    ReportLock lock(this);
+    written = WriteItems(valid);
+  }
+  for (size_t k = 0; k < where.size(); ++k)
+    results[where[k]] = std::move(written[k]);
+  return results;
+}
+
+std::vector<ReportResult> Store::WriteItems(
+    absl::Span<const ReportItem> items) {
+  std::vector<ReportResult> results(items.size());
+  // Fast: no savepoint per item. A refusal (stale lease, a finished job) is
+  // found before anything of its item is written, so it needs none; a write
+  // failing after its checks (I/O, a full disk) rolls back the batch, which
+  // is then written again with a savepoint per item, so that only that item
+  // fails.
+  absl::Status s = WriteBatch(items, /*savepoints=*/false, &results);
+  if (s.ok()) return results;
+  s = WriteBatch(items, /*savepoints=*/true, &results);
+  if (!s.ok()) {
+    for (ReportResult& r : results)
+      if (r.status.ok()) r.status = s;
+  }
+  return results;
+}
+
+namespace {
+// Refusals that come before an item writes anything.
+bool Refusal(const absl::Status& s) {
+  return absl::IsFailedPrecondition(s) || absl::IsNotFound(s) ||
+         absl::IsInvalidArgument(s);
+}
+}  // namespace
+
+absl::Status Store::WriteBatch(absl::Span<const ReportItem> items,
+                               bool savepoints,
+                               std::vector<ReportResult>* results) {
+  auto exec_cached = [&](const char* sql) -> absl::Status {
+    MIXCAL_ASSIGN_OR_RETURN(CachedStatement st, db_->Cached(sql));
+    return st->Run();
+  };
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  // Only a finish changes a job's state or attempt here, so a lease is
+  // checked once per batch until its job finishes.
+  std::map<std::pair<int64_t, int64_t>, absl::Status> leases;
+  auto check = [&](const v1::Lease& l) -> absl::Status {
+    const auto key =
+        std::make_pair(l.job_id(), static_cast<int64_t>(l.attempt()));
+    auto it = leases.find(key);
+    if (it == leases.end()) it = leases.emplace(key, CheckLease(l)).first;
+    return it->second;
+  };
+  std::map<int64_t, uint32_t> last_epoch;  // per job, of the epochs stored
+  for (size_t i = 0; i < items.size(); ++i) {
+    const ReportItem& it = items[i];
+    ReportResult& result = (*results)[i];
+    result = ReportResult();
+    if (it.finish == nullptr) {
+      const v1::Lease& lease =
+          it.epoch != nullptr ? it.epoch->lease() : it.checkpoint->lease();
+      result.status = check(lease);
+      if (!result.status.ok()) continue;
+    }
+    if (savepoints) MIXCAL_RETURN_IF_ERROR(exec_cached("SAVEPOINT report"));
+    absl::Status s;
+    if (it.epoch != nullptr) {
+      s = WriteReportRows(*it.epoch);
+    } else if (it.checkpoint != nullptr) {
+      s = CheckpointLocked(it.checkpoint->lease(), it.checkpoint->epoch(),
+                           it.checkpoint->path());
+    } else {
+      const int64_t job = it.finish->lease().job_id();
+      // The job's newest epoch goes in before its state changes.
+      if (auto e = last_epoch.find(job); e != last_epoch.end()) {
+        s = SetLastEpoch(job, e->second);
+        last_epoch.erase(e);
+      }
+      if (s.ok()) {
+        absl::StatusOr<v1::JobState> state = FinishLocked(
+            it.finish->lease(), it.finish->outcome(), it.finish->error());
+        s = state.status();
+        if (state.ok()) result.state = *state;
+      }
+      leases.erase(leases.lower_bound({job, 0}),
+                   leases.lower_bound({job + 1, 0}));
+      if (!savepoints && !s.ok() && Refusal(s)) {
+        result.status = s;  // wrote nothing
+        continue;
+      }
+    }
+    if (!s.ok()) {
+      if (!savepoints) return s;
+      exec_cached("ROLLBACK TO report").IgnoreError();
+    }
+    if (savepoints) exec_cached("RELEASE report").IgnoreError();
+    result.status = s;
+    if (s.ok() && it.epoch != nullptr) {
+      uint32_t& e = last_epoch[it.epoch->lease().job_id()];
+      e = std::max(e, it.epoch->metrics(0).epoch());
+    }
+  }
+  for (const auto& [job, epoch] : last_epoch)
+    MIXCAL_RETURN_IF_ERROR(SetLastEpoch(job, epoch));
+  return txn.Commit();
+}
+
+absl::Status Store::SetLastEpoch(int64_t job, uint32_t epoch) {
   MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement del,
-      db_->Cached("DELETE FROM reliability_bins WHERE job_id = ? AND epoch = ? "
-                  "AND split = ?"));
+      CachedStatement last,
+      db_->Cached(
+          "UPDATE jobs SET last_epoch = MAX(last_epoch, ?) WHERE id = ?"));
+  return last->Bind(1, epoch).Bind(2, job).Run();
+}
+
+absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
+  const int64_t job = report.lease().job_id();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement put,
       db_->Cached("INSERT OR REPLACE INTO epoch_metrics (job_id, epoch, split, "
@@ -969,14 +1308,14 @@ absl::Status Store::WriteReport(const v1::Lease& lease,
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                   "?, ?, ?)"));
   MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement bin,
-      db_->Cached(
-          "INSERT INTO reliability_bins (job_id, epoch, split, bin, count, "
-          "confidence_sum, correct) VALUES (?, ?, ?, ?, ?, ?, ?)"));
-  for (const v1::EpochMetrics& m : metrics) {
-    del->Reset();
-    MIXCAL_RETURN_IF_ERROR(
-        del->Bind(1, job).Bind(2, m.epoch()).Bind(3, m.split()).Run());
+      CachedStatement put_bins,
+      db_->Cached("INSERT OR REPLACE INTO epoch_bins (job_id, epoch, split, "
+                  "bins) VALUES (?, ?, ?, ?)"));
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement del_bins,
+      db_->Cached("DELETE FROM epoch_bins WHERE job_id = ? AND epoch = ? AND "
+                  "split = ?"));
+  for (const v1::EpochMetrics& m : report.metrics()) {
     put->Reset();
     put->Bind(1, job)
         .Bind(2, m.epoch())
@@ -1001,60 +1340,78 @@ absl::Status Store::WriteReport(const v1::Lease& lease,
         .Bind(19, m.samples_per_sec())
         .Bind(20, m.wall_seconds());
     MIXCAL_RETURN_IF_ERROR(put->Run());
-    for (int b = 0; b < m.bins_size(); ++b) {
-      bin->Reset();
-      const v1::ReliabilityBin& rb = m.bins(b);
-      MIXCAL_RETURN_IF_ERROR(bin->Bind(1, job)
+    if (m.bins_size() > 0) {
+      put_bins->Reset();
+      MIXCAL_RETURN_IF_ERROR(put_bins->Bind(1, job)
                                  .Bind(2, m.epoch())
                                  .Bind(3, m.split())
-                                 .Bind(4, b)
-                                 .Bind(5, rb.count())
-                                 .Bind(6, rb.confidence_sum())
-                                 .Bind(7, rb.correct())
+                                 .Bind(4, EncodeBins(m.bins()))
                                  .Run());
+    } else {
+      del_bins->Reset();
+      MIXCAL_RETURN_IF_ERROR(
+          del_bins->Bind(1, job).Bind(2, m.epoch()).Bind(3, m.split()).Run());
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status Store::ReadBins(v1::EpochMetrics* m) {
   MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement last,
-      db_->Cached(
-          "UPDATE jobs SET last_epoch = MAX(last_epoch, ?) WHERE id = ?"));
-  return last->Bind(1, epoch).Bind(2, job).Run();
+      CachedStatement b,
+      db_->Cached("SELECT bins FROM epoch_bins WHERE job_id = ? AND epoch = ? "
+                  "AND split = ?"));
+  b->Bind(1, m->job_id()).Bind(2, m->epoch()).Bind(3, m->split());
+  MIXCAL_ASSIGN_OR_RETURN(bool row, b->Step());
+  if (!row) return absl::OkStatus();
+  if (!DecodeBins(b->Text(0), m)) {
+    return absl::DataLossError(absl::StrCat(
+        "epoch_bins of job ", m->job_id(), " epoch ", m->epoch(), " split ",
+        m->split(), " is not a list of [count, confidence_sum, correct]"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,
                                      const std::string& path) {
-  if (path.empty() || path.size() > spec::kMaxPathLength) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "path must be 1 to ", spec::kMaxPathLength, " characters"));
-  }
-  absl::MutexLock lock(&mu_);
+  MIXCAL_RETURN_IF_ERROR(ValidateCheckpoint(path));
+  RequestLock lock(this);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   MIXCAL_RETURN_IF_ERROR(CheckLease(lease));
+  MIXCAL_RETURN_IF_ERROR(CheckpointLocked(lease, epoch, path));
+  return txn.Commit();
+}
+
+absl::Status Store::CheckpointLocked(const v1::Lease& lease, uint32_t epoch,
+                                     const std::string& path) {
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
       db_->Cached("UPDATE jobs SET checkpoint = ?, checkpoint_epoch = ? "
                   "WHERE id = ? AND checkpoint_epoch <= ?"));
-  MIXCAL_RETURN_IF_ERROR(s->Bind(1, path)
-                             .Bind(2, epoch)
-                             .Bind(3, lease.job_id())
-                             .Bind(4, epoch)
-                             .Run());
-  return txn.Commit();
+  return s->Bind(1, path)
+      .Bind(2, epoch)
+      .Bind(3, lease.job_id())
+      .Bind(4, epoch)
+      .Run();
 }
 
 absl::StatusOr<v1::JobState> Store::FinishJob(const v1::Lease& lease,
                                               v1::JobState outcome,
                                               const std::string& error) {
-  if (outcome != v1::SUCCEEDED && outcome != v1::FAILED &&
-      outcome != v1::CANCELLED) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("outcome must be SUCCEEDED, FAILED or CANCELLED, got ",
-                     v1::JobState_Name(outcome)));
-  }
-  absl::MutexLock lock(&mu_);
+  MIXCAL_RETURN_IF_ERROR(ValidateOutcome(outcome));
+  RequestLock lock(this);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  MIXCAL_ASSIGN_OR_RETURN(v1::JobState state,
+                          FinishLocked(lease, outcome, error));
+  MIXCAL_RETURN_IF_ERROR(txn.Commit());
+  return state;
+}
+
+absl::StatusOr<v1::JobState> Store::FinishLocked(const v1::Lease& lease,
+                                                 v1::JobState outcome,
+                                                 const std::string& error) {
   MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(lease.job_id()));
   if (job.attempt() != lease.attempt()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -1081,7 +1438,6 @@ absl::StatusOr<v1::JobState> Store::FinishJob(const v1::Lease& lease,
   MIXCAL_RETURN_IF_ERROR(
       AddEvent(job.sweep_id(), job.id(), kind, error.substr(0, 4096)));
   MIXCAL_RETURN_IF_ERROR(UpdateSweepState(job.sweep_id()));
-  MIXCAL_RETURN_IF_ERROR(txn.Commit());
   return outcome;
 }
 
@@ -1134,7 +1490,7 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
   absl::StrAppend(&sql, " ORDER BY m.job_id, m.epoch, m.split LIMIT ",
                   page + 1);
 
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
   if (!f.method().empty()) {
     absl::StatusOr<core::MethodKind> kind = core::ParseMethod(f.method());
@@ -1159,23 +1515,7 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
     rows.push_back(MetricsFromRow(s));
   }
   if (f.include_bins()) {
-    MIXCAL_ASSIGN_OR_RETURN(
-        CachedStatement b,
-        db_->Cached(
-            "SELECT count, confidence_sum, correct FROM reliability_bins "
-            "WHERE job_id = ? AND epoch = ? AND split = ? ORDER BY bin"));
-    for (v1::EpochMetrics& m : rows) {
-      b->Reset();
-      b->Bind(1, m.job_id()).Bind(2, m.epoch()).Bind(3, m.split());
-      while (true) {
-        MIXCAL_ASSIGN_OR_RETURN(bool row, b->Step());
-        if (!row) break;
-        v1::ReliabilityBin* bin = m.add_bins();
-        bin->set_count(b->Int(0));
-        bin->set_confidence_sum(b->Double(1));
-        bin->set_correct(b->Int(2));
-      }
-    }
+    for (v1::EpochMetrics& m : rows) MIXCAL_RETURN_IF_ERROR(ReadBins(&m));
   }
   return rows;
 }
@@ -1232,7 +1572,7 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
       "JOIN epoch_metrics m ON m.job_id = c.job_id AND m.epoch = c.epoch",
       split.empty() ? "" : " WHERE m.split = ?2", " ORDER BY j.id, m.split");
 
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   MIXCAL_RETURN_IF_ERROR(GetSweepLocked(sweep_id).status());
   MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
   s.Bind(1, sweep_id);
@@ -1294,7 +1634,7 @@ absl::StatusOr<v1::EpochMetrics> Store::GetReliability(
     return absl::InvalidArgumentError(
         absl::StrCat("split \"", split, "\" is not a split name"));
   }
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));
   if (epoch == 0) epoch = job.last_epoch();
   MIXCAL_ASSIGN_OR_RETURN(
@@ -1310,21 +1650,10 @@ absl::StatusOr<v1::EpochMetrics> Store::GetReliability(
         "job ", job_id, " has no metrics for epoch ", epoch, " split ", split));
   }
   v1::EpochMetrics m = MetricsFromRow(*s);
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement b,
-      db_->Cached("SELECT count, confidence_sum, correct FROM reliability_bins "
-                  "WHERE job_id = ? AND epoch = ? AND split = ? ORDER BY bin"));
-  b->Bind(1, job_id).Bind(2, epoch).Bind(3, split);
+  MIXCAL_RETURN_IF_ERROR(ReadBins(&m));
   std::vector<core::ReliabilityBin> bins;
-  while (true) {
-    MIXCAL_ASSIGN_OR_RETURN(bool row, b->Step());
-    if (!row) break;
-    v1::ReliabilityBin* bin = m.add_bins();
-    bin->set_count(b->Int(0));
-    bin->set_confidence_sum(b->Double(1));
-    bin->set_correct(b->Int(2));
-    bins.push_back({bin->count(), bin->confidence_sum(), bin->correct()});
-  }
+  for (const v1::ReliabilityBin& bin : m.bins())
+    bins.push_back({bin.count(), bin.confidence_sum(), bin.correct()});
   // The bins are the source of truth.
   core::Calibration c = core::CalibrationFromBins(bins);
   m.set_ece(c.ece);
@@ -1344,7 +1673,7 @@ absl::StatusOr<std::vector<v1::Event>> Store::ListEvents(int64_t sweep_id,
   if (job_id > 0) absl::StrAppend(&sql, " AND job_id = ", job_id);
   absl::StrAppend(&sql, " ORDER BY id LIMIT ",
                   std::clamp(limit <= 0 ? 1000 : limit, 1, 10000));
-  absl::MutexLock lock(&mu_);
+  RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
   s.Bind(1, after_id);
   std::vector<v1::Event> out;

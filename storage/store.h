@@ -18,6 +18,7 @@
 // allow the change), DataLoss/Internal (the file), Unavailable (busy beyond
 // busy_timeout).
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -29,9 +30,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "mixcal/v1/jobs.pb.h"
 #include "mixcal/v1/metrics.pb.h"
 #include "mixcal/v1/sweep.pb.h"
+#include "mixcal/v1/worker.pb.h"
 #include "storage/clock.h"
 
 namespace mixcal::storage {
@@ -63,6 +66,12 @@ struct HeartbeatResult {
 struct ExpireResult {
   std::vector<int64_t> requeued;  // job ids back in the queue
   std::vector<int64_t> failed;    // job ids that used up their attempts
+};
+
+// What became of one report of StoreReports.
+struct ReportResult {
+  absl::Status status;
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;  // a finish's job, after
 };
 
 struct JobFilter {
@@ -135,6 +144,18 @@ class Store {
   // savepoint of its own, so one refused report changes nothing of another's).
   absl::Status ReportEpoch(const v1::Lease& lease,
                            const std::vector<v1::EpochMetrics>& metrics);
+  absl::Status ReportEpoch(const v1::ReportEpochRequest& report);
+  // Stores several reports in one transaction, a savepoint each; the result
+  // of each, in order (a refused one stores nothing and does not affect the
+  // others). Reports of the same (job, epoch, split) apply in order.
+  std::vector<absl::Status> ReportEpochs(
+      absl::Span<const v1::ReportEpochRequest* const> reports);
+  // A worker's reports from StreamReports, in order, in one transaction:
+  // epoch metrics (as ReportEpoch), checkpoints (as RecordCheckpoint) and
+  // finishes (as FinishJob, whose state comes back in the result). Each is
+  // fenced and refused on its own.
+  std::vector<ReportResult> StoreReports(
+      absl::Span<const v1::WorkerReport* const> reports);
   // Records the newest checkpoint (fenced like ReportEpoch).
   absl::Status RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,
                                 const std::string& path);
@@ -174,9 +195,32 @@ class Store {
   absl::StatusOr<v1::Job> TransitionJob(
       int64_t job_id, std::initializer_list<v1::JobState> from,
       const char* verb, const char* event, const char* update_sql);
-  absl::Status WriteReport(const v1::Lease& lease,
-                           const std::vector<v1::EpochMetrics>& metrics)
+  // One of a batch of reports: exactly one pointer set.
+  struct ReportItem {
+    const v1::ReportEpochRequest* epoch;
+    const v1::ReportCheckpointRequest* checkpoint;
+    const v1::FinishJobRequest* finish;
+  };
+  std::vector<ReportResult> StoreItems(absl::Span<const ReportItem> items);
+  std::vector<ReportResult> WriteItems(absl::Span<const ReportItem> items)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One transaction; an error return means it was rolled back.
+  absl::Status WriteBatch(absl::Span<const ReportItem> items, bool savepoints,
+                          std::vector<ReportResult>* results)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SetLastEpoch(int64_t job, uint32_t epoch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckpointLocked(const v1::Lease& lease, uint32_t epoch,
+                                const std::string& path)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::JobState> FinishLocked(const v1::Lease& lease,
+                                            v1::JobState outcome,
+                                            const std::string& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A report's rows, its lease already checked.
+  absl::Status WriteReportRows(const v1::ReportEpochRequest& report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ReadBins(v1::EpochMetrics* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct PendingReport;
   absl::Status AddEvent(int64_t sweep_id, int64_t job_id,
                         const std::string& kind, const std::string& message)
@@ -184,7 +228,10 @@ class Store {
   absl::Status UpdateSweepState(int64_t sweep_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  class RequestLock;
+  class ReportLock;
   absl::Mutex mu_;
+  std::atomic<int> requests_waiting_{0};  // for mu_ (see RequestLock)
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
   Clock* const clock_;
   std::unique_ptr<Checkpointer> checkpointer_;  // null for ":memory:"

@@ -13,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/synchronization/mutex.h"
 #include "worker/agent.h"
 
 namespace {
@@ -58,6 +59,10 @@ ABSL_FLAG(std::string, name, "", "a name shown by `mixcal workers`");
 ABSL_FLAG(int, max_jobs, 0, "exit after this many jobs; 0 = run until stopped");
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built with its mutex deadlock detector on, which
+  // records every lock order (a few percent of the coordinator's time under
+  // load); the tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "mixcal's worker: trains jobs from a mixcal-coordinator, one at a time, "
       "on one device.\n"

@@ -251,6 +251,20 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
          v1::FinishJobResponse s;
          return workers_->FinishJob(c, r, &s);
        }},
+      {"StreamReports", kWorkerCall,
+       [&](auto* c) {
+         auto stream = workers_->StreamReports(c);
+         v1::WorkerReport r;
+         r.set_sequence(1);
+         r.mutable_finish()->mutable_lease()->set_job_id(99);
+         r.mutable_finish()->set_outcome(v1::SUCCEEDED);
+         stream->Write(r);
+         stream->WritesDone();
+         v1::ReportAcks acks;
+         while (stream->Read(&acks)) {
+         }
+         return stream->Finish();
+       }},
   };
   struct RoleCase {
     std::string name, token;
@@ -427,6 +441,109 @@ TEST_F(ApiTest, StaleLeaseReportIsRefusedOverTheWire) {
   v1::QueryMetricsResponse rows;
   ASSERT_TRUE(api_->QueryMetrics(&qctx, v1::QueryMetricsRequest(), &rows).ok());
   EXPECT_EQ(rows.rows_size(), 0);
+}
+
+TEST_F(ApiTest, ReportStreamAcksEachReportInOrderWithItsOwnStatus) {
+  Start(false);
+  v1::Sweep sweep;
+  ASSERT_TRUE(Submit(Spec("stream"), &sweep).ok());
+  const int64_t w = Register();
+  grpc::ClientContext actx;
+  v1::AcquireJobRequest areq;
+  areq.set_worker_id(w);
+  areq.set_wait_ms(3000);
+  v1::AcquireJobResponse a;
+  ASSERT_TRUE(workers_->AcquireJob(&actx, areq, &a).ok());
+  ASSERT_TRUE(a.has_job());
+  auto epoch = [&](uint32_t e, uint32_t attempt) {
+    v1::WorkerReport r;
+    *r.mutable_epoch()->mutable_lease() = a.lease();
+    r.mutable_epoch()->mutable_lease()->set_attempt(attempt);
+    v1::EpochMetrics* m = r.mutable_epoch()->add_metrics();
+    m->set_epoch(e);
+    m->set_split("test");
+    m->set_count(10);
+    v1::ReliabilityBin* bin = m->add_bins();
+    bin->set_count(10);
+    bin->set_confidence_sum(0.1 + 0.2 + 8);
+    bin->set_correct(9);
+    return r;
+  };
+  const uint32_t attempt = a.lease().attempt();
+  std::vector<v1::WorkerReport> out = {epoch(1, attempt),
+                                       epoch(1, attempt + 3),  // stale
+                                       v1::WorkerReport(),     // empty
+                                       epoch(2, attempt)};
+  v1::WorkerReport finish;
+  *finish.mutable_finish()->mutable_lease() = a.lease();
+  finish.mutable_finish()->set_outcome(v1::SUCCEEDED);
+  out.push_back(finish);
+  out.push_back(epoch(3, attempt));  // after the finish: refused
+  for (size_t i = 0; i < out.size(); ++i) out[i].set_sequence(100 + i);
+
+  grpc::ClientContext ctx;
+  auto stream = workers_->StreamReports(&ctx);
+  for (const auto& r : out) ASSERT_TRUE(stream->Write(r));
+  stream->WritesDone();
+  std::vector<v1::ReportAck> acks;
+  v1::ReportAcks msg;
+  while (stream->Read(&msg))
+    acks.insert(acks.end(), msg.acks().begin(), msg.acks().end());
+  grpc::Status end = stream->Finish();
+  ASSERT_TRUE(end.ok()) << end.error_message();
+  ASSERT_EQ(acks.size(), out.size());
+  const std::vector<grpc::StatusCode> want = {
+      grpc::StatusCode::OK,  grpc::StatusCode::FAILED_PRECONDITION,
+      grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::OK,
+      grpc::StatusCode::OK,  grpc::StatusCode::FAILED_PRECONDITION};
+  for (size_t i = 0; i < acks.size(); ++i) {
+    EXPECT_EQ(acks[i].sequence(), 100 + i);
+    EXPECT_EQ(acks[i].code(), want[i]) << i << ": " << acks[i].message();
+  }
+  EXPECT_NE(acks[1].message().find("stale lease"), std::string::npos);
+  EXPECT_EQ(acks[4].state(), v1::SUCCEEDED);
+
+  grpc::ClientContext qctx;
+  v1::QueryMetricsRequest q;
+  q.mutable_filter()->set_include_bins(true);
+  v1::QueryMetricsResponse rows;
+  ASSERT_TRUE(api_->QueryMetrics(&qctx, q, &rows).ok());
+  ASSERT_EQ(rows.rows_size(), 2);
+  EXPECT_EQ(rows.rows(0).epoch(), 1u);
+  EXPECT_EQ(rows.rows(1).epoch(), 2u);
+  EXPECT_EQ(rows.rows(1).bins(0).confidence_sum(), 0.1 + 0.2 + 8);
+  grpc::ClientContext jctx;
+  v1::GetJobRequest jreq;
+  jreq.set_job_id(a.job().id());
+  v1::Job job;
+  ASSERT_TRUE(api_->GetJob(&jctx, jreq, &job).ok());
+  EXPECT_EQ(job.state(), v1::SUCCEEDED);
+  EXPECT_EQ(job.last_epoch(), 2u);
+}
+
+TEST_F(ApiTest, ReportStreamsCancelledMidwayLeaveTheCoordinatorServing) {
+  Start(false);
+  v1::Sweep sweep;
+  ASSERT_TRUE(Submit(Spec("cancel"), &sweep).ok());
+  for (int round = 0; round < 20; ++round) {
+    grpc::ClientContext ctx;
+    auto stream = workers_->StreamReports(&ctx);
+    for (int i = 0; i < 50; ++i) {
+      v1::WorkerReport r;
+      r.set_sequence(i);
+      r.mutable_epoch()->mutable_lease()->set_job_id(sweep.job_ids(0));
+      v1::EpochMetrics* m = r.mutable_epoch()->add_metrics();
+      m->set_epoch(1);
+      m->set_split("test");
+      if (!stream->Write(r)) break;
+    }
+    ctx.TryCancel();
+    stream->Finish();
+  }
+  grpc::ClientContext ctx;
+  v1::ListSweepsResponse list;
+  ASSERT_TRUE(api_->ListSweeps(&ctx, v1::ListSweepsRequest(), &list).ok());
+  EXPECT_EQ(list.sweeps_size(), 1);
 }
 
 TEST_F(ApiTest, LongPollHandsANewJobToAWaitingWorkerAtOnce) {

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace mixcal::storage {
@@ -524,6 +525,160 @@ TEST_F(StoreTest, ReportValidationNamesTheField) {
   s = store_->ReportEpoch(a.lease, {m});
   EXPECT_NE(s.message().find("metrics[0].split"), std::string::npos) << s;
   EXPECT_EQ(CountRows(""), 0);
+}
+
+TEST_F(StoreTest, BinsComeBackBitForBitAndAsRowsOfTheView) {
+  store_->CreateSweep(Spec("bins", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  v1::EpochMetrics m = Metrics(1, "test", 0.1);
+  // Values whose shortest decimal form is long, tiny or large.
+  const double sums[] = {0.1 + 0.2, 1e-300, 12345.678901234567, 1.0 / 3.0};
+  m.clear_bins();
+  for (int b = 0; b < 4; ++b) {
+    v1::ReliabilityBin* bin = m.add_bins();
+    bin->set_count(int64_t{1} << 40);
+    bin->set_confidence_sum(sums[b]);
+    bin->set_correct(b);
+  }
+  ASSERT_TRUE(store_->ReportEpoch(a.lease, {m}).ok());
+  auto r = store_->GetReliability(a.lease.job_id(), 1, "test");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->bins_size(), 4);
+  for (int b = 0; b < 4; ++b) {
+    EXPECT_EQ(r->bins(b).count(), int64_t{1} << 40);
+    EXPECT_EQ(r->bins(b).confidence_sum(), sums[b]) << "bin " << b;
+    EXPECT_EQ(r->bins(b).correct(), b);
+  }
+  v1::MetricsFilter f;
+  f.set_include_bins(true);
+  std::string token;
+  auto rows = store_->QueryMetrics(f, &token);
+  ASSERT_TRUE(rows.ok() && rows->size() == 1u);
+  EXPECT_EQ((*rows)[0].bins(0).confidence_sum(), sums[0]);
+  // reliability_bins is still a row per bin for anyone reading the file.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT bin, count, correct FROM "
+                               "reliability_bins WHERE job_id = ? ORDER BY bin",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  sqlite3_bind_int64(st, 1, a.lease.job_id());
+  int n = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    EXPECT_EQ(sqlite3_column_int(st, 0), n);
+    EXPECT_EQ(sqlite3_column_int64(st, 1), int64_t{1} << 40);
+    EXPECT_EQ(sqlite3_column_int(st, 2), n);
+    ++n;
+  }
+  EXPECT_EQ(n, 4);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  // Reporting the epoch again without bins leaves none behind.
+  m.clear_bins();
+  ASSERT_TRUE(store_->ReportEpoch(a.lease, {m}).ok());
+  EXPECT_EQ(store_->GetReliability(a.lease.job_id(), 1, "test")->bins_size(),
+            0);
+}
+
+TEST_F(StoreTest, BinsOfAVersionTwoFileSurviveTheMigration) {
+  store_.reset();
+  fs::remove(path_);
+  store_ = OpenStore(/*migrate_to=*/2);
+  store_->CreateSweep(Spec("old", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  store_.reset();
+  {
+    // Rows as version 2 wrote them: a row per bin.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    const std::string sql = absl::StrCat(
+        "INSERT INTO epoch_metrics (job_id, epoch, split, count) VALUES (",
+        a.lease.job_id(), ", 1, 'test', 100);",
+        "INSERT INTO reliability_bins VALUES (", a.lease.job_id(),
+        ", 1, 'test', 1, 30, 20.25, 25);",
+        "INSERT INTO reliability_bins VALUES (", a.lease.job_id(),
+        ", 1, 'test', 0, 70, 0.30000000000000004, 10);");
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  store_ = OpenStore();
+  EXPECT_EQ(*store_->SchemaVersion(), Store::LatestSchemaVersion());
+  auto r = store_->GetReliability(a.lease.job_id(), 1, "test");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->bins_size(), 2);
+  EXPECT_EQ(r->bins(0).count(), 70);
+  EXPECT_EQ(r->bins(0).confidence_sum(), 0.30000000000000004);
+  EXPECT_EQ(r->bins(0).correct(), 10);
+  EXPECT_EQ(r->bins(1).count(), 30);
+  EXPECT_EQ(r->bins(1).confidence_sum(), 20.25);
+}
+
+TEST_F(StoreTest, BadBinsAreRefusedNamingTheBin) {
+  store_->CreateSweep(Spec("badbins", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  v1::EpochMetrics m = Metrics(1, "test", 0.1);
+  m.mutable_bins(3)->set_correct(5);  // more correct than examples
+  absl::Status s = store_->ReportEpoch(a.lease, {m});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("metrics[0].bins[3]"), std::string::npos) << s;
+  m = Metrics(1, "test", 0.1);
+  m.mutable_bins(14)->set_confidence_sum(std::nan(""));
+  s = store_->ReportEpoch(a.lease, {m});
+  EXPECT_NE(s.message().find("metrics[0].bins[14]"), std::string::npos) << s;
+  EXPECT_EQ(CountRows(""), 0);
+}
+
+TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
+  store_->CreateSweep(Spec("stream", 1)).IgnoreError();
+  const int64_t w = Worker();
+  Assignment a = Acquire(w);
+  std::vector<v1::WorkerReport> reports(7);
+  *reports[0].mutable_epoch()->mutable_lease() = a.lease;
+  *reports[0].mutable_epoch()->add_metrics() = Metrics(1, "test", 0.1);
+  reports[1] = reports[0];  // a stale attempt
+  reports[1].mutable_epoch()->mutable_lease()->set_attempt(a.lease.attempt() +
+                                                           5);
+  // reports[2] holds nothing
+  *reports[3].mutable_checkpoint()->mutable_lease() = a.lease;
+  reports[3].mutable_checkpoint()->set_epoch(1);
+  reports[3].mutable_checkpoint()->set_path("/ckpt/job-1/epoch-1.pt");
+  *reports[4].mutable_epoch()->mutable_lease() = a.lease;
+  *reports[4].mutable_epoch()->add_metrics() = Metrics(2, "test", 0.2);
+  *reports[5].mutable_finish()->mutable_lease() = a.lease;
+  reports[5].mutable_finish()->set_outcome(v1::SUCCEEDED);
+  // After the finish the lease is no longer running.
+  *reports[6].mutable_epoch()->mutable_lease() = a.lease;
+  *reports[6].mutable_epoch()->add_metrics() = Metrics(3, "test", 0.3);
+  std::vector<const v1::WorkerReport*> ptrs;
+  for (const auto& r : reports) ptrs.push_back(&r);
+  std::vector<ReportResult> res = store_->StoreReports(ptrs);
+  ASSERT_EQ(res.size(), 7u);
+  EXPECT_TRUE(res[0].status.ok()) << res[0].status;
+  EXPECT_EQ(res[1].status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(res[2].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(res[3].status.ok()) << res[3].status;
+  EXPECT_TRUE(res[4].status.ok()) << res[4].status;
+  EXPECT_TRUE(res[5].status.ok()) << res[5].status;
+  EXPECT_EQ(res[5].state, v1::SUCCEEDED);
+  EXPECT_EQ(res[6].status.code(), absl::StatusCode::kFailedPrecondition)
+      << res[6].status;
+  auto job = store_->GetJob(a.lease.job_id());
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::SUCCEEDED);
+  EXPECT_EQ(job->last_epoch(), 2u);
+  EXPECT_EQ(job->checkpoint(), "/ckpt/job-1/epoch-1.pt");
+  EXPECT_EQ(job->checkpoint_epoch(), 1u);
+  EXPECT_EQ(CountRows("test"), 2);
+  // The same batch again (a worker resending after a lost ack): the epochs
+  // were stored once, the finish is a repeat, nothing changes.
+  res = store_->StoreReports(ptrs);
+  EXPECT_EQ(res[0].status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(res[5].status.ok());
+  EXPECT_EQ(res[5].state, v1::SUCCEEDED);
+  EXPECT_EQ(CountRows("test"), 2);
 }
 
 TEST_F(StoreTest, EventsRecordTheLifecycle) {
