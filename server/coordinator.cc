@@ -985,6 +985,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   builder.RegisterService(&impl->experiment_);
   builder.RegisterService(&impl->worker_);
   builder.SetMaxReceiveMessageSize(o.max_message_bytes);
+  // Workers ping their long-lived report streams every 20 s.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             10000);
   builder.SetMaxSendMessageSize(o.max_message_bytes * 4);
   impl->server_ = builder.BuildAndStart();
   if (impl->server_ == nullptr || impl->port_ == 0) {

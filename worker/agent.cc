@@ -9,7 +9,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -107,6 +106,10 @@ class Agent {
     }
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    // A report stream stays open for a whole job: pings find a coordinator
+    // that went away without closing the connection.
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
     channel_ = grpc::CreateCustomChannel(o_.address, creds, args);
     stub_ = v1::WorkerService::NewStub(channel_);
     trainer_ = o_.trainer;
@@ -195,18 +198,24 @@ class Agent {
     return absl::OkStatus();
   }
 
-  // One outgoing report, sent in order.
-  using Outgoing =
-      std::variant<v1::ReportEpochRequest, v1::ReportCheckpointRequest>;
-
   struct JobState {
     v1::Lease lease;
     std::atomic<bool> cancel{false};     // stop training
     std::atomic<bool> cancelled{false};  // a person cancelled it
     std::atomic<bool> lost{false};       // the lease is no longer ours
     absl::Mutex mu;
-    std::deque<Outgoing> queue ABSL_GUARDED_BY(mu);
+    // Reports not yet acknowledged, in order; the first `sent` of them are
+    // on the current stream.
+    std::deque<v1::WorkerReport> queue ABSL_GUARDED_BY(mu);
+    size_t sent ABSL_GUARDED_BY(mu) = 0;
+    uint64_t next_sequence ABSL_GUARDED_BY(mu) = 1;
     bool training_done ABSL_GUARDED_BY(mu) = false;
+
+    void Push(v1::WorkerReport&& r) {
+      absl::MutexLock lock(&mu);
+      r.set_sequence(next_sequence++);
+      queue.push_back(std::move(r));
+    }
   };
 
   void RunJob(const v1::Job& job, const v1::Lease& lease) {
@@ -244,20 +253,20 @@ class Agent {
     core::TrainHooks hooks;
     hooks.cancel = &state.cancel;
     hooks.on_epoch = [&](const core::EpochReport& r) {
-      v1::ReportEpochRequest req;
-      *req.mutable_lease() = lease;
-      for (auto& m : ToProto(r, job.id())) *req.add_metrics() = std::move(m);
-      absl::MutexLock lock(&state.mu);
-      state.queue.emplace_back(std::move(req));
+      v1::WorkerReport report;
+      v1::ReportEpochRequest* req = report.mutable_epoch();
+      *req->mutable_lease() = lease;
+      for (auto& m : ToProto(r, job.id())) *req->add_metrics() = std::move(m);
+      state.Push(std::move(report));
       return absl::OkStatus();
     };
     hooks.on_checkpoint = [&](int epoch, const std::string& path) {
-      v1::ReportCheckpointRequest req;
-      *req.mutable_lease() = lease;
-      req.set_epoch(static_cast<uint32_t>(epoch));
-      req.set_path(fs::absolute(path).string());
-      absl::MutexLock lock(&state.mu);
-      state.queue.emplace_back(std::move(req));
+      v1::WorkerReport report;
+      v1::ReportCheckpointRequest* req = report.mutable_checkpoint();
+      *req->mutable_lease() = lease;
+      req->set_epoch(static_cast<uint32_t>(epoch));
+      req->set_path(fs::absolute(path).string());
+      state.Push(std::move(report));
     };
     // Leaving (stop) also stops training; the job is then requeued when its
     // lease expires and resumes from the last checkpoint.
@@ -269,6 +278,22 @@ class Agent {
     absl::Status result = trainer_->Run(*config, hooks);
     state.cancel.store(true);  // ends stop_watch
     stop_watch.join();
+    // The job's end goes on the stream after its last epoch.
+    if (!state.lost.load() && !(Stopping() && !state.cancelled.load())) {
+      v1::WorkerReport end;
+      v1::FinishJobRequest* f = end.mutable_finish();
+      *f->mutable_lease() = lease;
+      if (result.ok()) {
+        f->set_outcome(v1::SUCCEEDED);
+      } else if (absl::IsCancelled(result)) {
+        f->set_outcome(v1::CANCELLED);
+        f->set_error(std::string(result.message()).substr(0, 4096));
+      } else {
+        f->set_outcome(v1::FAILED);
+        f->set_error(result.ToString().substr(0, 4096));
+      }
+      state.Push(std::move(end));
+    }
     {
       absl::MutexLock lock(&state.mu);
       state.training_done = true;
@@ -279,24 +304,19 @@ class Agent {
     } else if (Stopping() && !state.cancelled.load()) {
       Log(absl::StrCat("job ", job.id(),
                        ": leaving; it is requeued when its lease expires"));
-    } else if (result.ok()) {
-      Finish(state, v1::SUCCEEDED, "");
-    } else if (absl::IsCancelled(result)) {
-      Finish(state, v1::CANCELLED, std::string(result.message()));
-    } else {
-      Finish(state, v1::FAILED, result.ToString());
     }
     heart_stop_.store(true);
     heart.join();
     heart_stop_.store(false);
   }
 
-  // Sends queued reports in order; returns when training is done and the
-  // queue is empty, or the lease is lost, or the agent is stopping.
+  // Sends the job's reports in order on a StreamReports stream, reopening it
+  // with backoff while the coordinator is away; returns when training is
+  // done and everything (the finish last) is acknowledged, or the lease is
+  // lost, or the agent is stopping.
   void SendLoop(JobState& st) {
     Backoff backoff;
     while (true) {
-      std::optional<Outgoing> next;
       {
         absl::MutexLock lock(&st.mu);
         auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(st.mu) {
@@ -304,42 +324,125 @@ class Agent {
         };
         st.mu.AwaitWithTimeout(absl::Condition(&ready),
                                absl::Milliseconds(100));
-        if (st.queue.empty()) {
-          if (st.training_done) return;
-          continue;
-        }
-        next = st.queue.front();
+        if (st.queue.empty() && st.training_done) return;
       }
       if (st.lost.load() || (Stopping() && !st.cancelled.load())) return;
-      grpc::ClientContext ctx;
-      Prepare(ctx, absl::Seconds(10));
-      grpc::Status s;
-      if (auto* e = std::get_if<v1::ReportEpochRequest>(&*next)) {
-        v1::ReportEpochResponse r;
-        s = stub_->ReportEpoch(&ctx, *e, &r);
-      } else {
-        v1::ReportCheckpointResponse r;
-        s = stub_->ReportCheckpoint(
-            &ctx, std::get<v1::ReportCheckpointRequest>(*next), &r);
-      }
-      if (s.ok() || s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-        if (!s.ok())
-          Log(absl::StrCat("report refused as invalid (dropped): ",
-                           s.error_message()));
-        absl::MutexLock lock(&st.mu);
-        st.queue.pop_front();
+      if (StreamOnce(st)) {
         backoff.Reset();
-        continue;
+      } else if (!st.lost.load()) {
+        Sleep(backoff.Next());  // unreachable coordinator: keep the queue
       }
-      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
-          s.error_code() == grpc::StatusCode::NOT_FOUND) {
-        // Stale: another attempt owns the job now, or it was cancelled.
-        if (!st.cancelled.load()) st.lost.store(true);
-        st.cancel.store(true);
-        return;
-      }
-      Sleep(backoff.Next());  // unreachable coordinator: keep the queue, retry
     }
+  }
+
+  // One stream: writes what is queued as it comes and drops what is
+  // acknowledged. True when it ended with everything acknowledged.
+  bool StreamOnce(JobState& st) {
+    grpc::ClientContext ctx;
+    if (!o_.token.empty())
+      ctx.AddMetadata("authorization", "Bearer " + o_.token);
+    std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerReport, v1::ReportAcks>>
+        stream = stub_->StreamReports(&ctx);
+    {
+      absl::MutexLock lock(&st.mu);
+      st.sent = 0;
+    }
+    std::atomic<bool> broken{false};
+    std::thread reader([&] {
+      v1::ReportAcks acks;
+      while (!broken.load() && stream->Read(&acks)) {
+        for (const v1::ReportAck& a : acks.acks()) {
+          if (!TakeAck(st, a)) {
+            broken.store(true);
+            break;
+          }
+        }
+      }
+      broken.store(true);
+    });
+    bool drained = false;
+    while (!broken.load()) {
+      std::vector<v1::WorkerReport> out;
+      {
+        absl::MutexLock lock(&st.mu);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(st.mu) {
+          return st.queue.size() > st.sent ||
+                 (st.training_done && st.queue.empty());
+        };
+        st.mu.AwaitWithTimeout(absl::Condition(&ready),
+                               absl::Milliseconds(100));
+        if (st.training_done && st.queue.empty()) {
+          drained = true;
+          break;
+        }
+        for (size_t i = st.sent; i < st.queue.size(); ++i)
+          out.push_back(st.queue[i]);
+        st.sent = st.queue.size();
+      }
+      if (st.lost.load() || (Stopping() && !st.cancelled.load())) break;
+      for (const v1::WorkerReport& r : out) {
+        if (!stream->Write(r)) {
+          broken.store(true);
+          break;
+        }
+      }
+    }
+    if (drained) {
+      stream->WritesDone();
+    } else {
+      ctx.TryCancel();
+    }
+    reader.join();
+    grpc::Status s = stream->Finish();
+    if (!drained && !st.lost.load() && !s.ok() && !Stopping()) {
+      Log(absl::StrCat("report stream to ", o_.address, " broke (",
+                       s.error_message(), "); ", QueueSize(st),
+                       " reports wait to be resent"));
+    }
+    return drained;
+  }
+
+  size_t QueueSize(JobState& st) {
+    absl::MutexLock lock(&st.mu);
+    return st.queue.size();
+  }
+
+  // The ack of the oldest report in flight. False when the stream should
+  // stop: the lease is stale, or the coordinator could not store it now.
+  bool TakeAck(JobState& st, const v1::ReportAck& a) {
+    absl::MutexLock lock(&st.mu);
+    if (st.queue.empty() || st.sent == 0 ||
+        st.queue.front().sequence() != a.sequence()) {
+      Log(absl::StrCat("ack for report ", a.sequence(), " out of order"));
+      return false;
+    }
+    const auto code = static_cast<grpc::StatusCode>(a.code());
+    const v1::WorkerReport& r = st.queue.front();
+    if (code == grpc::StatusCode::FAILED_PRECONDITION ||
+        code == grpc::StatusCode::NOT_FOUND) {
+      // Stale: another attempt owns the job now, or a person cancelled it
+      // (then the epochs are dropped and the finish still goes).
+      if (r.has_finish()) {
+        Log(absl::StrCat("job ", st.lease.job_id(),
+                         ": finish refused: ", a.message()));
+      } else if (!st.cancelled.load()) {
+        st.lost.store(true);
+        st.cancel.store(true);
+        return false;
+      }
+    } else if (code == grpc::StatusCode::INVALID_ARGUMENT) {
+      Log(absl::StrCat("report refused as invalid (dropped): ", a.message()));
+    } else if (code != grpc::StatusCode::OK) {
+      return false;  // not stored now: resent on the next stream
+    } else if (r.has_finish()) {
+      Log(absl::StrCat(
+          "job ", st.lease.job_id(), " ", v1::JobState_Name(a.state()),
+          r.finish().error().empty() ? ""
+                                     : absl::StrCat(": ", r.finish().error())));
+    }
+    st.queue.pop_front();
+    --st.sent;
+    return true;
   }
 
   void HeartbeatLoop(JobState& st) {
@@ -363,12 +466,13 @@ class Agent {
         continue;  // unreachable: training goes on; the lease may still hold
       }
       if (resp.cancelled_size() > 0) {
-        Log(absl::StrCat("job ", st.lease.job_id(), " cancelled; stopping"));
-        st.cancelled.store(true);
+        if (!st.cancelled.exchange(true))
+          Log(absl::StrCat("job ", st.lease.job_id(), " cancelled; stopping"));
         st.cancel.store(true);
       } else if (resp.lost_size() > 0) {
-        Log(absl::StrCat("job ", st.lease.job_id(), ": lease lost; stopping"));
-        st.lost.store(true);
+        if (!st.lost.exchange(true))
+          Log(absl::StrCat("job ", st.lease.job_id(),
+                           ": lease lost; stopping"));
         st.cancel.store(true);
       }
     }
