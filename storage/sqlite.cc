@@ -124,6 +124,17 @@ absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Start(
     sqlite3_close(db);
     return s;
   }
+  // A connection learns that the file is in WAL mode when it first reads
+  // it; until then sqlite3_wal_checkpoint_v2 does nothing (and says so only
+  // by returning -1 frames).
+  rc = sqlite3_exec(db, "SELECT COUNT(*) FROM sqlite_master", nullptr, nullptr,
+                    nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status s =
+        SqliteError(db, rc, absl::StrCat("read ", path, " for checkpoints"));
+    sqlite3_close(db);
+    return s;
+  }
   return std::unique_ptr<Checkpointer>(
       new Checkpointer(db, wake_pages, limit_pages, interval_ms));
 }

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "storage/sqlite.h"
 
 namespace mixcal::storage {
 namespace {
@@ -712,6 +713,41 @@ TEST_F(StoreTest, WriteAheadLogStaysBoundedUnderManyTransactions) {
   ASSERT_TRUE(fs::exists(wal));
   // Checkpoints keep it under about 4000 pages (16 MB) plus a transaction.
   EXPECT_LT(fs::file_size(wal), 20u << 20) << fs::file_size(wal);
+}
+
+TEST(CheckpointerTest, CopiesTheLogIntoTheDatabaseInTheBackground) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mixcal_ckpt_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "c.db").string();
+  auto db = Database::Open(path);
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE((*db)->Exec("PRAGMA journal_mode=WAL").ok());
+  ASSERT_TRUE((*db)->Exec("CREATE TABLE t (x BLOB)").ok());
+  // Wake past 10 log pages; the writer itself never checkpoints.
+  auto ckpt = Checkpointer::Start(path, /*wake_pages=*/10,
+                                  /*limit_pages=*/1000000,
+                                  /*interval_ms=*/50);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status();
+  (*ckpt)->Attach(db->get());
+  const auto before = fs::file_size(path);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE((*db)->Exec("INSERT INTO t VALUES (zeroblob(16384))").ok());
+  }
+  // The rows reach the database file only by a checkpoint, and only the
+  // background thread runs one here.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (fs::file_size(path) < before + (256u << 10) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(fs::file_size(path), before + (256u << 10))
+      << "no background checkpoint copied the log";
+  ckpt->reset();
+  db->reset();
+  fs::remove_all(dir);
 }
 
 TEST_F(StoreTest, ConcurrentReportsCommitTogetherAndFenceEachOnItsOwn) {
