@@ -11,9 +11,13 @@
 // Prints one JSON line at the end for bench/dispatch_bench.sh.
 //
 //   mixcal-bench-dispatch [--jobs 1000] [--reports 100] [--workers 32]
-//                         [--window 64] [--no-unary]
+//                         [--window 64] [--no-unary] [--coordinator HOST:PORT]
+// With --coordinator the simulated workers load that coordinator, a separate
+// process as in a lab; with --coordinator_pid its CPU time is read from
+// /proc and printed apart from theirs.
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,8 +25,10 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -92,9 +98,31 @@ double CpuSeconds() {
          1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
+// User + system CPU time of another process (Linux /proc), or 0.
+double ProcessCpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  // Fields after the command name (which may hold spaces): state is field 3,
+  // utime 14, stime 15.
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::atof(field.c_str());
+    if (i == 15) stime = std::atof(field.c_str());
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+int coordinator_pid = 0;  // --coordinator_pid: whose CPU time to read
+
 struct Throughput {
   double seconds = 0;
   double cpu_seconds = 0;
+  double coordinator_cpu_seconds = 0;
   int64_t sent = 0, stored = 0;
   size_t distinct = 0;
   std::vector<double> acquire_ms;
@@ -237,6 +265,7 @@ Throughput RunThroughput(const std::string& address,
   }
   Throughput t;
   const double cpu0 = CpuSeconds();
+  const double coordinator_cpu0 = ProcessCpuSeconds(coordinator_pid);
   std::mutex mu;
   std::atomic<int64_t> jobs_done{0}, reports_sent{0};
   auto start = Clock::now();
@@ -316,6 +345,8 @@ Throughput RunThroughput(const std::string& address,
   for (auto& th : threads) th.join();
   t.seconds = Ms(Clock::now() - start) / 1000;
   t.cpu_seconds = CpuSeconds() - cpu0;
+  t.coordinator_cpu_seconds =
+      ProcessCpuSeconds(coordinator_pid) - coordinator_cpu0;
   t.sent = reports_sent.load();
 
   // Every report stored exactly once?
@@ -351,6 +382,13 @@ void PrintThroughput(const char* what, const Throughput& t, int jobs,
       what, static_cast<long long>(t.sent), static_cast<long long>(t.stored),
       t.distinct, Percentile(t.acquire_ms, 0.5),
       Percentile(t.acquire_ms, 0.99));
+  if (coordinator_pid > 0) {
+    std::printf(
+        "mixcal %s: the coordinator process: %.2f CPU cores busy, %.1f us of "
+        "CPU per report\n",
+        what, t.coordinator_cpu_seconds / t.seconds,
+        1e6 * t.coordinator_cpu_seconds / t.sent);
+  }
 }
 
 }  // namespace
@@ -362,6 +400,7 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   int jobs = 1000, reports = 100, workers = 32, window = 64;
   bool unary = true;
+  std::string external;  // a running mixcal-coordinator instead of one here
   for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : "";
@@ -377,29 +416,40 @@ int main(int argc, char** argv) {
     } else if (f == "--window") {
       absl::SimpleAtoi(v, &window);
       ++i;
+    } else if (f == "--coordinator") {
+      external = v;
+      ++i;
+    } else if (f == "--coordinator_pid") {
+      absl::SimpleAtoi(v, &coordinator_pid);
+      ++i;
     } else if (f == "--no-unary") {
       unary = false;
     } else {
       std::fprintf(stderr,
                    "usage: mixcal-bench-dispatch [--jobs 1000] [--reports 100] "
-                   "[--workers 32] [--window 64] [--no-unary]\n");
+                   "[--workers 32] [--window 64] [--no-unary] "
+                   "[--coordinator HOST:PORT [--coordinator_pid PID]]\n");
       return 2;
     }
   }
   if (window < 1) window = 1;
   const fs::path dir = fs::temp_directory_path() /
                        ("mixcal-bench-dispatch-" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  mixcal::server::CoordinatorOptions o;
-  o.listen = "127.0.0.1:0";
-  o.db_path = (dir / "mixcal.db").string();
-  auto coordinator = mixcal::server::Coordinator::Start(o);
-  if (!coordinator.ok()) {
-    std::fprintf(stderr, "%s\n", coordinator.status().ToString().c_str());
-    return 1;
+  std::unique_ptr<mixcal::server::Coordinator> coordinator;
+  std::string address = external;
+  if (address.empty()) {
+    fs::create_directories(dir);
+    mixcal::server::CoordinatorOptions o;
+    o.listen = "127.0.0.1:0";
+    o.db_path = (dir / "mixcal.db").string();
+    auto started = mixcal::server::Coordinator::Start(o);
+    if (!started.ok()) {
+      std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
+      return 1;
+    }
+    coordinator = std::move(*started);
+    address = "127.0.0.1:" + std::to_string(coordinator->port());
   }
-  const std::string address =
-      "127.0.0.1:" + std::to_string((*coordinator)->port());
   auto api = v1::ExperimentService::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
 
@@ -495,15 +545,18 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"jobs\":%d,\"window\":%d,\"reports\":%lld,\"seconds\":%.4f,"
       "\"reports_per_sec\":%.1f,\"jobs_per_sec\":%.2f,\"stored\":%lld,"
-      "\"distinct\":%zu,\"unary_reports_per_sec\":%.1f,\"dispatch_p50_ms\":%."
-      "3f,"
-      "\"dispatch_p99_ms\":%.3f}\n",
+      "\"distinct\":%zu,\"unary_reports_per_sec\":%.1f,"
+      "\"worker_cpu_us_per_report\":%.2f,"
+      "\"coordinator_cpu_us_per_report\":%.2f,"
+      "\"dispatch_p50_ms\":%.3f,\"dispatch_p99_ms\":%.3f}\n",
       jobs, window, static_cast<long long>(streamed.sent), streamed.seconds,
       streamed.sent / streamed.seconds, jobs / streamed.seconds,
       static_cast<long long>(streamed.stored), streamed.distinct,
-      unary ? called.sent / called.seconds : 0.0, Percentile(dispatch_ms, 0.5),
-      Percentile(dispatch_ms, 0.99));
-  coordinator->reset();
-  fs::remove_all(dir);
+      unary ? called.sent / called.seconds : 0.0,
+      1e6 * streamed.cpu_seconds / streamed.sent,
+      1e6 * streamed.coordinator_cpu_seconds / streamed.sent,
+      Percentile(dispatch_ms, 0.5), Percentile(dispatch_ms, 0.99));
+  coordinator.reset();
+  if (external.empty()) fs::remove_all(dir);
   return 0;
 }
