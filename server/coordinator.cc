@@ -305,8 +305,8 @@ void AcquireReactor::OnCancel() { dispatcher_->Cancel(this); }
 class ReportReactor;
 
 // One thread that stores what the report streams delivered: everything
-// waiting is written in one transaction (a savepoint per report), then each
-// stream gets its acks in order.
+// waiting is written in one transaction; a second sends each stream its
+// acks, in order.
 class ReportWriter {
  public:
   struct Item {
@@ -320,6 +320,7 @@ class ReportWriter {
 
   explicit ReportWriter(StoreFn store) : store_(std::move(store)) {
     thread_ = std::thread([this] { Loop(); });
+    acker_ = std::thread([this] { AckLoop(); });
   }
   ~ReportWriter() { Stop(); }
 
@@ -335,16 +336,32 @@ class ReportWriter {
       stop_ = true;
     }
     thread_.join();
+    {
+      absl::MutexLock lock(&ack_mu_);
+      ack_stop_ = true;
+    }
+    acker_.join();
   }
 
  private:
+  // A stored batch on its way back: the acks are sent, and the reports
+  // freed, by a second thread, so that the writer goes on to the next batch.
+  struct Stored {
+    std::vector<Item> batch;
+    std::vector<storage::ReportResult> results;
+  };
   void Loop();
+  void AckLoop();
 
   StoreFn store_;
   absl::Mutex mu_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  absl::Mutex ack_mu_;
+  std::deque<Stored> stored_ ABSL_GUARDED_BY(ack_mu_);
+  bool ack_stop_ ABSL_GUARDED_BY(ack_mu_) = false;
+  std::thread acker_;
 };
 
 class ReportReactor
@@ -476,6 +493,26 @@ void ReportWriter::Loop() {
       }
     }
     std::vector<storage::ReportResult> results = store_(batch);
+    absl::MutexLock lock(&ack_mu_);
+    stored_.push_back({std::move(batch), std::move(results)});
+  }
+}
+
+void ReportWriter::AckLoop() {
+  while (true) {
+    Stored done;
+    {
+      absl::MutexLock lock(&ack_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ack_mu_) {
+        return !stored_.empty() || ack_stop_;
+      };
+      ack_mu_.Await(absl::Condition(&ready));
+      if (stored_.empty()) return;  // stopping, and the writer is done
+      done = std::move(stored_.front());
+      stored_.pop_front();
+    }
+    const std::vector<Item>& batch = done.batch;
+    const std::vector<storage::ReportResult>& results = done.results;
     // Acks per stream, in the order received.
     std::vector<std::pair<ReportReactor*, std::vector<v1::ReportAck>>> acks;
     for (size_t i = 0; i < batch.size(); ++i) {
