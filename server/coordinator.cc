@@ -199,29 +199,33 @@ class Dispatcher {
     }
     thread_.join();
     absl::MutexLock lock(&mu_);
-    for (AcquireReactor* r : waiters_)
-      r->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down"));
-    waiters_.clear();
+    for (auto* list : {&fresh_, &waiters_}) {
+      for (AcquireReactor* r : *list)
+        r->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down"));
+      list->clear();
+    }
   }
 
-  // Tries to lease a job for r now; otherwise keeps it waiting.
+  // Hands r to the dispatcher's thread, which tries to lease it a job at
+  // once and otherwise keeps it waiting. The caller is one of gRPC's
+  // callback threads, which must not wait for the store.
   void Add(AcquireReactor* r) {
-    if (TryLease(r)) return;
     absl::MutexLock lock(&mu_);
     if (stop_) {
       r->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down"));
       return;
     }
-    waiters_.push_back(r);
-    dirty_ = true;  // a job queued between TryLease and now must not wait
+    fresh_.push_back(r);
   }
   void Cancel(AcquireReactor* r) {
     absl::MutexLock lock(&mu_);
-    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-      if (*it == r) {
-        waiters_.erase(it);
-        r->Finish(grpc::Status::CANCELLED);
-        return;
+    for (auto* list : {&fresh_, &waiters_}) {
+      for (auto it = list->begin(); it != list->end(); ++it) {
+        if (*it == r) {
+          list->erase(it);
+          r->Finish(grpc::Status::CANCELLED);
+          return;
+        }
       }
     }
   }
@@ -255,7 +259,7 @@ class Dispatcher {
         absl::Time next = absl::Now() + absl::Seconds(1);
         for (AcquireReactor* r : waiters_) next = std::min(next, r->deadline_);
         auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return dirty_ || stop_;
+          return dirty_ || !fresh_.empty() || stop_;
         };
         mu_.AwaitWithDeadline(absl::Condition(&ready), next);
         if (stop_) return;
@@ -270,9 +274,12 @@ class Dispatcher {
             ++it;
           }
         }
+        batch.insert(batch.end(), fresh_.begin(), fresh_.end());
+        fresh_.clear();
       }
       // Outside the lock: store calls, and Finish.
       const absl::Time now = absl::Now();
+      Store::PriorityScope first(store_);  // ahead of the report writer
       std::vector<AcquireReactor*> keep;
       for (AcquireReactor* r : batch) {
         if (TryLease(r)) continue;
@@ -293,6 +300,7 @@ class Dispatcher {
   std::function<void(const v1::Job&)> on_leased_;
   absl::Mutex mu_;
   std::list<AcquireReactor*> waiters_ ABSL_GUARDED_BY(mu_);
+  std::list<AcquireReactor*> fresh_ ABSL_GUARDED_BY(mu_);  // not yet tried
   bool dirty_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

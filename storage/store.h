@@ -86,6 +86,24 @@ class Store {
       const StoreOptions& options);
   ~Store();
 
+  // While one lives, the report writer waits (up to about 10 ms a batch)
+  // for other requests to go first: a caller making several requests in a
+  // row (the dispatcher leasing jobs to waiting workers) keeps its turn.
+  class PriorityScope {
+   public:
+    explicit PriorityScope(Store* s) : s_(s) {
+      s_->requests_waiting_.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~PriorityScope() {
+      s_->requests_waiting_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    PriorityScope(const PriorityScope&) = delete;
+    PriorityScope& operator=(const PriorityScope&) = delete;
+
+   private:
+    Store* const s_;
+  };
+
   // The schema version of the open file.
   static int LatestSchemaVersion();
   absl::StatusOr<int> SchemaVersion();
