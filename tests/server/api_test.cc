@@ -340,15 +340,19 @@ TEST_F(ApiTest, OversizedMessageIsRefused) {
 }
 
 TEST(CoordinatorTlsTest, ServesTlsWithTokensAndRefusesPlaintext) {
-  const fs::path dir = fs::temp_directory_path() / ("mixcal_tls_" + std::to_string(getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("mixcal_tls_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  const std::string cert = (dir / "cert.pem").string(),
+                    key = (dir / "key.pem").string();
   const std::string cmd =
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
-      "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " + key + " -out " + cert +
-      " >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl is needed (deploy/setup.sh installs it)";
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext "
+      "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0)
+      << "openssl is needed (deploy/setup.sh installs it)";
   std::ofstream(dir / "tokens") << kSubmit << " submit\n";
   CoordinatorOptions o;
   o.listen = "127.0.0.1:0";
@@ -362,7 +366,8 @@ TEST(CoordinatorTlsTest, ServesTlsWithTokensAndRefusesPlaintext) {
   grpc::SslCredentialsOptions ssl;
   std::ifstream in(cert);
   ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), {});
-  auto tls_api = v1::ExperimentService::NewStub(grpc::CreateChannel(address, grpc::SslCredentials(ssl)));
+  auto tls_api = v1::ExperimentService::NewStub(
+      grpc::CreateChannel(address, grpc::SslCredentials(ssl)));
   {
     grpc::ClientContext ctx;
     ctx.AddMetadata("authorization", std::string("Bearer ") + kSubmit);
@@ -376,14 +381,16 @@ TEST(CoordinatorTlsTest, ServesTlsWithTokensAndRefusesPlaintext) {
   {
     grpc::ClientContext ctx;  // TLS but no token
     v1::ListSweepsResponse list;
-    EXPECT_EQ(tls_api->ListSweeps(&ctx, v1::ListSweepsRequest(), &list).error_code(),
-              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(
+        tls_api->ListSweeps(&ctx, v1::ListSweepsRequest(), &list).error_code(),
+        grpc::StatusCode::UNAUTHENTICATED);
   }
   {
     auto plain = v1::ExperimentService::NewStub(
         grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(3));
     ctx.AddMetadata("authorization", std::string("Bearer ") + kSubmit);
     v1::ListSweepsResponse list;
     EXPECT_FALSE(plain->ListSweeps(&ctx, v1::ListSweepsRequest(), &list).ok());
@@ -493,9 +500,12 @@ TEST_F(ApiTest, ReportStreamAcksEachReportInOrderWithItsOwnStatus) {
   ASSERT_TRUE(end.ok()) << end.error_message();
   ASSERT_EQ(acks.size(), out.size());
   const std::vector<grpc::StatusCode> want = {
-      grpc::StatusCode::OK,  grpc::StatusCode::FAILED_PRECONDITION,
-      grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::OK,
-      grpc::StatusCode::OK,  grpc::StatusCode::FAILED_PRECONDITION};
+      grpc::StatusCode::OK,
+      grpc::StatusCode::FAILED_PRECONDITION,
+      grpc::StatusCode::INVALID_ARGUMENT,
+      grpc::StatusCode::OK,
+      grpc::StatusCode::OK,
+      grpc::StatusCode::FAILED_PRECONDITION};
   for (size_t i = 0; i < acks.size(); ++i) {
     EXPECT_EQ(acks[i].sequence(), 100 + i);
     EXPECT_EQ(acks[i].code(), want[i]) << i << ": " << acks[i].message();
@@ -519,6 +529,73 @@ TEST_F(ApiTest, ReportStreamAcksEachReportInOrderWithItsOwnStatus) {
   ASSERT_TRUE(api_->GetJob(&jctx, jreq, &job).ok());
   EXPECT_EQ(job.state(), v1::SUCCEEDED);
   EXPECT_EQ(job.last_epoch(), 2u);
+}
+
+TEST_F(ApiTest, ThousandsOfReportsOnOneStreamAreAckedOnceEachInOrder) {
+  Start(false);
+  v1::Sweep sweep;
+  ASSERT_TRUE(Submit(Spec("many"), &sweep).ok());
+  const int64_t w = Register();
+  grpc::ClientContext actx;
+  v1::AcquireJobRequest areq;
+  areq.set_worker_id(w);
+  areq.set_wait_ms(3000);
+  v1::AcquireJobResponse a;
+  ASSERT_TRUE(workers_->AcquireJob(&actx, areq, &a).ok());
+  ASSERT_TRUE(a.has_job());
+  // More than the 1,024 a stream may have unacknowledged, written without
+  // reading: the coordinator pauses and resumes reading, losing nothing.
+  constexpr int kReports = 5000;
+  grpc::ClientContext ctx;
+  auto stream = workers_->StreamReports(&ctx);
+  std::thread writer([&] {
+    v1::WorkerReport r;
+    *r.mutable_epoch()->mutable_lease() = a.lease();
+    v1::EpochMetrics* m = r.mutable_epoch()->add_metrics();
+    m->set_split("test");
+    for (int e = 1; e <= kReports; ++e) {
+      r.set_sequence(e);
+      m->set_epoch(e);
+      m->set_accuracy(e / 10000.0);
+      if (!stream->Write(r)) return;
+    }
+    stream->WritesDone();
+  });
+  std::vector<uint64_t> acked;
+  v1::ReportAcks msg;
+  while (stream->Read(&msg)) {
+    for (const auto& ack : msg.acks()) {
+      EXPECT_EQ(ack.code(), 0) << ack.message();
+      acked.push_back(ack.sequence());
+    }
+  }
+  writer.join();
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(acked.size(), static_cast<size_t>(kReports));
+  for (int i = 0; i < kReports; ++i) ASSERT_EQ(acked[i], i + 1u);
+  grpc::ClientContext jctx;
+  v1::GetJobRequest jreq;
+  jreq.set_job_id(a.job().id());
+  v1::Job job;
+  ASSERT_TRUE(api_->GetJob(&jctx, jreq, &job).ok());
+  EXPECT_EQ(job.last_epoch(), static_cast<uint32_t>(kReports));
+  v1::QueryMetricsRequest q;
+  q.mutable_filter()->set_page_size(10000);
+  grpc::ClientContext qctx;
+  v1::QueryMetricsResponse rows;
+  ASSERT_TRUE(api_->QueryMetrics(&qctx, q, &rows).ok());
+  EXPECT_EQ(rows.rows_size(), kReports);
+
+  // A stream still open when the coordinator shuts down ends with it.
+  grpc::ClientContext open_ctx;
+  auto open = workers_->StreamReports(&open_ctx);
+  v1::WorkerReport r;
+  r.set_sequence(1);
+  ASSERT_TRUE(open->Write(r));
+  ASSERT_TRUE(open->Read(&msg));  // its ack: the coordinator has the stream
+  coordinator_.reset();
+  open->Read(&msg);
+  EXPECT_FALSE(open->Finish().ok());
 }
 
 TEST_F(ApiTest, ReportStreamsCancelledMidwayLeaveTheCoordinatorServing) {
