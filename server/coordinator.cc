@@ -375,7 +375,9 @@ class ReportWriter {
 class ReportReactor
     : public grpc::ServerBidiReactor<v1::WorkerReport, v1::ReportAcks> {
  public:
-  // Unacknowledged reports past which the stream is not read.
+  // Reports not yet acknowledged to the worker (with the writer, or acks
+  // not yet sent) past which the stream is not read: a worker that writes
+  // without reading its acks cannot make the coordinator hold more.
   static constexpr int kWindow = 1024;
 
   ReportReactor(ReportWriter* writer, const absl::Status& auth)
@@ -398,7 +400,7 @@ class ReportReactor
       ++pending_;
       writer_->Submit(this, std::move(incoming_));
       incoming_.Clear();
-      if (pending_ < kWindow) {
+      if (Backlog() < kWindow) {
         read_now_ = true;
       } else {
         read_paused_ = true;
@@ -447,7 +449,7 @@ class ReportReactor
       writing_ = true;
       n.write = true;
     }
-    if (read_paused_ && !failed_ && pending_ < kWindow / 2) {
+    if (read_paused_ && !failed_ && Backlog() < kWindow / 2) {
       read_paused_ = false;
       read_now_ = true;
     }
@@ -460,6 +462,10 @@ class ReportReactor
       n.finish = failed_ ? grpc::Status::CANCELLED : grpc::Status::OK;
     }
     return n;
+  }
+  int Backlog() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pending_ + queued_.acks_size() +
+           (writing_ ? sending_.acks_size() : 0);
   }
   // Outside the lock; Finish last: `this` may be gone after it.
   void Act(const Next& n) {
