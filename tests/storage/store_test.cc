@@ -90,12 +90,20 @@ class StoreTest : public ::testing::Test {
     EXPECT_TRUE(a->has_value());
     return **a;
   }
+  // All pages.
   int CountRows(const std::string& split) {
     v1::MetricsFilter f;
     f.set_split(split);
-    std::string token;
-    auto rows = store_->QueryMetrics(f, &token);
-    return rows.ok() ? static_cast<int>(rows->size()) : -1;
+    f.set_page_size(10000);
+    int n = 0;
+    do {
+      std::string token;
+      auto rows = store_->QueryMetrics(f, &token);
+      if (!rows.ok()) return -1;
+      n += static_cast<int>(rows->size());
+      f.set_page_token(token);
+    } while (!f.page_token().empty());
+    return n;
   }
 
   fs::path dir_;
