@@ -321,8 +321,7 @@ class ReportWriter {
     ReportReactor* stream;
     v1::WorkerReport report;
   };
-  // Stores a batch; returns each report's status, in order. Set before the
-  // first Submit.
+  // Stores a batch; returns each report's result, in order.
   using StoreFn =
       std::function<std::vector<storage::ReportResult>(std::vector<Item>&)>;
 
@@ -408,7 +407,7 @@ class ReportReactor
     }));
   }
 
-  // From the writer's thread: the results of `n` of this stream's reports.
+  // From the writer's ack thread: the results of this stream's next reports.
   void Acked(std::vector<v1::ReportAck>&& acks) {
     Act(Locked([&] {
       pending_ -= static_cast<int>(acks.size());
