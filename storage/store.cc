@@ -982,7 +982,8 @@ absl::StatusOr<ExpireResult> Store::ExpireLeases() {
   return r;
 }
 
-absl::Status Store::CheckLease(const v1::Lease& lease) {
+absl::Status Store::CheckLease(const v1::Lease& lease,
+                               v1::JobState* state_out) {
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
       db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
@@ -992,6 +993,7 @@ absl::Status Store::CheckLease(const v1::Lease& lease) {
     return absl::NotFoundError(absl::StrCat("no job ", lease.job_id()));
   const auto state = static_cast<v1::JobState>(s->Int(0));
   const int64_t attempt = s->Int(1);
+  if (state_out != nullptr && attempt == lease.attempt()) *state_out = state;
   // Fence on attempt and state: a worker that lost its lease may still be
   // running and must not overwrite the new attempt's epochs.
   if (attempt != lease.attempt() || state != v1::RUNNING) {
@@ -1225,12 +1227,19 @@ absl::Status Store::WriteBatch(absl::Span<const ReportItem> items,
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   // Only a finish changes a job's state or attempt here, so a lease is
   // checked once per batch until its job finishes.
-  std::map<std::pair<int64_t, int64_t>, absl::Status> leases;
-  auto check = [&](const v1::Lease& l) -> absl::Status {
+  // A refusal carries the job's state (on this attempt): a worker tells a
+  // job a person cancelled from one it lost.
+  std::map<std::pair<int64_t, int64_t>, ReportResult> leases;
+  auto check = [&](const v1::Lease& l) -> const ReportResult& {
     const auto key =
         std::make_pair(l.job_id(), static_cast<int64_t>(l.attempt()));
     auto it = leases.find(key);
-    if (it == leases.end()) it = leases.emplace(key, CheckLease(l)).first;
+    if (it == leases.end()) {
+      ReportResult r;
+      r.status = CheckLease(l, &r.state);
+      if (r.status.ok()) r.state = v1::JOB_STATE_UNSPECIFIED;
+      it = leases.emplace(key, std::move(r)).first;
+    }
     return it->second;
   };
   std::map<int64_t, uint32_t> last_epoch;  // per job, of the epochs stored
@@ -1241,8 +1250,11 @@ absl::Status Store::WriteBatch(absl::Span<const ReportItem> items,
     if (it.finish == nullptr) {
       const v1::Lease& lease =
           it.epoch != nullptr ? it.epoch->lease() : it.checkpoint->lease();
-      result.status = check(lease);
-      if (!result.status.ok()) continue;
+      const ReportResult& lease_check = check(lease);
+      if (!lease_check.status.ok()) {
+        result = lease_check;
+        continue;
+      }
     }
     if (savepoints) MIXCAL_RETURN_IF_ERROR(exec_cached("SAVEPOINT report"));
     absl::Status s;

@@ -71,7 +71,10 @@ struct ExpireResult {
 // What became of one report of StoreReports.
 struct ReportResult {
   absl::Status status;
-  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;  // a finish's job, after
+  // For a finish: the job's state after it. For a report refused as stale:
+  // the job's state, when the attempt is still the lease's (CANCELLED: a
+  // person cancelled it).
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
 };
 
 struct JobFilter {
@@ -206,7 +209,9 @@ class Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::Job> GetJobLocked(int64_t job_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status CheckLease(const v1::Lease& lease)
+  // OK when the job is RUNNING on exactly lease.attempt; `state`, when given,
+  // gets the job's state if the attempt is the lease's.
+  absl::Status CheckLease(const v1::Lease& lease, v1::JobState* state = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // In one transaction: a job in one of `from` is changed by `update_sql`
   // (?1 = now, ?2 = job id), with an event; FailedPrecondition otherwise.

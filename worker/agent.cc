@@ -420,12 +420,16 @@ class Agent {
     const v1::WorkerReport& r = st.queue.front();
     if (code == grpc::StatusCode::FAILED_PRECONDITION ||
         code == grpc::StatusCode::NOT_FOUND) {
-      // Stale: another attempt owns the job now, or a person cancelled it
-      // (then the epochs are dropped and the finish still goes).
+      // Stale: a person cancelled the job (drop the report, stop training;
+      // the finish still goes), or another attempt owns it now.
       if (r.has_finish()) {
         Log(absl::StrCat("job ", st.lease.job_id(),
                          ": finish refused: ", a.message()));
-      } else if (!st.cancelled.load()) {
+      } else if (a.state() == v1::CANCELLED || st.cancelled.load()) {
+        if (!st.cancelled.exchange(true))
+          Log(absl::StrCat("job ", st.lease.job_id(), " cancelled; stopping"));
+        st.cancel.store(true);
+      } else {
         st.lost.store(true);
         st.cancel.store(true);
         return false;

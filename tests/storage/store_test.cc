@@ -674,6 +674,9 @@ TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
   EXPECT_EQ(res[5].state, v1::SUCCEEDED);
   EXPECT_EQ(res[6].status.code(), absl::StatusCode::kFailedPrecondition)
       << res[6].status;
+  // A refusal says the job's state when the attempt is still the lease's.
+  EXPECT_EQ(res[1].state, v1::JOB_STATE_UNSPECIFIED);
+  EXPECT_EQ(res[6].state, v1::SUCCEEDED);
   auto job = store_->GetJob(a.lease.job_id());
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->state(), v1::SUCCEEDED);
@@ -688,6 +691,19 @@ TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
   EXPECT_TRUE(res[5].status.ok());
   EXPECT_EQ(res[5].state, v1::SUCCEEDED);
   EXPECT_EQ(CountRows("test"), 2);
+}
+
+TEST_F(StoreTest, AStreamedReportOfACancelledJobIsRefusedSayingCancelled) {
+  store_->CreateSweep(Spec("cancelled", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  ASSERT_TRUE(store_->CancelJob(a.lease.job_id()).ok());
+  v1::WorkerReport r;
+  *r.mutable_epoch()->mutable_lease() = a.lease;
+  *r.mutable_epoch()->add_metrics() = Metrics(1, "test", 0.1);
+  std::vector<ReportResult> res = store_->StoreReports({&r});
+  EXPECT_EQ(res[0].status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(res[0].state, v1::CANCELLED);
+  EXPECT_EQ(CountRows(""), 0);
 }
 
 TEST_F(StoreTest, EventsRecordTheLifecycle) {
