@@ -33,11 +33,11 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
-#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "mixcal/v1/experiment.grpc.pb.h"
 #include "mixcal/v1/worker.grpc.pb.h"
 #include "server/coordinator.h"
+#include "worker/core/program.h"
 
 namespace {
 
@@ -394,10 +394,7 @@ void PrintThroughput(const char* what, const Throughput& t, int jobs,
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Debian's Abseil is built with its mutex deadlock detector on, which
-  // records every lock order (a few percent of the coordinator's time under
-  // load); the tests keep it.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  mixcal::TurnOffMutexDeadlockDetection();
   int jobs = 1000, reports = 100, workers = 32, window = 64;
   bool unary = true;
   std::string external;  // a running mixcal-coordinator instead of one here

@@ -2,7 +2,6 @@
 
 #include <signal.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -12,24 +11,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/synchronization/mutex.h"
 #include "server/coordinator.h"
-
-// The other mixcal tools spell flags with dashes (--tls-ca); accept that here
-// too by turning --a-b into --a_b before Abseil reads the flags.
-static std::vector<char*> UnderscoreFlags(int argc, char** argv,
-                                          std::vector<std::string>* keep) {
-  keep->assign(argv, argv + argc);
-  std::vector<char*> out;
-  for (std::string& a : *keep) {
-    if (a.rfind("--", 0) == 0) {
-      const size_t end = std::min(a.find('='), a.size());
-      std::replace(a.begin() + 2, a.begin() + end, '-', '_');
-    }
-    out.push_back(a.data());
-  }
-  return out;
-}
+#include "worker/core/program.h"
 
 ABSL_FLAG(
     std::string, listen, "127.0.0.1:7707",
@@ -54,10 +37,7 @@ ABSL_FLAG(std::string, port_file, "",
           "write the port listened on to this file once serving");
 
 int main(int argc, char** argv) {
-  // Debian's Abseil is built with its mutex deadlock detector on, which
-  // records every lock order (a few percent of the coordinator's time under
-  // load); the tests keep it.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  mixcal::TurnOffMutexDeadlockDetection();
   absl::SetProgramUsageMessage(
       "mixcal's coordinator: takes sweeps from `mixcal`, schedules their jobs "
       "onto "
@@ -67,7 +47,7 @@ int main(int argc, char** argv) {
       "k.pem "
       "--tokens_file tokens.txt");
   std::vector<std::string> keep;
-  std::vector<char*> args = UnderscoreFlags(argc, argv, &keep);
+  std::vector<char*> args = mixcal::UnderscoreFlags(argc, argv, &keep);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
 
   mixcal::server::CoordinatorOptions o;

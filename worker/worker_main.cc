@@ -2,7 +2,6 @@
 
 #include <signal.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -13,8 +12,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/synchronization/mutex.h"
 #include "worker/agent.h"
+#include "worker/core/program.h"
 
 namespace {
 std::string Env(const char* name, const char* fallback) {
@@ -22,21 +21,6 @@ std::string Env(const char* name, const char* fallback) {
   return v != nullptr && *v != '\0' ? v : fallback;
 }
 
-// The other mixcal tools spell flags with dashes (--tls-ca); accept that here
-// too by turning --a-b into --a_b before Abseil reads the flags.
-std::vector<char*> UnderscoreFlags(int argc, char** argv,
-                                   std::vector<std::string>* keep) {
-  keep->assign(argv, argv + argc);
-  std::vector<char*> out;
-  for (std::string& a : *keep) {
-    if (a.rfind("--", 0) == 0) {
-      const size_t end = std::min(a.find('='), a.size());
-      std::replace(a.begin() + 2, a.begin() + end, '-', '_');
-    }
-    out.push_back(a.data());
-  }
-  return out;
-}
 }  // namespace
 
 ABSL_FLAG(std::string, coordinator, Env("MIXCAL_ADDRESS", "127.0.0.1:7707"),
@@ -59,10 +43,7 @@ ABSL_FLAG(std::string, name, "", "a name shown by `mixcal workers`");
 ABSL_FLAG(int, max_jobs, 0, "exit after this many jobs; 0 = run until stopped");
 
 int main(int argc, char** argv) {
-  // Debian's Abseil is built with its mutex deadlock detector on, which
-  // records every lock order (a few percent of the coordinator's time under
-  // load); the tests keep it.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  mixcal::TurnOffMutexDeadlockDetection();
   absl::SetProgramUsageMessage(
       "mixcal's worker: trains jobs from a mixcal-coordinator, one at a time, "
       "on one device.\n"
@@ -70,7 +51,7 @@ int main(int argc, char** argv) {
       "  mixcal-worker --coordinator host:7707 --token $TOKEN --tls_ca ca.pem "
       "--threads 2");
   std::vector<std::string> keep;
-  std::vector<char*> args = UnderscoreFlags(argc, argv, &keep);
+  std::vector<char*> args = mixcal::UnderscoreFlags(argc, argv, &keep);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   const int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0 || threads > 1024) {
