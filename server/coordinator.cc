@@ -573,11 +573,17 @@ class CoordinatorImpl {
     reports.reserve(batch.size());
     for (const ReportWriter::Item& it : batch) reports.push_back(&it.report);
     std::vector<storage::ReportResult> results = store_->StoreReports(reports);
+    if (!hub_.Any()) return results;
+    // Each job read once per batch, not once per report.
+    std::map<int64_t, absl::StatusOr<v1::Job>> jobs;
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!results[i].status.ok()) continue;
       const v1::WorkerReport& r = batch[i].report;
       if (r.has_epoch()) {
-        PublishMetrics(r.epoch());
+        const int64_t id = r.epoch().lease().job_id();
+        auto it = jobs.find(id);
+        if (it == jobs.end()) it = jobs.emplace(id, store_->GetJob(id)).first;
+        if (it->second.ok()) PublishMetrics(r.epoch(), *it->second);
       } else if (r.has_finish()) {
         PublishJobId(r.finish().lease().job_id());
       }
@@ -586,19 +592,17 @@ class CoordinatorImpl {
   }
 
   // Stored epoch metrics: tell the sweep's watchers.
-  void PublishMetrics(const v1::ReportEpochRequest& report) {
-    if (!hub_.Any()) return;
-    absl::StatusOr<v1::Job> job = store_->GetJob(report.lease().job_id());
-    if (!job.ok()) return;
+  void PublishMetrics(const v1::ReportEpochRequest& report,
+                      const v1::Job& job) {
     for (const v1::EpochMetrics& m : report.metrics()) {
       v1::SweepUpdate u;
       v1::EpochMetrics* row = u.mutable_metrics();
       *row = m;
-      row->set_job_id(job->id());
-      row->set_method(job->method());
-      row->set_value(job->value());
-      row->set_seed(job->seed());
-      hub_.Publish(job->sweep_id(), u);
+      row->set_job_id(job.id());
+      row->set_method(job.method());
+      row->set_value(job.value());
+      row->set_seed(job.seed());
+      hub_.Publish(job.sweep_id(), u);
     }
   }
 
@@ -918,7 +922,10 @@ class CoordinatorImpl {
                              v1::ReportEpochResponse*) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWorker));
       absl::Status s = c_->store_->ReportEpoch(*req);
-      if (s.ok()) c_->PublishMetrics(*req);
+      if (s.ok() && c_->hub_.Any()) {
+        absl::StatusOr<v1::Job> job = c_->store_->GetJob(req->lease().job_id());
+        if (job.ok()) c_->PublishMetrics(*req, *job);
+      }
       return ToGrpc(s);
     }
     grpc::ServerBidiReactor<v1::WorkerReport, v1::ReportAcks>* StreamReports(
