@@ -232,30 +232,31 @@ int main(int argc, char** argv) {
     w.set_device("cpu");
     const int64_t worker = *store->RegisterWorker(w);
     // 32 jobs at a time, their epochs interleaved, as 32 workers send them.
-    std::vector<v1::ReportEpochRequest> reports;
+    std::vector<v1::WorkerReport> reports;
     for (int r = 0; r < rounds; ++r) {
       std::vector<v1::Lease> leases;
       for (int j = 0; j < jobs_at_once; ++j)
         leases.push_back((*store->AcquireJob(worker, int64_t{1} << 40))->lease);
       for (int e = 1; e <= per_job; ++e) {
         for (const v1::Lease& l : leases) {
-          v1::ReportEpochRequest& req = reports.emplace_back();
-          *req.mutable_lease() = l;
-          *req.add_metrics() = Report(e, l.job_id());
+          v1::ReportEpochRequest* req = reports.emplace_back().mutable_epoch();
+          *req->mutable_lease() = l;
+          *req->add_metrics() = Report(e, l.job_id());
         }
       }
     }
     auto start = Clock::now();
     for (size_t i = 0; i < reports.size(); i += batch) {
-      std::vector<const v1::ReportEpochRequest*> part;
+      std::vector<const v1::WorkerReport*> part;
       for (size_t k = i; k < std::min(reports.size(), i + batch); ++k)
         part.push_back(&reports[k]);
-      for (const absl::Status& st : store->ReportEpochs(part))
-        Check(st, "report");
+      for (const mixcal::storage::ReportResult& r : store->StoreReports(part))
+        Check(r.status, "report");
     }
     const double seconds = Ms(start) / 1000;
     std::printf(
-        "ingest, batches of %d (ReportEpochs, as StreamReports stores them): "
+        "ingest, batches of %d (StoreReports, as the report streams store "
+        "them): "
         "%.0f epoch reports/s, %.1f us each (%zu reports)\n",
         batch, reports.size() / seconds, 1e6 * seconds / reports.size(),
         reports.size());

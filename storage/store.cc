@@ -1130,19 +1130,6 @@ absl::Status Store::ReportEpoch(const v1::ReportEpochRequest& report) {
   return me.status;
 }
 
-std::vector<absl::Status> Store::ReportEpochs(
-    absl::Span<const v1::ReportEpochRequest* const> reports) {
-  std::vector<ReportItem> items;
-  items.reserve(reports.size());
-  for (const v1::ReportEpochRequest* r : reports)
-    items.push_back({r, nullptr, nullptr});
-  std::vector<ReportResult> results = StoreItems(items);
-  std::vector<absl::Status> out;
-  out.reserve(results.size());
-  for (ReportResult& r : results) out.push_back(std::move(r.status));
-  return out;
-}
-
 std::vector<ReportResult> Store::StoreReports(
     absl::Span<const v1::WorkerReport* const> reports) {
   std::vector<ReportItem> items;

@@ -166,11 +166,6 @@ class Store {
   absl::Status ReportEpoch(const v1::Lease& lease,
                            const std::vector<v1::EpochMetrics>& metrics);
   absl::Status ReportEpoch(const v1::ReportEpochRequest& report);
-  // Stores several reports in one transaction, a savepoint each; the result
-  // of each, in order (a refused one stores nothing and does not affect the
-  // others). Reports of the same (job, epoch, split) apply in order.
-  std::vector<absl::Status> ReportEpochs(
-      absl::Span<const v1::ReportEpochRequest* const> reports);
   // A worker's reports from StreamReports, in order, in one transaction:
   // epoch metrics (as ReportEpoch), checkpoints (as RecordCheckpoint) and
   // finishes (as FinishJob, whose state comes back in the result). Each is
