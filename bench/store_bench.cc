@@ -2,7 +2,8 @@
 //   1. epoch reports ingested per second, 15 bins each, one writer;
 //   2. SummarizeSweep latency over 10,000 jobs x 100 epochs (1,000,000 epoch
 //      rows, each with its 15 bins);
-//   2b, 2c. ingest from 32 concurrent writers (group commit), and in batches
+//   2b, 2c. ingest from 32 concurrent writers (a transaction each), and in
+//   batches
 //      of 128 as the coordinator's report streams hand them over;
 //   3. next-job selection (AcquireJob) with 10,000 queued jobs in 100 sweeps.
 //
@@ -187,7 +188,7 @@ int main(int argc, char** argv) {
     time_summary(best_point, "best by ece");
   }
 
-  // --- 2b: the same reports from 32 concurrent writers (group commit) ---
+  // --- 2b: the same reports from 32 concurrent writers, a transaction each ---
   {
     auto store = Open((root / "group.db").string());
     const int writers = 32, per_writer_jobs = 8, per_job = 100;
@@ -216,7 +217,8 @@ int main(int argc, char** argv) {
     const double seconds = Ms(start) / 1000;
     const double n = static_cast<double>(writers) * per_writer_jobs * per_job;
     std::printf(
-        "ingest, %d concurrent writers (group commit): %.0f epoch reports/s "
+        "ingest, %d concurrent writers, a transaction each: %.0f epoch "
+        "reports/s "
         "(%.0f reports)\n",
         writers, n / seconds, n);
   }

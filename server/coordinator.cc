@@ -2,16 +2,17 @@
 
 #include <chrono>
 #include <deque>
-#include <functional>
-#include <optional>
 #include <fstream>
+#include <functional>
 #include <list>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -317,8 +318,14 @@ class ReportReactor;
 // acks, in order.
 class ReportWriter {
  public:
+  // A unary call waiting for its one report (ReportEpoch).
+  struct Waiter {
+    absl::Notification done;
+    storage::ReportResult result;
+  };
   struct Item {
-    ReportReactor* stream;
+    ReportReactor* stream;  // or null, and then `waiter` is set
+    Waiter* waiter;
     v1::WorkerReport report;
   };
   // Stores a batch; returns each report's result, in order.
@@ -333,7 +340,17 @@ class ReportWriter {
 
   void Submit(ReportReactor* stream, v1::WorkerReport&& report) {
     absl::MutexLock lock(&mu_);
-    queue_.push_back({stream, std::move(report)});
+    queue_.push_back({stream, nullptr, std::move(report)});
+  }
+  // Stores one report with whatever else is waiting; blocks until it is.
+  storage::ReportResult StoreOne(v1::WorkerReport&& report) {
+    Waiter waiter;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.push_back({nullptr, &waiter, std::move(report)});
+    }
+    waiter.done.WaitForNotification();
+    return std::move(waiter.result);
   }
   // After every stream is done (the server shut down).
   void Stop() {
@@ -529,6 +546,11 @@ void ReportWriter::AckLoop() {
     // Acks per stream, in the order received.
     std::vector<std::pair<ReportReactor*, std::vector<v1::ReportAck>>> acks;
     for (size_t i = 0; i < batch.size(); ++i) {
+      if (Waiter* w = batch[i].waiter) {
+        w->result = results[i];
+        w->done.Notify();
+        continue;
+      }
       ReportReactor* r = batch[i].stream;
       auto it = std::find_if(acks.begin(), acks.end(),
                              [r](const auto& a) { return a.first == r; });
@@ -855,10 +877,9 @@ class CoordinatorImpl {
     CoordinatorImpl* c_;
   };
 
-  class WorkerImpl
-      : public v1::WorkerService::WithCallbackMethod_AcquireJob<
-            v1::WorkerService::WithCallbackMethod_StreamReports<
-                v1::WorkerService::Service>> {
+  class WorkerImpl : public v1::WorkerService::WithCallbackMethod_AcquireJob<
+                         v1::WorkerService::WithCallbackMethod_StreamReports<
+                             v1::WorkerService::Service>> {
    public:
     explicit WorkerImpl(CoordinatorImpl* c) : c_(c) {}
 
@@ -921,12 +942,11 @@ class CoordinatorImpl {
                              const v1::ReportEpochRequest* req,
                              v1::ReportEpochResponse*) override {
       MIXCAL_GRPC_CHECK(c_->auth_.Check(*ctx, Permission::kWorker));
-      absl::Status s = c_->store_->ReportEpoch(*req);
-      if (s.ok() && c_->hub_.Any()) {
-        absl::StatusOr<v1::Job> job = c_->store_->GetJob(req->lease().job_id());
-        if (job.ok()) c_->PublishMetrics(*req, *job);
-      }
-      return ToGrpc(s);
+      // Through the report writer, so that concurrent calls are stored
+      // together, as streamed reports are.
+      v1::WorkerReport report;
+      *report.mutable_epoch() = *req;
+      return ToGrpc(c_->writer_.StoreOne(std::move(report)).status);
     }
     grpc::ServerBidiReactor<v1::WorkerReport, v1::ReportAcks>* StreamReports(
         grpc::CallbackServerContext* ctx) override {
@@ -993,12 +1013,14 @@ absl::StatusOr<std::string> ReadFile(const std::string& path,
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     const CoordinatorOptions& o) {
   if (o.lease_ms < 100 || o.lease_ms > 3600000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "lease (--lease_seconds) must be in [0.1, 3600] s, got ", o.lease_ms / 1000.0));
+    return absl::InvalidArgumentError(
+        absl::StrCat("lease (--lease_seconds) must be in [0.1, 3600] s, got ",
+                     o.lease_ms / 1000.0));
   }
   if (o.heartbeat_ms < 10 || o.heartbeat_ms * 2 > o.lease_ms) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "heartbeat (--heartbeat_seconds) must be at least 0.01 s and at most half the lease (",
+        "heartbeat (--heartbeat_seconds) must be at least 0.01 s and at most "
+        "half the lease (",
         o.lease_ms / 2000.0, " s), got ", o.heartbeat_ms / 1000.0, " s"));
   }
   const bool tls = !o.tls_cert_file.empty() || !o.tls_key_file.empty();
@@ -1043,8 +1065,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   builder.RegisterService(&impl->worker_);
   builder.SetMaxReceiveMessageSize(o.max_message_bytes);
   // Workers ping their long-lived report streams every 20 s.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             10000);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.SetMaxSendMessageSize(o.max_message_bytes * 4);
   impl->server_ = builder.BuildAndStart();
   if (impl->server_ == nullptr || impl->port_ == 0) {

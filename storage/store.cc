@@ -1005,12 +1005,6 @@ absl::Status Store::CheckLease(const v1::Lease& lease,
   return absl::OkStatus();
 }
 
-struct Store::PendingReport {
-  const v1::ReportEpochRequest* report;
-  absl::Status status;
-  bool done = false;
-};
-
 namespace {
 
 absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
@@ -1093,41 +1087,8 @@ absl::Status Store::ReportEpoch(const v1::Lease& lease,
 }
 
 absl::Status Store::ReportEpoch(const v1::ReportEpochRequest& report) {
-  MIXCAL_RETURN_IF_ERROR(ValidateReport(report));
-  PendingReport me{&report, absl::OkStatus(), false};
-  queue_mu_.Lock();
-  report_queue_.push_back(&me);
-  auto mine_or_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-    return me.done || report_queue_.front() == &me;
-  };
-  queue_mu_.Await(absl::Condition(&mine_or_done));
-  if (me.done) {
-    queue_mu_.Unlock();
-    return me.status;
-  }
-  // At the head of the queue: write this report and those queued behind it
-  // in one transaction.
-  constexpr size_t kMaxBatch = 256;
-  std::vector<PendingReport*> batch(
-      report_queue_.begin(),
-      report_queue_.begin() + std::min(kMaxBatch, report_queue_.size()));
-  queue_mu_.Unlock();
-  std::vector<ReportItem> items;
-  items.reserve(batch.size());
-  for (PendingReport* p : batch) items.push_back({p->report, nullptr, nullptr});
-  std::vector<ReportResult> results;
-  {
-    ReportLock lock(this);
-    results = WriteItems(items);
-  }
-  queue_mu_.Lock();
-  for (size_t i = 0; i < batch.size(); ++i) {
-    report_queue_.pop_front();
-    batch[i]->status = results[i].status;
-    if (batch[i] != &me) batch[i]->done = true;
-  }
-  queue_mu_.Unlock();
-  return me.status;
+  const ReportItem item{&report, nullptr, nullptr};
+  return StoreItems({&item, 1})[0].status;
 }
 
 std::vector<ReportResult> Store::StoreReports(

@@ -20,7 +20,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -160,9 +159,6 @@ class Store {
   // Stores one epoch's metrics (each split with its bins), replacing any rows
   // with the same (job, epoch, split). Fenced: FailedPrecondition, and nothing
   // stored, unless the job is RUNNING on exactly lease.attempt.
-  // Concurrent calls are committed together (group commit: the caller at the
-  // head of the queue writes everyone's report in one transaction, each in a
-  // savepoint of its own, so one refused report changes nothing of another's).
   absl::Status ReportEpoch(const v1::Lease& lease,
                            const std::vector<v1::EpochMetrics>& metrics);
   absl::Status ReportEpoch(const v1::ReportEpochRequest& report);
@@ -239,7 +235,6 @@ class Store {
   absl::Status WriteReportRows(const v1::ReportEpochRequest& report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReadBins(v1::EpochMetrics* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  struct PendingReport;
   absl::Status AddEvent(int64_t sweep_id, int64_t job_id,
                         const std::string& kind, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -253,9 +248,6 @@ class Store {
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
   Clock* const clock_;
   std::unique_ptr<Checkpointer> checkpointer_;  // null for ":memory:"
-  // Group commit of epoch reports (see ReportEpoch).
-  absl::Mutex queue_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  std::deque<PendingReport*> report_queue_ ABSL_GUARDED_BY(queue_mu_);
 };
 
 // The metric names SummarizeSweep reports, in order.

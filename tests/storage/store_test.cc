@@ -774,8 +774,8 @@ TEST(CheckpointerTest, CopiesTheLogIntoTheDatabaseInTheBackground) {
   fs::remove_all(dir);
 }
 
-TEST_F(StoreTest, ConcurrentReportsCommitTogetherAndFenceEachOnItsOwn) {
-  // Eight jobs reported from eight threads at once (group commit), with a
+TEST_F(StoreTest, ConcurrentReportsAreFencedEachOnItsOwn) {
+  // Eight jobs reported from eight threads at once, with a
   // ninth thread sending stale reports in between: every good report is
   // stored once, every stale one is refused, and none disturbs another.
   v1::SweepSpec s = Spec("group", 1);
