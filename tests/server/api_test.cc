@@ -83,6 +83,16 @@ class ApiTest : public ::testing::Test {
     EXPECT_TRUE(workers_->RegisterWorker(&ctx, req, &resp).ok());
     return resp.worker_id();
   }
+  // One long poll of up to 3 s for worker w.
+  v1::AcquireJobResponse Acquire(int64_t w) {
+    grpc::ClientContext ctx;
+    v1::AcquireJobRequest req;
+    req.set_worker_id(w);
+    req.set_wait_ms(3000);
+    v1::AcquireJobResponse resp;
+    EXPECT_TRUE(workers_->AcquireJob(&ctx, req, &resp).ok());
+    return resp;
+  }
   grpc::Status Submit(const v1::SweepSpec& spec, v1::Sweep* out,
                       const std::string& token = "") {
     grpc::ClientContext ctx;
@@ -418,20 +428,11 @@ TEST_F(ApiTest, StaleLeaseReportIsRefusedOverTheWire) {
   v1::Sweep sweep;
   ASSERT_TRUE(Submit(Spec("stale"), &sweep).ok());
   const int64_t w1 = Register(), w2 = Register();
-  auto acquire = [&](int64_t w) {
-    grpc::ClientContext ctx;
-    v1::AcquireJobRequest req;
-    req.set_worker_id(w);
-    req.set_wait_ms(3000);
-    v1::AcquireJobResponse resp;
-    EXPECT_TRUE(workers_->AcquireJob(&ctx, req, &resp).ok());
-    return resp;
-  };
-  v1::AcquireJobResponse first = acquire(w1);
+  v1::AcquireJobResponse first = Acquire(w1);
   ASSERT_TRUE(first.has_job());
   // No heartbeats: the reaper requeues it, and w2 gets attempt 2 (the
   // long poll returns as soon as it is requeued).
-  v1::AcquireJobResponse second = acquire(w2);
+  v1::AcquireJobResponse second = Acquire(w2);
   ASSERT_TRUE(second.has_job());
   EXPECT_EQ(second.lease().attempt(), 2u);
   grpc::ClientContext ctx;
@@ -454,13 +455,7 @@ TEST_F(ApiTest, ReportStreamAcksEachReportInOrderWithItsOwnStatus) {
   Start(false);
   v1::Sweep sweep;
   ASSERT_TRUE(Submit(Spec("stream"), &sweep).ok());
-  const int64_t w = Register();
-  grpc::ClientContext actx;
-  v1::AcquireJobRequest areq;
-  areq.set_worker_id(w);
-  areq.set_wait_ms(3000);
-  v1::AcquireJobResponse a;
-  ASSERT_TRUE(workers_->AcquireJob(&actx, areq, &a).ok());
+  const v1::AcquireJobResponse a = Acquire(Register());
   ASSERT_TRUE(a.has_job());
   auto epoch = [&](uint32_t e, uint32_t attempt) {
     v1::WorkerReport r;
@@ -535,13 +530,7 @@ TEST_F(ApiTest, ThousandsOfReportsOnOneStreamAreAckedOnceEachInOrder) {
   Start(false);
   v1::Sweep sweep;
   ASSERT_TRUE(Submit(Spec("many"), &sweep).ok());
-  const int64_t w = Register();
-  grpc::ClientContext actx;
-  v1::AcquireJobRequest areq;
-  areq.set_worker_id(w);
-  areq.set_wait_ms(3000);
-  v1::AcquireJobResponse a;
-  ASSERT_TRUE(workers_->AcquireJob(&actx, areq, &a).ok());
+  const v1::AcquireJobResponse a = Acquire(Register());
   ASSERT_TRUE(a.has_job());
   // More than the 1,024 a stream may have unacknowledged, written without
   // reading: the coordinator pauses and resumes reading, losing nothing.
