@@ -37,7 +37,7 @@
 #include "mixcal/v1/experiment.grpc.pb.h"
 #include "mixcal/v1/worker.grpc.pb.h"
 #include "server/coordinator.h"
-#include "worker/core/program.h"
+#include "base/program.h"
 
 namespace {
 

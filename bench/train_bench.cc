@@ -24,6 +24,7 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   using namespace mixcal::core;
+  using namespace mixcal::calib;
   TrainConfig c;
   c.dataset = DatasetKind::kFashionMnist;
   c.epochs = 3;

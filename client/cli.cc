@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/program.h"
 #include "client/plot.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -77,13 +78,9 @@ std::optional<Usage> Parse(const Command& cmd,
       p->positional.push_back(a);
       continue;
     }
-    std::string name = a.substr(2), value;
-    bool has_value = false;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
-    }
+    auto [name, given] = SplitFlag(a);
+    const bool has_value = given.has_value();
+    std::string value = given.value_or("");
     if (cmd.switch_flags.count(name)) {
       if (has_value) return Usage{absl::StrCat("--", name, " takes no value")};
       p->switches.insert(name);

@@ -22,7 +22,7 @@
 #include "mixcal/v1/worker.grpc.pb.h"
 #include "server/auth.h"
 #include "storage/store.h"
-#include "worker/core/status_macros.h"
+#include "base/status_macros.h"
 
 namespace mixcal::server {
 namespace {

@@ -17,7 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "storage/clock.h"
+#include "base/clock.h"
 
 namespace mixcal::server {
 
@@ -31,7 +31,7 @@ struct CoordinatorOptions {
   std::string tls_key_file;
   bool insecure = false;  // allow a non-loopback address without TLS and tokens
   int max_message_bytes = 8 << 20;
-  storage::Clock* clock = nullptr;  // default the system clock
+  Clock* clock = nullptr;  // default the system clock
 };
 
 class CoordinatorImpl;

@@ -3,7 +3,6 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,7 +11,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "server/coordinator.h"
-#include "worker/core/program.h"
+#include "absl/strings/str_cat.h"
+#include "base/file.h"
+#include "base/program.h"
 
 ABSL_FLAG(
     std::string, listen, "127.0.0.1:7707",
@@ -36,16 +37,21 @@ ABSL_FLAG(int, max_message_mb, 8, "largest request accepted, in MiB, [1, 256]");
 ABSL_FLAG(std::string, port_file, "",
           "write the port listened on to this file once serving");
 
+namespace {
+constexpr const char* kUsage =
+    "mixcal's coordinator: takes sweeps from `mixcal`, schedules their jobs "
+    "onto "
+    "mixcal-worker processes and keeps every epoch's metrics in SQLite.\n"
+    "  mixcal-coordinator --db lab.db\n"
+    "  mixcal-coordinator --listen 0.0.0.0:7707 --tls_cert c.pem --tls_key "
+    "k.pem "
+    "--tokens_file tokens.txt";
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (mixcal::PrintHelpIfAsked(argc, argv, kUsage)) return 0;
+  absl::SetProgramUsageMessage(kUsage);
   mixcal::TurnOffMutexDeadlockDetection();
-  absl::SetProgramUsageMessage(
-      "mixcal's coordinator: takes sweeps from `mixcal`, schedules their jobs "
-      "onto "
-      "mixcal-worker processes and keeps every epoch's metrics in SQLite.\n"
-      "  mixcal-coordinator --db lab.db\n"
-      "  mixcal-coordinator --listen 0.0.0.0:7707 --tls_cert c.pem --tls_key "
-      "k.pem "
-      "--tokens_file tokens.txt");
   std::vector<std::string> keep;
   std::vector<char*> args = mixcal::UnderscoreFlags(argc, argv, &keep);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
@@ -85,10 +91,14 @@ int main(int argc, char** argv) {
   }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty()) {
-    std::ofstream tmp(port_file + ".tmp");
-    tmp << (*c)->port() << "\n";
-    tmp.close();
-    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+    absl::Status w = mixcal::WriteFileAtomically(
+        port_file, absl::StrCat((*c)->port(), "\n"), "--port_file");
+    if (!w.ok()) {
+      std::fprintf(stderr, "mixcal-coordinator: %s\n",
+                   std::string(w.message()).c_str());
+      (*c)->Shutdown();
+      return 1;
+    }
   }
   std::fprintf(
       stderr, "mixcal-coordinator: serving on port %d, state in %s%s\n",

@@ -34,7 +34,7 @@
 #include "mixcal/v1/metrics.pb.h"
 #include "mixcal/v1/sweep.pb.h"
 #include "mixcal/v1/worker.pb.h"
-#include "storage/clock.h"
+#include "base/clock.h"
 
 namespace mixcal::storage {
 
@@ -249,9 +249,6 @@ class Store {
   Clock* const clock_;
   std::unique_ptr<Checkpointer> checkpointer_;  // null for ":memory:"
 };
-
-// The metric names SummarizeSweep reports, in order.
-const std::vector<std::string>& SummaryMetricNames();
 
 }  // namespace mixcal::storage
 

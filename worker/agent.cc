@@ -16,7 +16,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "mixcal/v1/worker.grpc.pb.h"
-#include "proto/spec.h"
+#include "spec/spec.h"
 
 namespace mixcal::worker {
 namespace {
@@ -75,7 +75,7 @@ std::vector<v1::EpochMetrics> ToProto(const core::EpochReport& r,
     p.set_lr(r.lr);
     p.set_samples_per_sec(r.samples_per_sec);
     p.set_wall_seconds(r.train_seconds + r.eval_seconds);
-    for (const core::ReliabilityBin& b : m.bins) {
+    for (const calib::ReliabilityBin& b : m.bins) {
       v1::ReliabilityBin* pb = p.add_bins();
       pb->set_count(b.count);
       pb->set_confidence_sum(b.confidence_sum);
@@ -226,7 +226,7 @@ class Agent {
                          : absl::StrCat(", resuming from ", job.checkpoint())));
     JobState state;
     state.lease = lease;
-    absl::StatusOr<core::TrainConfig> config =
+    absl::StatusOr<calib::TrainConfig> config =
         spec::ToTrainConfig(job.config());
     if (!config.ok()) {
       Finish(state, v1::FAILED,

@@ -7,12 +7,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "worker/core/status_macros.h"
+#include "base/program.h"
+#include "base/status_macros.h"
 
 namespace mixcal::worker {
 namespace {
 
-using core::TrainConfig;
+using calib::TrainConfig;
 using Setter = std::function<absl::Status(TrainConfig&, const std::string&)>;
 
 struct Flag {
@@ -54,7 +55,7 @@ Setter String(std::string TrainConfig::*field) {
 }
 // A numeric field of the synthetic dataset's options.
 template <typename T>
-Setter Synthetic(const char* flag, T core::SyntheticOptions::*field) {
+Setter Synthetic(const char* flag, T calib::SyntheticOptions::*field) {
   return [=](TrainConfig& c, const std::string& v) {
     bool ok;
     if constexpr (std::is_floating_point_v<T>) {
@@ -80,7 +81,7 @@ const std::vector<Flag>& Flags() {
       // data
       {"dataset", "NAME",
        "fashion-mnist|mnist|cifar10|cifar100|synthetic (default fashion-mnist)",
-       Enum("dataset", &TrainConfig::dataset, &core::ParseDataset)},
+       Enum("dataset", &TrainConfig::dataset, &calib::ParseDataset)},
       {"data-dir", "DIR",
        "dataset directory (default: fashion-mnist "
        "/usr/share/datasets/fashion-mnist; "
@@ -97,31 +98,31 @@ const std::vector<Flag>& Flags() {
        Double("val-fraction", &TrainConfig::val_fraction)},
       {"augment", "MODE",
        "auto|none|crop_flip; auto = crop+flip for CIFAR only (default auto)",
-       Enum("augment", &TrainConfig::augment, &core::ParseAugment)},
+       Enum("augment", &TrainConfig::augment, &calib::ParseAugment)},
       {"label-noise", "R",
        "fraction of training labels flipped, [0, 1) (default 0)",
        Double("label-noise", &TrainConfig::label_noise)},
       {"noise-kind", "KIND", "pair|symmetric (default pair)",
-       Enum("noise-kind", &TrainConfig::noise_kind, &core::ParseNoiseKind)},
+       Enum("noise-kind", &TrainConfig::noise_kind, &calib::ParseNoiseKind)},
       {"synthetic-classes", "K", "synthetic: classes, [2, 1000] (default 4)",
-       Synthetic("synthetic-classes", &core::SyntheticOptions::classes)},
+       Synthetic("synthetic-classes", &calib::SyntheticOptions::classes)},
       {"synthetic-channels", "C", "synthetic: channels, [1, 16] (default 1)",
-       Synthetic("synthetic-channels", &core::SyntheticOptions::channels)},
+       Synthetic("synthetic-channels", &calib::SyntheticOptions::channels)},
       {"synthetic-size", "S",
        "synthetic: image side in pixels, [1, 64] (default 4)",
-       Synthetic("synthetic-size", &core::SyntheticOptions::size)},
+       Synthetic("synthetic-size", &calib::SyntheticOptions::size)},
       {"synthetic-train", "N",
        "synthetic: training examples, [classes, 1000000] (default 2048)",
-       Synthetic("synthetic-train", &core::SyntheticOptions::train_count)},
+       Synthetic("synthetic-train", &calib::SyntheticOptions::train_count)},
       {"synthetic-test", "N",
        "synthetic: test examples, [classes, 1000000] (default 1024)",
-       Synthetic("synthetic-test", &core::SyntheticOptions::test_count)},
+       Synthetic("synthetic-test", &calib::SyntheticOptions::test_count)},
       {"synthetic-separation", "MU",
        "synthetic: class mean distance per dimension, [0, 100] (default 1)",
-       Synthetic("synthetic-separation", &core::SyntheticOptions::separation)},
+       Synthetic("synthetic-separation", &calib::SyntheticOptions::separation)},
       // model and method
       {"model", "NAME", "mlp|lenet|resnet18|vgg16 (default lenet)",
-       Enum("model", &TrainConfig::model, &core::ParseModel)},
+       Enum("model", &TrainConfig::model, &calib::ParseModel)},
       {"method", "NAME[:VALUE]",
        "baseline|mixup|feature_mixup|label_smoothing (ls)|erl; NAME:VALUE also "
        "sets "
@@ -130,23 +131,23 @@ const std::vector<Flag>& Flags() {
          std::vector<std::string> parts =
              absl::StrSplit(v, absl::MaxSplits(':', 1));
          MIXCAL_ASSIGN_OR_RETURN(c.method,
-                                 core::ParseMethod(parts[0], "--method"));
+                                 calib::ParseMethod(parts[0], "--method"));
          if (parts.size() == 1) return absl::OkStatus();
          double x;
          if (!absl::SimpleAtod(parts[1], &x))
            return NotA("method", "NAME:NUMBER", v);
          switch (c.method) {
-           case core::MethodKind::kMixup:
-           case core::MethodKind::kFeatureMixup:
+           case calib::MethodKind::kMixup:
+           case calib::MethodKind::kFeatureMixup:
              c.alpha = x;
              break;
-           case core::MethodKind::kLabelSmoothing:
+           case calib::MethodKind::kLabelSmoothing:
              c.epsilon = x;
              break;
-           case core::MethodKind::kErl:
+           case calib::MethodKind::kErl:
              c.beta = x;
              break;
-           case core::MethodKind::kBaseline:
+           case calib::MethodKind::kBaseline:
              return absl::InvalidArgumentError(
                  "--method baseline takes no value");
          }
@@ -161,16 +162,16 @@ const std::vector<Flag>& Flags() {
       {"label-policy", "P",
        "feature_mixup target: dominant|first (default dominant)",
        Enum("label-policy", &TrainConfig::label_policy,
-            &core::ParseLabelPolicy)},
+            &calib::ParseLabelPolicy)},
       {"ls-mode", "M", "label_smoothing mass: uniform|others (default uniform)",
-       Enum("ls-mode", &TrainConfig::ls_mode, &core::ParseSmoothingMode)},
+       Enum("ls-mode", &TrainConfig::ls_mode, &calib::ParseSmoothingMode)},
       // optimisation
       {"epochs", "N", "epochs, [1, 10000] (default 10)",
        Int("epochs", &TrainConfig::epochs)},
       {"batch-size", "N", "batch size, [1, 65536] (default 128)",
        Int("batch-size", &TrainConfig::batch_size)},
       {"optimizer", "NAME", "sgd|adam (default sgd; adam ignores --momentum)",
-       Enum("optimizer", &TrainConfig::optimizer, &core::ParseOptimizer)},
+       Enum("optimizer", &TrainConfig::optimizer, &calib::ParseOptimizer)},
       {"lr", "LR", "SGD learning rate, (0, 10] (default 0.05)",
        Double("lr", &TrainConfig::lr)},
       {"momentum", "M", "SGD momentum, [0, 1) (default 0.9)",
@@ -183,7 +184,7 @@ const std::vector<Flag>& Flags() {
       {"weight-decay", "W", "weight decay, [0, 1] (default 5e-4)",
        Double("weight-decay", &TrainConfig::weight_decay)},
       {"schedule", "S", "constant|step|cosine (default step)",
-       Enum("schedule", &TrainConfig::schedule, &core::ParseSchedule)},
+       Enum("schedule", &TrainConfig::schedule, &calib::ParseSchedule)},
       {"milestones", "E1,E2,...",
        "step schedule: epochs after which lr *= lr-gamma (default 50% and 75% "
        "of epochs)",
@@ -298,13 +299,9 @@ absl::StatusOr<TrainCommand> ParseTrainFlags(int argc, char** argv) {
           absl::StrCat("unexpected argument \"", arg,
                        "\" (flags start with --; see --help)"));
     }
-    std::string name = arg.substr(2), value;
-    bool has_value = false;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
-    }
+    auto [name, given] = SplitFlag(arg);
+    const bool has_value = given.has_value();
+    std::string value = given.value_or("");
     if (name == "format") {
       if (!has_value) {
         if (i + 1 >= argc)
@@ -343,7 +340,7 @@ absl::StatusOr<TrainCommand> ParseTrainFlags(int argc, char** argv) {
   }
   if (!cmd.config.checkpoint_dir.empty() && !every_given)
     cmd.config.checkpoint_every = 1;
-  MIXCAL_RETURN_IF_ERROR(core::Validate(cmd.config));
+  MIXCAL_RETURN_IF_ERROR(calib::Validate(cmd.config));
   return cmd;
 }
 

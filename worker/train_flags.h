@@ -7,18 +7,18 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "worker/core/config.h"
+#include "calib/config.h"
 
 namespace mixcal::worker {
 
 struct TrainCommand {
-  core::TrainConfig config;
+  calib::TrainConfig config;
   bool help = false;
   std::string format = "jsonl";  // jsonl | text
 };
 
 // Parses argv[1..]. InvalidArgument names the flag and what it accepts.
-// The config is validated (core::Validate) unless --help was given.
+// The config is validated (calib::Validate) unless --help was given.
 absl::StatusOr<TrainCommand> ParseTrainFlags(int argc, char** argv);
 
 // The --help text: every dataset, model, method and parameter with its range.

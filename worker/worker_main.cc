@@ -13,7 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "worker/agent.h"
-#include "worker/core/program.h"
+#include "base/program.h"
 
 namespace {
 std::string Env(const char* name, const char* fallback) {
@@ -42,14 +42,19 @@ ABSL_FLAG(std::string, checkpoint_dir, "mixcal-checkpoints",
 ABSL_FLAG(std::string, name, "", "a name shown by `mixcal workers`");
 ABSL_FLAG(int, max_jobs, 0, "exit after this many jobs; 0 = run until stopped");
 
+namespace {
+constexpr const char* kUsage =
+    "mixcal's worker: trains jobs from a mixcal-coordinator, one at a time, "
+    "on one device.\n"
+    "  mixcal-worker --device cuda:0\n"
+    "  mixcal-worker --coordinator host:7707 --token $TOKEN --tls_ca ca.pem "
+    "--threads 2";
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (mixcal::PrintHelpIfAsked(argc, argv, kUsage)) return 0;
+  absl::SetProgramUsageMessage(kUsage);
   mixcal::TurnOffMutexDeadlockDetection();
-  absl::SetProgramUsageMessage(
-      "mixcal's worker: trains jobs from a mixcal-coordinator, one at a time, "
-      "on one device.\n"
-      "  mixcal-worker --device cuda:0\n"
-      "  mixcal-worker --coordinator host:7707 --token $TOKEN --tls_ca ca.pem "
-      "--threads 2");
   std::vector<std::string> keep;
   std::vector<char*> args = mixcal::UnderscoreFlags(argc, argv, &keep);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

@@ -160,7 +160,7 @@ TEST_F(DataTest, LoadsFashionMnistLayoutFromDirectory) {
   Write("t10k-images-idx3-ubyte", IdxImages(10, 28, 28));  // raw works too
   Write("t10k-labels-idx1-ubyte", IdxLabels(10));
   absl::StatusOr<DataBundle> b =
-      LoadDataset(DatasetKind::kMnist, dir_.string(), {}, 0);
+      LoadDataset(calib::DatasetKind::kMnist, dir_.string(), {}, 0);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->train.size(), 20);
   EXPECT_EQ(b->test.size(), 10);
@@ -169,7 +169,7 @@ TEST_F(DataTest, LoadsFashionMnistLayoutFromDirectory) {
 }
 
 TEST_F(DataTest, MissingDatasetDirectoryNamesIt) {
-  absl::StatusOr<DataBundle> b = LoadDataset(DatasetKind::kFashionMnist,
+  absl::StatusOr<DataBundle> b = LoadDataset(calib::DatasetKind::kFashionMnist,
                                              (dir_ / "absent").string(), {}, 0);
   ASSERT_EQ(b.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(b.status().message().find("absent"), std::string::npos);
@@ -192,7 +192,7 @@ TEST_F(DataTest, ReadsCifar10Binary) {
           CifarRecords(3, 1, 10));
   Write("cifar-10-batches-bin/test_batch.bin", CifarRecords(4, 1, 10));
   absl::StatusOr<DataBundle> b =
-      LoadDataset(DatasetKind::kCifar10, dir_.string(), {}, 0);
+      LoadDataset(calib::DatasetKind::kCifar10, dir_.string(), {}, 0);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->train.size(), 15);
   EXPECT_EQ(b->test.size(), 4);
@@ -206,7 +206,7 @@ TEST_F(DataTest, ReadsCifar100FineLabels) {
   Write("train.bin", CifarRecords(5, 2, 100));
   Write("test.bin", CifarRecords(3, 2, 100));
   absl::StatusOr<DataBundle> b =
-      LoadDataset(DatasetKind::kCifar100, dir_.string(), {}, 0);
+      LoadDataset(calib::DatasetKind::kCifar100, dir_.string(), {}, 0);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->classes, 100);
   EXPECT_EQ(b->train.labels[4].item<int64_t>(), 4);
@@ -218,7 +218,7 @@ TEST_F(DataTest, TruncatedCifarNamesRecordSize) {
   test.resize(test.size() - 100);
   std::string path = Write("test.bin", test);
   absl::StatusOr<DataBundle> b =
-      LoadDataset(DatasetKind::kCifar100, dir_.string(), {}, 0);
+      LoadDataset(calib::DatasetKind::kCifar100, dir_.string(), {}, 0);
   ASSERT_EQ(b.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(b.status().message().find(path), std::string::npos);
   EXPECT_NE(b.status().message().find("3074-byte"), std::string::npos)
@@ -228,7 +228,7 @@ TEST_F(DataTest, TruncatedCifarNamesRecordSize) {
 TEST_F(DataTest, MissingCifarBatchNamesIt) {
   Write("data_batch_1.bin", CifarRecords(2, 1, 10));
   absl::StatusOr<DataBundle> b =
-      LoadDataset(DatasetKind::kCifar10, dir_.string(), {}, 0);
+      LoadDataset(calib::DatasetKind::kCifar10, dir_.string(), {}, 0);
   ASSERT_EQ(b.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(b.status().message().find("data_batch_2.bin"), std::string::npos);
 }
@@ -236,9 +236,9 @@ TEST_F(DataTest, MissingCifarBatchNamesIt) {
 TEST(LabelNoiseTest, PairNoiseHitsRateDeterministicallyToOneClass) {
   const int n = 100000;
   at::Tensor labels = at::arange(n, at::kLong).remainder(10);
-  at::Tensor a = ApplyLabelNoise(labels, 10, 0.3, NoiseKind::kPair, 7);
-  at::Tensor b = ApplyLabelNoise(labels, 10, 0.3, NoiseKind::kPair, 7);
-  at::Tensor c = ApplyLabelNoise(labels, 10, 0.3, NoiseKind::kPair, 8);
+  at::Tensor a = ApplyLabelNoise(labels, 10, 0.3, calib::NoiseKind::kPair, 7);
+  at::Tensor b = ApplyLabelNoise(labels, 10, 0.3, calib::NoiseKind::kPair, 7);
+  at::Tensor c = ApplyLabelNoise(labels, 10, 0.3, calib::NoiseKind::kPair, 8);
   EXPECT_TRUE(a.equal(b));
   EXPECT_FALSE(a.equal(c));
   double rate = a.ne(labels).to(at::kDouble).mean().item<double>();
@@ -255,12 +255,12 @@ TEST(LabelNoiseTest, PairNoiseHitsRateDeterministicallyToOneClass) {
 TEST(LabelNoiseTest, SymmetricNoiseSpreadsOverOtherClasses) {
   const int n = 100000;
   at::Tensor labels = at::zeros({n}, at::kLong);
-  at::Tensor a = ApplyLabelNoise(labels, 5, 0.2, NoiseKind::kSymmetric, 1);
+  at::Tensor a = ApplyLabelNoise(labels, 5, 0.2, calib::NoiseKind::kSymmetric, 1);
   EXPECT_NEAR(a.ne(0).to(at::kDouble).mean().item<double>(), 0.2, 0.01);
   for (int cls = 1; cls < 5; ++cls)
     EXPECT_NEAR(a.eq(cls).to(at::kDouble).mean().item<double>(), 0.05, 0.005);
   EXPECT_TRUE(
-      ApplyLabelNoise(labels, 5, 0.0, NoiseKind::kSymmetric, 1).equal(labels));
+      ApplyLabelNoise(labels, 5, 0.0, calib::NoiseKind::kSymmetric, 1).equal(labels));
 }
 
 TEST(SplitTest, DisjointDeterministicAndLimited) {
@@ -280,7 +280,7 @@ TEST(SplitTest, DisjointDeterministicAndLimited) {
 }
 
 TEST(SyntheticTest, DeterministicBalancedAndSeparated) {
-  SyntheticOptions o;
+  calib::SyntheticOptions o;
   o.classes = 2;
   o.size = 2;
   o.train_count = 4000;

@@ -84,7 +84,7 @@ TEST(MethodsTest, LabelSmoothingUniformPutsEpsOverKOnEveryClass) {
     for (double& v : row)
       v = (1 - eps) * v + eps / 3;  // true class 1-eps+eps/K
   EXPECT_NEAR(
-      LabelSmoothingLoss(Logits(), Labels(), eps, SmoothingMode::kUniform)
+      LabelSmoothingLoss(Logits(), Labels(), eps, calib::SmoothingMode::kUniform)
           .item<double>(),
       HandCe(t), 1e-12);
 }
@@ -95,7 +95,7 @@ TEST(MethodsTest, LabelSmoothingOthersPutsEpsOverKMinusOneOnWrongClasses) {
   for (auto& row : t)
     for (double& v : row) v = v == 1 ? 1 - eps : eps / 2;
   EXPECT_NEAR(
-      LabelSmoothingLoss(Logits(), Labels(), eps, SmoothingMode::kOthers)
+      LabelSmoothingLoss(Logits(), Labels(), eps, calib::SmoothingMode::kOthers)
           .item<double>(),
       HandCe(t), 1e-12);
 }
@@ -116,12 +116,12 @@ TEST(MethodsTest, FeatureMixupTargetPolicies) {
   at::Tensor y = Labels();
   at::Tensor perm = at::tensor(std::vector<int64_t>{1, 0}, at::kLong);
   EXPECT_TRUE(
-      FeatureMixupTarget(y, perm, 0.6, LabelPolicy::kDominant).equal(y));
+      FeatureMixupTarget(y, perm, 0.6, calib::LabelPolicy::kDominant).equal(y));
   EXPECT_TRUE(
-      FeatureMixupTarget(y, perm, 0.5, LabelPolicy::kDominant).equal(y));
-  EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.4, LabelPolicy::kDominant)
+      FeatureMixupTarget(y, perm, 0.5, calib::LabelPolicy::kDominant).equal(y));
+  EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.4, calib::LabelPolicy::kDominant)
                   .equal(at::tensor(std::vector<int64_t>{0, 1}, at::kLong)));
-  EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.1, LabelPolicy::kFirst).equal(y));
+  EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.1, calib::LabelPolicy::kFirst).equal(y));
 }
 
 TEST(EvaluateTest, LabelledMetricsByHand) {
@@ -148,7 +148,7 @@ TEST(EvaluateTest, LabelledMetricsByHand) {
   EXPECT_NEAR(m.mce, std::max(1 - c1, c2), 1e-6);
   EXPECT_NEAR(m.oe, (c2 * c2) / 2, 1e-6);
   int64_t total = 0;
-  for (const ReliabilityBin& b : m.bins) total += b.count;
+  for (const calib::ReliabilityBin& b : m.bins) total += b.count;
   EXPECT_EQ(total, 2);
 }
 

@@ -11,22 +11,22 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "worker/core/metrics.h"
+#include "calib/metrics.h"
 
 namespace mixcal::core {
 namespace {
 
 namespace fs = std::filesystem;
 
-TrainConfig TinyConfig() {
-  TrainConfig c;
-  c.dataset = DatasetKind::kSynthetic;
+calib::TrainConfig TinyConfig() {
+  calib::TrainConfig c;
+  c.dataset = calib::DatasetKind::kSynthetic;
   c.synthetic.classes = 4;
   c.synthetic.size = 4;
   c.synthetic.train_count = 1024;
   c.synthetic.test_count = 512;
   c.synthetic.separation = 1.0;
-  c.model = ModelKind::kMlp;
+  c.model = calib::ModelKind::kMlp;
   c.epochs = 3;
   c.batch_size = 64;
   c.lr = 0.05;
@@ -41,7 +41,7 @@ struct RunResult {
   std::vector<std::string> checkpoints;
 };
 
-RunResult RunTraining(const TrainConfig& config,
+RunResult RunTraining(const calib::TrainConfig& config,
                       const std::atomic<bool>* cancel = nullptr,
                       int cancel_after_epoch = 0,
                       std::atomic<bool>* cancel_flag = nullptr) {
@@ -87,7 +87,7 @@ void ExpectSameNumbers(const EpochReport& a, const EpochReport& b) {
 }
 
 TEST(TrainerTest, LearnsSyntheticDataAndReportsEveryMetric) {
-  TrainConfig c = TinyConfig();
+  calib::TrainConfig c = TinyConfig();
   c.noise_eval_count = 256;
   c.train_eval_count = 256;
   RunResult r = RunTraining(c);
@@ -107,10 +107,10 @@ TEST(TrainerTest, LearnsSyntheticDataAndReportsEveryMetric) {
   EXPECT_GT(test->mean_confidence, 0.25);
   ASSERT_EQ(test->bins.size(), 15u);
   int64_t binned = 0;
-  for (const ReliabilityBin& b : test->bins) binned += b.count;
+  for (const calib::ReliabilityBin& b : test->bins) binned += b.count;
   EXPECT_EQ(binned, 512);
   // The bins are the source of truth: ECE/MCE/OE re-derive from them.
-  Calibration from_bins = CalibrationFromBins(test->bins);
+  calib::Calibration from_bins = CalibrationFromBins(test->bins);
   EXPECT_DOUBLE_EQ(from_bins.ece, test->ece);
   EXPECT_DOUBLE_EQ(from_bins.mce, test->mce);
   EXPECT_DOUBLE_EQ(from_bins.oe, test->oe);
@@ -133,8 +133,8 @@ TEST(TrainerTest, LearnsSyntheticDataAndReportsEveryMetric) {
 }
 
 TEST(TrainerTest, SameSeedGivesSameNumbersOnCpu) {
-  TrainConfig c = TinyConfig();
-  c.method = MethodKind::kMixup;
+  calib::TrainConfig c = TinyConfig();
+  c.method = calib::MethodKind::kMixup;
   c.alpha = 0.4;
   RunResult a = RunTraining(c), b = RunTraining(c);
   ASSERT_TRUE(a.status.ok() && b.status.ok());
@@ -146,9 +146,9 @@ TEST(TrainerTest, SameSeedGivesSameNumbersOnCpu) {
 }
 
 TEST(TrainerTest, MixupWithAlphaZeroEqualsBaselineExactly) {
-  TrainConfig base = TinyConfig();
-  TrainConfig mix = base;
-  mix.method = MethodKind::kMixup;
+  calib::TrainConfig base = TinyConfig();
+  calib::TrainConfig mix = base;
+  mix.method = calib::MethodKind::kMixup;
   mix.alpha = 0;
   RunResult a = RunTraining(base), b = RunTraining(mix);
   ASSERT_TRUE(a.status.ok() && b.status.ok());
@@ -174,10 +174,10 @@ class CheckpointTest : public ::testing::Test {
 };
 
 TEST_F(CheckpointTest, ResumeGivesTheNumbersOfAnUninterruptedRun) {
-  TrainConfig c = TinyConfig();
-  c.model = ModelKind::kLenet;  // conv + pooling; momentum buffers matter
+  calib::TrainConfig c = TinyConfig();
+  c.model = calib::ModelKind::kLenet;  // conv + pooling; momentum buffers matter
   c.synthetic.size = 12;
-  c.method = MethodKind::kMixup;
+  c.method = calib::MethodKind::kMixup;
   c.alpha = 0.3;
   c.epochs = 4;
   c.checkpoint_every = 2;
@@ -187,7 +187,7 @@ TEST_F(CheckpointTest, ResumeGivesTheNumbersOfAnUninterruptedRun) {
   ASSERT_EQ(full.checkpoints.size(), 2u);
   ASSERT_TRUE(fs::exists(full.checkpoints[0]));
 
-  TrainConfig resumed = c;
+  calib::TrainConfig resumed = c;
   resumed.checkpoint_dir = (dir_ / "resumed").string();
   resumed.resume_from = full.checkpoints[0];  // after epoch 2
   RunResult rest = RunTraining(resumed);
@@ -198,8 +198,8 @@ TEST_F(CheckpointTest, ResumeGivesTheNumbersOfAnUninterruptedRun) {
 }
 
 TEST_F(CheckpointTest, AdamLearnsAndResumesExactly) {
-  TrainConfig c = TinyConfig();
-  c.optimizer = OptimizerKind::kAdam;
+  calib::TrainConfig c = TinyConfig();
+  c.optimizer = calib::OptimizerKind::kAdam;
   c.lr = 1e-3;
   c.epochs = 3;
   c.checkpoint_every = 1;
@@ -207,7 +207,7 @@ TEST_F(CheckpointTest, AdamLearnsAndResumesExactly) {
   RunResult full = RunTraining(c);
   ASSERT_TRUE(full.status.ok()) << full.status;
   EXPECT_GT(FindSplit(full.reports.back(), "test")->accuracy, 0.85);
-  TrainConfig resumed = c;
+  calib::TrainConfig resumed = c;
   resumed.checkpoint_dir = (dir_ / "adam2").string();
   resumed.resume_from = full.checkpoints[0];
   RunResult rest = RunTraining(resumed);
@@ -216,19 +216,19 @@ TEST_F(CheckpointTest, AdamLearnsAndResumesExactly) {
   ExpectSameNumbers(full.reports[1], rest.reports[0]);
   ExpectSameNumbers(full.reports[2], rest.reports[1]);
   // An SGD run may not resume an Adam checkpoint.
-  TrainConfig sgd = resumed;
-  sgd.optimizer = OptimizerKind::kSgd;
+  calib::TrainConfig sgd = resumed;
+  sgd.optimizer = calib::OptimizerKind::kSgd;
   EXPECT_EQ(RunTraining(sgd).status.code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(CheckpointTest, CheckpointOfAnotherConfigurationIsRefused) {
-  TrainConfig c = TinyConfig();
+  calib::TrainConfig c = TinyConfig();
   c.epochs = 1;
   c.checkpoint_every = 1;
   c.checkpoint_dir = dir_.string();
   RunResult first = RunTraining(c);
   ASSERT_EQ(first.checkpoints.size(), 1u);
-  TrainConfig other = c;
+  calib::TrainConfig other = c;
   other.seed = 99;
   other.epochs = 2;
   other.resume_from = first.checkpoints[0];
@@ -276,10 +276,10 @@ void WriteIdxDataset(const fs::path& dir, int train, int test, int shift) {
 TEST_F(CheckpointTest, OutOfDistributionDatasetGetsItsOwnSplit) {
   WriteIdxDataset(dir_ / "mnist", 300, 100, 0);
   WriteIdxDataset(dir_ / "other", 50, 60, 128);
-  TrainConfig c = TinyConfig();
-  c.dataset = DatasetKind::kMnist;
+  calib::TrainConfig c = TinyConfig();
+  c.dataset = calib::DatasetKind::kMnist;
   c.data_dir = (dir_ / "mnist").string();
-  c.model = ModelKind::kLenet;
+  c.model = calib::ModelKind::kLenet;
   c.epochs = 1;
   c.ood_dataset = "fashion-mnist";
   c.ood_data_dir = (dir_ / "other").string();
@@ -293,7 +293,7 @@ TEST_F(CheckpointTest, OutOfDistributionDatasetGetsItsOwnSplit) {
   ASSERT_TRUE(ood->auroc.has_value());
 
   // OOD data of another shape is refused, naming both shapes.
-  c.dataset = DatasetKind::kSynthetic;
+  c.dataset = calib::DatasetKind::kSynthetic;
   r = RunTraining(c);
   EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument) << r.status;
   EXPECT_NE(r.status.message().find("1x28x28"), std::string::npos) << r.status;
@@ -327,7 +327,7 @@ TEST(TrainerTest, CallbackErrorStopsTraining) {
 }
 
 TEST(TrainerTest, InvalidConfigFailsBeforeAnyWork) {
-  TrainConfig c = TinyConfig();
+  calib::TrainConfig c = TinyConfig();
   c.alpha = -1;
   RunResult r = RunTraining(c);
   EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument);
@@ -337,8 +337,8 @@ TEST(TrainerTest, InvalidConfigFailsBeforeAnyWork) {
 }
 
 TEST(TrainerTest, MissingDatasetIsAnErrorNamingThePath) {
-  TrainConfig c = TinyConfig();
-  c.dataset = DatasetKind::kFashionMnist;
+  calib::TrainConfig c = TinyConfig();
+  c.dataset = calib::DatasetKind::kFashionMnist;
   c.data_dir = "/nonexistent/fmnist";
   RunResult r = RunTraining(c);
   EXPECT_EQ(r.status.code(), absl::StatusCode::kNotFound);
@@ -346,11 +346,11 @@ TEST(TrainerTest, MissingDatasetIsAnErrorNamingThePath) {
 }
 
 TEST(TrainerTest, DivergenceIsAnErrorNotGarbage) {
-  TrainConfig c = TinyConfig();
+  calib::TrainConfig c = TinyConfig();
   c.synthetic.separation = 100;
   c.lr = 10;
   c.weight_decay = 0;
-  c.schedule = Schedule::kConstant;
+  c.schedule = calib::Schedule::kConstant;
   RunResult r = RunTraining(c);
   EXPECT_EQ(r.status.code(), absl::StatusCode::kInternal) << r.status;
   EXPECT_NE(r.status.message().find("diverged"), std::string::npos) << r.status;
@@ -358,7 +358,7 @@ TEST(TrainerTest, DivergenceIsAnErrorNotGarbage) {
 
 TEST(TrainerTest, CudaDeviceWithoutCudaIsAClearError) {
   if (CudaAvailable()) GTEST_SKIP() << "CUDA present";
-  TrainConfig c = TinyConfig();
+  calib::TrainConfig c = TinyConfig();
   c.device = "cuda:0";
   RunResult r = RunTraining(c);
   EXPECT_EQ(r.status.code(), absl::StatusCode::kFailedPrecondition);
@@ -366,21 +366,21 @@ TEST(TrainerTest, CudaDeviceWithoutCudaIsAClearError) {
 }
 
 struct ModelMethod {
-  ModelKind model;
-  MethodKind method;
+  calib::ModelKind model;
+  calib::MethodKind method;
 };
 
 class EveryModelAndMethodTest : public ::testing::TestWithParam<ModelMethod> {};
 
 TEST_P(EveryModelAndMethodTest, TrainsOneEpochOnImages) {
-  TrainConfig c = TinyConfig();
+  calib::TrainConfig c = TinyConfig();
   c.synthetic.channels = 3;
   c.synthetic.size = 16;
   c.synthetic.train_count = 128;
   c.synthetic.test_count = 64;
   c.model = GetParam().model;
   c.method = GetParam().method;
-  c.augment = Augment::kCropFlip;
+  c.augment = calib::Augment::kCropFlip;
   c.alpha = 0.4;
   c.label_noise = 0.1;
   c.epochs = 1;
@@ -393,11 +393,11 @@ TEST_P(EveryModelAndMethodTest, TrainsOneEpochOnImages) {
 
 INSTANTIATE_TEST_SUITE_P(
     Grid, EveryModelAndMethodTest,
-    ::testing::Values(ModelMethod{ModelKind::kMlp, MethodKind::kFeatureMixup},
-                      ModelMethod{ModelKind::kLenet,
-                                  MethodKind::kLabelSmoothing},
-                      ModelMethod{ModelKind::kResnet18, MethodKind::kMixup},
-                      ModelMethod{ModelKind::kVgg16, MethodKind::kErl}),
+    ::testing::Values(ModelMethod{calib::ModelKind::kMlp, calib::MethodKind::kFeatureMixup},
+                      ModelMethod{calib::ModelKind::kLenet,
+                                  calib::MethodKind::kLabelSmoothing},
+                      ModelMethod{calib::ModelKind::kResnet18, calib::MethodKind::kMixup},
+                      ModelMethod{calib::ModelKind::kVgg16, calib::MethodKind::kErl}),
     [](const auto& info) {
       return std::string(Name(info.param.model)) + "_" +
              std::string(Name(info.param.method));

@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "storage/sqlite.h"
+#include "storage/internal/sqlite.h"
 
 namespace mixcal::storage {
 namespace {
@@ -178,6 +178,34 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
   EXPECT_EQ(rel->bins_size(), 15);
   // The lease survives the restart: the worker can keep reporting.
   EXPECT_TRUE(store_->ReportEpoch(a.lease, {Metrics(2, "test", 0.04)}).ok());
+}
+
+TEST_F(StoreTest, AJobWhoseStoredConfigIsDamagedIsDataLossNamingIt) {
+  auto sweep = store_->CreateSweep(Spec("damaged"));
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  const int64_t job = sweep->job_ids(1);
+  store_.reset();
+  {
+    // Another program scribbles over one job's config.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    const std::string sql = absl::StrCat(
+        "UPDATE jobs SET config = x'ffffffff0a' WHERE id = ", job);
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  store_ = OpenStore();
+  absl::StatusOr<v1::Job> j = store_->GetJob(job);
+  ASSERT_EQ(j.status().code(), absl::StatusCode::kDataLoss) << j.status();
+  EXPECT_NE(j.status().message().find(absl::StrCat("job ", job)),
+            std::string::npos)
+      << j.status();
+  JobFilter f;
+  f.sweep_id = sweep->id();
+  EXPECT_EQ(store_->ListJobs(f).status().code(), absl::StatusCode::kDataLoss);
+  // The other jobs still read.
+  EXPECT_TRUE(store_->GetJob(sweep->job_ids(0)).ok());
 }
 
 TEST_F(StoreTest, OlderSchemaMigratesKeepingData) {

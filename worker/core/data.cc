@@ -240,8 +240,8 @@ at::Generator CpuGenerator(uint64_t seed) {
 
 }  // namespace
 
-std::string DefaultDataDir(DatasetKind kind) {
-  if (kind == DatasetKind::kFashionMnist)
+std::string DefaultDataDir(calib::DatasetKind kind) {
+  if (kind == calib::DatasetKind::kFashionMnist)
     return "/usr/share/datasets/fashion-mnist";
   return "";
 }
@@ -294,7 +294,7 @@ absl::StatusOr<DataBundle> ReadCifar(const std::string& dir, int classes) {
   return b;
 }
 
-DataBundle MakeSynthetic(const SyntheticOptions& o, uint64_t seed) {
+DataBundle MakeSynthetic(const calib::SyntheticOptions& o, uint64_t seed) {
   const int64_t dim = int64_t{o.channels} * o.size * o.size;
   std::mt19937_64 rng(seed ^ kSyntheticSalt);
   std::bernoulli_distribution coin(0.5);
@@ -325,22 +325,22 @@ DataBundle MakeSynthetic(const SyntheticOptions& o, uint64_t seed) {
   return b;
 }
 
-absl::StatusOr<DataBundle> LoadDataset(DatasetKind kind,
+absl::StatusOr<DataBundle> LoadDataset(calib::DatasetKind kind,
                                        const std::string& data_dir,
-                                       const SyntheticOptions& synthetic,
+                                       const calib::SyntheticOptions& synthetic,
                                        uint64_t seed) {
-  if (kind == DatasetKind::kSynthetic) return MakeSynthetic(synthetic, seed);
+  if (kind == calib::DatasetKind::kSynthetic) return MakeSynthetic(synthetic, seed);
   std::string dir = data_dir.empty() ? DefaultDataDir(kind) : data_dir;
   if (dir.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("data_dir is required for ", Name(kind)));
   }
-  if (kind == DatasetKind::kCifar10) return ReadCifar(dir, 10);
-  if (kind == DatasetKind::kCifar100) return ReadCifar(dir, 100);
+  if (kind == calib::DatasetKind::kCifar10) return ReadCifar(dir, 10);
+  if (kind == calib::DatasetKind::kCifar100) return ReadCifar(dir, 100);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     std::string hint =
-        kind == DatasetKind::kFashionMnist && data_dir.empty()
+        kind == calib::DatasetKind::kFashionMnist && data_dir.empty()
             ? " (install the Debian package dataset-fashion-mnist)"
             : "";
     return absl::NotFoundError(absl::StrCat(dir, ": no such directory", hint));
@@ -366,7 +366,7 @@ absl::StatusOr<DataBundle> LoadDataset(DatasetKind kind,
 }
 
 at::Tensor ApplyLabelNoise(const at::Tensor& labels, int classes, double rate,
-                           NoiseKind kind, uint64_t seed) {
+                           calib::NoiseKind kind, uint64_t seed) {
   at::Tensor out = labels.to(at::kCPU, at::kLong).clone();
   if (rate <= 0) return out;
   std::mt19937_64 rng(seed ^ kNoiseSalt);
@@ -379,7 +379,7 @@ at::Tensor ApplyLabelNoise(const at::Tensor& labels, int classes, double rate,
   for (int64_t i = 0; i < out.size(0); ++i) {
     int c = static_cast<int>(p[i]);
     int flipped =
-        kind == NoiseKind::kPair ? pair_of[c] : (c + other(rng)) % classes;
+        kind == calib::NoiseKind::kPair ? pair_of[c] : (c + other(rng)) % classes;
     if (flip(rng)) p[i] = flipped;
   }
   return out;

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "worker/core/config.h"
+#include "calib/config.h"
 
 namespace mixcal::core {
 
@@ -32,7 +32,7 @@ struct DataBundle {
 };
 
 // The default directory of a dataset ("" when it has none).
-std::string DefaultDataDir(DatasetKind kind);
+std::string DefaultDataDir(calib::DatasetKind kind);
 
 // Reads an IDX image file and its label file, gzip'ed or raw (both are read
 // through zlib, which passes raw files through). Errors name the path and
@@ -47,19 +47,19 @@ absl::StatusOr<TensorDataset> ReadIdx(const std::string& images_path,
 absl::StatusOr<DataBundle> ReadCifar(const std::string& dir, int classes);
 
 // Generates the synthetic dataset (see SyntheticOptions) from `seed`.
-DataBundle MakeSynthetic(const SyntheticOptions& options, uint64_t seed);
+DataBundle MakeSynthetic(const calib::SyntheticOptions& options, uint64_t seed);
 
 // Loads `kind` from `data_dir` (empty: DefaultDataDir).
-absl::StatusOr<DataBundle> LoadDataset(DatasetKind kind,
+absl::StatusOr<DataBundle> LoadDataset(calib::DatasetKind kind,
                                        const std::string& data_dir,
-                                       const SyntheticOptions& synthetic,
+                                       const calib::SyntheticOptions& synthetic,
                                        uint64_t seed);
 
 // Returns labels with a fraction `rate` flipped, drawn from `seed`:
 // kPair flips class c to one fixed other class m(c) (m drawn from the seed),
 // kSymmetric to a uniformly drawn other class.
 at::Tensor ApplyLabelNoise(const at::Tensor& labels, int classes, double rate,
-                           NoiseKind kind, uint64_t seed);
+                           calib::NoiseKind kind, uint64_t seed);
 
 // The training set split from `seed`: a fraction `val_fraction` held out as
 // validation, then at most `train_limit` (0 = all) kept for training.

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <vector>
 
-#include "worker/core/metrics.h"
+#include "calib/metrics.h"
 
 namespace mixcal::core {
 namespace {
@@ -46,12 +46,12 @@ SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
   at::Tensor corr = correct.to(at::kByte).contiguous();
   absl::Span<const float> cs(conf.data_ptr<float>(), n);
   absl::Span<const uint8_t> ks(corr.data_ptr<uint8_t>(), n);
-  m.bins = BinConfidences(cs, ks, num_bins);
-  Calibration c = CalibrationFromBins(m.bins);
+  m.bins = calib::BinConfidences(cs, ks, num_bins);
+  calib::Calibration c = CalibrationFromBins(m.bins);
   m.ece = c.ece;
   m.mce = c.mce;
   m.oe = c.oe;
-  m.adaptive_ece = AdaptiveEce(cs, ks, num_bins);
+  m.adaptive_ece = calib::AdaptiveEce(cs, ks, num_bins);
   if (temperature != 1.0) m.temperature = temperature;
   return m;
 }
@@ -73,7 +73,7 @@ SplitMetrics UnlabelledMetrics(const std::string& split,
   at::Tensor neg = conf.to(at::kFloat).contiguous();
   at::Tensor pos =
       in_distribution_confidence.to(at::kCPU, at::kFloat).contiguous();
-  m.auroc = Auroc(absl::Span<const float>(pos.data_ptr<float>(), pos.numel()),
+  m.auroc = calib::Auroc(absl::Span<const float>(pos.data_ptr<float>(), pos.numel()),
                   absl::Span<const float>(neg.data_ptr<float>(), neg.numel()));
   return m;
 }

@@ -16,12 +16,12 @@ at::Tensor MixupLoss(const at::Tensor& logits, const at::Tensor& y_a,
 
 at::Tensor LabelSmoothingLoss(const at::Tensor& logits,
                               const at::Tensor& labels, double epsilon,
-                              SmoothingMode mode) {
+                              calib::SmoothingMode mode) {
   const int64_t k = logits.size(1);
   at::Tensor logp = at::log_softmax(logits, 1);
   at::Tensor nll = at::nll_loss(logp, labels);  // mean of -logp[y]
   at::Tensor sum_all = -logp.sum(1).mean();     // mean of -sum_k logp_k
-  if (mode == SmoothingMode::kUniform) {
+  if (mode == calib::SmoothingMode::kUniform) {
     // target = (1-eps) y + eps/K: (1-eps) CE(y) + (eps/K) sum_k -logp_k.
     return (1.0 - epsilon) * nll + (epsilon / k) * sum_all;
   }
@@ -43,8 +43,8 @@ at::Tensor MixInputs(const at::Tensor& x, const at::Tensor& perm,
 }
 
 at::Tensor FeatureMixupTarget(const at::Tensor& y, const at::Tensor& perm,
-                              double lambda, LabelPolicy policy) {
-  if (policy == LabelPolicy::kFirst || lambda >= 0.5) return y;
+                              double lambda, calib::LabelPolicy policy) {
+  if (policy == calib::LabelPolicy::kFirst || lambda >= 0.5) return y;
   return y.index_select(0, perm);
 }
 

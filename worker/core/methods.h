@@ -8,7 +8,7 @@
 
 #include <ATen/ATen.h>
 
-#include "worker/core/config.h"
+#include "calib/config.h"
 
 namespace mixcal::core {
 
@@ -23,7 +23,7 @@ at::Tensor MixupLoss(const at::Tensor& logits, const at::Tensor& y_a,
 // kOthers: eps/(K-1) on each wrong class.
 at::Tensor LabelSmoothingLoss(const at::Tensor& logits,
                               const at::Tensor& labels, double epsilon,
-                              SmoothingMode mode);
+                              calib::SmoothingMode mode);
 
 // CE(p, y) - beta * H(p), both averaged over the batch.
 at::Tensor ErlLoss(const at::Tensor& logits, const at::Tensor& labels,
@@ -36,7 +36,7 @@ at::Tensor MixInputs(const at::Tensor& x, const at::Tensor& perm,
 // The hard target of feature_mixup: kDominant: y if lambda >= 0.5 else y[perm];
 // kFirst: y.
 at::Tensor FeatureMixupTarget(const at::Tensor& y, const at::Tensor& perm,
-                              double lambda, LabelPolicy policy);
+                              double lambda, calib::LabelPolicy policy);
 
 // Number of correct top-1 predictions against `labels`.
 int64_t CountCorrect(const at::Tensor& logits, const at::Tensor& labels);

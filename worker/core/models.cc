@@ -165,16 +165,16 @@ class Vgg16Impl : public ClassifierImpl {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<ClassifierImpl>> MakeModel(ModelKind kind,
+absl::StatusOr<std::shared_ptr<ClassifierImpl>> MakeModel(calib::ModelKind kind,
                                                           int channels,
                                                           int height, int width,
                                                           int classes) {
   try {
     switch (kind) {
-      case ModelKind::kMlp:
+      case calib::ModelKind::kMlp:
         return std::shared_ptr<ClassifierImpl>(std::make_shared<MlpImpl>(
             int64_t{channels} * height * width, classes));
-      case ModelKind::kLenet: {
+      case calib::ModelKind::kLenet: {
         const int pad = std::min(height, width) < 32 ? 2 : 0;
         if (std::min(height, width) + 2 * pad < 14) {
           return absl::InvalidArgumentError(absl::StrCat(
@@ -184,10 +184,10 @@ absl::StatusOr<std::shared_ptr<ClassifierImpl>> MakeModel(ModelKind kind,
         return std::shared_ptr<ClassifierImpl>(
             std::make_shared<LenetImpl>(channels, height, width, classes));
       }
-      case ModelKind::kResnet18:
+      case calib::ModelKind::kResnet18:
         return std::shared_ptr<ClassifierImpl>(
             std::make_shared<ResNet18Impl>(channels, classes));
-      case ModelKind::kVgg16:
+      case calib::ModelKind::kVgg16:
         return std::shared_ptr<ClassifierImpl>(
             std::make_shared<Vgg16Impl>(channels, height, width, classes));
     }

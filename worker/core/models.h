@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "worker/core/config.h"
+#include "calib/config.h"
 
 namespace mixcal::core {
 
@@ -27,7 +27,7 @@ class ClassifierImpl : public torch::nn::Module {
 //   vgg16    VGG-16 with batch norm, CIFAR-style single linear classifier;
 //            pools that would shrink a side below 1 are left out
 // InvalidArgument when the input is too small for the model.
-absl::StatusOr<std::shared_ptr<ClassifierImpl>> MakeModel(ModelKind kind,
+absl::StatusOr<std::shared_ptr<ClassifierImpl>> MakeModel(calib::ModelKind kind,
                                                           int channels,
                                                           int height, int width,
                                                           int classes);

@@ -53,7 +53,7 @@ std::vector<std::string> EpochReportJsonLines(const EpochReport& r) {
                     ",\"train_seconds\":", Num(r.train_seconds),
                     ",\"eval_seconds\":", Num(r.eval_seconds), ",\"bins\":[");
     for (size_t i = 0; i < m.bins.size(); ++i) {
-      const ReliabilityBin& b = m.bins[i];
+      const calib::ReliabilityBin& b = m.bins[i];
       absl::StrAppend(&line, i ? "," : "", "{\"count\":", b.count,
                       ",\"confidence_sum\":", Num(b.confidence_sum),
                       ",\"correct\":", b.correct, "}");

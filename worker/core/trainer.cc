@@ -18,7 +18,7 @@
 #include "worker/core/evaluate.h"
 #include "worker/core/methods.h"
 #include "worker/core/models.h"
-#include "worker/core/status_macros.h"
+#include "base/status_macros.h"
 
 namespace mixcal::core {
 namespace {
@@ -78,8 +78,8 @@ void SetLearningRate(torch::optim::Optimizer& opt, double lr) {
 }
 
 std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(
-    const TrainConfig& c, std::vector<at::Tensor> params) {
-  if (c.optimizer == OptimizerKind::kAdam) {
+    const calib::TrainConfig& c, std::vector<at::Tensor> params) {
+  if (c.optimizer == calib::OptimizerKind::kAdam) {
     return std::make_unique<torch::optim::Adam>(
         std::move(params),
         torch::optim::AdamOptions(c.lr).weight_decay(c.weight_decay));
@@ -91,25 +91,25 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(
                              .weight_decay(c.weight_decay));
 }
 
-double LearningRateAt(const TrainConfig& c, const std::vector<int>& milestones,
+double LearningRateAt(const calib::TrainConfig& c, const std::vector<int>& milestones,
                       int epoch /* 1-based */) {
   switch (c.schedule) {
-    case Schedule::kConstant:
+    case calib::Schedule::kConstant:
       return c.lr;
-    case Schedule::kStep: {
+    case calib::Schedule::kStep: {
       double lr = c.lr;
       for (int m : milestones)
         if (epoch > m) lr *= c.lr_gamma;
       return lr;
     }
-    case Schedule::kCosine:
+    case calib::Schedule::kCosine:
       return 0.5 * c.lr * (1 + std::cos(M_PI * (epoch - 1) / c.epochs));
   }
   return c.lr;
 }
 
 // What a checkpoint must match to be resumed by a configuration.
-std::string Fingerprint(const TrainConfig& c, const DataBundle& d) {
+std::string Fingerprint(const calib::TrainConfig& c, const DataBundle& d) {
   return absl::StrCat("model=", Name(c.model), ";dataset=", Name(c.dataset),
                       ";shape=", d.channels, "x", d.height, "x", d.width,
                       ";classes=", d.classes, ";method=", Name(c.method), ";optimizer=", Name(c.optimizer),
@@ -122,7 +122,7 @@ void SetGradsToNone(torch::nn::Module& model) {
 
 class TorchTrainer : public Trainer {
  public:
-  absl::Status Run(const TrainConfig& config,
+  absl::Status Run(const calib::TrainConfig& config,
                    const TrainHooks& hooks) override {
     try {
       return RunImpl(config, hooks);
@@ -144,7 +144,7 @@ class TorchTrainer : public Trainer {
   }
 
  private:
-  absl::Status RunImpl(const TrainConfig& config, const TrainHooks& hooks);
+  absl::Status RunImpl(const calib::TrainConfig& config, const TrainHooks& hooks);
 };
 
 // Convolutions run in channels-last (NHWC) layout: oneDNN on the CPU and
@@ -189,7 +189,7 @@ absl::Status CheckCancel(const TrainHooks& hooks, int epoch, int64_t batch) {
   return absl::OkStatus();
 }
 
-absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
+absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
                                    const TrainHooks& hooks) {
   MIXCAL_RETURN_IF_ERROR(Validate(config));
 
@@ -227,8 +227,8 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
   }
   at::Tensor ood_images;
   if (!config.ood_dataset.empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(DatasetKind ood_kind,
-                            ParseDataset(config.ood_dataset, "ood_dataset"));
+    MIXCAL_ASSIGN_OR_RETURN(calib::DatasetKind ood_kind,
+                            calib::ParseDataset(config.ood_dataset, "ood_dataset"));
     MIXCAL_ASSIGN_OR_RETURN(
         DataBundle ood,
         LoadDataset(ood_kind, config.ood_data_dir, {}, config.seed));
@@ -245,10 +245,10 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
                      .to(device);
   }
   const Normalizer normalize = Normalizer::Fit(split.train.images);
-  const bool augment = config.augment == Augment::kCropFlip ||
-                       (config.augment == Augment::kAuto &&
-                        (config.dataset == DatasetKind::kCifar10 ||
-                         config.dataset == DatasetKind::kCifar100));
+  const bool augment = config.augment == calib::Augment::kCropFlip ||
+                       (config.augment == calib::Augment::kAuto &&
+                        (config.dataset == calib::DatasetKind::kCifar10 ||
+                         config.dataset == calib::DatasetKind::kCifar100));
 
   at::Tensor train_x = split.train.images.to(device);
   at::Tensor train_y = split.train.labels.to(device);
@@ -279,7 +279,7 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
                           MakeModel(config.model, data.channels, data.height,
                                     data.width, data.classes));
   model->to(device);
-  const bool channels_last = config.model != ModelKind::kMlp;
+  const bool channels_last = config.model != calib::ModelKind::kMlp;
   if (channels_last) ConvertToChannelsLast(*model);
   std::unique_ptr<torch::optim::Optimizer> optimizer =
       MakeOptimizer(config, model->parameters());
@@ -335,8 +335,8 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
 
     // --- train ---
     model->train();
-    const bool mixes = config.method == MethodKind::kMixup ||
-                       config.method == MethodKind::kFeatureMixup;
+    const bool mixes = config.method == calib::MethodKind::kMixup ||
+                       config.method == calib::MethodKind::kFeatureMixup;
     at::Tensor loss_sum =
         at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
     at::Tensor correct_sum =
@@ -376,23 +376,23 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
       logits = logits.to(at::kFloat);
       at::Tensor loss;
       switch (config.method) {
-        case MethodKind::kBaseline:
+        case calib::MethodKind::kBaseline:
           loss = CrossEntropy(logits, y);
           break;
-        case MethodKind::kMixup:
+        case calib::MethodKind::kMixup:
           loss = mixing ? MixupLoss(logits, y, y_b, lambda)
                         : CrossEntropy(logits, y);
           break;
-        case MethodKind::kFeatureMixup:
+        case calib::MethodKind::kFeatureMixup:
           loss = CrossEntropy(
               logits,
               mixing ? FeatureMixupTarget(y, perm, lambda, config.label_policy)
                      : y);
           break;
-        case MethodKind::kLabelSmoothing:
+        case calib::MethodKind::kLabelSmoothing:
           loss = LabelSmoothingLoss(logits, y, config.epsilon, config.ls_mode);
           break;
-        case MethodKind::kErl:
+        case calib::MethodKind::kErl:
           loss = ErlLoss(logits, y, config.beta);
           break;
       }
@@ -405,7 +405,7 @@ absl::Status TorchTrainer::RunImpl(const TrainConfig& config,
         loss_sum +=
             loss.detach().to(at::kDouble) * static_cast<double>(x.size(0));
         at::Tensor pred = logits.detach().argmax(1);
-        if (mixing && config.method == MethodKind::kMixup) {
+        if (mixing && config.method == calib::MethodKind::kMixup) {
           correct_sum += lambda * pred.eq(y).sum().to(at::kDouble) +
                          (1 - lambda) * pred.eq(y_b).sum().to(at::kDouble);
         } else {

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "worker/core/config.h"
-#include "worker/core/metrics.h"
+#include "calib/config.h"
+#include "calib/metrics.h"
 
 namespace mixcal::core {
 
@@ -46,7 +46,7 @@ struct SplitMetrics {
   double mean_entropy = 0;
   std::optional<double> auroc;        // in-distribution test vs this split
   std::optional<double> temperature;  // "test_ts" only
-  std::vector<ReliabilityBin> bins;
+  std::vector<calib::ReliabilityBin> bins;
 };
 
 struct EpochReport {
@@ -79,7 +79,7 @@ struct TrainHooks {
 class Trainer {
  public:
   virtual ~Trainer() = default;
-  virtual absl::Status Run(const TrainConfig& config,
+  virtual absl::Status Run(const calib::TrainConfig& config,
                            const TrainHooks& hooks) = 0;
 };
 

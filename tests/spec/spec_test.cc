@@ -1,4 +1,4 @@
-#include "proto/spec.h"
+#include "spec/spec.h"
 
 #include <fstream>
 #include <sstream>
@@ -129,14 +129,14 @@ TEST(SpecTest, SizeLimits) {
 
 TEST(SpecTest, ToTrainConfigAppliesDefaultsAndValues) {
   std::vector<JobSpec> jobs = ExpandSweep(Small());
-  absl::StatusOr<core::TrainConfig> c = ToTrainConfig(jobs[4].config);
+  absl::StatusOr<calib::TrainConfig> c = ToTrainConfig(jobs[4].config);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->method, core::MethodKind::kMixup);
+  EXPECT_EQ(c->method, calib::MethodKind::kMixup);
   EXPECT_EQ(c->alpha, 0.4);
   EXPECT_EQ(c->seed, 0u);
   EXPECT_EQ(c->epochs, 3);
-  EXPECT_EQ(c->model, core::ModelKind::kMlp);
-  EXPECT_EQ(c->dataset, core::DatasetKind::kSynthetic);
+  EXPECT_EQ(c->model, calib::ModelKind::kMlp);
+  EXPECT_EQ(c->dataset, calib::DatasetKind::kSynthetic);
   EXPECT_EQ(c->batch_size, 128);           // default
   EXPECT_DOUBLE_EQ(c->val_fraction, 0.1);  // default
   EXPECT_EQ(c->checkpoint_every, 1);       // the spec default

@@ -1,5 +1,5 @@
-#ifndef MIXCAL_WORKER_CORE_STATUS_MACROS_H_
-#define MIXCAL_WORKER_CORE_STATUS_MACROS_H_
+#ifndef MIXCAL_BASE_STATUS_MACROS_H_
+#define MIXCAL_BASE_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -26,4 +26,4 @@
   if (!tmp.ok()) return tmp.status();                 \
   lhs = std::move(tmp).value()
 
-#endif  // MIXCAL_WORKER_CORE_STATUS_MACROS_H_
+#endif  // MIXCAL_BASE_STATUS_MACROS_H_

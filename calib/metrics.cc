@@ -1,11 +1,11 @@
-#include "worker/core/metrics.h"
+#include "calib/metrics.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <utility>
 
-namespace mixcal::core {
+namespace mixcal::calib {
 
 int BinIndex(double confidence, int num_bins) {
   // (lo, hi] bins: ceil(c*M) is the 1-based bin; c = 0 lands in bin 1.
@@ -95,4 +95,4 @@ double Auroc(absl::Span<const float> positive,
   return u / (np * nn);
 }
 
-}  // namespace mixcal::core
+}  // namespace mixcal::calib

@@ -1,11 +1,11 @@
-#include "proto/spec.h"
+#include "spec/spec.h"
 
 #include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "worker/core/status_macros.h"
+#include "base/status_macros.h"
 
 namespace mixcal::spec {
 namespace {
@@ -23,30 +23,14 @@ absl::Status CheckLength(const std::string& field, const std::string& v,
   return absl::OkStatus();
 }
 
-// The core's hyperparameter field of a method, by name.
-const char* ValueField(core::MethodKind m) {
-  switch (m) {
-    case core::MethodKind::kMixup:
-    case core::MethodKind::kFeatureMixup:
-      return "alpha";
-    case core::MethodKind::kLabelSmoothing:
-      return "epsilon";
-    case core::MethodKind::kErl:
-      return "beta";
-    case core::MethodKind::kBaseline:
-      return "";
-  }
-  return "";
-}
-
 }  // namespace
 
-absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
-  core::TrainConfig c;
+absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
+  calib::TrainConfig c;
   const v1::DataSpec& d = job.data();
   if (!d.dataset().empty()) {
     MIXCAL_ASSIGN_OR_RETURN(c.dataset,
-                            core::ParseDataset(d.dataset(), "data.dataset"));
+                            calib::ParseDataset(d.dataset(), "data.dataset"));
   }
   c.data_dir = d.data_dir();
   c.train_limit =
@@ -56,12 +40,12 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   if (d.has_val_fraction()) c.val_fraction = d.val_fraction();
   if (!d.augment().empty()) {
     MIXCAL_ASSIGN_OR_RETURN(c.augment,
-                            core::ParseAugment(d.augment(), "data.augment"));
+                            calib::ParseAugment(d.augment(), "data.augment"));
   }
   c.label_noise = d.label_noise();
   if (!d.noise_kind().empty()) {
     MIXCAL_ASSIGN_OR_RETURN(
-        c.noise_kind, core::ParseNoiseKind(d.noise_kind(), "data.noise_kind"));
+        c.noise_kind, calib::ParseNoiseKind(d.noise_kind(), "data.noise_kind"));
   }
   const v1::SyntheticSpec& s = d.synthetic();
   if (s.classes())
@@ -79,37 +63,37 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   if (s.has_separation()) c.synthetic.separation = s.separation();
 
   if (!job.model().empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(c.model, core::ParseModel(job.model(), "model"));
+    MIXCAL_ASSIGN_OR_RETURN(c.model, calib::ParseModel(job.model(), "model"));
   }
   const v1::MethodSpec& m = job.method();
-  MIXCAL_ASSIGN_OR_RETURN(c.method, core::ParseMethod(m.name(), "method"));
+  MIXCAL_ASSIGN_OR_RETURN(c.method, calib::ParseMethod(m.name(), "method"));
   switch (c.method) {
-    case core::MethodKind::kMixup:
-    case core::MethodKind::kFeatureMixup:
+    case calib::MethodKind::kMixup:
+    case calib::MethodKind::kFeatureMixup:
       c.alpha = job.value();
       break;
-    case core::MethodKind::kLabelSmoothing:
+    case calib::MethodKind::kLabelSmoothing:
       c.epsilon = job.value();
       break;
-    case core::MethodKind::kErl:
+    case calib::MethodKind::kErl:
       c.beta = job.value();
       break;
-    case core::MethodKind::kBaseline:
+    case calib::MethodKind::kBaseline:
       break;
   }
   if (!m.label_policy().empty()) {
     MIXCAL_ASSIGN_OR_RETURN(
         c.label_policy,
-        core::ParseLabelPolicy(m.label_policy(), "label_policy"));
+        calib::ParseLabelPolicy(m.label_policy(), "label_policy"));
   }
   if (!m.ls_mode().empty()) {
     MIXCAL_ASSIGN_OR_RETURN(c.ls_mode,
-                            core::ParseSmoothingMode(m.ls_mode(), "ls_mode"));
+                            calib::ParseSmoothingMode(m.ls_mode(), "ls_mode"));
   }
 
   const v1::TrainingSpec& t = job.training();
   if (!t.optimizer().empty()) {
-    MIXCAL_ASSIGN_OR_RETURN(c.optimizer, core::ParseOptimizer(t.optimizer(), "training.optimizer"));
+    MIXCAL_ASSIGN_OR_RETURN(c.optimizer, calib::ParseOptimizer(t.optimizer(), "training.optimizer"));
   }
   auto clamp_int = [](uint64_t v) {
     return static_cast<int>(std::min<uint64_t>(v, 1u << 30));
@@ -122,7 +106,7 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   if (t.has_weight_decay()) c.weight_decay = t.weight_decay();
   if (!t.schedule().empty()) {
     MIXCAL_ASSIGN_OR_RETURN(
-        c.schedule, core::ParseSchedule(t.schedule(), "training.schedule"));
+        c.schedule, calib::ParseSchedule(t.schedule(), "training.schedule"));
   }
   for (uint32_t e : t.milestones()) c.milestones.push_back(clamp_int(e));
   if (t.has_lr_gamma()) c.lr_gamma = t.lr_gamma();
@@ -153,7 +137,7 @@ absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   // to be named when checkpoints are on.
   if (c.checkpoint_every > 0) c.checkpoint_dir = "checkpoints";
   c.device = "cpu";
-  MIXCAL_RETURN_IF_ERROR(core::Validate(c));
+  MIXCAL_RETURN_IF_ERROR(calib::Validate(c));
   return c;
 }
 
@@ -167,8 +151,8 @@ v1::SweepSpec Normalized(const v1::SweepSpec& spec) {
   if (n.data().dataset().empty())
     n.mutable_data()->set_dataset("fashion-mnist");
   for (v1::MethodSpec& m : *n.mutable_methods()) {
-    absl::StatusOr<core::MethodKind> kind = core::ParseMethod(m.name());
-    if (kind.ok()) m.set_name(std::string(core::Name(*kind)));
+    absl::StatusOr<calib::MethodKind> kind = calib::ParseMethod(m.name());
+    if (kind.ok()) m.set_name(std::string(calib::Name(*kind)));
   }
   return n;
 }
@@ -230,10 +214,10 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
   for (int i = 0; i < spec.methods_size(); ++i) {
     const v1::MethodSpec& m = spec.methods(i);
     const std::string field = absl::StrCat("methods[", i, "]");
-    absl::StatusOr<core::MethodKind> kind =
-        core::ParseMethod(m.name(), field + ".name");
+    absl::StatusOr<calib::MethodKind> kind =
+        calib::ParseMethod(m.name(), field + ".name");
     if (!kind.ok()) return kind.status();
-    const bool baseline = *kind == core::MethodKind::kBaseline;
+    const bool baseline = *kind == calib::MethodKind::kBaseline;
     if (baseline && m.values_size() > 0) {
       return Invalid(field + ".values",
                      "must be empty for baseline, which has no hyperparameter");
@@ -242,7 +226,7 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
         (m.values_size() < 1 || m.values_size() > kMaxValuesPerMethod)) {
       return Invalid(field + ".values",
                      absl::StrCat("must have 1 to ", kMaxValuesPerMethod,
-                                  " values of ", ValueField(*kind), " for ",
+                                  " values of ", calib::HyperparameterName(*kind), " for ",
                                   m.name(), ", got ", m.values_size()));
     }
     const int n_values = baseline ? 1 : m.values_size();
@@ -250,9 +234,9 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
       const double value = baseline ? 0.0 : m.values(j);
       const std::string vfield =
           baseline ? field : absl::StrCat(field, ".values[", j, "]");
-      if (!seen.insert({std::string(core::Name(*kind)), value}).second) {
+      if (!seen.insert({std::string(calib::Name(*kind)), value}).second) {
         return Invalid(vfield,
-                       absl::StrCat("repeats ", core::Name(*kind), " ", value,
+                       absl::StrCat("repeats ", calib::Name(*kind), " ", value,
                                     "; each (method, value) may appear once"));
       }
       v1::JobConfig job;
@@ -264,14 +248,14 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
       job.set_seed(spec.seeds(0));
       *job.mutable_evaluation() = spec.evaluation();
       job.set_checkpoint_every(spec.checkpoint_every());
-      absl::StatusOr<core::TrainConfig> c = ToTrainConfig(job);
+      absl::StatusOr<calib::TrainConfig> c = ToTrainConfig(job);
       if (!c.ok()) {
         // Hyperparameter errors belong to the value; others to the spec.
         const std::string msg(c.status().message());
-        const std::string vname = ValueField(*kind);
+        const std::string vname(calib::HyperparameterName(*kind));
         if (!vname.empty() && msg.rfind(vname + " ", 0) == 0) {
           return Invalid(vfield,
-                         absl::StrCat("(", core::Name(*kind), " ", msg, ")"));
+                         absl::StrCat("(", calib::Name(*kind), " ", msg, ")"));
         }
         return c.status();
       }

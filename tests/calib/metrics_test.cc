@@ -1,12 +1,12 @@
 // Golden values from reference/methods-and-metrics.md ("Golden cases").
 
-#include "worker/core/metrics.h"
+#include "calib/metrics.h"
 
 #include <vector>
 
 #include "gtest/gtest.h"
 
-namespace mixcal::core {
+namespace mixcal::calib {
 namespace {
 
 struct Golden {
@@ -113,4 +113,4 @@ TEST(AurocTest, SeparatedTiedAndReversed) {
 }
 
 }  // namespace
-}  // namespace mixcal::core
+}  // namespace mixcal::calib

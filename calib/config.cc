@@ -1,4 +1,4 @@
-#include "worker/core/config.h"
+#include "calib/config.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace mixcal::core {
+namespace mixcal::calib {
 namespace {
 
 template <typename E>
@@ -188,6 +188,33 @@ std::string DatasetNames() { return AllNames(Datasets()); }
 std::string ModelNames() { return AllNames(Models()); }
 std::string MethodNames() { return AllNames(Methods()); }
 
+absl::string_view HyperparameterName(MethodKind m) {
+  switch (m) {
+    case MethodKind::kMixup:
+    case MethodKind::kFeatureMixup:
+      return "alpha";
+    case MethodKind::kLabelSmoothing:
+      return "epsilon";
+    case MethodKind::kErl:
+      return "beta";
+    case MethodKind::kBaseline:
+      return "";
+  }
+  return "";
+}
+
+std::vector<MethodKind> MethodsWithHyperparameter(absl::string_view param) {
+  std::vector<MethodKind> out;
+  for (MethodKind m : {MethodKind::kBaseline, MethodKind::kMixup,
+                       MethodKind::kFeatureMixup, MethodKind::kLabelSmoothing,
+                       MethodKind::kErl}) {
+    if (!param.empty() && HyperparameterName(m) == param) out.push_back(m);
+  }
+  return out;
+}
+
+std::string HyperparameterNames() { return "alpha|epsilon|beta"; }
+
 std::vector<int> EffectiveMilestones(const TrainConfig& config) {
   if (!config.milestones.empty()) return config.milestones;
   std::vector<int> m;
@@ -284,4 +311,4 @@ absl::Status Validate(const TrainConfig& c) {
   return absl::OkStatus();
 }
 
-}  // namespace mixcal::core
+}  // namespace mixcal::calib

@@ -1,5 +1,5 @@
-#ifndef MIXCAL_PROTO_SPEC_H_
-#define MIXCAL_PROTO_SPEC_H_
+#ifndef MIXCAL_SPEC_SPEC_H_
+#define MIXCAL_SPEC_SPEC_H_
 
 // SweepSpec validation and expansion, and the TrainConfig of a job. Protobuf
 // messages and the training core's torch-free config only (no gRPC, no
@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "mixcal/v1/sweep.pb.h"
-#include "worker/core/config.h"
+#include "calib/config.h"
 
 namespace mixcal::spec {
 
@@ -48,8 +48,8 @@ v1::SweepSpec Normalized(const v1::SweepSpec& spec);
 
 // The training core's configuration of one job; InvalidArgument when a name
 // or range is wrong. device is "cpu": the worker sets its own.
-absl::StatusOr<core::TrainConfig> ToTrainConfig(const v1::JobConfig& job);
+absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job);
 
 }  // namespace mixcal::spec
 
-#endif  // MIXCAL_PROTO_SPEC_H_
+#endif  // MIXCAL_SPEC_SPEC_H_

@@ -1,5 +1,5 @@
-#ifndef MIXCAL_STORAGE_SQLITE_H_
-#define MIXCAL_STORAGE_SQLITE_H_
+#ifndef MIXCAL_STORAGE_INTERNAL_SQLITE_H_
+#define MIXCAL_STORAGE_INTERNAL_SQLITE_H_
 
 // A thin RAII layer over the SQLite C API that speaks absl::Status.
 // Internal to storage/. Not thread-safe: the Store serialises access.
@@ -211,4 +211,4 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what);
 
 }  // namespace mixcal::storage
 
-#endif  // MIXCAL_STORAGE_SQLITE_H_
+#endif  // MIXCAL_STORAGE_INTERNAL_SQLITE_H_

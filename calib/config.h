@@ -1,5 +1,5 @@
-#ifndef MIXCAL_WORKER_CORE_CONFIG_H_
-#define MIXCAL_WORKER_CORE_CONFIG_H_
+#ifndef MIXCAL_CALIB_CONFIG_H_
+#define MIXCAL_CALIB_CONFIG_H_
 
 // One training run's configuration, with the names, ranges and defaults of
 // reference/methods-and-metrics.md. Torch-free: the agent, the CLI tools and
@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace mixcal::core {
+namespace mixcal::calib {
 
 enum class DatasetKind {
   kFashionMnist,
@@ -68,6 +68,15 @@ absl::StatusOr<Schedule> ParseSchedule(absl::string_view s,
                                        absl::string_view field = "schedule");
 absl::StatusOr<Augment> ParseAugment(absl::string_view s,
                                      absl::string_view field = "augment");
+
+// The hyperparameter a method's sweep value sets ("alpha" for mixup and
+// feature_mixup, "epsilon" for label_smoothing, "beta" for erl; "" for
+// baseline), and the inverse: the methods whose value is `param`
+// (empty when no method has it).
+absl::string_view HyperparameterName(MethodKind m);
+std::vector<MethodKind> MethodsWithHyperparameter(absl::string_view param);
+// "alpha|epsilon|beta".
+std::string HyperparameterNames();
 
 // All names of a kind joined with '|', for help texts and error messages.
 std::string DatasetNames();
@@ -172,6 +181,6 @@ std::vector<int> EffectiveMilestones(const TrainConfig& config);
 // range, e.g. "alpha must be in [0, 10], got -1".
 absl::Status Validate(const TrainConfig& config);
 
-}  // namespace mixcal::core
+}  // namespace mixcal::calib
 
-#endif  // MIXCAL_WORKER_CORE_CONFIG_H_
+#endif  // MIXCAL_CALIB_CONFIG_H_

@@ -1,10 +1,10 @@
-#include "worker/core/config.h"
+#include "calib/config.h"
 
 #include <string>
 
 #include "gtest/gtest.h"
 
-namespace mixcal::core {
+namespace mixcal::calib {
 namespace {
 
 // The message must name the field and the allowed range.
@@ -109,4 +109,4 @@ TEST(MilestonesTest, DefaultHalfAndThreeQuarters) {
 }
 
 }  // namespace
-}  // namespace mixcal::core
+}  // namespace mixcal::calib

@@ -1,5 +1,5 @@
-#ifndef MIXCAL_STORAGE_CLOCK_H_
-#define MIXCAL_STORAGE_CLOCK_H_
+#ifndef MIXCAL_BASE_CLOCK_H_
+#define MIXCAL_BASE_CLOCK_H_
 
 // The time the store and the coordinator read, injectable so that tests move
 // it by hand instead of sleeping.
@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cstdint>
 
-namespace mixcal::storage {
+namespace mixcal {
 
 class Clock {
  public:
@@ -34,6 +34,6 @@ class ManualClock : public Clock {
   std::atomic<int64_t> now_;
 };
 
-}  // namespace mixcal::storage
+}  // namespace mixcal
 
-#endif  // MIXCAL_STORAGE_CLOCK_H_
+#endif  // MIXCAL_BASE_CLOCK_H_

@@ -1,25 +1,11 @@
-#include "storage/sqlite.h"
+#include "storage/internal/sqlite.h"
 
 #include <chrono>
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "storage/clock.h"
 
 namespace mixcal::storage {
-
-Clock* SystemClock() {
-  class System : public Clock {
-   public:
-    int64_t NowMicros() const override {
-      return std::chrono::duration_cast<std::chrono::microseconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-          .count();
-    }
-  };
-  static System* clock = new System;
-  return clock;
-}
 
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
   std::string msg = absl::StrCat("sqlite: ", what, ": ",

@@ -1,5 +1,5 @@
-#ifndef MIXCAL_WORKER_CORE_METRICS_H_
-#define MIXCAL_WORKER_CORE_METRICS_H_
+#ifndef MIXCAL_CALIB_METRICS_H_
+#define MIXCAL_CALIB_METRICS_H_
 
 // Calibration metrics exactly as reference/methods-and-metrics.md defines
 // them. Torch-free so that storage and the CLI can re-derive ECE, MCE and OE
@@ -10,7 +10,7 @@
 
 #include "absl/types/span.h"
 
-namespace mixcal::core {
+namespace mixcal::calib {
 
 // One reliability bin: M equal-width bins, bin m (1-based) holds top-label
 // confidences in ((m-1)/M, m/M]; a confidence of 0 goes to bin 1.
@@ -49,6 +49,6 @@ double AdaptiveEce(absl::Span<const float> confidence,
 double Auroc(absl::Span<const float> positive,
              absl::Span<const float> negative);
 
-}  // namespace mixcal::core
+}  // namespace mixcal::calib
 
-#endif  // MIXCAL_WORKER_CORE_METRICS_H_
+#endif  // MIXCAL_CALIB_METRICS_H_

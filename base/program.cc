@@ -1,0 +1,72 @@
+#include "base/program.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
+
+namespace mixcal {
+
+std::pair<std::string, std::optional<std::string>> SplitFlag(
+    absl::string_view arg) {
+  arg.remove_prefix(std::min<size_t>(2, arg.size()));
+  const size_t eq = arg.find('=');
+  if (eq == absl::string_view::npos) return {std::string(arg), std::nullopt};
+  return {std::string(arg.substr(0, eq)), std::string(arg.substr(eq + 1))};
+}
+
+std::vector<char*> UnderscoreFlags(int argc, char** argv,
+                                   std::vector<std::string>* keep) {
+  keep->assign(argv, argv + argc);
+  std::vector<char*> out;
+  for (std::string& a : *keep) {
+    if (a.rfind("--", 0) == 0) {
+      auto [name, value] = SplitFlag(a);
+      std::replace(name.begin(), name.end(), '-', '_');
+      a = absl::StrCat("--", name, value ? "=" : "", value.value_or(""));
+    }
+    out.push_back(a.data());
+  }
+  return out;
+}
+
+bool PrintHelpIfAsked(int argc, char** argv, absl::string_view usage) {
+  bool asked = false;
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view a = argv[i];
+    if (a == "--") break;
+    if (a == "--help" || a == "-h" || a == "--helpfull" || a == "-help") {
+      asked = true;
+    }
+  }
+  if (!asked) return false;
+  std::string out = absl::StrCat(usage, "\n\nFlags (--name=value or --name "
+                                        "value; dashes and underscores alike):\n");
+  std::map<std::string, const absl::CommandLineFlag*> mine;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::EndsWith(flag->Filename(), "_main.cc")) mine[std::string(flag->Name())] = flag;
+  }
+  for (const auto& [name, flag] : mine) {
+    std::string def = flag->DefaultValue();
+    if (def.empty()) def = "\"\"";
+    absl::StrAppend(&out, "  --", name, "  (default ", def, ")\n      ",
+                    absl::StrReplaceAll(flag->Help(), {{"\n", "\n      "}}),
+                    "\n");
+  }
+  absl::StrAppend(&out, "  --help\n      this text\n");
+  std::fputs(out.c_str(), stdout);
+  std::fflush(stdout);
+  return true;
+}
+
+void TurnOffMutexDeadlockDetection() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
+
+}  // namespace mixcal

@@ -1,0 +1,41 @@
+#ifndef MIXCAL_BASE_PROGRAM_H_
+#define MIXCAL_BASE_PROGRAM_H_
+
+// What the programs built on Abseil flags (mixcal-coordinator, mixcal-worker)
+// do first in main(), and the one place that splits "--name=value".
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace mixcal {
+
+// "--name=value" -> {"name", "value"}; "--name" -> {"name", nullopt}.
+// `arg` must start with "--".
+std::pair<std::string, std::optional<std::string>> SplitFlag(
+    absl::string_view arg);
+
+// The other mixcal tools spell flags with dashes (--tls-ca); Abseil's use
+// underscores. Returns argv with --a-b turned into --a_b (values untouched);
+// `keep` owns the strings.
+std::vector<char*> UnderscoreFlags(int argc, char** argv,
+                                   std::vector<std::string>* keep);
+
+// When argv asks for help (--help, -h, --helpfull), prints `usage` and every
+// flag the program's own *_main.cc defines, each with its meaning and
+// default, to stdout and returns true: main() then exits 0. Abseil's own
+// --help finds no flags of a program whose name differs from its source
+// file and exits 1.
+bool PrintHelpIfAsked(int argc, char** argv, absl::string_view usage);
+
+// Debian's Abseil is built with its mutex deadlock detector on, which
+// records every lock order (a few percent of the coordinator's time under
+// load). The programs turn it off; the tests keep it.
+void TurnOffMutexDeadlockDetection();
+
+}  // namespace mixcal
+
+#endif  // MIXCAL_BASE_PROGRAM_H_

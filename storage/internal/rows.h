@@ -1,0 +1,35 @@
+#ifndef MIXCAL_STORAGE_INTERNAL_ROWS_H_
+#define MIXCAL_STORAGE_INTERNAL_ROWS_H_
+
+// Rows of the store's tables <-> mixcal.v1 messages, and the checks on names
+// that reach SQL.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "mixcal/v1/jobs.pb.h"
+#include "mixcal/v1/metrics.pb.h"
+#include "storage/internal/sqlite.h"
+
+namespace mixcal::storage {
+
+// The columns JobFromRow reads, in its order: "SELECT " + kJobColumns.
+extern const char kJobColumns[];
+// A row of jobs selected with kJobColumns. DataLoss naming the job when its
+// stored config does not parse.
+absl::StatusOr<v1::Job> JobFromRow(const Statement& s);
+
+// The columns MetricsFromRow reads, from epoch_metrics m joined with jobs j.
+extern const char kMetricColumns[];
+// Without bins (ReadBins adds them).
+v1::EpochMetrics MetricsFromRow(const Statement& s);
+
+// A split name: 1-32 of [a-z0-9_-].
+bool ValidSplitName(const std::string& s);
+
+// "cuda" for cuda and cuda:N, else "cpu": the device class a worker serves.
+std::string WorkerDeviceClass(const std::string& device);
+
+}  // namespace mixcal::storage
+
+#endif  // MIXCAL_STORAGE_INTERNAL_ROWS_H_

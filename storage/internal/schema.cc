@@ -1,0 +1,126 @@
+#include "storage/internal/schema.h"
+
+namespace mixcal::storage {
+
+const std::vector<const char*>& Migrations() {
+  static const auto* m = new std::vector<const char*>{
+      // 1: sweeps, jobs, workers, metrics.
+      R"sql(
+CREATE TABLE sweeps (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  spec BLOB NOT NULL,
+  request_id TEXT UNIQUE,
+  created_at INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  priority INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  turn INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE jobs (
+  id INTEGER PRIMARY KEY,
+  sweep_id INTEGER NOT NULL REFERENCES sweeps(id),
+  method TEXT NOT NULL,
+  value REAL NOT NULL,
+  seed INTEGER NOT NULL,
+  config BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  priority INTEGER NOT NULL,
+  device TEXT NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  worker_id INTEGER,
+  lease_expires_at INTEGER NOT NULL DEFAULT 0,
+  checkpoint TEXT NOT NULL DEFAULT '',
+  checkpoint_epoch INTEGER NOT NULL DEFAULT 0,
+  last_epoch INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  started_at INTEGER NOT NULL DEFAULT 0,
+  finished_at INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (sweep_id, method, value, seed)
+);
+CREATE INDEX jobs_queue ON jobs(sweep_id, state, id);
+CREATE INDEX jobs_leases ON jobs(state, lease_expires_at);
+CREATE TABLE workers (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  host TEXT NOT NULL,
+  device TEXT NOT NULL,
+  device_name TEXT NOT NULL,
+  memory_bytes INTEGER NOT NULL,
+  capabilities TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  registered_at INTEGER NOT NULL,
+  last_heartbeat INTEGER NOT NULL
+);
+CREATE TABLE epoch_metrics (
+  job_id INTEGER NOT NULL REFERENCES jobs(id),
+  epoch INTEGER NOT NULL,
+  split TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  accuracy REAL, nll REAL, brier REAL, ece REAL, mce REAL, oe REAL,
+  adaptive_ece REAL, mean_confidence REAL, mean_entropy REAL,
+  auroc REAL, temperature REAL,
+  train_loss REAL, train_accuracy REAL, lr REAL, samples_per_sec REAL,
+  wall_seconds REAL,
+  PRIMARY KEY (job_id, epoch, split)
+) WITHOUT ROWID;
+CREATE TABLE reliability_bins (
+  job_id INTEGER NOT NULL REFERENCES jobs(id),
+  epoch INTEGER NOT NULL,
+  split TEXT NOT NULL,
+  bin INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  confidence_sum REAL NOT NULL,
+  correct INTEGER NOT NULL,
+  PRIMARY KEY (job_id, epoch, split, bin)
+) WITHOUT ROWID;
+)sql",
+      // 2: the audit trail, and an index for the scheduler's turns.
+      R"sql(
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  sweep_id INTEGER NOT NULL,
+  job_id INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX events_by_sweep ON events(sweep_id, id);
+CREATE INDEX events_by_job ON events(job_id, id);
+CREATE INDEX sweeps_turn ON sweeps(turn);
+)sql",
+      // 3: an epoch's reliability bins in one row (JSON, bin order) instead
+      // of a row per bin: a report is two rows, not sixteen. The view keeps
+      // the row-per-bin shape of version 1 for SQL readers.
+      R"sql(
+CREATE TABLE epoch_bins (
+  id INTEGER PRIMARY KEY,
+  job_id INTEGER NOT NULL REFERENCES jobs(id),
+  epoch INTEGER NOT NULL,
+  split TEXT NOT NULL,
+  bins TEXT NOT NULL,
+  UNIQUE (job_id, epoch, split)
+);
+INSERT INTO epoch_bins (job_id, epoch, split, bins)
+  SELECT job_id, epoch, split,
+         '[' || group_concat('[' || count || ',' ||
+                             printf('%!.17g', confidence_sum) || ',' ||
+                             correct || ']', ',') || ']'
+  FROM (SELECT * FROM reliability_bins ORDER BY job_id, epoch, split, bin)
+  GROUP BY job_id, epoch, split;
+DROP TABLE reliability_bins;
+CREATE VIEW reliability_bins AS
+  SELECT e.job_id AS job_id, e.epoch AS epoch, e.split AS split,
+         CAST(b.key AS INTEGER) AS bin,
+         json_extract(b.value, '$[0]') AS count,
+         json_extract(b.value, '$[1]') AS confidence_sum,
+         json_extract(b.value, '$[2]') AS correct
+  FROM epoch_bins AS e, json_each(e.bins) AS b;
+)sql",
+  };
+  return *m;
+}
+
+}  // namespace mixcal::storage

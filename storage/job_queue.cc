@@ -1,0 +1,279 @@
+#include "storage/store.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "base/status_macros.h"
+#include "storage/internal/job_states.h"
+#include "storage/internal/rows.h"
+#include "storage/internal/sqlite.h"
+#include "storage/internal/store_locks.h"
+
+namespace mixcal::storage {
+
+absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
+  if (info.host().empty() || info.host().size() > 256) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "host must be 1 to 256 characters, got ", info.host().size()));
+  }
+  const std::string& d = info.device();
+  const bool cuda_n = d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
+                      d.size() <= 8 &&
+                      std::all_of(d.begin() + 5, d.end(),
+                                  [](char c) { return c >= '0' && c <= '9'; });
+  if (d != "cpu" && d != "cuda" && !cuda_n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device must be cpu, cuda or cuda:N, got \"", d, "\""));
+  }
+  if (info.name().size() > 256 || info.device_name().size() > 256 ||
+      info.capabilities_size() > 64) {
+    return absl::InvalidArgumentError(
+        "name and device_name must be at most 256 characters, capabilities at "
+        "most 64");
+  }
+  RequestLock lock(this);
+  const int64_t now = clock_->NowMicros();
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached(
+          "INSERT INTO workers (name, host, device, device_name, memory_bytes, "
+          "capabilities, state, registered_at, last_heartbeat) "
+          "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"));
+  std::vector<std::string> caps(info.capabilities().begin(),
+                                info.capabilities().end());
+  MIXCAL_RETURN_IF_ERROR(s->Bind(1, info.name())
+                             .Bind(2, info.host())
+                             .Bind(3, d)
+                             .Bind(4, info.device_name())
+                             .Bind(5, info.memory_bytes())
+                             .Bind(6, absl::StrJoin(caps, ","))
+                             .Bind(7, now)
+                             .Bind(8, now)
+                             .Run());
+  const int64_t id = db_->LastInsertId();
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(0, 0, "worker_registered",
+               absl::StrCat("worker ", id, " ", info.host(), " ", d)));
+  return id;
+}
+
+absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
+  RequestLock lock(this);
+  MIXCAL_ASSIGN_OR_RETURN(
+      Statement s,
+      db_->Prepare(
+          "SELECT w.id, w.name, w.host, w.device, w.device_name, "
+          "w.memory_bytes, "
+          "w.capabilities, w.state, w.registered_at, w.last_heartbeat, "
+          "(SELECT MAX(j.id) FROM jobs j WHERE j.worker_id = w.id AND j.state "
+          "= 2) "
+          "FROM workers w ORDER BY w.id"));
+  std::vector<v1::WorkerInfo> out;
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    v1::WorkerInfo w;
+    w.set_id(s.Int(0));
+    w.set_name(s.Text(1));
+    w.set_host(s.Text(2));
+    w.set_device(s.Text(3));
+    w.set_device_name(s.Text(4));
+    w.set_memory_bytes(static_cast<uint64_t>(s.Int(5)));
+    for (absl::string_view c :
+         absl::StrSplit(s.Text(6), ',', absl::SkipEmpty()))
+      w.add_capabilities(std::string(c));
+    w.set_state(static_cast<v1::WorkerState>(s.Int(7)));
+    w.set_registered_at_us(s.Int(8));
+    w.set_last_heartbeat_us(s.Int(9));
+    w.set_current_job_id(s.Int(10));
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
+                                                            int64_t lease_us) {
+  RequestLock lock(this);
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement w,
+      db_->Cached("SELECT device FROM workers WHERE id = ?"));
+  w->Bind(1, worker_id);
+  MIXCAL_ASSIGN_OR_RETURN(bool known, w->Step());
+  if (!known)
+    return absl::NotFoundError(
+        absl::StrCat("no worker ", worker_id, ": register first"));
+  const std::string device_class = WorkerDeviceClass(w->Text(0));
+
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  // The sweep whose turn it is: highest priority, then served least recently.
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement pick_sweep,
+      db_->Cached(
+          "SELECT s.id FROM sweeps s WHERE s.state = " SWEEP_IS_ACTIVE " AND EXISTS ("
+          "SELECT 1 FROM jobs j WHERE j.sweep_id = s.id AND j.state = " JOB_QUEUED " "
+          "AND j.device IN (?1, 'any')) ORDER BY s.priority DESC, s.turn, s.id "
+          "LIMIT 1"));
+  pick_sweep->Bind(1, device_class);
+  MIXCAL_ASSIGN_OR_RETURN(bool any, pick_sweep->Step());
+  if (!any) return std::optional<Assignment>();
+  const int64_t sweep_id = pick_sweep->Int(0);
+  // The oldest queued job of that sweep this worker can run.
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement pick_job,
+                          db_->Cached("SELECT id FROM jobs WHERE sweep_id = ? "
+                                      "AND state = " JOB_QUEUED " AND device IN (?, 'any') "
+                                      "ORDER BY id LIMIT 1"));
+  pick_job->Bind(1, sweep_id).Bind(2, device_class);
+  MIXCAL_RETURN_IF_ERROR(pick_job->Step().status());
+  const int64_t job_id = pick_job->Int(0);
+  const int64_t now = clock_->NowMicros();
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement lease,
+      db_->Cached(
+          "UPDATE jobs SET state = " JOB_RUNNING ", attempt = attempt + 1, worker_id = ?, "
+          "lease_expires_at = ?, started_at = CASE WHEN started_at = 0 THEN ? "
+          "ELSE started_at END WHERE id = ?"));
+  MIXCAL_RETURN_IF_ERROR(lease->Bind(1, worker_id)
+                             .Bind(2, now + lease_us)
+                             .Bind(3, now)
+                             .Bind(4, job_id)
+                             .Run());
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement turn,
+                          db_->Cached("UPDATE sweeps SET turn = (SELECT "
+                                      "COALESCE(MAX(turn), 0) + 1 FROM sweeps) "
+                                      "WHERE id = ?"));
+  MIXCAL_RETURN_IF_ERROR(turn->Bind(1, sweep_id).Run());
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement touch,
+      db_->Cached(
+          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE " WHERE id = ?"));
+  MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
+  Assignment a;
+  MIXCAL_ASSIGN_OR_RETURN(a.job, GetJobLocked(job_id));
+  a.lease.set_job_id(job_id);
+  a.lease.set_attempt(a.job.attempt());
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(sweep_id, job_id, "leased",
+               absl::StrCat("worker ", worker_id, ", attempt ", a.job.attempt(),
+                            " of ", a.job.max_attempts())));
+  MIXCAL_RETURN_IF_ERROR(txn.Commit());
+  return std::optional<Assignment>(std::move(a));
+}
+
+absl::StatusOr<HeartbeatResult> Store::Heartbeat(
+    int64_t worker_id, const std::vector<v1::Lease>& leases, int64_t lease_us) {
+  RequestLock lock(this);
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  const int64_t now = clock_->NowMicros();
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement touch,
+      db_->Cached(
+          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE " WHERE id = ?"));
+  MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
+  if (db_->Changes() == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("no worker ", worker_id, ": register again"));
+  }
+  HeartbeatResult r;
+  for (const v1::Lease& l : leases) {
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement s,
+        db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
+    s->Bind(1, l.job_id());
+    MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
+    const auto state = found ? static_cast<v1::JobState>(s->Int(0))
+                             : v1::JOB_STATE_UNSPECIFIED;
+    const bool current = found && s->Int(1) == l.attempt();
+    if (current && state == v1::RUNNING) {
+      MIXCAL_ASSIGN_OR_RETURN(
+          CachedStatement u,
+          db_->Cached("UPDATE jobs SET lease_expires_at = ? WHERE id = ?"));
+      MIXCAL_RETURN_IF_ERROR(
+          u->Bind(1, now + lease_us).Bind(2, l.job_id()).Run());
+      r.extended.push_back(l);
+    } else if (current && state == v1::CANCELLED) {
+      r.cancelled.push_back(l);
+    } else {
+      r.lost.push_back(l);
+    }
+  }
+  MIXCAL_RETURN_IF_ERROR(txn.Commit());
+  return r;
+}
+
+absl::StatusOr<ExpireResult> Store::ExpireLeases() {
+  RequestLock lock(this);
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  const int64_t now = clock_->NowMicros();
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("SELECT id, sweep_id, attempt, max_attempts, "
+                  "COALESCE(worker_id, 0) FROM jobs "
+                  "WHERE state = " JOB_RUNNING " AND lease_expires_at < ?"));
+  s->Bind(1, now);
+  struct Expired {
+    int64_t id, sweep_id, attempt, max_attempts, worker_id;
+  };
+  std::vector<Expired> expired;
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) break;
+    expired.push_back({s->Int(0), s->Int(1), s->Int(2), s->Int(3), s->Int(4)});
+  }
+  ExpireResult r;
+  for (const Expired& e : expired) {
+    const bool give_up = e.attempt >= e.max_attempts;
+    const std::string why = absl::StrCat("lease expired on attempt ", e.attempt,
+                                         " of ", e.max_attempts, ": worker ",
+                                         e.worker_id, " stopped heartbeating");
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement u,
+        db_->Cached("UPDATE jobs SET state = ?, worker_id = NULL, "
+                    "lease_expires_at = 0, "
+                    "error = ?, finished_at = ? WHERE id = ?"));
+    MIXCAL_RETURN_IF_ERROR(u->Bind(1, give_up ? 4 : 1)
+                               .Bind(2, give_up ? why : std::string())
+                               .Bind(3, give_up ? now : 0)
+                               .Bind(4, e.id)
+                               .Run());
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement w,
+        db_->Cached("UPDATE workers SET state = " WORKER_IS_LOST " WHERE id = ?"));
+    MIXCAL_RETURN_IF_ERROR(w->Bind(1, e.worker_id).Run());
+    MIXCAL_RETURN_IF_ERROR(
+        AddEvent(e.sweep_id, e.id, give_up ? "failed" : "requeued", why));
+    MIXCAL_RETURN_IF_ERROR(UpdateSweepState(e.sweep_id));
+    (give_up ? r.failed : r.requeued).push_back(e.id);
+  }
+  MIXCAL_RETURN_IF_ERROR(txn.Commit());
+  return r;
+}
+
+absl::Status Store::CheckLease(const v1::Lease& lease,
+                               v1::JobState* state_out) {
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
+  s->Bind(1, lease.job_id());
+  MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
+  if (!found)
+    return absl::NotFoundError(absl::StrCat("no job ", lease.job_id()));
+  const auto state = static_cast<v1::JobState>(s->Int(0));
+  const int64_t attempt = s->Int(1);
+  if (state_out != nullptr && attempt == lease.attempt()) *state_out = state;
+  // Fence on attempt and state: a worker that lost its lease may still be
+  // running and must not overwrite the new attempt's epochs.
+  if (attempt != lease.attempt() || state != v1::RUNNING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("stale lease: job ", lease.job_id(), " attempt ",
+                     lease.attempt(), " is not running (job is ",
+                     v1::JobState_Name(state), " at attempt ", attempt, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mixcal::storage

@@ -1,0 +1,302 @@
+#include "storage/store.h"
+
+#include <map>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "base/status_macros.h"
+#include "storage/internal/job_states.h"
+#include "storage/internal/rows.h"
+#include "storage/internal/sqlite.h"
+#include "storage/internal/store_locks.h"
+#include "storage/internal/bins_codec.h"
+#include "calib/metric_table.h"
+#include "calib/config.h"
+#include "calib/metrics.h"
+#include "calib/stats.h"
+
+namespace mixcal::storage {
+namespace {
+
+// The metrics SummarizeSweep reports, in the metric table's order.
+const std::vector<const calib::Metric*>& SummaryMetrics() {
+  static const auto* list = [] {
+    auto* v = new std::vector<const calib::Metric*>;
+    for (const calib::Metric& m : calib::Metrics())
+      if (m.summarized) v->push_back(&m);
+    return v;
+  }();
+  return *list;
+}
+
+// "m.accuracy, m.ece, ..." for SummaryMetrics().
+const std::string& SummaryColumnsSql() {
+  static const auto* sql = [] {
+    auto* s = new std::string;
+    for (const calib::Metric* m : SummaryMetrics())
+      absl::StrAppend(s, s->empty() ? "" : ", ", "m.", m->name);
+    return s;
+  }();
+  return *sql;
+}
+
+}  // namespace
+
+absl::Status Store::ReadBins(v1::EpochMetrics* m) {
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement b,
+      db_->Cached("SELECT bins FROM epoch_bins WHERE job_id = ? AND epoch = ? "
+                  "AND split = ?"));
+  b->Bind(1, m->job_id()).Bind(2, m->epoch()).Bind(3, m->split());
+  MIXCAL_ASSIGN_OR_RETURN(bool row, b->Step());
+  if (!row) return absl::OkStatus();
+  if (!DecodeBins(b->Text(0), m)) {
+    return absl::DataLossError(absl::StrCat(
+        "epoch_bins of job ", m->job_id(), " epoch ", m->epoch(), " split ",
+        m->split(), " is not a list of [count, confidence_sum, correct]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
+    const v1::MetricsFilter& f, std::string* next_page_token) {
+  const int page = f.page_size() == 0 ? 1000 : static_cast<int>(f.page_size());
+  if (page < 1 || page > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be in [1, 10000], got ", f.page_size()));
+  }
+  if (!f.split().empty() && !ValidSplitName(f.split())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("split \"", f.split(), "\" is not a split name"));
+  }
+  int64_t after_job = 0, after_epoch = 0;
+  std::string after_split;
+  if (!f.page_token().empty()) {
+    std::vector<std::string> parts = absl::StrSplit(f.page_token(), ':');
+    if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &after_job) ||
+        !absl::SimpleAtoi(parts[1], &after_epoch)) {
+      return absl::InvalidArgumentError(
+          "page_token is not one this store gave out");
+    }
+    after_split = parts[2];
+  }
+  std::string sql = absl::StrCat(
+      "SELECT ", kMetricColumns,
+      " FROM epoch_metrics m JOIN jobs j ON j.id = m.job_id WHERE 1 = 1");
+  // Numbers are formatted in; strings are bound.
+  if (f.sweep_id() > 0)
+    absl::StrAppend(&sql, " AND j.sweep_id = ", f.sweep_id());
+  if (f.job_ids_size() > 0) {
+    std::vector<int64_t> ids(f.job_ids().begin(), f.job_ids().end());
+    absl::StrAppend(&sql, " AND m.job_id IN (", absl::StrJoin(ids, ","), ")");
+  }
+  if (!f.method().empty()) absl::StrAppend(&sql, " AND j.method = ?1");
+  if (f.has_value_min()) absl::StrAppend(&sql, " AND j.value >= ?2");
+  if (f.has_value_max()) absl::StrAppend(&sql, " AND j.value <= ?3");
+  if (f.seeds_size() > 0) {
+    std::vector<uint64_t> seeds(f.seeds().begin(), f.seeds().end());
+    absl::StrAppend(&sql, " AND j.seed IN (", absl::StrJoin(seeds, ","), ")");
+  }
+  if (!f.split().empty()) absl::StrAppend(&sql, " AND m.split = ?4");
+  if (f.epoch_min() > 0)
+    absl::StrAppend(&sql, " AND m.epoch >= ", f.epoch_min());
+  if (f.epoch_max() > 0)
+    absl::StrAppend(&sql, " AND m.epoch <= ", f.epoch_max());
+  if (!f.page_token().empty())
+    absl::StrAppend(&sql, " AND (m.job_id, m.epoch, m.split) > (?5, ?6, ?7)");
+  absl::StrAppend(&sql, " ORDER BY m.job_id, m.epoch, m.split LIMIT ",
+                  page + 1);
+
+  RequestLock lock(this);
+  MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
+  if (!f.method().empty()) {
+    absl::StatusOr<calib::MethodKind> kind = calib::ParseMethod(f.method());
+    s.Bind(1, kind.ok() ? std::string(calib::Name(*kind)) : f.method());
+  }
+  if (f.has_value_min()) s.Bind(2, f.value_min());
+  if (f.has_value_max()) s.Bind(3, f.value_max());
+  if (!f.split().empty()) s.Bind(4, f.split());
+  if (!f.page_token().empty())
+    s.Bind(5, after_job).Bind(6, after_epoch).Bind(7, after_split);
+  std::vector<v1::EpochMetrics> rows;
+  next_page_token->clear();
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    if (static_cast<int>(rows.size()) == page) {
+      const v1::EpochMetrics& last = rows.back();
+      *next_page_token =
+          absl::StrCat(last.job_id(), ":", last.epoch(), ":", last.split());
+      break;
+    }
+    rows.push_back(MetricsFromRow(s));
+  }
+  if (f.include_bins()) {
+    for (v1::EpochMetrics& m : rows) MIXCAL_RETURN_IF_ERROR(ReadBins(&m));
+  }
+  return rows;
+}
+
+absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
+    int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split) {
+  if (!split.empty() && !ValidSplitName(split)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("split \"", split, "\" is not a split name"));
+  }
+  // Which epoch of each job to read, as SQL yielding (job_id, epoch).
+  std::string chosen;
+  if (at.at_case() == v1::SummaryPoint::kEpoch) {
+    if (at.epoch() < 1)
+      return absl::InvalidArgumentError("at.epoch must be at least 1");
+    chosen = absl::StrCat("SELECT id AS job_id, ", at.epoch(),
+                          " AS epoch FROM jobs WHERE sweep_id = ?1");
+  } else if (at.at_case() == v1::SummaryPoint::kBestBy) {
+    MIXCAL_ASSIGN_OR_RETURN(
+        const calib::Metric* col,
+        calib::ParseMetric(at.best_by(), "at.best_by", /*summarized_only=*/true));
+    const std::string best_split =
+        at.best_split().empty() ? "test" : at.best_split();
+    if (!ValidSplitName(best_split)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "at.best_split \"", best_split, "\" is not a split name"));
+    }
+    // SQLite fills the bare column `epoch` from the row holding MIN()/MAX().
+    chosen = absl::StrCat(
+        "SELECT m.job_id AS job_id, m.epoch AS epoch, ",
+        col->higher_is_better ? "MAX" : "MIN", "(m.", col->name,
+        ") FROM epoch_metrics m JOIN jobs j ON j.id = m.job_id "
+        "WHERE j.sweep_id = ?1 AND m.split = '",
+        best_split, "' AND m.", col->name, " IS NOT NULL GROUP BY m.job_id");
+  } else {
+    chosen =
+        "SELECT id AS job_id, last_epoch AS epoch FROM jobs WHERE sweep_id = "
+        "?1 AND last_epoch > 0";
+  }
+  std::string sql = absl::StrCat(
+      "SELECT j.method, j.value, m.split, m.epoch, ", SummaryColumnsSql(),
+      " FROM (",
+      chosen,
+      ") c JOIN jobs j ON j.id = c.job_id "
+      "JOIN epoch_metrics m ON m.job_id = c.job_id AND m.epoch = c.epoch",
+      split.empty() ? "" : " WHERE m.split = ?2", " ORDER BY j.id, m.split");
+
+  RequestLock lock(this);
+  MIXCAL_RETURN_IF_ERROR(GetSweepLocked(sweep_id).status());
+  MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
+  s.Bind(1, sweep_id);
+  if (!split.empty()) s.Bind(2, split);
+
+  struct Group {
+    v1::SummaryRow row;
+    std::vector<std::vector<double>> values;  // per metric
+  };
+  std::vector<Group> groups;
+  std::map<std::tuple<std::string, double, std::string>, size_t> index;
+  const std::vector<const calib::Metric*>& metrics = SummaryMetrics();
+  const size_t n_metrics = metrics.size();
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    auto key = std::make_tuple(s.Text(0), s.Double(1), s.Text(2));
+    auto [it, inserted] = index.emplace(key, groups.size());
+    if (inserted) {
+      Group g;
+      g.row.set_method(std::get<0>(key));
+      g.row.set_value(std::get<1>(key));
+      g.row.set_split(std::get<2>(key));
+      g.values.resize(n_metrics);
+      groups.push_back(std::move(g));
+    }
+    Group& g = groups[it->second];
+    g.row.set_seeds(g.row.seeds() + 1);
+    g.row.add_epochs(static_cast<uint32_t>(s.Int(3)));
+    for (size_t k = 0; k < n_metrics; ++k) {
+      if (!s.IsNull(4 + static_cast<int>(k)))
+        g.values[k].push_back(s.Double(4 + static_cast<int>(k)));
+    }
+  }
+  std::vector<v1::SummaryRow> out;
+  for (Group& g : groups) {
+    for (size_t k = 0; k < n_metrics; ++k) {
+      const std::vector<double>& v = g.values[k];
+      if (v.empty()) continue;
+      const calib::MeanStd ms = calib::MeanAndStd(v);
+      v1::MetricStat* stat = g.row.add_stats();
+      stat->set_metric(metrics[k]->name);
+      stat->set_mean(ms.mean);
+      stat->set_std(ms.std);
+      stat->set_count(static_cast<uint32_t>(v.size()));
+    }
+    out.push_back(std::move(g.row));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::EpochMetrics> Store::GetReliability(
+    int64_t job_id, uint32_t epoch, const std::string& split_in) {
+  const std::string split = split_in.empty() ? "test" : split_in;
+  if (!ValidSplitName(split)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("split \"", split, "\" is not a split name"));
+  }
+  RequestLock lock(this);
+  MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));
+  if (epoch == 0) epoch = job.last_epoch();
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached(absl::StrCat("SELECT ", kMetricColumns,
+                               " FROM epoch_metrics m JOIN jobs j ON "
+                               "j.id = m.job_id WHERE m.job_id = ? AND m.epoch "
+                               "= ? AND m.split = ?")));
+  s->Bind(1, job_id).Bind(2, epoch).Bind(3, split);
+  MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
+  if (!found) {
+    return absl::NotFoundError(absl::StrCat(
+        "job ", job_id, " has no metrics for epoch ", epoch, " split ", split));
+  }
+  v1::EpochMetrics m = MetricsFromRow(*s);
+  MIXCAL_RETURN_IF_ERROR(ReadBins(&m));
+  std::vector<calib::ReliabilityBin> bins;
+  for (const v1::ReliabilityBin& bin : m.bins())
+    bins.push_back({bin.count(), bin.confidence_sum(), bin.correct()});
+  // The bins are the source of truth.
+  calib::Calibration c = calib::CalibrationFromBins(bins);
+  m.set_ece(c.ece);
+  m.set_mce(c.mce);
+  m.set_oe(c.oe);
+  return m;
+}
+
+absl::StatusOr<std::vector<v1::Event>> Store::ListEvents(int64_t sweep_id,
+                                                         int64_t job_id,
+                                                         int64_t after_id,
+                                                         int limit) {
+  std::string sql =
+      "SELECT id, time, sweep_id, job_id, kind, message FROM events WHERE id > "
+      "?1";
+  if (sweep_id > 0) absl::StrAppend(&sql, " AND sweep_id = ", sweep_id);
+  if (job_id > 0) absl::StrAppend(&sql, " AND job_id = ", job_id);
+  absl::StrAppend(&sql, " ORDER BY id LIMIT ",
+                  std::clamp(limit <= 0 ? 1000 : limit, 1, 10000));
+  RequestLock lock(this);
+  MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
+  s.Bind(1, after_id);
+  std::vector<v1::Event> out;
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    v1::Event e;
+    e.set_id(s.Int(0));
+    e.set_time_us(s.Int(1));
+    e.set_sweep_id(s.Int(2));
+    e.set_job_id(s.Int(3));
+    e.set_kind(s.Text(4));
+    e.set_message(s.Text(5));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace mixcal::storage

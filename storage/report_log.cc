@@ -1,0 +1,399 @@
+#include "storage/store.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
+#include "spec/spec.h"
+#include "base/status_macros.h"
+#include "storage/internal/job_states.h"
+#include "storage/internal/rows.h"
+#include "storage/internal/sqlite.h"
+#include "storage/internal/store_locks.h"
+#include "storage/internal/bins_codec.h"
+#include "calib/metrics.h"
+
+namespace mixcal::storage {
+
+namespace {
+
+absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
+  const auto& metrics = req.metrics();
+  if (metrics.empty() || metrics.size() > 16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics must hold 1 to 16 splits, got ", metrics.size()));
+  }
+  const uint32_t epoch = metrics[0].epoch();
+  for (int i = 0; i < metrics.size(); ++i) {
+    const v1::EpochMetrics& m = metrics[i];
+    if (m.epoch() < 1 || m.epoch() > 100000 || m.epoch() != epoch) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics[", i,
+          "].epoch must be in [1, 100000] and the same for all splits, got ",
+          m.epoch()));
+    }
+    if (!ValidSplitName(m.split())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics[", i, "].split must be 1 to 32 of [a-z0-9_-], got \"",
+          m.split(), "\""));
+    }
+    if (m.job_id() != 0 && m.job_id() != req.lease().job_id()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics[", i, "].job_id ", m.job_id(),
+                       " is not the lease's job ", req.lease().job_id()));
+    }
+    if (m.bins_size() > 1000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics[", i, "].bins must have at most 1000 bins, got ",
+          m.bins_size()));
+    }
+    for (int b = 0; b < m.bins_size(); ++b) {
+      const v1::ReliabilityBin& bin = m.bins(b);
+      if (bin.count() < 0 || bin.correct() < 0 || bin.correct() > bin.count() ||
+          !(bin.confidence_sum() >= 0 &&
+            bin.confidence_sum() <= static_cast<double>(bin.count()))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("metrics[", i, "].bins[", b,
+                         "] must have count >= 0, correct in [0, count] and "
+                         "confidence_sum in [0, count], got count ",
+                         bin.count(), ", correct ", bin.correct(),
+                         ", confidence_sum ", bin.confidence_sum()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+namespace {
+
+absl::Status ValidateCheckpoint(const std::string& path) {
+  if (path.empty() || path.size() > spec::kMaxPathLength) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "path must be 1 to ", spec::kMaxPathLength, " characters"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOutcome(v1::JobState outcome) {
+  if (outcome != v1::SUCCEEDED && outcome != v1::FAILED &&
+      outcome != v1::CANCELLED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("outcome must be SUCCEEDED, FAILED or CANCELLED, got ",
+                     v1::JobState_Name(outcome)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Store::ReportEpoch(const v1::Lease& lease,
+                                const std::vector<v1::EpochMetrics>& metrics) {
+  v1::ReportEpochRequest req;
+  *req.mutable_lease() = lease;
+  for (const v1::EpochMetrics& m : metrics) *req.add_metrics() = m;
+  return ReportEpoch(req);
+}
+
+absl::Status Store::ReportEpoch(const v1::ReportEpochRequest& report) {
+  const ReportItem item{&report, nullptr, nullptr};
+  return StoreItems({&item, 1})[0].status;
+}
+
+std::vector<ReportResult> Store::StoreReports(
+    absl::Span<const v1::WorkerReport* const> reports) {
+  std::vector<ReportItem> items;
+  items.reserve(reports.size());
+  for (const v1::WorkerReport* r : reports) {
+    items.push_back({r->has_epoch() ? &r->epoch() : nullptr,
+                     r->has_checkpoint() ? &r->checkpoint() : nullptr,
+                     r->has_finish() ? &r->finish() : nullptr});
+  }
+  return StoreItems(items);
+}
+
+std::vector<ReportResult> Store::StoreItems(
+    absl::Span<const ReportItem> items) {
+  std::vector<ReportResult> results(items.size());
+  std::vector<ReportItem> valid;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const ReportItem& it = items[i];
+    absl::Status s;
+    if (it.epoch != nullptr) {
+      s = ValidateReport(*it.epoch);
+    } else if (it.checkpoint != nullptr) {
+      s = ValidateCheckpoint(it.checkpoint->path());
+    } else if (it.finish != nullptr) {
+      s = ValidateOutcome(it.finish->outcome());
+    } else {
+      s = absl::InvalidArgumentError(
+          "report must hold an epoch, a checkpoint or a finish");
+    }
+    results[i].status = s;
+    if (s.ok()) {
+      valid.push_back(it);
+      where.push_back(i);
+    }
+  }
+  if (valid.empty()) return results;
+  std::vector<ReportResult> written;
+  {
+    ReportLock lock(this);
+    written = WriteItems(valid);
+  }
+  for (size_t k = 0; k < where.size(); ++k)
+    results[where[k]] = std::move(written[k]);
+  return results;
+}
+
+std::vector<ReportResult> Store::WriteItems(
+    absl::Span<const ReportItem> items) {
+  std::vector<ReportResult> results(items.size());
+  // Fast: no savepoint per item. A refusal (stale lease, a finished job) is
+  // found before anything of its item is written, so it needs none; a write
+  // failing after its checks (I/O, a full disk) rolls back the batch, which
+  // is then written again with a savepoint per item, so that only that item
+  // fails.
+  absl::Status s = WriteBatch(items, /*savepoints=*/false, &results);
+  if (s.ok()) return results;
+  s = WriteBatch(items, /*savepoints=*/true, &results);
+  if (!s.ok()) {
+    for (ReportResult& r : results)
+      if (r.status.ok()) r.status = s;
+  }
+  return results;
+}
+
+namespace {
+// Refusals that come before an item writes anything.
+bool Refusal(const absl::Status& s) {
+  return absl::IsFailedPrecondition(s) || absl::IsNotFound(s) ||
+         absl::IsInvalidArgument(s);
+}
+}  // namespace
+
+absl::Status Store::WriteBatch(absl::Span<const ReportItem> items,
+                               bool savepoints,
+                               std::vector<ReportResult>* results) {
+  auto exec_cached = [&](const char* sql) -> absl::Status {
+    MIXCAL_ASSIGN_OR_RETURN(CachedStatement st, db_->Cached(sql));
+    return st->Run();
+  };
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  // Only a finish changes a job's state or attempt here, so a lease is
+  // checked once per batch until its job finishes.
+  // A refusal carries the job's state (on this attempt): a worker tells a
+  // job a person cancelled from one it lost.
+  std::map<std::pair<int64_t, int64_t>, ReportResult> leases;
+  auto check = [&](const v1::Lease& l) -> const ReportResult& {
+    const auto key =
+        std::make_pair(l.job_id(), static_cast<int64_t>(l.attempt()));
+    auto it = leases.find(key);
+    if (it == leases.end()) {
+      ReportResult r;
+      r.status = CheckLease(l, &r.state);
+      if (r.status.ok()) r.state = v1::JOB_STATE_UNSPECIFIED;
+      it = leases.emplace(key, std::move(r)).first;
+    }
+    return it->second;
+  };
+  std::map<int64_t, uint32_t> last_epoch;  // per job, of the epochs stored
+  for (size_t i = 0; i < items.size(); ++i) {
+    const ReportItem& it = items[i];
+    ReportResult& result = (*results)[i];
+    result = ReportResult();
+    if (it.finish == nullptr) {
+      const v1::Lease& lease =
+          it.epoch != nullptr ? it.epoch->lease() : it.checkpoint->lease();
+      const ReportResult& lease_check = check(lease);
+      if (!lease_check.status.ok()) {
+        result = lease_check;
+        continue;
+      }
+    }
+    if (savepoints) MIXCAL_RETURN_IF_ERROR(exec_cached("SAVEPOINT report"));
+    absl::Status s;
+    if (it.epoch != nullptr) {
+      s = WriteReportRows(*it.epoch);
+    } else if (it.checkpoint != nullptr) {
+      s = CheckpointLocked(it.checkpoint->lease(), it.checkpoint->epoch(),
+                           it.checkpoint->path());
+    } else {
+      const int64_t job = it.finish->lease().job_id();
+      // The job's newest epoch goes in before its state changes.
+      if (auto e = last_epoch.find(job); e != last_epoch.end()) {
+        s = SetLastEpoch(job, e->second);
+        last_epoch.erase(e);
+      }
+      if (s.ok()) {
+        absl::StatusOr<v1::JobState> state = FinishLocked(
+            it.finish->lease(), it.finish->outcome(), it.finish->error());
+        s = state.status();
+        if (state.ok()) result.state = *state;
+      }
+      leases.erase(leases.lower_bound({job, 0}),
+                   leases.lower_bound({job + 1, 0}));
+      if (!savepoints && !s.ok() && Refusal(s)) {
+        result.status = s;  // wrote nothing
+        continue;
+      }
+    }
+    if (!s.ok()) {
+      if (!savepoints) return s;
+      exec_cached("ROLLBACK TO report").IgnoreError();
+    }
+    if (savepoints) exec_cached("RELEASE report").IgnoreError();
+    result.status = s;
+    if (s.ok() && it.epoch != nullptr) {
+      uint32_t& e = last_epoch[it.epoch->lease().job_id()];
+      e = std::max(e, it.epoch->metrics(0).epoch());
+    }
+  }
+  for (const auto& [job, epoch] : last_epoch)
+    MIXCAL_RETURN_IF_ERROR(SetLastEpoch(job, epoch));
+  return txn.Commit();
+}
+
+absl::Status Store::SetLastEpoch(int64_t job, uint32_t epoch) {
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement last,
+      db_->Cached(
+          "UPDATE jobs SET last_epoch = MAX(last_epoch, ?) WHERE id = ?"));
+  return last->Bind(1, epoch).Bind(2, job).Run();
+}
+
+absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
+  const int64_t job = report.lease().job_id();
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement put,
+      db_->Cached("INSERT OR REPLACE INTO epoch_metrics (job_id, epoch, split, "
+                  "count, accuracy, "
+                  "nll, brier, ece, mce, oe, adaptive_ece, mean_confidence, "
+                  "mean_entropy, auroc, "
+                  "temperature, train_loss, train_accuracy, lr, "
+                  "samples_per_sec, wall_seconds) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                  "?, ?, ?)"));
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement put_bins,
+      db_->Cached("INSERT OR REPLACE INTO epoch_bins (job_id, epoch, split, "
+                  "bins) VALUES (?, ?, ?, ?)"));
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement del_bins,
+      db_->Cached("DELETE FROM epoch_bins WHERE job_id = ? AND epoch = ? AND "
+                  "split = ?"));
+  for (const v1::EpochMetrics& m : report.metrics()) {
+    put->Reset();
+    put->Bind(1, job)
+        .Bind(2, m.epoch())
+        .Bind(3, m.split())
+        .Bind(4, m.count())
+        .Bind(5, m.accuracy())
+        .Bind(6, m.nll())
+        .Bind(7, m.brier())
+        .Bind(8, m.ece())
+        .Bind(9, m.mce())
+        .Bind(10, m.oe())
+        .Bind(11, m.adaptive_ece())
+        .Bind(12, m.mean_confidence())
+        .Bind(13, m.mean_entropy())
+        .Bind(14,
+              m.has_auroc() ? std::optional<double>(m.auroc()) : std::nullopt)
+        .Bind(15, m.has_temperature() ? std::optional<double>(m.temperature())
+                                      : std::nullopt)
+        .Bind(16, m.train_loss())
+        .Bind(17, m.train_accuracy())
+        .Bind(18, m.lr())
+        .Bind(19, m.samples_per_sec())
+        .Bind(20, m.wall_seconds());
+    MIXCAL_RETURN_IF_ERROR(put->Run());
+    if (m.bins_size() > 0) {
+      put_bins->Reset();
+      MIXCAL_RETURN_IF_ERROR(put_bins->Bind(1, job)
+                                 .Bind(2, m.epoch())
+                                 .Bind(3, m.split())
+                                 .Bind(4, EncodeBins(m.bins()))
+                                 .Run());
+    } else {
+      del_bins->Reset();
+      MIXCAL_RETURN_IF_ERROR(
+          del_bins->Bind(1, job).Bind(2, m.epoch()).Bind(3, m.split()).Run());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,
+                                     const std::string& path) {
+  MIXCAL_RETURN_IF_ERROR(ValidateCheckpoint(path));
+  RequestLock lock(this);
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  MIXCAL_RETURN_IF_ERROR(CheckLease(lease));
+  MIXCAL_RETURN_IF_ERROR(CheckpointLocked(lease, epoch, path));
+  return txn.Commit();
+}
+
+absl::Status Store::CheckpointLocked(const v1::Lease& lease, uint32_t epoch,
+                                     const std::string& path) {
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("UPDATE jobs SET checkpoint = ?, checkpoint_epoch = ? "
+                  "WHERE id = ? AND checkpoint_epoch <= ?"));
+  return s->Bind(1, path)
+      .Bind(2, epoch)
+      .Bind(3, lease.job_id())
+      .Bind(4, epoch)
+      .Run();
+}
+
+absl::StatusOr<v1::JobState> Store::FinishJob(const v1::Lease& lease,
+                                              v1::JobState outcome,
+                                              const std::string& error) {
+  MIXCAL_RETURN_IF_ERROR(ValidateOutcome(outcome));
+  RequestLock lock(this);
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  MIXCAL_ASSIGN_OR_RETURN(v1::JobState state,
+                          FinishLocked(lease, outcome, error));
+  MIXCAL_RETURN_IF_ERROR(txn.Commit());
+  return state;
+}
+
+absl::StatusOr<v1::JobState> Store::FinishLocked(const v1::Lease& lease,
+                                                 v1::JobState outcome,
+                                                 const std::string& error) {
+  MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(lease.job_id()));
+  if (job.attempt() != lease.attempt()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "stale lease: job ", job.id(), " attempt ", lease.attempt(),
+        " is not current (attempt ", job.attempt(), ")"));
+  }
+  if (job.state() == v1::CANCELLED || job.state() == outcome) {
+    return job.state();  // repeated, or cancelled by a person meanwhile
+  }
+  if (job.state() != v1::RUNNING) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "stale lease: job ", job.id(), " is ", v1::JobState_Name(job.state())));
+  }
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
+                          db_->Cached("UPDATE jobs SET state = ?, error = ?, "
+                                      "finished_at = ?, lease_expires_at = 0 "
+                                      "WHERE id = ?"));
+  MIXCAL_RETURN_IF_ERROR(s->Bind(1, static_cast<int>(outcome))
+                             .Bind(2, error.substr(0, 4096))
+                             .Bind(3, clock_->NowMicros())
+                             .Bind(4, job.id())
+                             .Run());
+  std::string kind = absl::AsciiStrToLower(v1::JobState_Name(outcome));
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(job.sweep_id(), job.id(), kind, error.substr(0, 4096)));
+  MIXCAL_RETURN_IF_ERROR(UpdateSweepState(job.sweep_id()));
+  return outcome;
+}
+
+}  // namespace mixcal::storage

@@ -1,0 +1,268 @@
+#include "storage/store.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/status_macros.h"
+#include "storage/internal/job_states.h"
+#include "storage/internal/rows.h"
+#include "storage/internal/sqlite.h"
+#include "storage/internal/store_locks.h"
+#include "spec/spec.h"
+
+namespace mixcal::storage {
+
+absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
+  MIXCAL_RETURN_IF_ERROR(spec::ValidateSweepSpec(raw));
+  const v1::SweepSpec spec = spec::Normalized(raw);
+  std::string spec_bytes;
+  spec.SerializeToString(&spec_bytes);  // deterministic enough: no maps
+  const std::vector<spec::JobSpec> jobs = spec::ExpandSweep(spec);
+
+  RequestLock lock(this);
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  if (!spec.request_id().empty()) {
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement s,
+        db_->Cached("SELECT id, spec FROM sweeps WHERE request_id = ?"));
+    s->Bind(1, spec.request_id());
+    MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
+    if (found) {
+      const int64_t id = s->Int(0);
+      if (s->Blob(1) != spec_bytes) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "request_id \"", spec.request_id(),
+            "\" was already used for sweep ", id, " with a different spec"));
+      }
+      return GetSweepLocked(id);
+    }
+  }
+  const int64_t now = clock_->NowMicros();
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement ins,
+      db_->Cached("INSERT INTO sweeps (name, spec, request_id, created_at, "
+                  "state, priority, "
+                  "max_attempts) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  ins->Bind(1, spec.name()).BindBlob(2, spec_bytes);
+  if (spec.request_id().empty()) {
+    ins->BindNull(3);
+  } else {
+    ins->Bind(3, spec.request_id());
+  }
+  MIXCAL_RETURN_IF_ERROR(ins->Bind(4, now)
+                             .Bind(5, static_cast<int>(v1::SWEEP_ACTIVE))
+                             .Bind(6, spec.priority())
+                             .Bind(7, spec.max_attempts())
+                             .Run());
+  const int64_t sweep_id = db_->LastInsertId();
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement job,
+                          db_->Cached("INSERT INTO jobs (sweep_id, method, "
+                                      "value, seed, config, state, priority, "
+                                      "device, max_attempts, created_at) "
+                                      "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"));
+  std::string config;
+  for (const spec::JobSpec& j : jobs) {
+    job->Reset();
+    j.config.SerializeToString(&config);
+    MIXCAL_RETURN_IF_ERROR(job->Bind(1, sweep_id)
+                               .Bind(2, j.method)
+                               .Bind(3, j.value)
+                               .Bind(4, j.seed)
+                               .BindBlob(5, config)
+                               .Bind(6, spec.priority())
+                               .Bind(7, spec.device())
+                               .Bind(8, spec.max_attempts())
+                               .Bind(9, now)
+                               .Run());
+  }
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(sweep_id, 0, "submitted",
+               absl::StrCat(spec.name(), ": ", jobs.size(), " jobs")));
+  MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, GetSweepLocked(sweep_id));
+  MIXCAL_RETURN_IF_ERROR(txn.Commit());
+  return sweep;
+}
+
+absl::StatusOr<v1::Sweep> Store::GetSweep(int64_t sweep_id) {
+  RequestLock lock(this);
+  return GetSweepLocked(sweep_id);
+}
+
+absl::StatusOr<v1::Sweep> Store::GetSweepLocked(int64_t sweep_id) {
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached(
+          "SELECT id, name, spec, state, created_at FROM sweeps WHERE id = ?"));
+  s->Bind(1, sweep_id);
+  MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
+  if (!found) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
+  v1::Sweep sweep;
+  sweep.set_id(s->Int(0));
+  sweep.set_name(s->Text(1));
+  if (!sweep.mutable_spec()->ParseFromString(s->Blob(2))) {
+    return absl::DataLossError(absl::StrCat(
+        "sweep ", sweep_id, ": its stored spec cannot be parsed (the store "
+        "file is damaged)"));
+  }
+  sweep.set_state(static_cast<v1::SweepState>(s->Int(3)));
+  sweep.set_created_at_us(s->Int(4));
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement j,
+      db_->Cached("SELECT id, state FROM jobs WHERE sweep_id = ? ORDER BY id"));
+  j->Bind(1, sweep_id);
+  v1::JobCounts* c = sweep.mutable_counts();
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, j->Step());
+    if (!row) break;
+    sweep.add_job_ids(j->Int(0));
+    switch (static_cast<v1::JobState>(j->Int(1))) {
+      case v1::QUEUED:
+        c->set_queued(c->queued() + 1);
+        break;
+      case v1::RUNNING:
+        c->set_running(c->running() + 1);
+        break;
+      case v1::SUCCEEDED:
+        c->set_succeeded(c->succeeded() + 1);
+        break;
+      case v1::FAILED:
+        c->set_failed(c->failed() + 1);
+        break;
+      case v1::CANCELLED:
+        c->set_cancelled(c->cancelled() + 1);
+        break;
+      default:
+        break;
+    }
+  }
+  return sweep;
+}
+
+absl::StatusOr<std::vector<v1::Sweep>> Store::ListSweeps(int limit,
+                                                         bool active_only) {
+  RequestLock lock(this);
+  MIXCAL_ASSIGN_OR_RETURN(
+      Statement s,
+      db_->Prepare(absl::StrCat("SELECT id FROM sweeps",
+                                active_only ? " WHERE state = " SWEEP_IS_ACTIVE : "",
+                                " ORDER BY id DESC LIMIT ?")));
+  s.Bind(1, std::clamp(limit <= 0 ? 100 : limit, 1, 1000));
+  std::vector<int64_t> ids;
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ids.push_back(s.Int(0));
+  }
+  std::vector<v1::Sweep> out;
+  for (int64_t id : ids) {
+    MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, GetSweepLocked(id));
+    out.push_back(std::move(sweep));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::Sweep> Store::CancelSweep(int64_t sweep_id) {
+  RequestLock lock(this);
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  MIXCAL_RETURN_IF_ERROR(GetSweepLocked(sweep_id).status());
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s, db_->Cached("UPDATE jobs SET state = " JOB_CANCELLED ", finished_at = "
+                                     "?, error = 'cancelled with its sweep' "
+                                     "WHERE sweep_id = ? AND state IN (" JOB_QUEUED ", " JOB_RUNNING ")"));
+  MIXCAL_RETURN_IF_ERROR(
+      s->Bind(1, clock_->NowMicros()).Bind(2, sweep_id).Run());
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(sweep_id, 0, "cancelled",
+               absl::StrCat(db_->Changes(), " jobs cancelled")));
+  MIXCAL_RETURN_IF_ERROR(UpdateSweepState(sweep_id));
+  MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, GetSweepLocked(sweep_id));
+  MIXCAL_RETURN_IF_ERROR(txn.Commit());
+  return sweep;
+}
+
+absl::StatusOr<v1::Job> Store::GetJob(int64_t job_id) {
+  RequestLock lock(this);
+  return GetJobLocked(job_id);
+}
+
+absl::StatusOr<v1::Job> Store::GetJobLocked(int64_t job_id) {
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
+                          db_->Cached(absl::StrCat("SELECT ", kJobColumns,
+                                                   " FROM jobs WHERE id = ?")));
+  s->Bind(1, job_id);
+  MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
+  if (!found) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  return JobFromRow(*s);
+}
+
+absl::StatusOr<std::vector<v1::Job>> Store::ListJobs(const JobFilter& filter) {
+  RequestLock lock(this);
+  std::string sql =
+      absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE 1 = 1");
+  if (filter.sweep_id > 0)
+    absl::StrAppend(&sql, " AND sweep_id = ", filter.sweep_id);
+  if (!filter.states.empty()) {
+    std::vector<int> states(filter.states.begin(), filter.states.end());
+    absl::StrAppend(&sql, " AND state IN (", absl::StrJoin(states, ","), ")");
+  }
+  absl::StrAppend(&sql, " ORDER BY id LIMIT ",
+                  std::clamp(filter.limit, 1, 10000));
+  MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
+  std::vector<v1::Job> out;
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    MIXCAL_ASSIGN_OR_RETURN(v1::Job job, JobFromRow(s));
+    out.push_back(std::move(job));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::Job> Store::TransitionJob(
+    int64_t job_id, std::initializer_list<v1::JobState> from, const char* verb,
+    const char* event, const char* update_sql) {
+  RequestLock lock(this);
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));
+  if (std::find(from.begin(), from.end(), job.state()) == from.end()) {
+    std::vector<std::string> names;
+    for (v1::JobState s : from) names.push_back(v1::JobState_Name(s));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", job_id, " is ", v1::JobState_Name(job.state()), "; only ",
+        absl::StrJoin(names, " or "), " jobs can be ", verb));
+  }
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s, db_->Cached(update_sql));
+  MIXCAL_RETURN_IF_ERROR(s->Bind(1, clock_->NowMicros()).Bind(2, job_id).Run());
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(job.sweep_id(), job_id, event,
+               absl::StrCat("was ", v1::JobState_Name(job.state()))));
+  MIXCAL_RETURN_IF_ERROR(UpdateSweepState(job.sweep_id()));
+  MIXCAL_ASSIGN_OR_RETURN(job, GetJobLocked(job_id));
+  MIXCAL_RETURN_IF_ERROR(txn.Commit());
+  return job;
+}
+
+absl::StatusOr<v1::Job> Store::CancelJob(int64_t job_id) {
+  return TransitionJob(job_id, {v1::QUEUED, v1::RUNNING}, "cancelled",
+                       "cancelled",
+                       "UPDATE jobs SET state = " JOB_CANCELLED ", finished_at = ?1, error = "
+                       "'cancelled' WHERE id = ?2");
+}
+
+absl::StatusOr<v1::Job> Store::RetryJob(int64_t job_id) {
+  // Attempt numbers keep counting, so leases of earlier attempts stay fenced.
+  return TransitionJob(job_id, {v1::FAILED, v1::CANCELLED}, "retried",
+                       "retried",
+                       "UPDATE jobs SET state = " JOB_QUEUED ", worker_id = NULL, "
+                       "lease_expires_at = 0, error = '', "
+                       "finished_at = 0, max_attempts = attempt + "
+                       "(SELECT max_attempts FROM sweeps WHERE sweeps.id = "
+                       "jobs.sweep_id) WHERE id = ?2");
+}
+
+}  // namespace mixcal::storage
