@@ -1,23 +1,18 @@
 #include "server/auth.h"
 
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/file.h"
+#include "base/status_macros.h"
 
 namespace mixcal::server {
 
 absl::StatusOr<Authenticator> Authenticator::FromFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in)
-    return absl::NotFoundError(
-        absl::StrCat("tokens file ", path, ": cannot read"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return FromText(text.str(), path);
+  MIXCAL_ASSIGN_OR_RETURN(std::string text, ReadFile(path, "tokens file"));
+  return FromText(text, path);
 }
 
 absl::StatusOr<Authenticator> Authenticator::FromText(

@@ -16,6 +16,7 @@
 #include "calib/config.h"
 #include "calib/metrics.h"
 #include "calib/stats.h"
+#include "spec/limits.h"
 
 namespace mixcal::storage {
 namespace {
@@ -62,11 +63,8 @@ absl::Status Store::ReadBins(v1::EpochMetrics* m) {
 
 absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
     const v1::MetricsFilter& f, std::string* next_page_token) {
-  const int page = f.page_size() == 0 ? 1000 : static_cast<int>(f.page_size());
-  if (page < 1 || page > 10000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must be in [1, 10000], got ", f.page_size()));
-  }
+  MIXCAL_RETURN_IF_ERROR(spec::CheckLimit(spec::kMetricsPageSize, f.page_size()));
+  const int page = spec::EffectiveLimit(spec::kMetricsPageSize, f.page_size());
   if (!f.split().empty() && !ValidSplitName(f.split())) {
     return absl::InvalidArgumentError(
         absl::StrCat("split \"", f.split(), "\" is not a split name"));
@@ -279,7 +277,7 @@ absl::StatusOr<std::vector<v1::Event>> Store::ListEvents(int64_t sweep_id,
   if (sweep_id > 0) absl::StrAppend(&sql, " AND sweep_id = ", sweep_id);
   if (job_id > 0) absl::StrAppend(&sql, " AND job_id = ", job_id);
   absl::StrAppend(&sql, " ORDER BY id LIMIT ",
-                  std::clamp(limit <= 0 ? 1000 : limit, 1, 10000));
+                  spec::EffectiveLimit(spec::kListEventsLimit, limit));
   RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
   s.Bind(1, after_id);

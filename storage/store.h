@@ -79,7 +79,7 @@ struct ReportResult {
 struct JobFilter {
   int64_t sweep_id = 0;              // 0 = any
   std::vector<v1::JobState> states;  // empty = any
-  int limit = 1000;
+  int limit = 0;  // 0 = the API default (spec/limits.h)
 };
 
 class Store {

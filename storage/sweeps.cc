@@ -10,6 +10,7 @@
 #include "storage/internal/rows.h"
 #include "storage/internal/sqlite.h"
 #include "storage/internal/store_locks.h"
+#include "spec/limits.h"
 #include "spec/spec.h"
 
 namespace mixcal::storage {
@@ -149,7 +150,7 @@ absl::StatusOr<std::vector<v1::Sweep>> Store::ListSweeps(int limit,
       db_->Prepare(absl::StrCat("SELECT id FROM sweeps",
                                 active_only ? " WHERE state = " SWEEP_IS_ACTIVE : "",
                                 " ORDER BY id DESC LIMIT ?")));
-  s.Bind(1, std::clamp(limit <= 0 ? 100 : limit, 1, 1000));
+  s.Bind(1, spec::EffectiveLimit(spec::kListSweepsLimit, limit));
   std::vector<int64_t> ids;
   while (true) {
     MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -210,7 +211,7 @@ absl::StatusOr<std::vector<v1::Job>> Store::ListJobs(const JobFilter& filter) {
     absl::StrAppend(&sql, " AND state IN (", absl::StrJoin(states, ","), ")");
   }
   absl::StrAppend(&sql, " ORDER BY id LIMIT ",
-                  std::clamp(filter.limit, 1, 10000));
+                  spec::EffectiveLimit(spec::kListJobsLimit, filter.limit));
   MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
   std::vector<v1::Job> out;
   while (true) {

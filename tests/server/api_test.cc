@@ -421,6 +421,11 @@ TEST(CoordinatorStartTest, NonLoopbackNeedsTlsAndTokensOrInsecure) {
   EXPECT_TRUE(IsLoopback("[::1]:7707"));
   EXPECT_FALSE(IsLoopback("0.0.0.0:7707"));
   EXPECT_FALSE(IsLoopback("10.1.2.3:7707"));
+  EXPECT_TRUE(IsLoopback("127.0.0.2:7707"));
+  // Names that only start like a loopback address are not one.
+  EXPECT_FALSE(IsLoopback("127.evil.example:7707"));
+  EXPECT_FALSE(IsLoopback("127.0.0.1.example:7707"));
+  EXPECT_FALSE(IsLoopback("[::1.example]:7707"));
 }
 
 TEST_F(ApiTest, StaleLeaseReportIsRefusedOverTheWire) {

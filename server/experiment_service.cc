@@ -1,0 +1,178 @@
+#include "server/experiment_service.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/grpc_status.h"
+#include "spec/limits.h"
+
+namespace mixcal::server {
+namespace {
+
+template <typename T>
+grpc::Status Assign(absl::StatusOr<T> v, T* out) {
+  if (!v.ok()) return ToGrpc(v.status());
+  *out = *std::move(v);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status ExperimentService::SubmitSweep(grpc::ServerContext* ctx,
+                       const v1::SubmitSweepRequest* req,
+                       v1::Sweep* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
+  absl::StatusOr<v1::Sweep> s = b_.store->CreateSweep(req->spec());
+  if (!s.ok()) return ToGrpc(s.status());
+  *resp = *s;
+  b_.dispatcher->Notify();
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentService::GetSweep(grpc::ServerContext* ctx,
+                    const v1::GetSweepRequest* req,
+                    v1::Sweep* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
+  return Assign(b_.store->GetSweep(req->sweep_id()), resp);
+}
+
+grpc::Status ExperimentService::ListSweeps(grpc::ServerContext* ctx,
+                      const v1::ListSweepsRequest* req,
+                      v1::ListSweepsResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  MIXCAL_GRPC_CHECK(spec::CheckLimit(spec::kListSweepsLimit, req->limit()));
+  auto s = b_.store->ListSweeps(static_cast<int>(req->limit()),
+                                  req->active_only());
+  if (!s.ok()) return ToGrpc(s.status());
+  for (auto& sweep : *s) *resp->add_sweeps() = std::move(sweep);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentService::CancelSweep(grpc::ServerContext* ctx,
+                       const v1::CancelSweepRequest* req,
+                       v1::Sweep* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
+  MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
+  grpc::Status st = Assign(b_.store->CancelSweep(req->sweep_id()), resp);
+  if (st.ok()) b_.hub->PublishSweepJobs(req->sweep_id());
+  return st;
+}
+
+grpc::Status ExperimentService::GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req,
+                  v1::Job* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
+  return Assign(b_.store->GetJob(req->job_id()), resp);
+}
+
+grpc::Status ExperimentService::ListJobs(grpc::ServerContext* ctx,
+                    const v1::ListJobsRequest* req,
+                    v1::ListJobsResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  MIXCAL_GRPC_CHECK(spec::CheckLimit(spec::kListJobsLimit, req->limit()));
+  storage::JobFilter f;
+  f.sweep_id = req->sweep_id();
+  for (int s : req->states())
+    f.states.push_back(static_cast<v1::JobState>(s));
+  f.limit = static_cast<int>(req->limit());
+  auto jobs = b_.store->ListJobs(f);
+  if (!jobs.ok()) return ToGrpc(jobs.status());
+  for (auto& j : *jobs) *resp->add_jobs() = std::move(j);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentService::CancelJob(grpc::ServerContext* ctx,
+                     const v1::CancelJobRequest* req,
+                     v1::Job* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
+  MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
+  grpc::Status st = Assign(b_.store->CancelJob(req->job_id()), resp);
+  if (st.ok()) b_.hub->PublishJob(*resp);
+  return st;
+}
+
+grpc::Status ExperimentService::RetryJob(grpc::ServerContext* ctx,
+                    const v1::RetryJobRequest* req,
+                    v1::Job* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
+  MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
+  grpc::Status st = Assign(b_.store->RetryJob(req->job_id()), resp);
+  if (st.ok()) {
+    b_.dispatcher->Notify();
+    b_.hub->PublishJob(*resp);
+  }
+  return st;
+}
+
+grpc::Status ExperimentService::QueryMetrics(grpc::ServerContext* ctx,
+                        const v1::QueryMetricsRequest* req,
+                        v1::QueryMetricsResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  std::string token;
+  auto rows = b_.store->QueryMetrics(req->filter(), &token);
+  if (!rows.ok()) return ToGrpc(rows.status());
+  for (auto& r : *rows) *resp->add_rows() = std::move(r);
+  resp->set_next_page_token(token);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentService::SummarizeSweep(grpc::ServerContext* ctx,
+                          const v1::SummarizeSweepRequest* req,
+                          v1::SummarizeSweepResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
+  auto rows =
+      b_.store->SummarizeSweep(req->sweep_id(), req->at(), req->split());
+  if (!rows.ok()) return ToGrpc(rows.status());
+  for (auto& r : *rows) *resp->add_rows() = std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentService::GetReliability(grpc::ServerContext* ctx,
+                          const v1::GetReliabilityRequest* req,
+                          v1::GetReliabilityResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
+  auto m =
+      b_.store->GetReliability(req->job_id(), req->epoch(), req->split());
+  if (!m.ok()) return ToGrpc(m.status());
+  resp->set_epoch(m->epoch());
+  resp->set_split(m->split());
+  *resp->mutable_bins() = m->bins();
+  resp->set_ece(m->ece());
+  resp->set_mce(m->mce());
+  resp->set_oe(m->oe());
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentService::ListWorkers(grpc::ServerContext* ctx,
+                       const v1::ListWorkersRequest*,
+                       v1::ListWorkersResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  auto w = b_.store->ListWorkers();
+  if (!w.ok()) return ToGrpc(w.status());
+  for (auto& x : *w) *resp->add_workers() = std::move(x);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentService::ListEvents(grpc::ServerContext* ctx,
+                      const v1::ListEventsRequest* req,
+                      v1::ListEventsResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  MIXCAL_GRPC_CHECK(spec::CheckLimit(spec::kListEventsLimit, req->limit()));
+  auto e = b_.store->ListEvents(req->sweep_id(), req->job_id(),
+                                  req->after_id(),
+                                  static_cast<int>(req->limit()));
+  if (!e.ok()) return ToGrpc(e.status());
+  for (auto& x : *e) *resp->add_events() = std::move(x);
+  return grpc::Status::OK;
+}
+
+grpc::ServerWriteReactor<v1::SweepUpdate>* ExperimentService::WatchSweep(
+    grpc::CallbackServerContext* ctx, const v1::WatchSweepRequest* req) {
+  // The snapshot is read on the hub's thread, not this callback thread.
+  return b_.hub->Watch(req->sweep_id(), b_.auth->Check(*ctx, Permission::kRead));
+}
+
+}  // namespace mixcal::server

@@ -1,0 +1,75 @@
+#include "server/report_writer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "server/report_stream.h"
+
+namespace mixcal::server {
+
+void ReportWriter::Loop() {
+  constexpr size_t kMaxBatch = 2048;
+  while (true) {
+    std::vector<Item> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || stop_;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping
+      const size_t n = std::min(kMaxBatch, queue_.size());
+      batch.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    std::vector<storage::ReportResult> results = store_(batch);
+    absl::MutexLock lock(&ack_mu_);
+    stored_.push_back({std::move(batch), std::move(results)});
+  }
+}
+
+void ReportWriter::AckLoop() {
+  while (true) {
+    Stored done;
+    {
+      absl::MutexLock lock(&ack_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ack_mu_) {
+        return !stored_.empty() || ack_stop_;
+      };
+      ack_mu_.Await(absl::Condition(&ready));
+      if (stored_.empty()) return;  // stopping, and the writer is done
+      done = std::move(stored_.front());
+      stored_.pop_front();
+    }
+    const std::vector<Item>& batch = done.batch;
+    const std::vector<storage::ReportResult>& results = done.results;
+    // Acks per stream, in the order received.
+    std::vector<std::pair<ReportStream*, std::vector<v1::ReportAck>>> acks;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (Waiter* w = batch[i].waiter) {
+        w->result = results[i];
+        w->done.Notify();
+        continue;
+      }
+      ReportStream* r = batch[i].stream;
+      auto it = std::find_if(acks.begin(), acks.end(),
+                             [r](const auto& a) { return a.first == r; });
+      if (it == acks.end()) {
+        acks.push_back({r, {}});
+        it = acks.end() - 1;
+      }
+      v1::ReportAck& a = it->second.emplace_back();
+      a.set_sequence(batch[i].report.sequence());
+      const absl::Status& st = results[i].status;
+      a.set_code(static_cast<int32_t>(st.code()));
+      if (!st.ok()) a.set_message(std::string(st.message()));
+      a.set_state(results[i].state);
+    }
+    for (auto& [stream, list] : acks) stream->Acked(std::move(list));
+  }
+}
+
+}  // namespace mixcal::server

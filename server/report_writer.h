@@ -1,0 +1,103 @@
+#ifndef MIXCAL_SERVER_REPORT_WRITER_H_
+#define MIXCAL_SERVER_REPORT_WRITER_H_
+
+// The coordinator's one writer of worker reports: epoch metrics,
+// checkpoints and finishes from every StreamReports stream (and the unary
+// ReportEpoch calls) are queued here and stored by one thread, everything
+// waiting (up to 2,048) in one transaction; a second thread sends each
+// stream its acks, in order, so the writer goes straight on to the next
+// batch (docs/coordinator.md).
+
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "mixcal/v1/worker.pb.h"
+#include "storage/store.h"
+
+namespace mixcal::server {
+
+class ReportStream;
+
+// One thread that stores what the report streams delivered: everything
+// waiting is written in one transaction; a second sends each stream its
+// acks, in order.
+class ReportWriter {
+ public:
+  // A unary call waiting for its one report (ReportEpoch).
+  struct Waiter {
+    absl::Notification done;
+    storage::ReportResult result;
+  };
+  struct Item {
+    ReportStream* stream;  // or null, and then `waiter` is set
+    Waiter* waiter;
+    v1::WorkerReport report;
+  };
+  // Stores a batch; returns each report's result, in order.
+  using StoreFn =
+      std::function<std::vector<storage::ReportResult>(std::vector<Item>&)>;
+
+  explicit ReportWriter(StoreFn store) : store_(std::move(store)) {
+    thread_ = std::thread([this] { Loop(); });
+    acker_ = std::thread([this] { AckLoop(); });
+  }
+  ~ReportWriter() { Stop(); }
+
+  void Submit(ReportStream* stream, v1::WorkerReport&& report) {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back({stream, nullptr, std::move(report)});
+  }
+  // Stores one report with whatever else is waiting; blocks until it is.
+  storage::ReportResult StoreOne(v1::WorkerReport&& report) {
+    Waiter waiter;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.push_back({nullptr, &waiter, std::move(report)});
+    }
+    waiter.done.WaitForNotification();
+    return std::move(waiter.result);
+  }
+  // After every stream is done (the server shut down).
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    thread_.join();
+    {
+      absl::MutexLock lock(&ack_mu_);
+      ack_stop_ = true;
+    }
+    acker_.join();
+  }
+
+ private:
+  // A stored batch on its way back: the acks are sent, and the reports
+  // freed, by a second thread, so that the writer goes on to the next batch.
+  struct Stored {
+    std::vector<Item> batch;
+    std::vector<storage::ReportResult> results;
+  };
+  void Loop();
+  void AckLoop();
+
+  StoreFn store_;
+  absl::Mutex mu_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+  absl::Mutex ack_mu_;
+  std::deque<Stored> stored_ ABSL_GUARDED_BY(ack_mu_);
+  bool ack_stop_ ABSL_GUARDED_BY(ack_mu_) = false;
+  std::thread acker_;
+};
+
+}  // namespace mixcal::server
+
+#endif  // MIXCAL_SERVER_REPORT_WRITER_H_

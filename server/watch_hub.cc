@@ -1,0 +1,298 @@
+#include "server/watch_hub.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/grpc_status.h"
+
+namespace mixcal::server {
+
+// One WatchSweep stream. Writes one update at a time from its queue; the
+// opening snapshot is pushed by the hub's thread, and the stream is not
+// finished while that is pending, so the hub never holds a deleted reactor.
+class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
+ public:
+  WatchReactor(WatchHub* hub, int64_t sweep_id)
+      : hub_(hub), sweep_id_(sweep_id) {}
+
+  void Push(const v1::SweepUpdate& u) {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || overflowed_) return;
+    queued_bytes_ += u.ByteSizeLong();
+    if (queued_bytes_ > WatchHub::kMaxQueuedBytes) {
+      // The client does not read: drop what it has not read and end it.
+      overflowed_ = true;
+      queue_.clear();
+      queued_bytes_ = 0;
+      if (!writing_) FinishLocked(OverflowStatus());
+      return;
+    }
+    queue_.push_back(u);
+    if (u.has_sweep() && Ended(u.sweep().state())) end_after_ = true;
+    if (!writing_ && !snapshot_pending_) Next();
+  }
+
+  void MarkSnapshotPending() {
+    absl::MutexLock lock(&mu_);
+    snapshot_pending_ = true;
+  }
+  bool Cancelled() {
+    absl::MutexLock lock(&mu_);
+    return cancelled_ || finished_;
+  }
+  // The snapshot is queued (or failed with `s`): writing may start.
+  void SnapshotDone(const absl::Status& s) {
+    absl::MutexLock lock(&mu_);
+    snapshot_pending_ = false;
+    if (!s.ok()) {
+      FinishLocked(ToGrpc(s));
+      return;
+    }
+    if (cancelled_) {
+      FinishLocked(grpc::Status::CANCELLED);
+      return;
+    }
+    if (!writing_) Next();
+  }
+  void FinishNow(const grpc::Status& s) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(s);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (overflowed_) {
+      FinishLocked(OverflowStatus());
+      return;
+    }
+    if (!ok) cancelled_ = true;  // the client is gone
+    if (cancelled_) {
+      if (!snapshot_pending_) FinishLocked(grpc::Status::CANCELLED);
+      return;
+    }
+    Next();
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (!writing_ && !snapshot_pending_) FinishLocked(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    hub_->Unsubscribe(sweep_id_, this);
+    delete this;
+  }
+
+ private:
+  static grpc::Status OverflowStatus() {
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("this watcher fell behind by more than ",
+                     WatchHub::kMaxQueuedBytes >> 20,
+                     " MiB of unread updates; watch again to resync"));
+  }
+  void FinishLocked(const grpc::Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(s);
+  }
+  void Next() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    if (queue_.empty()) {
+      if (end_after_) FinishLocked(grpc::Status::OK);
+      return;
+    }
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    queued_bytes_ -= std::min(queued_bytes_, current_.ByteSizeLong());
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
+  WatchHub* const hub_;
+  const int64_t sweep_id_;
+  absl::Mutex mu_;
+  std::deque<v1::SweepUpdate> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::SweepUpdate current_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool end_after_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
+  bool snapshot_pending_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+WatchHub::WatchHub(storage::Store* store) : store_(store) {
+  thread_ = std::thread([this] { SnapshotLoop(); });
+}
+
+WatchHub::~WatchHub() { Stop(); }
+
+void WatchHub::Stop() {
+  {
+    absl::MutexLock lock(&snap_mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  thread_.join();
+  std::deque<Pending> left;
+  {
+    absl::MutexLock lock(&snap_mu_);
+    left.swap(pending_);
+  }
+  for (const Pending& p : left) {
+    p.reactor->SnapshotDone(absl::UnavailableError("shutting down"));
+  }
+}
+
+grpc::ServerWriteReactor<v1::SweepUpdate>* WatchHub::Watch(
+    int64_t sweep_id, const absl::Status& auth) {
+  auto* r = new WatchReactor(this, sweep_id);
+  absl::Status s = auth;
+  if (s.ok()) s = PositiveId("sweep_id", sweep_id);
+  if (!s.ok()) {
+    r->FinishNow(ToGrpc(s));
+    return r;
+  }
+  r->MarkSnapshotPending();
+  absl::MutexLock lock(&snap_mu_);
+  if (stop_) {
+    r->SnapshotDone(absl::UnavailableError("shutting down"));
+    return r;
+  }
+  pending_.push_back({sweep_id, r});
+  return r;
+}
+
+void WatchHub::SnapshotLoop() {
+  while (true) {
+    Pending p;
+    {
+      absl::MutexLock lock(&snap_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(snap_mu_) {
+        return !pending_.empty() || stop_;
+      };
+      snap_mu_.Await(absl::Condition(&ready));
+      if (stop_) return;
+      p = pending_.front();
+      pending_.pop_front();
+    }
+    Snapshot(p);
+  }
+}
+
+void WatchHub::Snapshot(const Pending& p) {
+  WatchReactor* r = p.reactor;
+  if (r->Cancelled()) {
+    r->SnapshotDone(absl::OkStatus());
+    return;
+  }
+  absl::StatusOr<v1::Sweep> sweep = store_->GetSweep(p.sweep_id);
+  if (!sweep.ok()) {
+    r->SnapshotDone(sweep.status());
+    return;
+  }
+  // Subscribe before the snapshot: a change in between is sent twice at
+  // worst, never lost.
+  Subscribe(p.sweep_id, r);
+  sweep = store_->GetSweep(p.sweep_id);
+  storage::JobFilter f;
+  f.sweep_id = p.sweep_id;
+  f.limit = kMaxSnapshotJobs;
+  absl::StatusOr<std::vector<v1::Job>> jobs = store_->ListJobs(f);
+  if (!sweep.ok() || !jobs.ok()) {
+    r->SnapshotDone(sweep.ok() ? jobs.status() : sweep.status());
+    return;
+  }
+  for (v1::Job& j : *jobs) {
+    v1::SweepUpdate u;
+    *u.mutable_job() = std::move(j);
+    r->Push(u);
+  }
+  v1::SweepUpdate u;
+  *u.mutable_sweep() = *std::move(sweep);
+  r->Push(u);  // ends the stream right away when the sweep already ended
+  r->SnapshotDone(absl::OkStatus());
+}
+
+void WatchHub::Subscribe(int64_t sweep_id, WatchReactor* w) {
+  absl::MutexLock lock(&mu_);
+  watchers_.emplace(sweep_id, w);
+}
+
+void WatchHub::Unsubscribe(int64_t sweep_id, WatchReactor* w) {
+  absl::MutexLock lock(&mu_);
+  auto [lo, hi] = watchers_.equal_range(sweep_id);
+  for (auto it = lo; it != hi; ++it) {
+    if (it->second == w) {
+      watchers_.erase(it);
+      return;
+    }
+  }
+}
+
+bool WatchHub::Any() {
+  absl::MutexLock lock(&mu_);
+  return !watchers_.empty();
+}
+
+void WatchHub::Publish(int64_t sweep_id, const v1::SweepUpdate& u) {
+  absl::MutexLock lock(&mu_);
+  auto [lo, hi] = watchers_.equal_range(sweep_id);
+  for (auto it = lo; it != hi; ++it) it->second->Push(u);
+}
+
+void WatchHub::PublishMetrics(const v1::ReportEpochRequest& report,
+                              const v1::Job& job) {
+  for (const v1::EpochMetrics& m : report.metrics()) {
+    v1::SweepUpdate u;
+    v1::EpochMetrics* row = u.mutable_metrics();
+    *row = m;
+    row->set_job_id(job.id());
+    row->set_method(job.method());
+    row->set_value(job.value());
+    row->set_seed(job.seed());
+    Publish(job.sweep_id(), u);
+  }
+}
+
+void WatchHub::PublishJob(const v1::Job& job) {
+  if (!Any()) return;
+  v1::SweepUpdate u;
+  *u.mutable_job() = job;
+  Publish(job.sweep_id(), u);
+  PublishSweepIfEnded(job.sweep_id());
+}
+
+void WatchHub::PublishJobId(int64_t job_id) {
+  if (!Any()) return;
+  absl::StatusOr<v1::Job> job = store_->GetJob(job_id);
+  if (job.ok()) PublishJob(*job);
+}
+
+void WatchHub::PublishSweepJobs(int64_t sweep_id) {
+  if (!Any()) return;
+  storage::JobFilter f;
+  f.sweep_id = sweep_id;
+  f.limit = kMaxSnapshotJobs;
+  absl::StatusOr<std::vector<v1::Job>> jobs = store_->ListJobs(f);
+  if (!jobs.ok()) return;
+  for (v1::Job& j : *jobs) {
+    v1::SweepUpdate u;
+    *u.mutable_job() = std::move(j);
+    Publish(sweep_id, u);
+  }
+  PublishSweepIfEnded(sweep_id);
+}
+
+void WatchHub::PublishSweepIfEnded(int64_t sweep_id) {
+  absl::StatusOr<v1::Sweep> sweep = store_->GetSweep(sweep_id);
+  if (!sweep.ok() || !Ended(sweep->state())) return;
+  v1::SweepUpdate u;
+  *u.mutable_sweep() = *std::move(sweep);
+  Publish(sweep_id, u);
+}
+
+}  // namespace mixcal::server

@@ -1,0 +1,90 @@
+#include "server/worker_service.h"
+
+#include <utility>
+#include <vector>
+
+#include "server/grpc_status.h"
+#include "server/report_stream.h"
+
+namespace mixcal::server {
+
+grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* ctx,
+                          const v1::RegisterWorkerRequest* req,
+                          v1::RegisterWorkerResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
+  v1::WorkerInfo info;
+  info.set_host(req->host());
+  info.set_device(req->device());
+  info.set_device_name(req->device_name());
+  info.set_memory_bytes(req->memory_bytes());
+  *info.mutable_capabilities() = req->capabilities();
+  info.set_name(req->name());
+  auto id = b_.store->RegisterWorker(info);
+  if (!id.ok()) return ToGrpc(id.status());
+  resp->set_worker_id(*id);
+  resp->set_heartbeat_interval_ms(
+      static_cast<uint32_t>(b_.heartbeat_ms));
+  resp->set_lease_ms(static_cast<uint32_t>(b_.lease_ms));
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* WorkerService::AcquireJob(
+    grpc::CallbackServerContext* ctx, const v1::AcquireJobRequest* req,
+    v1::AcquireJobResponse* resp) {
+  return b_.dispatcher->Acquire(req->worker_id(), req->wait_ms(),
+                                b_.auth->Check(*ctx, Permission::kWorker),
+                                resp);
+}
+
+grpc::Status WorkerService::Heartbeat(grpc::ServerContext* ctx,
+                     const v1::HeartbeatRequest* req,
+                     v1::HeartbeatResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
+  std::vector<v1::Lease> leases(req->leases().begin(), req->leases().end());
+  auto r = b_.store->Heartbeat(req->worker_id(), leases,
+                                 b_.lease_ms * 1000);
+  if (!r.ok()) return ToGrpc(r.status());
+  for (auto& l : r->extended) *resp->add_extended() = l;
+  for (auto& l : r->cancelled) *resp->add_cancelled() = l;
+  for (auto& l : r->lost) *resp->add_lost() = l;
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerService::ReportEpoch(grpc::ServerContext* ctx,
+                       const v1::ReportEpochRequest* req,
+                       v1::ReportEpochResponse*) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
+  // Through the report writer, so that concurrent calls are stored
+  // together, as streamed reports are.
+  v1::WorkerReport report;
+  *report.mutable_epoch() = *req;
+  return ToGrpc(b_.writer->StoreOne(std::move(report)).status);
+}
+
+grpc::ServerBidiReactor<v1::WorkerReport, v1::ReportAcks>* WorkerService::StreamReports(
+  grpc::CallbackServerContext* ctx) {
+  return new ReportStream(b_.writer,
+                           b_.auth->Check(*ctx, Permission::kWorker));
+}
+
+grpc::Status WorkerService::ReportCheckpoint(grpc::ServerContext* ctx,
+                            const v1::ReportCheckpointRequest* req,
+                            v1::ReportCheckpointResponse*) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
+  return ToGrpc(b_.store->RecordCheckpoint(req->lease(), req->epoch(),
+                                             req->path()));
+}
+
+grpc::Status WorkerService::FinishJob(grpc::ServerContext* ctx,
+                     const v1::FinishJobRequest* req,
+                     v1::FinishJobResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
+  auto st =
+      b_.store->FinishJob(req->lease(), req->outcome(), req->error());
+  if (!st.ok()) return ToGrpc(st.status());
+  resp->set_state(*st);
+  b_.hub->PublishJobId(req->lease().job_id());
+  return grpc::Status::OK;
+}
+
+}  // namespace mixcal::server
