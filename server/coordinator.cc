@@ -38,7 +38,7 @@ class CoordinatorImpl {
         clock_(o.clock != nullptr ? o.clock : SystemClock()),
         store_(std::move(store)),
         auth_(std::move(auth)),
-        hub_(store_.get()),
+        hub_(store_.get(), o.watch_buffer_bytes),
         dispatcher_(store_.get(), o.lease_ms * 1000, clock_,
                     [this](const v1::Job& j) { hub_.PublishJob(j); }),
         writer_([this](std::vector<ReportWriter::Item>& batch) {

@@ -12,6 +12,7 @@
 // Threads: gRPC's for the calls; one dispatcher for long-polling AcquireJob;
 // one reaper that expires leases.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +32,9 @@ struct CoordinatorOptions {
   std::string tls_key_file;
   bool insecure = false;  // allow a non-loopback address without TLS and tokens
   int max_message_bytes = 8 << 20;
+  // Unread WatchSweep updates one watcher may hold before it is ended with
+  // RESOURCE_EXHAUSTED.
+  size_t watch_buffer_bytes = 16 << 20;
   Clock* clock = nullptr;  // default the system clock
 };
 

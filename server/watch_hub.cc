@@ -20,12 +20,12 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
     absl::MutexLock lock(&mu_);
     if (finished_ || overflowed_) return;
     queued_bytes_ += u.ByteSizeLong();
-    if (queued_bytes_ > WatchHub::kMaxQueuedBytes) {
+    if (queued_bytes_ > hub_->max_queued_bytes_) {
       // The client does not read: drop what it has not read and end it.
       overflowed_ = true;
       queue_.clear();
       queued_bytes_ = 0;
-      if (!writing_) FinishLocked(OverflowStatus());
+      if (!writing_) FinishLocked(OverflowStatus(hub_->max_queued_bytes_));
       return;
     }
     queue_.push_back(u);
@@ -64,7 +64,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
     absl::MutexLock lock(&mu_);
     writing_ = false;
     if (overflowed_) {
-      FinishLocked(OverflowStatus());
+      FinishLocked(OverflowStatus(hub_->max_queued_bytes_));
       return;
     }
     if (!ok) cancelled_ = true;  // the client is gone
@@ -85,12 +85,11 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
   }
 
  private:
-  static grpc::Status OverflowStatus() {
+  static grpc::Status OverflowStatus(size_t limit) {
     return grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("this watcher fell behind by more than ",
-                     WatchHub::kMaxQueuedBytes >> 20,
-                     " MiB of unread updates; watch again to resync"));
+        absl::StrCat("this watcher fell behind by more than ", limit,
+                     " bytes of unread updates; watch again to resync"));
   }
   void FinishLocked(const grpc::Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
@@ -124,7 +123,8 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
   bool snapshot_pending_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-WatchHub::WatchHub(storage::Store* store) : store_(store) {
+WatchHub::WatchHub(storage::Store* store, size_t max_queued_bytes)
+    : store_(store), max_queued_bytes_(max_queued_bytes) {
   thread_ = std::thread([this] { SnapshotLoop(); });
 }
 

@@ -11,7 +11,7 @@
 // A stream opens with a snapshot (the sweep's jobs, then the sweep), read
 // from the store on the hub's own thread, never on a gRPC callback thread;
 // then every job change and stored epoch of the sweep; it ends when the
-// sweep ends. A watcher whose unread updates pass kMaxQueuedBytes is ended
+// sweep ends. A watcher whose unread updates pass max_queued_bytes is ended
 // with RESOURCE_EXHAUSTED (it reconnects and gets a fresh snapshot), so a
 // client that does not read cannot grow the coordinator's memory.
 //
@@ -37,12 +37,13 @@ class WatchReactor;
 
 class WatchHub {
  public:
-  // Unread updates one watcher may hold before it is cut off.
-  static constexpr size_t kMaxQueuedBytes = 16 << 20;
+  // Unread updates one watcher may hold, by default, before it is cut off.
+  static constexpr size_t kDefaultMaxQueuedBytes = 16 << 20;
   // Jobs in a snapshot (the API's limit on a sweep's size).
   static constexpr int kMaxSnapshotJobs = 10000;
 
-  explicit WatchHub(storage::Store* store);
+  explicit WatchHub(storage::Store* store,
+                    size_t max_queued_bytes = kDefaultMaxQueuedBytes);
   ~WatchHub();
 
   // The reactor for one WatchSweep call. `auth` is the call's
@@ -81,6 +82,7 @@ class WatchHub {
   void Snapshot(const Pending& p);
 
   storage::Store* const store_;
+  const size_t max_queued_bytes_;
   absl::Mutex mu_;
   std::multimap<int64_t, WatchReactor*> watchers_ ABSL_GUARDED_BY(mu_);
   absl::Mutex snap_mu_;
