@@ -156,7 +156,8 @@ absl::StatusOr<MethodKind> ParseMethod(absl::string_view s,
   std::string lower = absl::AsciiStrToLower(s);
   if (lower == "ls" || lower == "label-smoothing")
     return MethodKind::kLabelSmoothing;
-  if (lower == "feature-mixup") return MethodKind::kFeatureMixup;
+  if (lower == "feature-mixup" || lower == "fmixup")
+    return MethodKind::kFeatureMixup;
   return ParseIn(Methods(), lower, field);
 }
 absl::StatusOr<LabelPolicy> ParseLabelPolicy(absl::string_view s,

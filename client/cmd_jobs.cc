@@ -1,0 +1,170 @@
+#include "client/commands.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "client/output.h"
+
+namespace mixcal::client {
+
+int Sweeps(const Parsed& p, Session& s, std::ostream& out, std::ostream&,
+           bool) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  v1::ListSweepsRequest req;
+  req.set_active_only(p.switches.count("active"));
+  v1::ListSweepsResponse resp;
+  grpc::Status st = s.api().ListSweeps(&ctx, req, &resp);
+  if (!st.ok()) return s.Fail(st);
+  if (p.Get("format") == "json") {
+    out << JsonArray(resp.sweeps()) << "\n";
+    return kOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& w : resp.sweeps()) {
+    const auto& c = w.counts();
+    rows.push_back({absl::StrCat(w.id()), w.name(), SweepStateName(w.state()),
+                    absl::StrCat(w.job_ids_size()), absl::StrCat(c.queued()),
+                    absl::StrCat(c.running()), absl::StrCat(c.succeeded()),
+                    absl::StrCat(c.failed()), absl::StrCat(c.cancelled()),
+                    Ago(w.created_at_us())});
+  }
+  PrintTable(out,
+             {"id", "name", "state", "jobs", "queued", "running", "done",
+              "failed", "cancelled", "created"},
+             rows);
+  return kOk;
+}
+
+int Jobs(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+         bool) {
+  v1::ListJobsRequest req;
+  if (!p.positional.empty()) {
+    int64_t id;
+    if (!ParseId("SWEEP", p.positional[0], &id, err)) return kUsage;
+    req.set_sweep_id(id);
+  }
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  v1::ListJobsResponse resp;
+  grpc::Status st = s.api().ListJobs(&ctx, req, &resp);
+  if (!st.ok()) return s.Fail(st);
+  if (p.Get("format") == "json") {
+    out << JsonArray(resp.jobs()) << "\n";
+    return kOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& j : resp.jobs()) {
+    rows.push_back(
+        {absl::StrCat(j.id()), absl::StrCat(j.sweep_id()), j.method(),
+         j.method() == "baseline" ? "-" : absl::StrFormat("%g", j.value()),
+         absl::StrCat(j.seed()), StateName(j.state()),
+         absl::StrCat(j.last_epoch()), absl::StrCat(j.attempt()),
+         j.worker_id() ? absl::StrCat(j.worker_id()) : "-",
+         j.error().substr(0, 60)});
+  }
+  PrintTable(out,
+             {"id", "sweep", "method", "value", "seed", "state", "epoch",
+              "attempt", "worker", "error"},
+             rows);
+  return kOk;
+}
+
+int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream&,
+            bool) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  v1::ListWorkersResponse resp;
+  grpc::Status st = s.api().ListWorkers(&ctx, v1::ListWorkersRequest(), &resp);
+  if (!st.ok()) return s.Fail(st);
+  if (p.Get("format") == "json") {
+    out << JsonArray(resp.workers()) << "\n";
+    return kOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& w : resp.workers()) {
+    std::string state = v1::WorkerState_Name(w.state());
+    state = state == "WORKER_ACTIVE" ? "active"
+            : state == "WORKER_LOST" ? "lost"
+                                     : "?";
+    rows.push_back(
+        {absl::StrCat(w.id()), w.name().empty() ? "-" : w.name(), w.host(),
+         w.device(), state,
+         w.current_job_id() ? absl::StrCat(w.current_job_id()) : "idle",
+         Ago(w.last_heartbeat_us())});
+  }
+  PrintTable(out, {"id", "name", "host", "device", "state", "job", "heartbeat"},
+             rows);
+  return kOk;
+}
+
+int Cancel(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+           bool) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  int64_t id;
+  if (p.Has("job")) {
+    if (!p.positional.empty()) {
+      err << "mixcal: give a SWEEP or --job JOB, not both\n";
+      return kUsage;
+    }
+    if (!ParseId("--job", p.Get("job"), &id, err)) return kUsage;
+    v1::CancelJobRequest req;
+    req.set_job_id(id);
+    v1::Job job;
+    grpc::Status st = s.api().CancelJob(&ctx, req, &job);
+    if (!st.ok()) return s.Fail(st);
+    out << (p.Get("format") == "json"
+                ? ToJson(job)
+                : absl::StrCat("job ", job.id(), " cancelled"))
+        << "\n";
+    return kOk;
+  }
+  if (p.positional.empty()) {
+    err << "usage: mixcal cancel SWEEP | --job JOB\n";
+    return kUsage;
+  }
+  if (!ParseId("SWEEP", p.positional[0], &id, err)) return kUsage;
+  v1::CancelSweepRequest req;
+  req.set_sweep_id(id);
+  v1::Sweep sweep;
+  grpc::Status st = s.api().CancelSweep(&ctx, req, &sweep);
+  if (!st.ok()) return s.Fail(st);
+  out << (p.Get("format") == "json"
+              ? ToJson(sweep)
+              : absl::StrCat("sweep ", sweep.id(), " ",
+                             SweepStateName(sweep.state()), ": ",
+                             sweep.counts().cancelled(), " jobs cancelled"))
+      << "\n";
+  return kOk;
+}
+
+int Retry(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+          bool) {
+  int64_t id;
+  if (!ParseId("JOB", p.positional[0], &id, err)) return kUsage;
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  v1::RetryJobRequest req;
+  req.set_job_id(id);
+  v1::Job job;
+  grpc::Status st = s.api().RetryJob(&ctx, req, &job);
+  if (!st.ok()) return s.Fail(st);
+  out << (p.Get("format") == "json"
+              ? ToJson(job)
+              : absl::StrCat("job ", job.id(), " queued again"))
+      << "\n";
+  return kOk;
+}
+
+}  // namespace mixcal::client

@@ -1,0 +1,156 @@
+#include "client/commands.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "client/output.h"
+#include "base/file.h"
+#include "calib/config.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace mixcal::client {
+
+namespace {
+
+std::optional<Usage> ParseMethods(const std::string& text,
+                                  v1::SweepSpec* spec) {
+  std::map<std::string, v1::MethodSpec*> by_name;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts =
+        absl::StrSplit(item, absl::MaxSplits(':', 1));
+    absl::StatusOr<calib::MethodKind> kind =
+        calib::ParseMethod(parts[0], "--methods");
+    if (!kind.ok()) return Usage{std::string(kind.status().message())};
+    const std::string name(calib::Name(*kind));
+    v1::MethodSpec*& m = by_name[name];
+    if (m == nullptr) {
+      m = spec->add_methods();
+      m->set_name(name);
+    }
+    if (parts.size() == 2) {
+      double v;
+      if (!absl::SimpleAtod(parts[1], &v)) {
+        return Usage{absl::StrCat("--methods: \"", std::string(item),
+                                  "\" is not NAME or NAME:VALUE")};
+      }
+      m->add_values(v);
+    }
+  }
+  if (spec->methods_size() == 0)
+    return Usage{
+        "--methods needs at least one method, e.g. baseline,mixup:0.4"};
+  return std::nullopt;
+}
+
+}  // namespace
+
+int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+           bool tty) {
+  v1::SweepSpec spec;
+  if (!p.positional.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(p.positional[0], "sweep spec");
+    if (!text.ok()) {
+      err << "mixcal: " << text.status().message() << "\n";
+      return kUsage;
+    }
+    auto st = google::protobuf::util::JsonStringToMessage(*text, &spec);
+    if (!st.ok()) {
+      err << "mixcal: " << p.positional[0]
+          << ": not a sweep spec: " << st.ToString() << "\n";
+      return kUsage;
+    }
+  } else {
+    if (!p.Has("name") || !p.Has("methods")) {
+      err << "mixcal: submit needs SPEC.json, or --name and --methods (see "
+             "mixcal submit --help)\n";
+      return kUsage;
+    }
+    spec.set_name(p.Get("name"));
+    spec.mutable_data()->set_dataset(p.Get("dataset", "fashion-mnist"));
+    spec.mutable_data()->set_data_dir(p.Get("data-dir"));
+    spec.set_model(p.Get("model", "lenet"));
+    if (auto u = ParseMethods(p.Get("methods"), &spec)) {
+      err << "mixcal: " << u->message << "\n";
+      return kUsage;
+    }
+    int seeds = 1;
+    if (!absl::SimpleAtoi(p.Get("seeds", "1"), &seeds) || seeds < 1 ||
+        seeds > 1000) {
+      err << "mixcal: --seeds must be a count in [1, 1000], got \""
+          << p.Get("seeds") << "\"\n";
+      return kUsage;
+    }
+    for (int i = 0; i < seeds; ++i) spec.add_seeds(i);
+    struct NumFlag {
+      const char* flag;
+      std::function<void(double)> set;
+    };
+    for (const NumFlag& f : std::vector<NumFlag>{
+             {"epochs",
+              [&](double v) {
+                spec.mutable_training()->set_epochs(static_cast<uint32_t>(v));
+              }},
+             {"batch-size",
+              [&](double v) {
+                spec.mutable_training()->set_batch_size(
+                    static_cast<uint32_t>(v));
+              }},
+             {"lr", [&](double v) { spec.mutable_training()->set_lr(v); }},
+             {"threads",
+              [&](double v) {
+                spec.mutable_training()->set_threads(static_cast<uint32_t>(v));
+              }},
+             {"train-limit",
+              [&](double v) {
+                spec.mutable_data()->set_train_limit(static_cast<uint64_t>(v));
+              }},
+             {"priority",
+              [&](double v) { spec.set_priority(static_cast<int32_t>(v)); }}}) {
+      if (!p.Has(f.flag)) continue;
+      double v;
+      if (!absl::SimpleAtod(p.Get(f.flag), &v) || v < 0 || v > 1e9 ||
+          (std::string(f.flag) != "lr" && v != std::floor(v))) {
+        err << "mixcal: --" << f.flag << " expects a non-negative "
+            << (std::string(f.flag) == "lr" ? "number" : "integer")
+            << ", got \"" << p.Get(f.flag) << "\"\n";
+        return kUsage;
+      }
+      f.set(v);
+    }
+    spec.set_device(p.Get("device", "any"));
+  }
+  if (p.Has("request-id")) spec.set_request_id(p.Get("request-id"));
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  v1::SubmitSweepRequest req;
+  *req.mutable_spec() = spec;
+  v1::Sweep sweep;
+  grpc::Status st = s.api().SubmitSweep(&ctx, req, &sweep);
+  if (!st.ok()) return s.Fail(st);
+  const std::string format = p.Get("format", "text");
+  if (format == "json") {
+    out << ToJson(sweep) << "\n";
+  } else {
+    out << "sweep " << sweep.id() << " submitted: " << sweep.job_ids_size()
+        << " jobs (" << sweep.name() << ")\n";
+    if (!p.switches.count("wait")) {
+      out << "follow it with: mixcal watch " << sweep.id() << "\n";
+    }
+  }
+  out.flush();
+  if (p.switches.count("wait"))
+    return Watch(sweep.id(), s, out, err, tty, format);
+  return kOk;
+}
+
+}  // namespace mixcal::client

@@ -1,0 +1,181 @@
+#include "client/commands.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "client/output.h"
+
+namespace mixcal::client {
+
+int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
+            const std::string& format, Session& s, std::ostream& out,
+            std::ostream& err) {
+  v1::SummarizeSweepRequest req;
+  req.set_sweep_id(sweep_id);
+  if (at.empty() || at == "final") {
+    req.mutable_at()->set_final(true);
+  } else if (at.rfind("best:", 0) == 0) {
+    req.mutable_at()->set_best_by(at.substr(5));
+  } else if (at.rfind("epoch:", 0) == 0) {
+    uint32_t e = 0;
+    if (!absl::SimpleAtoi(at.substr(6), &e) || e == 0) {
+      err << "mixcal: --at epoch:N needs N >= 1, got \"" << at << "\"\n";
+      return kUsage;
+    }
+    req.mutable_at()->set_epoch(e);
+  } else {
+    err << "mixcal: --at must be final, best:METRIC or epoch:N, got \"" << at
+        << "\"\n";
+    return kUsage;
+  }
+  req.set_split(split);
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  v1::SummarizeSweepResponse resp;
+  grpc::Status st = s.api().SummarizeSweep(&ctx, req, &resp);
+  if (!st.ok()) return s.Fail(st);
+  if (format == "json") {
+    out << JsonArray(resp.rows()) << "\n";
+    return kOk;
+  }
+  auto stat = [](const v1::SummaryRow& r,
+                 const std::string& name) -> const v1::MetricStat* {
+    for (const auto& m : r.stats())
+      if (m.metric() == name) return &m;
+    return nullptr;
+  };
+  auto cell = [&](const v1::SummaryRow* r,
+                  const std::string& name) -> std::string {
+    const v1::MetricStat* m = r ? stat(*r, name) : nullptr;
+    if (m == nullptr) return "-";
+    return m->count() > 1 ? absl::StrCat(Num(m->mean()), " ± ", Num(m->std()))
+                          : Num(m->mean());
+  };
+  if (format == "csv") {
+    out << "method,value,split,seeds,metric,mean,std,count\n";
+    for (const auto& r : resp.rows())
+      for (const auto& m : r.stats())
+        out << r.method() << "," << r.value() << "," << r.split() << ","
+            << r.seeds() << "," << m.metric() << "," << m.mean() << ","
+            << m.std() << "," << m.count() << "\n";
+    return kOk;
+  }
+  // The papers' table: raw test metrics, then after temperature scaling.
+  std::map<std::pair<std::string, double>,
+           std::map<std::string, const v1::SummaryRow*>>
+      groups;
+  std::vector<std::pair<std::string, double>> order;
+  for (const auto& r : resp.rows()) {
+    auto key = std::make_pair(r.method(), r.value());
+    if (!groups.count(key)) order.push_back(key);
+    groups[key][r.split()] = &r;
+  }
+  std::vector<std::vector<std::string>> rows;
+  const std::string main_split = split.empty() ? "test" : split;
+  for (const auto& key : order) {
+    const v1::SummaryRow* t =
+        groups[key].count(main_split) ? groups[key][main_split] : nullptr;
+    const v1::SummaryRow* ts =
+        groups[key].count("test_ts") ? groups[key]["test_ts"] : nullptr;
+    rows.push_back({MethodLabel(key.first, key.second),
+                    t ? absl::StrCat(t->seeds()) : "-", cell(t, "accuracy"),
+                    cell(t, "ece"), cell(t, "oe"), cell(t, "mce"),
+                    cell(t, "nll"), cell(t, "brier"), cell(ts, "ece"),
+                    cell(ts, "nll"), cell(ts, "temperature")});
+  }
+  if (rows.empty()) {
+    out << "sweep " << sweep_id << ": no epochs stored on split " << main_split
+        << "\n";
+    return kOk;
+  }
+  out << "sweep " << sweep_id << ", split " << main_split << ", at "
+      << (at.empty() ? "final" : at)
+      << " (mean ± std over seeds; TS: after temperature scaling)\n";
+  PrintTable(out,
+             {"method", "seeds", "accuracy", "ECE", "OE", "MCE", "NLL", "Brier",
+              "ECE (TS)", "NLL (TS)", "T"},
+             rows);
+  return kOk;
+}
+
+int SummaryCmd(const Parsed& p, Session& s, std::ostream& out,
+               std::ostream& err, bool) {
+  int64_t id;
+  if (!ParseId("SWEEP", p.positional[0], &id, err)) return kUsage;
+  return Summary(id, p.Get("at", "final"), p.Get("split"),
+                 p.Get("format", "text"), s, out, err);
+}
+
+int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,
+               std::ostream& err, bool) {
+  v1::QueryMetricsRequest req;
+  v1::MetricsFilter* f = req.mutable_filter();
+  int64_t id;
+  if (p.Has("job")) {
+    if (!ParseId("--job", p.Get("job"), &id, err)) return kUsage;
+    f->add_job_ids(id);
+  } else if (!p.positional.empty()) {
+    if (!ParseId("SWEEP", p.positional[0], &id, err)) return kUsage;
+    f->set_sweep_id(id);
+  } else {
+    err << "usage: mixcal metrics SWEEP | --job JOB [--split S] [--format "
+           "csv|json]\n";
+    return kUsage;
+  }
+  f->set_split(p.Get("split"));
+  f->set_include_bins(p.switches.count("bins"));
+  f->set_page_size(10000);
+  const std::string format =
+      p.Get("format", "text") == "text" ? "csv" : p.Get("format");
+  if (format == "csv") {
+    out << "job_id,method,value,seed,epoch,split,count,accuracy,nll,brier,ece,"
+           "mce,oe,adaptive_ece,"
+           "mean_confidence,mean_entropy,auroc,temperature,train_loss,train_"
+           "accuracy,lr,samples_per_sec,"
+           "wall_seconds\n";
+  } else {
+    out << "[";
+  }
+  bool first = true;
+  do {
+    grpc::ClientContext ctx;
+    s.Prepare(ctx);
+    v1::QueryMetricsResponse resp;
+    grpc::Status st = s.api().QueryMetrics(&ctx, req, &resp);
+    if (!st.ok()) return s.Fail(st);
+    for (const auto& m : resp.rows()) {
+      if (format == "csv") {
+        auto g = [](double v) { return absl::StrFormat("%.9g", v); };
+        out << m.job_id() << "," << m.method() << "," << g(m.value()) << ","
+            << m.seed() << "," << m.epoch() << "," << m.split() << ","
+            << m.count() << "," << g(m.accuracy()) << "," << g(m.nll()) << ","
+            << g(m.brier()) << "," << g(m.ece()) << "," << g(m.mce()) << ","
+            << g(m.oe()) << "," << g(m.adaptive_ece()) << ","
+            << g(m.mean_confidence()) << "," << g(m.mean_entropy()) << ","
+            << (m.has_auroc() ? g(m.auroc()) : "") << ","
+            << (m.has_temperature() ? g(m.temperature()) : "") << ","
+            << g(m.train_loss()) << "," << g(m.train_accuracy()) << ","
+            << g(m.lr()) << "," << g(m.samples_per_sec()) << ","
+            << g(m.wall_seconds()) << "\n";
+      } else {
+        out << (first ? "" : ",\n ") << ToJson(m);
+      }
+      first = false;
+    }
+    f->set_page_token(resp.next_page_token());
+  } while (!f->page_token().empty());
+  if (format == "json") out << "]\n";
+  return kOk;
+}
+
+}  // namespace mixcal::client

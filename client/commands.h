@@ -1,0 +1,49 @@
+#ifndef MIXCAL_CLIENT_COMMANDS_H_
+#define MIXCAL_CLIENT_COMMANDS_H_
+
+// The `mixcal` subcommands, one family per file; cli.cc maps names to them.
+// Each returns an exit code (client/args.h) and prints to out/err.
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+#include "client/args.h"
+#include "client/session.h"
+
+namespace mixcal::client {
+
+// submit (cmd_submit.cc)
+int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+           bool tty);
+// sweeps, jobs, workers, cancel, retry (cmd_jobs.cc)
+int Sweeps(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+           bool tty);
+int Jobs(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+         bool tty);
+int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+            bool tty);
+int Cancel(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+           bool tty);
+int Retry(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+          bool tty);
+// watch (cmd_watch.cc); Watch also ends `submit --wait`.
+int Watch(int64_t sweep_id, Session& s, std::ostream& out, std::ostream& err,
+          bool tty, const std::string& format);
+int WatchCmd(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+             bool tty);
+// summary, metrics (cmd_summary.cc)
+int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
+            const std::string& format, Session& s, std::ostream& out,
+            std::ostream& err);
+int SummaryCmd(const Parsed& p, Session& s, std::ostream& out,
+               std::ostream& err, bool tty);
+int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,
+               std::ostream& err, bool tty);
+// plot reliability|curves|sweep (cmd_plot.cc)
+int Plot(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+         bool tty);
+
+}  // namespace mixcal::client
+
+#endif  // MIXCAL_CLIENT_COMMANDS_H_

@@ -1,0 +1,52 @@
+#ifndef MIXCAL_CLIENT_OUTPUT_H_
+#define MIXCAL_CLIENT_OUTPUT_H_
+
+// How `mixcal` prints: aligned tables for people, JSON for scripts, and the
+// small formatting rules the commands share.
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "google/protobuf/message.h"
+#include "mixcal/v1/jobs.pb.h"
+
+namespace mixcal::client {
+
+// A message as JSON with the proto field names and every field.
+std::string ToJson(const google::protobuf::Message& m);
+
+// A JSON array of messages.
+template <typename Range>
+std::string JsonArray(const Range& messages) {
+  std::vector<std::string> parts;
+  for (const auto& m : messages) parts.push_back(ToJson(m));
+  return "[" + absl::StrJoin(parts, ",\n ") + "]";
+}
+
+// An aligned table; numeric-looking cells are right-aligned.
+void PrintTable(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows);
+
+// v with `digits` decimals; "-" when not finite.
+std::string Num(double v, int digits = 4);
+// "queued", "running", ...; "active", "succeeded", ...
+std::string StateName(v1::JobState s);
+std::string SweepStateName(v1::SweepState s);
+// "12s ago", "3m ago", "2h ago"; "-" for 0.
+std::string Ago(int64_t us);
+// "baseline", "mixup 0.4".
+std::string MethodLabel(const std::string& method, double value);
+
+// Writes a file a command produced (a plot) and says so on `out` (text or
+// JSON per `format`); on error prints it to `err` naming the file and
+// returns false.
+bool WriteOutputFile(const std::string& path, const std::string& text,
+                     const std::string& format, std::ostream& out,
+                     std::ostream& err);
+
+}  // namespace mixcal::client
+
+#endif  // MIXCAL_CLIENT_OUTPUT_H_

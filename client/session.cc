@@ -1,0 +1,56 @@
+#include "client/session.h"
+
+#include <chrono>
+#include <utility>
+
+#include "base/file.h"
+
+namespace mixcal::client {
+
+Session::Session(const Parsed& p, std::ostream& err) : err_(err) {
+  address_ = p.Get("address", Env("MIXCAL_ADDRESS", "127.0.0.1:7707"));
+  token_ = p.Get("token", Env("MIXCAL_TOKEN", ""));
+  tls_ca_ = p.Get("tls-ca");
+}
+
+bool Session::Connect() {
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      grpc::InsecureChannelCredentials();
+  if (!tls_ca_.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(tls_ca_, "--tls-ca");
+    if (!ca.ok()) {
+      err_ << "mixcal: " << ca.status().message() << "\n";
+      return false;
+    }
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = *std::move(ca);
+    creds = grpc::SslCredentials(o);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  stub_ = v1::ExperimentService::NewStub(
+      grpc::CreateCustomChannel(address_, creds, args));
+  return true;
+}
+
+void Session::Prepare(grpc::ClientContext& ctx, bool deadline) {
+  if (deadline)
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(60));
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
+}
+
+int Session::Fail(const grpc::Status& s) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    err_ << "mixcal: cannot reach the coordinator at " << address_ << " ("
+         << s.error_message()
+         << "); start it with mixcal-coordinator, or set --address / "
+            "MIXCAL_ADDRESS\n";
+  } else {
+    err_ << "mixcal: " << s.error_message() << "\n";
+  }
+  return kServerError;
+}
+
+}  // namespace mixcal::client

@@ -1,0 +1,40 @@
+#ifndef MIXCAL_CLIENT_SESSION_H_
+#define MIXCAL_CLIENT_SESSION_H_
+
+// One command's connection to the coordinator: address, token and TLS CA
+// from the flags or the environment, deadlines and the token on each call,
+// and how a failed call is reported.
+
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "client/args.h"
+#include "grpcpp/grpcpp.h"
+#include "mixcal/v1/experiment.grpc.pb.h"
+
+namespace mixcal::client {
+
+class Session {
+ public:
+  // Address and token from --address/--token, else $MIXCAL_ADDRESS
+  // (127.0.0.1:7707) and $MIXCAL_TOKEN; --tls-ca turns TLS on.
+  Session(const Parsed& p, std::ostream& err);
+  // Builds the channel; false (the error printed) when the CA cannot be read.
+  bool Connect();
+  // A 60 s deadline (unless `deadline` is false: streams) and the token.
+  void Prepare(grpc::ClientContext& ctx, bool deadline = true);
+  // Prints the error, saying how to start a coordinator when none answers;
+  // returns kServerError.
+  int Fail(const grpc::Status& s);
+  v1::ExperimentService::Stub& api() { return *stub_; }
+
+ private:
+  std::ostream& err_;
+  std::string address_, token_, tls_ca_;
+  std::unique_ptr<v1::ExperimentService::Stub> stub_;
+};
+
+}  // namespace mixcal::client
+
+#endif  // MIXCAL_CLIENT_SESSION_H_
