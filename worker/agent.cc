@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "mixcal/v1/worker.grpc.pb.h"
+#include "base/file.h"
 #include "spec/spec.h"
 
 namespace mixcal::worker {
@@ -94,14 +95,10 @@ class Agent {
     std::shared_ptr<grpc::ChannelCredentials> creds =
         grpc::InsecureChannelCredentials();
     if (!o_.tls_ca_file.empty()) {
-      std::ifstream in(o_.tls_ca_file);
-      if (!in)
-        return absl::NotFoundError(
-            absl::StrCat("TLS CA file ", o_.tls_ca_file, ": cannot read"));
-      std::stringstream ca;
-      ca << in.rdbuf();
+      absl::StatusOr<std::string> ca = ReadFile(o_.tls_ca_file, "TLS CA file");
+      if (!ca.ok()) return ca.status();
       grpc::SslCredentialsOptions ssl;
-      ssl.pem_root_certs = ca.str();
+      ssl.pem_root_certs = *std::move(ca);
       creds = grpc::SslCredentials(ssl);
     }
     grpc::ChannelArguments args;

@@ -85,8 +85,9 @@ class ApiTest : public ::testing::Test {
     return resp.worker_id();
   }
   // One long poll of up to 3 s for worker w.
-  v1::AcquireJobResponse Acquire(int64_t w) {
+  v1::AcquireJobResponse Acquire(int64_t w, const std::string& token = "") {
     grpc::ClientContext ctx;
+    Auth(ctx, token);
     v1::AcquireJobRequest req;
     req.set_worker_id(w);
     req.set_wait_ms(3000);
@@ -168,100 +169,168 @@ TEST_F(ApiTest, AWatcherThatDoesNotReadIsCutOffNotBuffered) {
 // Each RPC with the permission it needs.
 enum Need { kReadCall, kWriteCall, kWorkerCall };
 
+// What the auth matrix's calls act on.
+struct Ids {
+  int64_t sweep = 0, job = 0, cancelled_job = 0, worker = 0, ended_sweep = 0;
+  v1::Lease lease;
+};
+
+v1::EpochMetrics TestMetrics(uint32_t epoch) {
+  v1::EpochMetrics m;
+  m.set_epoch(epoch);
+  m.set_split("test");
+  m.set_count(100);
+  m.set_accuracy(0.9);
+  for (int b = 0; b < 15; ++b) {
+    v1::ReliabilityBin* bin = m.add_bins();
+    bin->set_count(b == 14 ? 100 : 0);
+    bin->set_confidence_sum(b == 14 ? 97.0 : 0);
+    bin->set_correct(b == 14 ? 90 : 0);
+  }
+  return m;
+}
+
 TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
   Start(/*tokens=*/true);
-  using Call = std::function<grpc::Status(grpc::ClientContext*)>;
+  // Fresh state for each call that should succeed, made as admin: a sweep
+  // with a job leased to a worker (epoch 1 stored) and a cancelled job, and
+  // a sweep that has ended.
+  auto fresh = [&]() {
+    Ids ids;
+    v1::SweepSpec spec = Spec("auth");
+    spec.add_seeds(0);
+    spec.add_seeds(1);
+    v1::Sweep sweep;
+    EXPECT_TRUE(Submit(spec, &sweep, kAdmin).ok());
+    ids.sweep = sweep.id();
+    ids.worker = Register(kAdmin);
+    v1::AcquireJobResponse a = Acquire(ids.worker, kAdmin);
+    ids.job = a.job().id();
+    ids.lease = a.lease();
+    ids.cancelled_job =
+        sweep.job_ids(0) == ids.job ? sweep.job_ids(1) : sweep.job_ids(0);
+    {
+      grpc::ClientContext ctx;
+      Auth(ctx, kAdmin);
+      v1::CancelJobRequest r;
+      r.set_job_id(ids.cancelled_job);
+      v1::Job j;
+      EXPECT_TRUE(api_->CancelJob(&ctx, r, &j).ok());
+    }
+    {
+      grpc::ClientContext ctx;
+      Auth(ctx, kAdmin);
+      v1::ReportEpochRequest r;
+      *r.mutable_lease() = ids.lease;
+      *r.add_metrics() = TestMetrics(1);
+      v1::ReportEpochResponse resp;
+      EXPECT_TRUE(workers_->ReportEpoch(&ctx, r, &resp).ok());
+    }
+    v1::Sweep ended;
+    EXPECT_TRUE(Submit(Spec("auth-ended"), &ended, kAdmin).ok());
+    ids.ended_sweep = ended.id();
+    grpc::ClientContext ctx;
+    Auth(ctx, kAdmin);
+    v1::CancelSweepRequest r;
+    r.set_sweep_id(ended.id());
+    v1::Sweep out;
+    EXPECT_TRUE(api_->CancelSweep(&ctx, r, &out).ok());
+    return ids;
+  };
+  using Call =
+      std::function<grpc::Status(grpc::ClientContext*, const Ids& ids)>;
   std::vector<std::tuple<std::string, Need, Call>> calls = {
       {"SubmitSweep", kWriteCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::SubmitSweepRequest r;
          *r.mutable_spec() = Spec("auth");
          v1::Sweep s;
          return api_->SubmitSweep(c, r, &s);
        }},
       {"GetSweep", kReadCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::GetSweepRequest r;
-         r.set_sweep_id(1);
+         r.set_sweep_id(ids.sweep);
          v1::Sweep s;
          return api_->GetSweep(c, r, &s);
        }},
       {"ListSweeps", kReadCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::ListSweepsRequest r;
          v1::ListSweepsResponse s;
          return api_->ListSweeps(c, r, &s);
        }},
       {"CancelSweep", kWriteCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::CancelSweepRequest r;
-         r.set_sweep_id(99);
+         r.set_sweep_id(ids.sweep);
          v1::Sweep s;
          return api_->CancelSweep(c, r, &s);
        }},
       {"GetJob", kReadCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::GetJobRequest r;
-         r.set_job_id(1);
+         r.set_job_id(ids.job);
          v1::Job s;
          return api_->GetJob(c, r, &s);
        }},
       {"ListJobs", kReadCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::ListJobsRequest r;
          v1::ListJobsResponse s;
          return api_->ListJobs(c, r, &s);
        }},
       {"CancelJob", kWriteCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::CancelJobRequest r;
-         r.set_job_id(99);
+         r.set_job_id(ids.job);
          v1::Job s;
          return api_->CancelJob(c, r, &s);
        }},
       {"RetryJob", kWriteCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::RetryJobRequest r;
-         r.set_job_id(99);
+         r.set_job_id(ids.cancelled_job);
          v1::Job s;
          return api_->RetryJob(c, r, &s);
        }},
       {"QueryMetrics", kReadCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::QueryMetricsRequest r;
+         r.mutable_filter()->set_sweep_id(ids.sweep);
          v1::QueryMetricsResponse s;
          return api_->QueryMetrics(c, r, &s);
        }},
       {"SummarizeSweep", kReadCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::SummarizeSweepRequest r;
-         r.set_sweep_id(1);
+         r.set_sweep_id(ids.sweep);
          v1::SummarizeSweepResponse s;
          return api_->SummarizeSweep(c, r, &s);
        }},
       {"GetReliability", kReadCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::GetReliabilityRequest r;
-         r.set_job_id(1);
+         r.set_job_id(ids.job);
          v1::GetReliabilityResponse s;
          return api_->GetReliability(c, r, &s);
        }},
       {"ListWorkers", kReadCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::ListWorkersRequest r;
          v1::ListWorkersResponse s;
          return api_->ListWorkers(c, r, &s);
        }},
       {"ListEvents", kReadCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::ListEventsRequest r;
          v1::ListEventsResponse s;
          return api_->ListEvents(c, r, &s);
        }},
       {"WatchSweep", kReadCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::WatchSweepRequest r;
-         r.set_sweep_id(99);
+         r.set_sweep_id(ids.ended_sweep);  // a snapshot, then the end
          auto rd = api_->WatchSweep(c, r);
          v1::SweepUpdate u;
          while (rd->Read(&u)) {
@@ -269,7 +338,7 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
          return rd->Finish();
        }},
       {"RegisterWorker", kWorkerCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::RegisterWorkerRequest r;
          r.set_host("h");
          r.set_device("cpu");
@@ -277,59 +346,64 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
          return workers_->RegisterWorker(c, r, &s);
        }},
       {"AcquireJob", kWorkerCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::AcquireJobRequest r;
-         r.set_worker_id(99);
+         r.set_worker_id(ids.worker);
          r.set_wait_ms(1);
          v1::AcquireJobResponse s;
          return workers_->AcquireJob(c, r, &s);
        }},
       {"Heartbeat", kWorkerCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::HeartbeatRequest r;
-         r.set_worker_id(99);
+         r.set_worker_id(ids.worker);
+         *r.add_leases() = ids.lease;
          v1::HeartbeatResponse s;
          return workers_->Heartbeat(c, r, &s);
        }},
       {"ReportEpoch", kWorkerCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::ReportEpochRequest r;
-         r.mutable_lease()->set_job_id(99);
-         auto* m = r.add_metrics();
-         m->set_epoch(1);
-         m->set_split("test");
+         *r.mutable_lease() = ids.lease;
+         *r.add_metrics() = TestMetrics(2);
          v1::ReportEpochResponse s;
          return workers_->ReportEpoch(c, r, &s);
        }},
       {"ReportCheckpoint", kWorkerCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::ReportCheckpointRequest r;
-         r.mutable_lease()->set_job_id(99);
+         *r.mutable_lease() = ids.lease;
+         r.set_epoch(1);
          r.set_path("/x");
          v1::ReportCheckpointResponse s;
          return workers_->ReportCheckpoint(c, r, &s);
        }},
       {"FinishJob", kWorkerCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          v1::FinishJobRequest r;
-         r.mutable_lease()->set_job_id(99);
+         *r.mutable_lease() = ids.lease;
          r.set_outcome(v1::SUCCEEDED);
          v1::FinishJobResponse s;
          return workers_->FinishJob(c, r, &s);
        }},
       {"StreamReports", kWorkerCall,
-       [&](auto* c) {
+       [&](auto* c, const Ids& ids) {
          auto stream = workers_->StreamReports(c);
          v1::WorkerReport r;
          r.set_sequence(1);
-         r.mutable_finish()->mutable_lease()->set_job_id(99);
+         *r.mutable_finish()->mutable_lease() = ids.lease;
          r.mutable_finish()->set_outcome(v1::SUCCEEDED);
          stream->Write(r);
          stream->WritesDone();
          v1::ReportAcks acks;
+         bool refused = false;
          while (stream->Read(&acks)) {
+           for (const auto& a : acks.acks()) refused |= a.code() != 0;
          }
-         return stream->Finish();
+         grpc::Status st = stream->Finish();
+         if (st.ok() && refused)
+           return grpc::Status(grpc::StatusCode::INTERNAL, "report refused");
+         return st;
        }},
   };
   struct RoleCase {
@@ -342,29 +416,33 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
       {"read", kRead, {kReadCall}},
       {"worker", kWorker, {kWorkerCall}},
   };
+  const Ids any = fresh();
   for (const auto& [name, need, call] : calls) {
     {
       grpc::ClientContext ctx;
-      EXPECT_EQ(call(&ctx).error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      EXPECT_EQ(call(&ctx, any).error_code(),
+                grpc::StatusCode::UNAUTHENTICATED)
           << name << " without token";
     }
     {
       grpc::ClientContext ctx;
       Auth(ctx, "not-a-known-token-at-all");
-      EXPECT_EQ(call(&ctx).error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      EXPECT_EQ(call(&ctx, any).error_code(),
+                grpc::StatusCode::UNAUTHENTICATED)
           << name << " bad token";
     }
     for (const RoleCase& role : roles) {
+      const bool allowed = role.allowed.count(need) > 0;
+      const Ids ids = allowed ? fresh() : any;
       grpc::ClientContext ctx;
       Auth(ctx, role.token);
-      grpc::StatusCode code = call(&ctx).error_code();
-      if (role.allowed.count(need)) {
-        EXPECT_NE(code, grpc::StatusCode::PERMISSION_DENIED)
-            << name << " as " << role.name;
-        EXPECT_NE(code, grpc::StatusCode::UNAUTHENTICATED)
-            << name << " as " << role.name;
+      grpc::Status st = call(&ctx, ids);
+      if (allowed) {
+        // Allowed means done, not merely "not denied".
+        EXPECT_TRUE(st.ok()) << name << " as " << role.name << ": "
+                             << st.error_code() << " " << st.error_message();
       } else {
-        EXPECT_EQ(code, grpc::StatusCode::PERMISSION_DENIED)
+        EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED)
             << name << " as " << role.name;
       }
     }

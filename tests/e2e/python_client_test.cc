@@ -9,7 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "tests/server/harness.h"
+#include "tests/e2e/harness.h"
 
 namespace mixcal::testing {
 namespace {

@@ -1,5 +1,5 @@
-#ifndef MIXCAL_TESTS_SERVER_HARNESS_H_
-#define MIXCAL_TESTS_SERVER_HARNESS_H_
+#ifndef MIXCAL_TESTS_E2E_HARNESS_H_
+#define MIXCAL_TESTS_E2E_HARNESS_H_
 
 // Real processes for the end-to-end tests: a coordinator and workers on
 // 127.0.0.1, each with its own log file, killable with any signal.
@@ -213,4 +213,4 @@ inline v1::SweepSpec TinySweep(const std::string& name, int epochs, int seeds,
 
 }  // namespace mixcal::testing
 
-#endif  // MIXCAL_TESTS_SERVER_HARNESS_H_
+#endif  // MIXCAL_TESTS_E2E_HARNESS_H_

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
-#include "tests/server/harness.h"
+#include "tests/e2e/harness.h"
 
 namespace mixcal::testing {
 namespace {

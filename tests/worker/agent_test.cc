@@ -1,0 +1,197 @@
+// The worker agent against a coordinator in this process (real gRPC on
+// 127.0.0.1, real SQLite), with a fast fake Trainer in place of LibTorch:
+// what the agent does with the protocol, not what training computes (the
+// end-to-end tests run the real trainer).
+
+#include "worker/agent.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "mixcal/v1/experiment.grpc.pb.h"
+#include "server/coordinator.h"
+
+namespace mixcal::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Reports `epochs` epochs with made-up metrics; optionally a checkpoint each
+// epoch, or an error at `fail_at`.
+class FakeTrainer : public core::Trainer {
+ public:
+  absl::Status Run(const calib::TrainConfig& config,
+                   const core::TrainHooks& hooks) override {
+    runs_.fetch_add(1);
+    if (!config.resume_from.empty()) resumed_from_ = config.resume_from;
+    const int start = config.resume_from.empty() ? 1 : resume_epoch_ + 1;
+    for (int e = start; e <= config.epochs; ++e) {
+      if (hooks.cancel != nullptr && hooks.cancel->load())
+        return absl::CancelledError("cancelled");
+      if (e == fail_at_)
+        return absl::NotFoundError("data_dir /no/such/dir: cannot read");
+      core::EpochReport r;
+      r.epoch = e;
+      r.train_loss = 1.0 / e;
+      r.lr = config.lr;
+      core::SplitMetrics m;
+      m.split = "test";
+      m.count = 100;
+      m.accuracy = 0.5 + 0.1 * e;
+      m.ece = 0.1 / e;
+      m.bins.resize(config.ece_bins);
+      m.bins.back().count = 100;
+      m.bins.back().confidence_sum = 99.0;
+      m.bins.back().correct = 60;
+      r.splits.push_back(m);
+      if (absl::Status s = hooks.on_epoch(r); !s.ok()) return s;
+      if (checkpoints_ && hooks.on_checkpoint) {
+        hooks.on_checkpoint(e, "/ckpt/epoch-" + std::to_string(e));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  int fail_at_ = 0;
+  bool checkpoints_ = false;
+  int resume_epoch_ = 0;
+  std::string resumed_from_;
+  std::atomic<int> runs_{0};
+};
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("mixcal_agent_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    server::CoordinatorOptions o;
+    o.listen = "127.0.0.1:0";
+    o.db_path = (dir_ / "mixcal.db").string();
+    o.lease_ms = 2000;
+    o.heartbeat_ms = 200;
+    auto c = server::Coordinator::Start(o);
+    ASSERT_TRUE(c.ok()) << c.status();
+    coordinator_ = std::move(*c);
+    address_ = "127.0.0.1:" + std::to_string(coordinator_->port());
+    api_ = v1::ExperimentService::NewStub(
+        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    coordinator_.reset();
+    fs::remove_all(dir_);
+  }
+
+  int64_t Submit(int epochs, int seeds) {
+    v1::SubmitSweepRequest req;
+    v1::SweepSpec* s = req.mutable_spec();
+    s->set_name("agent");
+    s->mutable_data()->set_dataset("synthetic");
+    s->set_model("mlp");
+    s->mutable_training()->set_epochs(epochs);
+    s->add_methods()->set_name("baseline");
+    for (int i = 0; i < seeds; ++i) s->add_seeds(i);
+    grpc::ClientContext ctx;
+    v1::Sweep sweep;
+    grpc::Status st = api_->SubmitSweep(&ctx, req, &sweep);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return sweep.id();
+  }
+  std::vector<v1::Job> Jobs(int64_t sweep) {
+    v1::ListJobsRequest req;
+    req.set_sweep_id(sweep);
+    grpc::ClientContext ctx;
+    v1::ListJobsResponse resp;
+    EXPECT_TRUE(api_->ListJobs(&ctx, req, &resp).ok());
+    return {resp.jobs().begin(), resp.jobs().end()};
+  }
+  int Rows(int64_t sweep) {
+    v1::QueryMetricsRequest req;
+    req.mutable_filter()->set_sweep_id(sweep);
+    grpc::ClientContext ctx;
+    v1::QueryMetricsResponse resp;
+    EXPECT_TRUE(api_->QueryMetrics(&ctx, req, &resp).ok());
+    return resp.rows_size();
+  }
+  AgentOptions Options(FakeTrainer* t, int max_jobs) {
+    AgentOptions o;
+    o.address = address_;
+    o.trainer = t;
+    o.max_jobs = max_jobs;
+    o.checkpoint_dir = (dir_ / "ckpt").string();
+    o.name = "fake";
+    return o;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<server::Coordinator> coordinator_;
+  std::string address_;
+  std::unique_ptr<v1::ExperimentService::Stub> api_;
+};
+
+TEST_F(AgentTest, RunsJobsReportingEveryEpochAndFinishesThem) {
+  const int64_t sweep = Submit(/*epochs=*/4, /*seeds=*/2);
+  FakeTrainer t;
+  ASSERT_TRUE(RunAgent(Options(&t, 2)).ok());
+  EXPECT_EQ(t.runs_.load(), 2);
+  for (const v1::Job& j : Jobs(sweep)) {
+    EXPECT_EQ(j.state(), v1::SUCCEEDED) << j.id();
+    EXPECT_EQ(j.last_epoch(), 4u);
+    EXPECT_EQ(j.attempt(), 1u);
+  }
+  EXPECT_EQ(Rows(sweep), 2 * 4);
+}
+
+TEST_F(AgentTest, ATrainingErrorFailsTheJobWithItsText) {
+  const int64_t sweep = Submit(3, 1);
+  FakeTrainer t;
+  t.fail_at_ = 2;
+  ASSERT_TRUE(RunAgent(Options(&t, 1)).ok());
+  std::vector<v1::Job> jobs = Jobs(sweep);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::FAILED);
+  EXPECT_NE(jobs[0].error().find("/no/such/dir"), std::string::npos)
+      << jobs[0].error();
+  EXPECT_EQ(Rows(sweep), 1);  // epoch 1 was stored before the error
+}
+
+TEST_F(AgentTest, CheckpointsReachTheStoreInOrderWithTheirEpochs) {
+  const int64_t sweep = Submit(3, 1);
+  FakeTrainer t;
+  t.checkpoints_ = true;
+  ASSERT_TRUE(RunAgent(Options(&t, 1)).ok());
+  std::vector<v1::Job> jobs = Jobs(sweep);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::SUCCEEDED);
+  EXPECT_EQ(jobs[0].checkpoint(), "/ckpt/epoch-3");
+  EXPECT_EQ(jobs[0].checkpoint_epoch(), 3u);
+}
+
+TEST_F(AgentTest, StopsWhenToldAndLeavesTheQueueAlone) {
+  Submit(3, 1);
+  FakeTrainer t;
+  std::atomic<bool> stop{true};
+  AgentOptions o = Options(&t, 0);
+  o.stop = &stop;
+  ASSERT_TRUE(RunAgent(o).ok());
+  EXPECT_EQ(t.runs_.load(), 0);
+}
+
+TEST_F(AgentTest, AnUnreadableCaFileIsAnErrorNamingIt) {
+  FakeTrainer t;
+  AgentOptions o = Options(&t, 1);
+  o.tls_ca_file = (dir_ / "missing-ca.pem").string();
+  absl::Status s = RunAgent(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("missing-ca.pem"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace mixcal::worker
