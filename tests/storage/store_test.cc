@@ -756,15 +756,19 @@ TEST_F(StoreTest, WriteAheadLogStaysBoundedUnderManyTransactions) {
   s.clear_seeds();
   for (int i = 0; i < 1000; ++i) s.add_seeds(i);
   ASSERT_TRUE(store_->CreateSweep(s).ok());
+  s.set_name("wal-2");
+  ASSERT_TRUE(store_->CreateSweep(s).ok());
   int64_t w = Worker();
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < 2000; ++i) {
     Assignment a = Acquire(w);
     ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
   }
   const fs::path wal = path_ + "-wal";
   ASSERT_TRUE(fs::exists(wal));
-  // Checkpoints keep it under about 4000 pages (16 MB) plus a transaction.
-  EXPECT_LT(fs::file_size(wal), 20u << 20) << fs::file_size(wal);
+  // Checkpoints keep it near 4000 pages (16 MB); a pinned snapshot would
+  // grow it by ~40 KB a lease, past 80 MB. The margin is for a background
+  // checkpointer that lags on a loaded machine.
+  EXPECT_LT(fs::file_size(wal), 28u << 20) << fs::file_size(wal);
 }
 
 TEST(CheckpointerTest, CopiesTheLogIntoTheDatabaseInTheBackground) {
