@@ -5,6 +5,8 @@
 #include <map>
 
 #include "absl/flags/commandlineflag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -62,6 +64,16 @@ bool PrintHelpIfAsked(int argc, char** argv, absl::string_view usage) {
   absl::StrAppend(&out, "  --help\n      this text\n");
   std::fputs(out.c_str(), stdout);
   std::fflush(stdout);
+  return true;
+}
+
+bool ParseProgramFlags(int argc, char** argv, absl::string_view usage) {
+  if (PrintHelpIfAsked(argc, argv, usage)) return false;
+  absl::SetProgramUsageMessage(usage);
+  TurnOffMutexDeadlockDetection();
+  std::vector<std::string> keep;
+  std::vector<char*> args = UnderscoreFlags(argc, argv, &keep);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   return true;
 }
 

@@ -31,6 +31,12 @@ std::vector<char*> UnderscoreFlags(int argc, char** argv,
 // file and exits 1.
 bool PrintHelpIfAsked(int argc, char** argv, absl::string_view usage);
 
+// What a program's main() does first: --help (PrintHelpIfAsked; returns
+// false, and main() exits 0), then the usage message, the deadlock
+// detector off, and Abseil's parse of argv with dashes in flag names
+// accepted. A bad flag exits 1 with Abseil's message naming it.
+bool ParseProgramFlags(int argc, char** argv, absl::string_view usage);
+
 // Debian's Abseil is built with its mutex deadlock detector on, which
 // records every lock order (a few percent of the coordinator's time under
 // load). The programs turn it off; the tests keep it.

@@ -90,6 +90,27 @@ void Die(const std::string& what, const grpc::Status& s) {
   std::exit(1);
 }
 
+// A simulated worker on a channel of its own, registered (waiting for the
+// coordinator as a real worker retries until it connects).
+struct SimWorker {
+  std::unique_ptr<v1::WorkerService::Stub> stub;
+  v1::RegisterWorkerResponse reg;
+  grpc::Status status;
+};
+SimWorker RegisterSim(const std::string& address, const std::string& host,
+                      const grpc::ChannelArguments& args) {
+  SimWorker sim;
+  sim.stub = v1::WorkerService::NewStub(grpc::CreateCustomChannel(
+      address, grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext ctx;
+  v1::RegisterWorkerRequest req;
+  req.set_host(host);
+  req.set_device("cpu");
+  ctx.set_wait_for_ready(true);
+  sim.status = sim.stub->RegisterWorker(&ctx, req, &sim.reg);
+  return sim;
+}
+
 // User + system CPU time of this process (coordinator and workers).
 double CpuSeconds() {
   struct rusage u;
@@ -276,16 +297,10 @@ Throughput RunThroughput(const std::string& address,
       grpc::ChannelArguments args;
       args.SetInt("mixcal.worker", w);  // distinct channels, not one shared
       args.SetInt("mixcal.window", window);
-      auto stub = v1::WorkerService::NewStub(grpc::CreateCustomChannel(
-          address, grpc::InsecureChannelCredentials(), args));
-      grpc::ClientContext rctx;
-      v1::RegisterWorkerRequest rr;
-      rr.set_host("sim");
-      rr.set_device("cpu");
-      v1::RegisterWorkerResponse reg;
-      rctx.set_wait_for_ready(true);  // as a worker retries until it connects
-      grpc::Status s = stub->RegisterWorker(&rctx, rr, &reg);
-      if (!s.ok()) Die("register", s);
+      SimWorker sim = RegisterSim(address, "sim", args);
+      if (!sim.status.ok()) Die("register", sim.status);
+      auto& stub = sim.stub;
+      const v1::RegisterWorkerResponse& reg = sim.reg;
       std::vector<double> mine;
       std::vector<std::unique_ptr<StreamJob>> draining;
       while (jobs_done.load() < jobs) {
@@ -295,7 +310,7 @@ Throughput RunThroughput(const std::string& address,
         ar.set_wait_ms(200);
         v1::AcquireJobResponse a;
         auto t0 = Clock::now();
-        s = stub->AcquireJob(&actx, ar, &a);
+        grpc::Status s = stub->AcquireJob(&actx, ar, &a);
         if (!s.ok()) Die("acquire", s);
         if (!a.has_job()) continue;
         mine.push_back(Ms(Clock::now() - t0));
@@ -478,15 +493,10 @@ int main(int argc, char** argv) {
       idle.emplace_back([&, w] {
         grpc::ChannelArguments args;
         args.SetInt("mixcal.idle", w);
-        auto stub = v1::WorkerService::NewStub(grpc::CreateCustomChannel(
-            address, grpc::InsecureChannelCredentials(), args));
-        grpc::ClientContext rctx;
-        v1::RegisterWorkerRequest rr;
-        rr.set_host("idle");
-        rr.set_device("cpu");
-        v1::RegisterWorkerResponse reg;
-        rctx.set_wait_for_ready(true);
-        if (!stub->RegisterWorker(&rctx, rr, &reg).ok()) return;
+        SimWorker sim = RegisterSim(address, "idle", args);
+        if (!sim.status.ok()) return;
+        auto& stub = sim.stub;
+        const v1::RegisterWorkerResponse& reg = sim.reg;
         while (!stop.load()) {
           grpc::ClientContext actx;
           v1::AcquireJobRequest ar;

@@ -56,6 +56,16 @@ std::unique_ptr<Store> Open(const std::string& path) {
   return std::move(*s);
 }
 
+// A CPU worker to lease jobs to.
+int64_t BenchWorker(Store& store) {
+  v1::WorkerInfo w;
+  w.set_host("bench");
+  w.set_device("cpu");
+  absl::StatusOr<int64_t> id = store.RegisterWorker(w);
+  Check(id.status(), "register worker");
+  return *id;
+}
+
 v1::SweepSpec SweepOf(const std::string& name, int values, int seeds) {
   v1::SweepSpec s;
   s.set_name(name);
@@ -120,10 +130,7 @@ int main(int argc, char** argv) {
     const int values = 10, seeds = jobs / values;
     auto sweep = store->CreateSweep(SweepOf("summary", values, seeds));
     Check(sweep.status(), "create sweep");
-    v1::WorkerInfo w;
-    w.set_host("bench");
-    w.set_device("cpu");
-    const int64_t worker = *store->RegisterWorker(w);
+    const int64_t worker = BenchWorker(*store);
     std::vector<v1::Lease> leases;
     for (int j = 0; j < jobs; ++j) {
       auto a = store->AcquireJob(worker, int64_t{1} << 40);
@@ -195,10 +202,7 @@ int main(int argc, char** argv) {
     auto sweep =
         store->CreateSweep(SweepOf("group", 1, writers * per_writer_jobs));
     Check(sweep.status(), "create sweep");
-    v1::WorkerInfo w;
-    w.set_host("bench");
-    w.set_device("cpu");
-    const int64_t worker = *store->RegisterWorker(w);
+    const int64_t worker = BenchWorker(*store);
     std::vector<v1::Lease> leases;
     for (int j = 0; j < writers * per_writer_jobs; ++j)
       leases.push_back((*store->AcquireJob(worker, int64_t{1} << 40))->lease);
@@ -229,10 +233,7 @@ int main(int argc, char** argv) {
     const int jobs_at_once = 32, rounds = 8, per_job = 100, batch = 128;
     auto sweep = store->CreateSweep(SweepOf("batch", 1, jobs_at_once * rounds));
     Check(sweep.status(), "create sweep");
-    v1::WorkerInfo w;
-    w.set_host("bench");
-    w.set_device("cpu");
-    const int64_t worker = *store->RegisterWorker(w);
+    const int64_t worker = BenchWorker(*store);
     // 32 jobs at a time, their epochs interleaved, as 32 workers send them.
     std::vector<v1::WorkerReport> reports;
     for (int r = 0; r < rounds; ++r) {
@@ -272,10 +273,7 @@ int main(int argc, char** argv) {
                 .status(),
             "create");
     }
-    v1::WorkerInfo w;
-    w.set_host("bench");
-    w.set_device("cpu");
-    const int64_t worker = *store->RegisterWorker(w);
+    const int64_t worker = BenchWorker(*store);
     std::vector<double> ms;
     for (int i = 0; i < 2000; ++i) {
       auto t = Clock::now();

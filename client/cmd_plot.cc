@@ -79,17 +79,13 @@ int Plot(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     std::map<std::pair<std::string, double>,
              std::map<uint32_t, std::vector<double>>>
         groups;
-    do {
-      grpc::ClientContext ctx;
-      s.Prepare(ctx);
-      v1::QueryMetricsResponse resp;
-      grpc::Status st = s.api().QueryMetrics(&ctx, req, &resp);
-      if (!st.ok()) return s.Fail(st);
-      for (const auto& m : resp.rows())
-        if (auto v = spec::MetricValue(m, **known))
-          groups[{m.method(), m.value()}][m.epoch()].push_back(*v);
-      req.mutable_filter()->set_page_token(resp.next_page_token());
-    } while (!req.filter().page_token().empty());
+    grpc::Status st = s.ForEachMetricsPage(
+        req, [&](const v1::QueryMetricsResponse& resp) {
+          for (const auto& m : resp.rows())
+            if (auto v = spec::MetricValue(m, **known))
+              groups[{m.method(), m.value()}][m.epoch()].push_back(*v);
+        });
+    if (!st.ok()) return s.Fail(st);
     if (groups.empty()) {
       err << "mixcal: sweep " << id << " has no " << metric << " on split "
           << split << " yet\n";
@@ -132,10 +128,9 @@ int Plot(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     req.set_sweep_id(id);
     req.mutable_at()->set_final(true);
     req.set_split(split);
-    grpc::ClientContext ctx;
-    s.Prepare(ctx);
     v1::SummarizeSweepResponse resp;
-    grpc::Status st = s.api().SummarizeSweep(&ctx, req, &resp);
+    grpc::Status st =
+        s.Call(&v1::ExperimentService::Stub::SummarizeSweep, req, &resp);
     if (!st.ok()) return s.Fail(st);
     std::map<std::string, Series> by_method;
     std::optional<double> baseline;

@@ -13,7 +13,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "calib/metric_table.h"
 #include "client/output.h"
+#include "spec/metric_values.h"
 
 namespace mixcal::client {
 
@@ -39,10 +41,9 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
     return kUsage;
   }
   req.set_split(split);
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
   v1::SummarizeSweepResponse resp;
-  grpc::Status st = s.api().SummarizeSweep(&ctx, req, &resp);
+  grpc::Status st =
+      s.Call(&v1::ExperimentService::Stub::SummarizeSweep, req, &resp);
   if (!st.ok()) return s.Fail(st);
   if (format == "json") {
     out << JsonArray(resp.rows()) << "\n";
@@ -137,43 +138,36 @@ int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,
   f->set_page_size(10000);
   const std::string format =
       p.Get("format", "text") == "text" ? "csv" : p.Get("format");
+  // The columns: the row's identity, then the metric table's metrics (an
+  // optional one empty where the row has none), then wall_seconds.
   if (format == "csv") {
-    out << "job_id,method,value,seed,epoch,split,count,accuracy,nll,brier,ece,"
-           "mce,oe,adaptive_ece,"
-           "mean_confidence,mean_entropy,auroc,temperature,train_loss,train_"
-           "accuracy,lr,samples_per_sec,"
-           "wall_seconds\n";
+    out << "job_id,method,value,seed,epoch,split,count";
+    for (const calib::Metric& m : calib::Metrics()) out << "," << m.name;
+    out << ",wall_seconds\n";
   } else {
     out << "[";
   }
   bool first = true;
-  do {
-    grpc::ClientContext ctx;
-    s.Prepare(ctx);
-    v1::QueryMetricsResponse resp;
-    grpc::Status st = s.api().QueryMetrics(&ctx, req, &resp);
-    if (!st.ok()) return s.Fail(st);
-    for (const auto& m : resp.rows()) {
-      if (format == "csv") {
-        auto g = [](double v) { return absl::StrFormat("%.9g", v); };
-        out << m.job_id() << "," << m.method() << "," << g(m.value()) << ","
-            << m.seed() << "," << m.epoch() << "," << m.split() << ","
-            << m.count() << "," << g(m.accuracy()) << "," << g(m.nll()) << ","
-            << g(m.brier()) << "," << g(m.ece()) << "," << g(m.mce()) << ","
-            << g(m.oe()) << "," << g(m.adaptive_ece()) << ","
-            << g(m.mean_confidence()) << "," << g(m.mean_entropy()) << ","
-            << (m.has_auroc() ? g(m.auroc()) : "") << ","
-            << (m.has_temperature() ? g(m.temperature()) : "") << ","
-            << g(m.train_loss()) << "," << g(m.train_accuracy()) << ","
-            << g(m.lr()) << "," << g(m.samples_per_sec()) << ","
-            << g(m.wall_seconds()) << "\n";
-      } else {
-        out << (first ? "" : ",\n ") << ToJson(m);
-      }
-      first = false;
-    }
-    f->set_page_token(resp.next_page_token());
-  } while (!f->page_token().empty());
+  auto g = [](double v) { return absl::StrFormat("%.9g", v); };
+  grpc::Status st = s.ForEachMetricsPage(
+      req, [&](const v1::QueryMetricsResponse& resp) {
+        for (const auto& m : resp.rows()) {
+          if (format == "csv") {
+            out << m.job_id() << "," << m.method() << "," << g(m.value())
+                << "," << m.seed() << "," << m.epoch() << "," << m.split()
+                << "," << m.count();
+            for (const calib::Metric& metric : calib::Metrics()) {
+              std::optional<double> v = spec::MetricValue(m, metric);
+              out << "," << (v ? g(*v) : "");
+            }
+            out << "," << g(m.wall_seconds()) << "\n";
+          } else {
+            out << (first ? "" : ",\n ") << ToJson(m);
+          }
+          first = false;
+        }
+      });
+  if (!st.ok()) return s.Fail(st);
   if (format == "json") out << "]\n";
   return kOk;
 }

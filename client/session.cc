@@ -53,4 +53,18 @@ int Session::Fail(const grpc::Status& s) {
   return kServerError;
 }
 
+grpc::Status Session::ForEachMetricsPage(
+    v1::QueryMetricsRequest req,
+    const std::function<void(const v1::QueryMetricsResponse&)>& page) {
+  do {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    v1::QueryMetricsResponse resp;
+    grpc::Status st = stub_->QueryMetrics(&ctx, req, &resp);
+    if (!st.ok()) return st;
+    page(resp);
+    req.mutable_filter()->set_page_token(resp.next_page_token());
+  } while (!req.filter().page_token().empty());
+  return grpc::Status::OK;
+}
 }  // namespace mixcal::client

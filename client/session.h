@@ -5,6 +5,7 @@
 // from the flags or the environment, deadlines and the token on each call,
 // and how a failed call is reported.
 
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -28,6 +29,21 @@ class Session {
   // returns kServerError.
   int Fail(const grpc::Status& s);
   v1::ExperimentService::Stub& api() { return *stub_; }
+  // One unary call with the deadline and the token:
+  //   s.Call(&v1::ExperimentService::Stub::GetSweep, req, &sweep);
+  template <typename Req, typename Resp>
+  grpc::Status Call(grpc::Status (v1::ExperimentService::Stub::*rpc)(
+                        grpc::ClientContext*, const Req&, Resp*),
+                    const Req& req, Resp* resp) {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    return (stub_.get()->*rpc)(&ctx, req, resp);
+  }
+  // Every page of QueryMetrics for `req`, each handed to `page` in order;
+  // the first failed call's status.
+  grpc::Status ForEachMetricsPage(
+      v1::QueryMetricsRequest req,
+      const std::function<void(const v1::QueryMetricsResponse&)>& page);
 
  private:
   std::ostream& err_;

@@ -8,8 +8,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "server/coordinator.h"
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
@@ -49,12 +47,7 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (mixcal::PrintHelpIfAsked(argc, argv, kUsage)) return 0;
-  absl::SetProgramUsageMessage(kUsage);
-  mixcal::TurnOffMutexDeadlockDetection();
-  std::vector<std::string> keep;
-  std::vector<char*> args = mixcal::UnderscoreFlags(argc, argv, &keep);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  if (!mixcal::ParseProgramFlags(argc, argv, kUsage)) return 0;  // --help
 
   mixcal::server::CoordinatorOptions o;
   o.listen = absl::GetFlag(FLAGS_listen);

@@ -10,8 +10,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "worker/agent.h"
 #include "base/program.h"
 
@@ -52,12 +50,7 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (mixcal::PrintHelpIfAsked(argc, argv, kUsage)) return 0;
-  absl::SetProgramUsageMessage(kUsage);
-  mixcal::TurnOffMutexDeadlockDetection();
-  std::vector<std::string> keep;
-  std::vector<char*> args = mixcal::UnderscoreFlags(argc, argv, &keep);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  if (!mixcal::ParseProgramFlags(argc, argv, kUsage)) return 0;  // --help
   const int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0 || threads > 1024) {
     std::fprintf(stderr,
