@@ -4,7 +4,7 @@
 // SweepSpec validation and expansion, and the TrainConfig of a job. Protobuf
 // messages and the training core's torch-free config only (no gRPC, no
 // LibTorch): the store, the coordinator and the worker share it, so a range
-// is defined once, in worker/core/config.cc.
+// is defined once, in calib/config.cc.
 
 #include <cstdint>
 #include <vector>
