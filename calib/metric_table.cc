@@ -1,27 +1,31 @@
 #include "calib/metric_table.h"
 
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 
 namespace mixcal::calib {
 
 const std::vector<Metric>& Metrics() {
-  // name, higher is better, summarized, optional, meaning
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  // name, higher is better, summarized, optional, meaning, min, max.
+  // train_loss may be negative: ERL subtracts beta times the entropy.
   static const auto* table = new std::vector<Metric>{
-      {"accuracy", true, true, false, "top-1 accuracy"},
-      {"ece", false, true, false, "expected calibration error (equal-width bins)"},
-      {"oe", false, true, false, "overconfidence error"},
-      {"mce", false, true, false, "maximum calibration error"},
-      {"nll", false, true, false, "negative log-likelihood"},
-      {"brier", false, true, false, "Brier score"},
-      {"adaptive_ece", false, true, false, "ECE over equal-mass bins"},
-      {"mean_confidence", true, true, false, "mean top-label confidence"},
-      {"mean_entropy", false, true, false, "mean predictive entropy"},
-      {"temperature", false, true, true, "fitted temperature (test_ts)"},
-      {"auroc", true, true, true, "AUROC of in- vs out-of-distribution (noise, ood)"},
-      {"train_loss", false, true, false, "mean training loss of the epoch"},
-      {"train_accuracy", true, false, false, "training accuracy of the epoch"},
-      {"lr", false, false, false, "learning rate of the epoch"},
-      {"samples_per_sec", true, false, false, "training examples per second"},
+      {"accuracy", true, true, false, "top-1 accuracy", 0, 1},
+      {"ece", false, true, false, "expected calibration error (equal-width bins)", 0, 1},
+      {"oe", false, true, false, "overconfidence error", 0, 1},
+      {"mce", false, true, false, "maximum calibration error", 0, 1},
+      {"nll", false, true, false, "negative log-likelihood", 0, kInf},
+      {"brier", false, true, false, "Brier score", 0, 2},
+      {"adaptive_ece", false, true, false, "ECE over equal-mass bins", 0, 1},
+      {"mean_confidence", true, true, false, "mean top-label confidence", 0, 1},
+      {"mean_entropy", false, true, false, "mean predictive entropy", 0, kInf},
+      {"temperature", false, true, true, "fitted temperature (test_ts)", 0, kInf},
+      {"auroc", true, true, true, "AUROC of in- vs out-of-distribution (noise, ood)", 0, 1},
+      {"train_loss", false, true, false, "mean training loss of the epoch", -kInf, kInf},
+      {"train_accuracy", true, false, false, "training accuracy of the epoch", 0, 1},
+      {"lr", false, false, false, "learning rate of the epoch", 0, kInf},
+      {"samples_per_sec", true, false, false, "training examples per second", 0, kInf},
   };
   return *table;
 }

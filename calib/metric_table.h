@@ -30,6 +30,10 @@ struct Metric {
   bool optional;
   // One line for help texts.
   const char* meaning;
+  // The values a report may carry: finite and in [min, max] (the store
+  // refuses others, naming the field).
+  double min;
+  double max;
 };
 
 // Every metric, in the order tables print them; summarized ones first.

@@ -1,6 +1,7 @@
 #include "storage/store.h"
 
 #include <cmath>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
@@ -12,11 +13,17 @@
 #include "storage/internal/sqlite.h"
 #include "storage/internal/store_locks.h"
 #include "storage/internal/bins_codec.h"
+#include "calib/metric_table.h"
 #include "calib/metrics.h"
+#include "spec/metric_values.h"
 
 namespace mixcal::storage {
 
 namespace {
+
+// Examples in one split of one epoch, at most: counts beyond it are refused
+// before they can overflow a sum.
+constexpr int64_t kMaxExamples = int64_t{1} << 40;
 
 absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
   const auto& metrics = req.metrics();
@@ -43,13 +50,37 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
           absl::StrCat("metrics[", i, "].job_id ", m.job_id(),
                        " is not the lease's job ", req.lease().job_id()));
     }
+    if (m.count() < 0 || m.count() > kMaxExamples) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics[", i, "].count must be in [0, ", kMaxExamples, "], got ",
+          m.count()));
+    }
+    for (const calib::Metric& metric : calib::Metrics()) {
+      const std::optional<double> v = spec::MetricValue(m, metric);
+      if (v && !(std::isfinite(*v) && *v >= metric.min && *v <= metric.max)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "metrics[", i, "].", metric.name, " must be finite and in [",
+            metric.min, ", ", metric.max, "], got ", *v));
+      }
+    }
+    if (!std::isfinite(m.wall_seconds()) || m.wall_seconds() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics[", i, "].wall_seconds must be finite and >= 0, got ",
+          m.wall_seconds()));
+    }
     if (m.bins_size() > 1000) {
       return absl::InvalidArgumentError(absl::StrCat(
           "metrics[", i, "].bins must have at most 1000 bins, got ",
           m.bins_size()));
     }
+    int64_t binned = 0;
     for (int b = 0; b < m.bins_size(); ++b) {
       const v1::ReliabilityBin& bin = m.bins(b);
+      if (bin.count() > kMaxExamples) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "metrics[", i, "].bins[", b, "].count must be at most ",
+            kMaxExamples, ", got ", bin.count()));
+      }
       if (bin.count() < 0 || bin.correct() < 0 || bin.correct() > bin.count() ||
           !(bin.confidence_sum() >= 0 &&
             bin.confidence_sum() <= static_cast<double>(bin.count()))) {
@@ -60,6 +91,14 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
                          bin.count(), ", correct ", bin.correct(),
                          ", confidence_sum ", bin.confidence_sum()));
       }
+      binned += bin.count();
+    }
+    // The bins are the source of truth for ECE: they must account for the
+    // split's examples exactly.
+    if (m.bins_size() > 0 && binned != m.count()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics[", i, "].bins must add up to count ", m.count(),
+          " examples, got ", binned));
     }
   }
   return absl::OkStatus();

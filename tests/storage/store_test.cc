@@ -5,6 +5,8 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <functional>
+#include <limits>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -289,7 +291,7 @@ TEST_F(StoreTest, ReReportingAnEpochLeavesOneRow) {
   Assignment a = Acquire(Worker());
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(store_
-                    ->ReportEpoch(a.lease, {Metrics(1, "test", 0.1 + i),
+                    ->ReportEpoch(a.lease, {Metrics(1, "test", 0.1 + 0.1 * i),
                                             Metrics(1, "test_ts", 0.05)})
                     .ok());
   }
@@ -301,7 +303,7 @@ TEST_F(StoreTest, ReReportingAnEpochLeavesOneRow) {
   std::string token;
   auto rows = store_->QueryMetrics(f, &token);
   ASSERT_EQ(rows->size(), 1u);
-  EXPECT_DOUBLE_EQ((*rows)[0].ece(), 2.1);  // the last report wins
+  EXPECT_DOUBLE_EQ((*rows)[0].ece(), 0.1 + 0.1 * 2);  // the last report wins
   EXPECT_EQ((*rows)[0].bins_size(), 15);    // not 45
 }
 
@@ -439,7 +441,7 @@ TEST_F(StoreTest, QueryMetricsFiltersAndPages) {
     Assignment a = Acquire(w);
     for (uint32_t e = 1; e <= 3; ++e) {
       ASSERT_TRUE(store_
-                      ->ReportEpoch(a.lease, {Metrics(e, "test", 0.01 * e + j),
+                      ->ReportEpoch(a.lease, {Metrics(e, "test", 0.01 * e + 0.1 * j),
                                               Metrics(e, "test_ts", 0.001)})
                       .ok());
     }
@@ -571,9 +573,10 @@ TEST_F(StoreTest, BinsComeBackBitForBitAndAsRowsOfTheView) {
   // Values whose shortest decimal form is long, tiny or large.
   const double sums[] = {0.1 + 0.2, 1e-300, 12345.678901234567, 1.0 / 3.0};
   m.clear_bins();
+  m.set_count(int64_t{4} << 38);  // the bins add up to it
   for (int b = 0; b < 4; ++b) {
     v1::ReliabilityBin* bin = m.add_bins();
-    bin->set_count(int64_t{1} << 40);
+    bin->set_count(int64_t{1} << 38);
     bin->set_confidence_sum(sums[b]);
     bin->set_correct(b);
   }
@@ -582,7 +585,7 @@ TEST_F(StoreTest, BinsComeBackBitForBitAndAsRowsOfTheView) {
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->bins_size(), 4);
   for (int b = 0; b < 4; ++b) {
-    EXPECT_EQ(r->bins(b).count(), int64_t{1} << 40);
+    EXPECT_EQ(r->bins(b).count(), int64_t{1} << 38);
     EXPECT_EQ(r->bins(b).confidence_sum(), sums[b]) << "bin " << b;
     EXPECT_EQ(r->bins(b).correct(), b);
   }
@@ -605,7 +608,7 @@ TEST_F(StoreTest, BinsComeBackBitForBitAndAsRowsOfTheView) {
   int n = 0;
   while (sqlite3_step(st) == SQLITE_ROW) {
     EXPECT_EQ(sqlite3_column_int(st, 0), n);
-    EXPECT_EQ(sqlite3_column_int64(st, 1), int64_t{1} << 40);
+    EXPECT_EQ(sqlite3_column_int64(st, 1), int64_t{1} << 38);
     EXPECT_EQ(sqlite3_column_int(st, 2), n);
     ++n;
   }
@@ -666,6 +669,47 @@ TEST_F(StoreTest, BadBinsAreRefusedNamingTheBin) {
   s = store_->ReportEpoch(a.lease, {m});
   EXPECT_NE(s.message().find("metrics[0].bins[14]"), std::string::npos) << s;
   EXPECT_EQ(CountRows(""), 0);
+}
+
+TEST_F(StoreTest, ImpossibleMetricsAreRefusedNamingTheFieldAndRange) {
+  store_->CreateSweep(Spec("badmetrics", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  struct Case {
+    const char* field;
+    std::function<void(v1::EpochMetrics*)> spoil;
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<Case> cases = {
+      {"metrics[0].accuracy", [](auto* m) { m->set_accuracy(-5); }},
+      {"metrics[0].ece", [](auto* m) { m->set_ece(1.5); }},
+      {"metrics[0].nll", [&](auto* m) { m->set_nll(inf); }},
+      {"metrics[0].brier", [](auto* m) { m->set_brier(std::nan("")); }},
+      {"metrics[0].temperature", [](auto* m) { m->set_temperature(-1); }},
+      {"metrics[0].auroc", [](auto* m) { m->set_auroc(2); }},
+      {"metrics[0].lr", [&](auto* m) { m->set_lr(-inf); }},
+      {"metrics[0].count", [](auto* m) { m->set_count(-1); }},
+      // Two bins of INT64_MAX once summed to a negative count.
+      {"metrics[0].bins[0].count",
+       [](auto* m) {
+         m->mutable_bins(0)->set_count(INT64_MAX);
+         m->mutable_bins(1)->set_count(INT64_MAX);
+       }},
+      // The bins must account for the split's examples.
+      {"metrics[0].bins must add up to count 100",
+       [](auto* m) { m->mutable_bins(14)->set_count(99); }},
+  };
+  for (const Case& c : cases) {
+    v1::EpochMetrics m = Metrics(1, "test", 0.1);
+    c.spoil(&m);
+    absl::Status s = store_->ReportEpoch(a.lease, {m});
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_NE(s.message().find(c.field), std::string::npos) << s;
+  }
+  EXPECT_EQ(CountRows(""), 0);
+  // A negative training loss is possible (ERL) and accepted.
+  v1::EpochMetrics ok = Metrics(1, "test", 0.1);
+  ok.set_train_loss(-0.25);
+  EXPECT_TRUE(store_->ReportEpoch(a.lease, {ok}).ok());
 }
 
 TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
