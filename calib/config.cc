@@ -1,5 +1,7 @@
 #include "calib/config.h"
 
+#include "base/utf8.h"
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -96,7 +98,7 @@ absl::StatusOr<E> ParseIn(const NameTable<E>& table, absl::string_view s,
   for (const auto& [e, name] : table)
     if (lower == name) return e;
   return absl::InvalidArgumentError(absl::StrCat(
-      field, " must be one of ", AllNames(table), ", got \"", s, "\""));
+      field, " must be one of ", AllNames(table), ", got \"", Echo(s), "\""));
 }
 
 // Range checks that build the project's one error form.
@@ -278,6 +280,9 @@ absl::Status Validate(const TrainConfig& c) {
     return absl::InvalidArgumentError(
         "temperature_scaling needs val_fraction in (0, 0.5], got 0");
   }
+  // Only Fashion-MNIST has a Debian package with a default directory; a
+  // spec the coordinator accepts must name every other dataset's files, or
+  // it would fail on the worker instead.
   if (c.dataset == DatasetKind::kCifar10 ||
       c.dataset == DatasetKind::kCifar100) {
     if (c.data_dir.empty()) {
@@ -285,6 +290,11 @@ absl::Status Validate(const TrainConfig& c) {
           "data_dir is required for ", Name(c.dataset),
           ": the directory holding the binary version's .bin files"));
     }
+  }
+  if (c.dataset == DatasetKind::kMnist && c.data_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "data_dir is required for mnist: the directory holding its IDX files "
+        "(Debian has no MNIST package)");
   }
   int prev = 0;
   for (int m : c.milestones) {
@@ -307,6 +317,11 @@ absl::Status Validate(const TrainConfig& c) {
       return absl::InvalidArgumentError(
           "ood_dataset must be one of fashion-mnist|mnist|cifar10|cifar100, "
           "got \"synthetic\"");
+    }
+    if (*ood != DatasetKind::kFashionMnist && c.ood_data_dir.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ood_data_dir is required for ood_dataset ", Name(*ood),
+          " (only fashion-mnist has a default directory)"));
     }
   }
   return absl::OkStatus();

@@ -109,6 +109,18 @@ grpc::Status ExperimentService::QueryMetrics(grpc::ServerContext* ctx,
                         const v1::QueryMetricsRequest* req,
                         v1::QueryMetricsResponse* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  // The API's contract (metrics.proto): a query names its sweep or jobs.
+  if (req->filter().sweep_id() == 0 && req->filter().job_ids().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "filter.sweep_id or filter.job_ids is required");
+  }
+  if (req->filter().job_ids_size() > spec::kListJobsLimit.max) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("filter.job_ids must hold at most ",
+                     spec::kListJobsLimit.max, ", got ",
+                     req->filter().job_ids_size()));
+  }
   std::string token;
   auto rows = b_.store->QueryMetrics(req->filter(), &token);
   if (!rows.ok()) return ToGrpc(rows.status());

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "base/utf8.h"
 
 namespace mixcal::spec {
 namespace {
@@ -16,6 +17,9 @@ absl::Status Invalid(const std::string& field, const std::string& what) {
 
 absl::Status CheckLength(const std::string& field, const std::string& v,
                          size_t max) {
+  // Valid UTF-8 without NUL bytes, so that every stored string can be sent
+  // back (Protobuf requires UTF-8) and passed to the OS as a path.
+  MIXCAL_RETURN_IF_ERROR(CheckText(field, v, max));
   if (v.size() > max) {
     return Invalid(field, absl::StrCat("must be at most ", max,
                                        " characters, got ", v.size()));
@@ -167,6 +171,7 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
     if (ch < 0x20 || ch == 0x7f)
       return Invalid("name", "must be printable characters");
   }
+  MIXCAL_RETURN_IF_ERROR(CheckText("name", raw.name(), kMaxNameLength));
   MIXCAL_RETURN_IF_ERROR(
       CheckLength("request_id", raw.request_id(), kMaxRequestIdLength));
   MIXCAL_RETURN_IF_ERROR(
@@ -178,7 +183,7 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
   if (spec.device() != "cpu" && spec.device() != "cuda" &&
       spec.device() != "any") {
     return Invalid("device", absl::StrCat("must be one of cpu|cuda|any, got \"",
-                                          spec.device(), "\""));
+                                          Echo(spec.device()), "\""));
   }
   if (spec.priority() < -100 || spec.priority() > 100) {
     return Invalid("priority", absl::StrCat("must be in [-100, 100], got ",

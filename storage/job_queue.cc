@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
+#include "base/utf8.h"
 #include "storage/internal/job_states.h"
 #include "storage/internal/rows.h"
 #include "storage/internal/sqlite.h"
@@ -14,9 +15,15 @@
 namespace mixcal::storage {
 
 absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
-  if (info.host().empty() || info.host().size() > 256) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "host must be 1 to 256 characters, got ", info.host().size()));
+  if (info.host().empty()) {
+    return absl::InvalidArgumentError("host must not be empty");
+  }
+  MIXCAL_RETURN_IF_ERROR(CheckText("host", info.host(), 256));
+  MIXCAL_RETURN_IF_ERROR(CheckText("name", info.name(), 256));
+  MIXCAL_RETURN_IF_ERROR(CheckText("device_name", info.device_name(), 256));
+  for (int i = 0; i < info.capabilities_size(); ++i) {
+    MIXCAL_RETURN_IF_ERROR(CheckText(absl::StrCat("capabilities[", i, "]"),
+                                     info.capabilities(i), 64));
   }
   const std::string& d = info.device();
   const bool cuda_n = d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
@@ -25,7 +32,7 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
                                   [](char c) { return c >= '0' && c <= '9'; });
   if (d != "cpu" && d != "cuda" && !cuda_n) {
     return absl::InvalidArgumentError(
-        absl::StrCat("device must be cpu, cuda or cuda:N, got \"", d, "\""));
+        absl::StrCat("device must be cpu, cuda or cuda:N, got \"", Echo(d), "\""));
   }
   if (info.name().size() > 256 || info.device_name().size() > 256 ||
       info.capabilities_size() > 64) {
@@ -164,6 +171,13 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
 
 absl::StatusOr<HeartbeatResult> Store::Heartbeat(
     int64_t worker_id, const std::vector<v1::Lease>& leases, int64_t lease_us) {
+  // A worker holds one lease per slot; a heartbeat with more would hold the
+  // store for every other caller while it is checked.
+  if (leases.size() > kMaxLeasesPerHeartbeat) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("leases must hold at most ", kMaxLeasesPerHeartbeat,
+                     ", got ", leases.size()));
+  }
   RequestLock lock(this);
   Transaction txn(db_.get());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
+#include "base/utf8.h"
 #include "storage/internal/job_states.h"
 #include "storage/internal/rows.h"
 #include "storage/internal/sqlite.h"
@@ -67,7 +68,7 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
   const int page = spec::EffectiveLimit(spec::kMetricsPageSize, f.page_size());
   if (!f.split().empty() && !ValidSplitName(f.split())) {
     return absl::InvalidArgumentError(
-        absl::StrCat("split \"", f.split(), "\" is not a split name"));
+        absl::StrCat("split \"", Echo(f.split()), "\" is not a split name"));
   }
   int64_t after_job = 0, after_epoch = 0;
   std::string after_split;
@@ -141,7 +142,7 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
     int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split) {
   if (!split.empty() && !ValidSplitName(split)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("split \"", split, "\" is not a split name"));
+        absl::StrCat("split \"", Echo(split), "\" is not a split name"));
   }
   // Which epoch of each job to read, as SQL yielding (job_id, epoch).
   std::string chosen;
@@ -158,7 +159,7 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
         at.best_split().empty() ? "test" : at.best_split();
     if (!ValidSplitName(best_split)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "at.best_split \"", best_split, "\" is not a split name"));
+          "at.best_split \"", Echo(best_split), "\" is not a split name"));
     }
     // SQLite fills the bare column `epoch` from the row holding MIN()/MAX().
     chosen = absl::StrCat(
@@ -237,7 +238,7 @@ absl::StatusOr<v1::EpochMetrics> Store::GetReliability(
   const std::string split = split_in.empty() ? "test" : split_in;
   if (!ValidSplitName(split)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("split \"", split, "\" is not a split name"));
+        absl::StrCat("split \"", Echo(split), "\" is not a split name"));
   }
   RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "spec/spec.h"
 #include "base/status_macros.h"
+#include "base/utf8.h"
 #include "storage/internal/job_states.h"
 #include "storage/internal/rows.h"
 #include "storage/internal/sqlite.h"
@@ -43,7 +44,7 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
     if (!ValidSplitName(m.split())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "metrics[", i, "].split must be 1 to 32 of [a-z0-9_-], got \"",
-          m.split(), "\""));
+          Echo(m.split()), "\""));
     }
     if (m.job_id() != 0 && m.job_id() != req.lease().job_id()) {
       return absl::InvalidArgumentError(
@@ -109,11 +110,8 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
 namespace {
 
 absl::Status ValidateCheckpoint(const std::string& path) {
-  if (path.empty() || path.size() > spec::kMaxPathLength) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "path must be 1 to ", spec::kMaxPathLength, " characters"));
-  }
-  return absl::OkStatus();
+  if (path.empty()) return absl::InvalidArgumentError("path must not be empty");
+  return CheckText("path", path, spec::kMaxPathLength);
 }
 
 absl::Status ValidateOutcome(v1::JobState outcome) {
@@ -423,14 +421,17 @@ absl::StatusOr<v1::JobState> Store::FinishLocked(const v1::Lease& lease,
                           db_->Cached("UPDATE jobs SET state = ?, error = ?, "
                                       "finished_at = ?, lease_expires_at = 0 "
                                       "WHERE id = ?"));
+  // Cut at a character boundary and mended: a stored string is sent back
+  // to every client that lists the job, and Protobuf needs UTF-8.
+  const std::string text = ToValidUtf8(error, 4096);
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, static_cast<int>(outcome))
-                             .Bind(2, error.substr(0, 4096))
+                             .Bind(2, text)
                              .Bind(3, clock_->NowMicros())
                              .Bind(4, job.id())
                              .Run());
   std::string kind = absl::AsciiStrToLower(v1::JobState_Name(outcome));
   MIXCAL_RETURN_IF_ERROR(
-      AddEvent(job.sweep_id(), job.id(), kind, error.substr(0, 4096)));
+      AddEvent(job.sweep_id(), job.id(), kind, text));
   MIXCAL_RETURN_IF_ERROR(UpdateSweepState(job.sweep_id()));
   return outcome;
 }

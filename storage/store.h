@@ -146,8 +146,11 @@ class Store {
   absl::StatusOr<std::optional<Assignment>> AcquireJob(int64_t worker_id,
                                                        int64_t lease_us);
 
+  // Leases one heartbeat may carry.
+  static constexpr size_t kMaxLeasesPerHeartbeat = 256;
+
   // Extends each held lease still current to now + lease_us and records the
-  // worker's heartbeat.
+  // worker's heartbeat. InvalidArgument past kMaxLeasesPerHeartbeat leases.
   absl::StatusOr<HeartbeatResult> Heartbeat(
       int64_t worker_id, const std::vector<v1::Lease>& leases,
       int64_t lease_us);

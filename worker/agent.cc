@@ -17,6 +17,7 @@
 #include "grpcpp/grpcpp.h"
 #include "mixcal/v1/worker.grpc.pb.h"
 #include "base/file.h"
+#include "base/utf8.h"
 #include "spec/spec.h"
 
 namespace mixcal::worker {
@@ -284,10 +285,10 @@ class Agent {
         f->set_outcome(v1::SUCCEEDED);
       } else if (absl::IsCancelled(result)) {
         f->set_outcome(v1::CANCELLED);
-        f->set_error(std::string(result.message()).substr(0, 4096));
+        f->set_error(ToValidUtf8(result.message(), 4096));
       } else {
         f->set_outcome(v1::FAILED);
-        f->set_error(result.ToString().substr(0, 4096));
+        f->set_error(ToValidUtf8(result.ToString(), 4096));
       }
       state.Push(std::move(end));
     }
@@ -485,7 +486,7 @@ class Agent {
       v1::FinishJobRequest req;
       *req.mutable_lease() = st.lease;
       req.set_outcome(outcome);
-      req.set_error(error.substr(0, 4096));
+      req.set_error(ToValidUtf8(error, 4096));
       v1::FinishJobResponse resp;
       grpc::ClientContext ctx;
       Prepare(ctx, absl::Seconds(10));

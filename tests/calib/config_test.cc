@@ -74,6 +74,14 @@ TEST(ValidateTest, CrossFieldRules) {
   c = {};
   c.ood_dataset = "imagenet";
   ExpectInvalid(c, "ood_dataset", "fashion-mnist|mnist");
+  c = {};
+  c.dataset = DatasetKind::kMnist;
+  ExpectInvalid(c, "data_dir", "mnist");
+  c.data_dir = "/data/mnist";
+  EXPECT_TRUE(Validate(c).ok());
+  c = {};
+  c.ood_dataset = "cifar10";
+  ExpectInvalid(c, "ood_data_dir", "cifar10");
 }
 
 TEST(ValidateTest, SyntheticRangesOnlyForSynthetic) {

@@ -449,6 +449,82 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
   }
 }
 
+TEST_F(ApiTest, StringsStayValidUtf8AndBadInputIsNamed) {
+  Start(false);
+  v1::Sweep sweep;
+  ASSERT_TRUE(Submit(Spec("utf8"), &sweep).ok());
+  const int64_t w = Register();
+  v1::AcquireJobResponse a = Acquire(w);
+  ASSERT_TRUE(a.has_job());
+  // A long worker error (valid UTF-8, 5,001 bytes of 3-byte characters) is
+  // stored cut at a character boundary, so every later read still parses.
+  std::string error;
+  while (error.size() < 5000) error += "\xE2\x82\xAC";
+  {
+    grpc::ClientContext ctx;
+    v1::FinishJobRequest f;
+    *f.mutable_lease() = a.lease();
+    f.set_outcome(v1::FAILED);
+    f.set_error(error);
+    v1::FinishJobResponse r;
+    grpc::Status st = workers_->FinishJob(&ctx, f, &r);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListJobsRequest r;
+    r.set_sweep_id(sweep.id());
+    v1::ListJobsResponse jobs;
+    grpc::Status st = api_->ListJobs(&ctx, r, &jobs);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(jobs.jobs_size(), 1);
+    EXPECT_LE(jobs.jobs(0).error().size(), 4096u);
+    EXPECT_EQ(jobs.jobs(0).error().size() % 3, 0u);  // whole characters only
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListEventsRequest r;
+    r.set_sweep_id(sweep.id());
+    v1::ListEventsResponse events;
+    grpc::Status st = api_->ListEvents(&ctx, r, &events);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+  }
+  // A NUL inside a path is refused, naming the field.
+  v1::SweepSpec nul = Spec("nul");
+  nul.mutable_data()->set_data_dir(std::string("/data\0x", 7));
+  v1::Sweep out;
+  grpc::Status st = Submit(nul, &out);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("data.data_dir"), std::string::npos)
+      << st.error_message();
+  // A huge bad value does not turn into a metadata-size error.
+  v1::SweepSpec big = Spec("big");
+  big.set_device(std::string(20000, 'x'));
+  st = Submit(big, &out);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << st.error_message().substr(0, 200);
+  // A heartbeat may not carry a million leases.
+  {
+    grpc::ClientContext ctx;
+    v1::HeartbeatRequest hb;
+    hb.set_worker_id(w);
+    for (int i = 0; i < 1000; ++i) *hb.add_leases() = a.lease();
+    v1::HeartbeatResponse r;
+    st = workers_->Heartbeat(&ctx, hb, &r);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("leases"), std::string::npos);
+  }
+  // QueryMetrics must name a sweep or jobs, as its contract says.
+  {
+    grpc::ClientContext ctx;
+    v1::QueryMetricsRequest q;
+    v1::QueryMetricsResponse r;
+    st = api_->QueryMetrics(&ctx, q, &r);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("filter.sweep_id"), std::string::npos);
+  }
+}
+
 TEST_F(ApiTest, InvalidSpecIsRefusedNamingTheFieldAndStoresNothing) {
   Start(false);
   v1::SweepSpec spec = Spec("bad");
@@ -586,7 +662,9 @@ TEST_F(ApiTest, StaleLeaseReportIsRefusedOverTheWire) {
       << s.error_message();
   grpc::ClientContext qctx;
   v1::QueryMetricsResponse rows;
-  ASSERT_TRUE(api_->QueryMetrics(&qctx, v1::QueryMetricsRequest(), &rows).ok());
+  v1::QueryMetricsRequest all;
+  all.mutable_filter()->set_sweep_id(sweep.id());
+  ASSERT_TRUE(api_->QueryMetrics(&qctx, all, &rows).ok());
   EXPECT_EQ(rows.rows_size(), 0);
 }
 
@@ -650,6 +728,7 @@ TEST_F(ApiTest, ReportStreamAcksEachReportInOrderWithItsOwnStatus) {
   grpc::ClientContext qctx;
   v1::QueryMetricsRequest q;
   q.mutable_filter()->set_include_bins(true);
+  q.mutable_filter()->set_sweep_id(sweep.id());
   v1::QueryMetricsResponse rows;
   ASSERT_TRUE(api_->QueryMetrics(&qctx, q, &rows).ok());
   ASSERT_EQ(rows.rows_size(), 2);
@@ -709,6 +788,7 @@ TEST_F(ApiTest, ThousandsOfReportsOnOneStreamAreAckedOnceEachInOrder) {
   EXPECT_EQ(job.last_epoch(), static_cast<uint32_t>(kReports));
   v1::QueryMetricsRequest q;
   q.mutable_filter()->set_page_size(10000);
+  q.mutable_filter()->set_sweep_id(sweep.id());
   grpc::ClientContext qctx;
   v1::QueryMetricsResponse rows;
   ASSERT_TRUE(api_->QueryMetrics(&qctx, q, &rows).ok());

@@ -111,6 +111,40 @@ TEST(SpecTest, ErrorsNameTheFieldValueAndRange) {
   ExpectInvalid(s, "ece_bins", "[1, 1000]");
 }
 
+TEST(SpecTest, AcceptedSpecsAreOnesAWorkerCanTrain) {
+  // mnist has no default directory: refused here, not on the worker.
+  v1::SweepSpec s = Small();
+  s.mutable_data()->set_dataset("mnist");
+  ExpectInvalid(s, "data_dir", "mnist");
+  s.mutable_data()->set_data_dir("/data/mnist");
+  EXPECT_TRUE(ValidateSweepSpec(s).ok()) << ValidateSweepSpec(s);
+}
+
+TEST(SpecTest, StringsMustBeValidUtf8WithoutNul) {
+  v1::SweepSpec s = Small();
+  s.mutable_data()->set_data_dir(std::string("/data\0/x", 8));
+  ExpectInvalid(s, "data.data_dir", "NUL");
+  s = Small();
+  s.mutable_evaluation()->set_ood_data_dir(std::string("/ood\0", 5));
+  ExpectInvalid(s, "evaluation.ood_data_dir", "NUL");
+  s = Small();
+  s.set_name("caf\xC3");  // cut in the middle of a character
+  ExpectInvalid(s, "name", "UTF-8");
+  s = Small();
+  s.set_request_id("\xFF\xFE");
+  ExpectInvalid(s, "request_id", "UTF-8");
+  // A huge bad value is not echoed back in full.
+  s = Small();
+  s.set_device(std::string(100000, 'x'));
+  absl::Status st = ValidateSweepSpec(s);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(st.message().size(), 300u) << st.message().size();
+  // Multi-byte names are fine.
+  s = Small();
+  s.set_name("fmnist-\xC3\xA9t\xC3\xA9");
+  EXPECT_TRUE(ValidateSweepSpec(s).ok()) << ValidateSweepSpec(s);
+}
+
 TEST(SpecTest, SizeLimits) {
   v1::SweepSpec s = Small();
   s.clear_seeds();

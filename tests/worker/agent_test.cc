@@ -34,7 +34,7 @@ class FakeTrainer : public core::Trainer {
       if (hooks.cancel != nullptr && hooks.cancel->load())
         return absl::CancelledError("cancelled");
       if (e == fail_at_)
-        return absl::NotFoundError("data_dir /no/such/dir: cannot read");
+        return absl::NotFoundError(fail_message_);
       core::EpochReport r;
       r.epoch = e;
       r.train_loss = 1.0 / e;
@@ -58,6 +58,7 @@ class FakeTrainer : public core::Trainer {
   }
 
   int fail_at_ = 0;
+  std::string fail_message_ = "data_dir /no/such/dir: cannot read";
   bool checkpoints_ = false;
   int resume_epoch_ = 0;
   std::string resumed_from_;
@@ -160,6 +161,23 @@ TEST_F(AgentTest, ATrainingErrorFailsTheJobWithItsText) {
   EXPECT_NE(jobs[0].error().find("/no/such/dir"), std::string::npos)
       << jobs[0].error();
   EXPECT_EQ(Rows(sweep), 1);  // epoch 1 was stored before the error
+}
+
+TEST_F(AgentTest, AnErrorLongerThanTheLimitIsCutAtACharacterAndStillEndsTheJob) {
+  // A data_dir of multi-byte characters makes an error past 4,096 bytes;
+  // cut mid-character it was not valid UTF-8, the finish was refused, and
+  // the job stayed RUNNING.
+  const int64_t sweep = Submit(2, 1);
+  FakeTrainer t;
+  t.fail_at_ = 1;
+  t.fail_message_ = "data_dir x";  // odd, so byte 4,096 falls mid-character
+  while (t.fail_message_.size() < 4200) t.fail_message_ += "\xC3\xA9";
+  ASSERT_TRUE(RunAgent(Options(&t, 1)).ok());
+  std::vector<v1::Job> jobs = Jobs(sweep);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::FAILED);
+  EXPECT_LE(jobs[0].error().size(), 4096u);
+  EXPECT_GT(jobs[0].error().size(), 4000u);
 }
 
 TEST_F(AgentTest, CheckpointsReachTheStoreInOrderWithTheirEpochs) {
