@@ -1,18 +1,40 @@
 #include "server/auth.h"
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <sys/stat.h>
+
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "base/file.h"
 #include "base/status_macros.h"
 
 namespace mixcal::server {
+namespace {
+
+std::string Digest(absl::string_view token) {
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(),
+         out);
+  return std::string(reinterpret_cast<const char*>(out), sizeof out);
+}
+
+}  // namespace
 
 absl::StatusOr<Authenticator> Authenticator::FromFile(const std::string& path) {
   MIXCAL_ASSIGN_OR_RETURN(std::string text, ReadFile(path, "tokens file"));
-  return FromText(text, path);
+  MIXCAL_ASSIGN_OR_RETURN(Authenticator a, FromText(text, path));
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    a.warning_ = absl::StrCat(
+        "tokens file ", path, " can be read by other users (mode ",
+        absl::StrFormat("%03o", st.st_mode & 0777), "); chmod 600 it");
+  }
+  return a;
 }
 
 absl::StatusOr<Authenticator> Authenticator::FromText(
@@ -50,7 +72,7 @@ absl::StatusOr<Authenticator> Authenticator::FromText(
                        ": role must be one of admin|submit|read|worker, got \"",
                        words[1], "\""));
     }
-    a.tokens_[std::string(words[0])] = r;
+    a.tokens_.emplace_back(Digest(words[0]), r);
   }
   if (a.tokens_.empty()) {
     return absl::InvalidArgumentError(
@@ -74,9 +96,16 @@ absl::Status Authenticator::Check(const grpc::ServerContextBase& context,
     return absl::UnauthenticatedError(
         "authorization metadata must be \"Bearer TOKEN\"");
   }
-  auto tok = tokens_.find(std::string(value.substr(kBearer.size())));
-  if (tok == tokens_.end()) return absl::UnauthenticatedError("unknown token");
-  const Role role = tok->second;
+  const std::string digest = Digest(value.substr(kBearer.size()));
+  int found = -1;
+  for (size_t i = 0; i < tokens_.size(); ++i) {
+    // No early exit: every entry is compared, in constant time.
+    const bool same = CRYPTO_memcmp(digest.data(), tokens_[i].first.data(),
+                                    digest.size()) == 0;
+    found = same ? static_cast<int>(i) : found;
+  }
+  if (found < 0) return absl::UnauthenticatedError("unknown token");
+  const Role role = tokens_[found].second;
   bool allowed = false;
   switch (needed) {
     case Permission::kRead:

@@ -8,7 +8,8 @@
 // Get/List/Query/Summarize/Watch calls), worker (WorkerService only).
 // Clients send "authorization: Bearer TOKEN" metadata.
 
-#include <map>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "absl/status/status.h"
@@ -34,13 +35,21 @@ class Authenticator {
 
   bool open() const { return tokens_.empty(); }
 
+  // Set by FromFile when the file can be read by group or others (the
+  // coordinator prints it at start-up); empty otherwise.
+  const std::string& warning() const { return warning_; }
+
   // OK, UNAUTHENTICATED (no or unknown token) or PERMISSION_DENIED (the
   // role may not do this).
   absl::Status Check(const grpc::ServerContextBase& context,
                      Permission needed) const;
 
  private:
-  std::map<std::string, Role> tokens_;
+  // SHA-256 of each token with its role. A presented token is hashed and
+  // compared with every entry in constant time, so neither the comparison
+  // nor the lookup tells an attacker how much of a guess was right.
+  std::vector<std::pair<std::string, Role>> tokens_;
+  std::string warning_;
 };
 
 }  // namespace mixcal::server

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <map>
 #include <utility>
@@ -146,10 +147,15 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   Authenticator auth = Authenticator::Open();
   if (!o.tokens_file.empty()) {
     MIXCAL_ASSIGN_OR_RETURN(auth, Authenticator::FromFile(o.tokens_file));
+    if (!auth.warning().empty()) {
+      std::fprintf(stderr, "mixcal-coordinator: warning: %s\n",
+                   auth.warning().c_str());
+    }
   }
   storage::StoreOptions so;
   so.path = o.db_path;
   so.clock = o.clock;
+  so.check_integrity = o.check_integrity;
   MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(so));
 
   auto impl =

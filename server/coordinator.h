@@ -36,6 +36,8 @@ struct CoordinatorOptions {
   // RESOURCE_EXHAUSTED.
   size_t watch_buffer_bytes = 16 << 20;
   Clock* clock = nullptr;  // default the system clock
+  // SQLite's quick_check of the store file at start-up.
+  bool check_integrity = true;
 };
 
 class CoordinatorImpl;

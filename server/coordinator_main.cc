@@ -32,6 +32,9 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(bool, insecure, false,
           "allow a non-loopback address without TLS and tokens");
 ABSL_FLAG(int, max_message_mb, 8, "largest request accepted, in MiB, [1, 256]");
+ABSL_FLAG(bool, skip_integrity_check, false,
+          "start without SQLite's quick_check of --db (it reads the whole "
+          "file: seconds per GB)");
 ABSL_FLAG(std::string, port_file, "",
           "write the port listened on to this file once serving");
 
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   o.insecure = absl::GetFlag(FLAGS_insecure);
+  o.check_integrity = !absl::GetFlag(FLAGS_skip_integrity_check);
   const int mb = absl::GetFlag(FLAGS_max_message_mb);
   if (mb < 1 || mb > 256) {
     std::fprintf(

@@ -1,5 +1,12 @@
 #include "storage/store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
@@ -21,31 +28,122 @@ Store::~Store() {
   checkpointer_.reset();  // stops its thread before the writer closes
 }
 
+namespace {
+
+// Creates a missing store file readable by its owner only; SQLite gives its
+// -wal and -shm files the same mode.
+absl::Status CreatePrivately(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                        0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return absl::OkStatus();
+  }
+  if (errno == EEXIST) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("cannot create it (", std::strerror(errno), ")"));
+}
+
+// What is in the file already: whether it has tables, and whether one of
+// them is mixcal's schema_version.
+struct Contents {
+  std::vector<std::string> tables;
+  bool mixcal = false;
+};
+absl::StatusOr<Contents> ReadContents(Database* db) {
+  MIXCAL_ASSIGN_OR_RETURN(
+      Statement s, db->Prepare("SELECT name FROM sqlite_master WHERE type = "
+                               "'table' ORDER BY name LIMIT 20"));
+  Contents c;
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    c.tables.push_back(s.Text(0));
+    if (c.tables.back() == "schema_version") c.mixcal = true;
+  }
+  return c;
+}
+
+absl::Status QuickCheck(Database* db) {
+  MIXCAL_ASSIGN_OR_RETURN(Statement s, db->Prepare("PRAGMA quick_check(5)"));
+  std::vector<std::string> problems;
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    if (s.Text(0) != "ok") problems.push_back(s.Text(0));
+  }
+  if (problems.empty()) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      "is damaged (quick_check: ", absl::StrJoin(problems, "; "),
+      "); restore a backup, or skip the check to serve what can be read"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     const StoreOptions& options) {
   if (options.path.empty())
     return absl::InvalidArgumentError("store path must not be empty");
-  MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
-                          Database::Open(options.path));
+  // Every error names the file: a coordinator that will not start says
+  // which file is wrong.
+  const bool file = options.path != ":memory:";
+  auto named = [&](const absl::Status& s) {
+    return absl::Status(s.code(),
+                        absl::StrCat("store file ", options.path, ": ",
+                                     s.message()));
+  };
+  if (file) {
+    if (absl::Status s = CreatePrivately(options.path); !s.ok())
+      return named(s);
+  }
+  absl::StatusOr<std::unique_ptr<Database>> opened =
+      Database::Open(options.path);
+  if (!opened.ok()) return named(opened.status());
+  std::unique_ptr<Database> db = *std::move(opened);
   sqlite3_busy_timeout(db->raw(), options.busy_timeout_ms);
-  if (options.path != ":memory:") {
-    MIXCAL_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
+  absl::StatusOr<Contents> contents = ReadContents(db.get());
+  if (!contents.ok()) {
+    // "file is not a database": truncated, overwritten or not SQLite.
+    return named(absl::DataLossError(absl::StrCat(
+        "cannot be read as a SQLite database (", contents.status().message(),
+        "): give the path of a mixcal store, or of a new file")));
+  }
+  if (!contents->tables.empty() && !contents->mixcal) {
+    return named(absl::FailedPreconditionError(absl::StrCat(
+        "is another program's SQLite file (tables ",
+        absl::StrJoin(contents->tables, ", "),
+        "); refusing to add mixcal's tables to it: give a new file")));
+  }
+  if (file && options.check_integrity && !contents->tables.empty()) {
+    if (absl::Status s = QuickCheck(db.get()); !s.ok()) return named(s);
+  }
+  if (file) {
+    if (absl::Status s = db->Exec("PRAGMA journal_mode=WAL"); !s.ok())
+      return named(s);
   }
   // NORMAL in WAL mode: a committed transaction survives the process being
   // killed; only an OS crash or power loss can drop the last commits.
-  MIXCAL_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=NORMAL"));
-  MIXCAL_RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys=ON"));
+  if (absl::Status s = db->Exec("PRAGMA synchronous=NORMAL"); !s.ok())
+    return named(s);
+  if (absl::Status s = db->Exec("PRAGMA foreign_keys=ON"); !s.ok())
+    return named(s);
   auto store = std::unique_ptr<Store>(
       new Store(std::move(db), options.clock ? options.clock : SystemClock()));
   absl::MutexLock lock(&store->mu_);
-  MIXCAL_RETURN_IF_ERROR(store->Migrate(
-      options.migrate_to > 0 ? options.migrate_to : LatestSchemaVersion()));
-  if (options.path != ":memory:") {
+  if (absl::Status s = store->Migrate(options.migrate_to > 0
+                                          ? options.migrate_to
+                                          : LatestSchemaVersion());
+      !s.ok()) {
+    return named(s);
+  }
+  if (file) {
     // Checkpoints run mostly beside requests, not inside whichever commit
     // crosses the threshold (that cost a next-job p99 of 4 ms;
     // docs/benchmarks.md). Attach replaces the auto-checkpoint's hook.
-    MIXCAL_ASSIGN_OR_RETURN(store->checkpointer_,
-                            Checkpointer::Start(options.path));
+    absl::StatusOr<std::unique_ptr<Checkpointer>> c =
+        Checkpointer::Start(options.path);
+    if (!c.ok()) return named(c.status());
+    store->checkpointer_ = *std::move(c);
     store->checkpointer_->Attach(store->db_.get());
   }
   return store;
@@ -78,7 +176,7 @@ absl::Status Store::Migrate(int target) {
   MIXCAL_ASSIGN_OR_RETURN(int current, read_version());
   if (current > LatestSchemaVersion()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("the store file is at schema version ", current,
+        absl::StrCat("is at schema version ", current,
                      "; this mixcal knows versions up to ",
                      LatestSchemaVersion(), ": upgrade mixcal"));
   }

@@ -47,6 +47,9 @@ struct StoreOptions {
   int busy_timeout_ms = 10000;
   // Migrate only up to this schema version (tests of migrations); 0 = latest.
   int migrate_to = 0;
+  // Run SQLite's quick_check when opening, refusing a damaged file (seconds
+  // on a file of gigabytes: a flag of the coordinator can skip it).
+  bool check_integrity = true;
 };
 
 // What a worker is leased.
@@ -84,6 +87,10 @@ struct JobFilter {
 
 class Store {
  public:
+  // Opens or creates the file (created readable by its owner only).
+  // Refused, with the file named: a file that is not SQLite or is damaged
+  // (DataLoss), another program's SQLite file (FailedPrecondition: it is
+  // never extended with mixcal's tables), a file of a newer mixcal.
   static absl::StatusOr<std::unique_ptr<Store>> Open(
       const StoreOptions& options);
   ~Store();

@@ -9,6 +9,7 @@
 #include <limits>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -208,6 +209,99 @@ TEST_F(StoreTest, AJobWhoseStoredConfigIsDamagedIsDataLossNamingIt) {
   EXPECT_EQ(store_->ListJobs(f).status().code(), absl::StatusCode::kDataLoss);
   // The other jobs still read.
   EXPECT_TRUE(store_->GetJob(sweep->job_ids(0)).ok());
+}
+
+TEST(StoreOpenTest, RefusesFilesThatAreNotAHealthyMixcalStoreNamingThem) {
+  const fs::path dir = fs::temp_directory_path() /
+                       ("mixcal_store_open_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto open = [](const fs::path& p) {
+    StoreOptions o;
+    o.path = p.string();
+    return Store::Open(o);
+  };
+  // Not SQLite at all (a truncated copy, a text file).
+  const fs::path text = dir / "notes.db";
+  std::ofstream(text) << std::string(5000, 'x');
+  auto r = open(text);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("store file " + text.string()),
+            std::string::npos)
+      << r.status();
+  // Another program's SQLite file is never extended with mixcal's tables.
+  const fs::path foreign = dir / "other.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(foreign.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE photos (id INTEGER)", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  r = open(foreign);
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("another program"), std::string::npos);
+  EXPECT_NE(r.status().message().find("photos"), std::string::npos);
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(foreign.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master", -1, &st,
+                       nullptr);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(st, 0), 1);  // still only its own table
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  // A store whose pages were overwritten in the middle.
+  const fs::path damaged = dir / "damaged.db";
+  {
+    StoreOptions o;
+    o.path = damaged.string();
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status();
+    v1::SweepSpec spec = Spec("damage", 100);
+    for (int i = 0; i < 20; ++i) {
+      spec.set_name("damage-" + std::to_string(i));
+      ASSERT_TRUE((*store)->CreateSweep(spec).ok());
+    }
+  }
+  {
+    // Checkpoint the log into the file, then scribble over its middle.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(damaged.c_str(), &db), SQLITE_OK);
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr,
+                 nullptr);
+    sqlite3_close(db);
+    const auto size = fs::file_size(damaged);
+    ASSERT_GT(size, 64u * 4096);
+    std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096));
+    const std::string junk(8 * 4096, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  r = open(damaged);
+  ASSERT_FALSE(r.ok()) << "a damaged file opened";
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  EXPECT_NE(r.status().message().find(damaged.string()), std::string::npos);
+  // The check can be skipped, for a huge file one knows is sound.
+  StoreOptions skip;
+  skip.path = damaged.string();
+  skip.check_integrity = false;
+  auto skipped = Store::Open(skip);
+  if (!skipped.ok()) {
+    EXPECT_EQ(skipped.status().message().find("quick_check"),
+              std::string::npos)
+        << skipped.status();
+  }
+  fs::remove_all(dir);
+}
+
+TEST_F(StoreTest, TheFileIsCreatedReadableByItsOwnerOnly) {
+  const fs::perms p = fs::status(path_).permissions();
+  EXPECT_EQ(p & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
 }
 
 TEST_F(StoreTest, OlderSchemaMigratesKeepingData) {
