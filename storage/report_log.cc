@@ -377,6 +377,47 @@ absl::Status Store::RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,
 
 absl::Status Store::CheckpointLocked(const v1::Lease& lease, uint32_t epoch,
                                      const std::string& path) {
+  // A checkpoint's epoch must be one of the job's ...
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement cfg,
+      db_->Cached("SELECT config FROM jobs WHERE id = ?"));
+  cfg->Bind(1, lease.job_id());
+  MIXCAL_ASSIGN_OR_RETURN(bool found, cfg->Step());
+  if (!found) {
+    return absl::NotFoundError(absl::StrCat("no job ", lease.job_id()));
+  }
+  v1::JobConfig config;
+  if (!config.ParseFromString(cfg->Blob(0))) {
+    return absl::DataLossError(absl::StrCat(
+        "job ", lease.job_id(), ": its stored config cannot be parsed"));
+  }
+  cfg->Reset();
+  MIXCAL_ASSIGN_OR_RETURN(calib::TrainConfig train,
+                          spec::ToTrainConfig(config));
+  if (epoch < 1 || epoch > static_cast<uint32_t>(train.epochs)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "epoch must be in [1, ", train.epochs, "] (the job's epochs), got ",
+        epoch));
+  }
+  // ... and every epoch up to it must be stored: the next attempt resumes
+  // after the checkpoint and never reports those epochs again. (A batch
+  // whose epoch insert failed, as on a full disk, once let the checkpoint
+  // after it through, and the job ended SUCCEEDED with epochs missing.)
+  // UNAVAILABLE: the worker resends, in order, the epoch and then this.
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement covered,
+      db_->Cached("SELECT COUNT(DISTINCT epoch) FROM epoch_metrics "
+                  "WHERE job_id = ? AND epoch BETWEEN 1 AND ?"));
+  covered->Bind(1, lease.job_id()).Bind(2, epoch);
+  MIXCAL_RETURN_IF_ERROR(covered->Step().status());
+  const int64_t stored = covered->Int(0);
+  covered->Reset();
+  if (stored != epoch) {
+    return absl::UnavailableError(absl::StrCat(
+        "checkpoint of job ", lease.job_id(), " at epoch ", epoch,
+        " not recorded: only ", stored, " of its epochs 1..", epoch,
+        " are stored; resend them first"));
+  }
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
       db_->Cached("UPDATE jobs SET checkpoint = ?, checkpoint_epoch = ? "

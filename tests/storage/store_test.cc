@@ -806,6 +806,42 @@ TEST_F(StoreTest, ImpossibleMetricsAreRefusedNamingTheFieldAndRange) {
   EXPECT_TRUE(store_->ReportEpoch(a.lease, {ok}).ok());
 }
 
+TEST_F(StoreTest, ACheckpointIsRecordedOnlyAfterEveryEpochItCovers) {
+  store_->CreateSweep(Spec("ckpt", 1)).IgnoreError();  // 3 epochs a job
+  Assignment a = Acquire(Worker());
+  ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
+  // Epoch 2 never arrived (its insert failed): a checkpoint at 2 would make
+  // the next attempt resume at 3 and epoch 2 would be lost for good.
+  absl::Status s = store_->RecordCheckpoint(a.lease, 2, "/ckpt/2.pt");
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("only 1 of its epochs 1..2"), std::string::npos)
+      << s;
+  EXPECT_EQ(store_->GetJob(a.lease.job_id())->checkpoint_epoch(), 0u);
+  // The same in one streamed batch: epoch 1, then a checkpoint at 2.
+  v1::WorkerReport ckpt;
+  *ckpt.mutable_checkpoint()->mutable_lease() = a.lease;
+  ckpt.mutable_checkpoint()->set_epoch(2);
+  ckpt.mutable_checkpoint()->set_path("/ckpt/2.pt");
+  std::vector<const v1::WorkerReport*> batch = {&ckpt};
+  EXPECT_EQ(store_->StoreReports(batch)[0].status.code(),
+            absl::StatusCode::kUnavailable);
+  // Resent in order, epoch 2 and then the checkpoint, both go in.
+  ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(2, "test", 0.1)}).ok());
+  EXPECT_TRUE(store_->RecordCheckpoint(a.lease, 2, "/ckpt/2.pt").ok());
+  EXPECT_EQ(store_->GetJob(a.lease.job_id())->checkpoint_epoch(), 2u);
+  // Epochs outside the job's are refused.
+  s = store_->RecordCheckpoint(a.lease, 4, "/ckpt/4.pt");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("epoch must be in [1, 3]"), std::string::npos)
+      << s;
+  EXPECT_EQ(store_->RecordCheckpoint(a.lease, 0, "/ckpt/0.pt").code(),
+            absl::StatusCode::kInvalidArgument);
+  // And a path with a NUL in it.
+  EXPECT_EQ(store_->RecordCheckpoint(a.lease, 2, std::string("/ck\0pt", 6))
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
   store_->CreateSweep(Spec("stream", 1)).IgnoreError();
   const int64_t w = Worker();

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -200,6 +201,29 @@ TEST_F(AgentTest, StopsWhenToldAndLeavesTheQueueAlone) {
   o.stop = &stop;
   ASSERT_TRUE(RunAgent(o).ok());
   EXPECT_EQ(t.runs_.load(), 0);
+}
+
+TEST_F(AgentTest, AnIdleWorkerLeavesPromptlyWhenStopped) {
+  // No job queued: the agent sits in a 10 s long poll. Stopping it must
+  // not wait that out (a batch scheduler's SIGTERM gives 30 s in all).
+  FakeTrainer t;
+  std::atomic<bool> stop{false};
+  AgentOptions o = Options(&t, 0);
+  o.stop = &stop;
+  std::atomic<bool> returned{false};
+  std::thread agent([&] {
+    EXPECT_TRUE(RunAgent(o).ok());
+    returned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto t0 = std::chrono::steady_clock::now();
+  stop = true;
+  agent.join();
+  const double waited = std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - t0)
+                            .count();
+  EXPECT_LT(waited, 5.0) << "the long poll was waited out";
+  EXPECT_TRUE(returned);
 }
 
 TEST_F(AgentTest, AnUnreadableCaFileIsAnErrorNamingIt) {
