@@ -15,6 +15,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "server/auth.h"
 #include "server/backends.h"
 #include "server/dispatcher.h"
@@ -126,6 +127,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
         absl::StrCat("lease (--lease_seconds) must be in [0.1, 3600] s, got ",
                      o.lease_ms / 1000.0));
   }
+  if (o.handshake_timeout_ms < 100 || o.max_threads < 8) {
+    return absl::InvalidArgumentError(
+        "handshake timeout must be at least 100 ms and max_threads at least 8");
+  }
   if (o.heartbeat_ms < 10 || o.heartbeat_ms * 2 > o.lease_ms) {
     return absl::InvalidArgumentError(absl::StrCat(
         "heartbeat (--heartbeat_seconds) must be at least 0.01 s and at most "
@@ -182,6 +187,15 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   builder.AddChannelArgument(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.SetMaxSendMessageSize(o.max_message_bytes * 4);
+  // Limits for hostile or broken clients (docs/coordinator.md): handshakes
+  // that never finish, headers without end, bursts of calls.
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             o.handshake_timeout_ms);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 << 10);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1000);
+  grpc::ResourceQuota quota("mixcal-coordinator");
+  quota.SetMaxThreads(o.max_threads);
+  builder.SetResourceQuota(quota);
   impl->server_ = builder.BuildAndStart();
   if (impl->server_ == nullptr || impl->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", o.listen));

@@ -35,6 +35,13 @@ struct CoordinatorOptions {
   // Unread WatchSweep updates one watcher may hold before it is ended with
   // RESOURCE_EXHAUSTED.
   size_t watch_buffer_bytes = 16 << 20;
+  // A connection must finish its TLS and HTTP/2 handshake within this, or
+  // it is closed (a client that opens sockets and sends nothing cannot
+  // hold them).
+  int handshake_timeout_ms = 10000;
+  // Threads gRPC may use for calls: a burst of requests queues instead of
+  // starting hundreds of threads.
+  int max_threads = 128;
   Clock* clock = nullptr;  // default the system clock
   // SQLite's quick_check of the store file at start-up.
   bool check_integrity = true;

@@ -1,6 +1,7 @@
 // mixcal-coordinator: serves mixcal's API on one port. See --help.
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <string>
@@ -51,6 +52,20 @@ constexpr const char* kUsage =
 
 int main(int argc, char** argv) {
   if (!mixcal::ParseProgramFlags(argc, argv, kUsage)) return 0;  // --help
+  // Every client holds a socket: the common soft limit of 1,024 would let
+  // a crowd of connections stop the coordinator from accepting any more.
+  if (rlimit fds; getrlimit(RLIMIT_NOFILE, &fds) == 0) {
+    const rlim_t soft = fds.rlim_cur;
+    fds.rlim_cur = fds.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &fds);
+    getrlimit(RLIMIT_NOFILE, &fds);
+    std::fprintf(stderr,
+                 "mixcal-coordinator: open files limit %llu (was %llu; hard "
+                 "%llu)\n",
+                 static_cast<unsigned long long>(fds.rlim_cur),
+                 static_cast<unsigned long long>(soft),
+                 static_cast<unsigned long long>(fds.rlim_max));
+  }
 
   mixcal::server::CoordinatorOptions o;
   o.listen = absl::GetFlag(FLAGS_listen);

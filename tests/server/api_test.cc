@@ -1,5 +1,10 @@
 // The coordinator in this process on 127.0.0.1:0, called over real sockets.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -523,6 +528,33 @@ TEST_F(ApiTest, StringsStayValidUtf8AndBadInputIsNamed) {
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_NE(st.error_message().find("filter.sweep_id"), std::string::npos);
   }
+}
+
+TEST(CoordinatorLimitsTest, AConnectionThatNeverHandshakesIsClosed) {
+  CoordinatorOptions o;
+  o.listen = "127.0.0.1:0";
+  o.db_path = ":memory:";
+  o.handshake_timeout_ms = 300;
+  auto c = Coordinator::Start(o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  // Half an HTTP/2 preface, then nothing.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>((*c)->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::send(fd, "PRI * HTTP/2.0\r\n", 16, 0), 16);
+  timeval tv{5, 0};  // far past the timeout, well inside the test's limit
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[256];
+  ssize_t n;
+  do {
+    n = ::recv(fd, buf, sizeof buf, 0);
+  } while (n > 0);  // the server may send its settings first
+  EXPECT_EQ(n, 0) << "not closed by the coordinator (errno " << errno << ")";
+  ::close(fd);
 }
 
 TEST_F(ApiTest, InvalidSpecIsRefusedNamingTheFieldAndStoresNothing) {
