@@ -1,6 +1,7 @@
 #include "client/commands.h"
 
 #include <algorithm>
+#include <random>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -21,6 +22,13 @@
 namespace mixcal::client {
 
 namespace {
+
+// "cli-" and 16 random hex digits: unique per invocation.
+std::string NewRequestId() {
+  std::random_device rd;
+  const uint64_t hi = (uint64_t{rd()} << 32) | rd();
+  return absl::StrFormat("cli-%016x", hi);
+}
 
 std::optional<Usage> ParseMethods(const std::string& text,
                                   v1::SweepSpec* spec) {
@@ -130,13 +138,34 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     spec.set_device(p.Get("device", "any"));
   }
   if (p.Has("request-id")) spec.set_request_id(p.Get("request-id"));
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
+  // Every submission carries a request id (made here when none was given),
+  // so that a retry after a dropped connection returns the sweep the first
+  // try stored instead of storing a second copy.
+  if (spec.request_id().empty()) spec.set_request_id(NewRequestId());
   v1::SubmitSweepRequest req;
   *req.mutable_spec() = spec;
   v1::Sweep sweep;
-  grpc::Status st = s.api().SubmitSweep(&ctx, req, &sweep);
-  if (!st.ok()) return s.Fail(st);
+  grpc::Status st;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (attempt > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250 << attempt));
+    }
+    st = s.Call(&v1::ExperimentService::Stub::SubmitSweep, req, &sweep);
+    if (st.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        st.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      break;
+    }
+  }
+  if (!st.ok()) {
+    s.Fail(st);
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      err << "mixcal: the sweep may or may not have been stored; submitting "
+             "again with --request-id "
+          << spec.request_id() << " is safe: it never stores a second copy\n";
+    }
+    return kServerError;
+  }
   const std::string format = p.Get("format", "text");
   if (format == "json") {
     out << ToJson(sweep) << "\n";

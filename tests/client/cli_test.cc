@@ -184,6 +184,32 @@ TEST_F(CliTest, SubmitListCancelAndRetry) {
   EXPECT_NE(r.err.find("methods[0].values[0]"), std::string::npos) << r.err;
 }
 
+TEST_F(CliTest, SubmitAlwaysCarriesARequestIdSoARetryNeverCopies) {
+  Result r = Mixcal(
+      "submit --name rid --dataset synthetic --model mlp --methods baseline "
+      "--format json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"request_id\":\"cli-"), std::string::npos) << r.out;
+  // The same id again (what a retry sends) returns the same sweep.
+  Result a = Mixcal(
+      "submit --name rid2 --dataset synthetic --model mlp --methods baseline "
+      "--request-id fixed-1");
+  Result b = Mixcal(
+      "submit --name rid2 --dataset synthetic --model mlp --methods baseline "
+      "--request-id fixed-1");
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out.substr(0, 8), b.out.substr(0, 8)) << a.out << b.out;
+  EXPECT_NE(Mixcal("sweeps").out.find("rid2"), std::string::npos);
+}
+
+TEST(CliSubmitTest, AnUnreachableCoordinatorSaysTheRetryIsSafe) {
+  Result r = RunLine(
+      "submit --name x --dataset synthetic --methods baseline --address "
+      "127.0.0.1:1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--request-id cli-"), std::string::npos) << r.err;
+}
+
 TEST_F(CliTest, SummaryMetricsAndPlotsShowWhatWasStored) {
   ASSERT_EQ(Mixcal("submit --name s --dataset synthetic --model mlp "
                    "--methods baseline,mixup:0.4 --seeds 2 --epochs 3")
