@@ -1,6 +1,7 @@
 #include "storage/store.h"
 
 #include <algorithm>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -8,6 +9,7 @@
 #include "base/status_macros.h"
 #include "base/utf8.h"
 #include "storage/internal/job_states.h"
+#include "storage/internal/lease_token.h"
 #include "storage/internal/rows.h"
 #include "storage/internal/sqlite.h"
 #include "storage/internal/store_locks.h"
@@ -141,11 +143,13 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
       db_->Cached(
           "UPDATE jobs SET state = " JOB_RUNNING ", attempt = attempt + 1, worker_id = ?, "
           "lease_expires_at = ?, started_at = CASE WHEN started_at = 0 THEN ? "
-          "ELSE started_at END WHERE id = ?"));
+          "ELSE started_at END, lease_token = ? WHERE id = ?"));
+  const std::string token = NewLeaseToken();
   MIXCAL_RETURN_IF_ERROR(lease->Bind(1, worker_id)
                              .Bind(2, now + lease_us)
                              .Bind(3, now)
-                             .Bind(4, job_id)
+                             .Bind(4, token)
+                             .Bind(5, job_id)
                              .Run());
   MIXCAL_ASSIGN_OR_RETURN(CachedStatement turn,
                           db_->Cached("UPDATE sweeps SET turn = (SELECT "
@@ -161,6 +165,7 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
   MIXCAL_ASSIGN_OR_RETURN(a.job, GetJobLocked(job_id));
   a.lease.set_job_id(job_id);
   a.lease.set_attempt(a.job.attempt());
+  a.lease.set_token(token);
   MIXCAL_RETURN_IF_ERROR(
       AddEvent(sweep_id, job_id, "leased",
                absl::StrCat("worker ", worker_id, ", attempt ", a.job.attempt(),
@@ -195,12 +200,16 @@ absl::StatusOr<HeartbeatResult> Store::Heartbeat(
   for (const v1::Lease& l : leases) {
     MIXCAL_ASSIGN_OR_RETURN(
         CachedStatement s,
-        db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
+        db_->Cached("SELECT state, attempt, lease_token, "
+                    "COALESCE(worker_id, 0) FROM jobs WHERE id = ?"));
     s->Bind(1, l.job_id());
     MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
     const auto state = found ? static_cast<v1::JobState>(s->Int(0))
                              : v1::JOB_STATE_UNSPECIFIED;
-    const bool current = found && s->Int(1) == l.attempt();
+    // Only the worker that holds the lease (its id and token) keeps it.
+    const bool current = found && s->Int(1) == l.attempt() &&
+                         SameToken(s->Text(2), l.token()) &&
+                         s->Int(3) == worker_id;
     if (current && state == v1::RUNNING) {
       MIXCAL_ASSIGN_OR_RETURN(
           CachedStatement u,
@@ -271,14 +280,23 @@ absl::Status Store::CheckLease(const v1::Lease& lease,
                                v1::JobState* state_out) {
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached("SELECT state, attempt FROM jobs WHERE id = ?"));
+      db_->Cached("SELECT state, attempt, lease_token FROM jobs WHERE id = ?"));
   s->Bind(1, lease.job_id());
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found)
     return absl::NotFoundError(absl::StrCat("no job ", lease.job_id()));
   const auto state = static_cast<v1::JobState>(s->Int(0));
   const int64_t attempt = s->Int(1);
-  if (state_out != nullptr && attempt == lease.attempt()) *state_out = state;
+  // The token proves the caller is the worker this attempt was given to:
+  // the attempt number alone is small and guessable. (A worker whose lease
+  // went to another attempt is told so below: its token is of its own.)
+  const bool same_attempt = attempt == lease.attempt();
+  if (same_attempt && !SameToken(s->Text(2), lease.token())) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "lease of job ", lease.job_id(), " attempt ", lease.attempt(),
+        " was not given to this caller (wrong lease token)"));
+  }
+  if (state_out != nullptr && same_attempt) *state_out = state;
   // Fence on attempt and state: a worker that lost its lease may still be
   // running and must not overwrite the new attempt's epochs.
   if (attempt != lease.attempt() || state != v1::RUNNING) {

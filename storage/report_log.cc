@@ -10,6 +10,7 @@
 #include "base/status_macros.h"
 #include "base/utf8.h"
 #include "storage/internal/job_states.h"
+#include "storage/internal/lease_token.h"
 #include "storage/internal/rows.h"
 #include "storage/internal/sqlite.h"
 #include "storage/internal/store_locks.h"
@@ -208,7 +209,7 @@ namespace {
 // Refusals that come before an item writes anything.
 bool Refusal(const absl::Status& s) {
   return absl::IsFailedPrecondition(s) || absl::IsNotFound(s) ||
-         absl::IsInvalidArgument(s);
+         absl::IsInvalidArgument(s) || absl::IsPermissionDenied(s);
 }
 }  // namespace
 
@@ -450,6 +451,18 @@ absl::StatusOr<v1::JobState> Store::FinishLocked(const v1::Lease& lease,
     return absl::FailedPreconditionError(absl::StrCat(
         "stale lease: job ", job.id(), " attempt ", lease.attempt(),
         " is not current (attempt ", job.attempt(), ")"));
+  }
+  {
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement t,
+        db_->Cached("SELECT lease_token FROM jobs WHERE id = ?"));
+    t->Bind(1, job.id());
+    MIXCAL_RETURN_IF_ERROR(t->Step().status());
+    if (!SameToken(t->Text(0), lease.token())) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "lease of job ", job.id(), " attempt ", lease.attempt(),
+          " was not given to this caller (wrong lease token)"));
+    }
   }
   if (job.state() == v1::CANCELLED || job.state() == outcome) {
     return job.state();  // repeated, or cancelled by a person meanwhile

@@ -119,6 +119,11 @@ CREATE VIEW reliability_bins AS
          json_extract(b.value, '$[2]') AS correct
   FROM epoch_bins AS e, json_each(e.bins) AS b;
 )sql",
+      // 4: a lease's unguessable token, so that only the worker that
+      // acquired it can report on it. Leases from before carry none ('').
+      R"sql(
+ALTER TABLE jobs ADD COLUMN lease_token TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *m;
 }

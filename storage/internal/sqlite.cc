@@ -8,8 +8,9 @@
 namespace mixcal::storage {
 
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
-  std::string msg = absl::StrCat("sqlite: ", what, ": ",
-                                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  std::string msg = absl::StrCat(
+      "sqlite: ", what, ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+      " (code ", db ? sqlite3_extended_errcode(db) : rc, ")");
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:

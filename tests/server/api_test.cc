@@ -557,6 +557,83 @@ TEST(CoordinatorLimitsTest, AConnectionThatNeverHandshakesIsClosed) {
   ::close(fd);
 }
 
+TEST_F(ApiTest, AWorkerCannotActOnAnotherWorkersLease) {
+  Start(/*tokens=*/true);
+  v1::Sweep sweep;
+  ASSERT_TRUE(Submit(Spec("theft"), &sweep, kAdmin).ok());
+  const int64_t a_id = Register(kWorker), b_id = Register(kWorker);
+  v1::AcquireJobResponse a = Acquire(a_id, kWorker);
+  ASSERT_TRUE(a.has_job());
+  EXPECT_EQ(a.lease().token().size(), 32u);
+  // Worker B knows the job and guesses the attempt, not the token.
+  v1::Lease guessed;
+  guessed.set_job_id(a.lease().job_id());
+  guessed.set_attempt(a.lease().attempt());
+  auto call = [&](auto fn) {
+    grpc::ClientContext ctx;
+    Auth(ctx, kWorker);
+    return fn(&ctx);
+  };
+  grpc::Status st = call([&](grpc::ClientContext* c) {
+    v1::ReportEpochRequest r;
+    *r.mutable_lease() = guessed;
+    *r.add_metrics() = TestMetrics(1);
+    v1::ReportEpochResponse resp;
+    return workers_->ReportEpoch(c, r, &resp);
+  });
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << st.error_message();
+  st = call([&](grpc::ClientContext* c) {
+    v1::ReportCheckpointRequest r;
+    *r.mutable_lease() = guessed;
+    r.set_epoch(1);
+    r.set_path("/etc/passwd");
+    v1::ReportCheckpointResponse resp;
+    return workers_->ReportCheckpoint(c, r, &resp);
+  });
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  st = call([&](grpc::ClientContext* c) {
+    v1::FinishJobRequest r;
+    *r.mutable_lease() = guessed;
+    r.set_outcome(v1::SUCCEEDED);
+    v1::FinishJobResponse resp;
+    return workers_->FinishJob(c, r, &resp);
+  });
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // B's heartbeat with A's whole lease does not keep it: it is not B's.
+  {
+    grpc::ClientContext ctx;
+    Auth(ctx, kWorker);
+    v1::HeartbeatRequest hb;
+    hb.set_worker_id(b_id);
+    *hb.add_leases() = a.lease();
+    v1::HeartbeatResponse resp;
+    ASSERT_TRUE(workers_->Heartbeat(&ctx, hb, &resp).ok());
+    EXPECT_EQ(resp.extended_size(), 0);
+    EXPECT_EQ(resp.lost_size(), 1);
+  }
+  // Nothing B sent was stored; A's lease still works.
+  v1::Job job;
+  {
+    grpc::ClientContext ctx;
+    Auth(ctx, kAdmin);
+    v1::GetJobRequest g;
+    g.set_job_id(a.lease().job_id());
+    ASSERT_TRUE(api_->GetJob(&ctx, g, &job).ok());
+  }
+  EXPECT_EQ(job.state(), v1::RUNNING);
+  EXPECT_EQ(job.checkpoint(), "");
+  EXPECT_EQ(job.last_epoch(), 0u);
+  st = call([&](grpc::ClientContext* c) {
+    v1::ReportEpochRequest r;
+    *r.mutable_lease() = a.lease();
+    *r.add_metrics() = TestMetrics(1);
+    v1::ReportEpochResponse resp;
+    return workers_->ReportEpoch(c, r, &resp);
+  });
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
 TEST_F(ApiTest, InvalidSpecIsRefusedNamingTheFieldAndStoresNothing) {
   Start(false);
   v1::SweepSpec spec = Spec("bad");
