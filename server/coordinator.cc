@@ -163,6 +163,22 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   so.check_integrity = o.check_integrity;
   MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(so));
 
+  // A grace period after start-up: the workers of running jobs could not
+  // heartbeat while the coordinator was down, and a restart must not cost
+  // them their leases (and their unacknowledged reports) before they are
+  // back.
+  {
+    Clock* clock = o.clock != nullptr ? o.clock : SystemClock();
+    absl::StatusOr<int64_t> extended =
+        store->ExtendRunningLeases(clock->NowMicros() + o.lease_ms * 1000);
+    if (!extended.ok()) return extended.status();
+    if (*extended > 0) {
+      std::fprintf(stderr,
+                   "mixcal-coordinator: %lld running job(s): their workers "
+                   "have %.1f s to reconnect\n",
+                   static_cast<long long>(*extended), o.lease_ms / 1000.0);
+    }
+  }
   auto impl =
       std::make_unique<CoordinatorImpl>(o, std::move(store), std::move(auth));
   std::shared_ptr<grpc::ServerCredentials> creds =

@@ -227,6 +227,16 @@ absl::StatusOr<HeartbeatResult> Store::Heartbeat(
   return r;
 }
 
+absl::StatusOr<int64_t> Store::ExtendRunningLeases(int64_t until_us) {
+  RequestLock lock(this);
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("UPDATE jobs SET lease_expires_at = ? WHERE state = " JOB_RUNNING
+                  " AND lease_expires_at < ?"));
+  MIXCAL_RETURN_IF_ERROR(s->Bind(1, until_us).Bind(2, until_us).Run());
+  return static_cast<int64_t>(db_->Changes());
+}
+
 absl::StatusOr<ExpireResult> Store::ExpireLeases() {
   RequestLock lock(this);
   Transaction txn(db_.get());

@@ -162,6 +162,12 @@ class Store {
       int64_t worker_id, const std::vector<v1::Lease>& leases,
       int64_t lease_us);
 
+  // Gives every RUNNING job's lease at least until `until_us`. The
+  // coordinator calls it at start-up: while it was down its workers could
+  // not heartbeat, and they need time to reconnect before their leases are
+  // judged. Returns how many leases it extended.
+  absl::StatusOr<int64_t> ExtendRunningLeases(int64_t until_us);
+
   // Running jobs whose lease expired: back to QUEUED, or FAILED when their
   // attempts are used up. Their workers are marked lost.
   absl::StatusOr<ExpireResult> ExpireLeases();

@@ -441,6 +441,27 @@ TEST_F(StoreTest, ExpiredLeaseRequeuesWithNextAttemptAndFailsAfterMax) {
   EXPECT_EQ(Acquire(w).lease.attempt(), 3u);
 }
 
+TEST_F(StoreTest, AfterARestartRunningLeasesGetAGracePeriod) {
+  store_->CreateSweep(Spec("grace", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  // The coordinator was down for a minute: the lease ran out meanwhile.
+  clock_.AdvanceSeconds(60);
+  auto n = store_->ExtendRunningLeases(clock_.NowMicros() + kLease);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  auto r = store_->ExpireLeases();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->requeued.empty());
+  // The worker reconnects and heartbeats: it keeps its lease.
+  auto hb = store_->Heartbeat(a.job.worker_id(), {a.lease}, kLease);
+  ASSERT_TRUE(hb.ok()) << hb.status();
+  EXPECT_EQ(hb->extended.size(), 1u);
+  // One that never comes back loses it a lease later, as usual.
+  clock_.AdvanceSeconds(31);
+  r = store_->ExpireLeases();
+  EXPECT_EQ(r->requeued.size(), 1u);
+}
+
 TEST_F(StoreTest, FairTurnsBetweenSweepsOfEqualPriority) {
   auto big = store_->CreateSweep(Spec("big", 50));     // 100 jobs
   auto small = store_->CreateSweep(Spec("small", 2));  // 4 jobs
