@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/utf8.h"
 #include "client/output.h"
 
 namespace mixcal::client {
@@ -69,13 +70,17 @@ int Jobs(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
         {absl::StrCat(j.id()), absl::StrCat(j.sweep_id()), j.method(),
          j.method() == "baseline" ? "-" : absl::StrFormat("%g", j.value()),
          absl::StrCat(j.seed()), StateName(j.state()),
-         absl::StrCat(j.last_epoch()), absl::StrCat(j.attempt()),
+         absl::StrCat(j.last_epoch()),
+         // Attempts that count against max_attempts, then hand-backs.
+         absl::StrCat(j.attempt() - std::min(j.attempt(), j.handbacks()), "/",
+                      j.max_attempts()),
+         absl::StrCat(j.handbacks()),
          j.worker_id() ? absl::StrCat(j.worker_id()) : "-",
-         j.error().substr(0, 60)});
+         ToValidUtf8(j.error(), 60)});
   }
   PrintTable(out,
              {"id", "sweep", "method", "value", "seed", "state", "epoch",
-              "attempt", "worker", "error"},
+              "attempts", "handed back", "worker", "error"},
              rows);
   return kOk;
 }

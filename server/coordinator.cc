@@ -65,6 +65,7 @@ class CoordinatorImpl {
     reports.reserve(batch.size());
     for (const ReportWriter::Item& it : batch) reports.push_back(&it.report);
     std::vector<storage::ReportResult> results = store_->StoreReports(reports);
+    NotifyHandBacks(batch, results);
     if (!hub_.Any()) return results;
     // Each job read once per batch, not once per report.
     std::map<int64_t, absl::StatusOr<v1::Job>> jobs;
@@ -81,6 +82,18 @@ class CoordinatorImpl {
       }
     }
     return results;
+  }
+
+  // Handed-back jobs are queued again: idle workers may take them now.
+  void NotifyHandBacks(const std::vector<ReportWriter::Item>& batch,
+                       const std::vector<storage::ReportResult>& results) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].report.has_finish() && results[i].status.ok() &&
+          results[i].state == v1::QUEUED) {
+        dispatcher_.Notify();
+        return;
+      }
+    }
   }
 
   void Expired(const storage::ExpireResult& r) {

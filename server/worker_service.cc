@@ -83,6 +83,7 @@ grpc::Status WorkerService::FinishJob(grpc::ServerContext* ctx,
       b_.store->FinishJob(req->lease(), req->outcome(), req->error());
   if (!st.ok()) return ToGrpc(st.status());
   resp->set_state(*st);
+  if (*st == v1::QUEUED) b_.dispatcher->Notify();  // handed back
   b_.hub->PublishJobId(req->lease().job_id());
   return grpc::Status::OK;
 }

@@ -244,12 +244,13 @@ absl::StatusOr<ExpireResult> Store::ExpireLeases() {
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached("SELECT id, sweep_id, attempt, max_attempts, "
+      db_->Cached("SELECT id, sweep_id, attempt - handbacks, max_attempts, "
                   "COALESCE(worker_id, 0) FROM jobs "
                   "WHERE state = " JOB_RUNNING " AND lease_expires_at < ?"));
   s->Bind(1, now);
   struct Expired {
-    int64_t id, sweep_id, attempt, max_attempts, worker_id;
+    int64_t id, sweep_id, attempt, max_attempts, worker_id;  // attempt:
+                                                             // those counted
   };
   std::vector<Expired> expired;
   while (true) {
@@ -268,7 +269,8 @@ absl::StatusOr<ExpireResult> Store::ExpireLeases() {
         db_->Cached("UPDATE jobs SET state = ?, worker_id = NULL, "
                     "lease_expires_at = 0, "
                     "error = ?, finished_at = ? WHERE id = ?"));
-    MIXCAL_RETURN_IF_ERROR(u->Bind(1, give_up ? 4 : 1)
+    MIXCAL_RETURN_IF_ERROR(u->Bind(1, static_cast<int>(give_up ? v1::FAILED
+                                                                : v1::QUEUED))
                                .Bind(2, give_up ? why : std::string())
                                .Bind(3, give_up ? now : 0)
                                .Bind(4, e.id)

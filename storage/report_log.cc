@@ -117,10 +117,11 @@ absl::Status ValidateCheckpoint(const std::string& path) {
 
 absl::Status ValidateOutcome(v1::JobState outcome) {
   if (outcome != v1::SUCCEEDED && outcome != v1::FAILED &&
-      outcome != v1::CANCELLED) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("outcome must be SUCCEEDED, FAILED or CANCELLED, got ",
-                     v1::JobState_Name(outcome)));
+      outcome != v1::CANCELLED && outcome != v1::QUEUED) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "outcome must be SUCCEEDED, FAILED, CANCELLED or QUEUED (handed back), "
+        "got ",
+        v1::JobState_Name(outcome)));
   }
   return absl::OkStatus();
 }
@@ -470,6 +471,23 @@ absl::StatusOr<v1::JobState> Store::FinishLocked(const v1::Lease& lease,
   if (job.state() != v1::RUNNING) {
     return absl::FailedPreconditionError(absl::StrCat(
         "stale lease: job ", job.id(), " is ", v1::JobState_Name(job.state())));
+  }
+  if (outcome == v1::QUEUED) {
+    // Handed back on purpose: straight back to the queue (no lease expiry
+    // to wait for), its checkpoint kept, and the attempt not counted.
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement h,
+        db_->Cached("UPDATE jobs SET state = " JOB_QUEUED ", worker_id = NULL, "
+                    "lease_expires_at = 0, handbacks = handbacks + 1, "
+                    "error = ? WHERE id = ?"));
+    const std::string why = ToValidUtf8(error, 4096);
+    MIXCAL_RETURN_IF_ERROR(h->Bind(1, why).Bind(2, job.id()).Run());
+    MIXCAL_RETURN_IF_ERROR(AddEvent(
+        job.sweep_id(), job.id(), "handed_back",
+        absl::StrCat("worker ", job.worker_id(), ", attempt ", job.attempt(),
+                     why.empty() ? "" : ": ", why)));
+    MIXCAL_RETURN_IF_ERROR(UpdateSweepState(job.sweep_id()));
+    return v1::QUEUED;
   }
   MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
                           db_->Cached("UPDATE jobs SET state = ?, error = ?, "

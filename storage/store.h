@@ -187,8 +187,10 @@ class Store {
   // Records the newest checkpoint (fenced like ReportEpoch).
   absl::Status RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,
                                 const std::string& path);
-  // Ends the job as `outcome` (SUCCEEDED, FAILED or CANCELLED). Fenced;
-  // repeating it is harmless. A job cancelled by a person stays CANCELLED.
+  // Ends the job as `outcome` (SUCCEEDED, FAILED or CANCELLED), or hands it
+  // back (QUEUED: requeued at once with its checkpoint; the attempt is
+  // counted in handbacks, not against max_attempts). Fenced; repeating it is
+  // harmless. A job cancelled by a person stays CANCELLED.
   // Returns the job's state afterwards.
   absl::StatusOr<v1::JobState> FinishJob(const v1::Lease& lease,
                                          v1::JobState outcome,

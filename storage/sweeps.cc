@@ -261,7 +261,7 @@ absl::StatusOr<v1::Job> Store::RetryJob(int64_t job_id) {
                        "retried",
                        "UPDATE jobs SET state = " JOB_QUEUED ", worker_id = NULL, "
                        "lease_expires_at = 0, error = '', "
-                       "finished_at = 0, max_attempts = attempt + "
+                       "finished_at = 0, max_attempts = attempt - handbacks + "
                        "(SELECT max_attempts FROM sweeps WHERE sweeps.id = "
                        "jobs.sweep_id) WHERE id = ?2");
 }

@@ -17,6 +17,7 @@
 #include "grpcpp/grpcpp.h"
 #include "mixcal/v1/worker.grpc.pb.h"
 #include "base/file.h"
+#include "base/status_macros.h"
 #include "base/utf8.h"
 #include "spec/spec.h"
 
@@ -93,6 +94,9 @@ class Agent {
   explicit Agent(const AgentOptions& o) : o_(o) {}
 
   absl::Status Run() {
+    // A worker that cannot write checkpoints would fail every job it takes:
+    // find out before taking any.
+    MIXCAL_RETURN_IF_ERROR(ProbeCheckpointDir());
     std::shared_ptr<grpc::ChannelCredentials> creds =
         grpc::InsecureChannelCredentials();
     if (!o_.tls_ca_file.empty()) {
@@ -149,6 +153,7 @@ class Agent {
       backoff.Reset();
       if (!resp.has_job()) continue;
       RunJob(resp.job(), resp.lease());
+      if (!out_of_rotation_.ok()) return out_of_rotation_;
       if (o_.max_jobs > 0 && ++done >= o_.max_jobs) break;
     }
     return absl::OkStatus();
@@ -156,6 +161,37 @@ class Agent {
 
  private:
   bool Stopping() const { return o_.stop != nullptr && o_.stop->load(); }
+
+  // After a stop the job in hand is handed back; its last reports and the
+  // hand-back may take this long to reach the coordinator before the worker
+  // gives up on them (a batch scheduler's KillWait is 30 s).
+  static constexpr absl::Duration kStopDrain = absl::Seconds(10);
+  bool GivingUp() {
+    if (!Stopping()) return false;
+    const absl::Time now = absl::Now();
+    absl::MutexLock lock(&stop_mu_);
+    if (stop_seen_ == absl::InfinitePast()) stop_seen_ = now;
+    return now - stop_seen_ > kStopDrain;
+  }
+
+  absl::Status ProbeCheckpointDir() {
+    std::error_code ec;
+    fs::create_directories(o_.checkpoint_dir, ec);
+    const std::string probe =
+        (fs::path(o_.checkpoint_dir) /
+         absl::StrCat(".mixcal-probe-", ::getpid()))
+            .string();
+    absl::Status s = ec ? absl::FailedPreconditionError(ec.message())
+                        : WriteFileAtomically(probe, "probe\n", "probe file");
+    fs::remove(probe, ec);
+    if (!s.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--checkpoint_dir ", o_.checkpoint_dir,
+          " is not writable, so this worker would fail every job: ",
+          s.message()));
+    }
+    return absl::OkStatus();
+  }
 
   // AcquireJob, cancelled as soon as `stop` is set: an idle worker leaves
   // within a fraction of a second of SIGTERM instead of waiting out its
@@ -307,11 +343,26 @@ class Agent {
     state.cancel.store(true);  // ends stop_watch
     stop_watch.join();
     // The job's end goes on the stream after its last epoch.
-    if (!state.lost.load() && !(Stopping() && !state.cancelled.load())) {
+    if (!state.lost.load()) {
       v1::WorkerReport end;
       v1::FinishJobRequest* f = end.mutable_finish();
       *f->mutable_lease() = lease;
-      if (result.ok()) {
+      if (Stopping() && !state.cancelled.load() && !result.ok()) {
+        // Stopped (SIGTERM, preemption): hand the job back at once, to
+        // resume elsewhere from its checkpoint, not after a lease expiry.
+        f->set_outcome(v1::QUEUED);
+        f->set_error("handed back: the worker was stopped");
+      } else if (absl::IsUnavailable(result)) {
+        // This worker's own fault (its checkpoint directory): the job goes
+        // to another worker and this one leaves instead of failing more.
+        f->set_outcome(v1::QUEUED);
+        f->set_error(ToValidUtf8(
+            absl::StrCat("handed back: worker ", worker_id_,
+                         " cannot run jobs: ", result.message()),
+            4096));
+        out_of_rotation_ = absl::FailedPreconditionError(absl::StrCat(
+            "leaving: this worker cannot run jobs (", result.message(), ")"));
+      } else if (result.ok()) {
         f->set_outcome(v1::SUCCEEDED);
       } else if (absl::IsCancelled(result)) {
         f->set_outcome(v1::CANCELLED);
@@ -330,8 +381,7 @@ class Agent {
     if (state.lost.load()) {
       Log(absl::StrCat("job ", job.id(), ": lease lost; dropped"));
     } else if (Stopping() && !state.cancelled.load()) {
-      Log(absl::StrCat("job ", job.id(),
-                       ": leaving; it is requeued when its lease expires"));
+      Log(absl::StrCat("job ", job.id(), ": handed back; leaving"));
     }
     heart_stop_.store(true);
     heart.join();
@@ -354,11 +404,17 @@ class Agent {
                                absl::Milliseconds(100));
         if (st.queue.empty() && st.training_done) return;
       }
-      if (st.lost.load() || (Stopping() && !st.cancelled.load())) return;
+      if (st.lost.load() || (GivingUp() && !st.cancelled.load())) return;
       if (StreamOnce(st)) {
         backoff.Reset();
       } else if (!st.lost.load()) {
-        Sleep(backoff.Next());  // unreachable coordinator: keep the queue
+        // Unreachable coordinator: keep the queue. (Sleep returns at once
+        // when stopping; the drain still paces its retries.)
+        if (Stopping()) {
+          absl::SleepFor(absl::Milliseconds(200));
+        } else {
+          Sleep(backoff.Next());
+        }
       }
     }
   }
@@ -407,7 +463,7 @@ class Agent {
           out.push_back(st.queue[i]);
         st.sent = st.queue.size();
       }
-      if (st.lost.load() || (Stopping() && !st.cancelled.load())) break;
+      if (st.lost.load() || (GivingUp() && !st.cancelled.load())) break;
       for (const v1::WorkerReport& r : out) {
         if (!stream->Write(r)) {
           broken.store(true);
@@ -544,6 +600,10 @@ class Agent {
   int64_t worker_id_ = 0;
   absl::Duration heartbeat_ = absl::Seconds(5);
   std::atomic<bool> heart_stop_{false};
+  absl::Mutex stop_mu_;
+  absl::Time stop_seen_ ABSL_GUARDED_BY(stop_mu_) = absl::InfinitePast();
+  // Set when the worker's own environment failed a job: it leaves.
+  absl::Status out_of_rotation_;
 };
 
 }  // namespace

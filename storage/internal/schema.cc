@@ -124,6 +124,10 @@ CREATE VIEW reliability_bins AS
       R"sql(
 ALTER TABLE jobs ADD COLUMN lease_token TEXT NOT NULL DEFAULT '';
 )sql",
+      // 5: attempts handed back on purpose, counted apart from failures.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN handbacks INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return *m;
 }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "grpcpp/grpcpp.h"
@@ -34,8 +35,15 @@ class FakeTrainer : public core::Trainer {
     for (int e = start; e <= config.epochs; ++e) {
       if (hooks.cancel != nullptr && hooks.cancel->load())
         return absl::CancelledError("cancelled");
-      if (e == fail_at_)
+      if (e == fail_at_) {
+        if (fail_as_worker_fault_) return absl::UnavailableError(fail_message_);
         return absl::NotFoundError(fail_message_);
+      }
+      if (epoch_ms_ > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(epoch_ms_));
+        if (hooks.cancel != nullptr && hooks.cancel->load())
+          return absl::CancelledError("cancelled");
+      }
       core::EpochReport r;
       r.epoch = e;
       r.train_loss = 1.0 / e;
@@ -59,6 +67,8 @@ class FakeTrainer : public core::Trainer {
   }
 
   int fail_at_ = 0;
+  bool fail_as_worker_fault_ = false;
+  int epoch_ms_ = 0;
   std::string fail_message_ = "data_dir /no/such/dir: cannot read";
   bool checkpoints_ = false;
   int resume_epoch_ = 0;
@@ -224,6 +234,65 @@ TEST_F(AgentTest, AnIdleWorkerLeavesPromptlyWhenStopped) {
                             .count();
   EXPECT_LT(waited, 5.0) << "the long poll was waited out";
   EXPECT_TRUE(returned);
+}
+
+TEST_F(AgentTest, AWorkerWhoseOwnEnvironmentFailsHandsTheJobBackAndLeaves) {
+  // A broken checkpoint directory fails every job on this worker: the job
+  // must go to another worker, and this one must stop taking jobs.
+  const int64_t sweep = Submit(2, 1);
+  FakeTrainer broken;
+  broken.fail_at_ = 1;
+  broken.fail_as_worker_fault_ = true;
+  broken.fail_message_ = "checkpoint_dir /ro/ckpt: Read-only file system";
+  absl::Status s = RunAgent(Options(&broken, 0));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("Read-only"), std::string::npos) << s;
+  std::vector<v1::Job> jobs = Jobs(sweep);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::QUEUED);
+  EXPECT_EQ(jobs[0].handbacks(), 1u);
+  EXPECT_NE(jobs[0].error().find("cannot run jobs"), std::string::npos);
+  // A healthy worker then runs it; the hand-back used no attempt of its own.
+  FakeTrainer healthy;
+  ASSERT_TRUE(RunAgent(Options(&healthy, 1)).ok());
+  jobs = Jobs(sweep);
+  EXPECT_EQ(jobs[0].state(), v1::SUCCEEDED);
+  EXPECT_EQ(jobs[0].attempt(), 2u);
+  EXPECT_EQ(jobs[0].handbacks(), 1u);
+}
+
+TEST_F(AgentTest, AStoppedWorkerHandsItsJobBackAtOnce) {
+  const int64_t sweep = Submit(50, 1);
+  FakeTrainer slow;
+  slow.epoch_ms_ = 100;
+  std::atomic<bool> stop{false};
+  AgentOptions o = Options(&slow, 0);
+  o.stop = &stop;
+  std::thread agent([&] { EXPECT_TRUE(RunAgent(o).ok()); });
+  // Wait until it trains, then stop it (SIGTERM does this).
+  for (int i = 0; i < 100 && Rows(sweep) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop = true;
+  agent.join();
+  std::vector<v1::Job> jobs = Jobs(sweep);
+  ASSERT_EQ(jobs.size(), 1u);
+  // Back in the queue now, not after a lease expiry (2 s here).
+  EXPECT_EQ(jobs[0].state(), v1::QUEUED);
+  EXPECT_EQ(jobs[0].handbacks(), 1u);
+  EXPECT_NE(jobs[0].error().find("stopped"), std::string::npos);
+}
+
+TEST_F(AgentTest, AnUnwritableCheckpointDirIsRefusedBeforeTakingJobs) {
+  Submit(1, 1);
+  const fs::path file = dir_ / "plain-file";
+  std::ofstream(file) << "x";
+  FakeTrainer t;
+  AgentOptions o = Options(&t, 1);
+  o.checkpoint_dir = (file / "ckpt").string();  // under a file: never writable
+  absl::Status s = RunAgent(o);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find(o.checkpoint_dir), std::string::npos) << s;
+  EXPECT_EQ(t.runs_.load(), 0);
 }
 
 TEST_F(AgentTest, AnUnreadableCaFileIsAnErrorNamingIt) {

@@ -506,8 +506,10 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
     if (config.checkpoint_every > 0 && epoch % config.checkpoint_every == 0) {
       std::error_code ec;
       fs::create_directories(config.checkpoint_dir, ec);
+      // The checkpoint directory is the worker's, not the job's: its
+      // failures are Unavailable, so that the job goes to another worker.
       if (ec) {
-        return absl::PermissionDeniedError(absl::StrCat(
+        return absl::UnavailableError(absl::StrCat(
             "checkpoint_dir ", config.checkpoint_dir, ": ", ec.message()));
       }
       const std::string path =
@@ -524,10 +526,17 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
       // Written aside and renamed, so a crash never leaves half a checkpoint
       // under the final name.
       const std::string tmp = path + ".tmp";
-      archive.save_to(tmp);
+      try {
+        archive.save_to(tmp);
+      } catch (const c10::Error& e) {
+        fs::remove(tmp, ec);
+        return absl::UnavailableError(absl::StrCat(
+            "checkpoint ", tmp, ": cannot write (", e.what_without_backtrace(),
+            ")"));
+      }
       fs::rename(tmp, path, ec);
       if (ec) {
-        return absl::InternalError(
+        return absl::UnavailableError(
             absl::StrCat("checkpoint ", path, ": ", ec.message()));
       }
       if (hooks.on_checkpoint) hooks.on_checkpoint(epoch, path);

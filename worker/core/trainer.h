@@ -75,7 +75,9 @@ struct TrainHooks {
 // Drives one training run. Implementations never throw: every failure is a
 // Status (InvalidArgument for a bad config, NotFound/DataLoss for missing or
 // malformed data, ResourceExhausted for out-of-memory, Internal for a
-// non-finite loss, Cancelled when hooks.cancel was set).
+// non-finite loss, Cancelled when hooks.cancel was set, Unavailable when the
+// worker's own environment failed: its checkpoint directory cannot be
+// created or written; another worker may well run the job).
 class Trainer {
  public:
   virtual ~Trainer() = default;
