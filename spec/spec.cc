@@ -15,18 +15,6 @@ absl::Status Invalid(const std::string& field, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(field, " ", what));
 }
 
-absl::Status CheckLength(const std::string& field, const std::string& v,
-                         size_t max) {
-  // Valid UTF-8 without NUL bytes, so that every stored string can be sent
-  // back (Protobuf requires UTF-8) and passed to the OS as a path.
-  MIXCAL_RETURN_IF_ERROR(CheckText(field, v, max));
-  if (v.size() > max) {
-    return Invalid(field, absl::StrCat("must be at most ", max,
-                                       " characters, got ", v.size()));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
@@ -173,10 +161,10 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
   }
   MIXCAL_RETURN_IF_ERROR(CheckText("name", raw.name(), kMaxNameLength));
   MIXCAL_RETURN_IF_ERROR(
-      CheckLength("request_id", raw.request_id(), kMaxRequestIdLength));
+      CheckText("request_id", raw.request_id(), kMaxRequestIdLength));
   MIXCAL_RETURN_IF_ERROR(
-      CheckLength("data.data_dir", raw.data().data_dir(), kMaxPathLength));
-  MIXCAL_RETURN_IF_ERROR(CheckLength("evaluation.ood_data_dir",
+      CheckText("data.data_dir", raw.data().data_dir(), kMaxPathLength));
+  MIXCAL_RETURN_IF_ERROR(CheckText("evaluation.ood_data_dir",
                                      raw.evaluation().ood_data_dir(),
                                      kMaxPathLength));
   const v1::SweepSpec spec = Normalized(raw);
