@@ -163,10 +163,11 @@ class Transaction {
   // its own connection, which the busy handler does not cover.
   absl::Status Begin() {
     absl::Status s;
-    for (int attempt = 0; attempt < 200; ++attempt) {
+    // At most about 50 ms: the caller holds the store's lock meanwhile.
+    for (int attempt = 0; attempt < 50; ++attempt) {
       s = db_->Exec("BEGIN IMMEDIATE");
       if (!absl::IsUnavailable(s)) break;
-      absl::SleepFor(absl::Milliseconds(1 + attempt / 20));
+      absl::SleepFor(absl::Milliseconds(1));
     }
     open_ = s.ok();
     return s;
