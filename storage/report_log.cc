@@ -314,9 +314,9 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
                   "nll, brier, ece, mce, oe, adaptive_ece, mean_confidence, "
                   "mean_entropy, auroc, "
                   "temperature, train_loss, train_accuracy, lr, "
-                  "samples_per_sec, wall_seconds) "
+                  "samples_per_sec, wall_seconds, attempt) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                  "?, ?, ?)"));
+                  "?, ?, ?, ?)"));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement put_bins,
       db_->Cached("INSERT OR REPLACE INTO epoch_bins (job_id, epoch, split, "
@@ -348,7 +348,8 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
         .Bind(17, m.train_accuracy())
         .Bind(18, m.lr())
         .Bind(19, m.samples_per_sec())
-        .Bind(20, m.wall_seconds());
+        .Bind(20, m.wall_seconds())
+        .Bind(21, report.lease().attempt());
     MIXCAL_RETURN_IF_ERROR(put->Run());
     if (m.bins_size() > 0) {
       put_bins->Reset();

@@ -128,6 +128,12 @@ ALTER TABLE jobs ADD COLUMN lease_token TEXT NOT NULL DEFAULT '';
       R"sql(
 ALTER TABLE jobs ADD COLUMN handbacks INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // 6: which attempt of its job wrote a metrics row (0 before), so that
+      // a row's provenance can be audited: a fenced attempt's late report
+      // would show as a row of an old attempt past where that attempt ended.
+      R"sql(
+ALTER TABLE epoch_metrics ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return *m;
 }

@@ -50,6 +50,7 @@ class Process {
   void Kill(int sig) {
     if (pid_ > 0) kill(pid_, sig);
   }
+  bool running() const { return pid_ > 0; }
   int Wait() {
     int status = 0;
     if (pid_ > 0) waitpid(pid_, &status, 0);
@@ -91,6 +92,7 @@ class Cluster {
            ("mixcal_e2e_" + std::to_string(getpid()) + "_" + name);
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+    db_path_ = (dir_ / "mixcal.db").string();
   }
   ~Cluster() {
     workers_.clear();
@@ -105,7 +107,7 @@ class Cluster {
     std::filesystem::remove(port_file);
     coordinator_ = Process(
         {MIXCAL_COORDINATOR_BIN, "--listen=127.0.0.1:" + std::to_string(port_),
-         "--db=" + (dir_ / "mixcal.db").string(), "--port_file=" + port_file,
+         "--db=" + db_path_, "--port_file=" + port_file,
          "--lease_seconds=" + std::to_string(lease_s),
          "--heartbeat_seconds=" + std::to_string(heartbeat_s)},
         (dir_ / "coordinator.log").string());
@@ -125,19 +127,30 @@ class Cluster {
   // Returns the worker's index.
   size_t StartWorker() {
     size_t i = workers_.size();
-    workers_.emplace_back(
-        std::vector<std::string>{
-            MIXCAL_WORKER_BIN,
+    workers_.emplace_back(WorkerArgs(i), WorkerLog(i));
+    return i;
+  }
+  std::vector<std::string> WorkerArgs(size_t i) const {
+    return {MIXCAL_WORKER_BIN,
             "--coordinator=127.0.0.1:" + std::to_string(port_), "--threads=1",
             "--name=w" + std::to_string(i),
-            "--checkpoint_dir=" + (dir_ / "checkpoints").string()},
-        WorkerLog(i));
-    return i;
+            "--checkpoint_dir=" + (dir_ / "checkpoints").string()};
   }
   void KillWorker(size_t i, int sig = SIGKILL) {
     workers_[i].Kill(sig);
     workers_[i].Wait();
   }
+  // Sends `sig` without waiting (SIGSTOP, SIGCONT).
+  void SignalWorker(size_t i, int sig) { workers_[i].Kill(sig); }
+  // Starts worker i again under its own name (after KillWorker).
+  void RestartWorker(size_t i) {
+    workers_[i] = Process(WorkerArgs(i), WorkerLog(i));
+  }
+  // Puts the database somewhere else (a small filesystem); before the
+  // coordinator starts.
+  void SetDbPath(const std::string& path) { db_path_ = path; }
+  const std::string& db_path() const { return db_path_; }
+  const std::filesystem::path& dir() const { return dir_; }
   std::string WorkerLog(size_t i) const {
     return (dir_ / ("worker" + std::to_string(i) + ".log")).string();
   }
@@ -183,6 +196,7 @@ class Cluster {
 
  private:
   std::filesystem::path dir_;
+  std::string db_path_;
   int port_ = 0;
   Process coordinator_;
   std::vector<Process> workers_;

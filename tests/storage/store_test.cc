@@ -401,6 +401,49 @@ TEST_F(StoreTest, ReReportingAnEpochLeavesOneRow) {
   EXPECT_EQ((*rows)[0].bins_size(), 15);    // not 45
 }
 
+// (epoch, attempt) of the job's rows of `split`, read with SQL.
+std::vector<std::pair<int, int>> RowAttempts(const std::string& path,
+                                             const std::string& split) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT epoch, attempt FROM epoch_metrics WHERE split = ? "
+                     "ORDER BY epoch",
+                     -1, &st, nullptr);
+  sqlite3_bind_text(st, 1, split.c_str(), -1, SQLITE_TRANSIENT);
+  std::vector<std::pair<int, int>> out;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    out.push_back({sqlite3_column_int(st, 0), sqlite3_column_int(st, 1)});
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST_F(StoreTest, ARowRecordsTheAttemptThatWroteIt) {
+  v1::SweepSpec s = Spec("provenance", 1);
+  s.clear_methods();
+  s.add_methods()->set_name("baseline");
+  ASSERT_TRUE(store_->CreateSweep(s).ok());
+  int64_t w = Worker();
+  Assignment a1 = Acquire(w);
+  ASSERT_TRUE(store_->ReportEpoch(a1.lease, {Metrics(1, "test", 0.1)}).ok());
+  ASSERT_TRUE(store_->ReportEpoch(a1.lease, {Metrics(2, "test", 0.1)}).ok());
+  using Rows = std::vector<std::pair<int, int>>;
+  EXPECT_EQ(RowAttempts(path_, "test"), (Rows{{1, 1}, {2, 1}}));
+  clock_.AdvanceMicros(kLease + 1);
+  ASSERT_EQ(store_->ExpireLeases()->requeued.size(), 1u);
+  Assignment a2 = Acquire(w);
+  ASSERT_EQ(a2.lease.attempt(), 2u);
+  // Attempt 2 resumed from epoch 1: it rewrites epoch 2 and adds epoch 3.
+  ASSERT_TRUE(store_->ReportEpoch(a2.lease, {Metrics(2, "test", 0.2)}).ok());
+  ASSERT_TRUE(store_->ReportEpoch(a2.lease, {Metrics(3, "test", 0.2)}).ok());
+  EXPECT_EQ(RowAttempts(path_, "test"), (Rows{{1, 1}, {2, 2}, {3, 2}}));
+  // The old attempt's late report is refused and writes nothing.
+  EXPECT_FALSE(store_->ReportEpoch(a1.lease, {Metrics(3, "test", 0.9)}).ok());
+  EXPECT_EQ(RowAttempts(path_, "test"), (Rows{{1, 1}, {2, 2}, {3, 2}}));
+}
+
 TEST_F(StoreTest, ExpiredLeaseRequeuesWithNextAttemptAndFailsAfterMax) {
   v1::SweepSpec s = Spec("expire", 1);
   s.set_max_attempts(2);
