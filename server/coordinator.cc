@@ -48,7 +48,7 @@ class CoordinatorImpl {
         }),
         reaper_(store_.get(),
                 absl::Milliseconds(std::max<int64_t>(50, o.lease_ms / 10)),
-                [this](const storage::ExpireResult& r) { Expired(r); }),
+                clock_, o.lease_ms * 1000, [this](const storage::ExpireResult& r) { Expired(r); }),
         experiment_(Deps()),
         worker_(Deps()) {}
 

@@ -54,17 +54,14 @@ int main(int argc, char** argv) {
   if (!mixcal::ParseProgramFlags(argc, argv, kUsage)) return 0;  // --help
   // Every client holds a socket: the common soft limit of 1,024 would let
   // a crowd of connections stop the coordinator from accepting any more.
-  if (rlimit fds; getrlimit(RLIMIT_NOFILE, &fds) == 0) {
-    const rlim_t soft = fds.rlim_cur;
+  // (Logged once serving: a start-up error is one line on its own.)
+  rlimit fds{};
+  rlim_t soft_before = 0;
+  if (getrlimit(RLIMIT_NOFILE, &fds) == 0) {
+    soft_before = fds.rlim_cur;
     fds.rlim_cur = fds.rlim_max;
     setrlimit(RLIMIT_NOFILE, &fds);
     getrlimit(RLIMIT_NOFILE, &fds);
-    std::fprintf(stderr,
-                 "mixcal-coordinator: open files limit %llu (was %llu; hard "
-                 "%llu)\n",
-                 static_cast<unsigned long long>(fds.rlim_cur),
-                 static_cast<unsigned long long>(soft),
-                 static_cast<unsigned long long>(fds.rlim_max));
   }
 
   mixcal::server::CoordinatorOptions o;
@@ -116,6 +113,12 @@ int main(int argc, char** argv) {
       stderr, "mixcal-coordinator: serving on port %d, state in %s%s\n",
       (*c)->port(), o.db_path.c_str(),
       o.tokens_file.empty() ? " (no tokens: open to local users)" : "");
+  std::fprintf(stderr,
+               "mixcal-coordinator: open files limit %llu (was %llu; hard "
+               "%llu)\n",
+               static_cast<unsigned long long>(fds.rlim_cur),
+               static_cast<unsigned long long>(soft_before),
+               static_cast<unsigned long long>(fds.rlim_max));
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&signals, &sig);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "server/grpc_status.h"
 #include "server/report_stream.h"
 
 namespace mixcal::server {
@@ -66,6 +67,10 @@ void ReportWriter::AckLoop() {
       const absl::Status& st = results[i].status;
       a.set_code(static_cast<int32_t>(st.code()));
       if (!st.ok()) a.set_message(std::string(st.message()));
+      if (absl::IsResourceExhausted(st) || absl::IsDataLoss(st) ||
+          absl::IsInternal(st)) {
+        NoteServerError(st);
+      }
       a.set_state(results[i].state);
     }
     for (auto& [stream, list] : acks) stream->Acked(std::move(list));

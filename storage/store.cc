@@ -105,7 +105,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   if (!contents.ok()) {
     // "file is not a database": truncated, overwritten or not SQLite.
     return named(absl::DataLossError(absl::StrCat(
-        "cannot be read as a SQLite database (", contents.status().message(),
+        "cannot be read as a SQLite database (",
+        sqlite3_errmsg(db->raw()),
         "): give the path of a mixcal store, or of a new file")));
   }
   if (!contents->tables.empty() && !contents->mixcal) {

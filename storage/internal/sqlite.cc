@@ -11,6 +11,28 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
   std::string msg = absl::StrCat(
       "sqlite: ", what, ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
       " (code ", db ? sqlite3_extended_errcode(db) : rc, ")");
+  // Trouble with the file itself names the file: an operator reading the
+  // log must know which disk to look at.
+  const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+  if (file != nullptr && *file != '\0') {
+    switch (rc & 0xff) {
+      case SQLITE_FULL:
+        msg = absl::StrCat("the database ", file,
+                           " is full (no space left on its filesystem); "
+                           "writes are refused until space is freed: ",
+                           msg);
+        break;
+      case SQLITE_IOERR:
+      case SQLITE_CORRUPT:
+      case SQLITE_NOTADB:
+      case SQLITE_READONLY:
+      case SQLITE_CANTOPEN:
+        msg = absl::StrCat("the database ", file, ": ", msg);
+        break;
+      default:
+        break;
+    }
+  }
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
