@@ -98,17 +98,28 @@ int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream&,
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& w : resp.workers()) {
-    std::string state = v1::WorkerState_Name(w.state());
-    state = state == "WORKER_ACTIVE" ? "active"
-            : state == "WORKER_LOST" ? "lost"
-                                     : "?";
+    std::string state;
+    switch (w.state()) {
+      case v1::WORKER_ACTIVE: state = "active"; break;
+      case v1::WORKER_LOST: state = "lost"; break;
+      case v1::WORKER_OUT_OF_ROTATION: state = "out of rotation"; break;
+      case v1::WORKER_STOPPED: state = "stopped"; break;
+      default: state = "?";
+    }
+    // The reason, on one line and cut for the table (--format json has it
+    // whole).
+    std::string reason = w.state_reason();
+    std::replace(reason.begin(), reason.end(), '\n', ' ');
+    if (reason.size() > 100) reason = ToValidUtf8(reason, 97) + "...";
     rows.push_back(
         {absl::StrCat(w.id()), w.name().empty() ? "-" : w.name(), w.host(),
          w.device(), state,
          w.current_job_id() ? absl::StrCat(w.current_job_id()) : "idle",
-         Ago(w.last_heartbeat_us())});
+         Ago(w.last_heartbeat_us()), reason.empty() ? "-" : reason});
   }
-  PrintTable(out, {"id", "name", "host", "device", "state", "job", "heartbeat"},
+  PrintTable(out,
+             {"id", "name", "host", "device", "state", "job", "heartbeat",
+              "why"},
              rows);
   return kOk;
 }

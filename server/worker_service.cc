@@ -88,4 +88,13 @@ grpc::Status WorkerService::FinishJob(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status WorkerService::LeaveRotation(grpc::ServerContext* ctx,
+                                          const v1::LeaveRotationRequest* req,
+                                          v1::LeaveRotationResponse*) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
+  MIXCAL_GRPC_CHECK(PositiveId("worker_id", req->worker_id()));
+  return ToGrpc(b_.store->LeaveRotation(req->worker_id(), req->failing(),
+                                        req->reason()));
+}
+
 }  // namespace mixcal::server

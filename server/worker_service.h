@@ -38,6 +38,9 @@ class WorkerService
   grpc::Status FinishJob(grpc::ServerContext* ctx,
                          const v1::FinishJobRequest* req,
                          v1::FinishJobResponse* resp) override;
+  grpc::Status LeaveRotation(grpc::ServerContext* ctx,
+                             const v1::LeaveRotationRequest* req,
+                             v1::LeaveRotationResponse*) override;
 
  private:
   Backends b_;

@@ -68,6 +68,31 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
   return id;
 }
 
+absl::Status Store::LeaveRotation(int64_t worker_id, bool failing,
+                                  absl::string_view reason) {
+  MIXCAL_RETURN_IF_ERROR(CheckText("reason", reason, 4096));
+  RequestLock lock(this);
+  Transaction txn(db_.get());
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("UPDATE workers SET state = ?, state_reason = ? WHERE id = ?"));
+  const v1::WorkerState state =
+      failing ? v1::WORKER_OUT_OF_ROTATION : v1::WORKER_STOPPED;
+  MIXCAL_RETURN_IF_ERROR(s->Bind(1, static_cast<int>(state))
+                             .Bind(2, reason)
+                             .Bind(3, worker_id)
+                             .Run());
+  if (db_->Changes() == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("worker_id ", worker_id, " is not registered"));
+  }
+  MIXCAL_RETURN_IF_ERROR(AddEvent(
+      0, 0, failing ? "worker_out_of_rotation" : "worker_stopped",
+      absl::StrCat("worker ", worker_id, ": ", reason)));
+  return txn.Commit();
+}
+
 absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
   RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(
@@ -77,7 +102,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
           "w.memory_bytes, "
           "w.capabilities, w.state, w.registered_at, w.last_heartbeat, "
           "(SELECT MAX(j.id) FROM jobs j WHERE j.worker_id = w.id AND j.state "
-          "= 2) "
+          "= 2), w.state_reason "
           "FROM workers w ORDER BY w.id"));
   std::vector<v1::WorkerInfo> out;
   while (true) {
@@ -97,6 +122,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
     w.set_registered_at_us(s.Int(8));
     w.set_last_heartbeat_us(s.Int(9));
     w.set_current_job_id(s.Int(10));
+    w.set_state_reason(s.Text(11));
     out.push_back(std::move(w));
   }
   return out;
@@ -159,7 +185,8 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement touch,
       db_->Cached(
-          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE " WHERE id = ?"));
+          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE ", "
+          "state_reason = '' WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
   Assignment a;
   MIXCAL_ASSIGN_OR_RETURN(a.job, GetJobLocked(job_id));
@@ -190,7 +217,8 @@ absl::StatusOr<HeartbeatResult> Store::Heartbeat(
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement touch,
       db_->Cached(
-          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE " WHERE id = ?"));
+          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE ", "
+          "state_reason = '' WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
   if (db_->Changes() == 0) {
     return absl::NotFoundError(

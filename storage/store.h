@@ -144,6 +144,11 @@ class Store {
 
   absl::StatusOr<int64_t> RegisterWorker(const v1::WorkerInfo& info);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+  // Marks the worker as gone, OUT_OF_ROTATION when `failing` (its own
+  // environment failed) else STOPPED, with `reason` (valid UTF-8, at most
+  // 4096 bytes). NotFound for an unknown worker.
+  absl::Status LeaveRotation(int64_t worker_id, bool failing,
+                             absl::string_view reason);
 
   // Leases the next job `worker_id` can run, or nullopt when none is queued.
   // Order: device class (cpu, cuda: the worker's; any: all), then priority,

@@ -153,9 +153,16 @@ class Agent {
       backoff.Reset();
       if (!resp.has_job()) continue;
       RunJob(resp.job(), resp.lease());
-      if (!out_of_rotation_.ok()) return out_of_rotation_;
-      if (o_.max_jobs > 0 && ++done >= o_.max_jobs) break;
+      if (!out_of_rotation_.ok()) {
+        Leave(true, std::string(out_of_rotation_.message()));
+        return out_of_rotation_;
+      }
+      if (o_.max_jobs > 0 && ++done >= o_.max_jobs) {
+        Leave(false, absl::StrCat("--max_jobs ", o_.max_jobs, " done"));
+        return absl::OkStatus();
+      }
     }
+    if (Stopping()) Leave(false, "stopped by a signal");
     return absl::OkStatus();
   }
 
@@ -172,6 +179,24 @@ class Agent {
     absl::MutexLock lock(&stop_mu_);
     if (stop_seen_ == absl::InfinitePast()) stop_seen_ = now;
     return now - stop_seen_ > kStopDrain;
+  }
+
+  // Tells the coordinator that this worker leaves and why (best effort: a
+  // coordinator that is away sees the worker go silent instead).
+  void Leave(bool failing, const std::string& reason) {
+    if (worker_id_ == 0 || stub_ == nullptr) return;
+    v1::LeaveRotationRequest req;
+    req.set_worker_id(worker_id_);
+    req.set_failing(failing);
+    req.set_reason(ToValidUtf8(reason, 4096));
+    v1::LeaveRotationResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, absl::Seconds(2));
+    grpc::Status s = stub_->LeaveRotation(&ctx, req, &resp);
+    if (!s.ok()) {
+      Log(absl::StrCat("could not tell the coordinator that this worker "
+                       "leaves: ", s.error_message()));
+    }
   }
 
   absl::Status ProbeCheckpointDir() {

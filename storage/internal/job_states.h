@@ -22,7 +22,9 @@ static_assert(mixcal::v1::QUEUED == 1 && mixcal::v1::RUNNING == 2 &&
                   mixcal::v1::CANCELLED == 5,
               "job states are stored by number");
 static_assert(mixcal::v1::SWEEP_ACTIVE == 1, "sweep states are stored by number");
-static_assert(mixcal::v1::WORKER_ACTIVE == 1 && mixcal::v1::WORKER_LOST == 2,
+static_assert(mixcal::v1::WORKER_ACTIVE == 1 && mixcal::v1::WORKER_LOST == 2 &&
+                  mixcal::v1::WORKER_OUT_OF_ROTATION == 3 &&
+                  mixcal::v1::WORKER_STOPPED == 4,
               "worker states are stored by number");
 
 #endif  // MIXCAL_STORAGE_INTERNAL_JOB_STATES_H_

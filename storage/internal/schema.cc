@@ -134,6 +134,10 @@ ALTER TABLE jobs ADD COLUMN handbacks INTEGER NOT NULL DEFAULT 0;
       R"sql(
 ALTER TABLE epoch_metrics ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // 7: why a worker left (out of rotation, stopped).
+      R"sql(
+ALTER TABLE workers ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *m;
 }

@@ -391,6 +391,14 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
          v1::FinishJobResponse s;
          return workers_->FinishJob(c, r, &s);
        }},
+      {"LeaveRotation", kWorkerCall,
+       [&](auto* c, const Ids& ids) {
+         v1::LeaveRotationRequest r;
+         r.set_worker_id(ids.worker);
+         r.set_reason("stopped");
+         v1::LeaveRotationResponse s;
+         return workers_->LeaveRotation(c, r, &s);
+       }},
       {"StreamReports", kWorkerCall,
        [&](auto* c, const Ids& ids) {
          auto stream = workers_->StreamReports(c);

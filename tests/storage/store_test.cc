@@ -420,6 +420,29 @@ std::vector<std::pair<int, int>> RowAttempts(const std::string& path,
   return out;
 }
 
+TEST_F(StoreTest, ALeavingWorkerIsShownWithItsReasonUntilItIsBack) {
+  const int64_t w = Worker();
+  ASSERT_TRUE(store_->LeaveRotation(w, true, "checkpoint_dir /x: read-only")
+                  .ok());
+  v1::WorkerInfo info = store_->ListWorkers()->at(0);
+  EXPECT_EQ(info.state(), v1::WORKER_OUT_OF_ROTATION);
+  EXPECT_EQ(info.state_reason(), "checkpoint_dir /x: read-only");
+  ASSERT_TRUE(store_->LeaveRotation(w, false, "stopped by a signal").ok());
+  EXPECT_EQ(store_->ListWorkers()->at(0).state(), v1::WORKER_STOPPED);
+  // Unknown workers and bad reasons change nothing.
+  EXPECT_TRUE(absl::IsNotFound(store_->LeaveRotation(w + 1, true, "x")));
+  absl::Status bad = store_->LeaveRotation(w, true, "cut \xE2\x82");
+  EXPECT_TRUE(absl::IsInvalidArgument(bad)) << bad;
+  EXPECT_NE(bad.message().find("reason"), std::string::npos) << bad;
+  EXPECT_EQ(store_->ListWorkers()->at(0).state_reason(),
+            "stopped by a signal");
+  // Back: a heartbeat makes it active again, reason cleared.
+  ASSERT_TRUE(store_->Heartbeat(w, {}, kLease).ok());
+  info = store_->ListWorkers()->at(0);
+  EXPECT_EQ(info.state(), v1::WORKER_ACTIVE);
+  EXPECT_EQ(info.state_reason(), "");
+}
+
 TEST_F(StoreTest, ARowRecordsTheAttemptThatWroteIt) {
   v1::SweepSpec s = Spec("provenance", 1);
   s.clear_methods();

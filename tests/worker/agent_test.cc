@@ -132,6 +132,12 @@ class AgentTest : public ::testing::Test {
     EXPECT_TRUE(api_->QueryMetrics(&ctx, req, &resp).ok());
     return resp.rows_size();
   }
+  std::vector<v1::WorkerInfo> Workers() {
+    grpc::ClientContext ctx;
+    v1::ListWorkersResponse resp;
+    EXPECT_TRUE(api_->ListWorkers(&ctx, v1::ListWorkersRequest(), &resp).ok());
+    return {resp.workers().begin(), resp.workers().end()};
+  }
   AgentOptions Options(FakeTrainer* t, int max_jobs) {
     AgentOptions o;
     o.address = address_;
@@ -252,6 +258,13 @@ TEST_F(AgentTest, AWorkerWhoseOwnEnvironmentFailsHandsTheJobBackAndLeaves) {
   EXPECT_EQ(jobs[0].state(), v1::QUEUED);
   EXPECT_EQ(jobs[0].handbacks(), 1u);
   EXPECT_NE(jobs[0].error().find("cannot run jobs"), std::string::npos);
+  // `mixcal workers` shows it out of rotation, and why.
+  std::vector<v1::WorkerInfo> workers = Workers();
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_EQ(workers[0].state(), v1::WORKER_OUT_OF_ROTATION);
+  EXPECT_NE(workers[0].state_reason().find("/ro/ckpt: Read-only"),
+            std::string::npos)
+      << workers[0].state_reason();
   // A healthy worker then runs it; the hand-back used no attempt of its own.
   FakeTrainer healthy;
   ASSERT_TRUE(RunAgent(Options(&healthy, 1)).ok());
@@ -280,6 +293,11 @@ TEST_F(AgentTest, AStoppedWorkerHandsItsJobBackAtOnce) {
   EXPECT_EQ(jobs[0].state(), v1::QUEUED);
   EXPECT_EQ(jobs[0].handbacks(), 1u);
   EXPECT_NE(jobs[0].error().find("stopped"), std::string::npos);
+  std::vector<v1::WorkerInfo> workers = Workers();
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_EQ(workers[0].state(), v1::WORKER_STOPPED);
+  EXPECT_NE(workers[0].state_reason().find("signal"), std::string::npos)
+      << workers[0].state_reason();
 }
 
 TEST_F(AgentTest, AnUnwritableCheckpointDirIsRefusedBeforeTakingJobs) {
