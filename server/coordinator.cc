@@ -21,6 +21,7 @@
 #include "server/dispatcher.h"
 #include "server/experiment_service.h"
 #include "server/lease_reaper.h"
+#include "server/parse_errors.h"
 #include "server/report_writer.h"
 #include "server/watch_hub.h"
 #include "server/worker_service.h"
@@ -225,6 +226,14 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   grpc::ResourceQuota quota("mixcal-coordinator");
   quota.SetMaxThreads(o.max_threads);
   builder.SetResourceQuota(quota);
+  // Unparseable requests: INVALID_ARGUMENT naming the field, no log line
+  // each (server/parse_errors.h).
+  InstallProtobufLogHandler();
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(NewParseErrorInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   impl->server_ = builder.BuildAndStart();
   if (impl->server_ == nullptr || impl->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", o.listen));

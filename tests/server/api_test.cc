@@ -538,6 +538,61 @@ TEST_F(ApiTest, StringsStayValidUtf8AndBadInputIsNamed) {
   }
 }
 
+// Raw bytes as the body of `method`, through gRPC's generic stub.
+grpc::Status RawCall(int port, const std::string& method,
+                     const std::string& body) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                     grpc::InsecureChannelCredentials());
+  grpc::GenericStub generic(channel);
+  grpc::Slice slice(body);
+  grpc::ByteBuffer request(&slice, 1), response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
+                    [&](grpc::Status s) { done.set_value(s); });
+  return done.get_future().get();
+}
+
+TEST_F(ApiTest, UnparseableRequestsAreInvalidArgumentNamingTheField) {
+  Start(false);
+  // SubmitSweepRequest{spec: {name: "ab\xFF"}}: not UTF-8.
+  const std::string bad_name("\x0a\x05\x0a\x03" "ab\xFF", 7);
+  grpc::Status st =
+      RawCall(coordinator_->port(), "/mixcal.v1.ExperimentService/SubmitSweep", bad_name);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << st.error_code() << " " << st.error_message();
+  EXPECT_NE(st.error_message().find("SweepSpec.name"), std::string::npos)
+      << st.error_message();
+  // FinishJobRequest{error: "\xC3"} (a cut character), on the worker side.
+  st = RawCall(coordinator_->port(), "/mixcal.v1.WorkerService/FinishJob",
+               std::string("\x1a\x01\xC3", 3));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("FinishJobRequest.error"),
+            std::string::npos)
+      << st.error_message();
+  // Bytes that are no message at all.
+  st = RawCall(coordinator_->port(), "/mixcal.v1.ExperimentService/ListSweeps",
+               std::string("\xFF\xFF\xFF\xFF", 4));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("not a valid message"), std::string::npos)
+      << st.error_message();
+  // The same from a callback method (gRPC answers those UNIMPLEMENTED).
+  st = RawCall(coordinator_->port(), "/mixcal.v1.WorkerService/AcquireJob",
+               std::string("\xFF\xFF\xFF\xFF", 4));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << st.error_code() << " " << st.error_message();
+  // A method that does not exist stays UNIMPLEMENTED.
+  st = RawCall(coordinator_->port(), "/mixcal.v1.WorkerService/NoSuchMethod",
+               "");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  // Nothing was stored, and a good call still works.
+  grpc::ClientContext ctx;
+  v1::ListSweepsResponse sweeps;
+  ASSERT_TRUE(api_->ListSweeps(&ctx, v1::ListSweepsRequest(), &sweeps).ok());
+  EXPECT_EQ(sweeps.sweeps_size(), 0);
+}
+
 TEST(CoordinatorLimitsTest, AConnectionThatNeverHandshakesIsClosed) {
   CoordinatorOptions o;
   o.listen = "127.0.0.1:0";
