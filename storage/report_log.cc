@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "spec/spec.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
@@ -110,9 +111,30 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
 
 namespace {
 
+// A checkpoint is named relative to the workers' checkpoint directory, and
+// must stay inside it: a worker that reported "/etc/passwd" or
+// "../../etc/shadow" would have the next worker of the job read that file.
 absl::Status ValidateCheckpoint(const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError("path must not be empty");
-  return CheckText("path", path, spec::kMaxPathLength);
+  MIXCAL_RETURN_IF_ERROR(CheckText("path", path, spec::kMaxPathLength));
+  auto refuse = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "path must be relative to the checkpoint directory (like "
+        "job-12/epoch-3.pt): ",
+        why, "; got ", Echo(path)));
+  };
+  if (path.front() == '/') return refuse("no leading '/'");
+  for (const char c : path) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
+        c != '_' && c != '-' && c != '/') {
+      return refuse("only letters, digits, '.', '_', '-' and '/'");
+    }
+  }
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part.empty() || part == "." || part == "..")
+      return refuse("no empty, '.' or '..' parts");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateOutcome(v1::JobState outcome) {

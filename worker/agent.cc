@@ -199,6 +199,30 @@ class Agent {
     }
   }
 
+  // The file to resume from: `checkpoint` relative to --checkpoint_dir (an
+  // absolute one, as stored before, only when inside it), and a regular
+  // file, not a device or a pipe.
+  absl::StatusOr<std::string> ResolveCheckpoint(const std::string& checkpoint) {
+    std::error_code ec;
+    // Canonical, so that a symbolic link cannot lead outside either.
+    const fs::path dir = fs::weakly_canonical(o_.checkpoint_dir, ec);
+    const fs::path file = fs::weakly_canonical(
+        fs::path(checkpoint).is_absolute() ? fs::path(checkpoint)
+                                           : dir / checkpoint,
+        ec);
+    const fs::path inside = file.lexically_relative(dir);
+    if (inside.empty() || *inside.begin() == "..") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint ", checkpoint,
+                       " is not inside --checkpoint_dir ", o_.checkpoint_dir));
+    }
+    if (!fs::is_regular_file(file, ec)) {
+      return absl::NotFoundError(absl::StrCat(
+          "checkpoint ", file.string(), " is not a readable file here"));
+    }
+    return file.string();
+  }
+
   absl::Status ProbeCheckpointDir() {
     std::error_code ec;
     fs::create_directories(o_.checkpoint_dir, ec);
@@ -327,12 +351,11 @@ class Agent {
     config->checkpoint_dir =
         (fs::path(o_.checkpoint_dir) / absl::StrCat("job-", job.id())).string();
     if (!job.checkpoint().empty()) {
-      std::error_code ec;
-      if (fs::exists(job.checkpoint(), ec)) {
-        config->resume_from = job.checkpoint();
+      absl::StatusOr<std::string> from = ResolveCheckpoint(job.checkpoint());
+      if (from.ok()) {
+        config->resume_from = *from;
       } else {
-        Log(absl::StrCat("checkpoint ", job.checkpoint(),
-                         " is not readable here; starting over"));
+        Log(absl::StrCat(from.status().message(), "; starting over"));
       }
     }
 
@@ -354,7 +377,16 @@ class Agent {
       v1::ReportCheckpointRequest* req = report.mutable_checkpoint();
       *req->mutable_lease() = lease;
       req->set_epoch(static_cast<uint32_t>(epoch));
-      req->set_path(fs::absolute(path).string());
+      // Named relative to --checkpoint_dir: the coordinator keeps
+      // checkpoints inside it.
+      const fs::path relative =
+          fs::absolute(path).lexically_relative(fs::absolute(o_.checkpoint_dir));
+      if (relative.empty() || *relative.begin() == "..") {
+        Log(absl::StrCat("checkpoint ", path, " is outside --checkpoint_dir ",
+                         o_.checkpoint_dir, "; not reported"));
+        return;
+      }
+      req->set_path(relative.generic_string());
       state.Push(std::move(report));
     };
     // Leaving (stop) also stops training; the job is then requeued when its

@@ -379,7 +379,7 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
          v1::ReportCheckpointRequest r;
          *r.mutable_lease() = ids.lease;
          r.set_epoch(1);
-         r.set_path("/x");
+         r.set_path("job-1/epoch-1.pt");
          v1::ReportCheckpointResponse s;
          return workers_->ReportCheckpoint(c, r, &s);
        }},
@@ -650,7 +650,7 @@ TEST_F(ApiTest, AWorkerCannotActOnAnotherWorkersLease) {
     v1::ReportCheckpointRequest r;
     *r.mutable_lease() = guessed;
     r.set_epoch(1);
-    r.set_path("/etc/passwd");
+    r.set_path("job-1/epoch-1.pt");
     v1::ReportCheckpointResponse resp;
     return workers_->ReportCheckpoint(c, r, &resp);
   });

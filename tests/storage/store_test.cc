@@ -166,14 +166,14 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
   int64_t w = Worker();
   Assignment a = Acquire(w);
   ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.05)}).ok());
-  ASSERT_TRUE(store_->RecordCheckpoint(a.lease, 1, "/ckpt/1.pt").ok());
+  ASSERT_TRUE(store_->RecordCheckpoint(a.lease, 1, "job-1/1.pt").ok());
   store_.reset();
   store_ = OpenStore();
   auto again = store_->GetSweep(sweep->id());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->counts().running(), 1u);
   auto job = store_->GetJob(a.lease.job_id());
-  EXPECT_EQ(job->checkpoint(), "/ckpt/1.pt");
+  EXPECT_EQ(job->checkpoint(), "job-1/1.pt");
   EXPECT_EQ(job->last_epoch(), 1u);
   EXPECT_EQ(job->attempt(), 1u);
   auto rel = store_->GetReliability(a.lease.job_id(), 1, "test");
@@ -355,7 +355,7 @@ TEST_F(StoreTest, StaleAttemptReportIsRefusedAndChangesNothing) {
   // The first worker wakes up and reports epoch 1 again with other numbers.
   absl::Status s = store_->ReportEpoch(first.lease, {Metrics(1, "test", 0.99)});
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-  EXPECT_EQ(store_->RecordCheckpoint(first.lease, 1, "/x").code(),
+  EXPECT_EQ(store_->RecordCheckpoint(first.lease, 1, "x").code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->FinishJob(first.lease, v1::SUCCEEDED, "").status().code(),
             absl::StatusCode::kFailedPrecondition);
@@ -902,7 +902,7 @@ TEST_F(StoreTest, ACheckpointIsRecordedOnlyAfterEveryEpochItCovers) {
   ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
   // Epoch 2 never arrived (its insert failed): a checkpoint at 2 would make
   // the next attempt resume at 3 and epoch 2 would be lost for good.
-  absl::Status s = store_->RecordCheckpoint(a.lease, 2, "/ckpt/2.pt");
+  absl::Status s = store_->RecordCheckpoint(a.lease, 2, "job-1/2.pt");
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_NE(s.message().find("only 1 of its epochs 1..2"), std::string::npos)
       << s;
@@ -911,25 +911,33 @@ TEST_F(StoreTest, ACheckpointIsRecordedOnlyAfterEveryEpochItCovers) {
   v1::WorkerReport ckpt;
   *ckpt.mutable_checkpoint()->mutable_lease() = a.lease;
   ckpt.mutable_checkpoint()->set_epoch(2);
-  ckpt.mutable_checkpoint()->set_path("/ckpt/2.pt");
+  ckpt.mutable_checkpoint()->set_path("job-1/2.pt");
   std::vector<const v1::WorkerReport*> batch = {&ckpt};
   EXPECT_EQ(store_->StoreReports(batch)[0].status.code(),
             absl::StatusCode::kUnavailable);
   // Resent in order, epoch 2 and then the checkpoint, both go in.
   ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(2, "test", 0.1)}).ok());
-  EXPECT_TRUE(store_->RecordCheckpoint(a.lease, 2, "/ckpt/2.pt").ok());
+  EXPECT_TRUE(store_->RecordCheckpoint(a.lease, 2, "job-1/2.pt").ok());
   EXPECT_EQ(store_->GetJob(a.lease.job_id())->checkpoint_epoch(), 2u);
   // Epochs outside the job's are refused.
-  s = store_->RecordCheckpoint(a.lease, 4, "/ckpt/4.pt");
+  s = store_->RecordCheckpoint(a.lease, 4, "job-1/4.pt");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("epoch must be in [1, 3]"), std::string::npos)
       << s;
-  EXPECT_EQ(store_->RecordCheckpoint(a.lease, 0, "/ckpt/0.pt").code(),
+  EXPECT_EQ(store_->RecordCheckpoint(a.lease, 0, "job-1/0.pt").code(),
             absl::StatusCode::kInvalidArgument);
-  // And a path with a NUL in it.
-  EXPECT_EQ(store_->RecordCheckpoint(a.lease, 2, std::string("/ck\0pt", 6))
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  // And paths that would lead outside the checkpoint directory, or to a
+  // device, or hold a NUL: refused naming the field, nothing recorded.
+  for (const std::string& bad :
+       {std::string("ck\0pt", 5), std::string("/etc/passwd"),
+        std::string("../../etc/shadow"), std::string("job-1/../../x"),
+        std::string("job-1//x"), std::string("./x"), std::string("job 1/x"),
+        std::string("job-1/x\n"), std::string("/dev/zero")}) {
+    absl::Status refused = store_->RecordCheckpoint(a.lease, 2, bad);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(refused.message().find("path"), std::string::npos) << refused;
+  }
+  EXPECT_EQ(store_->GetJob(a.lease.job_id())->checkpoint(), "job-1/2.pt");
 }
 
 TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
@@ -945,7 +953,7 @@ TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
   // reports[2] holds nothing
   *reports[3].mutable_checkpoint()->mutable_lease() = a.lease;
   reports[3].mutable_checkpoint()->set_epoch(1);
-  reports[3].mutable_checkpoint()->set_path("/ckpt/job-1/epoch-1.pt");
+  reports[3].mutable_checkpoint()->set_path("job-1/epoch-1.pt");
   *reports[4].mutable_epoch()->mutable_lease() = a.lease;
   *reports[4].mutable_epoch()->add_metrics() = Metrics(2, "test", 0.2);
   *reports[5].mutable_finish()->mutable_lease() = a.lease;
@@ -973,7 +981,7 @@ TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->state(), v1::SUCCEEDED);
   EXPECT_EQ(job->last_epoch(), 2u);
-  EXPECT_EQ(job->checkpoint(), "/ckpt/job-1/epoch-1.pt");
+  EXPECT_EQ(job->checkpoint(), "job-1/epoch-1.pt");
   EXPECT_EQ(job->checkpoint_epoch(), 1u);
   EXPECT_EQ(CountRows("test"), 2);
   // The same batch again (a worker resending after a lost ack): the epochs

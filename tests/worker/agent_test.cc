@@ -60,7 +60,8 @@ class FakeTrainer : public core::Trainer {
       r.splits.push_back(m);
       if (absl::Status s = hooks.on_epoch(r); !s.ok()) return s;
       if (checkpoints_ && hooks.on_checkpoint) {
-        hooks.on_checkpoint(e, "/ckpt/epoch-" + std::to_string(e));
+        hooks.on_checkpoint(e, config.checkpoint_dir + "/epoch-" +
+                                   std::to_string(e));
       }
     }
     return absl::OkStatus();
@@ -205,7 +206,9 @@ TEST_F(AgentTest, CheckpointsReachTheStoreInOrderWithTheirEpochs) {
   std::vector<v1::Job> jobs = Jobs(sweep);
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0].state(), v1::SUCCEEDED);
-  EXPECT_EQ(jobs[0].checkpoint(), "/ckpt/epoch-3");
+  // Named inside the checkpoint directory.
+  EXPECT_EQ(jobs[0].checkpoint(),
+            "job-" + std::to_string(jobs[0].id()) + "/epoch-3");
   EXPECT_EQ(jobs[0].checkpoint_epoch(), 3u);
 }
 
