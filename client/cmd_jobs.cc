@@ -38,11 +38,12 @@ int Sweeps(const Parsed& p, Session& s, std::ostream& out, std::ostream&,
                     absl::StrCat(w.job_ids_size()), absl::StrCat(c.queued()),
                     absl::StrCat(c.running()), absl::StrCat(c.succeeded()),
                     absl::StrCat(c.failed()), absl::StrCat(c.cancelled()),
-                    Ago(w.created_at_us())});
+                    Ago(w.created_at_us()),
+                    w.submitter().empty() ? "-" : w.submitter()});
   }
   PrintTable(out,
              {"id", "name", "state", "jobs", "queued", "running", "done",
-              "failed", "cancelled", "created"},
+              "failed", "cancelled", "created", "by"},
              rows);
   return kOk;
 }

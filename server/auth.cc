@@ -56,6 +56,10 @@ absl::StatusOr<Authenticator> Authenticator::FromText(
       return absl::InvalidArgumentError(absl::StrCat(
           origin, ":", line_no, ": a token must be at least 16 characters"));
     }
+    if (words.size() == 3 && words[2].size() > 64) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          origin, ":", line_no, ": a name must be at most 64 characters"));
+    }
     const std::string role = absl::AsciiStrToLower(words[1]);
     Role r;
     if (role == "admin")
@@ -72,7 +76,10 @@ absl::StatusOr<Authenticator> Authenticator::FromText(
                        ": role must be one of admin|submit|read|worker, got \"",
                        words[1], "\""));
     }
-    a.tokens_.emplace_back(Digest(words[0]), r);
+    a.tokens_.push_back(
+        {Digest(words[0]), r,
+         words.size() == 3 ? std::string(words[2])
+                           : absl::StrCat("token ", line_no)});
   }
   if (a.tokens_.empty()) {
     return absl::InvalidArgumentError(
@@ -81,9 +88,8 @@ absl::StatusOr<Authenticator> Authenticator::FromText(
   return a;
 }
 
-absl::Status Authenticator::Check(const grpc::ServerContextBase& context,
-                                  Permission needed) const {
-  if (open()) return absl::OkStatus();
+absl::StatusOr<int> Authenticator::Find(
+    const grpc::ServerContextBase& context) const {
   const auto& md = context.client_metadata();
   auto it = md.find("authorization");
   if (it == md.end()) {
@@ -100,12 +106,25 @@ absl::Status Authenticator::Check(const grpc::ServerContextBase& context,
   int found = -1;
   for (size_t i = 0; i < tokens_.size(); ++i) {
     // No early exit: every entry is compared, in constant time.
-    const bool same = CRYPTO_memcmp(digest.data(), tokens_[i].first.data(),
+    const bool same = CRYPTO_memcmp(digest.data(), tokens_[i].digest.data(),
                                     digest.size()) == 0;
     found = same ? static_cast<int>(i) : found;
   }
+  return found;
+}
+
+std::string Authenticator::Who(const grpc::ServerContextBase& context) const {
+  if (open()) return "local";
+  absl::StatusOr<int> found = Find(context);
+  return found.ok() && *found >= 0 ? tokens_[*found].name : "";
+}
+
+absl::Status Authenticator::Check(const grpc::ServerContextBase& context,
+                                  Permission needed) const {
+  if (open()) return absl::OkStatus();
+  MIXCAL_ASSIGN_OR_RETURN(const int found, Find(context));
   if (found < 0) return absl::UnauthenticatedError("unknown token");
-  const Role role = tokens_[found].second;
+  const Role role = tokens_[found].role;
   bool allowed = false;
   switch (needed) {
     case Permission::kRead:

@@ -44,11 +44,25 @@ class Authenticator {
   absl::Status Check(const grpc::ServerContextBase& context,
                      Permission needed) const;
 
+  // Who makes the call, for quotas and the record: the NAME of the token's
+  // line ("token N" for line N's unnamed token), or "local" when the
+  // coordinator is open; "" for a token it does not know.
+  std::string Who(const grpc::ServerContextBase& context) const;
+
  private:
   // SHA-256 of each token with its role. A presented token is hashed and
   // compared with every entry in constant time, so neither the comparison
   // nor the lookup tells an attacker how much of a guess was right.
-  std::vector<std::pair<std::string, Role>> tokens_;
+  struct Entry {
+    std::string digest;
+    Role role;
+    std::string name;
+  };
+  // The index of the presented token in tokens_, -1 when none matches;
+  // Unauthenticated when the metadata is missing or malformed.
+  absl::StatusOr<int> Find(const grpc::ServerContextBase& context) const;
+
+  std::vector<Entry> tokens_;
   std::string warning_;
 };
 

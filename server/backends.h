@@ -22,6 +22,8 @@ struct Backends {
   WatchHub* hub;
   int64_t lease_ms;
   int64_t heartbeat_ms;
+  int64_t max_unfinished_jobs_per_submitter;  // 0 = no limit
+  int64_t max_active_sweeps_per_submitter;    // 0 = no limit
 };
 
 }  // namespace mixcal::server

@@ -54,8 +54,15 @@ class CoordinatorImpl {
         worker_(Deps()) {}
 
   Backends Deps() {
-    return Backends{store_.get(), &auth_,        &dispatcher_,   &writer_,
-                    &hub_,        options_.lease_ms, options_.heartbeat_ms};
+    return Backends{store_.get(),
+                    &auth_,
+                    &dispatcher_,
+                    &writer_,
+                    &hub_,
+                    options_.lease_ms,
+                    options_.heartbeat_ms,
+                    options_.max_unfinished_jobs_per_submitter,
+                    options_.max_active_sweeps_per_submitter};
   }
 
   // The report writer's batches: one transaction for all, in order; then

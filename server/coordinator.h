@@ -45,6 +45,11 @@ struct CoordinatorOptions {
   Clock* clock = nullptr;  // default the system clock
   // SQLite's quick_check of the store file at start-up.
   bool check_integrity = true;
+  // Per submitter (a token's name): how many jobs may be queued or running,
+  // and how many sweeps active, before SubmitSweep is RESOURCE_EXHAUSTED.
+  // 0 = no limit.
+  int64_t max_unfinished_jobs_per_submitter = 100000;
+  int64_t max_active_sweeps_per_submitter = 1000;
 };
 
 class CoordinatorImpl;

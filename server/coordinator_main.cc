@@ -33,6 +33,11 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(bool, insecure, false,
           "allow a non-loopback address without TLS and tokens");
 ABSL_FLAG(int, max_message_mb, 8, "largest request accepted, in MiB, [1, 256]");
+ABSL_FLAG(int64_t, max_unfinished_jobs_per_submitter, 100000,
+          "jobs one submitter (a token's name) may have queued or running; "
+          "past it SubmitSweep is RESOURCE_EXHAUSTED; 0 = no limit");
+ABSL_FLAG(int64_t, max_active_sweeps_per_submitter, 1000,
+          "sweeps one submitter may have active at once; 0 = no limit");
 ABSL_FLAG(bool, skip_integrity_check, false,
           "start without SQLite's quick_check of --db (it reads the whole "
           "file: seconds per GB)");
@@ -84,6 +89,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.max_message_bytes = mb << 20;
+  o.max_unfinished_jobs_per_submitter =
+      absl::GetFlag(FLAGS_max_unfinished_jobs_per_submitter);
+  o.max_active_sweeps_per_submitter =
+      absl::GetFlag(FLAGS_max_active_sweeps_per_submitter);
+  if (o.max_unfinished_jobs_per_submitter < 0 ||
+      o.max_active_sweeps_per_submitter < 0) {
+    std::fprintf(stderr,
+                 "mixcal-coordinator: --max_unfinished_jobs_per_submitter and "
+                 "--max_active_sweeps_per_submitter must be >= 0 (0 = no "
+                 "limit)\n");
+    return 2;
+  }
 
   // SIGINT/SIGTERM are taken by a thread of our own, which shuts down cleanly.
   sigset_t signals;

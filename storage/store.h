@@ -79,6 +79,14 @@ struct ReportResult {
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
 };
 
+// Who submits a sweep, and how much of the queue one submitter may hold:
+// past either limit CreateSweep is ResourceExhausted and stores nothing.
+struct SubmitQuota {
+  std::string submitter;           // stored with the sweep
+  int64_t max_unfinished_jobs = 0;  // queued or running, all their sweeps; 0: none
+  int64_t max_active_sweeps = 0;    // 0: no limit
+};
+
 struct JobFilter {
   int64_t sweep_id = 0;              // 0 = any
   std::vector<v1::JobState> states;  // empty = any
@@ -122,8 +130,9 @@ class Store {
   // Validates `spec` (InvalidArgument naming the field; nothing stored), then
   // stores the sweep and all its jobs in one transaction. A spec with a
   // request_id already stored returns that sweep (FailedPrecondition if the
-  // stored spec differs).
-  absl::StatusOr<v1::Sweep> CreateSweep(const v1::SweepSpec& spec);
+  // stored spec differs), whatever the quota.
+  absl::StatusOr<v1::Sweep> CreateSweep(const v1::SweepSpec& spec,
+                                        const SubmitQuota& quota = {});
   absl::StatusOr<v1::Sweep> GetSweep(int64_t sweep_id);
   // Newest first.
   absl::StatusOr<std::vector<v1::Sweep>> ListSweeps(int limit,
@@ -220,6 +229,8 @@ class Store {
   Store(std::unique_ptr<Database> db, Clock* clock);
   absl::Status Migrate(int target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::Sweep> GetSweepLocked(int64_t sweep_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckQuota(const SubmitQuota& quota, int64_t new_jobs)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::Job> GetJobLocked(int64_t job_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "base/utf8.h"
 #include "storage/internal/job_states.h"
 #include "storage/internal/rows.h"
 #include "storage/internal/sqlite.h"
@@ -15,7 +16,47 @@
 
 namespace mixcal::storage {
 
-absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
+absl::Status Store::CheckQuota(const SubmitQuota& quota, int64_t new_jobs) {
+  const std::string who =
+      quota.submitter.empty() ? "this submitter" : Echo(quota.submitter);
+  if (quota.max_active_sweeps > 0) {
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement s,
+        db_->Cached("SELECT COUNT(*) FROM sweeps WHERE submitter = ? AND "
+                    "state = " SWEEP_IS_ACTIVE));
+    s->Bind(1, quota.submitter);
+    MIXCAL_RETURN_IF_ERROR(s->Step().status());
+    const int64_t active = s->Int(0);
+    if (active + 1 > quota.max_active_sweeps) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "quota: ", who, " has ", active, " active sweeps; at most ",
+          quota.max_active_sweeps,
+          " may be active at once (--max_active_sweeps_per_submitter): wait "
+          "for some to end or cancel them"));
+    }
+  }
+  if (quota.max_unfinished_jobs > 0) {
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement s,
+        db_->Cached("SELECT COUNT(*) FROM jobs WHERE state IN (" JOB_QUEUED
+                    ", " JOB_RUNNING ") AND sweep_id IN (SELECT id FROM sweeps "
+                    "WHERE submitter = ? AND state = " SWEEP_IS_ACTIVE ")"));
+    s->Bind(1, quota.submitter);
+    MIXCAL_RETURN_IF_ERROR(s->Step().status());
+    const int64_t unfinished = s->Int(0);
+    if (unfinished + new_jobs > quota.max_unfinished_jobs) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "quota: ", who, " has ", unfinished,
+          " jobs queued or running and this sweep adds ", new_jobs,
+          "; at most ", quota.max_unfinished_jobs,
+          " are allowed (--max_unfinished_jobs_per_submitter)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw,
+                                             const SubmitQuota& quota) {
   MIXCAL_RETURN_IF_ERROR(spec::ValidateSweepSpec(raw));
   const v1::SweepSpec spec = spec::Normalized(raw);
   std::string spec_bytes;
@@ -41,12 +82,13 @@ absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
       return GetSweepLocked(id);
     }
   }
+  MIXCAL_RETURN_IF_ERROR(CheckQuota(quota, static_cast<int64_t>(jobs.size())));
   const int64_t now = clock_->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement ins,
       db_->Cached("INSERT INTO sweeps (name, spec, request_id, created_at, "
                   "state, priority, "
-                  "max_attempts) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+                  "max_attempts, submitter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
   ins->Bind(1, spec.name()).BindBlob(2, spec_bytes);
   if (spec.request_id().empty()) {
     ins->BindNull(3);
@@ -57,6 +99,7 @@ absl::StatusOr<v1::Sweep> Store::CreateSweep(const v1::SweepSpec& raw) {
                              .Bind(5, static_cast<int>(v1::SWEEP_ACTIVE))
                              .Bind(6, spec.priority())
                              .Bind(7, spec.max_attempts())
+                             .Bind(8, quota.submitter)
                              .Run());
   const int64_t sweep_id = db_->LastInsertId();
   MIXCAL_ASSIGN_OR_RETURN(CachedStatement job,
@@ -96,7 +139,8 @@ absl::StatusOr<v1::Sweep> Store::GetSweepLocked(int64_t sweep_id) {
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
       db_->Cached(
-          "SELECT id, name, spec, state, created_at FROM sweeps WHERE id = ?"));
+          "SELECT id, name, spec, state, created_at, submitter FROM sweeps "
+          "WHERE id = ?"));
   s->Bind(1, sweep_id);
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
@@ -110,6 +154,7 @@ absl::StatusOr<v1::Sweep> Store::GetSweepLocked(int64_t sweep_id) {
   }
   sweep.set_state(static_cast<v1::SweepState>(s->Int(3)));
   sweep.set_created_at_us(s->Int(4));
+  sweep.set_submitter(s->Text(5));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement j,
       db_->Cached("SELECT id, state FROM jobs WHERE sweep_id = ? ORDER BY id"));

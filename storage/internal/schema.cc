@@ -138,6 +138,11 @@ ALTER TABLE epoch_metrics ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
       R"sql(
 ALTER TABLE workers ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';
 )sql",
+      // 8: who submitted a sweep, for per-submitter quotas.
+      R"sql(
+ALTER TABLE sweeps ADD COLUMN submitter TEXT NOT NULL DEFAULT '';
+CREATE INDEX sweeps_by_submitter ON sweeps(submitter, state);
+)sql",
   };
   return *m;
 }

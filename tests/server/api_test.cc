@@ -593,6 +593,21 @@ TEST_F(ApiTest, UnparseableRequestsAreInvalidArgumentNamingTheField) {
   EXPECT_EQ(sweeps.sweeps_size(), 0);
 }
 
+TEST_F(ApiTest, ASweepRecordsItsSubmittersTokenName) {
+  Start(true);
+  for (const auto& [token, name] :
+       std::vector<std::pair<const char*, std::string>>{{kSubmit, "bob"},
+                                                        {kAdmin, "alice"}}) {
+    grpc::ClientContext ctx;
+    Auth(ctx, token);
+    v1::SubmitSweepRequest req;
+    *req.mutable_spec() = Spec("who");
+    v1::Sweep sweep;
+    ASSERT_TRUE(api_->SubmitSweep(&ctx, req, &sweep).ok());
+    EXPECT_EQ(sweep.submitter(), name);
+  }
+}
+
 TEST(CoordinatorLimitsTest, AConnectionThatNeverHandshakesIsClosed) {
   CoordinatorOptions o;
   o.listen = "127.0.0.1:0";

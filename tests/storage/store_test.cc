@@ -146,6 +146,41 @@ TEST_F(StoreTest, InvalidSpecStoresNothing) {
   EXPECT_TRUE(store_->ListEvents(0, 0, 0, 100)->empty());
 }
 
+TEST_F(StoreTest, QuotasPerSubmitterRefuseExcessAndStoreNothing) {
+  SubmitQuota bob{"bob", /*max_unfinished_jobs=*/10, /*max_active_sweeps=*/3};
+  auto first = store_->CreateSweep(Spec("a", 2), bob);  // 4 jobs
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->submitter(), "bob");
+  ASSERT_TRUE(store_->CreateSweep(Spec("b", 2), bob).ok());  // 8 jobs
+  // 8 + 4 > 10: refused, naming the numbers and the flag.
+  auto third = store_->CreateSweep(Spec("c", 2), bob);
+  ASSERT_TRUE(absl::IsResourceExhausted(third.status())) << third.status();
+  EXPECT_NE(third.status().message().find("bob has 8 jobs queued or running"),
+            std::string::npos)
+      << third.status();
+  EXPECT_NE(third.status().message().find("--max_unfinished_jobs_per_submitter"),
+            std::string::npos);
+  EXPECT_EQ(store_->ListSweeps(100, false)->size(), 2u);
+  // Another submitter has a quota of their own.
+  ASSERT_TRUE(store_->CreateSweep(Spec("d", 2), {"alice", 10, 3}).ok());
+  // A retry of a stored sweep returns it whatever the quota.
+  v1::SweepSpec again = Spec("b2", 2);
+  again.set_request_id("r-1");
+  ASSERT_TRUE(store_->CreateSweep(again, {"carol", 10, 3}).ok());
+  EXPECT_TRUE(store_->CreateSweep(again, {"carol", 1, 1}).ok());
+  // Once bob's work ends, he may submit again; then the sweep count binds.
+  ASSERT_TRUE(store_->CancelSweep(first->id()).ok());
+  ASSERT_TRUE(store_->CreateSweep(Spec("e", 1), bob).ok());  // 2 jobs: 10
+  ASSERT_TRUE(store_->CancelSweep(store_->ListSweeps(1, false)->at(0).id())
+                  .ok());
+  SubmitQuota two_sweeps{"bob", 0, 1};
+  auto over = store_->CreateSweep(Spec("f", 1), two_sweeps);
+  ASSERT_TRUE(absl::IsResourceExhausted(over.status())) << over.status();
+  EXPECT_NE(over.status().message().find("--max_active_sweeps_per_submitter"),
+            std::string::npos)
+      << over.status();
+}
+
 TEST_F(StoreTest, RequestIdNeverCreatesASecondCopy) {
   v1::SweepSpec s = Spec("idem");
   s.set_request_id("req-1");
@@ -807,17 +842,19 @@ TEST_F(StoreTest, BinsOfAVersionTwoFileSurviveTheMigration) {
   store_.reset();
   fs::remove(path_);
   store_ = OpenStore(/*migrate_to=*/2);
-  // Only what a version-2 store could do: the current code's calls (a
-  // lease now has a token column) are not for an old file.
-  auto sweep = store_->CreateSweep(Spec("old", 1));
-  ASSERT_TRUE(sweep.ok()) << sweep.status();
-  const int64_t job = sweep->job_ids(0);
   store_.reset();
+  const int64_t job = 1;
   {
-    // Rows as version 2 wrote them: a row per bin.
+    // Rows as version 2 wrote them (SQL only: today's calls write columns
+    // that version lacks): a sweep, its job, and a row per bin.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
     const std::string sql = absl::StrCat(
+        "INSERT INTO sweeps (id, name, spec, created_at, state, priority, "
+        "max_attempts) VALUES (1, 'old', x'', 0, 1, 10, 3);",
+        "INSERT INTO jobs (id, sweep_id, method, value, seed, config, state, "
+        "priority, device, max_attempts, created_at) VALUES (1, 1, "
+        "'baseline', 0, 0, x'', 1, 10, 'any', 3, 0);",
         "INSERT INTO epoch_metrics (job_id, epoch, split, count) VALUES (",
         job, ", 1, 'test', 100);",
         "INSERT INTO reliability_bins VALUES (", job,
