@@ -21,6 +21,7 @@
 #include "server/dispatcher.h"
 #include "server/experiment_service.h"
 #include "server/lease_reaper.h"
+#include "server/listener_watch.h"
 #include "server/parse_errors.h"
 #include "server/report_writer.h"
 #include "server/watch_hub.h"
@@ -104,6 +105,76 @@ class CoordinatorImpl {
     }
   }
 
+  // Builds and starts the gRPC server on `address` (port 0: a free one, put
+  // in port_).
+  absl::Status Serve(const std::string& address) {
+    const CoordinatorOptions& o = options_;
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(address, creds_, &port);
+    builder.RegisterService(&experiment_);
+    builder.RegisterService(&worker_);
+    builder.SetMaxReceiveMessageSize(o.max_message_bytes);
+    // Workers ping their long-lived report streams every 20 s.
+    builder.AddChannelArgument(
+        GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+    builder.SetMaxSendMessageSize(o.max_message_bytes * 4);
+    // Limits for hostile or broken clients (docs/coordinator.md): handshakes
+    // that never finish, headers without end, bursts of calls.
+    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                               o.handshake_timeout_ms);
+    builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 << 10);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1000);
+    grpc::ResourceQuota quota("mixcal-coordinator");
+    quota.SetMaxThreads(o.max_threads);
+    builder.SetResourceQuota(quota);
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(NewParseErrorInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    if (server == nullptr || port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+    }
+    absl::MutexLock lock(&server_mu_);
+    server_ = std::move(server);
+    port_ = port;
+    return absl::OkStatus();
+  }
+
+  // The listener stopped accepting (server/listener_watch.h): the old
+  // server goes (its calls end; workers and watchers reconnect) and a new
+  // one serves the same port.
+  void Restart() {
+    {
+      absl::MutexLock lock(&stop_mu_);
+      if (stopped_) return;
+    }
+    std::fprintf(stderr,
+                 "mixcal-coordinator: connections wait on port %d and nobody "
+                 "accepts them (gRPC stops accepting after running out of "
+                 "open files); serving anew on the same port\n",
+                 port_);
+    std::unique_ptr<grpc::Server> old;
+    {
+      absl::MutexLock lock(&server_mu_);
+      old = std::move(server_);
+    }
+    old->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    old->Wait();
+    old.reset();
+    const std::string host =
+        options_.listen.substr(0, options_.listen.rfind(':'));
+    absl::Status s = Serve(absl::StrCat(host, ":", port_));
+    if (!s.ok()) {
+      std::fprintf(stderr, "mixcal-coordinator: %s; stopping\n",
+                   std::string(s.message()).c_str());
+      absl::MutexLock lock(&stop_mu_);
+      serve_failed_ = true;
+    }
+  }
+
   void Expired(const storage::ExpireResult& r) {
     if (!r.requeued.empty()) dispatcher_.Notify();
     for (int64_t id : r.requeued) hub_.PublishJobId(id);
@@ -120,10 +191,18 @@ class CoordinatorImpl {
   LeaseReaper reaper_;
   ExperimentService experiment_;
   WorkerService worker_;
-  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::ServerCredentials> creds_;
+  absl::Mutex server_mu_;
+  std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(server_mu_);
   int port_ = 0;
+  std::unique_ptr<ListenerWatch> watch_;
   absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
+  // Shutdown has finished (Wait() returns then, not before: the caller may
+  // destroy the coordinator at once).
+  bool shut_down_ ABSL_GUARDED_BY(stop_mu_) = false;
+  // A restart could not listen again: Wait() returns.
+  bool serve_failed_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
 
 bool IsLoopback(const std::string& listen) {
@@ -215,36 +294,14 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(o.listen, creds, &impl->port_);
-  builder.RegisterService(&impl->experiment_);
-  builder.RegisterService(&impl->worker_);
-  builder.SetMaxReceiveMessageSize(o.max_message_bytes);
-  // Workers ping their long-lived report streams every 20 s.
-  builder.AddChannelArgument(
-      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-  builder.SetMaxSendMessageSize(o.max_message_bytes * 4);
-  // Limits for hostile or broken clients (docs/coordinator.md): handshakes
-  // that never finish, headers without end, bursts of calls.
-  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
-                             o.handshake_timeout_ms);
-  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 << 10);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1000);
-  grpc::ResourceQuota quota("mixcal-coordinator");
-  quota.SetMaxThreads(o.max_threads);
-  builder.SetResourceQuota(quota);
   // Unparseable requests: INVALID_ARGUMENT naming the field, no log line
   // each (server/parse_errors.h).
   InstallProtobufLogHandler();
-  std::vector<
-      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-      interceptors;
-  interceptors.push_back(NewParseErrorInterceptorFactory());
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  impl->server_ = builder.BuildAndStart();
-  if (impl->server_ == nullptr || impl->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", o.listen));
-  }
+  impl->creds_ = creds;
+  MIXCAL_RETURN_IF_ERROR(impl->Serve(o.listen));
+  impl->watch_ = std::make_unique<ListenerWatch>(
+      impl->port_, [p = impl.get()] { p->Restart(); });
+  impl->watch_->Start();
   impl->reaper_.Start();
   return std::unique_ptr<Coordinator>(new Coordinator(std::move(impl)));
 }
@@ -256,19 +313,38 @@ Coordinator::~Coordinator() { Shutdown(); }
 
 int Coordinator::port() const { return impl_->port_; }
 
-void Coordinator::Wait() { impl_->server_->Wait(); }
+void Coordinator::Wait() {
+  absl::MutexLock lock(&impl_->stop_mu_);
+  impl_->stop_mu_.Await(absl::Condition(
+      +[](CoordinatorImpl* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->stop_mu_) {
+        return c->shut_down_ || c->serve_failed_;
+      },
+      impl_.get()));
+}
 
 void Coordinator::Shutdown() {
   {
     absl::MutexLock lock(&impl_->stop_mu_);
-    if (impl_->stopped_) return;
+    if (impl_->stopped_) {
+      // Another thread shuts down: return when it has finished.
+      impl_->stop_mu_.Await(absl::Condition(&impl_->shut_down_));
+      return;
+    }
     impl_->stopped_ = true;
   }
+  if (impl_->watch_ != nullptr) impl_->watch_->Stop();  // no restart now
   impl_->reaper_.Stop();
   impl_->hub_.Stop();  // pending snapshots end, so no stream waits on it
-  impl_->server_->Shutdown(std::chrono::system_clock::now() +
-                           std::chrono::seconds(2));
+  {
+    absl::MutexLock lock(&impl_->server_mu_);
+    if (impl_->server_ != nullptr) {
+      impl_->server_->Shutdown(std::chrono::system_clock::now() +
+                               std::chrono::seconds(2));
+    }
+  }
   impl_->writer_.Stop();
+  absl::MutexLock lock(&impl_->stop_mu_);
+  impl_->shut_down_ = true;
 }
 
 }  // namespace mixcal::server

@@ -33,6 +33,10 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(bool, insecure, false,
           "allow a non-loopback address without TLS and tokens");
 ABSL_FLAG(int, max_message_mb, 8, "largest request accepted, in MiB, [1, 256]");
+ABSL_FLAG(int, watch_buffer_mb, 16,
+          "unread updates one WatchSweep stream may hold, in MiB, [1, 1024]; "
+          "a watcher that falls further behind is cut off "
+          "(RESOURCE_EXHAUSTED) and watches again");
 ABSL_FLAG(int64_t, max_unfinished_jobs_per_submitter, 100000,
           "jobs one submitter (a token's name) may have queued or running; "
           "past it SubmitSweep is RESOURCE_EXHAUSTED; 0 = no limit");
@@ -89,6 +93,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.max_message_bytes = mb << 20;
+  const int watch_mb = absl::GetFlag(FLAGS_watch_buffer_mb);
+  if (watch_mb < 1 || watch_mb > 1024) {
+    std::fprintf(
+        stderr,
+        "mixcal-coordinator: --watch_buffer_mb must be in [1, 1024], got %d\n",
+        watch_mb);
+    return 2;
+  }
+  o.watch_buffer_bytes = static_cast<size_t>(watch_mb) << 20;
   o.max_unfinished_jobs_per_submitter =
       absl::GetFlag(FLAGS_max_unfinished_jobs_per_submitter);
   o.max_active_sweeps_per_submitter =
