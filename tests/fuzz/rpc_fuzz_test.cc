@@ -7,6 +7,7 @@
 //   MIXCAL_FUZZ_SECONDS=600 build/tests/fuzz/rpc_fuzz_test   # the long run
 // The short run (a few seconds) is part of tests/run.sh.
 
+#include <malloc.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -39,6 +40,10 @@ namespace fs = std::filesystem;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
+
+// Bytes the allocator has handed out and not had back: live memory, as
+// against RSS, which also counts freed memory the allocator keeps.
+double HeapInUseMb() { return mallinfo2().uordblks / 1048576.0; }
 
 double RssMb() {
   std::ifstream in("/proc/self/statm");
@@ -206,6 +211,7 @@ TEST(RpcFuzzTest, EveryUnaryRpcSurvivesGarbageAndTheStoreStaysReadable) {
   google::protobuf::DynamicMessageFactory factory;
   Garbage garbage(20261202);
   const double rss_before = RssMb();
+  const double heap_before = HeapInUseMb();
   const auto start = std::chrono::steady_clock::now();
   int64_t inputs = 0;
   std::map<grpc::StatusCode, int64_t> codes;
@@ -245,10 +251,14 @@ TEST(RpcFuzzTest, EveryUnaryRpcSurvivesGarbageAndTheStoreStaysReadable) {
     }
   }
   const double rss_after = RssMb();
+  const double heap_after = HeapInUseMb();
+  malloc_trim(0);
+  const double rss_trimmed = RssMb();
   std::printf("fuzz: %lld inputs over %zu RPCs in %.0f s; process RSS %.1f -> "
-              "%.1f MB; status codes:",
+              "%.1f MB (%.1f MB once the allocator returns what is free); "
+              "heap in use %.1f -> %.1f MB; status codes:",
               static_cast<long long>(inputs), methods.size(), seconds,
-              rss_before, rss_after);
+              rss_before, rss_after, rss_trimmed, heap_before, heap_after);
   for (const auto& [code, n] : codes)
     std::printf(" %d:%lld", static_cast<int>(code), static_cast<long long>(n));
   std::printf("\n");
