@@ -116,11 +116,13 @@ int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream&,
         {absl::StrCat(w.id()), w.name().empty() ? "-" : w.name(), w.host(),
          w.device(), state,
          w.current_job_id() ? absl::StrCat(w.current_job_id()) : "idle",
-         Ago(w.last_heartbeat_us()), reason.empty() ? "-" : reason});
+         Ago(w.last_heartbeat_us()),
+         w.placement().empty() ? "-" : w.placement(),
+         reason.empty() ? "-" : reason});
   }
   PrintTable(out,
              {"id", "name", "host", "device", "state", "job", "heartbeat",
-              "why"},
+              "placed", "why"},
              rows);
   return kOk;
 }

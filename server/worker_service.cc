@@ -19,6 +19,7 @@ grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* ctx,
   info.set_memory_bytes(req->memory_bytes());
   *info.mutable_capabilities() = req->capabilities();
   info.set_name(req->name());
+  info.set_placement(req->placement());
   auto id = b_.store->RegisterWorker(info);
   if (!id.ok()) return ToGrpc(id.status());
   resp->set_worker_id(*id);

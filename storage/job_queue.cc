@@ -23,6 +23,7 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
   MIXCAL_RETURN_IF_ERROR(CheckText("host", info.host(), 256));
   MIXCAL_RETURN_IF_ERROR(CheckText("name", info.name(), 256));
   MIXCAL_RETURN_IF_ERROR(CheckText("device_name", info.device_name(), 256));
+  MIXCAL_RETURN_IF_ERROR(CheckText("placement", info.placement(), 256));
   for (int i = 0; i < info.capabilities_size(); ++i) {
     MIXCAL_RETURN_IF_ERROR(CheckText(absl::StrCat("capabilities[", i, "]"),
                                      info.capabilities(i), 64));
@@ -48,8 +49,8 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
       CachedStatement s,
       db_->Cached(
           "INSERT INTO workers (name, host, device, device_name, memory_bytes, "
-          "capabilities, state, registered_at, last_heartbeat) "
-          "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"));
+          "capabilities, state, registered_at, last_heartbeat, placement) "
+          "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"));
   std::vector<std::string> caps(info.capabilities().begin(),
                                 info.capabilities().end());
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, info.name())
@@ -60,6 +61,7 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
                              .Bind(6, absl::StrJoin(caps, ","))
                              .Bind(7, now)
                              .Bind(8, now)
+                             .Bind(9, info.placement())
                              .Run());
   const int64_t id = db_->LastInsertId();
   MIXCAL_RETURN_IF_ERROR(
@@ -102,7 +104,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
           "w.memory_bytes, "
           "w.capabilities, w.state, w.registered_at, w.last_heartbeat, "
           "(SELECT MAX(j.id) FROM jobs j WHERE j.worker_id = w.id AND j.state "
-          "= 2), w.state_reason "
+          "= 2), w.state_reason, w.placement "
           "FROM workers w ORDER BY w.id"));
   std::vector<v1::WorkerInfo> out;
   while (true) {
@@ -123,6 +125,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
     w.set_last_heartbeat_us(s.Int(9));
     w.set_current_job_id(s.Int(10));
     w.set_state_reason(s.Text(11));
+    w.set_placement(s.Text(12));
     out.push_back(std::move(w));
   }
   return out;

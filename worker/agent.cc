@@ -121,7 +121,16 @@ class Agent {
     }
     int done = 0;
     Backoff backoff;
+    absl::Time busy = absl::Now();  // the end of the last job (or the start)
     while (!Stopping()) {
+      if (o_.exit_when_idle > absl::ZeroDuration() &&
+          absl::Now() - busy >= o_.exit_when_idle) {
+        Log(absl::StrCat("idle for ", absl::FormatDuration(o_.exit_when_idle),
+                         "; leaving"));
+        Leave(false, absl::StrCat("idle for ",
+                                  absl::FormatDuration(o_.exit_when_idle)));
+        return absl::OkStatus();
+      }
       if (worker_id_ == 0) {
         absl::Status s = Register();
         if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s) ||
@@ -135,7 +144,13 @@ class Agent {
       }
       v1::AcquireJobRequest req;
       req.set_worker_id(worker_id_);
-      req.set_wait_ms(10000);
+      absl::Duration wait = absl::Seconds(10);
+      if (o_.exit_when_idle > absl::ZeroDuration()) {
+        // Wake in time to leave when idle long enough.
+        wait = std::clamp(o_.exit_when_idle - (absl::Now() - busy),
+                          absl::Milliseconds(1), wait);
+      }
+      req.set_wait_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(wait)));
       v1::AcquireJobResponse resp;
       grpc::ClientContext ctx;
       Prepare(ctx, absl::Seconds(20));
@@ -153,6 +168,7 @@ class Agent {
       backoff.Reset();
       if (!resp.has_job()) continue;
       RunJob(resp.job(), resp.lease());
+      busy = absl::Now();
       if (!out_of_rotation_.ok()) {
         Leave(true, std::string(out_of_rotation_.message()));
         return out_of_rotation_;
@@ -292,6 +308,7 @@ class Agent {
     req.set_device(o_.device);
     req.set_device_name(o_.device == "cpu" ? "cpu" : o_.device);
     req.set_name(o_.name);
+    req.set_placement(o_.placement);
     req.add_capabilities(core::CudaAvailable() ? "cuda" : "cpu");
     v1::RegisterWorkerResponse resp;
     grpc::ClientContext ctx;

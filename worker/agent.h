@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "worker/core/trainer.h"
 
 namespace mixcal::worker {
@@ -30,6 +31,12 @@ struct AgentOptions {
   std::string checkpoint_dir = "mixcal-checkpoints";
   std::string name;
   int max_jobs = 0;  // return after this many jobs; 0 = run until stopped
+  // Return (0) after this long without a job, so that a batch allocation is
+  // released; zero = never.
+  absl::Duration exit_when_idle = absl::ZeroDuration();
+  // Where the worker runs, shown by `mixcal workers` (e.g. "slurm job 41_3,
+  // gpu 1"); empty = nothing to say.
+  std::string placement;
   const std::atomic<bool>* stop =
       nullptr;  // set to leave (the job in hand is requeued)
   core::Trainer* trainer = nullptr;  // default: the LibTorch trainer

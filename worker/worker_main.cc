@@ -10,7 +10,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/time/time.h"
 #include "worker/agent.h"
+#include "worker/core/trainer.h"
+#include "worker/placement.h"
 #include "base/program.h"
 
 namespace {
@@ -28,7 +31,9 @@ ABSL_FLAG(std::string, token, Env("MIXCAL_TOKEN", ""),
 ABSL_FLAG(std::string, tls_ca, "",
           "PEM CA certificate of the coordinator; turns TLS on");
 ABSL_FLAG(std::string, device, "cpu",
-          "cpu, cuda or cuda:N; run one worker per GPU");
+          "cpu, cuda, cuda:N, or auto: the GPU the scheduler assigned "
+          "(CUDA_VISIBLE_DEVICES, SLURM_JOB_GPUS) on a CUDA build, else cpu; "
+          "run one worker per GPU");
 ABSL_FLAG(int, threads, 0,
           "intra-op CPU threads for jobs that name none, [0, 1024]; 0 = "
           "OMP_NUM_THREADS or all "
@@ -39,6 +44,9 @@ ABSL_FLAG(std::string, checkpoint_dir, "mixcal-checkpoints",
           "job can read");
 ABSL_FLAG(std::string, name, "", "a name shown by `mixcal workers`");
 ABSL_FLAG(int, max_jobs, 0, "exit after this many jobs; 0 = run until stopped");
+ABSL_FLAG(absl::Duration, exit_when_idle, absl::ZeroDuration(),
+          "exit 0 after this long without a job (e.g. 5m), so that a batch "
+          "allocation is released; 0 = never");
 
 namespace {
 constexpr const char* kUsage =
@@ -58,13 +66,32 @@ int main(int argc, char** argv) {
                  threads);
     return 2;
   }
-  const std::string device = absl::GetFlag(FLAGS_device);
-  if (device != "cpu" && device.rfind("cuda", 0) != 0) {
-    std::fprintf(
-        stderr,
-        "mixcal-worker: --device must be cpu, cuda or cuda:N, got \"%s\"\n",
-        device.c_str());
+  const std::string flag_device = absl::GetFlag(FLAGS_device);
+  if (flag_device != "cpu" && flag_device != "auto" &&
+      flag_device.rfind("cuda", 0) != 0) {
+    std::fprintf(stderr,
+                 "mixcal-worker: --device must be cpu, cuda, cuda:N or auto, "
+                 "got \"%s\"\n",
+                 flag_device.c_str());
     return 2;
+  }
+  const absl::Duration idle = absl::GetFlag(FLAGS_exit_when_idle);
+  if (idle < absl::ZeroDuration()) {
+    std::fprintf(stderr,
+                 "mixcal-worker: --exit_when_idle must be 0 (never) or a "
+                 "positive duration such as 90s or 10m, got %s\n",
+                 absl::FormatDuration(idle).c_str());
+    return 2;
+  }
+  const mixcal::worker::Placement placement = mixcal::worker::Place(
+      flag_device,
+      flag_device == "auto" ? mixcal::core::CudaAvailable() : false,
+      [](const char* name) { return std::getenv(name); });
+  const std::string& device = placement.device;
+  if (flag_device == "auto" || !placement.where.empty()) {
+    std::fprintf(stderr, "mixcal-worker: device %s%s%s\n", device.c_str(),
+                 placement.where.empty() ? "" : "; ",
+                 placement.where.c_str());
   }
   sigset_t signals;
   sigemptyset(&signals);
@@ -75,8 +102,15 @@ int main(int argc, char** argv) {
   std::thread([&signals] {
     int sig = 0;
     sigwait(&signals, &sig);
-    std::fprintf(stderr, "mixcal-worker: stopping (signal %d)\n", sig);
+    std::fprintf(stderr,
+                 "mixcal-worker: stopping (signal %d): the job in hand is "
+                 "handed back; a second signal exits at once\n",
+                 sig);
     stop.store(true);
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "mixcal-worker: second signal (%d): exiting now\n",
+                 sig);
+    std::_Exit(128 + sig);
   }).detach();
 
   mixcal::worker::AgentOptions o;
@@ -88,6 +122,8 @@ int main(int argc, char** argv) {
   o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   o.name = absl::GetFlag(FLAGS_name);
   o.max_jobs = absl::GetFlag(FLAGS_max_jobs);
+  o.exit_when_idle = idle;
+  o.placement = placement.where;
   o.stop = &stop;
   absl::Status s = mixcal::worker::RunAgent(o);
   if (!s.ok()) {

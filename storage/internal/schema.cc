@@ -143,6 +143,10 @@ ALTER TABLE workers ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE sweeps ADD COLUMN submitter TEXT NOT NULL DEFAULT '';
 CREATE INDEX sweeps_by_submitter ON sweeps(submitter, state);
 )sql",
+      // 9: where a worker runs (its scheduler's job, task and GPU).
+      R"sql(
+ALTER TABLE workers ADD COLUMN placement TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *m;
 }

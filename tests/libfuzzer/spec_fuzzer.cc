@@ -1,4 +1,6 @@
-// libFuzzer: bytes as a SweepSpec, through the validator. The property is
+// libFuzzer: bytes as a SweepSpec (JSON as `mixcal submit` reads it, else
+// the binary wire form), through the validator; the seed corpus is the
+// example specs, so mutations start from specs that are accepted. The property is
 // the spec promise: a spec the validator accepts expands into jobs whose
 // every config converts to a training configuration the training core
 // accepts (what a worker will do with it); a refusal is valid UTF-8 and
@@ -10,14 +12,21 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <string>
+
 #include "base/utf8.h"
+#include "google/protobuf/util/json_util.h"
 #include "calib/config.h"
 #include "mixcal/v1/sweep.pb.h"
 #include "spec/spec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mixcal::v1::SweepSpec spec;
-  if (!spec.ParseFromArray(data, static_cast<int>(size))) return 0;
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  if (!google::protobuf::util::JsonStringToMessage(text, &spec).ok()) {
+    spec.Clear();
+    if (!spec.ParseFromArray(data, static_cast<int>(size))) return 0;
+  }
   const absl::Status valid = mixcal::spec::ValidateSweepSpec(spec);
   if (!valid.ok()) {
     if (!mixcal::IsValidUtf8(valid.message()) || valid.message().size() > 2048) {

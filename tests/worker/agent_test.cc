@@ -245,6 +245,32 @@ TEST_F(AgentTest, AnIdleWorkerLeavesPromptlyWhenStopped) {
   EXPECT_TRUE(returned);
 }
 
+TEST_F(AgentTest, AnIdleWorkerLeavesAfterExitWhenIdleSayingWhy) {
+  // A batch allocation must be released when there is no work: after the
+  // idle time, not after a long poll's 10 s.
+  const int64_t sweep = Submit(1, 1);
+  FakeTrainer t;
+  AgentOptions o = Options(&t, 0);
+  o.exit_when_idle = absl::Milliseconds(700);
+  o.placement = "slurm job 41_3, gpu 1";
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(RunAgent(o).ok());
+  const double took = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - t0)
+                          .count();
+  EXPECT_EQ(t.runs_.load(), 1);  // it ran the queued job first
+  EXPECT_EQ(Jobs(sweep)[0].state(), v1::SUCCEEDED);
+  EXPECT_GE(took, 0.7);
+  EXPECT_LT(took, 5.0);
+  std::vector<v1::WorkerInfo> workers = Workers();
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_EQ(workers[0].state(), v1::WORKER_STOPPED);
+  EXPECT_NE(workers[0].state_reason().find("idle for 700ms"),
+            std::string::npos)
+      << workers[0].state_reason();
+  EXPECT_EQ(workers[0].placement(), "slurm job 41_3, gpu 1");
+}
+
 TEST_F(AgentTest, AWorkerWhoseOwnEnvironmentFailsHandsTheJobBackAndLeaves) {
   // A broken checkpoint directory fails every job on this worker: the job
   // must go to another worker, and this one must stop taking jobs.
