@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# A real single-node Slurm cluster (slurmctld, slurmd, munge; two fake GPUs)
+# runs deploy/slurm/mixcal-worker.sbatch as a 2-task array against a real
+# coordinator: the tasks take their GPUs (--device auto: cpu here, no CUDA),
+# register their Slurm job, task and GPU, train a sweep to the end, and exit
+# 0 once idle, releasing the allocation. Needs root (daemons, mknod); exits
+# 77 (skipped) otherwise.
+#   tests/deploy/slurm_array_test.sh BUILD_DIR
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="${1:-$root/build}"
+if [[ $(id -u) -ne 0 ]]; then echo "skipped: needs root"; exit 77; fi
+for tool in slurmctld slurmd sbatch munged; do
+  if ! command -v "$tool" >/dev/null; then
+    apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends \
+      slurmctld slurmd slurm-client munge >/dev/null
+    break
+  fi
+done
+
+R="$(mktemp -d /tmp/mixcal_slurm.XXXXXX)"
+NODE="$(hostname -s)"
+export SLURM_CONF="$R/etc/slurm.conf"
+cleanup() {
+  set +e
+  scancel --quiet --user=root 2>/dev/null
+  for _ in $(seq 50); do [[ -z "$(squeue -h -o %i 2>/dev/null)" ]] && break; sleep 0.2; done
+  for pidfile in "$R/slurmd.mypid" "$R/slurmctld.mypid" "$R/coordinator.pid"; do
+    [[ -f "$pidfile" ]] && kill -TERM "$(cat "$pidfile")" 2>/dev/null
+  done
+  [[ -f "$R/munge/munged.pid" ]] && kill -TERM "$(cat "$R/munge/munged.pid")" 2>/dev/null
+  sleep 2
+  for pidfile in "$R/slurmd.mypid" "$R/slurmctld.mypid" "$R/coordinator.pid"; do
+    [[ -f "$pidfile" ]] && kill -KILL "$(cat "$pidfile")" 2>/dev/null
+  done
+  if [[ -n "${MIXCAL_KEEP_TEST_DIRS:-}" ]]; then echo "kept $R"; else rm -rf "$R"; fi
+}
+trap cleanup EXIT
+
+mkdir -p "$R"/{etc,state,spool,log,munge,dev,out,ckpt}
+chmod 711 "$R/munge"
+dd if=/dev/urandom of="$R/munge/munge.key" bs=1 count=1024 status=none
+chmod 400 "$R/munge/munge.key"
+munged --force --socket="$R/munge/munge.socket" --key-file="$R/munge/munge.key" \
+  --log-file="$R/log/munged.log" --pid-file="$R/munge/munged.pid" \
+  --seed-file="$R/munge/munged.seed" 2>/dev/null
+mknod "$R/dev/fakegpu0" c 1 3
+mknod "$R/dev/fakegpu1" c 1 3
+cat > "$R/etc/slurm.conf" <<CONF
+ClusterName=mixcal
+SlurmctldHost=$NODE(127.0.0.1)
+SlurmUser=root
+SlurmctldPort=16817
+SlurmdPort=16818
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$R/munge/munge.socket
+StateSaveLocation=$R/state
+SlurmdSpoolDir=$R/spool
+SlurmctldPidFile=$R/slurmctld.pid
+SlurmdPidFile=$R/slurmd.pid
+SlurmctldLogFile=$R/log/slurmctld.log
+SlurmdLogFile=$R/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$R/log/jobcomp.log
+ReturnToService=2
+MailProg=/bin/true
+GresTypes=gpu
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=2 Gres=gpu:2 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+CONF
+echo "NodeName=$NODE Name=gpu File=$R/dev/fakegpu[0-1]" > "$R/etc/gres.conf"
+slurmctld -D -c -i > "$R/log/slurmctld.out" 2>&1 & echo $! > "$R/slurmctld.mypid"
+slurmd -D > "$R/log/slurmd.out" 2>&1 & echo $! > "$R/slurmd.mypid"
+for _ in $(seq 100); do
+  [[ "$(sinfo -h -N -n "$NODE" -o %t 2>/dev/null)" == idle ]] && break
+  sleep 0.2
+done
+[[ "$(sinfo -h -N -n "$NODE" -o %t)" == idle ]] || { echo "slurm did not come up"; cat "$R/log/slurmctld.log"; exit 1; }
+
+# The coordinator, and a sweep of 4 small jobs.
+"$build/server/mixcal-coordinator" --listen 127.0.0.1:0 --db "$R/mixcal.db" \
+  --port_file "$R/port" --lease_seconds 5 --heartbeat_seconds 0.5 \
+  > "$R/log/coordinator.log" 2>&1 & echo $! > "$R/coordinator.pid"
+for _ in $(seq 100); do [[ -s "$R/port" ]] && break; sleep 0.1; done
+export MIXCAL_ADDRESS="127.0.0.1:$(cat "$R/port")"
+cat > "$R/sweep.json" <<JSON
+{"name": "slurm", "data": {"dataset": "synthetic",
+  "synthetic": {"trainCount": 1024, "testCount": 256}},
+ "model": "mlp", "training": {"epochs": 3, "batchSize": 64},
+ "methods": [{"name": "baseline"}, {"name": "mixup", "values": [0.4]}],
+ "seeds": [0, 1], "device": "cpu"}
+JSON
+"$build/client/mixcal" submit "$R/sweep.json" > "$R/submit.out"
+sweep="$(grep -oE 'sweep [0-9]+' "$R/submit.out" | head -1 | awk '{print $2}')"
+[[ -n "$sweep" ]] || { echo "submit failed"; cat "$R/submit.out"; exit 1; }
+
+# The array: two tasks, a fake GPU each; they leave 3 s after the queue
+# empties.
+export MIXCAL_CHECKPOINT_DIR="$R/ckpt" MIXCAL_EXIT_WHEN_IDLE=3s
+export MIXCAL_WORKER_BIN="$build/worker/mixcal-worker" OMP_NUM_THREADS=1
+start=$(date +%s)
+job=$(sbatch --parsable --array=0-1 --cpus-per-task=1 --time=5 \
+  -o "$R/out/%A_%a.out" "$root/deploy/slurm/mixcal-worker.sbatch")
+for _ in $(seq 600); do [[ -z "$(squeue -h -j "$job" -o %i)" ]] && break; sleep 0.5; done
+took=$(( $(date +%s) - start ))
+
+fail=0
+check() { if ! eval "$1"; then echo "FAILED: $2"; fail=1; fi; }
+"$build/client/mixcal" sweeps > "$R/sweeps.out"
+"$build/client/mixcal" workers > "$R/workers.out"
+check "grep -qE '^ *$sweep +slurm +succeeded' '$R/sweeps.out'" "the sweep succeeded"
+check "[[ \$(grep -c 'JobState=COMPLETED' '$R/log/jobcomp.log') -eq 2 ]]" "both tasks completed (exit 0)"
+check "[[ \$(grep -c 'ExitCode=0:0' '$R/log/jobcomp.log') -eq 2 ]]" "both tasks exited 0"
+check "grep -q 'slurm job ${job}_0, gpu [01]' '$R/workers.out'" "task 0 registered its Slurm job and GPU"
+check "grep -q 'slurm job ${job}_1, gpu [01]' '$R/workers.out'" "task 1 registered its Slurm job and GPU"
+check "[[ \$(grep -c 'idle for 3s' '$R/workers.out') -eq 2 ]]" "both left once idle, saying so"
+echo "slurm array of 2 tasks: sweep $sweep done and tasks gone in ${took} s"
+cat "$R/workers.out"
+if [[ $fail -ne 0 ]]; then
+  cat "$R/sweeps.out" "$R/log/jobcomp.log" "$R"/out/*.out | tail -60
+  exit 1
+fi
