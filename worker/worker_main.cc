@@ -1,6 +1,10 @@
 // mixcal-worker: trains the coordinator's jobs on one device. See --help.
 
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include <atomic>
 #include <cstdio>
@@ -10,6 +14,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "worker/agent.h"
 #include "worker/core/trainer.h"
@@ -44,6 +49,11 @@ ABSL_FLAG(std::string, checkpoint_dir, "mixcal-checkpoints",
           "job can read");
 ABSL_FLAG(std::string, name, "", "a name shown by `mixcal workers`");
 ABSL_FLAG(int, max_jobs, 0, "exit after this many jobs; 0 = run until stopped");
+ABSL_FLAG(int, slots, 1,
+          "jobs run at once on this worker's device, [1, 64]: one worker "
+          "process per slot (each with its own lease, heartbeats, reports "
+          "and --threads/slots threads), named NAME/slotK; small models "
+          "cannot fill a GPU alone");
 ABSL_FLAG(absl::Duration, exit_when_idle, absl::ZeroDuration(),
           "exit 0 after this long without a job (e.g. 5m), so that a batch "
           "allocation is released; 0 = never");
@@ -57,9 +67,66 @@ constexpr const char* kUsage =
     "--threads 2";
 }  // namespace
 
+// --slots N: N worker processes, forked before anything starts a thread
+// (or CUDA). The parent passes SIGTERM/SIGINT on (a second signal: SIGKILL)
+// and exits when they all have: 0 when every slot exited 0.
+int SuperviseSlots(int slots, int* slot) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::vector<pid_t> children;
+  for (int k = 0; k < slots; ++k) {
+    const pid_t pid = fork();
+    if (pid < 0) {
+      std::perror("mixcal-worker: fork");
+      for (pid_t c : children) kill(c, SIGTERM);
+      break;
+    }
+    if (pid == 0) {
+      pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+      *slot = k;
+      return -1;  // a slot: go on as a worker
+    }
+    children.push_back(pid);
+  }
+  int signals_seen = 0;
+  int failed = 0;
+  size_t running = children.size();
+  while (running > 0) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGCHLD) {
+      int status = 0;
+      pid_t pid;
+      while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        --running;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
+      }
+      continue;
+    }
+    ++signals_seen;
+    for (pid_t c : children) kill(c, signals_seen == 1 ? SIGTERM : SIGKILL);
+  }
+  return failed == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   if (!mixcal::ParseProgramFlags(argc, argv, kUsage)) return 0;  // --help
-  const int threads = absl::GetFlag(FLAGS_threads);
+  const int slots = absl::GetFlag(FLAGS_slots);
+  if (slots < 1 || slots > 64) {
+    std::fprintf(stderr, "mixcal-worker: --slots must be in [1, 64], got %d\n",
+                 slots);
+    return 2;
+  }
+  int slot = -1;
+  if (slots > 1) {
+    const int rc = SuperviseSlots(slots, &slot);
+    if (rc >= 0) return rc;  // the parent, once every slot has ended
+  }
+  int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0 || threads > 1024) {
     std::fprintf(stderr,
                  "mixcal-worker: --threads must be in [0, 1024], got %d\n",
@@ -119,8 +186,18 @@ int main(int argc, char** argv) {
   o.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
   o.device = device;
   o.threads = threads;
+  if (slot >= 0) {
+    // Each slot its share of the cores.
+    const int cores = threads > 0 ? threads
+                                  : static_cast<int>(std::max(
+                                        1u, std::thread::hardware_concurrency()));
+    o.threads = std::max(1, cores / slots);
+  }
   o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   o.name = absl::GetFlag(FLAGS_name);
+  if (slot >= 0) {
+    o.name = absl::StrCat(o.name.empty() ? "worker" : o.name, "/slot", slot);
+  }
   o.max_jobs = absl::GetFlag(FLAGS_max_jobs);
   o.exit_when_idle = idle;
   o.placement = placement.where;

@@ -194,6 +194,55 @@ TEST(EndToEndTest, CancellationStopsTheRunningJobPromptly) {
   EXPECT_EQ(c.GetSweep(id).state(), v1::SWEEP_CANCELLED);
 }
 
+TEST(EndToEndTest, OneWorkerWithTwoSlotsRunsTwoJobsAtOnceAndStopsCleanly) {
+  Cluster c("slots");
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/3, /*heartbeat_s=*/0.25));
+  const int64_t id =
+      Submit(c, TinySweep("slots", 40, 1, /*train_count=*/8192));  // 2 jobs
+  const size_t w = c.StartWorker({"--slots=2"});
+  auto running = [&] {
+    grpc::ClientContext ctx;
+    v1::ListJobsRequest req;
+    req.set_sweep_id(id);
+    req.add_states(v1::RUNNING);
+    v1::ListJobsResponse resp;
+    c.api().ListJobs(&ctx, req, &resp);
+    return resp.jobs_size();
+  };
+  ASSERT_TRUE(WaitFor([&] { return running() == 2; }, 120))
+      << Slurp(c.WorkerLog(w));
+  // Two registrations, one per slot, each holding its own lease.
+  grpc::ClientContext ctx;
+  v1::ListWorkersResponse workers;
+  ASSERT_TRUE(
+      c.api().ListWorkers(&ctx, v1::ListWorkersRequest(), &workers).ok());
+  std::set<std::string> names;
+  for (const auto& info : workers.workers()) names.insert(info.name());
+  EXPECT_EQ(names, (std::set<std::string>{"w0/slot0", "w0/slot1"}));
+  // SIGTERM to the one process: both jobs handed back, exit 0.
+  c.KillWorkerNoWait(w, SIGTERM);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int status = c.WaitWorker(w);
+  const double took = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - t0)
+                          .count();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << status << Slurp(c.WorkerLog(w));
+  EXPECT_LT(took, 20.0);
+  const v1::Sweep sweep = c.GetSweep(id);
+  ASSERT_EQ(sweep.job_ids_size(), 2) << Slurp(c.CoordinatorLog());
+  for (int64_t job : sweep.job_ids()) {
+    grpc::ClientContext jctx;
+    v1::GetJobRequest jreq;
+    jreq.set_job_id(job);
+    v1::Job j;
+    grpc::Status st = c.api().GetJob(&jctx, jreq, &j);
+    ASSERT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
+    EXPECT_EQ(j.state(), v1::QUEUED) << Slurp(c.WorkerLog(w));
+    EXPECT_EQ(j.handbacks(), 1u);
+  }
+}
+
 TEST(EndToEndTest, TrainingErrorEndsTheJobFailedWithItsText) {
   Cluster c("fail");
   ASSERT_TRUE(c.StartCoordinator());

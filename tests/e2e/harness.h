@@ -125,11 +125,15 @@ class Cluster {
     coordinator_.Wait();
   }
   // Returns the worker's index.
-  size_t StartWorker() {
+  size_t StartWorker(const std::vector<std::string>& extra = {}) {
     size_t i = workers_.size();
-    workers_.emplace_back(WorkerArgs(i), WorkerLog(i));
+    std::vector<std::string> args = WorkerArgs(i);
+    args.insert(args.end(), extra.begin(), extra.end());
+    workers_.emplace_back(args, WorkerLog(i));
     return i;
   }
+  // Waits for worker i to exit by itself; its wait status.
+  int WaitWorker(size_t i) { return workers_[i].Wait(); }
   std::vector<std::string> WorkerArgs(size_t i) const {
     return {MIXCAL_WORKER_BIN,
             "--coordinator=127.0.0.1:" + std::to_string(port_), "--threads=1",
@@ -140,6 +144,7 @@ class Cluster {
     workers_[i].Kill(sig);
     workers_[i].Wait();
   }
+  void KillWorkerNoWait(size_t i, int sig) { workers_[i].Kill(sig); }
   // Sends `sig` without waiting (SIGSTOP, SIGCONT).
   void SignalWorker(size_t i, int sig) { workers_[i].Kill(sig); }
   // Starts worker i again under its own name (after KillWorker).
