@@ -31,7 +31,14 @@ std::vector<char*> UnderscoreFlags(int argc, char** argv,
     if (a.rfind("--", 0) == 0) {
       auto [name, value] = SplitFlag(a);
       std::replace(name.begin(), name.end(), '-', '_');
-      a = absl::StrCat("--", name, value ? "=" : "", value.value_or(""));
+      // Only a flag of this program: "--slurm_args --cpus-per-task=1"
+      // passes its value (another program's flags) through untouched.
+      const bool negated_bool =
+          absl::StartsWith(name, "no") &&
+          absl::FindCommandLineFlag(name.substr(2)) != nullptr;
+      if (absl::FindCommandLineFlag(name) != nullptr || negated_bool) {
+        a = absl::StrCat("--", name, value ? "=" : "", value.value_or(""));
+      }
     }
     out.push_back(a.data());
   }

@@ -196,6 +196,8 @@ class CoordinatorImpl {
   std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(server_mu_);
   int port_ = 0;
   std::unique_ptr<ListenerWatch> watch_;
+  std::unique_ptr<Launcher> launcher_;
+  std::unique_ptr<Autoscaler> autoscaler_;
   absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
   // Shutdown has finished (Wait() returns then, not before: the caller may
@@ -313,6 +315,15 @@ Coordinator::~Coordinator() { Shutdown(); }
 
 int Coordinator::port() const { return impl_->port_; }
 
+void Coordinator::StartLauncher(std::unique_ptr<Launcher> launcher,
+                                const AutoscalerOptions& options) {
+  if (impl_->autoscaler_ != nullptr) return;
+  impl_->launcher_ = std::move(launcher);
+  impl_->autoscaler_ = std::make_unique<Autoscaler>(
+      impl_->store_.get(), impl_->launcher_.get(), impl_->clock_, options);
+  impl_->autoscaler_->Start();
+}
+
 void Coordinator::Wait() {
   absl::MutexLock lock(&impl_->stop_mu_);
   impl_->stop_mu_.Await(absl::Condition(
@@ -333,6 +344,7 @@ void Coordinator::Shutdown() {
     impl_->stopped_ = true;
   }
   if (impl_->watch_ != nullptr) impl_->watch_->Stop();  // no restart now
+  if (impl_->autoscaler_ != nullptr) impl_->autoscaler_->Stop();
   impl_->reaper_.Stop();
   impl_->hub_.Stop();  // pending snapshots end, so no stream waits on it
   {

@@ -18,6 +18,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/autoscaler.h"
+#include "server/launcher.h"
 #include "base/clock.h"
 
 namespace mixcal::server {
@@ -63,6 +65,10 @@ class Coordinator {
   ~Coordinator();
 
   int port() const;
+  // Starts workers on demand through `launcher` (server/autoscaler.h) until
+  // Shutdown; at most once.
+  void StartLauncher(std::unique_ptr<Launcher> launcher,
+                     const AutoscalerOptions& options);
   // Blocks until Shutdown (from another thread or a signal handler's helper).
   void Wait();
   void Shutdown();

@@ -2,6 +2,9 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <string>
@@ -11,6 +14,8 @@
 #include "absl/flags/flag.h"
 #include "server/coordinator.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "base/file.h"
 #include "base/program.h"
 
@@ -37,6 +42,27 @@ ABSL_FLAG(int, watch_buffer_mb, 16,
           "unread updates one WatchSweep stream may hold, in MiB, [1, 1024]; "
           "a watcher that falls further behind is cut off "
           "(RESOURCE_EXHAUSTED) and watches again");
+ABSL_FLAG(std::string, launcher, "none",
+          "start workers on demand through a batch scheduler: none | slurm "
+          "(sbatch, squeue, scancel on PATH)");
+ABSL_FLAG(std::string, launcher_script, "",
+          "the worker batch script to submit (deploy/slurm/mixcal-worker.sbatch)");
+ABSL_FLAG(std::string, launcher_device_class, "cuda",
+          "start workers for queued jobs of this device class: cuda | cpu");
+ABSL_FLAG(int, launcher_max_workers, 4,
+          "worker tasks pending and running at once, at most, [1, 10000]");
+ABSL_FLAG(std::string, launcher_address, "",
+          "the address the started workers use (MIXCAL_ADDRESS); default: "
+          "this host's name and the port listened on");
+ABSL_FLAG(double, launcher_period_seconds, 5,
+          "how often the launcher looks at the queue");
+ABSL_FLAG(std::string, slurm_partition, "", "sbatch --partition; empty: default");
+ABSL_FLAG(std::string, slurm_gres, "gpu:1",
+          "sbatch --gres per task, for cuda jobs");
+ABSL_FLAG(std::string, slurm_time, "", "sbatch --time; empty: the script's");
+ABSL_FLAG(std::string, slurm_account, "", "sbatch --account");
+ABSL_FLAG(std::string, slurm_args, "",
+          "more sbatch arguments, separated by spaces");
 ABSL_FLAG(int64_t, max_unfinished_jobs_per_submitter, 100000,
           "jobs one submitter (a token's name) may have queued or running; "
           "past it SubmitSweep is RESOURCE_EXHAUSTED; 0 = no limit");
@@ -149,6 +175,61 @@ int main(int argc, char** argv) {
                static_cast<unsigned long long>(fds.rlim_cur),
                static_cast<unsigned long long>(soft_before),
                static_cast<unsigned long long>(fds.rlim_max));
+  if (const std::string engine = absl::GetFlag(FLAGS_launcher);
+      engine != "none") {
+    const std::string script = absl::GetFlag(FLAGS_launcher_script);
+    const std::string device_class =
+        absl::GetFlag(FLAGS_launcher_device_class);
+    const int max_workers = absl::GetFlag(FLAGS_launcher_max_workers);
+    std::string problem;
+    if (engine != "slurm") {
+      problem = "--launcher must be none or slurm, got " + engine;
+    } else if (script.empty()) {
+      problem = "--launcher slurm needs --launcher_script";
+    } else if (device_class != "cuda" && device_class != "cpu") {
+      problem = "--launcher_device_class must be cuda or cpu, got " +
+                device_class;
+    } else if (max_workers < 1 || max_workers > 10000) {
+      problem = absl::StrCat(
+          "--launcher_max_workers must be in [1, 10000], got ", max_workers);
+    }
+    if (!problem.empty()) {
+      std::fprintf(stderr, "mixcal-coordinator: %s\n", problem.c_str());
+      (*c)->Shutdown();
+      return 2;
+    }
+    std::string address = absl::GetFlag(FLAGS_launcher_address);
+    if (address.empty()) {
+      char host[256] = {0};
+      gethostname(host, sizeof host - 1);
+      std::string listen_host = o.listen.substr(0, o.listen.rfind(':'));
+      if (listen_host == "0.0.0.0" || listen_host == "[::]" ||
+          listen_host.empty()) {
+        listen_host = host;
+      }
+      address = absl::StrCat(listen_host, ":", (*c)->port());
+    }
+    mixcal::server::SlurmLauncherOptions so;
+    so.script = script;
+    so.partition = absl::GetFlag(FLAGS_slurm_partition);
+    so.gres = absl::GetFlag(FLAGS_slurm_gres);
+    so.time_limit = absl::GetFlag(FLAGS_slurm_time);
+    so.account = absl::GetFlag(FLAGS_slurm_account);
+    so.extra_args = absl::StrSplit(absl::GetFlag(FLAGS_slurm_args), ' ',
+                                   absl::SkipEmpty());
+    so.env["MIXCAL_ADDRESS"] = address;
+    mixcal::server::AutoscalerOptions ao;
+    ao.device_class = device_class;
+    ao.max_workers = max_workers;
+    ao.period = absl::Seconds(
+        std::max(0.1, absl::GetFlag(FLAGS_launcher_period_seconds)));
+    ao.idle_window_us = o.lease_ms * 2000;
+    (*c)->StartLauncher(mixcal::server::NewSlurmLauncher(so), ao);
+    std::fprintf(stderr,
+                 "mixcal-coordinator: launcher slurm: up to %d worker task(s) "
+                 "for %s jobs, told to reach %s\n",
+                 max_workers, device_class.c_str(), address.c_str());
+  }
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&signals, &sig);

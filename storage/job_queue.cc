@@ -95,6 +95,79 @@ absl::Status Store::LeaveRotation(int64_t worker_id, bool failing,
   return txn.Commit();
 }
 
+absl::StatusOr<LaunchDemand> Store::GetLaunchDemand(
+    const std::string& device_class, int64_t heard_after_us) {
+  RequestLock lock(this);
+  LaunchDemand d;
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement q,
+      db_->Cached("SELECT COUNT(*) FROM jobs WHERE state = " JOB_QUEUED
+                  " AND device IN (?, 'any') AND sweep_id IN (SELECT id FROM "
+                  "sweeps WHERE state = " SWEEP_IS_ACTIVE ")"));
+  q->Bind(1, device_class);
+  MIXCAL_RETURN_IF_ERROR(q->Step().status());
+  d.queued_jobs = q->Int(0);
+  q->Reset();
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement w,
+      db_->Cached("SELECT device FROM workers w WHERE state = " WORKER_IS_ACTIVE
+                  " AND last_heartbeat > ? AND NOT EXISTS (SELECT 1 FROM jobs "
+                  "j WHERE j.worker_id = w.id AND j.state = " JOB_RUNNING ")"));
+  w->Bind(1, heard_after_us);
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, w->Step());
+    if (!row) break;
+    if (WorkerDeviceClass(w->Text(0)) == device_class) ++d.idle_workers;
+  }
+  return d;
+}
+
+absl::Status Store::RecordLaunch(const std::string& engine,
+                                 const Launch& launch) {
+  RequestLock lock(this);
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("INSERT INTO launches (engine, scheduler_id, device_class, "
+                  "tasks, submitted_at) VALUES (?, ?, ?, ?, ?)"));
+  return s->Bind(1, engine)
+      .Bind(2, launch.scheduler_id)
+      .Bind(3, launch.device_class)
+      .Bind(4, launch.tasks)
+      .Bind(5, clock_->NowMicros())
+      .Run();
+}
+
+absl::StatusOr<std::vector<Launch>> Store::ActiveLaunches(
+    const std::string& engine) {
+  RequestLock lock(this);
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("SELECT scheduler_id, device_class, tasks, submitted_at FROM "
+                  "launches WHERE engine = ? AND ended_at = 0 ORDER BY id"));
+  s->Bind(1, engine);
+  std::vector<Launch> out;
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) break;
+    out.push_back({s->Text(0), s->Text(1), static_cast<int>(s->Int(2)),
+                   s->Int(3)});
+  }
+  return out;
+}
+
+absl::Status Store::EndLaunch(const std::string& engine,
+                              const std::string& scheduler_id) {
+  RequestLock lock(this);
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("UPDATE launches SET ended_at = ? WHERE engine = ? AND "
+                  "scheduler_id = ? AND ended_at = 0"));
+  return s->Bind(1, clock_->NowMicros())
+      .Bind(2, engine)
+      .Bind(3, scheduler_id)
+      .Run();
+}
+
 absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
   RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(

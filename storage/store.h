@@ -87,6 +87,21 @@ struct SubmitQuota {
   int64_t max_active_sweeps = 0;    // 0: no limit
 };
 
+// Worker tasks submitted to a batch scheduler (server/launcher.h).
+struct Launch {
+  std::string scheduler_id;  // e.g. Slurm's array job id
+  std::string device_class;  // cpu | cuda
+  int tasks = 0;
+  int64_t submitted_at_us = 0;
+};
+
+// What the launcher weighs: jobs a worker of a device class could take, and
+// workers of that class that could take them now.
+struct LaunchDemand {
+  int64_t queued_jobs = 0;   // QUEUED, device the class or any, active sweeps
+  int64_t idle_workers = 0;  // ACTIVE, heard from recently, no running job
+};
+
 struct JobFilter {
   int64_t sweep_id = 0;              // 0 = any
   std::vector<v1::JobState> states;  // empty = any
@@ -158,6 +173,17 @@ class Store {
   // 4096 bytes). NotFound for an unknown worker.
   absl::Status LeaveRotation(int64_t worker_id, bool failing,
                              absl::string_view reason);
+
+  // --- launches (workers started through a batch scheduler) ---
+
+  // Idle workers are those heard from after `heard_after_us`.
+  absl::StatusOr<LaunchDemand> GetLaunchDemand(const std::string& device_class,
+                                               int64_t heard_after_us);
+  absl::Status RecordLaunch(const std::string& engine, const Launch& launch);
+  // Launches of `engine` not yet ended, oldest first.
+  absl::StatusOr<std::vector<Launch>> ActiveLaunches(const std::string& engine);
+  absl::Status EndLaunch(const std::string& engine,
+                         const std::string& scheduler_id);
 
   // Leases the next job `worker_id` can run, or nullopt when none is queued.
   // Order: device class (cpu, cuda: the worker's; any: all), then priority,

@@ -147,6 +147,21 @@ CREATE INDEX sweeps_by_submitter ON sweeps(submitter, state);
       R"sql(
 ALTER TABLE workers ADD COLUMN placement TEXT NOT NULL DEFAULT '';
 )sql",
+      // 10: worker tasks the coordinator submitted to a batch scheduler, so
+      // that after a restart it reconciles with the scheduler instead of
+      // submitting again.
+      R"sql(
+CREATE TABLE launches (
+  id INTEGER PRIMARY KEY,
+  engine TEXT NOT NULL,
+  scheduler_id TEXT NOT NULL,
+  device_class TEXT NOT NULL,
+  tasks INTEGER NOT NULL,
+  submitted_at INTEGER NOT NULL,
+  ended_at INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (engine, scheduler_id)
+);
+)sql",
   };
   return *m;
 }

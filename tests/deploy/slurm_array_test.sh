@@ -128,3 +128,41 @@ if [[ $fail -ne 0 ]]; then
   cat "$R/sweeps.out" "$R/log/jobcomp.log" "$R"/out/*.out | tail -60
   exit 1
 fi
+
+# Workers on demand: a second coordinator (its own store) that submits the
+# array itself when jobs are queued, at most 2 tasks, and marks the launch
+# ended once Slurm no longer lists it.
+kill -TERM "$(cat "$R/coordinator.pid")"; sleep 1
+port=$(( 20000 + RANDOM % 20000 ))
+"$build/server/mixcal-coordinator" --listen "127.0.0.1:$port" \
+  --db "$R/ondemand.db" --lease_seconds 5 --heartbeat_seconds 0.5 \
+  --launcher slurm --launcher_script "$root/deploy/slurm/mixcal-worker.sbatch" \
+  --launcher_device_class cpu --launcher_max_workers 2 \
+  --launcher_period_seconds 0.5 --slurm_time 5 \
+  --slurm_args="--cpus-per-task=1 --output=$R/out/%A_%a.out" \
+  > "$R/log/ondemand.log" 2>&1 & echo $! > "$R/coordinator.pid"
+export MIXCAL_ADDRESS="127.0.0.1:$port"
+for _ in $(seq 100); do "$build/client/mixcal" sweeps >/dev/null 2>&1 && break; sleep 0.1; done
+start=$(date +%s)
+"$build/client/mixcal" submit "$R/sweep.json" > "$R/submit2.out"
+sweep2="$(grep -oE 'sweep [0-9]+' "$R/submit2.out" | head -1 | awk '{print $2}')"
+ended=""
+for _ in $(seq 600); do
+  if grep -q "has ended" "$R/log/ondemand.log" && [[ -z "$(squeue -h -o %i)" ]]; then ended=1; break; fi
+  sleep 0.5
+done
+took=$(( $(date +%s) - start ))
+"$build/client/mixcal" sweeps > "$R/sweeps2.out"
+"$build/client/mixcal" workers > "$R/workers2.out"
+check "[[ -n '$ended' ]]" "the launched array ended and the launcher saw it"
+check "grep -qE '^ *$sweep2 +slurm +succeeded' '$R/sweeps2.out'" "the on-demand sweep succeeded"
+check "grep -q 'with 2 task(s)' '$R/log/ondemand.log'" "it submitted 2 tasks (the maximum) for 4 queued jobs"
+check "[[ \$(grep -cE 'with [0-9]+ task' '$R/log/ondemand.log') -eq 1 ]]" "and submitted once"
+check "[[ \$(grep -c 'slurm job' '$R/workers2.out') -eq 2 ]]" "2 workers from Slurm registered"
+echo "workers on demand: sweep $sweep2 done and the array gone in ${took} s"
+grep "launcher" "$R/log/ondemand.log"
+cat "$R/workers2.out"
+if [[ $fail -ne 0 ]]; then
+  cat "$R/sweeps2.out" "$R/log/ondemand.log" "$R"/out/*.out | tail -60
+  exit 1
+fi

@@ -1,0 +1,219 @@
+// The launcher's decisions against a real store, with a fake engine; and the
+// Slurm engine's own parsing against stand-in sbatch/squeue/scancel scripts.
+// tests/deploy/slurm_array_test.sh runs the real Slurm.
+
+#include "server/autoscaler.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace mixcal::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FakeLauncher : public Launcher {
+ public:
+  std::string engine() const override { return "fake"; }
+  absl::StatusOr<std::string> Submit(const std::string& device_class,
+                                     int tasks) override {
+    const std::string id = std::to_string(next_id_++);
+    submitted.push_back(tasks);
+    tasks_[id] = {tasks, 0};
+    EXPECT_EQ(device_class, "cuda");
+    return id;
+  }
+  absl::StatusOr<std::map<std::string, TaskCounts>> Query(
+      const std::vector<std::string>& ids) override {
+    std::map<std::string, TaskCounts> out;
+    for (const std::string& id : ids)
+      if (auto it = tasks_.find(id); it != tasks_.end()) out[id] = it->second;
+    return out;
+  }
+  absl::Status CancelPending(const std::string& id) override {
+    cancelled.push_back(id);
+    tasks_[id].pending = 0;
+    return absl::OkStatus();
+  }
+  // The scheduler starts n pending tasks of id.
+  void Start(const std::string& id, int n) {
+    tasks_[id].pending -= n;
+    tasks_[id].running += n;
+  }
+  void Forget(const std::string& id) { tasks_.erase(id); }
+
+  std::vector<int> submitted;
+  std::vector<std::string> cancelled;
+  std::map<std::string, TaskCounts> tasks_;
+  int next_id_ = 100;
+};
+
+class AutoscalerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("mixcal_autoscale_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    storage::StoreOptions o;
+    o.path = (dir_ / "mixcal.db").string();
+    o.clock = &clock_;
+    store_ = *storage::Store::Open(o);
+    clock_.AdvanceMicros(1'000'000'000);
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  int64_t SubmitCudaJobs(int n) {
+    v1::SweepSpec s;
+    s.set_name("gpu");
+    s.mutable_data()->set_dataset("synthetic");
+    s.set_model("mlp");
+    s.add_methods()->set_name("baseline");
+    for (int i = 0; i < n; ++i) s.add_seeds(i);
+    s.set_device("cuda");
+    return store_->CreateSweep(s)->id();
+  }
+  std::unique_ptr<Autoscaler> Scaler(Launcher* l, int max_workers) {
+    AutoscalerOptions o;
+    o.device_class = "cuda";
+    o.max_workers = max_workers;
+    return std::make_unique<Autoscaler>(store_.get(), l, &clock_, o);
+  }
+
+  fs::path dir_;
+  ManualClock clock_;
+  std::unique_ptr<storage::Store> store_;
+};
+
+TEST_F(AutoscalerTest, SubmitsForUncoveredJobsUpToTheMaximumAndNoMore) {
+  SubmitCudaJobs(5);
+  FakeLauncher fake;
+  auto scaler = Scaler(&fake, 3);
+  ASSERT_TRUE(scaler->Tick().ok());
+  EXPECT_EQ(fake.submitted, std::vector<int>{3});
+  ASSERT_TRUE(scaler->Tick().ok());  // 3 pending: at the maximum
+  EXPECT_EQ(fake.submitted, std::vector<int>{3});
+  // They start and register as idle cuda workers: still no more.
+  fake.Start("100", 3);
+  for (int i = 0; i < 3; ++i) {
+    v1::WorkerInfo w;
+    w.set_host("node");
+    w.set_device("cuda:0");
+    ASSERT_TRUE(store_->RegisterWorker(w).ok());
+  }
+  ASSERT_TRUE(scaler->Tick().ok());
+  EXPECT_EQ(fake.submitted, std::vector<int>{3});
+  EXPECT_TRUE(fake.cancelled.empty());
+}
+
+TEST_F(AutoscalerTest, NeverMorePendingTasksThanQueuedJobs) {
+  SubmitCudaJobs(2);
+  FakeLauncher fake;
+  auto scaler = Scaler(&fake, 50);
+  ASSERT_TRUE(scaler->Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
+  EXPECT_EQ(fake.submitted, std::vector<int>{2});
+  // An idle worker of another class does not count; one of this class does.
+  v1::WorkerInfo cpu;
+  cpu.set_host("h");
+  cpu.set_device("cpu");
+  ASSERT_TRUE(store_->RegisterWorker(cpu).ok());
+  SubmitCudaJobs(1);
+  ASSERT_TRUE(scaler->Tick().ok());
+  EXPECT_EQ(fake.submitted, (std::vector<int>{2, 1}));
+}
+
+TEST_F(AutoscalerTest, AnEmptyQueueCancelsPendingTasks) {
+  const int64_t sweep = SubmitCudaJobs(4);
+  FakeLauncher fake;
+  auto scaler = Scaler(&fake, 4);
+  ASSERT_TRUE(scaler->Tick().ok());
+  fake.Start("100", 1);
+  ASSERT_TRUE(store_->CancelSweep(sweep).ok());
+  ASSERT_TRUE(scaler->Tick().ok());
+  EXPECT_EQ(fake.cancelled, std::vector<std::string>{"100"});
+  EXPECT_EQ(fake.submitted, std::vector<int>{4});
+}
+
+TEST_F(AutoscalerTest, AfterARestartItReconcilesInsteadOfSubmittingAgain) {
+  SubmitCudaJobs(3);
+  FakeLauncher fake;
+  ASSERT_TRUE(Scaler(&fake, 8)->Tick().ok());
+  ASSERT_EQ(fake.submitted, std::vector<int>{3});
+  // A new coordinator process: a new autoscaler on the same store, the
+  // scheduler still holding the 3 pending tasks.
+  FakeLauncher same_scheduler = fake;
+  same_scheduler.submitted.clear();
+  ASSERT_TRUE(Scaler(&same_scheduler, 8)->Tick().ok());
+  EXPECT_TRUE(same_scheduler.submitted.empty());
+  // Had the scheduler forgotten them (all ended), it would submit anew and
+  // mark the old launch ended.
+  same_scheduler.Forget("100");
+  ASSERT_TRUE(Scaler(&same_scheduler, 8)->Tick().ok());
+  EXPECT_EQ(same_scheduler.submitted, std::vector<int>{3});
+  auto active = store_->ActiveLaunches("fake");
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active->size(), 1u);
+  EXPECT_EQ((*active)[0].scheduler_id, "101");
+}
+
+void Script(const fs::path& path, const std::string& body) {
+  std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+  chmod(path.c_str(), 0755);
+}
+
+TEST(SlurmLauncherTest, SpeaksSbatchSqueueAndScancel) {
+  const fs::path bin = fs::temp_directory_path() /
+                       ("mixcal_fake_slurm_" + std::to_string(getpid()));
+  fs::create_directories(bin);
+  const fs::path args = bin / "args";
+  Script(bin / "sbatch", "echo \"$@ MIXCAL_ADDRESS=$MIXCAL_ADDRESS\" > " +
+                             args.string() + "; echo '4242;cluster'");
+  Script(bin / "squeue",
+         "echo '4242 PD'; echo '4242 PD'; echo '4242 R'; echo '99 R'");
+  Script(bin / "scancel", "echo \"$@\" > " + args.string());
+  SlurmLauncherOptions o;
+  o.script = "/opt/mixcal-worker.sbatch";
+  o.partition = "gpu";
+  o.gres = "gpu:1";
+  o.time_limit = "4:00:00";
+  o.extra_args = {"--qos=low"};
+  o.env["MIXCAL_ADDRESS"] = "head:7707";
+  o.bin_dir = bin.string();
+  auto slurm = NewSlurmLauncher(o);
+  absl::StatusOr<std::string> id = slurm->Submit("cuda", 3);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, "4242");
+  std::string line;
+  std::getline(std::ifstream(args), line);
+  EXPECT_EQ(line,
+            "--parsable --array=0-2 --job-name=mixcal-worker --partition=gpu "
+            "--gres=gpu:1 --time=4:00:00 --qos=low /opt/mixcal-worker.sbatch "
+            "MIXCAL_ADDRESS=head:7707");
+  auto counts = slurm->Query({"4242", "7"});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  ASSERT_EQ(counts->size(), 1u);  // 7 is not listed: ended; 99 not ours
+  EXPECT_EQ((*counts)["4242"].pending, 2);
+  EXPECT_EQ((*counts)["4242"].running, 1);
+  ASSERT_TRUE(slurm->CancelPending("4242").ok());
+  std::getline(std::ifstream(args), line);
+  EXPECT_EQ(line, "--state=PENDING 4242");
+  // A failing command's error says which, with its stderr.
+  Script(bin / "sbatch", "echo 'sbatch: error: invalid partition' >&2; exit 1");
+  id = slurm->Submit("cuda", 1);
+  ASSERT_FALSE(id.ok());
+  EXPECT_NE(id.status().message().find("invalid partition"), std::string::npos)
+      << id.status();
+  fs::remove_all(bin);
+}
+
+}  // namespace
+}  // namespace mixcal::server
