@@ -23,6 +23,9 @@ PACKAGES=(
   python3-torch python3-optuna
   # the Python client example (client/python/)
   python3-grpcio python3-protobuf python3-pandas
+  # the deployment tests: a real single-node Slurm cluster (tests/deploy/),
+  # systemd-analyze for the units, clang for the libFuzzer targets
+  slurmctld slurmd slurm-client munge systemd clang
 )
 
 missing=()

@@ -96,14 +96,14 @@ cat > "$R/sweep.json" <<JSON
   "synthetic": {"trainCount": 1024, "testCount": 256}},
  "model": "mlp", "training": {"epochs": 3, "batchSize": 64},
  "methods": [{"name": "baseline"}, {"name": "mixup", "values": [0.4]}],
- "seeds": [0, 1], "device": "cpu"}
+ "seeds": [0, 1, 2], "device": "cpu"}
 JSON
 "$build/client/mixcal" submit "$R/sweep.json" > "$R/submit.out"
 sweep="$(grep -oE 'sweep [0-9]+' "$R/submit.out" | head -1 | awk '{print $2}')"
 [[ -n "$sweep" ]] || { echo "submit failed"; cat "$R/submit.out"; exit 1; }
 
-# The array: two tasks, a fake GPU each; they leave 3 s after the queue
-# empties.
+# The array: two tasks, a fake GPU each, draining a 6-job sweep; they leave
+# 3 s after the queue empties.
 export MIXCAL_CHECKPOINT_DIR="$R/ckpt" MIXCAL_EXIT_WHEN_IDLE=3s
 export MIXCAL_WORKER_BIN="$build/worker/mixcal-worker" OMP_NUM_THREADS=1
 start=$(date +%s)
@@ -117,6 +117,7 @@ check() { if ! eval "$1"; then echo "FAILED: $2"; fail=1; fi; }
 "$build/client/mixcal" sweeps > "$R/sweeps.out"
 "$build/client/mixcal" workers > "$R/workers.out"
 check "grep -qE '^ *$sweep +slurm +succeeded' '$R/sweeps.out'" "the sweep succeeded"
+check "[[ -z \$(squeue -h -o %i) ]]" "squeue is empty at the end"
 check "[[ \$(grep -c 'JobState=COMPLETED' '$R/log/jobcomp.log') -eq 2 ]]" "both tasks completed (exit 0)"
 check "[[ \$(grep -c 'ExitCode=0:0' '$R/log/jobcomp.log') -eq 2 ]]" "both tasks exited 0"
 check "grep -q 'slurm job ${job}_0, gpu [01]' '$R/workers.out'" "task 0 registered its Slurm job and GPU"
@@ -156,7 +157,7 @@ took=$(( $(date +%s) - start ))
 "$build/client/mixcal" workers > "$R/workers2.out"
 check "[[ -n '$ended' ]]" "the launched array ended and the launcher saw it"
 check "grep -qE '^ *$sweep2 +slurm +succeeded' '$R/sweeps2.out'" "the on-demand sweep succeeded"
-check "grep -q 'with 2 task(s)' '$R/log/ondemand.log'" "it submitted 2 tasks (the maximum) for 4 queued jobs"
+check "grep -q 'with 2 task(s)' '$R/log/ondemand.log'" "it submitted 2 tasks (the maximum) for 6 queued jobs"
 check "[[ \$(grep -cE 'with [0-9]+ task' '$R/log/ondemand.log') -eq 1 ]]" "and submitted once"
 check "[[ \$(grep -c 'slurm job' '$R/workers2.out') -eq 2 ]]" "2 workers from Slurm registered"
 echo "workers on demand: sweep $sweep2 done and the array gone in ${took} s"
@@ -166,3 +167,80 @@ if [[ $fail -ne 0 ]]; then
   cat "$R/sweeps2.out" "$R/log/ondemand.log" "$R"/out/*.out | tail -60
   exit 1
 fi
+
+# A restart while tasks are pending submits no second set: a job for cuda
+# (no task can start: the launcher asks for a GRES the node lacks, so the
+# tasks stay pending), then the coordinator restarted on the same store.
+restart_launcher() {
+  "$build/server/mixcal-coordinator" --listen "127.0.0.1:$port" \
+    --db "$R/ondemand.db" --lease_seconds 5 --heartbeat_seconds 0.5 \
+    --launcher slurm --launcher_script "$root/deploy/slurm/mixcal-worker.sbatch" \
+    --launcher_device_class cuda --launcher_max_workers 2 \
+    --launcher_period_seconds 0.5 --slurm_time 5 --slurm_gres gpu:1 \
+    --slurm_args="--cpus-per-task=1 --begin=now+1hour --output=$R/out/%A_%a.out" \
+    >> "$R/log/restart.log" 2>&1 & echo $! > "$R/coordinator.pid"
+  for _ in $(seq 100); do "$build/client/mixcal" sweeps >/dev/null 2>&1 && break; sleep 0.1; done
+}
+kill -TERM "$(cat "$R/coordinator.pid")"; sleep 1
+restart_launcher
+sed 's/"device": "cpu"/"device": "cuda"/; s/"seeds": \[0, 1, 2\]/"seeds": [0]/' \
+  "$R/sweep.json" > "$R/cuda.json"
+"$build/client/mixcal" submit "$R/cuda.json" > /dev/null
+for _ in $(seq 40); do grep -qE 'with [0-9]+ task' "$R/log/restart.log" && break; sleep 0.25; done
+kill -TERM "$(cat "$R/coordinator.pid")"; sleep 1
+restart_launcher
+sleep 3
+check "[[ \$(grep -cE 'with [0-9]+ task' '$R/log/restart.log') -eq 1 ]]" "no second set after the restart"
+check "[[ \$(squeue -h -r -o %i | wc -l) -eq 2 ]]" "the 2 pending tasks are Slurm's only ones"
+"$build/client/mixcal" cancel "$("$build/client/mixcal" sweeps | awk 'NR==2 {print $1}')" > /dev/null
+for _ in $(seq 40); do [[ -z "$(squeue -h -o %i)" ]] && break; sleep 0.25; done
+check "[[ -z \$(squeue -h -o %i) ]]" "an empty queue cancelled the pending tasks"
+grep "launcher" "$R/log/restart.log"
+if [[ $fail -ne 0 ]]; then cat "$R/log/restart.log"; exit 1; fi
+
+# Preemption: scancel of the task that trains a job, mid-job. The job is
+# back in the queue at once (a hand-back, not a lease expiry), resumes from
+# its checkpoint on the other task, and no epoch is lost or stored twice.
+kill -TERM "$(cat "$R/coordinator.pid")"; sleep 1
+"$build/server/mixcal-coordinator" --listen "127.0.0.1:$port" \
+  --db "$R/preempt.db" --lease_seconds 30 --heartbeat_seconds 0.5 \
+  > "$R/log/preempt.log" 2>&1 & echo $! > "$R/coordinator.pid"
+for _ in $(seq 100); do "$build/client/mixcal" sweeps >/dev/null 2>&1 && break; sleep 0.1; done
+cat > "$R/long.json" <<JSON
+{"name": "preempt", "data": {"dataset": "synthetic",
+  "synthetic": {"trainCount": 16384, "testCount": 256}},
+ "model": "mlp", "training": {"epochs": 30, "batchSize": 64},
+ "methods": [{"name": "baseline"}], "seeds": [0], "device": "cpu"}
+JSON
+"$build/client/mixcal" submit "$R/long.json" > /dev/null
+MIXCAL_EXIT_WHEN_IDLE=60s sbatch --parsable --array=0-1 --cpus-per-task=1 --time=5 \
+  -o "$R/out/p%A_%a.out" "$root/deploy/slurm/mixcal-worker.sbatch" > /dev/null
+py=/usr/bin/python3
+job_field() {  # job_field FIELD: the one job's FIELD (proto JSON name)
+  "$build/client/mixcal" jobs --format json | $py -c \
+    "import json,sys; j=json.load(sys.stdin)[0]; print(j.get('$1', 0))"
+}
+for _ in $(seq 240); do [[ "$(job_field checkpoint_epoch)" -ge 2 ]] && break; sleep 0.25; done
+task="$("$build/client/mixcal" workers --format json | $py -c "
+import json,sys
+for w in json.load(sys.stdin):
+  if str(w.get('current_job_id','0')) != '0': print(w['placement'].split(',')[0].split()[-1])")"
+if [[ -z "$task" ]]; then
+  echo "FAILED: no task holds the job"; "$build/client/mixcal" workers --format json
+  "$build/client/mixcal" jobs --format json; cat "$R"/out/p*.out; exit 1
+fi
+scancel "$task"
+t0=$(date +%s.%N)
+for _ in $(seq 40); do [[ "$(job_field handbacks)" -ge 1 ]] && break; sleep 0.1; done
+back=$($py -c "import time; print(round(time.time() - $t0, 2))")
+for _ in $(seq 600); do [[ "$(job_field state)" == SUCCEEDED ]] && break; sleep 0.25; done
+check "[[ '$(job_field state)' == SUCCEEDED ]]" "the preempted job succeeded"
+check "[[ '$(job_field handbacks)' == 1 ]]" "it was handed back once"
+check "$py -c 'import sys; sys.exit(0 if $back < 1.5 else 1)'" "back in the queue within a second or so ($back s)"
+check "grep -q 'resuming from' $R/out/p*.out" "the other task resumed it from its checkpoint"
+rows=$($py -c "
+import sqlite3; c = sqlite3.connect('$R/preempt.db')
+print(c.execute(\"select count(*), count(distinct epoch), min(epoch), max(epoch) from epoch_metrics where split='test'\").fetchone())")
+check "[[ '$rows' == '(30, 30, 1, 30)' ]]" "epochs 1-30 stored once each (got $rows)"
+echo "preemption: task $task cancelled; the job was back in the queue after $back s; rows $rows"
+if [[ $fail -ne 0 ]]; then cat "$R/log/preempt.log" "$R"/out/p*.out | tail -40; exit 1; fi
