@@ -28,7 +28,7 @@ std::optional<Usage> Parse(const Command& cmd,
     auto [name, given] = SplitFlag(a);
     const bool has_value = given.has_value();
     std::string value = given.value_or("");
-    if (cmd.switch_flags.count(name)) {
+    if (cmd.switch_flags.count(name) || name == "insecure") {
       if (has_value) return Usage{absl::StrCat("--", name, " takes no value")};
       p->switches.insert(name);
       continue;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "base/address.h"
 #include "base/file.h"
 
 namespace mixcal::client {
@@ -11,9 +12,17 @@ Session::Session(const Parsed& p, std::ostream& err) : err_(err) {
   address_ = p.Get("address", Env("MIXCAL_ADDRESS", "127.0.0.1:7707"));
   token_ = p.Get("token", Env("MIXCAL_TOKEN", ""));
   tls_ca_ = p.Get("tls-ca");
+  insecure_ = p.switches.count("insecure") > 0;
 }
 
 bool Session::Connect() {
+  if (!token_.empty() && tls_ca_.empty() && !insecure_ &&
+      !IsLoopback(address_)) {
+    err_ << "mixcal: refusing to send the token in plaintext to " << address_
+         << ", which is not this machine: give --tls-ca CA.pem (the "
+            "coordinator's TLS), or --insecure to send it anyway\n";
+    return false;
+  }
   std::shared_ptr<grpc::ChannelCredentials> creds =
       grpc::InsecureChannelCredentials();
   if (!tls_ca_.empty()) {

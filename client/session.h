@@ -48,6 +48,7 @@ class Session {
  private:
   std::ostream& err_;
   std::string address_, token_, tls_ca_;
+  bool insecure_ = false;  // --insecure: a token may go in plaintext
   std::unique_ptr<v1::ExperimentService::Stub> stub_;
 };
 

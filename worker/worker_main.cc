@@ -16,6 +16,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/address.h"
 #include "worker/agent.h"
 #include "worker/core/trainer.h"
 #include "worker/placement.h"
@@ -49,6 +50,9 @@ ABSL_FLAG(std::string, checkpoint_dir, "mixcal-checkpoints",
           "job can read");
 ABSL_FLAG(std::string, name, "", "a name shown by `mixcal workers`");
 ABSL_FLAG(int, max_jobs, 0, "exit after this many jobs; 0 = run until stopped");
+ABSL_FLAG(bool, insecure, false,
+          "send the token without TLS to a coordinator that is not on this "
+          "machine (otherwise refused: give --tls_ca)");
 ABSL_FLAG(int, slots, 1,
           "jobs run at once on this worker's device, [1, 64]: one worker "
           "process per slot (each with its own lease, heartbeats, reports "
@@ -148,6 +152,16 @@ int main(int argc, char** argv) {
                  "mixcal-worker: --exit_when_idle must be 0 (never) or a "
                  "positive duration such as 90s or 10m, got %s\n",
                  absl::FormatDuration(idle).c_str());
+    return 2;
+  }
+  if (!absl::GetFlag(FLAGS_token).empty() &&
+      absl::GetFlag(FLAGS_tls_ca).empty() && !absl::GetFlag(FLAGS_insecure) &&
+      !mixcal::IsLoopback(absl::GetFlag(FLAGS_coordinator))) {
+    std::fprintf(stderr,
+                 "mixcal-worker: refusing to send the token in plaintext to "
+                 "%s, which is not this machine: give --tls_ca CA.pem (the "
+                 "coordinator's TLS), or --insecure to send it anyway\n",
+                 absl::GetFlag(FLAGS_coordinator).c_str());
     return 2;
   }
   const mixcal::worker::Placement placement = mixcal::worker::Place(

@@ -61,6 +61,21 @@ TEST(CliArgsTest, BadArgumentsExitTwoWithOneClearLine) {
   EXPECT_NE(none.err.find("Commands:"), std::string::npos);
 }
 
+TEST(CliArgsTest, ATokenNeverGoesInPlaintextToAnotherMachine) {
+  Result r = RunLine("sweeps --address 10.1.2.3:7707 --token 0123456789abcdef");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("refusing to send the token in plaintext to "
+                       "10.1.2.3:7707"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("--tls-ca"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("0123456789abcdef"), std::string::npos);  // no echo
+  // --insecure lets it try (and fail to connect, quickly: nothing listens).
+  r = RunLine(
+      "sweeps --address 127.0.0.1:1 --token 0123456789abcdef --insecure");
+  EXPECT_EQ(r.err.find("refusing"), std::string::npos) << r.err;
+}
+
 TEST(CliArgsTest, EveryCommandHasHelpListingItsFlagsAndExitsZero) {
   Result main_help = RunLine("--help");
   EXPECT_EQ(main_help.code, 0);
