@@ -2,7 +2,7 @@
 # The main job. On a fresh Debian 12 machine: installs what is missing,
 # builds, starts a coordinator (its SQLite file in mixcal-work/quickstart/)
 # and local workers (one per GPU when there are GPUs and a CUDA build, else
-# one CPU worker per two cores), submits the demo sweep (Fashion-MNIST,
+# one CPU worker running a job per core), submits the demo sweep (Fashion-MNIST,
 # LeNet: baseline against mixup 0.2 and 0.4, label smoothing 0.1 and ERL 0.1),
 # follows it live, prints the summary, writes the plots, and stops what it
 # started (also on Ctrl-C).
@@ -57,15 +57,14 @@ if [ "$gpus" -gt 0 ] && ldd "$bin/worker/mixcal-worker" | grep -q libtorch_cuda;
   echo "coordinator on $MIXCAL_ADDRESS, $gpus GPU workers"
   device=cuda
 else
+  # One job per core at once (--slots, a thread each): 1.43x the jobs per
+  # hour of one job on all cores here (bench/layout_bench.sh,
+  # docs/benchmarks.md).
   cores=$(nproc)
-  n=$(( cores / 2 )); [ "$n" -ge 1 ] || n=1
-  per=$(( cores / n ))
-  for i in $(seq 1 "$n"); do
-    OMP_NUM_THREADS=$per "$bin/worker/mixcal-worker" --threads "$per" \
-      --checkpoint_dir "$WORK/checkpoints" --name "cpu$i" 2>"$WORK/worker-cpu$i.log" &
-    pids+=($!)
-  done
-  echo "coordinator on $MIXCAL_ADDRESS, $n CPU worker(s) with $per threads each"
+  OMP_NUM_THREADS=1 "$bin/worker/mixcal-worker" --threads "$cores" --slots "$cores" \
+    --checkpoint_dir "$WORK/checkpoints" --name cpu 2>"$WORK/worker-cpu.log" &
+  pids+=($!)
+  echo "coordinator on $MIXCAL_ADDRESS, a CPU worker with $cores slots (one job per core)"
   device=cpu
 fi
 
