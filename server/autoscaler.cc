@@ -20,7 +20,11 @@ void Log(const std::string& s) {
 
 Autoscaler::Autoscaler(storage::Store* store, Launcher* launcher, Clock* clock,
                        AutoscalerOptions options)
-    : store_(store), launcher_(launcher), clock_(clock), o_(std::move(options)) {}
+    : store_(store),
+      launcher_(launcher),
+      clock_(clock),
+      o_(std::move(options)),
+      thread_(o_.period, [this] { TickAndLog(); }, /*tick_at_start=*/true) {}
 
 Autoscaler::~Autoscaler() { Stop(); }
 
@@ -75,32 +79,16 @@ absl::Status Autoscaler::Tick() {
   return absl::OkStatus();
 }
 
-void Autoscaler::Start() {
-  thread_ = std::thread([this] { Loop(); });
-}
+void Autoscaler::Start() { thread_.Start(); }
 
-void Autoscaler::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stop_ = true;
-  }
-  if (thread_.joinable()) thread_.join();
-}
+void Autoscaler::Stop() { thread_.Stop(); }
 
-void Autoscaler::Loop() {
-  absl::MutexLock lock(&mu_);
-  std::string last_error;
-  while (!stop_) {
-    mu_.Unlock();
-    absl::Status s = Tick();
-    if (!s.ok() && std::string(s.message()) != last_error) {
-      Log(std::string(s.message()));  // once per distinct error
-    }
-    last_error = s.ok() ? "" : std::string(s.message());
-    mu_.Lock();
-    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
-    mu_.AwaitWithTimeout(absl::Condition(&stop), o_.period);
+void Autoscaler::TickAndLog() {
+  absl::Status s = Tick();
+  if (!s.ok() && std::string(s.message()) != last_error_) {
+    Log(std::string(s.message()));
   }
+  last_error_ = s.ok() ? "" : std::string(s.message());
 }
 
 }  // namespace mixcal::server

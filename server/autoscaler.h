@@ -14,13 +14,11 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/periodic.h"
 #include "server/launcher.h"
 #include "storage/store.h"
 
@@ -46,15 +44,14 @@ class Autoscaler {
   void Stop();
 
  private:
-  void Loop();
+  void TickAndLog();
 
   storage::Store* const store_;
   Launcher* const launcher_;
   Clock* const clock_;
   const AutoscalerOptions o_;
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  std::string last_error_;  // the thread's own: each distinct error once
+  PeriodicThread thread_;
 };
 
 }  // namespace mixcal::server

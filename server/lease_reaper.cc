@@ -11,16 +11,14 @@ LeaseReaper::LeaseReaper(
     int64_t lease_us,
     std::function<void(const storage::ExpireResult&)> on_expired)
     : store_(store),
-      period_(period),
       clock_(clock),
       lease_us_(lease_us),
-      on_expired_(std::move(on_expired)) {}
+      on_expired_(std::move(on_expired)),
+      thread_(period, [this] { ReapOnce(); }) {}
 
 LeaseReaper::~LeaseReaper() { Stop(); }
 
-void LeaseReaper::Start() {
-  thread_ = std::thread([this] { Loop(); });
-}
+void LeaseReaper::Start() { thread_.Start(); }
 
 void LeaseReaper::ReapOnce() {
   if (full_) {
@@ -45,25 +43,6 @@ void LeaseReaper::ReapOnce() {
   if (r.ok() && (!r->requeued.empty() || !r->failed.empty())) on_expired_(*r);
 }
 
-void LeaseReaper::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stop_) return;
-    stop_ = true;
-  }
-  if (thread_.joinable()) thread_.join();
-}
-
-void LeaseReaper::Loop() {
-  absl::MutexLock lock(&mu_);
-  while (!stop_) {
-    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
-    mu_.AwaitWithTimeout(absl::Condition(&stop), period_);
-    if (stop_) break;
-    mu_.Unlock();
-    ReapOnce();
-    mu_.Lock();
-  }
-}
+void LeaseReaper::Stop() { thread_.Stop(); }
 
 }  // namespace mixcal::server

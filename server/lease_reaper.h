@@ -15,12 +15,10 @@
 
 #include <cstdint>
 #include <functional>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/periodic.h"
 #include "storage/store.h"
 
 namespace mixcal::server {
@@ -42,19 +40,14 @@ class LeaseReaper {
   void Stop();
 
  private:
-  void Loop();
-
   storage::Store* const store_;
-  const absl::Duration period_;
   Clock* const clock_;
   const int64_t lease_us_;
   // A pass failed for lack of space and none has written since (the
   // reaper's own thread, or ReapOnce's caller, only).
   bool full_ = false;
   std::function<void(const storage::ExpireResult&)> on_expired_;
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  PeriodicThread thread_;
 };
 
 }  // namespace mixcal::server

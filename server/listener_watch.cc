@@ -58,40 +58,23 @@ ListenerWatch::ListenerWatch(int port, std::function<void()> restart,
                              absl::Duration period, int checks)
     : port_(port),
       restart_(std::move(restart)),
-      period_(period),
-      checks_(checks) {}
+      checks_(checks),
+      thread_(period, [this] { Check(); }) {}
 
 ListenerWatch::~ListenerWatch() { Stop(); }
 
-void ListenerWatch::Start() {
-  thread_ = std::thread([this] { Loop(); });
-}
+void ListenerWatch::Start() { thread_.Start(); }
 
-void ListenerWatch::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stop_ = true;
-  }
-  if (thread_.joinable()) thread_.join();
-}
+void ListenerWatch::Stop() { thread_.Stop(); }
 
-void ListenerWatch::Loop() {
-  int waiting_checks = 0;
-  absl::MutexLock lock(&mu_);
-  while (!stop_) {
-    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
-    mu_.AwaitWithTimeout(absl::Condition(&stop), period_);
-    if (stop_) break;
-    mu_.Unlock();
-    // A live listener empties its queue within microseconds; one that
-    // cannot get descriptors is not dead yet, only starved.
-    const bool stuck = AcceptQueueLength(port_) > 0;
-    waiting_checks = stuck ? waiting_checks + 1 : 0;
-    if (waiting_checks >= checks_ && FileDescriptorsFree(64)) {
-      waiting_checks = 0;
-      restart_();
-    }
-    mu_.Lock();
+void ListenerWatch::Check() {
+  // A live listener empties its queue within microseconds; one that cannot
+  // get descriptors is not dead yet, only starved.
+  const bool stuck = AcceptQueueLength(port_) > 0;
+  waiting_checks_ = stuck ? waiting_checks_ + 1 : 0;
+  if (waiting_checks_ >= checks_ && FileDescriptorsFree(64)) {
+    waiting_checks_ = 0;
+    restart_();
   }
 }
 

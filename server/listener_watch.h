@@ -10,11 +10,9 @@
 // `restart`, which serves anew on the same port.
 
 #include <functional>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/periodic.h"
 
 namespace mixcal::server {
 
@@ -37,15 +35,13 @@ class ListenerWatch {
   void Stop();
 
  private:
-  void Loop();
+  void Check();
 
   const int port_;
   std::function<void()> restart_;
-  const absl::Duration period_;
   const int checks_;
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  int waiting_checks_ = 0;  // the thread's own
+  PeriodicThread thread_;
 };
 
 }  // namespace mixcal::server
