@@ -102,7 +102,9 @@ TEST(DiskFullTest, AFullDiskRefusesWritesLosesNothingAndResumes) {
                  << "); run as root";
   }
   c.SetDbPath((c.dir() / "small" / "mixcal.db").string());
-  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/2.0, /*heartbeat_s=*/0.25));
+  // A lease of 4 s: long enough that a loaded machine's scheduling never
+  // costs a lease, short enough that each full episode outlasts it.
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/4.0, /*heartbeat_s=*/0.25));
   constexpr int kEpochs = 12;
   v1::SweepSpec spec = TinySweep("full", kEpochs, 2, /*train_count=*/8192);
   int64_t sweep_id = 0;
@@ -153,7 +155,7 @@ TEST(DiskFullTest, AFullDiskRefusesWritesLosesNothingAndResumes) {
     EXPECT_NE(status.error_message().find("full"), std::string::npos)
         << status.error_message();
     // Full for longer than a lease: heartbeats cannot be stored meanwhile.
-    std::this_thread::sleep_for(std::chrono::seconds(4));
+    std::this_thread::sleep_for(std::chrono::seconds(6));
     // Reads still work: the coordinator is up.
     grpc::ClientContext ctx;
     v1::GetSweepRequest get;
