@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
 #include "spec/limits.h"
@@ -28,12 +27,6 @@ grpc::Status ExperimentService::SubmitSweep(grpc::ServerContext* ctx,
   quota.max_unfinished_jobs = b_.max_unfinished_jobs_per_submitter;
   quota.max_active_sweeps = b_.max_active_sweeps_per_submitter;
   absl::StatusOr<v1::Sweep> s = b_.store->CreateSweep(req->spec(), quota);
-  if (absl::IsResourceExhausted(s.status()) &&
-      absl::StartsWith(s.status().message(), "quota: ")) {
-    // The caller's limit, not the server's trouble: not logged.
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        std::string(s.status().message()));
-  }
   if (!s.ok()) return ToGrpc(s.status());
   *resp = *s;
   b_.dispatcher->Notify();

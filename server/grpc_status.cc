@@ -7,10 +7,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "storage/store.h"
 
 namespace mixcal::server {
 
 void NoteServerError(const absl::Status& s) {
+  if (!absl::IsDataLoss(s) && !absl::IsInternal(s) &&
+      !storage::IsStorageFull(s)) {
+    return;
+  }
   static absl::Mutex mu;
   struct Seen {
     absl::Time last = absl::InfinitePast();

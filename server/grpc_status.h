@@ -14,19 +14,16 @@
 
 namespace mixcal::server {
 
-// Logs a failure that is the server's own trouble rather than the
-// caller's (ResourceExhausted from the store: a full disk; DataLoss;
-// Internal), so that the coordinator's log says what clients see: at most
-// one line per code every 10 s, with a count of the lines left out.
+// Logs `s` when it is the server's own trouble rather than the caller's
+// (a full disk, DataLoss, Internal), so that the coordinator's log says what
+// clients see: at most one line per code every 10 s, with a count of the
+// lines left out. Anything else (a bad request, a quota) is not logged.
 void NoteServerError(const absl::Status& s);
 
 // Codes map one to one; the message is kept.
 inline grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
-  if (absl::IsResourceExhausted(s) || absl::IsDataLoss(s) ||
-      absl::IsInternal(s)) {
-    NoteServerError(s);
-  }
+  NoteServerError(s);
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
                       std::string(s.message()));
 }

@@ -32,7 +32,7 @@ void LeaseReaper::ReapOnce() {
                  static_cast<long long>(*extended), lease_us_ / 1e6);
   }
   absl::StatusOr<storage::ExpireResult> r = store_->ExpireLeases();
-  if (absl::IsResourceExhausted(r.status())) {
+  if (storage::IsStorageFull(r.status())) {
     full_ = true;
     std::fprintf(stderr,
                  "mixcal-coordinator: %s; leases are kept until it can be "

@@ -67,10 +67,7 @@ void ReportWriter::AckLoop() {
       const absl::Status& st = results[i].status;
       a.set_code(static_cast<int32_t>(st.code()));
       if (!st.ok()) a.set_message(std::string(st.message()));
-      if (absl::IsResourceExhausted(st) || absl::IsDataLoss(st) ||
-          absl::IsInternal(st)) {
-        NoteServerError(st);
-      }
+      NoteServerError(st);
       a.set_state(results[i].state);
     }
     for (auto& [stream, list] : acks) stream->Acked(std::move(list));

@@ -41,6 +41,11 @@ namespace mixcal::storage {
 class Checkpointer;
 class Database;
 
+// Whether `s` is the store refusing a write because its file's filesystem
+// is full (ResourceExhausted, naming the file), as against other
+// ResourceExhausted answers such as a submitter's quota.
+bool IsStorageFull(const absl::Status& s);
+
 struct StoreOptions {
   std::string path;        // a file, or ":memory:"
   Clock* clock = nullptr;  // default SystemClock()

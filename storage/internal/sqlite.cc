@@ -3,9 +3,16 @@
 #include <chrono>
 #include <map>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "storage/store.h"
 
 namespace mixcal::storage {
+
+bool IsStorageFull(const absl::Status& s) {
+  return absl::IsResourceExhausted(s) &&
+         s.GetPayload(kStorageFullPayload).has_value();
+}
 
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
   std::string msg = absl::StrCat(
@@ -39,8 +46,11 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
       return absl::UnavailableError(msg);
     case SQLITE_CONSTRAINT:
       return absl::AlreadyExistsError(msg);
-    case SQLITE_FULL:
-      return absl::ResourceExhaustedError(msg);
+    case SQLITE_FULL: {
+      absl::Status full = absl::ResourceExhaustedError(msg);
+      full.SetPayload(kStorageFullPayload, absl::Cord("full"));
+      return full;
+    }
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::DataLossError(msg);

@@ -218,8 +218,10 @@ class Checkpointer {
   std::thread thread_;
 };
 
-// The Status for a SQLite result code.
+// The Status for a SQLite result code. SQLITE_FULL carries the payload
+// kStorageFullPayload (IsStorageFull in store.h).
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what);
+inline constexpr char kStorageFullPayload[] = "mixcal.storage/full";
 
 }  // namespace mixcal::storage
 

@@ -155,6 +155,7 @@ TEST_F(StoreTest, QuotasPerSubmitterRefuseExcessAndStoreNothing) {
   // 8 + 4 > 10: refused, naming the numbers and the flag.
   auto third = store_->CreateSweep(Spec("c", 2), bob);
   ASSERT_TRUE(absl::IsResourceExhausted(third.status())) << third.status();
+  EXPECT_FALSE(IsStorageFull(third.status()));  // a quota, not a full disk
   EXPECT_NE(third.status().message().find("bob has 8 jobs queued or running"),
             std::string::npos)
       << third.status();
