@@ -18,6 +18,8 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
 #include "server/auth.h"
+#include "server/autoscaler.h"
+#include "server/launcher.h"
 #include "server/backends.h"
 #include "server/dispatcher.h"
 #include "server/experiment_service.h"
@@ -207,10 +209,6 @@ class CoordinatorImpl {
   // A restart could not listen again: Wait() returns.
   bool serve_failed_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
-
-bool IsLoopback(const std::string& listen) {
-  return ::mixcal::IsLoopback(listen);
-}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     const CoordinatorOptions& o) {

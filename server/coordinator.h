@@ -18,11 +18,12 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "server/autoscaler.h"
-#include "server/launcher.h"
 #include "base/clock.h"
 
 namespace mixcal::server {
+
+class Launcher;             // server/launcher.h
+struct AutoscalerOptions;   // server/autoscaler.h
 
 struct CoordinatorOptions {
   std::string listen = "127.0.0.1:7707";  // port 0 picks a free port
@@ -77,9 +78,6 @@ class Coordinator {
   explicit Coordinator(std::unique_ptr<CoordinatorImpl> impl);
   std::unique_ptr<CoordinatorImpl> impl_;
 };
-
-// Whether `listen` (host:port) names only the loopback interface.
-bool IsLoopback(const std::string& listen);
 
 }  // namespace mixcal::server
 

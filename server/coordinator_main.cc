@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "server/autoscaler.h"
 #include "server/coordinator.h"
+#include "server/launcher.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"

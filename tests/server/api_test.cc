@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "mixcal/v1/experiment.grpc.pb.h"
 #include "mixcal/v1/worker.grpc.pb.h"
+#include "base/address.h"
 #include "server/coordinator.h"
 
 namespace mixcal::server {
