@@ -10,8 +10,6 @@
 //   MIXCAL_CHAOS_SECONDS=600 build/tests/faults/chaos_test
 // (tests/faults/chaos.sh does that and prints the figures).
 
-#include <sqlite3.h>
-
 #include <cstdio>
 #include <map>
 #include <random>
@@ -22,6 +20,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/e2e/harness.h"
+#include "tests/faults/audit.h"
 
 namespace mixcal::testing {
 namespace {
@@ -130,40 +129,6 @@ class Chaos {
   std::mt19937_64 rng_;
   std::map<std::string, int> faults_;
   std::vector<Fenced> fenced_;
-};
-
-// SQL over the database file, after the coordinator has stopped.
-class Audit {
- public:
-  explicit Audit(const std::string& path) {
-    sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr);
-  }
-  ~Audit() { sqlite3_close(db_); }
-  std::vector<std::vector<std::string>> Rows(const std::string& sql) {
-    std::vector<std::vector<std::string>> out;
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
-      return out;
-    }
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int i = 0; i < sqlite3_column_count(st); ++i) {
-        const unsigned char* t = sqlite3_column_text(st, i);
-        row.push_back(t ? reinterpret_cast<const char*>(t) : "");
-      }
-      out.push_back(row);
-    }
-    sqlite3_finalize(st);
-    return out;
-  }
-  int64_t Int(const std::string& sql) {
-    auto rows = Rows(sql);
-    return rows.empty() ? -1 : std::atoll(rows[0][0].c_str());
-  }
-
- private:
-  sqlite3* db_ = nullptr;
 };
 
 TEST(ChaosTest, KillsAndFreezesLoseAndDoubleNothing) {

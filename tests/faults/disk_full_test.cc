@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/harness.h"
+#include "tests/faults/audit.h"
 
 namespace mixcal::testing {
 namespace {
@@ -67,31 +68,7 @@ class SmallFilesystem {
 };
 
 int64_t Count(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  int64_t n = -1;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW) {
-    n = sqlite3_column_int64(st, 0);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
-}
-
-std::string Text(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  std::string out;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW) {
-    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
+  return Audit(db_path).Int(sql);
 }
 
 TEST(DiskFullTest, AFullDiskRefusesWritesLosesNothingAndResumes) {
@@ -176,7 +153,7 @@ TEST(DiskFullTest, AFullDiskRefusesWritesLosesNothingAndResumes) {
   c.KillCoordinator();
 
   const std::string db = c.db_path();
-  EXPECT_EQ(Text(db, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(Audit(db).Text("PRAGMA integrity_check"), "ok");
   const std::string job_filter =
       " FROM jobs WHERE sweep_id = " + std::to_string(sweep_id);
   const int64_t jobs = Count(db, "SELECT COUNT(*)" + job_filter);
