@@ -50,7 +50,7 @@ std::string ShortField(const std::string& full) {
 class ParseErrorInterceptor : public grpc::experimental::Interceptor {
  public:
   explicit ParseErrorInterceptor(grpc::experimental::ServerRpcInfo* info)
-      : method_(info->method()), known_(Known(method_)) {}
+      : method_(info->method()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
@@ -60,7 +60,8 @@ class ParseErrorInterceptor : public grpc::experimental::Interceptor {
       // from a callback method) without a message, which handlers never give.
       if (s.error_message().empty() &&
           (s.error_code() == grpc::StatusCode::INTERNAL ||
-           (s.error_code() == grpc::StatusCode::UNIMPLEMENTED && known_))) {
+           (s.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
+            Known(method_)))) {
         std::string field;
         field.swap(last_bad_utf8_field);
         methods->ModifySendStatus(grpc::Status(
@@ -87,8 +88,10 @@ class ParseErrorInterceptor : public grpc::experimental::Interceptor {
                name) != nullptr;
   }
 
-  std::string method_;
-  bool known_;
+  // The call's own (it outlives the interceptor), not a copy: an
+  // interceptor is made for every call, and this is read only when one
+  // fails to parse.
+  const char* method_;
 };
 
 class Factory : public grpc::experimental::ServerInterceptorFactoryInterface {
