@@ -18,6 +18,11 @@
 
 namespace mixcal::storage {
 
+bool IsStorageFull(const absl::Status& s) {
+  return absl::IsResourceExhausted(s) &&
+         s.GetPayload(kStorageFullPayload).has_value();
+}
+
 int Store::LatestSchemaVersion() {
   return static_cast<int>(Migrations().size());
 }

@@ -5,14 +5,8 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "storage/store.h"
 
 namespace mixcal::storage {
-
-bool IsStorageFull(const absl::Status& s) {
-  return absl::IsResourceExhausted(s) &&
-         s.GetPayload(kStorageFullPayload).has_value();
-}
 
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
   std::string msg = absl::StrCat(
