@@ -227,6 +227,17 @@ std::vector<int> EffectiveMilestones(const TrainConfig& config) {
   return m;
 }
 
+int ClassCount(DatasetKind dataset, const SyntheticOptions& synthetic) {
+  switch (dataset) {
+    case DatasetKind::kCifar100:
+      return 100;
+    case DatasetKind::kSynthetic:
+      return synthetic.classes;
+    default:
+      return 10;
+  }
+}
+
 absl::Status Validate(const TrainConfig& c) {
   const SyntheticOptions& s = c.synthetic;
   if (c.dataset == DatasetKind::kSynthetic) {
@@ -309,13 +320,43 @@ absl::Status Validate(const TrainConfig& c) {
     return absl::InvalidArgumentError(
         "checkpoint_dir is required when checkpoint_every > 0");
   }
-  if (!c.ood_dataset.empty()) {
+  const int k = ClassCount(c.dataset, c.synthetic);
+  if (!c.classes.empty()) {
+    if (c.classes.size() < 2 || static_cast<int>(c.classes.size()) > k) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "classes must list 2 to ", k, " classes of ", Name(c.dataset),
+          ", got ", c.classes.size()));
+    }
+    std::vector<bool> seen(k, false);
+    for (size_t i = 0; i < c.classes.size(); ++i) {
+      const int v = c.classes[i];
+      if (v < 0 || v >= k) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("classes[", i, "] must be in [0, ", k - 1, "] (",
+                         Name(c.dataset), " has ", k, " classes), got ", v));
+      }
+      if (seen[v]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "classes[", i, "] repeats class ", v, "; classes must be distinct"));
+      }
+      seen[v] = true;
+    }
+  }
+  if (c.ood_dataset == kHeldOutClasses) {
+    if (c.classes.empty() || static_cast<int>(c.classes.size()) >= k) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ood_dataset ", kHeldOutClasses,
+          " needs data.classes to leave out some of the ", k, " classes of ",
+          Name(c.dataset), " (got ", c.classes.size(), " listed)"));
+    }
+  } else if (!c.ood_dataset.empty()) {
     absl::StatusOr<DatasetKind> ood =
         ParseDataset(c.ood_dataset, "ood_dataset");
     if (!ood.ok()) return ood.status();
     if (*ood == DatasetKind::kSynthetic) {
       return absl::InvalidArgumentError(
-          "ood_dataset must be one of fashion-mnist|mnist|cifar10|cifar100, "
+          "ood_dataset must be one of "
+          "fashion-mnist|mnist|cifar10|cifar100|held-out-classes, "
           "got \"synthetic\"");
     }
     if (*ood != DatasetKind::kFashionMnist && c.ood_data_dir.empty()) {

@@ -97,6 +97,12 @@ struct SyntheticOptions {
   double separation = 1.0;     // [0, 100]
 };
 
+// The number of classes of a dataset (synthetic: its option).
+int ClassCount(DatasetKind dataset, const SyntheticOptions& synthetic);
+
+// ood_dataset's value for the held-out classes of the training dataset.
+inline constexpr char kHeldOutClasses[] = "held-out-classes";
+
 struct TrainConfig {
   // --- data ---
   DatasetKind dataset = DatasetKind::kFashionMnist;
@@ -118,6 +124,11 @@ struct TrainConfig {
   // Training labels flipped, before the validation split. [0, 1)
   double label_noise = 0.0;
   NoiseKind noise_kind = NoiseKind::kPair;
+  // Train and test on these classes only (relabelled 0..k-1 in this order);
+  // empty = all. Distinct, each in [0, classes of the dataset), 2 or more.
+  // With ood_dataset kHeldOutClasses the other classes' test examples are
+  // the out-of-distribution split.
+  std::vector<int> classes;
 
   // --- model and method ---
   ModelKind model = ModelKind::kLenet;
@@ -158,6 +169,8 @@ struct TrainConfig {
   int64_t noise_eval_count = 0;
   // A second dataset whose test split is evaluated as out-of-distribution
   // data; empty = off. Must match the training data's channels and size.
+  // kHeldOutClasses: the test examples of the classes `classes` leaves out
+  // (unknown categories of the same dataset).
   std::string ood_dataset;
   std::string ood_data_dir;
   int64_t ood_count = 10000;  // [1, 1000000]

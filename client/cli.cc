@@ -23,24 +23,29 @@ struct Entry {
 const std::vector<Entry>& Commands() {
   static const auto* c = new std::vector<Entry>{
       {{"submit",
-        "submit SPEC.json | --name N --methods M[,M...] [flags] [--wait]",
+        "submit SPEC.json [flags] | --name N --methods M[,M...] [flags] "
+        "[--wait]",
         "Submits a sweep: a JSON SweepSpec file (docs/sweep-spec.md), or the "
         "common case from flags:\n"
         "  mixcal submit --name fmnist-calib --dataset fashion-mnist --model "
         "lenet \\\n"
         "      --methods baseline,mixup:0.2,mixup:0.4,ls:0.1,erl:0.1 --seeds 3 "
         "--epochs 10\n"
-        "Flags: --dataset (fashion-mnist), --data-dir, --model (lenet), "
-        "--methods NAME[:VALUE],...\n"
-        "  (baseline, mixup, feature_mixup, label_smoothing or ls, erl), "
-        "--seeds N (seeds 0..N-1),\n"
-        "  --epochs, --batch-size, --lr, --threads, --train-limit, --device "
-        "cpu|cuda|any, --priority,\n"
+        "With a file, the flags given override its fields (e.g. "
+        "examples/quickstart.json --seeds 1 --epochs 5).\n"
+        "Flags: --name, --dataset (fashion-mnist), --data-dir, --model "
+        "(lenet), --methods NAME[:VALUE],...\n"
+        "  (baseline, mixup, feature_mixup, label_smoothing or ls, erl; "
+        "replaces the file's methods),\n"
+        "  --seeds N (seeds 0..N-1), --epochs, --batch-size, --lr, "
+        "--weight-decay, --schedule constant|step|cosine,\n"
+        "  --threads, --train-limit, --test-limit, --device cpu|cuda|any, "
+        "--priority,\n"
         "  --request-id (resubmitting with it never makes a copy), --wait "
         "(follow it to the end).",
         {"name", "dataset", "data-dir", "model", "methods", "seeds", "epochs",
-         "batch-size", "lr", "threads", "train-limit", "device", "priority",
-         "request-id"},
+         "batch-size", "lr", "weight-decay", "schedule", "threads",
+         "train-limit", "test-limit", "device", "priority", "request-id"},
         {"wait"},
         0,
         1},
@@ -98,13 +103,19 @@ const std::vector<Entry>& Commands() {
         1},
        WatchCmd},
       {{"summary",
-        "summary SWEEP [--at final|best:METRIC|epoch:N] [--split S]",
+        "summary SWEEP [--at final|best:METRIC|epoch:N] [--split S] [--vs "
+        "METHOD[:VALUE]]",
         "The papers' table: per method and value, mean ± std over seeds of "
         "accuracy, ECE, OE, MCE,\n"
         "NLL and Brier, and ECE, NLL and T after temperature scaling. --at "
         "picks each job's final epoch\n"
-        "(default), its best epoch by METRIC (e.g. best:ece), or epoch N.",
-        {"at", "split"},
+        "(default), its best epoch by METRIC (e.g. best:ece), or epoch N. --vs "
+        "baseline (any method,\n"
+        "METHOD:VALUE where it has several values) adds each configuration's "
+        "difference to it, paired\n"
+        "by seed, with a 95% Student-t interval; * marks an interval that "
+        "excludes 0.",
+        {"at", "split", "vs"},
         {},
         1,
         1},
@@ -118,13 +129,19 @@ const std::vector<Entry>& Commands() {
         1},
        MetricsCmd},
       {{"plot",
-        "plot reliability JOB | curves SWEEP | sweep SWEEP [--metric M] "
-        "[--param P] [--out FILE]",
+        "plot reliability JOB | evolution JOB | curves SWEEP | sweep SWEEP "
+        "[--metric M] [--param P] [--vs METHOD[:VALUE]] [--out FILE]",
         "Writes an SVG to open in a browser:\n"
         "  reliability JOB [--epoch N] [--split S]  a reliability diagram: "
         "accuracy per confidence bin\n"
         "      against the diagonal, the gap drawn, and the confidence "
         "histogram (newest epoch by default)\n"
+        "  evolution JOB [--with JOB2,...] [--epochs 1,5,10,30] [--split train]"
+        "  the split's bins at\n"
+        "      chosen epochs side by side (a row per job): bubbles at (mean "
+        "confidence, accuracy), area =\n"
+        "      share of examples, red when overconfident (Thulasidasan et al. "
+        "Fig. 1; default: 4 epochs)\n"
         "  curves SWEEP [--metric ece]              the metric against epoch "
         "per method, mean over seeds\n"
         "      with a ±std band\n"
@@ -133,7 +150,7 @@ const std::vector<Entry>& Commands() {
         "      hyperparameter, with baseline as a dashed line\n"
         "--out names the file (default: a descriptive name in the current "
         "directory).",
-        {"metric", "param", "split", "epoch", "out"},
+        {"metric", "param", "split", "epoch", "epochs", "with", "vs", "out"},
         {},
         2,
         2},

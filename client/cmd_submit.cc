@@ -77,20 +77,29 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
           << ": not a sweep spec: " << st.ToString() << "\n";
       return kUsage;
     }
-  } else {
-    if (!p.Has("name") || !p.Has("methods")) {
-      err << "mixcal: submit needs SPEC.json, or --name and --methods (see "
-             "mixcal submit --help)\n";
-      return kUsage;
-    }
-    spec.set_name(p.Get("name"));
+  } else if (!p.Has("name") || !p.Has("methods")) {
+    err << "mixcal: submit needs SPEC.json, or --name and --methods (see "
+           "mixcal submit --help)\n";
+    return kUsage;
+  }
+  // Flags set the spec's fields: the whole spec without a file, or
+  // overrides of the file's values.
+  const bool from_file = !p.positional.empty();
+  if (p.Has("name")) spec.set_name(p.Get("name"));
+  if (p.Has("dataset") || !from_file)
     spec.mutable_data()->set_dataset(p.Get("dataset", "fashion-mnist"));
-    spec.mutable_data()->set_data_dir(p.Get("data-dir"));
-    spec.set_model(p.Get("model", "lenet"));
+  if (p.Has("data-dir")) spec.mutable_data()->set_data_dir(p.Get("data-dir"));
+  if (p.Has("model") || !from_file) spec.set_model(p.Get("model", "lenet"));
+  if (p.Has("schedule"))
+    spec.mutable_training()->set_schedule(p.Get("schedule"));
+  if (p.Has("methods")) {
+    spec.clear_methods();
     if (auto u = ParseMethods(p.Get("methods"), &spec)) {
       err << "mixcal: " << u->message << "\n";
       return kUsage;
     }
+  }
+  if (p.Has("seeds") || !from_file) {
     int seeds = 1;
     if (!absl::SimpleAtoi(p.Get("seeds", "1"), &seeds) || seeds < 1 ||
         seeds > 1000) {
@@ -98,44 +107,64 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
           << p.Get("seeds") << "\"\n";
       return kUsage;
     }
+    spec.clear_seeds();
     for (int i = 0; i < seeds; ++i) spec.add_seeds(i);
-    struct NumFlag {
-      const char* flag;
-      std::function<void(double)> set;
-    };
-    for (const NumFlag& f : std::vector<NumFlag>{
-             {"epochs",
-              [&](double v) {
-                spec.mutable_training()->set_epochs(static_cast<uint32_t>(v));
-              }},
-             {"batch-size",
-              [&](double v) {
-                spec.mutable_training()->set_batch_size(
-                    static_cast<uint32_t>(v));
-              }},
-             {"lr", [&](double v) { spec.mutable_training()->set_lr(v); }},
-             {"threads",
-              [&](double v) {
-                spec.mutable_training()->set_threads(static_cast<uint32_t>(v));
-              }},
-             {"train-limit",
-              [&](double v) {
-                spec.mutable_data()->set_train_limit(static_cast<uint64_t>(v));
-              }},
-             {"priority",
-              [&](double v) { spec.set_priority(static_cast<int32_t>(v)); }}}) {
-      if (!p.Has(f.flag)) continue;
-      double v;
-      if (!absl::SimpleAtod(p.Get(f.flag), &v) || v < 0 || v > 1e9 ||
-          (std::string(f.flag) != "lr" && v != std::floor(v))) {
-        err << "mixcal: --" << f.flag << " expects a non-negative "
-            << (std::string(f.flag) == "lr" ? "number" : "integer")
-            << ", got \"" << p.Get(f.flag) << "\"\n";
-        return kUsage;
-      }
-      f.set(v);
+  }
+  struct NumFlag {
+    const char* flag;
+    bool fraction;  // a real number rather than a count
+    std::function<void(double)> set;
+  };
+  for (const NumFlag& f : std::vector<NumFlag>{
+           {"epochs", false,
+            [&](double v) {
+              spec.mutable_training()->set_epochs(static_cast<uint32_t>(v));
+            }},
+           {"batch-size", false,
+            [&](double v) {
+              spec.mutable_training()->set_batch_size(static_cast<uint32_t>(v));
+            }},
+           {"lr", true, [&](double v) { spec.mutable_training()->set_lr(v); }},
+           {"weight-decay", true,
+            [&](double v) { spec.mutable_training()->set_weight_decay(v); }},
+           {"threads", false,
+            [&](double v) {
+              spec.mutable_training()->set_threads(static_cast<uint32_t>(v));
+            }},
+           {"train-limit", false,
+            [&](double v) {
+              spec.mutable_data()->set_train_limit(static_cast<uint64_t>(v));
+            }},
+           {"test-limit", false,
+            [&](double v) {
+              spec.mutable_data()->set_test_limit(static_cast<uint64_t>(v));
+            }},
+           {"priority", false,
+            [&](double v) { spec.set_priority(static_cast<int32_t>(v)); }}}) {
+    if (!p.Has(f.flag)) continue;
+    double v;
+    if (!absl::SimpleAtod(p.Get(f.flag), &v) || v < 0 || v > 1e9 ||
+        (!f.fraction && v != std::floor(v))) {
+      err << "mixcal: --" << f.flag << " expects a non-negative "
+          << (f.fraction ? "number" : "integer") << ", got \""
+          << p.Get(f.flag) << "\"\n";
+      return kUsage;
     }
-    spec.set_device(p.Get("device", "any"));
+    f.set(v);
+  }
+  if (p.Has("device") || !from_file) spec.set_device(p.Get("device", "any"));
+  // A file's request id names the file's sweep; with fields overridden it
+  // is another sweep, which must not come back as the first one.
+  if (from_file && !p.Has("request-id")) {
+    for (const char* f :
+         {"name", "dataset", "data-dir", "model", "schedule", "methods",
+          "seeds", "epochs", "batch-size", "lr", "weight-decay", "threads",
+          "train-limit", "test-limit", "priority", "device"}) {
+      if (p.Has(f)) {
+        spec.clear_request_id();
+        break;
+      }
+    }
   }
   if (p.Has("request-id")) spec.set_request_id(p.Get("request-id"));
   // Every submission carries a request id (made here when none was given),

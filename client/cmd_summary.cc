@@ -20,8 +20,8 @@
 namespace mixcal::client {
 
 int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
-            const std::string& format, Session& s, std::ostream& out,
-            std::ostream& err) {
+            const std::string& format, const std::string& vs, Session& s,
+            std::ostream& out, std::ostream& err) {
   v1::SummarizeSweepRequest req;
   req.set_sweep_id(sweep_id);
   if (at.empty() || at == "final") {
@@ -41,6 +41,7 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
     return kUsage;
   }
   req.set_split(split);
+  req.set_vs(vs);
   v1::SummarizeSweepResponse resp;
   grpc::Status st =
       s.Call(&v1::ExperimentService::Stub::SummarizeSweep, req, &resp);
@@ -63,12 +64,26 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
                           : Num(m->mean());
   };
   if (format == "csv") {
-    out << "method,value,split,seeds,metric,mean,std,count\n";
+    out << "method,value,split,seeds,metric,mean,std,count";
+    if (!vs.empty())
+      out << ",vs_method,vs_value,vs_diff,vs_low,vs_high,vs_pairs,vs_significant";
+    out << "\n";
     for (const auto& r : resp.rows())
-      for (const auto& m : r.stats())
+      for (const auto& m : r.stats()) {
         out << r.method() << "," << r.value() << "," << r.split() << ","
             << r.seeds() << "," << m.metric() << "," << m.mean() << ","
-            << m.std() << "," << m.count() << "\n";
+            << m.std() << "," << m.count();
+        if (!vs.empty()) {
+          out << "," << r.vs_method() << "," << r.vs_value() << ",";
+          if (m.has_vs())
+            out << m.vs().mean() << "," << m.vs().low() << "," << m.vs().high()
+                << "," << m.vs().pairs() << ","
+                << (m.vs().significant() ? 1 : 0);
+          else
+            out << ",,,,";
+        }
+        out << "\n";
+      }
     return kOk;
   }
   // The papers' table: raw test metrics, then after temperature scaling.
@@ -106,6 +121,38 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
              {"method", "seeds", "accuracy", "ECE", "OE", "MCE", "NLL", "Brier",
               "ECE (TS)", "NLL (TS)", "T"},
              rows);
+  if (vs.empty()) return kOk;
+
+  // The comparison: each configuration minus the reference, paired by seed.
+  auto diff = [&](const v1::SummaryRow* r,
+                  const std::string& name) -> std::string {
+    const v1::MetricStat* m = r ? stat(*r, name) : nullptr;
+    if (m == nullptr || !m->has_vs()) return "-";
+    const v1::PairedComparison& c = m->vs();
+    if (c.pairs() < 2) return absl::StrCat(SignedNum(c.mean()), " (1 seed)");
+    return absl::StrCat(SignedNum(c.mean()), " [", SignedNum(c.low()), ", ",
+                        SignedNum(c.high()), "]", c.significant() ? " *" : "");
+  };
+  std::vector<std::vector<std::string>> diffs;
+  std::string ref_label;
+  for (const auto& key : order) {
+    const v1::SummaryRow* t =
+        groups[key].count(main_split) ? groups[key][main_split] : nullptr;
+    const v1::SummaryRow* ts =
+        groups[key].count("test_ts") ? groups[key]["test_ts"] : nullptr;
+    const v1::SummaryRow* any = t ? t : ts;
+    if (any == nullptr) continue;
+    ref_label = MethodLabel(any->vs_method(), any->vs_value());
+    if (key.first == any->vs_method() && key.second == any->vs_value()) continue;
+    diffs.push_back({MethodLabel(key.first, key.second), diff(t, "accuracy"),
+                     diff(t, "ece"), diff(t, "oe"), diff(t, "nll"),
+                     diff(ts, "ece")});
+  }
+  out << "\ndifference to " << ref_label
+      << " (paired by seed: mean [95% CI, Student t]; * = the interval "
+         "excludes 0)\n";
+  PrintTable(out, {"method", "accuracy", "ECE", "OE", "NLL", "ECE (TS)"},
+             diffs);
   return kOk;
 }
 
@@ -114,7 +161,7 @@ int SummaryCmd(const Parsed& p, Session& s, std::ostream& out,
   int64_t id;
   if (!ParseId("SWEEP", p.positional[0], &id, err)) return kUsage;
   return Summary(id, p.Get("at", "final"), p.Get("split"),
-                 p.Get("format", "text"), s, out, err);
+                 p.Get("format", "text"), p.Get("vs"), s, out, err);
 }
 
 int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,

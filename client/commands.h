@@ -34,8 +34,8 @@ int WatchCmd(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
              bool tty);
 // summary, metrics (cmd_summary.cc)
 int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
-            const std::string& format, Session& s, std::ostream& out,
-            std::ostream& err);
+            const std::string& format, const std::string& vs, Session& s,
+            std::ostream& out, std::ostream& err);
 int SummaryCmd(const Parsed& p, Session& s, std::ostream& out,
                std::ostream& err, bool tty);
 int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,

@@ -60,6 +60,11 @@ std::string Num(double v, int digits) {
   return absl::StrFormat("%.*f", digits, v);
 }
 
+std::string SignedNum(double v, int digits) {
+  if (!std::isfinite(v)) return "-";
+  return absl::StrFormat("%+.*f", digits, v);
+}
+
 std::string StateName(v1::JobState s) {
   std::string n = v1::JobState_Name(s);
   std::transform(n.begin(), n.end(), n.begin(), ::tolower);

@@ -32,6 +32,8 @@ void PrintTable(std::ostream& out, const std::vector<std::string>& header,
 
 // v with `digits` decimals; "-" when not finite.
 std::string Num(double v, int digits = 4);
+// As Num, with a sign: "+0.0123", "-0.0456".
+std::string SignedNum(double v, int digits = 4);
 // "queued", "running", ...; "active", "succeeded", ...
 std::string StateName(v1::JobState s);
 std::string SweepStateName(v1::SweepState s);

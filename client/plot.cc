@@ -129,7 +129,8 @@ std::string LinePlot(const std::string& title, const std::string& x_label,
   }
   if (ymax - ymin < 1e-12) ymin -= 0.01, ymax += 0.01;
   const double pad = (ymax - ymin) * 0.05;
-  ymin = std::max(0.0, ymin - pad);
+  // Non-negative data keeps 0 as its floor; differences may go below it.
+  ymin = ymin >= 0 ? std::max(0.0, ymin - pad) : ymin - pad;
   ymax += pad;
   const int width = 760, height = 460;
   Frame f{70, 40, 480, 360, xmin, xmax, ymin, ymax};
@@ -255,6 +256,70 @@ std::string ReliabilityPlot(const std::string& title,
                           bottom.X(hi) - bottom.X(lo),
                           bottom.Y(0) - bottom.Y(frac));
   }
+  return svg + "</svg>\n";
+}
+
+std::string EvolutionPlot(const std::string& title,
+                          const std::vector<EvolutionRow>& rows) {
+  size_t cols = 1;
+  for (const EvolutionRow& r : rows) cols = std::max(cols, r.panels.size());
+  const double side = 210, gap_x = 40, gap_y = 70, left = 110, top = 50;
+  const int width = static_cast<int>(left + cols * (side + gap_x) + 10);
+  const int height = static_cast<int>(top + rows.size() * (side + gap_y) + 30);
+  std::string svg = Header(width, height, title);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const EvolutionRow& row = rows[r];
+    const double y0 = top + r * (side + gap_y) + 20;
+    absl::StrAppendFormat(&svg,
+                          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" "
+                          "text-anchor=\"end\" font-weight=\"bold\">%s</text>\n",
+                          left - 50, y0 + side / 2, Escape(row.label));
+    for (size_t c = 0; c < row.panels.size(); ++c) {
+      const EvolutionPanel& p = row.panels[c];
+      Frame f{left + c * (side + gap_x), y0, side, side, 0, 1, 0, 1};
+      svg += Axes(f, "confidence", c == 0 ? "accuracy" : "");
+      absl::StrAppendFormat(
+          &svg,
+          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+          "stroke=\"#555\" stroke-dasharray=\"5,4\"/>\n"
+          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" "
+          "text-anchor=\"middle\">epoch %u: ECE %.3f, OE %.3f</text>\n",
+          f.X(0), f.Y(0), f.X(1), f.Y(1), f.x0 + side / 2, f.y0 - 6, p.epoch,
+          p.ece, p.oe);
+      int64_t total = 0;
+      for (const Bin& b : p.bins) total += b.count;
+      for (size_t i = 0; i < p.bins.size(); ++i) {
+        const Bin& b = p.bins[i];
+        if (b.count == 0) continue;
+        const double acc = static_cast<double>(b.correct) / b.count,
+                     conf = b.confidence_sum / b.count,
+                     share = static_cast<double>(b.count) / total;
+        // Area proportional to the share: a bin holding everything has
+        // radius 28 px.
+        const double radius = std::max(1.5, 28 * std::sqrt(share));
+        const char* color = conf > acc ? "#d62728" : "#1f77b4";
+        absl::StrAppendFormat(
+            &svg,
+            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\" "
+            "fill-opacity=\"0.45\" stroke=\"%s\"><title>bin %d: "
+            "confidence %.3f, accuracy %.3f, %.1f%% of examples</title>"
+            "</circle>\n",
+            f.X(conf), f.Y(acc), radius, color, color, static_cast<int>(i + 1),
+            conf, acc, 100 * share);
+      }
+    }
+  }
+  absl::StrAppendFormat(
+      &svg,
+      "<circle cx=\"%.1f\" cy=\"%d\" r=\"5\" fill=\"#d62728\" "
+      "fill-opacity=\"0.45\" stroke=\"#d62728\"/><text x=\"%.1f\" y=\"%d\" "
+      "font-size=\"12\">overconfident bin (confidence &gt; accuracy)</text>\n"
+      "<circle cx=\"%.1f\" cy=\"%d\" r=\"5\" fill=\"#1f77b4\" "
+      "fill-opacity=\"0.45\" stroke=\"#1f77b4\"/><text x=\"%.1f\" y=\"%d\" "
+      "font-size=\"12\">underconfident bin; area = share of "
+      "examples</text>\n",
+      left, height - 12, left + 10, height - 8, left + 330, height - 12,
+      left + 340, height - 8);
   return svg + "</svg>\n";
 }
 

@@ -35,6 +35,22 @@ std::string ReliabilityPlot(const std::string& title,
                             const std::vector<Bin>& bins, double ece,
                             double mce, double oe);
 
+// The training-time picture of Thulasidasan et al.'s Figure 1: per row (a
+// job) and column (an epoch), the bins of one split as bubbles at (mean
+// confidence, accuracy), their area the share of examples, against the
+// diagonal; below the diagonal is overconfident, above it underconfident.
+struct EvolutionPanel {
+  uint32_t epoch = 0;
+  std::vector<Bin> bins;
+  double ece = 0, oe = 0;
+};
+struct EvolutionRow {
+  std::string label;
+  std::vector<EvolutionPanel> panels;
+};
+std::string EvolutionPlot(const std::string& title,
+                          const std::vector<EvolutionRow>& rows);
+
 }  // namespace mixcal::client
 
 #endif  // MIXCAL_CLIENT_PLOT_H_

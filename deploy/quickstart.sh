@@ -2,21 +2,27 @@
 # The main job. On a fresh Debian 12 machine: installs what is missing,
 # builds, starts a coordinator (its SQLite file in mixcal-work/quickstart/)
 # and local workers (one per GPU when there are GPUs and a CUDA build, else
-# one CPU worker running a job per core), submits the demo sweep (Fashion-MNIST,
-# LeNet: baseline against mixup 0.2 and 0.4, label smoothing 0.1 and ERL 0.1),
-# follows it live, prints the summary, writes the plots, and stops what it
-# started (also on Ctrl-C).
+# one CPU worker running a job per core), submits the demo sweep
+# (examples/quickstart.json: LeNet on 3,000 Fashion-MNIST images for 30
+# epochs without weight decay -- the regime where a network fits its
+# training labels and turns overconfident; baseline against mixup 0.2 and
+# 0.4, label smoothing 0.1 and ERL 0.1, 3 seeds), follows it live, prints the
+# summary with each method's difference to the baseline (95% intervals over
+# seeds), writes the plots, and stops what it started (also on Ctrl-C).
 #
 #   deploy/quickstart.sh
-#   EPOCHS=3 SEEDS=1 deploy/quickstart.sh                 # a quicker look
+#   EPOCHS=10 SEEDS=1 deploy/quickstart.sh                # a quicker look
 #   METHODS=baseline,mixup:0.4 deploy/quickstart.sh
+#   SPEC=examples/quickstart-full-data.json deploy/quickstart.sh  # all 60,000
+#       images, 10 epochs, weight decay: barely overconfident, little to fix
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-EPOCHS="${EPOCHS:-10}"
-SEEDS="${SEEDS:-2}"
-METHODS="${METHODS:-baseline,mixup:0.2,mixup:0.4,ls:0.1,erl:0.1}"
+SPEC="${SPEC:-examples/quickstart.json}"
+EPOCHS="${EPOCHS:-}"
+SEEDS="${SEEDS:-}"
+METHODS="${METHODS:-}"
 WORK="${WORK:-$root/mixcal-work/quickstart}"
 build="${MIXCAL_BUILD_DIR:-$root/build}"
 
@@ -68,27 +74,45 @@ else
   device=cpu
 fi
 
-sweep_json=$(mixcal submit --name quickstart --dataset fashion-mnist --model lenet \
-  --methods "$METHODS" --seeds "$SEEDS" --epochs "$EPOCHS" --device "$device" --format json)
+overrides=(--device "$device")
+[ -n "$EPOCHS" ] && overrides+=(--epochs "$EPOCHS")
+[ -n "$SEEDS" ] && overrides+=(--seeds "$SEEDS")
+[ -n "$METHODS" ] && overrides+=(--methods "$METHODS")
+sweep_json=$(mixcal submit "$SPEC" "${overrides[@]}" --format json)
 sweep=$(echo "$sweep_json" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 jobs=$(echo "$sweep_json" | /usr/bin/python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["job_ids"]))')
-echo "sweep $sweep: $(echo $jobs | wc -w) jobs ($METHODS x $SEEDS seeds x $EPOCHS epochs)"
+echo "sweep $sweep: $(echo $jobs | wc -w) jobs ($SPEC${EPOCHS:+, $EPOCHS epochs}${SEEDS:+, $SEEDS seeds}${METHODS:+, $METHODS})"
 echo
 mixcal watch "$sweep"
 
 echo
+echo "What you are looking at: ECE is the gap between confidence and accuracy; OE is the part where the"
+echo "network is more confident than right. The baseline is overconfident (OE close to its ECE); mixup closes most of the gap:"
+mixcal summary "$sweep" --vs baseline | sed -n '/^difference to/,$p'
+echo
+
 plots="$WORK/plots"
 mkdir -p "$plots"
-first_job=$(echo $jobs | cut -d' ' -f1)
-last_job=$(echo $jobs | awk '{print $NF}')
-mixcal plot curves "$sweep" --metric ece --out "$plots/ece-by-epoch.svg"
-mixcal plot curves "$sweep" --metric accuracy --out "$plots/accuracy-by-epoch.svg"
-mixcal plot reliability "$first_job" --out "$plots/reliability-job$first_job.svg"
-mixcal plot reliability "$last_job" --out "$plots/reliability-job$last_job.svg"
-if echo "$METHODS" | grep -q 'mixup:.*mixup:'; then
-  mixcal plot sweep "$sweep" --metric ece --param alpha --out "$plots/ece-vs-alpha.svg"
+base_job=$(echo $jobs | cut -d' ' -f1)
+mixup_job=$(mixcal jobs "$sweep" --format json | /usr/bin/python3 -c '
+import json, sys
+jobs = [j for j in json.load(sys.stdin) if j.get("method") == "mixup"]
+print(jobs[0]["id"] if jobs else "")')
+mixcal plot curves "$sweep" --metric ece --out "$plots/ece-by-epoch.svg" >/dev/null
+mixcal plot curves "$sweep" --metric oe --out "$plots/oe-by-epoch.svg" >/dev/null
+mixcal plot curves "$sweep" --metric accuracy --out "$plots/accuracy-by-epoch.svg" >/dev/null
+mixcal plot reliability "$base_job" --out "$plots/reliability-baseline-job$base_job.svg" >/dev/null
+if [ -n "$mixup_job" ]; then
+  mixcal plot reliability "$mixup_job" --out "$plots/reliability-mixup-job$mixup_job.svg" >/dev/null
+  mixcal plot evolution "$base_job" --with "$mixup_job" --split test \
+    --out "$plots/evolution-test.svg" >/dev/null
+fi
+if mixcal summary "$sweep" --format json | grep -q '"label_smoothing"\|"erl"\|"mixup"'; then
+  mixcal plot sweep "$sweep" --metric ece --vs baseline --out "$plots/ece-difference-to-baseline.svg" >/dev/null || true
 fi
 mixcal metrics "$sweep" --format csv > "$WORK/metrics.csv"
+echo
+echo "plots: $(cd "$plots" && ls *.svg | tr '\n' ' ')"
 
 cat <<MSG
 
@@ -99,6 +123,8 @@ Done. Everything is in $WORK:
 More, while a coordinator runs (mixcal is $bin/client/mixcal; MIXCAL_ADDRESS=$MIXCAL_ADDRESS here):
   mixcal summary $sweep --at best:ece      the table at each job's best epoch by ECE
   mixcal summary $sweep --split test_ts    after temperature scaling only
-  mixcal submit examples/mixup-fashion-mnist.json --wait    the full sweep of the papers' setting
+  mixcal plot evolution $base_job --with ${mixup_job:-JOB} --split test   reliability across epochs
+  mixcal submit examples/papers/thulasidasan-fmnist.json --wait    every method of the paper (39 jobs)
+  bench/reproduce.sh       all the papers' claims, written up in docs/results.md
 To keep a coordinator running: $bin/server/mixcal-coordinator --db $WORK/mixcal.db
 MSG

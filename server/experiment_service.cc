@@ -139,7 +139,8 @@ grpc::Status ExperimentService::SummarizeSweep(grpc::ServerContext* ctx,
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
   MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
   auto rows =
-      b_.store->SummarizeSweep(req->sweep_id(), req->at(), req->split());
+      b_.store->SummarizeSweep(req->sweep_id(), req->at(), req->split(),
+                                req->vs());
   if (!rows.ok()) return ToGrpc(rows.status());
   for (auto& r : *rows) *resp->add_rows() = std::move(r);
   return grpc::Status::OK;

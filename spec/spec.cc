@@ -53,6 +53,14 @@ absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
     c.synthetic.test_count =
         static_cast<int64_t>(std::min<uint64_t>(s.test_count(), INT64_MAX));
   if (s.has_separation()) c.synthetic.separation = s.separation();
+  // More classes than any dataset has is refused by Validate; keep the copy
+  // bounded before that.
+  if (d.classes_size() > 100000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data.classes lists ", d.classes_size(), " classes; at most 1000"));
+  }
+  for (uint32_t k : d.classes())
+    c.classes.push_back(static_cast<int>(std::min(k, 100000u)));
 
   if (!job.model().empty()) {
     MIXCAL_ASSIGN_OR_RETURN(c.model, calib::ParseModel(job.model(), "model"));

@@ -1,8 +1,15 @@
 #include "storage/store.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
+#include <optional>
+#include <set>
 #include <tuple>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -42,6 +49,62 @@ const std::string& SummaryColumnsSql() {
     return s;
   }();
   return *sql;
+}
+
+// "mixup:0.2", "baseline": how a reference is written.
+std::string MethodLabelForError(const std::string& method, double value) {
+  if (method == "baseline") return method;
+  return absl::StrCat(method, ":", absl::StrFormat("%g", value));
+}
+
+constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
+
+// Resolves SummarizeSweepRequest.vs ("METHOD" or "METHOD:VALUE") against the
+// sweep's (method, value) configurations.
+absl::StatusOr<std::pair<std::string, double>> ResolveReference(
+    const std::string& vs,
+    const std::vector<std::pair<std::string, double>>& configs,
+    int64_t sweep_id) {
+  if (vs.size() > 128) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vs is ", vs.size(), " characters long; at most 128"));
+  }
+  std::string name = vs;
+  std::optional<double> value;
+  if (size_t colon = vs.find(':'); colon != std::string::npos) {
+    name = vs.substr(0, colon);
+    double v;
+    if (!absl::SimpleAtod(vs.substr(colon + 1), &v)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vs \"", Echo(vs), "\": the value after ':' is not a number"));
+    }
+    value = v;
+  }
+  absl::StatusOr<calib::MethodKind> kind = calib::ParseMethod(name);
+  if (kind.ok()) name = std::string(calib::Name(*kind));
+  std::set<std::string> listed;
+  std::vector<double> values;
+  for (const auto& [m, v] : configs) {
+    listed.insert(MethodLabelForError(m, v));
+    if (m == name && std::find(values.begin(), values.end(), v) == values.end())
+      values.push_back(v);
+  }
+  const std::string have =
+      listed.empty() ? "none stored yet" : absl::StrJoin(listed, ", ");
+  if (value) {
+    for (double v : values)
+      if (std::fabs(v - *value) <= 1e-9 * std::max(1.0, std::fabs(v)))
+        return std::make_pair(name, v);
+  } else if (values.size() == 1) {
+    return std::make_pair(name, values[0]);
+  } else if (values.size() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vs \"", Echo(vs), "\": sweep ", sweep_id, " has ", values.size(),
+        " values of ", name, "; name one as METHOD:VALUE (have: ", have, ")"));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("vs \"", Echo(vs), "\" is not a configuration of sweep ",
+                   sweep_id, " with stored metrics (have: ", have, ")"));
 }
 
 }  // namespace
@@ -139,7 +202,8 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
 }
 
 absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
-    int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split) {
+    int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split,
+    const std::string& vs) {
   if (!split.empty() && !ValidSplitName(split)) {
     return absl::InvalidArgumentError(
         absl::StrCat("split \"", Echo(split), "\" is not a split name"));
@@ -174,7 +238,7 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
         "?1 AND last_epoch > 0";
   }
   std::string sql = absl::StrCat(
-      "SELECT j.method, j.value, m.split, m.epoch, ", SummaryColumnsSql(),
+      "SELECT j.method, j.value, m.split, m.epoch, j.seed, ", SummaryColumnsSql(),
       " FROM (",
       chosen,
       ") c JOIN jobs j ON j.id = c.job_id "
@@ -189,7 +253,8 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
 
   struct Group {
     v1::SummaryRow row;
-    std::vector<std::vector<double>> values;  // per metric
+    std::vector<int64_t> seeds;               // one per job read
+    std::vector<std::vector<double>> values;  // per metric, per job; NaN = none
   };
   std::vector<Group> groups;
   std::map<std::tuple<std::string, double, std::string>, size_t> index;
@@ -211,15 +276,40 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
     Group& g = groups[it->second];
     g.row.set_seeds(g.row.seeds() + 1);
     g.row.add_epochs(static_cast<uint32_t>(s.Int(3)));
+    g.seeds.push_back(s.Int(4));
     for (size_t k = 0; k < n_metrics; ++k) {
-      if (!s.IsNull(4 + static_cast<int>(k)))
-        g.values[k].push_back(s.Double(4 + static_cast<int>(k)));
+      const int col = 5 + static_cast<int>(k);
+      g.values[k].push_back(s.IsNull(col) ? kNoValue : s.Double(col));
     }
   }
+
+  // The reference of the comparison, resolved against the groups read.
+  std::optional<std::pair<std::string, double>> ref;
+  if (!vs.empty()) {
+    std::vector<std::pair<std::string, double>> configs;
+    for (const Group& g : groups) configs.emplace_back(g.row.method(), g.row.value());
+    MIXCAL_ASSIGN_OR_RETURN(ref, ResolveReference(vs, configs, sweep_id));
+  }
+  std::map<std::pair<std::string, double>, std::map<std::string, const Group*>>
+      by_config;
+  for (const Group& g : groups)
+    by_config[{g.row.method(), g.row.value()}][g.row.split()] = &g;
+
   std::vector<v1::SummaryRow> out;
   for (Group& g : groups) {
+    const Group* r = nullptr;
+    if (ref) {
+      g.row.set_vs_method(ref->first);
+      g.row.set_vs_value(ref->second);
+      const bool is_ref =
+          g.row.method() == ref->first && g.row.value() == ref->second;
+      auto it = by_config[*ref].find(g.row.split());
+      if (!is_ref && it != by_config[*ref].end()) r = it->second;
+    }
     for (size_t k = 0; k < n_metrics; ++k) {
-      const std::vector<double>& v = g.values[k];
+      std::vector<double> v;
+      for (double x : g.values[k])
+        if (!std::isnan(x)) v.push_back(x);
       if (v.empty()) continue;
       const calib::MeanStd ms = calib::MeanAndStd(v);
       v1::MetricStat* stat = g.row.add_stats();
@@ -227,11 +317,33 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
       stat->set_mean(ms.mean);
       stat->set_std(ms.std);
       stat->set_count(static_cast<uint32_t>(v.size()));
+      if (r == nullptr) continue;
+      // Pairs: the seeds both configurations have a value for.
+      std::vector<double> a, b;
+      for (size_t i = 0; i < g.seeds.size(); ++i) {
+        if (std::isnan(g.values[k][i])) continue;
+        for (size_t j = 0; j < r->seeds.size(); ++j) {
+          if (r->seeds[j] != g.seeds[i] || std::isnan(r->values[k][j])) continue;
+          a.push_back(g.values[k][i]);
+          b.push_back(r->values[k][j]);
+          break;
+        }
+      }
+      if (a.empty()) continue;
+      const calib::PairedDiff d = calib::PairedDifference(a, b);
+      v1::PairedComparison* c = stat->mutable_vs();
+      c->set_mean(d.mean);
+      c->set_low(d.low);
+      c->set_high(d.high);
+      c->set_pairs(static_cast<uint32_t>(d.pairs));
+      c->set_significant(d.significant());
     }
     out.push_back(std::move(g.row));
   }
   return out;
 }
+
+
 
 absl::StatusOr<v1::EpochMetrics> Store::GetReliability(
     int64_t job_id, uint32_t epoch, const std::string& split_in) {

@@ -245,8 +245,14 @@ class Store {
 
   absl::StatusOr<std::vector<v1::EpochMetrics>> QueryMetrics(
       const v1::MetricsFilter& filter, std::string* next_page_token);
+  // Mean, std and count over seeds per (method, value, split). With `vs`
+  // ("METHOD" or "METHOD:VALUE", see SummarizeSweepRequest.vs) each metric
+  // also gets its difference to that configuration, paired by seed, with a
+  // 95% Student-t interval; an unknown or ambiguous `vs` is
+  // InvalidArgument naming the methods and values the sweep has.
   absl::StatusOr<std::vector<v1::SummaryRow>> SummarizeSweep(
-      int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split);
+      int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split,
+      const std::string& vs = "");
   // epoch 0 = the job's newest; the bins with ECE, MCE and OE re-derived.
   absl::StatusOr<v1::EpochMetrics> GetReliability(int64_t job_id,
                                                   uint32_t epoch,

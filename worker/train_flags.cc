@@ -104,6 +104,20 @@ const std::vector<Flag>& Flags() {
        Double("label-noise", &TrainConfig::label_noise)},
       {"noise-kind", "KIND", "pair|symmetric (default pair)",
        Enum("noise-kind", &TrainConfig::noise_kind, &calib::ParseNoiseKind)},
+      {"classes", "C1,C2,...",
+       "train and test on these classes only, relabelled 0..k-1 in this "
+       "order (default: all)",
+       [](TrainConfig& c, const std::string& v) -> absl::Status {
+         c.classes.clear();
+         for (absl::string_view part :
+              absl::StrSplit(v, ',', absl::SkipEmpty())) {
+           int k;
+           if (!absl::SimpleAtoi(part, &k))
+             return NotA("classes", "comma-separated class numbers", v);
+           c.classes.push_back(k);
+         }
+         return absl::OkStatus();
+       }},
       {"synthetic-classes", "K", "synthetic: classes, [2, 1000] (default 4)",
        Synthetic("synthetic-classes", &calib::SyntheticOptions::classes)},
       {"synthetic-channels", "C", "synthetic: channels, [1, 16] (default 1)",
@@ -230,7 +244,9 @@ const std::vector<Flag>& Flags() {
        "(default 0)",
        Int64("noise-eval", &TrainConfig::noise_eval_count)},
       {"ood-dataset", "NAME",
-       "evaluate this dataset's test inputs as OOD (split ood)",
+       "evaluate this dataset's test inputs as OOD (split ood); "
+       "held-out-classes: the test examples of the classes --classes leaves "
+       "out",
        String(&TrainConfig::ood_dataset)},
       {"ood-data-dir", "DIR", "directory of --ood-dataset",
        String(&TrainConfig::ood_data_dir)},

@@ -47,6 +47,36 @@ TEST(ValidateTest, OutOfRangeFieldsNameFieldAndRange) {
   ExpectInvalid(c, "alpha", "[0, 10]");
 }
 
+TEST(ValidateTest, ClassSubsetsAndHeldOutClasses) {
+  TrainConfig c;
+  c.classes = {0, 1, 2, 3, 4};
+  EXPECT_TRUE(Validate(c).ok());
+  c.ood_dataset = kHeldOutClasses;
+  EXPECT_TRUE(Validate(c).ok());
+  c.classes = {0, 10};
+  ExpectInvalid(c, "classes[1]", "[0, 9]");
+  c.classes = {4, 4};
+  ExpectInvalid(c, "classes[1]", "distinct");
+  c.classes = {7};
+  ExpectInvalid(c, "classes", "2 to 10");
+  // Held-out classes need some class left out.
+  c.classes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  ExpectInvalid(c, "held-out-classes", "leave out");
+  c.classes = {};
+  ExpectInvalid(c, "held-out-classes", "leave out");
+  // The synthetic dataset's class count is its option; CIFAR-100 has 100.
+  c = {};
+  c.dataset = DatasetKind::kSynthetic;
+  c.synthetic.classes = 3;
+  c.classes = {0, 3};
+  ExpectInvalid(c, "classes[1]", "[0, 2]");
+  c = {};
+  c.dataset = DatasetKind::kCifar100;
+  c.data_dir = "/data/cifar100";
+  c.classes = {0, 99};
+  EXPECT_TRUE(Validate(c).ok());
+}
+
 TEST(ValidateTest, CrossFieldRules) {
   TrainConfig c;
   c.nesterov = true;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -250,6 +251,117 @@ TEST_F(CliTest, SummaryMetricsAndPlotsShowWhatWasStored) {
   r = Mixcal(absl::StrCat("plot curves 1 --metric train_loss --out ",
                           (dir_ / "x.svg").string()));
   EXPECT_EQ(r.code, 0) << r.err;  // a known metric (zero here) plots
+}
+
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+TEST_F(CliTest, SummaryVsPairsEachSeedWithTheReference) {
+  ASSERT_EQ(Mixcal("submit --name s --dataset synthetic --model mlp "
+                   "--methods baseline,mixup:0.4 --seeds 2 --epochs 3")
+                .code,
+            0);
+  TrainAll(3);
+  // Final ECE: baseline 0.1/3 + 0.001*seed, mixup 0.02/3 + 0.001*seed: the
+  // paired difference is -0.08/3 = -0.0267 on both seeds, so its interval
+  // has no width and excludes 0.
+  Result r = Mixcal("summary 1 --vs baseline");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("difference to baseline"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("-0.0267 [-0.0267, -0.0267] *"), std::string::npos)
+      << r.out;
+  r = Mixcal("summary 1 --vs baseline --format json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"vs_method\":\"baseline\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"significant\":true"), std::string::npos) << r.out;
+  r = Mixcal("summary 1 --vs baseline --format csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("vs_diff,vs_low,vs_high"), std::string::npos) << r.out;
+  // An unknown reference: one line naming what the sweep has.
+  r = Mixcal("summary 1 --vs erl");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("baseline, mixup:0.4"), std::string::npos) << r.err;
+  // The same comparison as a plot: the difference against the parameter.
+  const fs::path svg = dir_ / "diff.svg";
+  r = Mixcal(absl::StrCat("plot sweep 1 --metric ece --vs baseline --out ",
+                          svg.string()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string text = ReadAll(svg);
+  EXPECT_NE(text.find("minus baseline"), std::string::npos);
+  EXPECT_NE(text.find("baseline (zero)"), std::string::npos);
+}
+
+TEST_F(CliTest, PlotEvolutionDrawsAPanelPerEpochAndARowPerJob) {
+  ASSERT_EQ(Mixcal("submit --name s --dataset synthetic --model mlp "
+                   "--methods baseline,mixup:0.4 --seeds 2 --epochs 3")
+                .code,
+            0);
+  TrainAll(3);
+  const fs::path svg = dir_ / "evolution.svg";
+  // Jobs 1 (baseline seed 0) and 3 (mixup seed 0), epochs 1-3 of split test.
+  Result r = Mixcal(absl::StrCat("plot evolution 1 --with 3 --epochs 1,2,3 "
+                                 "--split test --out ",
+                                 svg.string()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string text = ReadAll(svg);
+  EXPECT_EQ(Count(text, ">epoch 1: ECE"), 2u);
+  EXPECT_EQ(Count(text, ">epoch 3: ECE"), 2u);
+  EXPECT_NE(text.find("job 1: baseline"), std::string::npos);
+  EXPECT_NE(text.find("job 3: mixup 0.4"), std::string::npos);
+  // Every bin holds all 100 examples at confidence 0.97, accuracy 0.9: one
+  // overconfident bubble per panel, 6 panels.
+  EXPECT_EQ(Count(text, "100.0% of examples"), 6u);
+  // Well-formed XML, as a browser parses it.
+  const std::string check = absl::StrCat(
+      "/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as E; "
+      "E.parse(sys.argv[1])' ",
+      svg.string());
+  EXPECT_EQ(std::system(check.c_str()), 0) << text;
+  // Without --epochs: the first and the newest (3 epochs: 1 and 3).
+  r = Mixcal(absl::StrCat("plot evolution 1 --split test --out ", svg.string()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Count(ReadAll(svg), ": ECE "), 2u);
+  // The default split is train, which this sweep did not evaluate.
+  r = Mixcal(absl::StrCat("plot evolution 1 --out ", svg.string()));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("trainEvalCount"), std::string::npos) << r.err;
+  r = Mixcal("plot evolution 1 --epochs 0,x");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--epochs"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, FlagsOverrideASpecFileAndMakeItAnotherSweep) {
+  const fs::path spec = dir_ / "spec.json";
+  std::ofstream(spec) << R"({"name": "file", "requestId": "file-v1",
+    "data": {"dataset": "synthetic"}, "model": "mlp",
+    "training": {"epochs": 4},
+    "methods": [{"name": "baseline"}, {"name": "mixup", "values": [0.2]}],
+    "seeds": [0, 1, 2]})";
+  Result r = Mixcal(absl::StrCat("submit ", spec.string(), " --format json"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Mixcal(absl::StrCat("submit ", spec.string(),
+                          " --seeds 1 --epochs 2 --methods baseline "
+                          "--weight-decay 0 --schedule cosine --format json"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  // A new sweep (the file's request id no longer applies) of 1 job.
+  EXPECT_NE(r.out.find("\"id\":\"2\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"job_ids\":[\"7\"]"), std::string::npos) << r.out;
+  r = Mixcal("jobs 2 --format json");
+  EXPECT_NE(r.out.find("\"epochs\":2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"schedule\":\"cosine\""), std::string::npos) << r.out;
+  // Without overrides the file's request id returns the first sweep.
+  r = Mixcal(absl::StrCat("submit ", spec.string(), " --format json"));
+  EXPECT_NE(r.out.find("\"id\":\"1\""), std::string::npos) << r.out;
 }
 
 TEST_F(CliTest, AnUnwritablePlotFileIsAnErrorNamingIt) {

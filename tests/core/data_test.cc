@@ -279,6 +279,39 @@ TEST(SplitTest, DisjointDeterministicAndLimited) {
   EXPECT_TRUE(limited.val.images.equal(a.val.images));
 }
 
+TEST(SelectClassesTest, KeepsListedClassesRelabelledAndReturnsTheRest) {
+  // Each image's single pixel is its original class, so where every
+  // example went can be read back.
+  DataBundle d;
+  d.classes = 5;
+  auto make = [](int n) {
+    at::Tensor labels = at::arange(n, at::kLong).remainder(5);
+    return TensorDataset{labels.to(at::kByte).view({n, 1, 1, 1}).clone(),
+                         labels};
+  };
+  d.train = make(50);
+  d.test = make(25);
+  at::Tensor held_out = SelectClasses(&d, {3, 1});
+  EXPECT_EQ(d.classes, 2);
+  ASSERT_EQ(d.train.size(), 20);
+  ASSERT_EQ(d.test.size(), 10);
+  for (const TensorDataset* part : {&d.train, &d.test}) {
+    for (int64_t i = 0; i < part->size(); ++i) {
+      const int64_t label = part->labels[i].item<int64_t>();
+      const int original = part->images[i].flatten()[0].item<uint8_t>();
+      // 3 -> 0, 1 -> 1: the listed order.
+      EXPECT_EQ(original, label == 0 ? 3 : 1);
+    }
+  }
+  // The held-out test images: classes 0, 2 and 4 only, 5 of each; none of
+  // them is a training class.
+  ASSERT_EQ(held_out.size(0), 15);
+  for (int64_t i = 0; i < held_out.size(0); ++i) {
+    const int original = held_out[i].flatten()[0].item<uint8_t>();
+    EXPECT_TRUE(original == 0 || original == 2 || original == 4) << original;
+  }
+}
+
 TEST(SyntheticTest, DeterministicBalancedAndSeparated) {
   calib::SyntheticOptions o;
   o.classes = 2;

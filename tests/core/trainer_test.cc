@@ -132,6 +132,37 @@ TEST(TrainerTest, LearnsSyntheticDataAndReportsEveryMetric) {
   EXPECT_NEAR(r.reports[2].lr, 0.0005, 1e-12);
 }
 
+TEST(TrainerTest, HeldOutClassesAreTheOutOfDistributionSplit) {
+  calib::TrainConfig c = TinyConfig();  // 4 balanced classes, 512 test
+  c.epochs = 2;
+  c.classes = {2, 0};
+  c.ood_dataset = calib::kHeldOutClasses;
+  RunResult r = RunTraining(c);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  const EpochReport& last = r.reports.back();
+  const SplitMetrics* test = FindSplit(last, "test");
+  const SplitMetrics* ood = FindSplit(last, "ood");
+  ASSERT_NE(test, nullptr);
+  ASSERT_NE(ood, nullptr);
+  // Two of four classes: half the test set is in distribution, the other
+  // half (classes 1 and 3) is the OOD split.
+  EXPECT_EQ(test->count, 256);
+  EXPECT_EQ(ood->count, 256);
+  EXPECT_FALSE(ood->has_labels);
+  // A two-class network: top-label confidence is never below 1/2.
+  EXPECT_GE(test->mean_confidence, 0.5);
+  EXPECT_GE(ood->mean_confidence, 0.5);
+  EXPECT_GT(test->accuracy, 0.85);
+  ASSERT_TRUE(ood->auroc.has_value());
+  EXPECT_GE(*ood->auroc, 0.0);
+  EXPECT_LE(*ood->auroc, 1.0);
+  // ood_count caps the split.
+  c.ood_count = 100;
+  r = RunTraining(c);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(FindSplit(r.reports.back(), "ood")->count, 100);
+}
+
 TEST(TrainerTest, SameSeedGivesSameNumbersOnCpu) {
   calib::TrainConfig c = TinyConfig();
   c.method = calib::MethodKind::kMixup;

@@ -196,7 +196,11 @@ TEST(SpecTest, NormalizedFillsDefaultsSoEqualSpecsCompareEqual) {
 
 TEST(SpecTest, ExampleSpecFilesParseAndValidate) {
   for (const char* name :
-       {"mixup-fashion-mnist.json", "mixup-cifar100-vgg16.json"}) {
+       {"mixup-fashion-mnist.json", "mixup-cifar100-vgg16.json",
+        "quickstart.json", "quickstart-full-data.json",
+        "papers/thulasidasan-fmnist.json",
+        "papers/thulasidasan-unknown-classes.json",
+        "papers/label-noise-fmnist.json", "papers/chidambaram-overlap.json"}) {
     std::ifstream in(std::string(MIXCAL_SOURCE_DIR) + "/examples/" + name);
     ASSERT_TRUE(in) << name;
     std::stringstream text;

@@ -752,6 +752,91 @@ TEST_F(StoreTest, SummaryIsMeanStdCountOverSeeds) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(StoreTest, SummaryComparesWithAReferencePairedBySeed) {
+  auto sweep = store_->CreateSweep(Spec("vs", 3));  // baseline x3, mixup x3
+  ASSERT_TRUE(sweep.ok());
+  int64_t w = Worker();
+  // Jobs in order: baseline seeds 0-2, then mixup 0.2 seeds 0-2. Final ECE:
+  // baseline 0.10, 0.13, 0.09; mixup 0.05, 0.07, 0.06. Mixup's seed 1 stores
+  // test_ts only in the second sweep below.
+  const double ece[6] = {0.10, 0.13, 0.09, 0.05, 0.07, 0.06};
+  for (int j = 0; j < 6; ++j) {
+    Assignment a = Acquire(w);
+    ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", ece[j])}).ok());
+  }
+  v1::SummaryPoint final_point;
+  final_point.set_final(true);
+  auto rows = store_->SummarizeSweep(sweep->id(), final_point, "test", "baseline");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  auto stat = [](const v1::SummaryRow& r, const std::string& name) {
+    for (const auto& m : r.stats())
+      if (m.metric() == name) return m;
+    return v1::MetricStat();
+  };
+  EXPECT_EQ((*rows)[0].vs_method(), "baseline");
+  EXPECT_FALSE(stat((*rows)[0], "ece").has_vs());  // the reference itself
+  const v1::MetricStat m = stat((*rows)[1], "ece");
+  ASSERT_TRUE(m.has_vs());
+  // By hand: d = -0.05, -0.06, -0.03; mean -0.0466667, sd 0.0152753,
+  // t(0.975, 2) = 4.302653: half width 0.0379458.
+  EXPECT_EQ(m.vs().pairs(), 3u);
+  EXPECT_NEAR(m.vs().mean(), -0.0466667, 1e-6);
+  EXPECT_NEAR(m.vs().low(), -0.0846125, 1e-6);
+  EXPECT_NEAR(m.vs().high(), -0.0087209, 1e-6);
+  EXPECT_TRUE(m.vs().significant());
+  // Equal accuracy on every seed: a difference of exactly 0, not significant.
+  EXPECT_NEAR(stat((*rows)[1], "accuracy").vs().mean(), 0, 1e-12);
+  EXPECT_FALSE(stat((*rows)[1], "accuracy").vs().significant());
+
+  // Against mixup (one value, so the bare name resolves): the signs flip.
+  rows = store_->SummarizeSweep(sweep->id(), final_point, "test", "mixup");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ((*rows)[0].vs_method(), "mixup");
+  EXPECT_DOUBLE_EQ((*rows)[0].vs_value(), 0.2);
+  EXPECT_NEAR(stat((*rows)[0], "ece").vs().mean(), 0.0466667, 1e-6);
+
+  // Unknown or absent references name what the sweep has.
+  for (const char* bad : {"erl", "mixup:0.3", "mixup:x", "nonsense"}) {
+    auto r = store_->SummarizeSweep(sweep->id(), final_point, "test", bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("vs \""), std::string::npos) << bad;
+  }
+  auto r = store_->SummarizeSweep(sweep->id(), final_point, "test", "erl");
+  EXPECT_NE(r.status().message().find("baseline, mixup:0.2"), std::string::npos)
+      << r.status();
+}
+
+TEST_F(StoreTest, SummaryPairsBySeedNotByPosition) {
+  auto sweep = store_->CreateSweep(Spec("pairs", 3));
+  ASSERT_TRUE(sweep.ok());
+  int64_t w = Worker();
+  const double ece[6] = {0.10, 0.13, 0.09, 0.05, 0.07, 0.06};
+  for (int j = 0; j < 6; ++j) {
+    Assignment a = Acquire(w);
+    // Mixup's seed 1 (job 4) stores no test split.
+    const std::string split = j == 4 ? "test_ts" : "test";
+    ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, split, ece[j])}).ok());
+  }
+  v1::SummaryPoint final_point;
+  final_point.set_final(true);
+  auto rows = store_->SummarizeSweep(sweep->id(), final_point, "test", "baseline");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  const v1::SummaryRow& mixup = (*rows)[1];
+  ASSERT_EQ(mixup.method(), "mixup");
+  v1::MetricStat m;
+  for (const auto& st : mixup.stats())
+    if (st.metric() == "ece") m = st;
+  // Seeds 0 and 2 pair: d = 0.05 - 0.10, 0.06 - 0.09 = -0.05, -0.03 (by
+  // position it would be -0.05, -0.07). Mean -0.04, sd 0.0141421,
+  // t(0.975, 1) = 12.706205: half width 0.1270620.
+  EXPECT_EQ(m.vs().pairs(), 2u);
+  EXPECT_NEAR(m.vs().mean(), -0.04, 1e-9);
+  EXPECT_NEAR(m.vs().low(), -0.1670620, 1e-6);
+  EXPECT_NEAR(m.vs().high(), 0.0870620, 1e-6);
+  EXPECT_FALSE(m.vs().significant());
+}
+
 TEST_F(StoreTest, ReliabilityComesBackWithMetricsDerivedFromBins) {
   store_->CreateSweep(Spec("rel", 1)).IgnoreError();
   Assignment a = Acquire(Worker());

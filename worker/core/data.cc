@@ -365,6 +365,29 @@ absl::StatusOr<DataBundle> LoadDataset(calib::DatasetKind kind,
   return b;
 }
 
+at::Tensor SelectClasses(DataBundle* data, const std::vector<int>& classes) {
+  // new_label[c] = position of c in `classes`, or -1 when left out.
+  std::vector<int64_t> map(static_cast<size_t>(data->classes), -1);
+  for (size_t i = 0; i < classes.size(); ++i)
+    map[static_cast<size_t>(classes[i])] = static_cast<int64_t>(i);
+  const at::Tensor lookup = at::tensor(map, at::kLong);
+  auto keep = [&](const TensorDataset& d, at::Tensor* held_out) {
+    const at::Tensor relabelled = lookup.index_select(0, d.labels);
+    const at::Tensor kept = relabelled.ge(0).nonzero().squeeze(1);
+    if (held_out != nullptr) {
+      const at::Tensor other = relabelled.lt(0).nonzero().squeeze(1);
+      *held_out = d.images.index_select(0, other).contiguous();
+    }
+    return TensorDataset{d.images.index_select(0, kept).contiguous(),
+                         relabelled.index_select(0, kept).contiguous()};
+  };
+  at::Tensor held_out;
+  data->train = keep(data->train, nullptr);
+  data->test = keep(data->test, &held_out);
+  data->classes = static_cast<int>(classes.size());
+  return held_out;
+}
+
 at::Tensor ApplyLabelNoise(const at::Tensor& labels, int classes, double rate,
                            calib::NoiseKind kind, uint64_t seed) {
   at::Tensor out = labels.to(at::kCPU, at::kLong).clone();

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "calib/config.h"
@@ -60,6 +61,12 @@ absl::StatusOr<DataBundle> LoadDataset(calib::DatasetKind kind,
 // kSymmetric to a uniformly drawn other class.
 at::Tensor ApplyLabelNoise(const at::Tensor& labels, int classes, double rate,
                            calib::NoiseKind kind, uint64_t seed);
+
+// Keeps only the examples of `classes` in train and test, relabelled
+// 0..k-1 in the order listed, and sets data->classes = k. Returns the test
+// examples of every other class (the held-out categories), images only.
+// `classes` is validated (distinct, each in [0, data->classes)).
+at::Tensor SelectClasses(DataBundle* data, const std::vector<int>& classes);
 
 // The training set split from `seed`: a fraction `val_fraction` held out as
 // validation, then at most `train_limit` (0 = all) kept for training.

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "worker/core/data.h"
 #include "worker/core/evaluate.h"
@@ -110,10 +111,14 @@ double LearningRateAt(const calib::TrainConfig& c, const std::vector<int>& miles
 
 // What a checkpoint must match to be resumed by a configuration.
 std::string Fingerprint(const calib::TrainConfig& c, const DataBundle& d) {
+  std::string subset;
+  if (!c.classes.empty())
+    subset = absl::StrCat(";subset=", absl::StrJoin(c.classes, ","));
   return absl::StrCat("model=", Name(c.model), ";dataset=", Name(c.dataset),
                       ";shape=", d.channels, "x", d.height, "x", d.width,
                       ";classes=", d.classes, ";method=", Name(c.method), ";optimizer=", Name(c.optimizer),
-                      ";seed=", c.seed, ";batch=", c.batch_size);
+                      ";seed=", c.seed, ";batch=", c.batch_size,
+                      subset);
 }
 
 void SetGradsToNone(torch::nn::Module& model) {
@@ -213,6 +218,9 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
   MIXCAL_ASSIGN_OR_RETURN(DataBundle data,
                           LoadDataset(config.dataset, config.data_dir,
                                       config.synthetic, config.seed));
+  at::Tensor held_out_test;  // test images of the classes left out
+  if (!config.classes.empty())
+    held_out_test = SelectClasses(&data, config.classes);
   if (config.label_noise > 0) {
     data.train.labels =
         ApplyLabelNoise(data.train.labels, data.classes, config.label_noise,
@@ -226,7 +234,10 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
             test.labels.slice(0, 0, config.test_limit)};
   }
   at::Tensor ood_images;
-  if (!config.ood_dataset.empty()) {
+  if (config.ood_dataset == calib::kHeldOutClasses) {
+    const int64_t n = std::min<int64_t>(config.ood_count, held_out_test.size(0));
+    ood_images = held_out_test.slice(0, 0, n).to(device);
+  } else if (!config.ood_dataset.empty()) {
     MIXCAL_ASSIGN_OR_RETURN(calib::DatasetKind ood_kind,
                             calib::ParseDataset(config.ood_dataset, "ood_dataset"));
     MIXCAL_ASSIGN_OR_RETURN(
