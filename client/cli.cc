@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/args.h"
 #include "client/commands.h"
+#include "client/dashboard.h"
 #include "client/session.h"
 
 namespace mixcal::client {
@@ -155,6 +156,30 @@ const std::vector<Entry>& Commands() {
         2,
         2},
        Plot},
+      {{"dashboard",
+        "dashboard [--listen 127.0.0.1:8080] [--open] "
+        "[--dashboard-token-file F] [--dashboard-insecure]",
+        "Serves a web view of the coordinator (the same --address, --token "
+        "and --tls-ca as every command):\n"
+        "the sweeps; a sweep's jobs updating live, its summary (at final / "
+        "best / epoch N, raw or\n"
+        "temperature-scaled, compared with any method), curves and metric "
+        "against hyperparameter,\n"
+        "CSV/JSON downloads; a job's reliability diagram at any epoch, curves "
+        "and events; the workers.\n"
+        "It listens on loopback unless told otherwise; on another address it "
+        "needs its own token\n"
+        "(--dashboard-token-file FILE or $MIXCAL_DASHBOARD_TOKEN, at least 16 "
+        "characters; open the\n"
+        "page once as /?token=TOKEN) or --dashboard-insecure. --open starts a "
+        "browser (xdg-open);\n"
+        "--port-file F writes the port (with --listen HOST:0). Ctrl-C stops "
+        "it.",
+        {"listen", "dashboard-token-file", "port-file"},
+        {"open", "dashboard-insecure"},
+        0,
+        0},
+       DashboardCmd},
   };
   return *c;
 }

@@ -185,6 +185,13 @@ int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,
   f->set_page_size(10000);
   const std::string format =
       p.Get("format", "text") == "text" ? "csv" : p.Get("format");
+  grpc::Status st = WriteMetrics(s, req, format, out);
+  if (!st.ok()) return s.Fail(st);
+  return kOk;
+}
+
+grpc::Status WriteMetrics(Session& s, const v1::QueryMetricsRequest& req,
+                          const std::string& format, std::ostream& out) {
   // The columns: the row's identity, then the metric table's metrics (an
   // optional one empty where the row has none), then wall_seconds.
   if (format == "csv") {
@@ -214,9 +221,9 @@ int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,
           first = false;
         }
       });
-  if (!st.ok()) return s.Fail(st);
+  if (!st.ok()) return st;
   if (format == "json") out << "]\n";
-  return kOk;
+  return grpc::Status::OK;
 }
 
 }  // namespace mixcal::client

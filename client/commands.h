@@ -36,6 +36,10 @@ int WatchCmd(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
 int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
             const std::string& format, const std::string& vs, Session& s,
             std::ostream& out, std::ostream& err);
+// Every row `req` selects, as CSV (the metric table's columns) or a JSON
+// array, written as the pages arrive.
+grpc::Status WriteMetrics(Session& s, const v1::QueryMetricsRequest& req,
+                          const std::string& format, std::ostream& out);
 int SummaryCmd(const Parsed& p, Session& s, std::ostream& out,
                std::ostream& err, bool tty);
 int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,

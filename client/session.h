@@ -29,6 +29,8 @@ class Session {
   // returns kServerError.
   int Fail(const grpc::Status& s);
   v1::ExperimentService::Stub& api() { return *stub_; }
+  // HOST:PORT of the coordinator.
+  const std::string& address() const { return address_; }
   // One unary call with the deadline and the token:
   //   s.Call(&v1::ExperimentService::Stub::GetSweep, req, &sweep);
   template <typename Req, typename Resp>

@@ -26,7 +26,13 @@ PACKAGES=(
   # the deployment tests: a real single-node Slurm cluster (tests/deploy/),
   # systemd-analyze for the units, clang for the libFuzzer targets
   slurmctld slurmd slurm-client munge systemd clang
+  # mixcal dashboard: its HTTP library; the browser its test drives
+  libcpp-httplib-dev chromium
 )
+# Node.js and npm for the dashboard's browser test (puppeteer-core): Debian's,
+# unless another installation is already on PATH.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

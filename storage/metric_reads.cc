@@ -166,6 +166,7 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
     absl::StrAppend(&sql, " AND m.epoch >= ", f.epoch_min());
   if (f.epoch_max() > 0)
     absl::StrAppend(&sql, " AND m.epoch <= ", f.epoch_max());
+  if (f.latest_only()) absl::StrAppend(&sql, " AND m.epoch = j.last_epoch");
   if (!f.page_token().empty())
     absl::StrAppend(&sql, " AND (m.job_id, m.epoch, m.split) > (?5, ?6, ?7)");
   absl::StrAppend(&sql, " ORDER BY m.job_id, m.epoch, m.split LIMIT ",

@@ -157,13 +157,15 @@ absl::StatusOr<v1::Sweep> Store::GetSweepLocked(int64_t sweep_id) {
   sweep.set_submitter(s->Text(5));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement j,
-      db_->Cached("SELECT id, state FROM jobs WHERE sweep_id = ? ORDER BY id"));
+      db_->Cached("SELECT id, state, last_epoch FROM jobs WHERE sweep_id = ? "
+                  "ORDER BY id"));
   j->Bind(1, sweep_id);
   v1::JobCounts* c = sweep.mutable_counts();
   while (true) {
     MIXCAL_ASSIGN_OR_RETURN(bool row, j->Step());
     if (!row) break;
     sweep.add_job_ids(j->Int(0));
+    c->set_epochs_done(c->epochs_done() + static_cast<uint64_t>(j->Int(2)));
     switch (static_cast<v1::JobState>(j->Int(1))) {
       case v1::QUEUED:
         c->set_queued(c->queued() + 1);

@@ -7,6 +7,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash deploy/setup.sh
+# puppeteer-core for the dashboard's browser test, from npm (the lock file
+# pins it); again only when the lock file changed.
+dash="$root/tests/dashboard"
+if [ ! -f "$dash/node_modules/.package-lock.json" ] ||
+   [ "$dash/package-lock.json" -nt "$dash/node_modules/.package-lock.json" ]; then
+  (cd "$dash" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 build="${MIXCAL_BUILD_DIR:-$root/build}"
 jobs="${MIXCAL_JOBS:-2}"

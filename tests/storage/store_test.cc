@@ -701,6 +701,32 @@ TEST_F(StoreTest, QueryMetricsFiltersAndPages) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(StoreTest, LatestOnlyReadsEachJobsNewestEpochAndCountsSumEpochs) {
+  auto sweep = store_->CreateSweep(Spec("latest", 2));  // 4 jobs
+  ASSERT_TRUE(sweep.ok());
+  int64_t w = Worker();
+  // Job j stores epochs 1..j+1.
+  for (int j = 0; j < 4; ++j) {
+    Assignment a = Acquire(w);
+    for (uint32_t e = 1; e <= static_cast<uint32_t>(j + 1); ++e)
+      ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(e, "test", 0.1 * e)}).ok());
+  }
+  v1::MetricsFilter f;
+  f.set_sweep_id(sweep->id());
+  f.set_latest_only(true);
+  std::string token;
+  auto rows = store_->QueryMetrics(f, &token);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 4u);
+  for (size_t j = 0; j < 4; ++j) {
+    EXPECT_EQ((*rows)[j].epoch(), j + 1);
+    EXPECT_NEAR((*rows)[j].ece(), 0.1 * (j + 1), 1e-12);
+  }
+  auto s = store_->GetSweep(sweep->id());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->counts().epochs_done(), 1u + 2 + 3 + 4);
+}
+
 TEST_F(StoreTest, SummaryIsMeanStdCountOverSeeds) {
   auto sweep =
       store_->CreateSweep(Spec("summary", 3));  // baseline x3, mixup x3

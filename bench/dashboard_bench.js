@@ -1,0 +1,74 @@
+// Browser side of bench/dashboard_bench.sh (Debian's chromium through
+// puppeteer-core, installed by tests/run.sh under tests/dashboard/):
+//   1. load time of a big sweep's page: from navigation start until the job
+//      table holds every job and the summary table is drawn (performance.now()
+//      in the page), 7 loads, median and max; also the curves figure;
+//   2. live latency: a fake worker (bench/dashboard_fake_worker.py) stores
+//      epochs of a running sweep; each epoch's time from ReportEpoch's return
+//      to the browser's job row showing it.
+// Prints one JSON line.
+'use strict';
+const { spawn } = require('child_process');
+const path = require('path');
+const readline = require('readline');
+const puppeteer = require(path.join(__dirname, '..', 'tests', 'dashboard', 'node_modules', 'puppeteer-core'));
+
+const [dash, bigSweep, bigJobs, liveSweep, address, stubs] = process.argv.slice(2);
+const median = a => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
+
+(async () => {
+  const browser = await puppeteer.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1400, height: 1000 });
+  const loads = [], curves = [];
+  for (let i = 0; i < 7; i++) {
+    await page.goto('about:blank');
+    await page.goto(dash + '/sweep/' + bigSweep, { waitUntil: 'domcontentloaded' });
+    const t = await page.waitForFunction(n => {
+      const rows = document.querySelectorAll('table.jobs tbody tr').length;
+      const summary = document.querySelector('#summary table');
+      return rows === n && summary ? performance.now() : false;
+    }, { polling: 'raf', timeout: 60000 }, Number(bigJobs));
+    loads.push(await t.jsonValue());
+    const c = await page.waitForFunction(() => {
+      const img = document.getElementById('curves');
+      return img && img.complete && img.naturalWidth > 0 ? performance.now() : false;
+    }, { polling: 50, timeout: 60000 });
+    curves.push(await c.jsonValue());
+  }
+
+  // Live: the page of the running sweep records when each epoch shows.
+  await page.goto(dash + '/sweep/' + liveSweep, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('table.jobs tbody tr');
+  await page.evaluate(() => {
+    window.__seen = {};
+    new MutationObserver(() => {
+      for (const tr of document.querySelectorAll('table.jobs tbody tr')) {
+        const epoch = parseInt(tr.children[5].textContent, 10);
+        const key = tr.dataset.job + ':' + epoch;
+        if (epoch > 0 && !(key in window.__seen)) window.__seen[key] = Date.now();
+      }
+    }).observe(document.querySelector('table.jobs'), { subtree: true, characterData: true, childList: true });
+  });
+  const worker = spawn('/usr/bin/python3', [path.join(__dirname, 'dashboard_fake_worker.py'),
+    '--address', address, '--stubs', stubs, '--epochs', '20', '--interval', '0.25']);
+  const stored = [];
+  worker.stderr.on('data', d => process.stderr.write(d));
+  for await (const line of readline.createInterface({ input: worker.stdout })) {
+    const r = JSON.parse(line);
+    if (r.epoch) stored.push(r);
+  }
+  await new Promise(ok => setTimeout(ok, 1500));
+  const seen = await page.evaluate(() => window.__seen);
+  const lat = stored.map(r => (seen[r.job + ':' + r.epoch] ?? NaN) - r.stored_ms);
+  const missing = lat.filter(x => !isFinite(x)).length;
+  const ok = lat.filter(isFinite);
+  await browser.close();
+  console.log(JSON.stringify({
+    jobs: Number(bigJobs),
+    page_load_ms: { median: median(loads), max: Math.max(...loads), runs: loads.map(Math.round) },
+    curves_figure_ms: { median: median(curves), max: Math.max(...curves) },
+    live_latency_ms: { epochs: lat.length, shown: ok.length, missing, median: median(ok), max: Math.max(...ok) },
+  }));
+})().catch(e => { console.error(e.stack || e); process.exit(1); });

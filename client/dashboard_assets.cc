@@ -1,0 +1,342 @@
+// The dashboard's page, script and style, served by the process itself (no
+// CDN, nothing fetched from elsewhere). One page shell for every route; the
+// script reads the path and draws that page from /api/ (JSON), /plot/ (the
+// CLI's SVG figures) and, on a sweep's page, /api/sweep/ID/events
+// (Server-Sent Events fed by WatchSweep).
+
+namespace mixcal::client {
+
+extern const char kDashboardPage[] = R"HTML(<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>mixcal</title>
+<link rel="stylesheet" href="/static/style.css">
+<script src="/static/app.js" defer></script>
+</head>
+<body>
+<header>
+  <a class="brand" href="/">mixcal</a>
+  <nav><a href="/">Sweeps</a> <a href="/workers">Workers</a></nav>
+  <span id="conn" class="conn"></span>
+</header>
+<div id="banner" class="banner" hidden></div>
+<main id="main"><p class="muted">Loading…</p></main>
+</body>
+</html>
+)HTML";
+
+extern const char kDashboardStyle[] = R"CSS(
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }
+header { display: flex; gap: 1.5em; align-items: center; padding: .6em 1.2em; background: #1f2937; color: #fff; }
+header a { color: #fff; text-decoration: none; }
+header .brand { font-weight: bold; font-size: 1.1em; }
+header nav a { margin-right: 1em; opacity: .85; }
+.conn { margin-left: auto; font-size: .9em; opacity: .85; }
+main { padding: 1em 1.2em; }
+table.summary td { vertical-align: top; }
+small.sig { font-weight: bold; color: #1d4ed8; }
+h1 { font-size: 1.3em; margin: .2em 0 .6em; }
+h2 { font-size: 1.1em; margin: 1.4em 0 .5em; }
+table { border-collapse: collapse; background: #fff; }
+th, td { padding: .25em .6em; border-bottom: 1px solid #e5e7eb; text-align: left; white-space: nowrap; }
+th { background: #f3f4f6; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.banner { background: #fee2e2; color: #7f1d1d; padding: .6em 1.2em; border-bottom: 1px solid #fca5a5; }
+.muted { color: #6b7280; }
+.state-queued { color: #6b7280; } .state-running { color: #1d4ed8; font-weight: bold; }
+.state-succeeded { color: #15803d; } .state-failed { color: #b91c1c; font-weight: bold; }
+.state-cancelled { color: #92400e; }
+.bar { display: inline-block; width: 120px; height: 8px; background: #e5e7eb; vertical-align: middle; }
+.bar > span { display: block; height: 100%; background: #2563eb; }
+.controls { display: flex; flex-wrap: wrap; gap: 1em; align-items: center; margin: .4em 0; }
+.figs { display: flex; flex-wrap: wrap; gap: 1em; }
+.figs img { background: #fff; border: 1px solid #e5e7eb; max-width: 100%; }
+.sig { font-weight: bold; }
+.scroll { max-height: 480px; overflow: auto; display: inline-block; }
+)CSS";
+
+extern const char kDashboardScript[] = R"JS(
+'use strict';
+// mixcal dashboard: plain DOM, no framework. Pages: / (sweeps), /sweep/ID,
+// /job/ID, /workers.
+const main = document.getElementById('main');
+const banner = document.getElementById('banner');
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v; else if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) if (k != null) e.append(k);
+  return e;
+}
+function num(v, d = 4) { return (v == null || !isFinite(v)) ? '–' : Number(v).toFixed(d); }
+function ago(us) {
+  if (!us) return '–';
+  const s = (Date.now() * 1000 - us) / 1e6;
+  return s < 90 ? Math.round(s) + ' s ago' : s < 5400 ? Math.round(s / 60) + ' min ago' : Math.round(s / 3600) + ' h ago';
+}
+function showError(msg) { banner.textContent = msg; banner.hidden = false; }
+function clearError() { banner.hidden = true; }
+
+// GET JSON; on failure shows the banner and retries every 2 s until it works.
+async function api(path) {
+  for (;;) {
+    try {
+      const r = await fetch(path, { credentials: 'same-origin' });
+      const body = await r.json();
+      if (r.ok) { clearError(); return body; }
+      if (r.status !== 502) throw new Error(body.error || r.statusText);
+      showError(body.error + ' — retrying every 2 s');
+    } catch (e) {
+      if (e.message && !e.message.startsWith('NetworkError') && !(e instanceof TypeError)) throw e;
+      showError('the dashboard process is not answering — retrying');
+    }
+    await new Promise(ok => setTimeout(ok, 2000));
+  }
+}
+function table(headers, rows, cls) {
+  return el('table', { class: cls || '' },
+    el('thead', {}, el('tr', {}, ...headers.map(h => el('th', { text: h })))),
+    el('tbody', {}, ...rows));
+}
+function td(v, cls) { return el('td', { text: v, class: cls || '' }); }
+function link(href, text) { return el('a', { href, text }); }
+function select(id, options, value) {
+  const s = el('select', { id });
+  for (const o of options) {
+    const [v, t] = Array.isArray(o) ? o : [o, o];
+    const opt = el('option', { value: v, text: t });
+    if (v === value) opt.selected = true;
+    s.append(opt);
+  }
+  return s;
+}
+function img(src, alt) { return el('img', { src, alt, loading: 'lazy' }); }
+
+// --- sweeps ---
+async function sweepsPage() {
+  document.title = 'mixcal: sweeps';
+  const render = (sweeps) => {
+    const rows = sweeps.map(s => {
+      const c = s.counts, done = c.succeeded + c.failed + c.cancelled;
+      const epochsTotal = s.jobs * s.epochs_per_job;
+      const frac = epochsTotal ? c.epochs_done / epochsTotal : 0;
+      return el('tr', { 'data-sweep': s.id },
+        td(s.id, 'num'), el('td', {}, link('/sweep/' + s.id, s.name)),
+        td(s.state, 'state-' + s.state),
+        td(done + ' / ' + s.jobs, 'num'),
+        el('td', {}, el('span', { class: 'bar' }, el('span', { style: 'width:' + Math.round(100 * frac) + '%' })),
+          ' ' + c.epochs_done + ' / ' + epochsTotal + ' epochs'),
+        td(c.running, 'num'), td(c.failed, 'num'), td(s.dataset + ' / ' + s.model),
+        td(ago(s.created_at_us)), td(s.submitter));
+    });
+    main.replaceChildren(el('h1', { text: 'Sweeps' }),
+      sweeps.length ? table(['id', 'name', 'state', 'jobs done', 'progress', 'running', 'failed', 'data / model', 'created', 'by'], rows, 'sweeps')
+                    : el('p', { class: 'muted', text: 'No sweeps yet: mixcal submit SPEC.json' }));
+  };
+  for (;;) { render(await api('/api/sweeps')); await new Promise(ok => setTimeout(ok, 3000)); }
+}
+
+// --- one sweep ---
+async function sweepPage(id) {
+  document.title = 'mixcal: sweep ' + id;
+  const data = await api('/api/sweep/' + id);
+  const sweep = data.sweep;
+  const rows = new Map();   // job id -> row cells
+  const jobs = new Map();
+  const head = el('p', { id: 'sweep-head' });
+  function renderHead(s) {
+    const c = s.counts;
+    head.textContent = s.state + ' · ' + (c.succeeded + c.failed + c.cancelled) + ' / ' + s.jobs +
+      ' jobs done · ' + c.running + ' running · ' + c.queued + ' queued · ' + c.epochs_done + ' / ' +
+      s.jobs * s.epochs_per_job + ' epochs · ' + s.dataset + ' / ' + s.model;
+  }
+  renderHead(sweep);
+  function jobRow(j) {
+    const cells = {
+      state: td(j.state, 'state-' + j.state), epoch: td(j.epoch + ' / ' + j.epochs, 'num'),
+      sps: td('–', 'num'), acc: td('–', 'num'), ece: td('–', 'num'), oe: td('–', 'num'),
+      worker: td(j.worker || '–', 'num'), attempts: td(j.attempt + ' / ' + j.max_attempts, 'num'),
+      error: td(j.error),
+    };
+    const tr = el('tr', { 'data-job': j.id, 'data-state': j.state },
+      el('td', { class: 'num' }, link('/job/' + j.id, String(j.id))), td(j.method), td(j.method === 'baseline' ? '–' : String(j.value), 'num'),
+      td(j.seed, 'num'), cells.state, cells.epoch, cells.sps, cells.acc, cells.ece, cells.oe,
+      cells.worker, cells.attempts, cells.error);
+    rows.set(j.id, { tr, cells });
+    return tr;
+  }
+  function updateJob(j) {
+    jobs.set(j.id, j);
+    const r = rows.get(j.id);
+    if (!r) return;
+    r.tr.dataset.state = j.state;
+    r.cells.state.textContent = j.state; r.cells.state.className = 'state-' + j.state;
+    r.cells.epoch.textContent = j.epoch + ' / ' + j.epochs;
+    r.cells.worker.textContent = j.worker || '–';
+    r.cells.attempts.textContent = j.attempt + ' / ' + j.max_attempts;
+    r.cells.error.textContent = j.error;
+  }
+  function updateMetrics(m) {
+    const r = rows.get(m.job_id);
+    if (!r) return;
+    r.cells.acc.textContent = num(m.accuracy); r.cells.ece.textContent = num(m.ece);
+    r.cells.oe.textContent = num(m.oe); r.cells.sps.textContent = num(m.samples_per_sec, 0);
+    const j = jobs.get(m.job_id);
+    if (j && m.epoch > j.epoch) { j.epoch = m.epoch; r.cells.epoch.textContent = j.epoch + ' / ' + j.epochs; }
+  }
+  const tbodyRows = data.jobs.map(j => { jobs.set(j.id, j); return jobRow(j); });
+  const jobTable = table(['job', 'method', 'value', 'seed', 'state', 'epoch', 'samples/s', 'accuracy', 'ECE', 'OE', 'worker', 'attempts', 'error'], tbodyRows, 'jobs');
+  for (const m of data.latest) updateMetrics(m);
+
+  // Summary with selectors.
+  const configs = [['', 'none']];
+  const seen = new Set();
+  for (const j of data.jobs) {
+    const key = j.method === 'baseline' ? 'baseline' : j.method + ':' + j.value;
+    if (!seen.has(key)) { seen.add(key); configs.push([key, j.method === 'baseline' ? 'baseline' : j.method + ' ' + j.value]); }
+  }
+  const atSel = select('at', [['final', 'final epoch'], ['best:ece', 'best by ECE'], ['best:accuracy', 'best by accuracy'], ['best:nll', 'best by NLL'], ['epoch', 'epoch N']], 'final');
+  const epochIn = el('input', { id: 'at-epoch', type: 'number', min: '1', value: '1', size: '4', hidden: '' });
+  const splitSel = select('split', [['test', 'raw'], ['test_ts', 'temperature-scaled']], 'test');
+  const vsSel = select('vs', configs, seen.has('baseline') ? 'baseline' : '');
+  const summaryBox = el('div', { id: 'summary' });
+  async function loadSummary() {
+    const at = atSel.value === 'epoch' ? 'epoch:' + epochIn.value : atSel.value;
+    epochIn.hidden = atSel.value !== 'epoch';
+    const q = '?at=' + encodeURIComponent(at) + '&split=' + splitSel.value + '&vs=' + encodeURIComponent(vsSel.value);
+    let rowsJ;
+    try { rowsJ = await api('/api/sweep/' + id + '/summary' + q); }
+    catch (e) { summaryBox.replaceChildren(el('p', { class: 'muted', text: e.message })); return; }
+    const metrics = ['accuracy', 'ece', 'oe', 'mce', 'nll', 'brier'];
+    const trs = rowsJ.map(r => {
+      const st = Object.fromEntries((r.stats || []).map(s => [s.metric, s]));
+      const cells = metrics.map(m => {
+        const s = st[m];
+        if (!s) return td('–', 'num');
+        const cell = td(num(s.mean) + (s.count > 1 ? ' ± ' + num(s.std) : ''), 'num');
+        const c = s.vs;
+        if (c && c.pairs > 1) {
+          cell.append(el('br'), el('small', { class: c.significant ? 'sig' : 'muted',
+            text: (c.mean >= 0 ? '+' : '') + num(c.mean) + ' [' + num(c.low) + ', ' + num(c.high) + ']' + (c.significant ? ' *' : '') }));
+        }
+        return cell;
+      });
+      return el('tr', { 'data-config': r.method + ':' + r.value }, td(r.method === 'baseline' ? 'baseline' : r.method + ' ' + r.value), td(r.seeds, 'num'), ...cells);
+    });
+    const names = { accuracy: 'accuracy', ece: 'ECE', oe: 'OE', mce: 'MCE', nll: 'NLL', brier: 'Brier' };
+    summaryBox.replaceChildren(trs.length ? table(['method', 'seeds', ...metrics.map(m => names[m])], trs, 'summary')
+      : el('p', { class: 'muted', text: 'No finished epochs yet.' }),
+      el('p', { class: 'muted', text: 'mean ± std over seeds' + (vsSel.value ? '; below: difference to ' + vsSel.value + ' paired by seed [95% Student-t interval], * = the interval excludes 0' : '') }));
+  }
+  for (const s of [atSel, splitSel, vsSel, epochIn]) s.addEventListener('change', loadSummary);
+
+  // Figures: curves per metric (seed bands) and metric against hyperparameter.
+  const metricSel = select('curve-metric', ['ece', 'oe', 'accuracy', 'nll', 'brier', 'mce', 'mean_confidence', 'train_loss'], 'ece');
+  const paramSel = select('param', [['', 'every method'], ['alpha', 'alpha'], ['epsilon', 'epsilon'], ['beta', 'beta']], '');
+  const curves = img('', 'curves'), vsParam = img('', 'metric against hyperparameter');
+  curves.id = 'curves'; vsParam.id = 'vs-param';
+  function loadFigures() {
+    const t = Date.now();
+    curves.src = '/plot/curves.svg?sweep=' + id + '&metric=' + metricSel.value + '&split=' + splitSel.value + '&t=' + t;
+    const m = ['train_loss'].includes(metricSel.value) ? 'ece' : metricSel.value;
+    vsParam.src = '/plot/sweep.svg?sweep=' + id + '&metric=' + m + '&split=' + splitSel.value + '&param=' + paramSel.value + (vsSel.value ? '&vs=' + encodeURIComponent(vsSel.value) : '') + '&t=' + t;
+  }
+  for (const s of [metricSel, paramSel, splitSel, vsSel]) s.addEventListener('change', loadFigures);
+
+  main.replaceChildren(
+    el('h1', { text: 'Sweep ' + id + ': ' + sweep.name }), head,
+    el('p', {}, link('/api/sweep/' + id + '/metrics.csv', 'metrics.csv'), ' · ', link('/api/sweep/' + id + '/metrics.json', 'metrics.json')),
+    el('h2', { text: 'Summary' }),
+    el('div', { class: 'controls' }, el('label', {}, 'at ', atSel, ' ', epochIn), el('label', {}, 'split ', splitSel), el('label', {}, 'compare with ', vsSel)),
+    summaryBox,
+    el('h2', { text: 'Curves' }),
+    el('div', { class: 'controls' }, el('label', {}, 'metric ', metricSel), el('label', {}, 'hyperparameter ', paramSel)),
+    el('div', { class: 'figs' }, curves, vsParam),
+    el('h2', { text: 'Jobs' }), el('div', { class: 'scroll' }, jobTable));
+  loadSummary();
+  loadFigures();
+
+  // Live: every job change and epoch as it is stored.
+  let refresh = null;
+  const later = () => { if (!refresh) refresh = setTimeout(() => { refresh = null; loadSummary(); loadFigures(); }, 3000); };
+  const conn = document.getElementById('conn');
+  const es = new EventSource('/api/sweep/' + id + '/events');
+  es.addEventListener('job', e => { const j = JSON.parse(e.data); const before = jobs.get(j.id); updateJob(j); if (!before || before.state !== j.state) later(); clearError(); conn.textContent = 'live'; });
+  es.addEventListener('metrics', e => { updateMetrics(JSON.parse(e.data)); clearError(); conn.textContent = 'live'; });
+  es.addEventListener('sweep', e => {
+    const s = JSON.parse(e.data);
+    renderHead(s);
+    later();
+    // An ended sweep's stream ends too: nothing more will come.
+    if (s.state !== 'active') { es.close(); conn.textContent = 'sweep ' + s.state; }
+  });
+  es.addEventListener('failure', e => { showError(JSON.parse(e.data).error + ' — reconnecting'); conn.textContent = 'reconnecting'; });
+  es.onerror = () => { conn.textContent = 'reconnecting'; };
+}
+
+// --- one job ---
+async function jobPage(id) {
+  document.title = 'mixcal: job ' + id;
+  const data = await api('/api/job/' + id);
+  const j = data.job;
+  const last = Math.max(1, j.epoch);
+  const slider = el('input', { id: 'epoch', type: 'range', min: '1', max: String(last), value: String(last) });
+  const epochLabel = el('span', { id: 'epoch-label', text: 'epoch ' + last });
+  const splits = data.splits.filter(s => s !== 'noise' && s !== 'ood');
+  const splitSel = select('rel-split', splits.length ? splits : ['test'], 'test');
+  const rel = img('', 'reliability diagram'); rel.id = 'reliability';
+  const loadRel = () => { epochLabel.textContent = 'epoch ' + slider.value; rel.src = '/plot/reliability.svg?job=' + id + '&epoch=' + slider.value + '&split=' + splitSel.value; };
+  slider.addEventListener('input', loadRel); splitSel.addEventListener('change', loadRel);
+  const metricSel = select('job-metric', ['ece', 'oe', 'accuracy', 'nll', 'brier', 'mean_confidence', 'auroc'], 'ece');
+  const curve = img('', 'curves'); curve.id = 'job-curves';
+  const loadCurve = () => { curve.src = '/plot/curves.svg?job=' + id + '&metric=' + metricSel.value; };
+  metricSel.addEventListener('change', loadCurve);
+  const events = data.events.map(e => el('tr', {}, td(new Date(e.time_us / 1000).toLocaleString()), td(e.kind), td(e.message)));
+  main.replaceChildren(
+    el('h1', { text: 'Job ' + id + ': ' + j.label + ', seed ' + j.seed }),
+    el('p', {}, link('/sweep/' + j.sweep_id, 'sweep ' + j.sweep_id), ' · ', el('span', { class: 'state-' + j.state, text: j.state }),
+      ' · epoch ' + j.epoch + ' / ' + j.epochs + ' · attempt ' + j.attempt + ' / ' + j.max_attempts + (j.error ? ' · ' + j.error : '')),
+    el('h2', { text: 'Reliability' }),
+    el('div', { class: 'controls' }, el('label', {}, slider, ' ', epochLabel), el('label', {}, 'split ', splitSel)),
+    j.epoch ? rel : el('p', { class: 'muted', text: 'No epochs stored yet.' }),
+    el('h2', { text: 'Curves' }), el('div', { class: 'controls' }, el('label', {}, 'metric ', metricSel)),
+    j.epoch ? curve : null,
+    el('h2', { text: 'Events' }), table(['time', 'kind', 'message'], events, 'events'));
+  if (j.epoch) { loadRel(); loadCurve(); }
+}
+
+// --- workers ---
+async function workersPage() {
+  document.title = 'mixcal: workers';
+  for (;;) {
+    const ws = await api('/api/workers');
+    const rows = ws.map(w => el('tr', {}, td(w.id, 'num'), td(w.name), td(w.host), td(w.device + (w.device_name ? ' (' + w.device_name + ')' : '')),
+      td(w.state + (w.reason ? ': ' + w.reason : '')), el('td', { class: 'num' }, w.current_job ? link('/job/' + w.current_job, String(w.current_job)) : '–'),
+      td(w.heartbeat_ago_s == null ? '–' : Math.round(w.heartbeat_ago_s) + ' s ago', 'num'), td(w.placement || '–')));
+    main.replaceChildren(el('h1', { text: 'Workers' }),
+      ws.length ? table(['id', 'name', 'host', 'device', 'state', 'current job', 'last heartbeat', 'placement'], rows, 'workers')
+                : el('p', { class: 'muted', text: 'No workers registered.' }));
+    await new Promise(ok => setTimeout(ok, 3000));
+  }
+}
+
+const path = location.pathname;
+let m;
+(async () => {
+  try {
+    if ((m = path.match(/^\/sweep\/(\d+)$/))) await sweepPage(m[1]);
+    else if ((m = path.match(/^\/job\/(\d+)$/))) await jobPage(m[1]);
+    else if (path === '/workers') await workersPage();
+    else await sweepsPage();
+  } catch (e) {
+    main.replaceChildren(el('p', { class: 'banner', text: e.message }));
+  }
+})();
+)JS";
+
+}  // namespace mixcal::client

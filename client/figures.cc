@@ -1,0 +1,281 @@
+#include "client/figures.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "calib/config.h"
+#include "calib/stats.h"
+#include "client/output.h"
+#include "client/plot.h"
+#include "spec/metric_values.h"
+
+namespace mixcal::client {
+namespace {
+
+std::vector<Bin> BinsOf(const v1::GetReliabilityResponse& r) {
+  std::vector<Bin> bins;
+  for (const auto& b : r.bins())
+    bins.push_back({b.count(), b.confidence_sum(), b.correct()});
+  return bins;
+}
+
+}  // namespace
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      s.error_message());
+}
+
+absl::StatusOr<Figure> ReliabilityFigure(Session& s, int64_t job,
+                                         uint32_t epoch,
+                                         const std::string& split) {
+  v1::GetReliabilityRequest req;
+  req.set_job_id(job);
+  req.set_epoch(epoch);
+  req.set_split(split);
+  v1::GetReliabilityResponse r;
+  grpc::Status st =
+      s.Call(&v1::ExperimentService::Stub::GetReliability, req, &r);
+  if (!st.ok()) return FromGrpc(st);
+  return Figure{ReliabilityPlot(absl::StrCat("job ", job, ", epoch ",
+                                             r.epoch(), ", ", split),
+                                BinsOf(r), r.ece(), r.mce(), r.oe()),
+                absl::StrCat("reliability-job", job, "-epoch", r.epoch(), "-",
+                             split, ".svg")};
+}
+
+absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
+                                    const calib::Metric& metric,
+                                    const std::string& split) {
+  v1::QueryMetricsRequest req;
+  if (job > 0) {
+    req.mutable_filter()->add_job_ids(job);
+  } else {
+    req.mutable_filter()->set_sweep_id(sweep);
+    req.mutable_filter()->set_split(split);
+  }
+  req.mutable_filter()->set_page_size(10000);
+  // series label -> epoch -> values over seeds
+  std::map<std::string, std::map<uint32_t, std::vector<double>>> groups;
+  std::vector<std::string> order;
+  grpc::Status st =
+      s.ForEachMetricsPage(req, [&](const v1::QueryMetricsResponse& resp) {
+        for (const auto& m : resp.rows()) {
+          std::optional<double> v = spec::MetricValue(m, metric);
+          if (!v) continue;
+          const std::string key =
+              job > 0 ? m.split() : MethodLabel(m.method(), m.value());
+          if (!groups.count(key)) order.push_back(key);
+          groups[key][m.epoch()].push_back(*v);
+        }
+      });
+  if (!st.ok()) return FromGrpc(st);
+  if (groups.empty()) {
+    return absl::NotFoundError(
+        job > 0 ? absl::StrCat("job ", job, " has no ", metric.name, " yet")
+                : absl::StrCat("sweep ", sweep, " has no ", metric.name,
+                               " on split ", split, " yet"));
+  }
+  std::vector<Series> series;
+  for (const std::string& key : order) {
+    Series sr;
+    sr.label = key;
+    for (const auto& [epoch, values] : groups[key]) {
+      const calib::MeanStd ms = calib::MeanAndStd(values);
+      sr.x.push_back(epoch);
+      sr.y.push_back(ms.mean);
+      if (job == 0) {
+        sr.lo.push_back(ms.mean - ms.std);
+        sr.hi.push_back(ms.mean + ms.std);
+      }
+    }
+    series.push_back(std::move(sr));
+  }
+  if (job > 0) {
+    return Figure{LinePlot(absl::StrCat("job ", job, ": ", metric.name,
+                                        " per split"),
+                           "epoch", metric.name, series),
+                  absl::StrCat("curves-job", job, "-", metric.name, ".svg")};
+  }
+  return Figure{LinePlot(absl::StrCat("sweep ", sweep, ": ", metric.name,
+                                      " on ", split,
+                                      " (mean ± std over seeds)"),
+                         "epoch", metric.name, series),
+                absl::StrCat("curves-sweep", sweep, "-", metric.name, ".svg")};
+}
+
+absl::StatusOr<Figure> SweepFigure(Session& s, int64_t sweep,
+                                   const calib::Metric& metric,
+                                   const std::string& param,
+                                   const std::string& split,
+                                   const std::string& vs) {
+  std::set<std::string> methods;
+  for (calib::MethodKind m : calib::MethodsWithHyperparameter(param))
+    methods.insert(std::string(calib::Name(m)));
+  v1::SummarizeSweepRequest req;
+  req.set_sweep_id(sweep);
+  req.mutable_at()->set_final(true);
+  req.set_split(split);
+  req.set_vs(vs);
+  v1::SummarizeSweepResponse resp;
+  grpc::Status st =
+      s.Call(&v1::ExperimentService::Stub::SummarizeSweep, req, &resp);
+  if (!st.ok()) return FromGrpc(st);
+  std::map<std::string, Series> by_method;
+  std::optional<double> baseline;
+  std::string vs_label;
+  double xmin = INFINITY, xmax = -INFINITY;
+  for (const auto& r : resp.rows()) {
+    const v1::MetricStat* stat = nullptr;
+    for (const auto& m : r.stats())
+      if (m.metric() == metric.name) stat = &m;
+    if (stat == nullptr) continue;
+    double y, lo, hi;
+    if (!vs.empty()) {
+      // The paired difference to the reference, with its 95% interval; the
+      // reference itself is the zero line.
+      if (r.method() == r.vs_method() && r.value() == r.vs_value()) {
+        vs_label = MethodLabel(r.vs_method(), r.vs_value());
+        baseline = 0;
+        continue;
+      }
+      if (!stat->has_vs() || r.method() == "baseline") continue;
+      const v1::PairedComparison& c = stat->vs();
+      y = c.mean();
+      // One pair has no interval: the point alone.
+      lo = std::isfinite(c.low()) ? c.low() : c.mean();
+      hi = std::isfinite(c.high()) ? c.high() : c.mean();
+    } else {
+      if (r.method() == "baseline") {
+        baseline = stat->mean();
+        continue;
+      }
+      y = stat->mean();
+      lo = y - stat->std();
+      hi = y + stat->std();
+    }
+    if (!methods.empty() && !methods.count(r.method())) continue;
+    Series& sr = by_method[r.method()];
+    sr.label = r.method();
+    sr.markers = true;
+    sr.x.push_back(r.value());
+    sr.y.push_back(y);
+    sr.lo.push_back(lo);
+    sr.hi.push_back(hi);
+    xmin = std::min(xmin, r.value());
+    xmax = std::max(xmax, r.value());
+  }
+  if (by_method.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("sweep ", sweep, " has no finished ",
+                     param.empty() ? "method with values" : param,
+                     " to plot"));
+  }
+  std::vector<Series> series;
+  for (auto& [name, sr] : by_method) {
+    std::vector<size_t> order(sr.x.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return sr.x[a] < sr.x[b]; });
+    Series sorted = sr;
+    for (size_t i = 0; i < order.size(); ++i) {
+      sorted.x[i] = sr.x[order[i]];
+      sorted.y[i] = sr.y[order[i]];
+      sorted.lo[i] = sr.lo[order[i]];
+      sorted.hi[i] = sr.hi[order[i]];
+    }
+    series.push_back(std::move(sorted));
+  }
+  if (baseline) {
+    Series b;
+    b.label = vs.empty() ? "baseline" : absl::StrCat(vs_label, " (zero)");
+    b.dashed = true;
+    // One value: the plot pads the x range by 0.5 each side; span it.
+    b.x = xmax - xmin < 1e-12 ? std::vector<double>{xmin - 0.5, xmax + 0.5}
+                              : std::vector<double>{xmin, xmax};
+    b.y = {*baseline, *baseline};
+    series.push_back(b);
+  }
+  const std::string x_label = param.empty() ? "hyperparameter value" : param;
+  const std::string name =
+      absl::StrCat("sweep", sweep, "-", metric.name, vs.empty() ? "" : "-diff",
+                   "-vs-", param.empty() ? "value" : param, ".svg");
+  if (vs.empty()) {
+    return Figure{LinePlot(absl::StrCat("sweep ", sweep, ": final ",
+                                        metric.name, " on ", split,
+                                        " (mean ± std over seeds)"),
+                           x_label, metric.name, series),
+                  name};
+  }
+  return Figure{LinePlot(absl::StrCat("sweep ", sweep, ": final ", metric.name,
+                                      " on ", split, " minus ", vs_label,
+                                      " (paired by seed, 95% CI)"),
+                         x_label, absl::StrCat(metric.name, " difference"),
+                         series),
+                name};
+}
+
+absl::StatusOr<Figure> EvolutionFigure(Session& s,
+                                       const std::vector<int64_t>& jobs,
+                                       const std::vector<uint32_t>& epochs,
+                                       const std::string& split) {
+  std::vector<EvolutionRow> rows;
+  for (int64_t job_id : jobs) {
+    v1::GetJobRequest jreq;
+    jreq.set_job_id(job_id);
+    v1::Job job;
+    grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &job);
+    if (!st.ok()) return FromGrpc(st);
+    if (job.last_epoch() == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", job_id, " has no epochs stored yet"));
+    }
+    std::vector<uint32_t> chosen = epochs;
+    if (chosen.empty()) {
+      // Four epochs spread from the first to the newest.
+      const uint32_t last = job.last_epoch();
+      for (uint32_t e : {1u, std::max(1u, last / 4), std::max(1u, last / 2),
+                         last})
+        if (chosen.empty() || chosen.back() != e) chosen.push_back(e);
+    }
+    EvolutionRow row;
+    row.label = absl::StrCat("job ", job_id, ": ",
+                             MethodLabel(job.method(), job.value()));
+    for (uint32_t e : chosen) {
+      v1::GetReliabilityRequest req;
+      req.set_job_id(job_id);
+      req.set_epoch(e);
+      req.set_split(split);
+      v1::GetReliabilityResponse r;
+      st = s.Call(&v1::ExperimentService::Stub::GetReliability, req, &r);
+      if (!st.ok()) {
+        absl::Status err = FromGrpc(st);
+        if (st.error_code() == grpc::StatusCode::NOT_FOUND && split == "train") {
+          return absl::NotFoundError(absl::StrCat(
+              st.error_message(),
+              " (split train exists when the sweep sets "
+              "evaluation.trainEvalCount; --split test shows the test set)"));
+        }
+        return err;
+      }
+      EvolutionPanel panel;
+      panel.epoch = r.epoch();
+      panel.ece = r.ece();
+      panel.oe = r.oe();
+      panel.bins = BinsOf(r);
+      row.panels.push_back(std::move(panel));
+    }
+    rows.push_back(std::move(row));
+  }
+  return Figure{EvolutionPlot(absl::StrCat("reliability on ", split,
+                                           " across training (bubble: a "
+                                           "confidence bin)"),
+                              rows),
+                absl::StrCat("evolution-job", jobs.front(), "-", split, ".svg")};
+}
+
+}  // namespace mixcal::client
