@@ -9,6 +9,8 @@
 #
 #   bench/reproduce.sh                 # everything, about 40 minutes on 2 cores
 #   ONLY=label-noise bench/reproduce.sh   # one claim's sweeps (name substring)
+#   WRITE_ONLY=1 bench/reproduce.sh      # rewrite docs/results.md from the
+#                                        # sweeps already in the database
 #
 # The sweeps carry request ids, so running it again after an interruption
 # submits nothing twice: it resumes the sweeps in the same database.
@@ -19,6 +21,7 @@ build="${MIXCAL_BUILD_DIR:-$root/build}"
 WORK="${WORK:-$root/mixcal-work/reproduce}"
 OUT="${OUT:-$root/docs}"
 ONLY="${ONLY:-}"
+WRITE_ONLY="${WRITE_ONLY:-0}"
 
 bash deploy/setup.sh >/dev/null
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -45,9 +48,11 @@ for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 [ -s "$WORK/port" ] || { echo "the coordinator did not start; see $WORK/coordinator.log" >&2; exit 1; }
 export MIXCAL_ADDRESS="127.0.0.1:$(cat "$WORK/port")"
 cores=$(nproc)
-OMP_NUM_THREADS=1 "$build/worker/mixcal-worker" --threads "$cores" --slots "$cores" \
-  --checkpoint_dir "$WORK/checkpoints" --name reproduce 2>>"$WORK/worker.log" &
-pids+=($!)
+if [ "$WRITE_ONLY" != 1 ]; then
+  OMP_NUM_THREADS=1 "$build/worker/mixcal-worker" --threads "$cores" --slots "$cores" \
+    --checkpoint_dir "$WORK/checkpoints" --name reproduce 2>>"$WORK/worker.log" &
+  pids+=($!)
+fi
 
 # The sweeps: name -> spec file (and overrides for the overlap grid).
 declare -a names=() files=() edits=()
@@ -62,6 +67,7 @@ for k in 2 10; do
 done
 
 start=$(date +%s)
+if [ "$WRITE_ONLY" != 1 ]; then
 : > "$WORK/sweeps.tsv.new"
 for i in "${!names[@]}"; do
   name=${names[$i]} file=${files[$i]} edit=${edits[$i]}
@@ -94,6 +100,7 @@ while IFS=$'\t' read -r name id file; do
   echo "sweep $id ($name) ended after $(( $(date +%s) - start )) s"
 done < "$WORK/sweeps.tsv"
 echo "all sweeps ended in $(( $(date +%s) - start )) s" | tee "$WORK/elapsed.txt"
+fi
 
 # Summaries (every split, paired against the baseline) and figures.
 while IFS=$'\t' read -r name id file; do

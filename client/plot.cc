@@ -263,17 +263,18 @@ std::string EvolutionPlot(const std::string& title,
                           const std::vector<EvolutionRow>& rows) {
   size_t cols = 1;
   for (const EvolutionRow& r : rows) cols = std::max(cols, r.panels.size());
-  const double side = 210, gap_x = 40, gap_y = 70, left = 110, top = 50;
+  // A row: its label, then the panels' titles, then the panels.
+  const double side = 210, gap_x = 40, gap_y = 100, left = 70, top = 50;
   const int width = static_cast<int>(left + cols * (side + gap_x) + 10);
-  const int height = static_cast<int>(top + rows.size() * (side + gap_y) + 30);
+  const int height = static_cast<int>(top + rows.size() * (side + gap_y) + 10);
   std::string svg = Header(width, height, title);
   for (size_t r = 0; r < rows.size(); ++r) {
     const EvolutionRow& row = rows[r];
-    const double y0 = top + r * (side + gap_y) + 20;
+    const double y0 = top + r * (side + gap_y) + 48;
     absl::StrAppendFormat(&svg,
-                          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" "
-                          "text-anchor=\"end\" font-weight=\"bold\">%s</text>\n",
-                          left - 50, y0 + side / 2, Escape(row.label));
+                          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" "
+                          "font-weight=\"bold\">%s</text>\n",
+                          left - 50, y0 - 26, Escape(row.label));
     for (size_t c = 0; c < row.panels.size(); ++c) {
       const EvolutionPanel& p = row.panels[c];
       Frame f{left + c * (side + gap_x), y0, side, side, 0, 1, 0, 1};
@@ -318,8 +319,7 @@ std::string EvolutionPlot(const std::string& title,
       "fill-opacity=\"0.45\" stroke=\"#1f77b4\"/><text x=\"%.1f\" y=\"%d\" "
       "font-size=\"12\">underconfident bin; area = share of "
       "examples</text>\n",
-      left, height - 12, left + 10, height - 8, left + 330, height - 12,
-      left + 340, height - 8);
+      left, 44, left + 10, 48, left + 330, 44, left + 340, 48);
   return svg + "</svg>\n";
 }
 
