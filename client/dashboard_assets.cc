@@ -48,8 +48,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .state-queued { color: #6b7280; } .state-running { color: #1d4ed8; font-weight: bold; }
 .state-succeeded { color: #15803d; } .state-failed { color: #b91c1c; font-weight: bold; }
 .state-cancelled { color: #92400e; }
-.bar { display: inline-block; width: 120px; height: 8px; background: #e5e7eb; vertical-align: middle; }
-.bar > span { display: block; height: 100%; background: #2563eb; }
+progress { width: 120px; vertical-align: middle; }
 .controls { display: flex; flex-wrap: wrap; gap: 1em; align-items: center; margin: .4em 0; }
 .figs { display: flex; flex-wrap: wrap; gap: 1em; }
 .figs img { background: #fff; border: 1px solid #e5e7eb; max-width: 100%; }
@@ -129,7 +128,7 @@ async function sweepsPage() {
         td(s.id, 'num'), el('td', {}, link('/sweep/' + s.id, s.name)),
         td(s.state, 'state-' + s.state),
         td(done + ' / ' + s.jobs, 'num'),
-        el('td', {}, el('span', { class: 'bar' }, el('span', { style: 'width:' + Math.round(100 * frac) + '%' })),
+        el('td', {}, el('progress', { max: '1', value: String(frac) }),
           ' ' + c.epochs_done + ' / ' + epochsTotal + ' epochs'),
         td(c.running, 'num'), td(c.failed, 'num'), td(s.dataset + ' / ' + s.model),
         td(ago(s.created_at_us)), td(s.submitter));

@@ -15,7 +15,18 @@
 #   METHODS=baseline,mixup:0.4 deploy/quickstart.sh
 #   SPEC=examples/quickstart-full-data.json deploy/quickstart.sh  # all 60,000
 #       images, 10 epochs, weight decay: barely overconfident, little to fix
+#   deploy/quickstart.sh --keep    # afterwards keep the coordinator and a
+#       dashboard (http://127.0.0.1:8080/) up until Ctrl-C, so the printed
+#       follow-up commands work as they are
 set -euo pipefail
+KEEP="${KEEP:-0}"
+for arg in "$@"; do
+  case "$arg" in
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "quickstart.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
@@ -86,8 +97,25 @@ echo
 mixcal watch "$sweep"
 
 echo
-echo "What you are looking at: ECE is the gap between confidence and accuracy; OE is the part where the"
-echo "network is more confident than right. The baseline is overconfident (OE close to its ECE); mixup closes most of the gap:"
+# Two lines on what the tables show, from this sweep's own numbers.
+mixcal summary "$sweep" --vs baseline --format json 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+rows = [r for r in json.load(sys.stdin) if r["split"] == "test"]
+stat = lambda r, m: next((s for s in r.get("stats", []) if s["metric"] == m), None)
+print("What you are looking at: ECE is the gap between confidence and accuracy; OE is the part of it where the network is more confident than right.")
+base = next((r for r in rows if r["method"] == "baseline"), None)
+others = [r for r in rows if r["method"] != "baseline" and stat(r, "ece")]
+if base and others:
+    e, o = stat(base, "ece")["mean"], stat(base, "oe")["mean"]
+    kind = "overconfident" if o >= e / 2 else "mostly underconfident"
+    best = min(others, key=lambda r: stat(r, "ece")["mean"])
+    b, d = stat(best, "ece")["mean"], stat(best, "ece").get("vs", {})
+    dm = d.get("mean", 0)
+    name = best["method"] + " " + format(best["value"], "g")
+    sig = "its interval excludes 0" if d.get("significant") else "its interval includes 0"
+    print(f"Here the baseline has ECE {e:.4f}, OE {o:.4f} ({kind}); the lowest ECE is {name}: {b:.4f}, "
+          f"{e / max(b, 1e-9):.1f}x lower (difference {dm:+.4f}, {sig}):")
+' || true
 mixcal summary "$sweep" --vs baseline | sed -n '/^difference to/,$p'
 echo
 
@@ -107,12 +135,22 @@ if [ -n "$mixup_job" ]; then
   mixcal plot evolution "$base_job" --with "$mixup_job" --split test \
     --out "$plots/evolution-test.svg" >/dev/null
 fi
-if mixcal summary "$sweep" --format json | grep -q '"label_smoothing"\|"erl"\|"mixup"'; then
-  mixcal plot sweep "$sweep" --metric ece --vs baseline --out "$plots/ece-difference-to-baseline.svg" >/dev/null || true
-fi
+# Each method's ECE minus the baseline's (none when the grid has no baseline).
+mixcal plot sweep "$sweep" --metric ece --vs baseline \
+  --out "$plots/ece-difference-to-baseline.svg" >/dev/null 2>&1 || true
 mixcal metrics "$sweep" --format csv > "$WORK/metrics.csv"
 echo
 echo "plots: $(cd "$plots" && ls *.svg | tr '\n' ' ')"
+
+if [ "$KEEP" = 1 ]; then
+  DASH_LISTEN="${DASH_LISTEN:-127.0.0.1:8080}"
+  "$bin/client/mixcal" dashboard --listen "$DASH_LISTEN" >"$WORK/dashboard.log" 2>&1 &
+  pids+=($!)
+  sleep 1
+  if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+    echo "the dashboard did not start ($(cat "$WORK/dashboard.log")); try DASH_LISTEN=127.0.0.1:0" >&2
+  fi
+fi
 
 cat <<MSG
 
@@ -120,11 +158,17 @@ Done. Everything is in $WORK:
   mixcal.db        the coordinator's SQLite file (all sweeps, jobs and per-epoch metrics)
   metrics.csv      every epoch of every job (pandas: pd.read_csv)
   plots/*.svg      open them in a browser
-More, while a coordinator runs (mixcal is $bin/client/mixcal; MIXCAL_ADDRESS=$MIXCAL_ADDRESS here):
-  mixcal summary $sweep --at best:ece      the table at each job's best epoch by ECE
+More, while a coordinator runs (mixcal is $bin/client/mixcal; export MIXCAL_ADDRESS=$MIXCAL_ADDRESS):
+  mixcal dashboard --open                  the sweeps in a browser, live (http://127.0.0.1:8080/)
+  mixcal summary $sweep --at best:ece --vs baseline   at each job's best epoch by ECE
   mixcal summary $sweep --split test_ts    after temperature scaling only
   mixcal plot evolution $base_job --with ${mixup_job:-JOB} --split test   reliability across epochs
   mixcal submit examples/papers/thulasidasan-fmnist.json --wait    every method of the paper (39 jobs)
   bench/reproduce.sh       all the papers' claims, written up in docs/results.md
-To keep a coordinator running: $bin/server/mixcal-coordinator --db $WORK/mixcal.db
 MSG
+if [ "$KEEP" = 1 ]; then
+  echo "The coordinator ($MIXCAL_ADDRESS) and the dashboard (http://${DASH_LISTEN}/) stay up until Ctrl-C."
+  wait "${pids[0]}"
+else
+  echo "To keep them up: deploy/quickstart.sh --keep (or $bin/server/mixcal-coordinator --db $WORK/mixcal.db)"
+fi
