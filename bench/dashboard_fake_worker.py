@@ -2,8 +2,8 @@
 """A worker that does not train, for bench/dashboard_bench.sh: it registers,
 leases one job, and reports its epochs one at a time (split test, 15 bins)
 every --interval seconds, printing after each ReportEpoch returns (the epoch
-is stored when it returns) one JSON line {"job", "epoch", "stored_ms"} with
-the wall clock in milliseconds. The benchmark compares those times with when
+is stored when it returns) one JSON line {"job", "epoch", "sent_ms",
+"stored_ms"}: the wall clock in milliseconds before the call and after it. The benchmark compares those times with when
 the browser shows each epoch.
 """
 import argparse
@@ -38,8 +38,10 @@ def main():
         for b in range(15):
             m.bins.add(count=100 if b == 14 else 0, confidence_sum=97.0 if b == 14 else 0,
                        correct=90 if b == 14 else 0)
+        sent = time.time() * 1000
         stub.ReportEpoch(worker_pb2.ReportEpochRequest(lease=acq.lease, metrics=[m]))
-        print(json.dumps({"job": acq.job.id, "epoch": e, "stored_ms": time.time() * 1000}), flush=True)
+        print(json.dumps({"job": acq.job.id, "epoch": e, "sent_ms": sent,
+                          "stored_ms": time.time() * 1000}), flush=True)
     stub.FinishJob(worker_pb2.FinishJobRequest(lease=acq.lease, outcome=jobs_pb2.SUCCEEDED))
 
 

@@ -13,6 +13,7 @@ extern const char kDashboardPage[] = R"HTML(<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>mixcal</title>
 <link rel="stylesheet" href="/static/style.css">
+<!--PRELOAD-->
 <script src="/static/app.js" defer></script>
 </head>
 <body>
@@ -54,6 +55,8 @@ progress { width: 120px; vertical-align: middle; }
 .figs img { background: #fff; border: 1px solid #e5e7eb; max-width: 100%; }
 .sig { font-weight: bold; }
 .scroll { max-height: 480px; overflow: auto; display: inline-block; }
+/* A thousand-row job table below the fold is laid out when scrolled to. */
+.jobs-box { content-visibility: auto; contain-intrinsic-size: auto 480px; }
 )CSS";
 
 extern const char kDashboardScript[] = R"JS(
@@ -143,9 +146,13 @@ async function sweepsPage() {
 // --- one sweep ---
 async function sweepPage(id) {
   document.title = 'mixcal: sweep ' + id;
+  // The summary the page opens with (final epoch, raw, against the baseline)
+  // is asked for at once, beside the jobs, not after them.
+  const firstQuery = '?at=final&split=test&vs=baseline';
+  let firstSummary = api('/api/sweep/' + id + '/summary' + firstQuery).catch(() => null);
   const data = await api('/api/sweep/' + id);
   const sweep = data.sweep;
-  const rows = new Map();   // job id -> row cells
+  const rows = new Map();   // job id -> its <tr>
   const jobs = new Map();
   const head = el('p', { id: 'sweep-head' });
   function renderHead(s) {
@@ -155,42 +162,42 @@ async function sweepPage(id) {
       s.jobs * s.epochs_per_job + ' epochs · ' + s.dataset + ' / ' + s.model;
   }
   renderHead(sweep);
-  function jobRow(j) {
-    const cells = {
-      state: td(j.state, 'state-' + j.state), epoch: td(j.epoch + ' / ' + j.epochs, 'num'),
-      sps: td('–', 'num'), acc: td('–', 'num'), ece: td('–', 'num'), oe: td('–', 'num'),
-      worker: td(j.worker || '–', 'num'), attempts: td(j.attempt + ' / ' + j.max_attempts, 'num'),
-      error: td(j.error),
-    };
-    const tr = el('tr', { 'data-job': j.id, 'data-state': j.state },
-      el('td', { class: 'num' }, link('/job/' + j.id, String(j.id))), td(j.method), td(j.method === 'baseline' ? '–' : String(j.value), 'num'),
-      td(j.seed, 'num'), cells.state, cells.epoch, cells.sps, cells.acc, cells.ece, cells.oe,
-      cells.worker, cells.attempts, cells.error);
-    rows.set(j.id, { tr, cells });
-    return tr;
-  }
+  // The job table as one string: a thousand rows are drawn at once.
+  const esc = v => String(v).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  const latest = new Map(data.latest.map(m => [m.job_id, m]));
+  const rowHtml = j => { const m = latest.get(j.id) || {}; return `<tr data-job="${j.id}" data-state="${esc(j.state)}"><td class="num"><a href="/job/${j.id}">${j.id}</a></td>` +
+    `<td>${esc(j.method)}</td><td class="num">${j.method === 'baseline' ? '–' : esc(j.value)}</td><td class="num">${j.seed}</td>` +
+    `<td class="state-${esc(j.state)}">${esc(j.state)}</td><td class="num">${j.epoch} / ${j.epochs}</td>` +
+    `<td class="num">${num(m.samples_per_sec, 0)}</td><td class="num">${num(m.accuracy)}</td><td class="num">${num(m.ece)}</td><td class="num">${num(m.oe)}</td>` +
+    `<td class="num">${j.worker || '–'}</td><td class="num">${j.attempt} / ${j.max_attempts}</td><td>${esc(j.error)}</td></tr>`; };
+  // Cells: 4 state, 5 epoch, 6 samples/s, 7 accuracy, 8 ECE, 9 OE, 10 worker, 11 attempts, 12 error.
   function updateJob(j) {
     jobs.set(j.id, j);
-    const r = rows.get(j.id);
-    if (!r) return;
-    r.tr.dataset.state = j.state;
-    r.cells.state.textContent = j.state; r.cells.state.className = 'state-' + j.state;
-    r.cells.epoch.textContent = j.epoch + ' / ' + j.epochs;
-    r.cells.worker.textContent = j.worker || '–';
-    r.cells.attempts.textContent = j.attempt + ' / ' + j.max_attempts;
-    r.cells.error.textContent = j.error;
+    const tr = rows.get(j.id);
+    if (!tr) return;
+    const c = tr.children;
+    if (tr.dataset.state !== j.state) {
+      tr.dataset.state = j.state;
+      c[4].textContent = j.state; c[4].className = 'state-' + j.state;
+    }
+    c[5].textContent = j.epoch + ' / ' + j.epochs;
+    c[10].textContent = j.worker || '–';
+    c[11].textContent = j.attempt + ' / ' + j.max_attempts;
+    c[12].textContent = j.error;
   }
   function updateMetrics(m) {
-    const r = rows.get(m.job_id);
-    if (!r) return;
-    r.cells.acc.textContent = num(m.accuracy); r.cells.ece.textContent = num(m.ece);
-    r.cells.oe.textContent = num(m.oe); r.cells.sps.textContent = num(m.samples_per_sec, 0);
+    const tr = rows.get(m.job_id);
+    if (!tr) return;
+    const c = tr.children;
+    c[7].textContent = num(m.accuracy); c[8].textContent = num(m.ece);
+    c[9].textContent = num(m.oe); c[6].textContent = num(m.samples_per_sec, 0);
     const j = jobs.get(m.job_id);
-    if (j && m.epoch > j.epoch) { j.epoch = m.epoch; r.cells.epoch.textContent = j.epoch + ' / ' + j.epochs; }
+    if (j && m.epoch > j.epoch) { j.epoch = m.epoch; c[5].textContent = j.epoch + ' / ' + j.epochs; }
   }
-  const tbodyRows = data.jobs.map(j => { jobs.set(j.id, j); return jobRow(j); });
-  const jobTable = table(['job', 'method', 'value', 'seed', 'state', 'epoch', 'samples/s', 'accuracy', 'ECE', 'OE', 'worker', 'attempts', 'error'], tbodyRows, 'jobs');
-  for (const m of data.latest) updateMetrics(m);
+  const jobTable = table(['job', 'method', 'value', 'seed', 'state', 'epoch', 'samples/s', 'accuracy', 'ECE', 'OE', 'worker', 'attempts', 'error'], [], 'jobs');
+  jobTable.tBodies[0].innerHTML = data.jobs.map(rowHtml).join('');
+  for (const tr of jobTable.tBodies[0].rows) rows.set(Number(tr.dataset.job), tr);
+  for (const j of data.jobs) jobs.set(j.id, j);
 
   // Summary with selectors.
   const configs = [['', 'none']];
@@ -208,8 +215,9 @@ async function sweepPage(id) {
     const at = atSel.value === 'epoch' ? 'epoch:' + epochIn.value : atSel.value;
     epochIn.hidden = atSel.value !== 'epoch';
     const q = '?at=' + encodeURIComponent(at) + '&split=' + splitSel.value + '&vs=' + encodeURIComponent(vsSel.value);
-    let rowsJ;
-    try { rowsJ = await api('/api/sweep/' + id + '/summary' + q); }
+    let rowsJ = firstSummary && q === firstQuery ? await firstSummary : null;
+    firstSummary = null;  // used once: later loads ask again
+    try { if (!rowsJ) rowsJ = await api('/api/sweep/' + id + '/summary' + q); }
     catch (e) { summaryBox.replaceChildren(el('p', { class: 'muted', text: e.message })); return; }
     const metrics = ['accuracy', 'ece', 'oe', 'mce', 'nll', 'brier'];
     const trs = rowsJ.map(r => {
@@ -256,8 +264,9 @@ async function sweepPage(id) {
     el('h2', { text: 'Curves' }),
     el('div', { class: 'controls' }, el('label', {}, 'metric ', metricSel), el('label', {}, 'hyperparameter ', paramSel)),
     el('div', { class: 'figs' }, curves, vsParam),
-    el('h2', { text: 'Jobs' }), el('div', { class: 'scroll' }, jobTable));
-  loadSummary();
+    el('h2', { text: 'Jobs' }), el('div', { class: 'scroll jobs-box' }, jobTable));
+  // The table and summary first; the figures (which read every epoch) after.
+  await loadSummary();
   loadFigures();
 
   // Live: every job change and epoch as it is stored.
