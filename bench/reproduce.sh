@@ -28,25 +28,9 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j 2 --target mixcal-coordinator mixcal-worker mixcal >/dev/null
 mixcal() { "$build/client/mixcal" "$@"; }
 
-mkdir -p "$WORK" "$OUT/results"
-rm -f "$WORK/port"
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  if [ ${#pids[@]} -gt 0 ]; then
-    kill "${pids[@]}" 2>/dev/null || true
-    wait "${pids[@]}" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-"$build/server/mixcal-coordinator" --listen 127.0.0.1:0 --db "$WORK/mixcal.db" \
-  --port_file "$WORK/port" 2>>"$WORK/coordinator.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
-[ -s "$WORK/port" ] || { echo "the coordinator did not start; see $WORK/coordinator.log" >&2; exit 1; }
-export MIXCAL_ADDRESS="127.0.0.1:$(cat "$WORK/port")"
+mkdir -p "$OUT/results"
+source deploy/lib/local.sh
+start_coordinator "$build" "$WORK"
 cores=$(nproc)
 if [ "$WRITE_ONLY" != 1 ]; then
   OMP_NUM_THREADS=1 "$build/worker/mixcal-worker" --threads "$cores" --slots "$cores" \

@@ -153,6 +153,16 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     f.set(v);
   }
   if (p.Has("device") || !from_file) spec.set_device(p.Get("device", "any"));
+  // Fewer epochs than the file's checkpoint interval: checkpoint at the
+  // end rather than refuse the override.
+  if (from_file && p.Has("epochs") && spec.has_checkpoint_every() &&
+      spec.checkpoint_every() > spec.training().epochs()) {
+    err << "mixcal: checkpointEvery " << spec.checkpoint_every()
+        << " is more than --epochs " << spec.training().epochs()
+        << "; checkpointing every " << spec.training().epochs()
+        << " epochs instead\n";
+    spec.set_checkpoint_every(spec.training().epochs());
+  }
   // A file's request id names the file's sweep; with fields overridden it
   // is another sweep, which must not come back as the first one.
   if (from_file && !p.Has("request-id")) {

@@ -176,7 +176,15 @@ void SetCommonHeaders(httplib::Response& res) {
   res.set_header("Cache-Control", "no-store");
 }
 
-// An integer query parameter (or path part) in [min, max].
+// The id a route's pattern matched as (\d+); 0 when out of range (the
+// coordinator refuses it, naming the field).
+int64_t PathId(const httplib::Request& req) {
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(req.matches[1].str(), &id)) return 0;
+  return id;
+}
+
+// An integer query parameter in [min, max].
 bool IntParam(const httplib::Request& req, const std::string& name,
               int64_t min, int64_t max, int64_t* out, std::string* error) {
   const std::string v = req.get_param_value(name.c_str());
@@ -386,8 +394,7 @@ void Dashboard::Routes() {
   svr.Get(R"(/api/sweep/(\d+))", [sp, json, fail](const httplib::Request& req,
                                                  httplib::Response& res) {
     Session& s = *sp;
-    int64_t id = 0;
-    absl::SimpleAtoi(req.matches[1].str(), &id);
+    const int64_t id = PathId(req);
     v1::GetSweepRequest sreq;
     sreq.set_sweep_id(id);
     v1::Sweep sweep;
@@ -423,8 +430,7 @@ void Dashboard::Routes() {
                                              const httplib::Request& req,
                                              httplib::Response& res) {
     Session& s = *sp;
-    int64_t id = 0;
-    absl::SimpleAtoi(req.matches[1].str(), &id);
+    const int64_t id = PathId(req);
     v1::SummarizeSweepRequest sreq;
     sreq.set_sweep_id(id);
     const std::string at = req.has_param("at") ? req.get_param_value("at") : "final";
@@ -451,8 +457,7 @@ void Dashboard::Routes() {
                                                         const httplib::Request& req,
                                                         httplib::Response& res) {
     Session& s = *sp;
-    int64_t id = 0;
-    absl::SimpleAtoi(req.matches[1].str(), &id);
+    const int64_t id = PathId(req);
     const std::string format = req.matches[2].str();
     v1::QueryMetricsRequest mreq;
     mreq.mutable_filter()->set_sweep_id(id);
@@ -469,8 +474,7 @@ void Dashboard::Routes() {
   svr.Get(R"(/api/job/(\d+))", [sp, json, fail](const httplib::Request& req,
                                                httplib::Response& res) {
     Session& s = *sp;
-    int64_t id = 0;
-    absl::SimpleAtoi(req.matches[1].str(), &id);
+    const int64_t id = PathId(req);
     v1::GetJobRequest jreq;
     jreq.set_job_id(id);
     v1::Job job;
@@ -534,8 +538,7 @@ void Dashboard::Routes() {
   // --- live: WatchSweep as Server-Sent Events ---
   svr.Get(R"(/api/sweep/(\d+)/events)", [this, sp](const httplib::Request& req,
                                                   httplib::Response& res) {
-    int64_t id = 0;
-    absl::SimpleAtoi(req.matches[1].str(), &id);
+    const int64_t id = PathId(req);
     const int seconds = options_.stream_seconds;
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(

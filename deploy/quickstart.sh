@@ -43,25 +43,8 @@ cmake --build "$build" -j 2 --target mixcal-coordinator mixcal-worker mixcal
 bin="$build"
 mixcal() { "$bin/client/mixcal" "$@"; }
 
-mkdir -p "$WORK"
-rm -f "$WORK/port"
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  if [ ${#pids[@]} -gt 0 ]; then
-    kill "${pids[@]}" 2>/dev/null || true
-    wait "${pids[@]}" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
-trap 'echo; echo "interrupted: stopping the coordinator and workers"; exit 130' INT TERM
-
-"$bin/server/mixcal-coordinator" --listen 127.0.0.1:0 --db "$WORK/mixcal.db" \
-  --port_file "$WORK/port" 2>"$WORK/coordinator.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
-[ -s "$WORK/port" ] || { echo "the coordinator did not start; see $WORK/coordinator.log" >&2; exit 1; }
-export MIXCAL_ADDRESS="127.0.0.1:$(cat "$WORK/port")"
+source deploy/lib/local.sh
+start_coordinator "$bin" "$WORK"
 
 gpus=0
 if command -v nvidia-smi >/dev/null 2>&1; then gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true); fi
@@ -112,9 +95,13 @@ if base and others:
     b, d = stat(best, "ece")["mean"], stat(best, "ece").get("vs", {})
     dm = d.get("mean", 0)
     name = best["method"] + " " + format(best["value"], "g")
-    sig = "its interval excludes 0" if d.get("significant") else "its interval includes 0"
-    print(f"Here the baseline has ECE {e:.4f}, OE {o:.4f} ({kind}); the lowest ECE is {name}: {b:.4f}, "
-          f"{e / max(b, 1e-9):.1f}x lower (difference {dm:+.4f}, {sig}):")
+    if d.get("pairs", 0) < 2:
+        sig = "one seed: no interval"
+    else:
+        sig = "its interval excludes 0" if d.get("significant") else "its interval includes 0"
+    ratio = f"{e / max(b, 1e-9):.1f}x lower" if b < e else "not below the baseline"
+    print(f"Here the baseline has ECE {e:.4f}, OE {o:.4f} ({kind}); of the other methods {name} has the lowest ECE, {b:.4f}, "
+          f"{ratio} (difference {dm:+.4f}, {sig}):")
 ' || true
 mixcal summary "$sweep" --vs baseline | sed -n '/^difference to/,$p'
 echo

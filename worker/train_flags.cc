@@ -47,6 +47,20 @@ Setter Int64(const char* flag, int64_t TrainConfig::*field) {
     return absl::OkStatus();
   };
 }
+// A comma-separated list of integers (`what` names them in the error).
+Setter IntList(const char* flag, const char* what,
+               std::vector<int> TrainConfig::*field) {
+  return [flag, what, field](TrainConfig& c, const std::string& v) -> absl::Status {
+    (c.*field).clear();
+    for (absl::string_view part : absl::StrSplit(v, ',', absl::SkipEmpty())) {
+      int k;
+      if (!absl::SimpleAtoi(part, &k)) return NotA(flag, what, v);
+      (c.*field).push_back(k);
+    }
+    return absl::OkStatus();
+  };
+}
+
 Setter String(std::string TrainConfig::*field) {
   return [=](TrainConfig& c, const std::string& v) {
     c.*field = v;
@@ -107,17 +121,8 @@ const std::vector<Flag>& Flags() {
       {"classes", "C1,C2,...",
        "train and test on these classes only, relabelled 0..k-1 in this "
        "order (default: all)",
-       [](TrainConfig& c, const std::string& v) -> absl::Status {
-         c.classes.clear();
-         for (absl::string_view part :
-              absl::StrSplit(v, ',', absl::SkipEmpty())) {
-           int k;
-           if (!absl::SimpleAtoi(part, &k))
-             return NotA("classes", "comma-separated class numbers", v);
-           c.classes.push_back(k);
-         }
-         return absl::OkStatus();
-       }},
+       IntList("classes", "comma-separated class numbers",
+               &TrainConfig::classes)},
       {"synthetic-classes", "K", "synthetic: classes, [2, 1000] (default 4)",
        Synthetic("synthetic-classes", &calib::SyntheticOptions::classes)},
       {"synthetic-channels", "C", "synthetic: channels, [1, 16] (default 1)",
@@ -202,17 +207,8 @@ const std::vector<Flag>& Flags() {
       {"milestones", "E1,E2,...",
        "step schedule: epochs after which lr *= lr-gamma (default 50% and 75% "
        "of epochs)",
-       [](TrainConfig& c, const std::string& v) -> absl::Status {
-         c.milestones.clear();
-         for (absl::string_view part :
-              absl::StrSplit(v, ',', absl::SkipEmpty())) {
-           int m;
-           if (!absl::SimpleAtoi(part, &m))
-             return NotA("milestones", "comma-separated epochs", v);
-           c.milestones.push_back(m);
-         }
-         return absl::OkStatus();
-       }},
+       IntList("milestones", "comma-separated epochs",
+               &TrainConfig::milestones)},
       {"lr-gamma", "G", "step schedule factor, (0, 1] (default 0.1)",
        Double("lr-gamma", &TrainConfig::lr_gamma)},
       {"threads", "N",
