@@ -1,6 +1,7 @@
 #include "calib/config.h"
 
 #include "base/utf8.h"
+#include "calib/predictions.h"
 
 #include <algorithm>
 #include <cmath>
@@ -76,6 +77,13 @@ const NameTable<Augment>& Augments() {
                              {Augment::kCropFlip, "crop_flip"}};
   return *t;
 }
+const NameTable<PredictionsMode>& PredictionsModes() {
+  static const auto* t = new NameTable<PredictionsMode>{
+      {PredictionsMode::kNone, "none"},
+      {PredictionsMode::kFinal, "final"},
+      {PredictionsMode::kEveryN, "every_n"}};
+  return *t;
+}
 
 template <typename E>
 absl::string_view NameIn(const NameTable<E>& table, E v) {
@@ -143,6 +151,9 @@ absl::string_view Name(SmoothingMode v) { return NameIn(SmoothingModes(), v); }
 absl::string_view Name(NoiseKind v) { return NameIn(NoiseKinds(), v); }
 absl::string_view Name(Schedule v) { return NameIn(Schedules(), v); }
 absl::string_view Name(Augment v) { return NameIn(Augments(), v); }
+absl::string_view Name(PredictionsMode v) {
+  return NameIn(PredictionsModes(), v);
+}
 absl::string_view Name(OptimizerKind v) { return NameIn(Optimizers(), v); }
 
 absl::StatusOr<DatasetKind> ParseDataset(absl::string_view s,
@@ -185,6 +196,23 @@ absl::StatusOr<OptimizerKind> ParseOptimizer(absl::string_view s,
 absl::StatusOr<Augment> ParseAugment(absl::string_view s,
                                      absl::string_view field) {
   return ParseIn(Augments(), s, field);
+}
+absl::StatusOr<PredictionsMode> ParsePredictionsMode(absl::string_view s,
+                                                     absl::string_view field) {
+  return ParseIn(PredictionsModes(), s, field);
+}
+
+bool KeepsPredictions(const TrainConfig& c, int epoch) {
+  switch (c.predictions) {
+    case PredictionsMode::kNone:
+      return false;
+    case PredictionsMode::kFinal:
+      return epoch == c.epochs;
+    case PredictionsMode::kEveryN:
+      return epoch == c.epochs ||
+             (c.predictions_every > 0 && epoch % c.predictions_every == 0);
+  }
+  return false;
 }
 
 std::string DatasetNames() { return AllNames(Datasets()); }
@@ -321,6 +349,28 @@ absl::Status Validate(const TrainConfig& c) {
         "checkpoint_dir is required when checkpoint_every > 0");
   }
   const int k = ClassCount(c.dataset, c.synthetic);
+  if (c.predictions == PredictionsMode::kEveryN &&
+      (c.predictions_every < 1 || c.predictions_every > c.epochs)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "predictions_every must be in [1, ", c.epochs,
+        "] (the epochs) with predictions every_n, got ", c.predictions_every));
+  }
+  if (c.predictions != PredictionsMode::kNone) {
+    // The test set's size: the dataset's, at most test_limit.
+    int64_t test = c.dataset == DatasetKind::kSynthetic
+                       ? c.synthetic.test_count
+                       : 10000;
+    if (c.test_limit > 0) test = std::min(test, c.test_limit);
+    const int64_t classes =
+        c.classes.empty() ? k : static_cast<int64_t>(c.classes.size());
+    if (test * classes > kMaxPredictionValues) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "predictions: ", test, " test examples x ", classes,
+          " classes = ", test * classes, " values to keep per epoch; at most ",
+          kMaxPredictionValues,
+          " (4 MB as float16): set test_limit, or predictions none"));
+    }
+  }
   if (!c.classes.empty()) {
     if (c.classes.size() < 2 || static_cast<int>(c.classes.size()) > k) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -36,6 +36,7 @@ enum class NoiseKind { kPair, kSymmetric };
 enum class Schedule { kConstant, kStep, kCosine };
 enum class OptimizerKind { kSgd, kAdam };
 enum class Augment { kAuto, kNone, kCropFlip };
+enum class PredictionsMode { kNone, kFinal, kEveryN };
 
 // Name tables. Parse* returns InvalidArgument naming `field` and the
 // allowed names.
@@ -48,6 +49,7 @@ absl::string_view Name(NoiseKind v);
 absl::string_view Name(Schedule v);
 absl::string_view Name(OptimizerKind v);
 absl::string_view Name(Augment v);
+absl::string_view Name(PredictionsMode v);
 absl::StatusOr<DatasetKind> ParseDataset(absl::string_view s,
                                          absl::string_view field = "dataset");
 absl::StatusOr<ModelKind> ParseModel(absl::string_view s,
@@ -68,6 +70,8 @@ absl::StatusOr<Schedule> ParseSchedule(absl::string_view s,
                                        absl::string_view field = "schedule");
 absl::StatusOr<Augment> ParseAugment(absl::string_view s,
                                      absl::string_view field = "augment");
+absl::StatusOr<PredictionsMode> ParsePredictionsMode(
+    absl::string_view s, absl::string_view field = "predictions");
 
 // The hyperparameter a method's sweep value sets ("alpha" for mixup and
 // feature_mixup, "epsilon" for label_smoothing, "beta" for erl; "" for
@@ -177,6 +181,11 @@ struct TrainConfig {
   // A fixed subset of the training set evaluated like the test split
   // (split "train"); 0 = off. [0, 1000000]
   int64_t train_eval_count = 0;
+  // Keep the test split's probabilities (float16) and labels at the final
+  // epoch (kFinal), also every `predictions_every` epochs (kEveryN), or
+  // never. At most kMaxPredictionValues (test examples x classes).
+  PredictionsMode predictions = PredictionsMode::kFinal;
+  int predictions_every = 0;  // kEveryN: [1, epochs]
 
   // --- checkpoints ---
   // Write a checkpoint every N epochs into checkpoint_dir; 0 = never.
@@ -186,6 +195,9 @@ struct TrainConfig {
   // configuration); empty = start fresh.
   std::string resume_from;
 };
+
+// Whether epoch `epoch` keeps predictions under `c`.
+bool KeepsPredictions(const TrainConfig& c, int epoch);
 
 // The milestones actually used (the defaults filled in).
 std::vector<int> EffectiveMilestones(const TrainConfig& config);

@@ -105,7 +105,7 @@ const std::vector<Entry>& Commands() {
        WatchCmd},
       {{"summary",
         "summary SWEEP [--at final|best:METRIC|epoch:N] [--split S] [--vs "
-        "METHOD[:VALUE]]",
+        "METHOD[:VALUE]] [--ensemble]",
         "The papers' table: per method and value, mean ± std over seeds of "
         "accuracy, ECE, OE, MCE,\n"
         "NLL and Brier, and ECE, NLL and T after temperature scaling. --at "
@@ -115,9 +115,12 @@ const std::vector<Entry>& Commands() {
         "METHOD:VALUE where it has several values) adds each configuration's "
         "difference to it, paired\n"
         "by seed, with a 95% Student-t interval; * marks an interval that "
-        "excludes 0.",
+        "excludes 0.\n"
+        "--ensemble adds each configuration's seed ensemble: the metrics of "
+        "the average of its seeds'\n"
+        "kept test probabilities (evaluation.predictions) at the same epochs.",
         {"at", "split", "vs"},
-        {},
+        {"ensemble"},
         1,
         1},
        SummaryCmd},
@@ -129,6 +132,20 @@ const std::vector<Entry>& Commands() {
         0,
         1},
        MetricsCmd},
+      {{"predictions",
+        "predictions JOB --out FILE.npz|FILE.csv [--epoch N] [--split test]",
+        "Writes a job's kept predictions (evaluation.predictions: the test "
+        "split's probabilities at the\n"
+        "final epoch by default) for NumPy: np.load(FILE.npz) holds "
+        "probabilities (float16, examples x\n"
+        "classes) and labels (int32); or as CSV (row, label, p0, p1, ...). "
+        "--epoch picks another kept\n"
+        "epoch (default: the newest kept).",
+        {"out", "epoch", "split"},
+        {},
+        1,
+        1},
+       PredictionsCmd},
       {{"plot",
         "plot reliability JOB | evolution JOB | curves SWEEP | sweep SWEEP "
         "[--metric M] [--param P] [--vs METHOD[:VALUE]] [--out FILE]",

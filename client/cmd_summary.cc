@@ -20,8 +20,8 @@
 namespace mixcal::client {
 
 int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
-            const std::string& format, const std::string& vs, Session& s,
-            std::ostream& out, std::ostream& err) {
+            const std::string& format, const std::string& vs, bool ensemble,
+            Session& s, std::ostream& out, std::ostream& err) {
   v1::SummarizeSweepRequest req;
   req.set_sweep_id(sweep_id);
   if (at.empty() || at == "final") {
@@ -42,6 +42,7 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
   }
   req.set_split(split);
   req.set_vs(vs);
+  req.set_ensemble(ensemble);
   v1::SummarizeSweepResponse resp;
   grpc::Status st =
       s.Call(&v1::ExperimentService::Stub::SummarizeSweep, req, &resp);
@@ -65,6 +66,7 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
   };
   if (format == "csv") {
     out << "method,value,split,seeds,metric,mean,std,count";
+    if (ensemble) out << ",ensemble";
     if (!vs.empty())
       out << ",vs_method,vs_value,vs_diff,vs_low,vs_high,vs_pairs,vs_significant";
     out << "\n";
@@ -73,6 +75,7 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
         out << r.method() << "," << r.value() << "," << r.split() << ","
             << r.seeds() << "," << m.metric() << "," << m.mean() << ","
             << m.std() << "," << m.count();
+        if (ensemble) out << "," << (r.ensemble() ? 1 : 0);
         if (!vs.empty()) {
           out << "," << r.vs_method() << "," << r.vs_value() << ",";
           if (m.has_vs())
@@ -91,7 +94,12 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
            std::map<std::string, const v1::SummaryRow*>>
       groups;
   std::vector<std::pair<std::string, double>> order;
+  std::vector<const v1::SummaryRow*> ensembles;
   for (const auto& r : resp.rows()) {
+    if (r.ensemble()) {
+      ensembles.push_back(&r);
+      continue;
+    }
     auto key = std::make_pair(r.method(), r.value());
     if (!groups.count(key)) order.push_back(key);
     groups[key][r.split()] = &r;
@@ -121,6 +129,26 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
              {"method", "seeds", "accuracy", "ECE", "OE", "MCE", "NLL", "Brier",
               "ECE (TS)", "NLL (TS)", "T"},
              rows);
+  if (ensemble) {
+    std::vector<std::vector<std::string>> erows;
+    for (const v1::SummaryRow* r : ensembles) {
+      erows.push_back({MethodLabel(r->method(), r->value()),
+                       absl::StrCat(r->seeds()), cell(r, "accuracy"),
+                       cell(r, "ece"), cell(r, "oe"), cell(r, "mce"),
+                       cell(r, "nll"), cell(r, "brier")});
+    }
+    out << "\nseed ensembles: the average of each configuration's seeds' kept "
+           "test probabilities\n";
+    if (erows.empty()) {
+      out << "(none: no job kept predictions at these epochs; "
+             "evaluation.predictions keeps them)\n";
+    } else {
+      PrintTable(out,
+                 {"method", "members", "accuracy", "ECE", "OE", "MCE", "NLL",
+                  "Brier"},
+                 erows);
+    }
+  }
   if (vs.empty()) return kOk;
 
   // The comparison: each configuration minus the reference, paired by seed.
@@ -161,7 +189,8 @@ int SummaryCmd(const Parsed& p, Session& s, std::ostream& out,
   int64_t id;
   if (!ParseId("SWEEP", p.positional[0], &id, err)) return kUsage;
   return Summary(id, p.Get("at", "final"), p.Get("split"),
-                 p.Get("format", "text"), p.Get("vs"), s, out, err);
+                 p.Get("format", "text"), p.Get("vs"),
+                 p.switches.count("ensemble") > 0, s, out, err);
 }
 
 int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,

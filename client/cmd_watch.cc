@@ -129,7 +129,7 @@ int Watch(int64_t sweep_id, Session& s, std::ostream& out, std::ostream& err,
   if (format == "json") return kOk;
   if (!tty) out << counts() << "\n";
   out << "sweep " << sweep_id << " " << SweepStateName(sweep.state()) << "\n\n";
-  int rc = Summary(sweep_id, "final", "", "text", "", s, out, err);
+  int rc = Summary(sweep_id, "final", "", "text", "", false, s, out, err);
   if (rc != kOk) return rc;
   return sweep.state() == v1::SWEEP_SUCCEEDED ? kOk : kServerError;
 }

@@ -32,10 +32,13 @@ int Watch(int64_t sweep_id, Session& s, std::ostream& out, std::ostream& err,
           bool tty, const std::string& format);
 int WatchCmd(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
              bool tty);
+// predictions (cmd_predictions.cc)
+int PredictionsCmd(const Parsed& p, Session& s, std::ostream& out,
+                   std::ostream& err, bool tty);
 // summary, metrics (cmd_summary.cc)
 int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
-            const std::string& format, const std::string& vs, Session& s,
-            std::ostream& out, std::ostream& err);
+            const std::string& format, const std::string& vs, bool ensemble,
+            Session& s, std::ostream& out, std::ostream& err);
 // Every row `req` selects, as CSV (the metric table's columns) or a JSON
 // array, written as the pages arrive.
 grpc::Status WriteMetrics(Session& s, const v1::QueryMetricsRequest& req,

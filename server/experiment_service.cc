@@ -1,5 +1,7 @@
 #include "server/experiment_service.h"
 
+#include <algorithm>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -140,7 +142,7 @@ grpc::Status ExperimentService::SummarizeSweep(grpc::ServerContext* ctx,
   MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
   auto rows =
       b_.store->SummarizeSweep(req->sweep_id(), req->at(), req->split(),
-                                req->vs());
+                                req->vs(), req->ensemble());
   if (!rows.ok()) return ToGrpc(rows.status());
   for (auto& r : *rows) *resp->add_rows() = std::move(r);
   return grpc::Status::OK;
@@ -183,6 +185,38 @@ grpc::Status ExperimentService::ListEvents(grpc::ServerContext* ctx,
                                   static_cast<int>(req->limit()));
   if (!e.ok()) return ToGrpc(e.status());
   for (auto& x : *e) *resp->add_events() = std::move(x);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentService::GetPredictions(
+    grpc::ServerContext* ctx, const v1::GetPredictionsRequest* req,
+    grpc::ServerWriter<v1::Predictions>* writer) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
+  auto p = b_.store->GetPredictions(req->job_id(), req->epoch(), req->split());
+  if (!p.ok()) return ToGrpc(p.status());
+  const int64_t classes = p->classes(), count = p->count();
+  // Whole rows, about 1 MB of float16 values per chunk.
+  const int64_t rows = std::max<int64_t>(1, (1 << 20) / (2 * classes));
+  for (int64_t first = 0; first < count; first += rows) {
+    const int64_t n = std::min(rows, count - first);
+    v1::Predictions chunk;
+    if (first == 0) {
+      chunk.set_job_id(p->job_id());
+      chunk.set_epoch(p->epoch());
+      chunk.set_split(p->split());
+      chunk.set_count(p->count());
+      chunk.set_classes(p->classes());
+    }
+    chunk.set_first_row(static_cast<uint32_t>(first));
+    chunk.set_probabilities(p->probabilities().substr(2 * first * classes,
+                                                      2 * n * classes));
+    chunk.set_labels(p->labels().substr(4 * first, 4 * n));
+    if (ctx->IsCancelled() || !writer->Write(chunk)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "the client stopped reading");
+    }
+  }
   return grpc::Status::OK;
 }
 

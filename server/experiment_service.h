@@ -54,6 +54,10 @@ class ExperimentService
   grpc::Status ListEvents(grpc::ServerContext* ctx,
                           const v1::ListEventsRequest* req,
                           v1::ListEventsResponse* resp) override;
+  // In chunks of at most 1 MB of probabilities (whole rows).
+  grpc::Status GetPredictions(
+      grpc::ServerContext* ctx, const v1::GetPredictionsRequest* req,
+      grpc::ServerWriter<v1::Predictions>* writer) override;
   grpc::ServerWriteReactor<v1::SweepUpdate>* WatchSweep(
       grpc::CallbackServerContext* ctx,
       const v1::WatchSweepRequest* req) override;

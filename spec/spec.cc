@@ -132,6 +132,12 @@ absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   c.train_eval_count =
       static_cast<int64_t>(std::min<uint64_t>(e.train_eval_count(), INT64_MAX));
   if (e.eval_batch_size()) c.eval_batch_size = clamp_int(e.eval_batch_size());
+  if (!e.predictions().empty()) {
+    MIXCAL_ASSIGN_OR_RETURN(c.predictions,
+                            calib::ParsePredictionsMode(
+                                e.predictions(), "evaluation.predictions"));
+  }
+  c.predictions_every = clamp_int(e.predictions_every());
   c.checkpoint_every = clamp_int(job.checkpoint_every());
   // The worker chooses where checkpoints go; validation needs a directory
   // to be named when checkpoints are on.

@@ -23,6 +23,7 @@
 #include "calib/metric_table.h"
 #include "calib/config.h"
 #include "calib/metrics.h"
+#include "calib/predictions.h"
 #include "calib/stats.h"
 #include "spec/limits.h"
 
@@ -204,7 +205,7 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
 
 absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
     int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split,
-    const std::string& vs) {
+    const std::string& vs, bool ensemble) {
   if (!split.empty() && !ValidSplitName(split)) {
     return absl::InvalidArgumentError(
         absl::StrCat("split \"", Echo(split), "\" is not a split name"));
@@ -247,7 +248,7 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
       split.empty() ? "" : " WHERE m.split = ?2", " ORDER BY j.id, m.split");
 
   RequestLock lock(this);
-  MIXCAL_RETURN_IF_ERROR(GetSweepLocked(sweep_id).status());
+  MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, GetSweepLocked(sweep_id));
   MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
   s.Bind(1, sweep_id);
   if (!split.empty()) s.Bind(2, split);
@@ -341,7 +342,148 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
     }
     out.push_back(std::move(g.row));
   }
+  if (ensemble && (split.empty() || split == "test")) {
+    const int bins = sweep.spec().evaluation().ece_bins() > 0
+                         ? static_cast<int>(sweep.spec().evaluation().ece_bins())
+                         : 15;
+    MIXCAL_RETURN_IF_ERROR(AppendEnsembles(chosen, sweep_id, bins, ref, &out));
+  }
   return out;
+}
+
+absl::Status Store::AppendEnsembles(
+    const std::string& chosen, int64_t sweep_id, int bins,
+    const std::optional<std::pair<std::string, double>>& ref,
+    std::vector<v1::SummaryRow>* out) {
+  // One configuration at a time: its seeds' probabilities summed, then
+  // averaged; only one configuration's sums are held at once.
+  MIXCAL_ASSIGN_OR_RETURN(
+      Statement s,
+      db_->Prepare(absl::StrCat(
+          "SELECT j.method, j.value, p.count, p.classes, p.probabilities, "
+          "p.labels FROM (",
+          chosen,
+          ") c JOIN jobs j ON j.id = c.job_id JOIN predictions p ON "
+          "p.job_id = c.job_id AND p.epoch = c.epoch AND p.split = 'test' "
+          "ORDER BY j.method, j.value, j.id")));
+  s.Bind(1, sweep_id);
+  std::string method;
+  double value = 0;
+  int64_t count = 0;
+  int classes = 0;
+  int members = 0;
+  bool consistent = true;
+  std::vector<double> sum;
+  std::string labels;
+  auto flush = [&]() {
+    if (members == 0 || !consistent) return absl::OkStatus();
+    std::vector<float> mean(sum.size());
+    for (size_t i = 0; i < sum.size(); ++i)
+      mean[i] = static_cast<float>(sum[i] / members);
+    MIXCAL_ASSIGN_OR_RETURN(std::vector<int32_t> y,
+                            calib::DecodeLabels(labels, count, classes));
+    const calib::ProbabilityMetrics m =
+        calib::MetricsOfProbabilities(mean, y, classes, bins);
+    v1::SummaryRow row;
+    row.set_method(method);
+    row.set_value(value);
+    row.set_split("test");
+    row.set_seeds(static_cast<uint32_t>(members));
+    row.set_ensemble(true);
+    if (ref) {
+      row.set_vs_method(ref->first);
+      row.set_vs_value(ref->second);
+    }
+    for (const auto& [name, v] :
+         std::vector<std::pair<const char*, double>>{
+             {"accuracy", m.accuracy},
+             {"ece", m.ece},
+             {"oe", m.oe},
+             {"mce", m.mce},
+             {"nll", m.nll},
+             {"brier", m.brier},
+             {"adaptive_ece", m.adaptive_ece},
+             {"mean_confidence", m.mean_confidence},
+             {"mean_entropy", m.mean_entropy}}) {
+      v1::MetricStat* stat = row.add_stats();
+      stat->set_metric(name);
+      stat->set_mean(v);
+      stat->set_count(1);
+    }
+    out->push_back(std::move(row));
+    return absl::OkStatus();
+  };
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    const std::string m = s.Text(0);
+    const double v = s.Double(1);
+    if (members == 0 || m != method || v != value) {
+      MIXCAL_RETURN_IF_ERROR(flush());
+      method = m;
+      value = v;
+      members = 0;
+      consistent = true;
+    }
+    const int64_t n = s.Int(2);
+    const int k = static_cast<int>(s.Int(3));
+    MIXCAL_ASSIGN_OR_RETURN(std::vector<float> p,
+                            calib::DecodeProbabilities(s.Blob(4), n, k));
+    if (members == 0) {
+      count = n;
+      classes = k;
+      labels = s.Blob(5);
+      sum.assign(p.begin(), p.end());
+    } else if (n != count || k != classes || s.Blob(5) != labels) {
+      consistent = false;  // seeds predicted different test sets
+    } else {
+      for (size_t i = 0; i < p.size(); ++i) sum[i] += p[i];
+    }
+    ++members;
+  }
+  return flush();
+}
+
+absl::StatusOr<v1::Predictions> Store::GetPredictions(
+    int64_t job_id, uint32_t epoch, const std::string& split_in) {
+  const std::string split = split_in.empty() ? "test" : split_in;
+  if (!ValidSplitName(split)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("split \"", Echo(split), "\" is not a split name"));
+  }
+  RequestLock lock(this);
+  MIXCAL_RETURN_IF_ERROR(GetJobLocked(job_id).status());
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      db_->Cached("SELECT epoch, count, classes, probabilities, labels FROM "
+                  "predictions WHERE job_id = ?1 AND split = ?2 AND (?3 = 0 "
+                  "OR epoch = ?3) ORDER BY epoch DESC LIMIT 1"));
+  s->Bind(1, job_id).Bind(2, split).Bind(3, epoch);
+  MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
+  if (!found) {
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement e,
+        db_->Cached("SELECT group_concat(epoch, ', ') FROM (SELECT epoch FROM "
+                    "predictions WHERE job_id = ? AND split = ? ORDER BY "
+                    "epoch)"));
+    e->Bind(1, job_id).Bind(2, split);
+    MIXCAL_ASSIGN_OR_RETURN(bool any, e->Step());
+    const std::string have = any && !e->IsNull(0) ? e->Text(0) : "";
+    return absl::NotFoundError(absl::StrCat(
+        "job ", job_id, " kept no predictions of split ", split,
+        epoch > 0 ? absl::StrCat(" at epoch ", epoch) : "",
+        have.empty() ? " (evaluation.predictions keeps them; none yet)"
+                     : absl::StrCat(" (epochs kept: ", have, ")")));
+  }
+  v1::Predictions p;
+  p.set_job_id(job_id);
+  p.set_epoch(static_cast<uint32_t>(s->Int(0)));
+  p.set_split(split);
+  p.set_count(static_cast<uint32_t>(s->Int(1)));
+  p.set_classes(static_cast<uint32_t>(s->Int(2)));
+  p.set_probabilities(s->Blob(3));
+  p.set_labels(s->Blob(4));
+  return p;
 }
 
 

@@ -1,5 +1,7 @@
 #include "storage/store.h"
 
+#include "calib/predictions.h"
+
 #include <cmath>
 #include <optional>
 
@@ -102,6 +104,48 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
       return absl::InvalidArgumentError(absl::StrCat(
           "metrics[", i, "].bins must add up to count ", m.count(),
           " examples, got ", binned));
+    }
+  }
+  if (req.predictions_size() > 4) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "predictions must hold at most 4 splits, got ", req.predictions_size()));
+  }
+  for (int i = 0; i < req.predictions_size(); ++i) {
+    const v1::Predictions& p = req.predictions(i);
+    if (p.epoch() != epoch) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("predictions[", i, "].epoch must be the metrics' epoch ",
+                       epoch, ", got ", p.epoch()));
+    }
+    if (!ValidSplitName(p.split())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "predictions[", i, "].split must be 1 to 32 of [a-z0-9_-], got \"",
+          Echo(p.split()), "\""));
+    }
+    if (p.job_id() != 0 && p.job_id() != req.lease().job_id()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("predictions[", i, "].job_id ", p.job_id(),
+                       " is not the lease's job ", req.lease().job_id()));
+    }
+    const int64_t values = int64_t{p.count()} * p.classes();
+    if (p.count() < 1 || p.classes() < 2 || p.classes() > 100000 ||
+        values > calib::kMaxPredictionValues) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "predictions[", i, "] must have count >= 1, classes >= 2 and count "
+          "x classes at most ", calib::kMaxPredictionValues, ", got ",
+          p.count(), " x ", p.classes()));
+    }
+    if (absl::StatusOr<std::vector<int32_t>> labels =
+            calib::DecodeLabels(p.labels(), p.count(), static_cast<int>(p.classes()));
+        !labels.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "predictions[", i, "].labels: ", labels.status().message()));
+    }
+    if (static_cast<int64_t>(p.probabilities().size()) != 2 * values) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "predictions[", i, "].probabilities must hold ", 2 * values,
+          " bytes (", p.count(), " x ", p.classes(), " float16), got ",
+          p.probabilities().size()));
     }
   }
   return absl::OkStatus();
@@ -347,6 +391,25 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
       CachedStatement del_bins,
       db_->Cached("DELETE FROM epoch_bins WHERE job_id = ? AND epoch = ? AND "
                   "split = ?"));
+  if (report.predictions_size() > 0) {
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement put_pred,
+        db_->Cached("INSERT OR REPLACE INTO predictions (job_id, epoch, "
+                    "split, count, classes, probabilities, labels, attempt) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+    for (const v1::Predictions& p : report.predictions()) {
+      put_pred->Reset();
+      MIXCAL_RETURN_IF_ERROR(put_pred->Bind(1, job)
+                                 .Bind(2, p.epoch())
+                                 .Bind(3, p.split())
+                                 .Bind(4, p.count())
+                                 .Bind(5, p.classes())
+                                 .BindBlob(6, p.probabilities())
+                                 .BindBlob(7, p.labels())
+                                 .Bind(8, report.lease().attempt())
+                                 .Run());
+    }
+  }
   for (const v1::EpochMetrics& m : report.metrics()) {
     put->Reset();
     put->Bind(1, job)

@@ -250,9 +250,18 @@ class Store {
   // also gets its difference to that configuration, paired by seed, with a
   // 95% Student-t interval; an unknown or ambiguous `vs` is
   // InvalidArgument naming the methods and values the sweep has.
+  // With `ensemble`, also a row per (method, value) with ensemble set: the
+  // metrics of the average of its seeds' kept test probabilities at the
+  // epochs `at` chooses (seeds without kept predictions there are left out;
+  // seeds whose test labels differ make no ensemble).
   absl::StatusOr<std::vector<v1::SummaryRow>> SummarizeSweep(
       int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split,
-      const std::string& vs = "");
+      const std::string& vs = "", bool ensemble = false);
+  // A job's kept predictions of `split` (empty: test) at `epoch` (0: the
+  // newest epoch that kept them). NotFound says which epochs have them.
+  absl::StatusOr<v1::Predictions> GetPredictions(int64_t job_id,
+                                                 uint32_t epoch,
+                                                 const std::string& split);
   // epoch 0 = the job's newest; the bins with ECE, MCE and OE re-derived.
   absl::StatusOr<v1::EpochMetrics> GetReliability(int64_t job_id,
                                                   uint32_t epoch,
@@ -302,6 +311,12 @@ class Store {
                                             v1::JobState outcome,
                                             const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // SummarizeSweep's ensemble rows, from `chosen` (SQL of (job_id, epoch)
+  // with ?1 the sweep).
+  absl::Status AppendEnsembles(
+      const std::string& chosen, int64_t sweep_id, int bins,
+      const std::optional<std::pair<std::string, double>>& ref,
+      std::vector<v1::SummaryRow>* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A report's rows, its lease already checked.
   absl::Status WriteReportRows(const v1::ReportEpochRequest& report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -386,6 +386,16 @@ class Agent {
       v1::ReportEpochRequest* req = report.mutable_epoch();
       *req->mutable_lease() = lease;
       for (auto& m : ToProto(r, job.id())) *req->add_metrics() = std::move(m);
+      for (const core::KeptPredictions& k : r.predictions) {
+        v1::Predictions* p = req->add_predictions();
+        p->set_job_id(job.id());
+        p->set_epoch(static_cast<uint32_t>(r.epoch));
+        p->set_split(k.split);
+        p->set_count(static_cast<uint32_t>(k.count));
+        p->set_classes(static_cast<uint32_t>(k.classes));
+        p->set_probabilities(k.probabilities);
+        p->set_labels(k.labels);
+      }
       state.Push(std::move(report));
       return absl::OkStatus();
     };

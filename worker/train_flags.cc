@@ -248,6 +248,13 @@ const std::vector<Flag>& Flags() {
        String(&TrainConfig::ood_data_dir)},
       {"ood-count", "N", "OOD inputs used, [1, 1000000] (default 10000)",
        Int64("ood-count", &TrainConfig::ood_count)},
+      {"predictions", "MODE",
+       "keep the test split's probabilities: none|final|every_n (default "
+       "final)",
+       Enum("predictions", &TrainConfig::predictions,
+            &calib::ParsePredictionsMode)},
+      {"predictions-every", "N", "every_n: every N epochs, [1, epochs]",
+       Int("predictions-every", &TrainConfig::predictions_every)},
       {"train-eval", "N",
        "calibration of N fixed training examples (split train), 0 = off",
        Int64("train-eval", &TrainConfig::train_eval_count)},

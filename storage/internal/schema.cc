@@ -162,6 +162,21 @@ CREATE TABLE launches (
   UNIQUE (engine, scheduler_id)
 );
 )sql",
+      // 11: kept predictions (evaluation.predictions): a split's float16
+      // probabilities and int32 labels at one epoch, as the worker sent them.
+      R"sql(
+CREATE TABLE predictions (
+  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  epoch INTEGER NOT NULL,
+  split TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  classes INTEGER NOT NULL,
+  probabilities BLOB NOT NULL,
+  labels BLOB NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, epoch, split)
+);
+)sql",
   };
   return *m;
 }

@@ -77,6 +77,31 @@ TEST(ValidateTest, ClassSubsetsAndHeldOutClasses) {
   EXPECT_TRUE(Validate(c).ok());
 }
 
+TEST(ValidateTest, PredictionsModesAndTheirSizeLimit) {
+  TrainConfig c;
+  EXPECT_EQ(c.predictions, PredictionsMode::kFinal);
+  EXPECT_TRUE(KeepsPredictions(c, c.epochs));
+  EXPECT_FALSE(KeepsPredictions(c, 1));
+  c.predictions = PredictionsMode::kEveryN;
+  ExpectInvalid(c, "predictions_every", "[1, 10]");
+  c.predictions_every = 4;
+  EXPECT_TRUE(Validate(c).ok());
+  EXPECT_TRUE(KeepsPredictions(c, 4));
+  EXPECT_TRUE(KeepsPredictions(c, 10));
+  EXPECT_FALSE(KeepsPredictions(c, 5));
+  // 1,000 classes of 10,000 synthetic test examples: 10M values, too many.
+  c = {};
+  c.dataset = DatasetKind::kSynthetic;
+  c.synthetic.classes = 1000;
+  c.synthetic.test_count = 10000;
+  ExpectInvalid(c, "predictions", "at most 2000000");
+  c.test_limit = 2000;
+  EXPECT_TRUE(Validate(c).ok());
+  c.test_limit = 0;
+  c.predictions = PredictionsMode::kNone;
+  EXPECT_TRUE(Validate(c).ok());
+}
+
 TEST(ValidateTest, CrossFieldRules) {
   TrainConfig c;
   c.nesterov = true;

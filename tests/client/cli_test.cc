@@ -364,6 +364,85 @@ TEST_F(CliTest, FlagsOverrideASpecFileAndMakeItAnotherSweep) {
   EXPECT_NE(r.out.find("\"id\":\"1\""), std::string::npos) << r.out;
 }
 
+TEST_F(CliTest, PredictionsReachNumPyBitForBit) {
+  ASSERT_EQ(Mixcal("submit --name p --dataset synthetic --model mlp "
+                   "--methods baseline --epochs 1")
+                .code,
+            0);
+  grpc::ClientContext rc;
+  v1::RegisterWorkerRequest reg;
+  reg.set_host("test");
+  reg.set_device("cpu");
+  v1::RegisterWorkerResponse w;
+  ASSERT_TRUE(workers_->RegisterWorker(&rc, reg, &w).ok());
+  grpc::ClientContext ac;
+  v1::AcquireJobRequest areq;
+  areq.set_worker_id(w.worker_id());
+  v1::AcquireJobResponse a;
+  ASSERT_TRUE(workers_->AcquireJob(&ac, areq, &a).ok());
+  // 100,000 rows x 4 classes: several chunks of GetPredictions. Values
+  // spread over float16's range, each row's label its row modulo 4.
+  const int rows = 100000, classes = 4;
+  std::string probs, labels;
+  for (int i = 0; i < rows; ++i) {
+    for (int k = 0; k < classes; ++k) {
+      const uint16_t h = static_cast<uint16_t>((i * 7 + k * 13) % 0x3c00);
+      probs.push_back(static_cast<char>(h & 0xff));
+      probs.push_back(static_cast<char>(h >> 8));
+    }
+    const int32_t y = i % classes;
+    labels.append(reinterpret_cast<const char*>(&y), 4);
+  }
+  grpc::ClientContext ec;
+  v1::ReportEpochRequest r;
+  *r.mutable_lease() = a.lease();
+  v1::EpochMetrics* m = r.add_metrics();
+  m->set_epoch(1);
+  m->set_split("test");
+  m->set_count(rows);
+  m->set_accuracy(0.5);
+  v1::Predictions* p = r.add_predictions();
+  p->set_epoch(1);
+  p->set_split("test");
+  p->set_count(rows);
+  p->set_classes(classes);
+  p->set_probabilities(probs);
+  p->set_labels(labels);
+  v1::ReportEpochResponse resp;
+  grpc::Status st = workers_->ReportEpoch(&ec, r, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+
+  const fs::path npz = dir_ / "p.npz", csv = dir_ / "p.csv";
+  Result out = Mixcal(absl::StrCat("predictions 1 --out ", npz.string()));
+  ASSERT_EQ(out.code, 0) << out.err;
+  EXPECT_NE(out.out.find("100000 examples x 4 classes"), std::string::npos) << out.out;
+  std::ofstream(dir_ / "probs.bin", std::ios::binary) << probs;
+  std::ofstream(dir_ / "labels.bin", std::ios::binary) << labels;
+  // NumPy reads the file, and what it holds is the worker's bytes.
+  const std::string check = absl::StrCat(
+      "/usr/bin/python3 -c \"import numpy as np, sys; d = np.load(sys.argv[1]); "
+      "p, y = d['probabilities'], d['labels']; "
+      "assert p.dtype == np.float16 and p.shape == (100000, 4), (p.dtype, p.shape); "
+      "assert y.dtype == np.int32 and y.shape == (100000,); "
+      "assert p.tobytes() == open(sys.argv[2], 'rb').read(); "
+      "assert y.tobytes() == open(sys.argv[3], 'rb').read()\" ",
+      npz.string(), " ", (dir_ / "probs.bin").string(), " ",
+      (dir_ / "labels.bin").string());
+  EXPECT_EQ(std::system(check.c_str()), 0);
+  out = Mixcal(absl::StrCat("predictions 1 --out ", csv.string()));
+  ASSERT_EQ(out.code, 0) << out.err;
+  const std::string text = ReadAll(csv);
+  EXPECT_EQ(text.substr(0, 22), "row,label,p0,p1,p2,p3\n");
+  EXPECT_EQ(Count(text, "\n"), 100001u);
+  // Errors name what is wrong.
+  out = Mixcal("predictions 1 --out p.txt");
+  EXPECT_EQ(out.code, 2);
+  EXPECT_NE(out.err.find(".npz or .csv"), std::string::npos);
+  out = Mixcal(absl::StrCat("predictions 1 --epoch 3 --out ", npz.string()));
+  EXPECT_EQ(out.code, 1);
+  EXPECT_NE(out.err.find("epochs kept: 1"), std::string::npos) << out.err;
+}
+
 TEST_F(CliTest, AnUnwritablePlotFileIsAnErrorNamingIt) {
   ASSERT_EQ(Mixcal("submit --name s --dataset synthetic --model mlp "
                    "--methods baseline --epochs 1")

@@ -12,6 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "calib/metrics.h"
+#include "calib/predictions.h"
 
 namespace mixcal::core {
 namespace {
@@ -161,6 +162,47 @@ TEST(TrainerTest, HeldOutClassesAreTheOutOfDistributionSplit) {
   r = RunTraining(c);
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(FindSplit(r.reports.back(), "ood")->count, 100);
+}
+
+TEST(TrainerTest, KeepsTestProbabilitiesAtTheChosenEpochs) {
+  calib::TrainConfig c = TinyConfig();  // 3 epochs, 4 classes, 512 test
+  RunResult r = RunTraining(c);         // default: the final epoch
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_TRUE(r.reports[0].predictions.empty());
+  EXPECT_TRUE(r.reports[1].predictions.empty());
+  ASSERT_EQ(r.reports[2].predictions.size(), 1u);
+  const KeptPredictions& k = r.reports[2].predictions[0];
+  EXPECT_EQ(k.split, "test");
+  EXPECT_EQ(k.count, 512);
+  EXPECT_EQ(k.classes, 4);
+  auto probs = calib::DecodeProbabilities(k.probabilities, k.count, k.classes);
+  auto labels = calib::DecodeLabels(k.labels, k.count, k.classes);
+  ASSERT_TRUE(probs.ok() && labels.ok());
+  // Rows are distributions (to float16's precision), and the metrics of the
+  // kept probabilities are the reported ones (up to float16 rounding).
+  for (int64_t i = 0; i < k.count; ++i) {
+    double sum = 0;
+    for (int j = 0; j < k.classes; ++j) sum += (*probs)[i * k.classes + j];
+    ASSERT_NEAR(sum, 1.0, 4e-3) << i;
+  }
+  const calib::ProbabilityMetrics m =
+      calib::MetricsOfProbabilities(*probs, *labels, k.classes, 15);
+  const SplitMetrics* test = FindSplit(r.reports[2], "test");
+  EXPECT_NEAR(m.accuracy, test->accuracy, 4.0 / 512);  // ties after rounding
+  EXPECT_NEAR(m.nll, test->nll, 2e-3);
+  EXPECT_NEAR(m.ece, test->ece, 5e-3);
+
+  c.predictions = calib::PredictionsMode::kEveryN;
+  c.predictions_every = 2;
+  r = RunTraining(c);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_TRUE(r.reports[0].predictions.empty());
+  EXPECT_EQ(r.reports[1].predictions.size(), 1u);  // epoch 2
+  EXPECT_EQ(r.reports[2].predictions.size(), 1u);  // the last
+  c.predictions = calib::PredictionsMode::kNone;
+  r = RunTraining(c);
+  ASSERT_TRUE(r.status.ok());
+  for (const EpochReport& e : r.reports) EXPECT_TRUE(e.predictions.empty());
 }
 
 TEST(TrainerTest, SameSeedGivesSameNumbersOnCpu) {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "calib/predictions.h"
 #include "gtest/gtest.h"
 #include "storage/internal/sqlite.h"
 
@@ -725,6 +726,116 @@ TEST_F(StoreTest, LatestOnlyReadsEachJobsNewestEpochAndCountsSumEpochs) {
   auto s = store_->GetSweep(sweep->id());
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->counts().epochs_done(), 1u + 2 + 3 + 4);
+}
+
+// Kept predictions for a report: `rows` examples of 3 classes; row i puts
+// `confident` on class (i + shift) % 3 and the rest evenly; labels i % 3.
+v1::Predictions MakePredictions(uint32_t epoch, int rows, float confident,
+                                int shift) {
+  std::vector<float> p;
+  std::vector<int32_t> y;
+  for (int i = 0; i < rows; ++i) {
+    for (int k = 0; k < 3; ++k)
+      p.push_back(k == (i + shift) % 3 ? confident : (1 - confident) / 2);
+    y.push_back(i % 3);
+  }
+  v1::Predictions out;
+  out.set_epoch(epoch);
+  out.set_split("test");
+  out.set_count(static_cast<uint32_t>(rows));
+  out.set_classes(3);
+  out.set_probabilities(calib::EncodeProbabilities(p));
+  out.set_labels(calib::EncodeLabels(y));
+  return out;
+}
+
+TEST_F(StoreTest, PredictionsComeBackBitForBitAndBadOnesAreRefused) {
+  store_->CreateSweep(Spec("pred", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  v1::ReportEpochRequest r;
+  *r.mutable_lease() = a.lease;
+  *r.add_metrics() = Metrics(3, "test", 0.1);
+  *r.add_predictions() = MakePredictions(3, 7, 0.8f, 0);
+  ASSERT_TRUE(store_->ReportEpoch(r).ok());
+  auto got = store_->GetPredictions(a.lease.job_id(), 0, "");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->epoch(), 3u);
+  EXPECT_EQ(got->count(), 7u);
+  EXPECT_EQ(got->classes(), 3u);
+  EXPECT_EQ(got->probabilities(), r.predictions(0).probabilities());
+  EXPECT_EQ(got->labels(), r.predictions(0).labels());
+  auto none = store_->GetPredictions(a.lease.job_id(), 2, "test");
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(none.status().message().find("epochs kept: 3"), std::string::npos)
+      << none.status();
+  // Sizes that do not match, labels outside the classes, another epoch:
+  // refused whole, nothing stored.
+  v1::ReportEpochRequest bad = r;
+  bad.mutable_metrics(0)->set_epoch(4);
+  *bad.mutable_predictions(0) = MakePredictions(4, 7, 0.8f, 0);
+  bad.mutable_predictions(0)->mutable_probabilities()->pop_back();
+  auto st = store_->ReportEpoch(bad);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("predictions[0].probabilities"), std::string::npos) << st;
+  *bad.mutable_predictions(0) = MakePredictions(4, 7, 0.8f, 0);
+  bad.mutable_predictions(0)->set_classes(2);
+  bad.mutable_predictions(0)->set_probabilities(std::string(28, '\0'));
+  EXPECT_NE(store_->ReportEpoch(bad).message().find("outside [0, 2)"),
+            std::string::npos);
+  *bad.mutable_predictions(0) = MakePredictions(5, 7, 0.8f, 0);
+  EXPECT_NE(store_->ReportEpoch(bad).message().find("must be the metrics' epoch 4"),
+            std::string::npos);
+  EXPECT_EQ(store_->GetPredictions(a.lease.job_id(), 4, "test").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, SeedEnsembleAveragesTheKeptProbabilities) {
+  auto sweep = store_->CreateSweep(Spec("ens", 3));  // baseline x3, mixup x3
+  ASSERT_TRUE(sweep.ok());
+  int64_t w = Worker();
+  // Baseline: three identical seeds. Mixup: seeds that put 0.9 on classes
+  // shifted by 0, 1, 2: their average is uniform except... see below.
+  for (int j = 0; j < 6; ++j) {
+    Assignment a = Acquire(w);
+    v1::ReportEpochRequest r;
+    *r.mutable_lease() = a.lease;
+    *r.add_metrics() = Metrics(1, "test", 0.1);
+    *r.add_predictions() =
+        j < 3 ? MakePredictions(1, 30, 0.8f, 0) : MakePredictions(1, 30, 0.6f, j - 3);
+    ASSERT_TRUE(store_->ReportEpoch(r).ok());
+  }
+  v1::SummaryPoint final_point;
+  final_point.set_final(true);
+  auto rows = store_->SummarizeSweep(sweep->id(), final_point, "", "", true);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  std::vector<v1::SummaryRow> ens;
+  for (const auto& r : *rows)
+    if (r.ensemble()) ens.push_back(r);
+  ASSERT_EQ(ens.size(), 2u);
+  auto stat = [](const v1::SummaryRow& r, const std::string& m) {
+    for (const auto& s : r.stats())
+      if (s.metric() == m) return s.mean();
+    return -1.0;
+  };
+  // Identical seeds: the ensemble is each seed (0.8 on the label, always
+  // right: accuracy 1, NLL -ln 0.8 in float16, ECE 1 - 0.8).
+  const calib::ProbabilityMetrics one = calib::MetricsOfProbabilities(
+      *calib::DecodeProbabilities(MakePredictions(1, 30, 0.8f, 0).probabilities(), 30, 3),
+      *calib::DecodeLabels(MakePredictions(1, 30, 0.8f, 0).labels(), 30, 3), 3, 15);
+  EXPECT_EQ(ens[0].method(), "baseline");
+  EXPECT_EQ(ens[0].seeds(), 3u);
+  EXPECT_DOUBLE_EQ(stat(ens[0], "accuracy"), one.accuracy);
+  EXPECT_DOUBLE_EQ(stat(ens[0], "nll"), one.nll);
+  EXPECT_DOUBLE_EQ(stat(ens[0], "ece"), one.ece);
+  EXPECT_DOUBLE_EQ(stat(ens[0], "brier"), one.brier);
+  EXPECT_NEAR(stat(ens[0], "ece"), 0.2, 1e-3);
+  // Mixup: each class gets 0.6 from one seed and 0.2 from two: the average
+  // is 1/3 everywhere (float16 0.6 and 0.2 average to 0.33341...), so the
+  // ensemble is as unsure as can be: confidence 1/3, NLL ln 3.
+  EXPECT_EQ(ens[1].method(), "mixup");
+  EXPECT_NEAR(stat(ens[1], "mean_confidence"), 1.0 / 3, 1e-3);
+  EXPECT_NEAR(stat(ens[1], "nll"), std::log(3.0), 1e-3);
+  EXPECT_NEAR(stat(ens[1], "mean_entropy"), std::log(3.0), 1e-3);
 }
 
 TEST_F(StoreTest, SummaryIsMeanStdCountOverSeeds) {

@@ -19,7 +19,9 @@
 #include "worker/core/evaluate.h"
 #include "worker/core/methods.h"
 #include "worker/core/models.h"
+#include "absl/types/span.h"
 #include "base/status_macros.h"
+#include "calib/predictions.h"
 
 namespace mixcal::core {
 namespace {
@@ -457,6 +459,20 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
       auto m0 = Clock::now();
       report.splits.push_back(
           LabelledMetrics("test", test_logits, test_y, config.ece_bins));
+      if (calib::KeepsPredictions(config, epoch)) {
+        const at::Tensor probs =
+            at::softmax(test_logits.to(at::kFloat), 1).contiguous();
+        const at::Tensor labels = test_y.to(at::kInt).contiguous();
+        KeptPredictions kept;
+        kept.split = "test";
+        kept.count = probs.size(0);
+        kept.classes = static_cast<int>(probs.size(1));
+        kept.probabilities = calib::EncodeProbabilities(absl::MakeConstSpan(
+            probs.data_ptr<float>(), static_cast<size_t>(probs.numel())));
+        kept.labels = calib::EncodeLabels(absl::MakeConstSpan(
+            labels.data_ptr<int32_t>(), static_cast<size_t>(labels.numel())));
+        report.predictions.push_back(std::move(kept));
+      }
       at::Tensor test_conf;  // for the OOD AUROCs only
       if (noise_x.defined() || ood_images.defined())
         test_conf = TopConfidence(test_logits);

@@ -49,6 +49,15 @@ struct SplitMetrics {
   std::vector<calib::ReliabilityBin> bins;
 };
 
+// A split's kept probabilities (calib/predictions.h encoding).
+struct KeptPredictions {
+  std::string split;
+  int64_t count = 0;
+  int classes = 0;
+  std::string probabilities;  // count x classes float16, little-endian
+  std::string labels;         // count int32, little-endian
+};
+
 struct EpochReport {
   int epoch = 0;               // 1-based
   double train_loss = 0;       // mean of the method's loss over the epoch
@@ -60,6 +69,8 @@ struct EpochReport {
   double metrics_seconds = 0;  // the metric computation inside it
   int64_t eval_samples = 0;    // examples evaluated (all splits)
   std::vector<SplitMetrics> splits;
+  // The test split's probabilities when config.predictions keeps this epoch.
+  std::vector<KeptPredictions> predictions;
 };
 
 struct TrainHooks {
