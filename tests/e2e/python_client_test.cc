@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/harness.h"
 
@@ -71,6 +72,54 @@ TEST(PythonClientTest, LoadsASweepIntoPandasAndAgreesWithTheSummary) {
       "/client/python/metrics_to_pandas.py --sweep 999 --address " +
       "127.0.0.1:" + std::to_string(c.port()) + " >/dev/null 2>&1";
   EXPECT_NE(std::system(missing.c_str()), 0);
+}
+
+TEST(PythonClientTest, KeptPredictionsLoadIntoNumPyAndMatchTheStoredMetrics) {
+  // A real worker keeps the final epoch's test probabilities; NumPy's
+  // accuracy and ECE from them agree with what the worker reported.
+  Cluster c("python_predictions");
+  ASSERT_TRUE(c.StartCoordinator());
+  c.StartWorker();
+  grpc::ClientContext ctx;
+  v1::SubmitSweepRequest req;
+  *req.mutable_spec() = TinySweep("python-predictions", 2, 1);
+  v1::Sweep sweep;
+  ASSERT_TRUE(c.api().SubmitSweep(&ctx, req, &sweep).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] { return c.GetSweep(sweep.id()).state() == v1::SWEEP_SUCCEEDED; },
+      120));
+  const int64_t job = sweep.job_ids(0);
+  const std::string cmd =
+      std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS +
+      " /usr/bin/python3 " + MIXCAL_SOURCE_DIR +
+      "/client/python/predictions_to_numpy.py --job " + std::to_string(job) +
+      " --address 127.0.0.1:" + std::to_string(c.port()) + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ASSERT_EQ(pclose(p), 0) << out;
+  EXPECT_NE(out.find("epoch 2, split test: 512 examples x 4 classes"),
+            std::string::npos)
+      << out;
+  double accuracy = -1, ece = -1;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    std::vector<std::string> w = absl::StrSplit(line, absl::ByAnyChar(" ,"),
+                                                absl::SkipEmpty());
+    if (w.size() == 4 && w[0] == "accuracy") {
+      ASSERT_TRUE(absl::SimpleAtod(w[1], &accuracy) && absl::SimpleAtod(w[3], &ece));
+    }
+  }
+  std::vector<v1::EpochMetrics> rows = c.Metrics(sweep.id(), "test");
+  const v1::EpochMetrics* last = nullptr;
+  for (const auto& r : rows)
+    if (r.job_id() == job && r.epoch() == 2) last = &r;
+  ASSERT_NE(last, nullptr);
+  // float16 rounding moves a few confidences across bin edges and can tie
+  // the argmax: close, not equal.
+  EXPECT_NEAR(accuracy, last->accuracy(), 4.0 / 512) << out;
+  EXPECT_NEAR(ece, last->ece(), 5e-3) << out;
 }
 
 }  // namespace
