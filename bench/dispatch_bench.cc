@@ -12,6 +12,11 @@
 //
 //   mixcal-bench-dispatch [--jobs 1000] [--reports 100] [--workers 32]
 //                         [--window 64] [--no-unary] [--coordinator HOST:PORT]
+//                         [--predictions ROWS]
+// With --predictions each job's last epoch report also carries kept
+// predictions of ROWS examples x 10 classes (float16, as a worker keeps the
+// test split: 10000 for Fashion-MNIST), to measure what keeping them costs
+// the report path.
 // With --coordinator the simulated workers load that coordinator, a separate
 // process as in a lab; with --coordinator_pid its CPU time is read from
 // /proc and printed apart from theirs.
@@ -149,6 +154,33 @@ struct Throughput {
   std::vector<double> acquire_ms;
 };
 
+// The predictions a job's last report carries (--predictions): built once.
+int g_prediction_rows = 0;
+const v1::Predictions& KeptPredictions() {
+  static const v1::Predictions* p = [] {
+    auto* out = new v1::Predictions;
+    if (g_prediction_rows <= 0) return out;
+    const int classes = 10;
+    std::string probs(static_cast<size_t>(g_prediction_rows) * classes * 2, '\0');
+    std::string labels(static_cast<size_t>(g_prediction_rows) * 4, '\0');
+    for (int i = 0; i < g_prediction_rows; ++i) {
+      for (int k = 0; k < classes; ++k) {  // 0.9 on the label, 0.0111 elsewhere
+        const uint16_t h = k == i % classes ? 0x3b33 : 0x21b0;
+        probs[2 * (i * classes + k)] = static_cast<char>(h & 0xff);
+        probs[2 * (i * classes + k) + 1] = static_cast<char>(h >> 8);
+      }
+      labels[4 * i] = static_cast<char>(i % classes);
+    }
+    out->set_split("test");
+    out->set_count(static_cast<uint32_t>(g_prediction_rows));
+    out->set_classes(classes);
+    out->set_probabilities(std::move(probs));
+    out->set_labels(std::move(labels));
+    return out;
+  }();
+  return *p;
+}
+
 // One job on a StreamReports stream: its epoch reports, then its finish
 // (SUCCEEDED), with at most `window` unacknowledged, on gRPC's callback API
 // (no thread blocks per message). The worker moves on to its next job once
@@ -243,6 +275,12 @@ class StreamJob
         *out_.mutable_epoch()->add_metrics() = Report(next_);
       }
       out_.mutable_epoch()->mutable_metrics(0)->set_epoch(next_);
+      out_.mutable_epoch()->clear_predictions();
+      if (next_ == reports_ && KeptPredictions().count() > 0) {
+        v1::Predictions* p = out_.mutable_epoch()->add_predictions();
+        *p = KeptPredictions();
+        p->set_epoch(static_cast<uint32_t>(next_));
+      }
     } else {
       v1::FinishJobRequest* f = out_.mutable_finish();
       *f->mutable_lease() = lease_;
@@ -436,10 +474,14 @@ int main(int argc, char** argv) {
       ++i;
     } else if (f == "--no-unary") {
       unary = false;
+    } else if (f == "--predictions") {
+      absl::SimpleAtoi(v, &g_prediction_rows);
+      ++i;
     } else {
       std::fprintf(stderr,
                    "usage: mixcal-bench-dispatch [--jobs 1000] [--reports 100] "
                    "[--workers 32] [--window 64] [--no-unary] "
+                   "[--predictions ROWS] "
                    "[--coordinator HOST:PORT [--coordinator_pid PID]]\n");
       return 2;
     }

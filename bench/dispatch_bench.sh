@@ -59,3 +59,27 @@ print("target: >= 10x the faster Optuna storage (%s): %s" % (best["impl"],
 print("dispatch latency, queued -> acquired: median %.2f ms, p99 %.2f ms (target p99 < 20 ms: %s)" % (
       m["dispatch_p50_ms"], m["dispatch_p99_ms"], "met" if m["dispatch_p99_ms"] < 20 else "NOT met"))
 PY
+
+# Keeping predictions: each job's last report also carries the test split's
+# probabilities (10,000 x 10 float16 + labels: 240 KB, Fashion-MNIST's
+# size). Same-script runs, alternating, on fresh in-process coordinators.
+echo
+plain=() kept=()
+for round in 1 2; do
+  plain+=("$("$bin" --jobs "$JOBS" --reports "$REPORTS" --no-unary | grep '^{')")
+  kept+=("$("$bin" --jobs "$JOBS" --reports "$REPORTS" --no-unary --predictions 10000 | grep '^{')")
+done
+/usr/bin/python3 - "${plain[@]}" "${kept[@]}" <<'PY'
+import json, statistics, sys
+runs = [json.loads(a) for a in sys.argv[1:]]
+plain, kept = runs[:len(runs) // 2], runs[len(runs) // 2:]
+p = statistics.median(r["reports_per_sec"] for r in plain)
+k = statistics.median(r["reports_per_sec"] for r in kept)
+print("report stream without predictions: %.0f reports/s (%s)" % (p, ", ".join("%.0f" % r["reports_per_sec"] for r in plain)))
+print("with each job's last report keeping 10000 x 10 predictions: %.0f reports/s (%s)" % (
+    k, ", ".join("%.0f" % r["reports_per_sec"] for r in kept)))
+print("ratio %.2f (target >= 0.90: %s); all stored once: %s" % (
+    k / p, "met" if k / p >= 0.9 else "NOT met",
+    "yes" if all(r["stored"] == r["reports"] == r["distinct"] for r in runs) else "NO"))
+PY
+
