@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <utility>
+#include <vector>
 
 namespace mixcal::calib {
 
@@ -93,6 +95,123 @@ double Auroc(absl::Span<const float> positive,
   double np = positive.size(), nn = negative.size();
   double u = positive_rank_sum - np * (np + 1) / 2;
   return u / (np * nn);
+}
+
+}  // namespace mixcal::calib
+
+namespace mixcal::calib {
+
+double ClasswiseEce(absl::Span<const float> probs,
+                    absl::Span<const int32_t> labels, int classes,
+                    int num_bins) {
+  const int64_t n = static_cast<int64_t>(labels.size());
+  if (n == 0 || classes < 1) return 0;
+  double total = 0;
+  std::vector<ReliabilityBin> bins(static_cast<size_t>(num_bins));
+  for (int k = 0; k < classes; ++k) {
+    std::fill(bins.begin(), bins.end(), ReliabilityBin{});
+    for (int64_t i = 0; i < n; ++i) {
+      const float p = probs[i * classes + k];
+      ReliabilityBin& b = bins[BinIndex(p, num_bins) - 1];
+      ++b.count;
+      b.confidence_sum += p;
+      b.correct += labels[i] == k ? 1 : 0;
+    }
+    total += CalibrationFromBins(bins).ece;
+  }
+  return total / classes;
+}
+
+double DebiasedL2CalibrationError(absl::Span<const ReliabilityBin> bins) {
+  int64_t n = 0;
+  for (const ReliabilityBin& b : bins) n += b.count;
+  if (n == 0) return 0;
+  double sum = 0;
+  for (const ReliabilityBin& b : bins) {
+    if (b.count == 0) continue;
+    const double acc = static_cast<double>(b.correct) / b.count;
+    const double conf = b.confidence_sum / b.count;
+    double term = (acc - conf) * (acc - conf);
+    if (b.count >= 2) term -= acc * (1 - acc) / (b.count - 1);
+    sum += static_cast<double>(b.count) / n * term;
+  }
+  return std::sqrt(std::max(0.0, sum));
+}
+
+BrierDecomposition TopLabelBrierDecomposition(
+    absl::Span<const ReliabilityBin> bins) {
+  BrierDecomposition d;
+  int64_t n = 0, correct = 0;
+  for (const ReliabilityBin& b : bins) {
+    n += b.count;
+    correct += b.correct;
+  }
+  if (n == 0) return d;
+  const double acc = static_cast<double>(correct) / n;
+  for (const ReliabilityBin& b : bins) {
+    if (b.count == 0) continue;
+    const double w = static_cast<double>(b.count) / n;
+    const double a = static_cast<double>(b.correct) / b.count;
+    const double c = b.confidence_sum / b.count;
+    d.reliability += w * (c - a) * (c - a);
+    d.resolution += w * (a - acc) * (a - acc);
+  }
+  d.uncertainty = acc * (1 - acc);
+  return d;
+}
+
+double Aurc(absl::Span<const float> confidence,
+            absl::Span<const uint8_t> correct) {
+  const size_t n = confidence.size();
+  if (n == 0) return 0;
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return confidence[a] > confidence[b];
+  });
+  double errors = 0, sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    errors += correct[order[i]] ? 0 : 1;
+    sum += errors / static_cast<double>(i + 1);
+  }
+  return sum / static_cast<double>(n);
+}
+
+double FprAtTpr(absl::Span<const float> positive,
+                absl::Span<const float> negative, double tpr) {
+  if (positive.empty() || negative.empty()) return 0;
+  std::vector<float> pos(positive.begin(), positive.end());
+  std::sort(pos.begin(), pos.end(), std::greater<float>());
+  const size_t keep = static_cast<size_t>(
+      std::ceil(tpr * static_cast<double>(pos.size()) - 1e-9));
+  const float threshold = pos[std::max<size_t>(keep, 1) - 1];
+  size_t above = 0;
+  for (float v : negative) above += v >= threshold ? 1 : 0;
+  return static_cast<double>(above) / static_cast<double>(negative.size());
+}
+
+double AveragePrecision(absl::Span<const float> positive,
+                        absl::Span<const float> negative) {
+  if (positive.empty()) return 0;
+  std::vector<std::pair<float, bool>> all;
+  all.reserve(positive.size() + negative.size());
+  for (float v : positive) all.push_back({v, true});
+  for (float v : negative) all.push_back({v, false});
+  std::sort(all.begin(), all.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  const double total = static_cast<double>(positive.size());
+  double tp = 0, fp = 0, ap = 0, last_recall = 0;
+  for (size_t i = 0; i < all.size();) {
+    // One threshold per distinct score.
+    size_t j = i;
+    for (; j < all.size() && all[j].first == all[i].first; ++j)
+      (all[j].second ? tp : fp) += 1;
+    const double recall = tp / total, precision = tp / (tp + fp);
+    ap += (recall - last_recall) * precision;
+    last_recall = recall;
+    i = j;
+  }
+  return ap;
 }
 
 }  // namespace mixcal::calib

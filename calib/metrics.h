@@ -49,6 +49,48 @@ double AdaptiveEce(absl::Span<const float> confidence,
 double Auroc(absl::Span<const float> positive,
              absl::Span<const float> negative);
 
+// --- Beyond top-label ECE (the estimator settings are part of each name) ---
+
+// Classwise (marginal) ECE, Kull et al. 2019 / Nixon et al. 2019: for every
+// class k, p_k of every example binned into num_bins equal-width bins
+// ((lo, hi] as above), sum_b (n_b/N) |freq_b(y = k) - mean_b(p_k)|; the mean
+// over classes. `probs` is count x classes, row-major.
+double ClasswiseEce(absl::Span<const float> probs,
+                    absl::Span<const int32_t> labels, int classes,
+                    int num_bins);
+
+// The debiased estimate of the L2 top-label calibration error (Kumar et
+// al. 2019, "Verified Uncertainty Calibration"), from equal-width bins:
+// sqrt(max(0, sum_b (n_b/N) [(acc_b - conf_b)^2 - acc_b (1 - acc_b) /
+// (n_b - 1)])), the correction only where n_b >= 2.
+double DebiasedL2CalibrationError(absl::Span<const ReliabilityBin> bins);
+
+// Murphy's decomposition of the top-label Brier score (confidence against
+// correctness) over the bins: reliability sum_b (n_b/N)(conf_b - acc_b)^2,
+// resolution sum_b (n_b/N)(acc_b - acc)^2, uncertainty acc (1 - acc).
+struct BrierDecomposition {
+  double reliability = 0, resolution = 0, uncertainty = 0;
+};
+BrierDecomposition TopLabelBrierDecomposition(
+    absl::Span<const ReliabilityBin> bins);
+
+// Area under the risk-coverage curve (Geifman & El-Yaniv 2017): examples
+// sorted by confidence, highest first (ties in input order); the mean over
+// coverages i/N, i = 1..N, of the error rate of the first i.
+double Aurc(absl::Span<const float> confidence,
+            absl::Span<const uint8_t> correct);
+
+// Out-of-distribution detection by confidence, in-distribution positive:
+// the false-positive rate at the threshold keeping 95% of the positives
+// (the ceil(0.95 n)-th highest positive score; scores >= it count), and the
+// area under the precision-recall curve as average precision
+// (sum over distinct thresholds of (R_i - R_{i-1}) P_i, scikit-learn's
+// average_precision_score).
+double FprAtTpr(absl::Span<const float> positive,
+                absl::Span<const float> negative, double tpr);
+double AveragePrecision(absl::Span<const float> positive,
+                        absl::Span<const float> negative);
+
 }  // namespace mixcal::calib
 
 #endif  // MIXCAL_CALIB_METRICS_H_

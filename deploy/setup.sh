@@ -21,8 +21,9 @@ PACKAGES=(
   # the benchmarks' references: a plain PyTorch script (same kernels as the
   # LibTorch we link) and Optuna's storages
   python3-torch python3-optuna
-  # the Python client example (client/python/)
-  python3-grpcio python3-protobuf python3-pandas
+  # the Python client example (client/python/); scikit-learn for the
+  # metrics' golden values (tests/calib/golden_metrics.py)
+  python3-grpcio python3-protobuf python3-pandas python3-sklearn
   # the deployment tests: a real single-node Slurm cluster (tests/deploy/),
   # systemd-analyze for the units, clang for the libFuzzer targets
   slurmctld slurmd slurm-client munge systemd clang

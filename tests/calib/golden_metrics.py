@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Golden values for calib's metrics beyond top-label ECE, computed
+independently with NumPy and scikit-learn (Debian's python3-numpy and
+python3-sklearn), for tests/calib/golden_metrics_test.cc.
+
+    /usr/bin/python3 tests/calib/golden_metrics.py OUT.txt
+
+Writes a fixed random dataset (NumPy's RandomState(0)) and the metrics of
+it, one "name values..." line each: the test reads the data, computes the
+metrics with calib and compares.
+"""
+import sys
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+BINS = 15
+
+
+def bin_index(c):
+    """1-based equal-width bins, (lo, hi]; 0 goes to bin 1."""
+    return np.clip(np.ceil(c * BINS), 1, BINS).astype(int)
+
+
+def ece_of(scores, hits):
+    b = bin_index(scores)
+    total = 0.0
+    for m in range(1, BINS + 1):
+        sel = b == m
+        if sel.any():
+            total += sel.mean() * abs(hits[sel].mean() - scores[sel].mean())
+    return total
+
+
+def main():
+    rng = np.random.RandomState(0)
+    n, k = 600, 5
+    logits = rng.normal(scale=2.0, size=(n, k))
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    # Labels from the probabilities, sharpened: an over-confident model's.
+    y = np.array([rng.choice(k, p=np.sqrt(r) / np.sqrt(r).sum()) for r in p.astype(np.float64)])
+    p64 = p.astype(np.float64)
+    conf = p64.max(axis=1)
+    pred = p64.argmax(axis=1)
+    correct = (pred == y).astype(np.float64)
+
+    classwise = np.mean([ece_of(p64[:, c], (y == c).astype(np.float64)) for c in range(k)])
+
+    b = bin_index(conf)
+    debiased, rel, res = 0.0, 0.0, 0.0
+    acc = correct.mean()
+    for m in range(1, BINS + 1):
+        sel = b == m
+        nb = sel.sum()
+        if nb == 0:
+            continue
+        a, c = correct[sel].mean(), conf[sel].mean()
+        term = (a - c) ** 2
+        if nb >= 2:
+            term -= a * (1 - a) / (nb - 1)
+        debiased += nb / n * term
+        rel += nb / n * (c - a) ** 2
+        res += nb / n * (a - acc) ** 2
+    debiased = np.sqrt(max(0.0, debiased))
+    unc = acc * (1 - acc)
+
+    order = np.argsort(-conf, kind="stable")
+    risks = np.cumsum(1 - correct[order]) / np.arange(1, n + 1)
+    aurc = risks.mean()
+
+    pos = rng.beta(5, 2, size=400).astype(np.float32)   # in-distribution confidences
+    neg = rng.beta(2, 3, size=300).astype(np.float32)   # out-of-distribution
+    pos_sorted = np.sort(pos.astype(np.float64))[::-1]
+    threshold = pos_sorted[int(np.ceil(0.95 * len(pos))) - 1]
+    fpr95 = (neg.astype(np.float64) >= threshold).mean()
+    aupr = average_precision_score(
+        np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg].astype(np.float64))
+
+    with open(sys.argv[1], "w") as f:
+        f.write("n %d\nk %d\n" % (n, k))
+        f.write("probs " + " ".join("%.9g" % v for v in p.ravel()) + "\n")
+        f.write("labels " + " ".join(str(v) for v in y) + "\n")
+        f.write("pos " + " ".join("%.9g" % v for v in pos) + "\n")
+        f.write("neg " + " ".join("%.9g" % v for v in neg) + "\n")
+        for name, v in [("classwise_ece", classwise), ("debiased_l2", debiased),
+                        ("brier_reliability", rel), ("brier_resolution", res),
+                        ("brier_uncertainty", unc), ("aurc", aurc), ("fpr95", fpr95),
+                        ("aupr", aupr)]:
+            f.write("%s %.12g\n" % (name, v))
+
+
+if __name__ == "__main__":
+    main()

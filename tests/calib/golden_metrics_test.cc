@@ -1,0 +1,115 @@
+// calib's metrics beyond top-label ECE against golden values that
+// tests/calib/golden_metrics.py computes independently with NumPy and
+// scikit-learn on a fixed random dataset (never against calib itself),
+// plus small cases by hand.
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "calib/metrics.h"
+#include "gtest/gtest.h"
+
+namespace mixcal::calib {
+namespace {
+
+struct Golden {
+  std::vector<float> probs, pos, neg;
+  std::vector<int32_t> labels;
+  std::map<std::string, double> values;
+  int n = 0, k = 0;
+};
+
+Golden Load() {
+  const std::string out = std::filesystem::temp_directory_path() /
+                          ("mixcal_golden_" + std::to_string(getpid()) + ".txt");
+  const std::string cmd = std::string("/usr/bin/python3 ") + MIXCAL_SOURCE_DIR +
+                          "/tests/calib/golden_metrics.py " + out;
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  Golden g;
+  std::ifstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream s(line);
+    std::string name;
+    s >> name;
+    if (name == "probs" || name == "pos" || name == "neg") {
+      std::vector<float>& v = name == "probs" ? g.probs : name == "pos" ? g.pos : g.neg;
+      float x;
+      while (s >> x) v.push_back(x);
+    } else if (name == "labels") {
+      int32_t x;
+      while (s >> x) g.labels.push_back(x);
+    } else if (name == "n") {
+      s >> g.n;
+    } else if (name == "k") {
+      s >> g.k;
+    } else {
+      double x;
+      s >> x;
+      g.values[name] = x;
+    }
+  }
+  std::filesystem::remove(out);
+  return g;
+}
+
+TEST(GoldenMetricsTest, AgreeWithNumPyAndScikitLearn) {
+  const Golden g = Load();
+  ASSERT_EQ(g.n, 600);
+  ASSERT_EQ(g.probs.size(), 600u * 5);
+  ASSERT_EQ(g.labels.size(), 600u);
+  std::vector<float> conf(g.n);
+  std::vector<uint8_t> correct(g.n);
+  for (int i = 0; i < g.n; ++i) {
+    int best = 0;
+    for (int j = 1; j < g.k; ++j)
+      if (g.probs[i * g.k + j] > g.probs[i * g.k + best]) best = j;
+    conf[i] = g.probs[i * g.k + best];
+    correct[i] = best == g.labels[i];
+  }
+  const std::vector<ReliabilityBin> bins = BinConfidences(conf, correct, 15);
+  EXPECT_NEAR(ClasswiseEce(g.probs, g.labels, g.k, 15), g.values.at("classwise_ece"), 1e-9);
+  EXPECT_NEAR(DebiasedL2CalibrationError(bins), g.values.at("debiased_l2"), 1e-9);
+  const BrierDecomposition d = TopLabelBrierDecomposition(bins);
+  EXPECT_NEAR(d.reliability, g.values.at("brier_reliability"), 1e-9);
+  EXPECT_NEAR(d.resolution, g.values.at("brier_resolution"), 1e-9);
+  EXPECT_NEAR(d.uncertainty, g.values.at("brier_uncertainty"), 1e-9);
+  EXPECT_NEAR(Aurc(conf, correct), g.values.at("aurc"), 1e-9);
+  EXPECT_NEAR(FprAtTpr(g.pos, g.neg, 0.95), g.values.at("fpr95"), 1e-12);
+  EXPECT_NEAR(AveragePrecision(g.pos, g.neg), g.values.at("aupr"), 1e-9);
+}
+
+TEST(GoldenMetricsTest, SmallCasesByHand) {
+  // Risk-coverage: confidences 0.9 (right), 0.8 (wrong), 0.7 (right):
+  // risks 0/1, 1/2, 1/3 -> AURC (0 + 1/2 + 1/3) / 3 = 5/18.
+  const std::vector<float> c = {0.7f, 0.9f, 0.8f};
+  const std::vector<uint8_t> ok = {1, 1, 0};
+  EXPECT_NEAR(Aurc(c, ok), 5.0 / 18, 1e-12);
+  // Positives 0.9, 0.8, 0.3; negatives 0.85, 0.2. Average precision:
+  // thresholds 0.9 (P 1, R 1/3), 0.85 (P 1/2, R 1/3), 0.8 (P 2/3, R 2/3),
+  // 0.3 (P 3/4, R 1), 0.2 -> 1/3 * 1 + 1/3 * 2/3 + 1/3 * 3/4 = 29/36.
+  const std::vector<float> pos = {0.9f, 0.8f, 0.3f}, neg = {0.85f, 0.2f};
+  EXPECT_NEAR(AveragePrecision(pos, neg), 29.0 / 36, 1e-7);
+  // 95% of 3 positives: all 3, threshold 0.3: both negatives... 0.85 and
+  // 0.2: one of two at or above -> FPR 0.5.
+  EXPECT_NEAR(FprAtTpr(pos, neg, 0.95), 0.5, 1e-12);
+  // One bin of 4 examples, confidence 0.75, 2 right: gap 0.25, debiased
+  // term 0.0625 - 0.5 * 0.5 / 3 < 0 -> 0: four examples cannot tell.
+  std::vector<ReliabilityBin> bins(15);
+  bins[11] = {4, 3.0, 2};
+  EXPECT_DOUBLE_EQ(DebiasedL2CalibrationError(bins), 0.0);
+  const BrierDecomposition d = TopLabelBrierDecomposition(bins);
+  EXPECT_NEAR(d.reliability, 0.0625, 1e-12);
+  EXPECT_NEAR(d.resolution, 0.0, 1e-12);
+  EXPECT_NEAR(d.uncertainty, 0.25, 1e-12);
+}
+
+}  // namespace
+}  // namespace mixcal::calib
