@@ -68,6 +68,11 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
             metric.min, ", ", metric.max, "], got ", *v));
       }
     }
+    if (m.estimators().size() > 512 || !IsValidUtf8(m.estimators())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics[", i, "].estimators must be UTF-8 of at most 512 bytes, "
+          "got ", m.estimators().size(), " bytes"));
+    }
     if (!std::isfinite(m.wall_seconds()) || m.wall_seconds() < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "metrics[", i, "].wall_seconds must be finite and >= 0, got ",
@@ -380,9 +385,11 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
                   "nll, brier, ece, mce, oe, adaptive_ece, mean_confidence, "
                   "mean_entropy, auroc, "
                   "temperature, train_loss, train_accuracy, lr, "
-                  "samples_per_sec, wall_seconds, attempt) "
+                  "samples_per_sec, wall_seconds, attempt, classwise_ece, "
+                  "l2_ce_debiased, brier_reliability, brier_resolution, "
+                  "brier_uncertainty, aurc, fpr95, aupr, estimators) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                  "?, ?, ?, ?)"));
+                  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement put_bins,
       db_->Cached("INSERT OR REPLACE INTO epoch_bins (job_id, epoch, split, "
@@ -435,6 +442,18 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
         .Bind(19, m.samples_per_sec())
         .Bind(20, m.wall_seconds())
         .Bind(21, report.lease().attempt());
+    auto opt = [](bool has, double v) {
+      return has ? std::optional<double>(v) : std::nullopt;
+    };
+    put->Bind(22, opt(m.has_classwise_ece(), m.classwise_ece()))
+        .Bind(23, opt(m.has_l2_ce_debiased(), m.l2_ce_debiased()))
+        .Bind(24, opt(m.has_brier_reliability(), m.brier_reliability()))
+        .Bind(25, opt(m.has_brier_resolution(), m.brier_resolution()))
+        .Bind(26, opt(m.has_brier_uncertainty(), m.brier_uncertainty()))
+        .Bind(27, opt(m.has_aurc(), m.aurc()))
+        .Bind(28, opt(m.has_fpr95(), m.fpr95()))
+        .Bind(29, opt(m.has_aupr(), m.aupr()))
+        .Bind(30, m.estimators());
     MIXCAL_RETURN_IF_ERROR(put->Run());
     if (m.bins_size() > 0) {
       put_bins->Reset();

@@ -73,6 +73,15 @@ std::vector<v1::EpochMetrics> ToProto(const core::EpochReport& r,
     p.set_mean_entropy(m.mean_entropy);
     if (m.auroc) p.set_auroc(*m.auroc);
     if (m.temperature) p.set_temperature(*m.temperature);
+    if (m.classwise_ece) p.set_classwise_ece(*m.classwise_ece);
+    if (m.l2_ce_debiased) p.set_l2_ce_debiased(*m.l2_ce_debiased);
+    if (m.brier_reliability) p.set_brier_reliability(*m.brier_reliability);
+    if (m.brier_resolution) p.set_brier_resolution(*m.brier_resolution);
+    if (m.brier_uncertainty) p.set_brier_uncertainty(*m.brier_uncertainty);
+    if (m.aurc) p.set_aurc(*m.aurc);
+    if (m.fpr95) p.set_fpr95(*m.fpr95);
+    if (m.aupr) p.set_aupr(*m.aupr);
+    p.set_estimators(m.estimators);
     p.set_train_loss(r.train_loss);
     p.set_train_accuracy(r.train_accuracy);
     p.set_lr(r.lr);

@@ -49,7 +49,9 @@ const char kMetricColumns[] =
     "m.adaptive_ece, m.mean_confidence, m.mean_entropy, m.auroc, "
     "m.temperature, m.train_loss, "
     "m.train_accuracy, m.lr, m.samples_per_sec, m.wall_seconds, j.method, "
-    "j.value, j.seed";
+    "j.value, j.seed, m.classwise_ece, m.l2_ce_debiased, m.brier_reliability, "
+    "m.brier_resolution, m.brier_uncertainty, m.aurc, m.fpr95, m.aupr, "
+    "m.estimators";
 
 v1::EpochMetrics MetricsFromRow(const Statement& s) {
   v1::EpochMetrics m;
@@ -76,6 +78,15 @@ v1::EpochMetrics MetricsFromRow(const Statement& s) {
   m.set_method(s.Text(20));
   m.set_value(s.Double(21));
   m.set_seed(static_cast<uint64_t>(s.Int(22)));
+  if (!s.IsNull(23)) m.set_classwise_ece(s.Double(23));
+  if (!s.IsNull(24)) m.set_l2_ce_debiased(s.Double(24));
+  if (!s.IsNull(25)) m.set_brier_reliability(s.Double(25));
+  if (!s.IsNull(26)) m.set_brier_resolution(s.Double(26));
+  if (!s.IsNull(27)) m.set_brier_uncertainty(s.Double(27));
+  if (!s.IsNull(28)) m.set_aurc(s.Double(28));
+  if (!s.IsNull(29)) m.set_fpr95(s.Double(29));
+  if (!s.IsNull(30)) m.set_aupr(s.Double(30));
+  m.set_estimators(s.Text(31));
   return m;
 }
 

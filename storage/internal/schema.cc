@@ -177,6 +177,19 @@ CREATE TABLE predictions (
   PRIMARY KEY (job_id, epoch, split)
 );
 )sql",
+      // 12: metrics beyond top-label ECE and the estimators behind a row
+      // (NULL / '' on rows from before).
+      R"sql(
+ALTER TABLE epoch_metrics ADD COLUMN classwise_ece REAL;
+ALTER TABLE epoch_metrics ADD COLUMN l2_ce_debiased REAL;
+ALTER TABLE epoch_metrics ADD COLUMN brier_reliability REAL;
+ALTER TABLE epoch_metrics ADD COLUMN brier_resolution REAL;
+ALTER TABLE epoch_metrics ADD COLUMN brier_uncertainty REAL;
+ALTER TABLE epoch_metrics ADD COLUMN aurc REAL;
+ALTER TABLE epoch_metrics ADD COLUMN fpr95 REAL;
+ALTER TABLE epoch_metrics ADD COLUMN aupr REAL;
+ALTER TABLE epoch_metrics ADD COLUMN estimators TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *m;
 }

@@ -93,6 +93,13 @@ TEST(ReproductionTest, MixupLowersOverconfidenceAcrossSeeds) {
   EXPECT_LT(oe->vs().high(), 0);
   EXPECT_TRUE(oe->vs().significant());
   EXPECT_NEAR(oe->vs().mean(), oe->mean() - base_oe->mean(), 1e-12);
+  // The metrics beyond ECE came along, with their estimators.
+  for (const char* name : {"classwise_ece", "l2_ce_debiased", "aurc",
+                           "brier_reliability"}) {
+    const v1::MetricStat* st = Find(mixup, name);
+    ASSERT_NE(st, nullptr) << name;
+    EXPECT_EQ(st->count(), 3u) << name;
+  }
 
   // The CLI prints the same comparison, marked.
   const std::string cmd = std::string(MIXCAL_BIN) + " summary " +

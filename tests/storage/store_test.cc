@@ -749,6 +749,46 @@ v1::Predictions MakePredictions(uint32_t epoch, int rows, float confident,
   return out;
 }
 
+TEST_F(StoreTest, MetricsBeyondEceAndTheirEstimatorsRoundTrip) {
+  store_->CreateSweep(Spec("more", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  v1::EpochMetrics m = Metrics(1, "test", 0.1);
+  m.set_classwise_ece(0.03);
+  m.set_l2_ce_debiased(0.04);
+  m.set_brier_reliability(0.01);
+  m.set_brier_resolution(0.02);
+  m.set_brier_uncertainty(0.09);
+  m.set_aurc(0.05);
+  m.set_estimators("bins=15 equal-width");
+  v1::EpochMetrics noise = Metrics(1, "noise", 0);
+  noise.clear_bins();
+  noise.set_fpr95(0.5);
+  noise.set_aupr(0.8);
+  ASSERT_TRUE(store_->ReportEpoch(a.lease, {m, noise}).ok());
+  v1::MetricsFilter f;
+  f.add_job_ids(a.lease.job_id());
+  std::string token;
+  auto rows = store_->QueryMetrics(f, &token);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  const v1::EpochMetrics& n = (*rows)[0];  // "noise" < "test"
+  const v1::EpochMetrics& t = (*rows)[1];
+  EXPECT_DOUBLE_EQ(t.classwise_ece(), 0.03);
+  EXPECT_DOUBLE_EQ(t.l2_ce_debiased(), 0.04);
+  EXPECT_DOUBLE_EQ(t.brier_uncertainty(), 0.09);
+  EXPECT_DOUBLE_EQ(t.aurc(), 0.05);
+  EXPECT_EQ(t.estimators(), "bins=15 equal-width");
+  EXPECT_FALSE(t.has_fpr95());
+  EXPECT_DOUBLE_EQ(n.fpr95(), 0.5);
+  EXPECT_DOUBLE_EQ(n.aupr(), 0.8);
+  EXPECT_FALSE(n.has_classwise_ece());
+  // Out of range: refused, naming the field.
+  m.set_epoch(2);
+  m.set_aurc(1.5);
+  absl::Status st = store_->ReportEpoch(a.lease, {m});
+  EXPECT_NE(st.message().find("metrics[0].aurc"), std::string::npos) << st;
+}
+
 TEST_F(StoreTest, PredictionsComeBackBitForBitAndBadOnesAreRefused) {
   store_->CreateSweep(Spec("pred", 1)).IgnoreError();
   Assignment a = Acquire(Worker());

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "calib/metrics.h"
 
 namespace mixcal::core {
@@ -53,6 +54,24 @@ SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
   m.oe = c.oe;
   m.adaptive_ece = calib::AdaptiveEce(cs, ks, num_bins);
   if (temperature != 1.0) m.temperature = temperature;
+  // Beyond top-label ECE, torch-free from the probabilities.
+  at::Tensor pf = p.to(at::kFloat).contiguous();
+  at::Tensor yi = y.to(at::kInt).contiguous();
+  m.classwise_ece = calib::ClasswiseEce(
+      absl::Span<const float>(pf.data_ptr<float>(), static_cast<size_t>(n * k)),
+      absl::Span<const int32_t>(yi.data_ptr<int32_t>(), static_cast<size_t>(n)),
+      static_cast<int>(k), num_bins);
+  m.l2_ce_debiased = calib::DebiasedL2CalibrationError(m.bins);
+  const calib::BrierDecomposition d = calib::TopLabelBrierDecomposition(m.bins);
+  m.brier_reliability = d.reliability;
+  m.brier_resolution = d.resolution;
+  m.brier_uncertainty = d.uncertainty;
+  m.aurc = calib::Aurc(cs, ks);
+  m.estimators = absl::StrCat("bins=", num_bins,
+                              " equal-width (ece, mce, oe, classwise_ece, "
+                              "l2_ce_debiased, brier decomposition); "
+                              "adaptive_ece ",
+                              num_bins, " equal-mass");
   return m;
 }
 
@@ -73,8 +92,12 @@ SplitMetrics UnlabelledMetrics(const std::string& split,
   at::Tensor neg = conf.to(at::kFloat).contiguous();
   at::Tensor pos =
       in_distribution_confidence.to(at::kCPU, at::kFloat).contiguous();
-  m.auroc = calib::Auroc(absl::Span<const float>(pos.data_ptr<float>(), pos.numel()),
-                  absl::Span<const float>(neg.data_ptr<float>(), neg.numel()));
+  const absl::Span<const float> ps(pos.data_ptr<float>(), pos.numel());
+  const absl::Span<const float> ns(neg.data_ptr<float>(), neg.numel());
+  m.auroc = calib::Auroc(ps, ns);
+  m.fpr95 = calib::FprAtTpr(ps, ns, 0.95);
+  m.aupr = calib::AveragePrecision(ps, ns);
+  m.estimators = "test split positive; fpr at tpr 0.95; aupr as average precision";
   return m;
 }
 

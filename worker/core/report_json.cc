@@ -46,6 +46,17 @@ std::vector<std::string> EpochReportJsonLines(const EpochReport& r) {
     if (m.temperature)
       absl::StrAppend(&line, ",\"temperature\":", Num(*m.temperature));
     if (m.auroc) absl::StrAppend(&line, ",\"auroc\":", Num(*m.auroc));
+    for (const auto& [name, v] :
+         {std::pair{"classwise_ece", m.classwise_ece},
+          {"l2_ce_debiased", m.l2_ce_debiased},
+          {"brier_reliability", m.brier_reliability},
+          {"brier_resolution", m.brier_resolution},
+          {"brier_uncertainty", m.brier_uncertainty},
+          {"aurc", m.aurc},
+          {"fpr95", m.fpr95},
+          {"aupr", m.aupr}}) {
+      if (v) absl::StrAppend(&line, ",\"", name, "\":", Num(*v));
+    }
     absl::StrAppend(&line, ",\"train_loss\":", Num(r.train_loss),
                     ",\"train_accuracy\":", Num(r.train_accuracy),
                     ",\"lr\":", Num(r.lr),

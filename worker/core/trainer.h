@@ -46,6 +46,12 @@ struct SplitMetrics {
   double mean_entropy = 0;
   std::optional<double> auroc;        // in-distribution test vs this split
   std::optional<double> temperature;  // "test_ts" only
+  // Beyond top-label ECE (calib/metrics.h): labelled splits ...
+  std::optional<double> classwise_ece, l2_ce_debiased, brier_reliability,
+      brier_resolution, brier_uncertainty, aurc;
+  // ... and noise/ood.
+  std::optional<double> fpr95, aupr;
+  std::string estimators;
   std::vector<calib::ReliabilityBin> bins;
 };
 
