@@ -40,7 +40,16 @@ const NameTable<MethodKind>& Methods() {
       {MethodKind::kMixup, "mixup"},
       {MethodKind::kFeatureMixup, "feature_mixup"},
       {MethodKind::kLabelSmoothing, "label_smoothing"},
-      {MethodKind::kErl, "erl"}};
+      {MethodKind::kErl, "erl"},
+      {MethodKind::kFocal, "focal"},
+      {MethodKind::kCutmix, "cutmix"},
+      {MethodKind::kRegmixup, "regmixup"},
+      {MethodKind::kMmce, "mmce"}};
+  return *t;
+}
+const NameTable<FocalSchedule>& FocalSchedules() {
+  static const auto* t = new NameTable<FocalSchedule>{
+      {FocalSchedule::kFixed, "fixed"}, {FocalSchedule::kFlsd53, "flsd53"}};
   return *t;
 }
 const NameTable<LabelPolicy>& LabelPolicies() {
@@ -151,6 +160,11 @@ absl::string_view Name(SmoothingMode v) { return NameIn(SmoothingModes(), v); }
 absl::string_view Name(NoiseKind v) { return NameIn(NoiseKinds(), v); }
 absl::string_view Name(Schedule v) { return NameIn(Schedules(), v); }
 absl::string_view Name(Augment v) { return NameIn(Augments(), v); }
+absl::string_view Name(FocalSchedule v) { return NameIn(FocalSchedules(), v); }
+absl::StatusOr<FocalSchedule> ParseFocalSchedule(absl::string_view s,
+                                                 absl::string_view field) {
+  return ParseIn(FocalSchedules(), s, field);
+}
 absl::string_view Name(PredictionsMode v) {
   return NameIn(PredictionsModes(), v);
 }
@@ -228,23 +242,49 @@ absl::string_view HyperparameterName(MethodKind m) {
       return "epsilon";
     case MethodKind::kErl:
       return "beta";
+    case MethodKind::kFocal:
+      return "gamma";
+    case MethodKind::kCutmix:
+    case MethodKind::kRegmixup:
+      return "alpha";
+    case MethodKind::kMmce:
+      return "lambda";
     case MethodKind::kBaseline:
       return "";
   }
   return "";
 }
 
+double* HyperparameterField(TrainConfig& c) {
+  switch (c.method) {
+    case MethodKind::kMixup:
+    case MethodKind::kFeatureMixup:
+    case MethodKind::kCutmix:
+    case MethodKind::kRegmixup:
+      return &c.alpha;
+    case MethodKind::kLabelSmoothing:
+      return &c.epsilon;
+    case MethodKind::kErl:
+      return &c.beta;
+    case MethodKind::kFocal:
+      return &c.gamma;
+    case MethodKind::kMmce:
+      return &c.mmce_lambda;
+    case MethodKind::kBaseline:
+      return nullptr;
+  }
+  return nullptr;
+}
+
 std::vector<MethodKind> MethodsWithHyperparameter(absl::string_view param) {
   std::vector<MethodKind> out;
-  for (MethodKind m : {MethodKind::kBaseline, MethodKind::kMixup,
-                       MethodKind::kFeatureMixup, MethodKind::kLabelSmoothing,
-                       MethodKind::kErl}) {
+  for (const auto& [m, name] : Methods()) {
     if (!param.empty() && HyperparameterName(m) == param) out.push_back(m);
   }
   return out;
 }
 
-std::string HyperparameterNames() { return "alpha|epsilon|beta"; }
+std::string HyperparameterNames() { return "alpha|epsilon|beta|gamma|lambda"; }
 
 std::vector<int> EffectiveMilestones(const TrainConfig& config) {
   if (!config.milestones.empty()) return config.milestones;
@@ -289,6 +329,10 @@ absl::Status Validate(const TrainConfig& c) {
         InRange("alpha", c.alpha, 0, 10),
         InHalfOpen("epsilon", c.epsilon, 0, 1),
         InRange("beta", c.beta, 0, 10),
+        InRange("gamma", c.gamma, 0, 10),
+        InRange("cutmix_prob", c.cutmix_prob, 0, 1),
+        InRange("regmixup_weight", c.regmixup_weight, 0, 10),
+        InRange("lambda", c.mmce_lambda, 0, 100),
         InRange("epochs", c.epochs, 1, 10000),
         InRange("batch_size", c.batch_size, 1, 65536),
         InOpenClosed("lr", c.lr, 0, 10),

@@ -28,7 +28,11 @@ enum class MethodKind {
   kMixup,
   kFeatureMixup,
   kLabelSmoothing,
-  kErl
+  kErl,
+  kFocal,
+  kCutmix,
+  kRegmixup,
+  kMmce
 };
 enum class LabelPolicy { kDominant, kFirst };
 enum class SmoothingMode { kUniform, kOthers };
@@ -37,6 +41,7 @@ enum class Schedule { kConstant, kStep, kCosine };
 enum class OptimizerKind { kSgd, kAdam };
 enum class Augment { kAuto, kNone, kCropFlip };
 enum class PredictionsMode { kNone, kFinal, kEveryN };
+enum class FocalSchedule { kFixed, kFlsd53 };
 
 // Name tables. Parse* returns InvalidArgument naming `field` and the
 // allowed names.
@@ -50,6 +55,7 @@ absl::string_view Name(Schedule v);
 absl::string_view Name(OptimizerKind v);
 absl::string_view Name(Augment v);
 absl::string_view Name(PredictionsMode v);
+absl::string_view Name(FocalSchedule v);
 absl::StatusOr<DatasetKind> ParseDataset(absl::string_view s,
                                          absl::string_view field = "dataset");
 absl::StatusOr<ModelKind> ParseModel(absl::string_view s,
@@ -70,6 +76,8 @@ absl::StatusOr<Schedule> ParseSchedule(absl::string_view s,
                                        absl::string_view field = "schedule");
 absl::StatusOr<Augment> ParseAugment(absl::string_view s,
                                      absl::string_view field = "augment");
+absl::StatusOr<FocalSchedule> ParseFocalSchedule(
+    absl::string_view s, absl::string_view field = "focal_schedule");
 absl::StatusOr<PredictionsMode> ParsePredictionsMode(
     absl::string_view s, absl::string_view field = "predictions");
 
@@ -140,6 +148,16 @@ struct TrainConfig {
   double alpha = 1.0;    // mixup, feature_mixup: Beta(alpha, alpha). [0, 10]
   double epsilon = 0.1;  // label_smoothing. [0, 1)
   double beta = 0.1;     // erl: entropy weight. [0, 10]
+  // focal: gamma, [0, 10]; kFlsd53 uses 5 where p_y < 0.2, gamma elsewhere
+  // (Mukhoti et al. 2020: gamma 3).
+  double gamma = 3.0;
+  FocalSchedule focal_schedule = FocalSchedule::kFixed;
+  // cutmix (alpha as mixup's): the chance a batch is cut and mixed, [0, 1].
+  double cutmix_prob = 0.5;
+  // regmixup (alpha as mixup's): CE(clean) + weight * mixup loss, [0, 10].
+  double regmixup_weight = 1.0;
+  // mmce: CE + lambda * MMCE (Laplacian kernel, width 0.4), [0, 100].
+  double mmce_lambda = 2.0;
   LabelPolicy label_policy = LabelPolicy::kDominant;
   SmoothingMode ls_mode = SmoothingMode::kUniform;
 
@@ -195,6 +213,10 @@ struct TrainConfig {
   // configuration); empty = start fresh.
   std::string resume_from;
 };
+
+// The field a method's sweep value sets (alpha, epsilon, beta, gamma or
+// mmce_lambda); nullptr for baseline.
+double* HyperparameterField(TrainConfig& c);
 
 // Whether epoch `epoch` keeps predictions under `c`.
 bool KeepsPredictions(const TrainConfig& c, int epoch);

@@ -67,20 +67,14 @@ absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   }
   const v1::MethodSpec& m = job.method();
   MIXCAL_ASSIGN_OR_RETURN(c.method, calib::ParseMethod(m.name(), "method"));
-  switch (c.method) {
-    case calib::MethodKind::kMixup:
-    case calib::MethodKind::kFeatureMixup:
-      c.alpha = job.value();
-      break;
-    case calib::MethodKind::kLabelSmoothing:
-      c.epsilon = job.value();
-      break;
-    case calib::MethodKind::kErl:
-      c.beta = job.value();
-      break;
-    case calib::MethodKind::kBaseline:
-      break;
+  if (double* field = calib::HyperparameterField(c)) *field = job.value();
+  if (!m.focal_schedule().empty()) {
+    MIXCAL_ASSIGN_OR_RETURN(
+        c.focal_schedule,
+        calib::ParseFocalSchedule(m.focal_schedule(), "focal_schedule"));
   }
+  if (m.has_cutmix_prob()) c.cutmix_prob = m.cutmix_prob();
+  if (m.has_regmixup_weight()) c.regmixup_weight = m.regmixup_weight();
   if (!m.label_policy().empty()) {
     MIXCAL_ASSIGN_OR_RETURN(
         c.label_policy,

@@ -143,9 +143,9 @@ const std::vector<Flag>& Flags() {
       {"model", "NAME", "mlp|lenet|resnet18|vgg16 (default lenet)",
        Enum("model", &TrainConfig::model, &calib::ParseModel)},
       {"method", "NAME[:VALUE]",
-       "baseline|mixup|feature_mixup|label_smoothing (ls)|erl; NAME:VALUE also "
-       "sets "
-       "its hyperparameter, e.g. mixup:0.4 (default baseline)",
+       "baseline|mixup|feature_mixup|label_smoothing (ls)|erl|focal|cutmix|"
+       "regmixup|mmce; NAME:VALUE also sets its hyperparameter, e.g. "
+       "mixup:0.4, focal:3 (default baseline)",
        [](TrainConfig& c, const std::string& v) -> absl::Status {
          std::vector<std::string> parts =
              absl::StrSplit(v, absl::MaxSplits(':', 1));
@@ -155,29 +155,32 @@ const std::vector<Flag>& Flags() {
          double x;
          if (!absl::SimpleAtod(parts[1], &x))
            return NotA("method", "NAME:NUMBER", v);
-         switch (c.method) {
-           case calib::MethodKind::kMixup:
-           case calib::MethodKind::kFeatureMixup:
-             c.alpha = x;
-             break;
-           case calib::MethodKind::kLabelSmoothing:
-             c.epsilon = x;
-             break;
-           case calib::MethodKind::kErl:
-             c.beta = x;
-             break;
-           case calib::MethodKind::kBaseline:
-             return absl::InvalidArgumentError(
-                 "--method baseline takes no value");
-         }
+         double* field = calib::HyperparameterField(c);
+         if (field == nullptr)
+           return absl::InvalidArgumentError("--method baseline takes no value");
+         *field = x;
          return absl::OkStatus();
        }},
-      {"alpha", "A", "mixup, feature_mixup: Beta(A, A), [0, 10] (default 1)",
+      {"alpha", "A",
+       "mixup, feature_mixup, cutmix, regmixup: Beta(A, A), [0, 10] (default 1)",
        Double("alpha", &TrainConfig::alpha)},
       {"epsilon", "E", "label_smoothing: smoothing, [0, 1) (default 0.1)",
        Double("epsilon", &TrainConfig::epsilon)},
       {"beta", "B", "erl: entropy penalty weight, [0, 10] (default 0.1)",
        Double("beta", &TrainConfig::beta)},
+      {"gamma", "G", "focal: focusing parameter, [0, 10] (default 3)",
+       Double("gamma", &TrainConfig::gamma)},
+      {"focal-schedule", "S",
+       "focal: fixed|flsd53 (gamma 5 where p_y < 0.2) (default fixed)",
+       Enum("focal-schedule", &TrainConfig::focal_schedule,
+            &calib::ParseFocalSchedule)},
+      {"cutmix-prob", "P", "cutmix: chance a batch is mixed, [0, 1] (default 0.5)",
+       Double("cutmix-prob", &TrainConfig::cutmix_prob)},
+      {"regmixup-weight", "W",
+       "regmixup: weight of the mixup term, [0, 10] (default 1)",
+       Double("regmixup-weight", &TrainConfig::regmixup_weight)},
+      {"mmce-lambda", "L", "mmce: penalty weight, [0, 100] (default 2)",
+       Double("mmce-lambda", &TrainConfig::mmce_lambda)},
       {"label-policy", "P",
        "feature_mixup target: dominant|first (default dominant)",
        Enum("label-policy", &TrainConfig::label_policy,

@@ -46,7 +46,7 @@ TEST(CliArgsTest, BadArgumentsExitTwoWithOneClearLine) {
         "submit --name x --methods bogus", "sweeps --frobnicate",
         "metrics 1 --format xml", "submit /nonexistent/spec.json",
         "plot curves 1 --metric e", "plot curves 1 --metric ec",
-        "plot sweep 1 --metric lr", "plot sweep 1 --param gamma",
+        "plot sweep 1 --metric lr", "plot sweep 1 --param zeta",
         "plot reliability 1 --epoch 0"}) {
     Result r = RunLine(absl::StrCat(args, " --address 127.0.0.1:1"));
     EXPECT_EQ(r.code, 2) << "mixcal " << args << ": " << r.out << r.err;

@@ -124,6 +124,63 @@ TEST(MethodsTest, FeatureMixupTargetPolicies) {
   EXPECT_TRUE(FeatureMixupTarget(y, perm, 0.1, calib::LabelPolicy::kFirst).equal(y));
 }
 
+// A fixed batch; the expected losses were computed by hand (Python's math
+// module, from the definitions in docs/training-core.md):
+//   logits [[2, 0, -1], [0.5, 1.5, 0], [3, 0, -2]], labels [0, 1, 2]
+//   p_y = 0.8437947, 0.6285317, 0.0063775.
+at::Tensor Logits3() {
+  return at::tensor({2.0, 0.0, -1.0, 0.5, 1.5, 0.0, 3.0, 0.0, -2.0},
+                    at::kDouble)
+      .view({3, 3});
+}
+at::Tensor Labels3() { return at::tensor({0, 1, 2}, at::kLong); }
+
+TEST(MethodsTest, FocalLossDownweightsConfidentExamples) {
+  // Rows 0-1, gamma 2: mean of -(1 - p_y)^2 log p_y = 0.0341109473.
+  at::Tensor z = Logits3().slice(0, 0, 2), y = Labels3().slice(0, 0, 2);
+  EXPECT_NEAR(FocalLoss(z, y, 2.0, calib::FocalSchedule::kFixed).item<double>(),
+              0.0341109473, 1e-9);
+  // gamma 0 is cross-entropy.
+  EXPECT_NEAR(FocalLoss(z, y, 0.0, calib::FocalSchedule::kFixed).item<double>(),
+              CrossEntropy(z, y).item<double>(), 1e-12);
+  // FLSD-53 with gamma 3: row 2 (p_y 0.0064 < 0.2) gets gamma 5:
+  // 1.6400961466.
+  EXPECT_NEAR(FocalLoss(Logits3(), Labels3(), 3.0, calib::FocalSchedule::kFlsd53)
+                  .item<double>(),
+              1.6400961466, 1e-9);
+}
+
+TEST(MethodsTest, MmceAddsLambdaTimesTheKernelCalibrationError) {
+  // CE 1.8964000130; MMCE 0.2537918726 (rows 0-1 right, row 2 wrong,
+  // Laplacian kernel of width 0.4); lambda 2: 2.4039837583.
+  EXPECT_NEAR(MmceLoss(Logits3(), Labels3(), 2.0).item<double>(), 2.4039837583,
+              1e-9);
+  EXPECT_NEAR(MmceLoss(Logits3(), Labels3(), 0.0).item<double>(), 1.8964000130,
+              1e-9);
+}
+
+TEST(MethodsTest, CutMixPastesTheOtherImagesBoxAndWeighsByArea) {
+  // Image i holds the value i everywhere; lambda 0.75 cuts a box of ratio
+  // sqrt(0.25) = 0.5: 2 x 2 of 4 x 4, centred at (2, 2): rows and columns
+  // 1-2. The kept area is 12/16.
+  at::Tensor x = at::arange(2, at::kFloat).view({2, 1, 1, 1}).expand({2, 1, 4, 4}).contiguous();
+  at::Tensor perm = at::tensor({1, 0}, at::kLong);
+  double kept = 0;
+  at::Tensor out = CutMixInputs(x, perm, 0.75, 0.5, 0.5, &kept);
+  EXPECT_DOUBLE_EQ(kept, 0.75);
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      const bool inside = r >= 1 && r < 3 && c >= 1 && c < 3;
+      EXPECT_EQ(out[0][0][r][c].item<float>(), inside ? 1.0f : 0.0f) << r << c;
+      EXPECT_EQ(out[1][0][r][c].item<float>(), inside ? 0.0f : 1.0f) << r << c;
+    }
+  }
+  // A box that leaves the image is clipped: centre at the corner keeps
+  // 1 - (1 x 1)/16.
+  CutMixInputs(x, perm, 0.75, 0.0, 0.0, &kept);
+  EXPECT_DOUBLE_EQ(kept, 1.0 - 1.0 / 16);
+}
+
 TEST(EvaluateTest, LabelledMetricsByHand) {
   // Row 1: p = softmax(1, 2, 0.5), predicts 1 (right). Row 2 predicts 2
   // (wrong, label 0).

@@ -270,6 +270,51 @@ TEST_F(CheckpointTest, ResumeGivesTheNumbersOfAnUninterruptedRun) {
   ExpectSameNumbers(full.reports[3], rest.reports[1]);
 }
 
+TEST_F(CheckpointTest, EveryNewMethodLearnsAndResumesExactly) {
+  struct Case {
+    calib::MethodKind method;
+    double value;
+  };
+  for (const Case& k : {Case{calib::MethodKind::kFocal, 3.0},
+                        Case{calib::MethodKind::kCutmix, 1.0},
+                        Case{calib::MethodKind::kRegmixup, 1.0},
+                        Case{calib::MethodKind::kMmce, 0.5}}) {
+    SCOPED_TRACE(calib::Name(k.method));
+    calib::TrainConfig c = TinyConfig();
+    c.model = calib::ModelKind::kLenet;  // images: CutMix cuts boxes
+    c.synthetic.size = 12;
+    c.method = k.method;
+    *calib::HyperparameterField(c) = k.value;
+    c.focal_schedule = calib::FocalSchedule::kFlsd53;
+    c.epochs = 4;
+    c.checkpoint_every = 2;
+    const std::string name(calib::Name(k.method));
+    c.checkpoint_dir = (dir_ / (name + "-full")).string();
+    RunResult full = RunTraining(c);
+    ASSERT_TRUE(full.status.ok()) << full.status;
+    EXPECT_GT(FindSplit(full.reports.back(), "test")->accuracy, 0.5);  // chance: 0.25
+    calib::TrainConfig resumed = c;
+    resumed.checkpoint_dir = (dir_ / (name + "-resumed")).string();
+    resumed.resume_from = full.checkpoints[0];  // after epoch 2
+    RunResult rest = RunTraining(resumed);
+    ASSERT_TRUE(rest.status.ok()) << rest.status;
+    ASSERT_EQ(rest.reports.size(), 2u);
+    ExpectSameNumbers(full.reports[2], rest.reports[0]);
+    ExpectSameNumbers(full.reports[3], rest.reports[1]);
+    // And the method is not the baseline: the training loss differs.
+    calib::TrainConfig base = TinyConfig();
+    base.model = calib::ModelKind::kLenet;
+    base.synthetic.size = 12;
+    base.epochs = 1;
+    calib::TrainConfig one = c;
+    one.epochs = 1;
+    one.checkpoint_every = 0;
+    one.checkpoint_dir.clear();
+    EXPECT_NE(RunTraining(one).reports[0].train_loss,
+              RunTraining(base).reports[0].train_loss);
+  }
+}
+
 TEST_F(CheckpointTest, AdamLearnsAndResumesExactly) {
   calib::TrainConfig c = TinyConfig();
   c.optimizer = calib::OptimizerKind::kAdam;

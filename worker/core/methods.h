@@ -29,6 +29,26 @@ at::Tensor LabelSmoothingLoss(const at::Tensor& logits,
 at::Tensor ErlLoss(const at::Tensor& logits, const at::Tensor& labels,
                    double beta);
 
+// Focal loss (Lin et al. 2017; for calibration Mukhoti et al. 2020):
+// mean of -(1 - p_y)^gamma log p_y; kFlsd53 uses gamma 5 where p_y < 0.2.
+at::Tensor FocalLoss(const at::Tensor& logits, const at::Tensor& labels,
+                     double gamma, calib::FocalSchedule schedule);
+
+// CE(p, y) + lambda * MMCE (Kumar et al. 2018): with r_i the top-label
+// confidence and c_i its correctness (no gradient),
+// sqrt(sum_ij (c_i - r_i)(c_j - r_j) exp(-|r_i - r_j| / 0.4) / B^2).
+at::Tensor MmceLoss(const at::Tensor& logits, const at::Tensor& labels,
+                    double lambda);
+
+// CutMix (Yun et al. 2019): the box [y0, y1) x [x0, x1) of each image
+// replaced by image perm's; returns the mixed batch. The box comes from
+// `lambda` and the centre (cx, cy) in [0, 1): cut ratio sqrt(1 - lambda),
+// clipped at the border. *area_kept is 1 - box area / image area, the
+// weight of y in the loss.
+at::Tensor CutMixInputs(const at::Tensor& x, const at::Tensor& perm,
+                        double lambda, double cx, double cy,
+                        double* area_kept);
+
 // lambda * x + (1 - lambda) * x[perm].
 at::Tensor MixInputs(const at::Tensor& x, const at::Tensor& perm,
                      double lambda);

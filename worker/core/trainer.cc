@@ -348,8 +348,11 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
 
     // --- train ---
     model->train();
+    const bool cutmix = config.method == calib::MethodKind::kCutmix;
+    const bool regmixup = config.method == calib::MethodKind::kRegmixup;
     const bool mixes = config.method == calib::MethodKind::kMixup ||
-                       config.method == calib::MethodKind::kFeatureMixup;
+                       config.method == calib::MethodKind::kFeatureMixup ||
+                       cutmix || regmixup;
     at::Tensor loss_sum =
         at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
     at::Tensor correct_sum =
@@ -365,28 +368,55 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
       x = normalize(ToModelLayout(x, channels_last));
 
       double lambda = 1.0;
+      double cx = 0, cy = 0;
+      bool apply_cut = true;
       if (mixes && config.alpha > 0) {
+        std::uniform_real_distribution<double> unit(0.0, 1.0);
+        // CutMix draws whether to mix, then its box centre, from the same
+        // stream (every batch draws the same count, so resuming holds).
+        if (cutmix) apply_cut = unit(lambda_rng) < config.cutmix_prob;
         std::gamma_distribution<double> gamma(config.alpha, 1.0);
         double a = gamma(lambda_rng), b = gamma(lambda_rng);
         lambda = (a + b) > 0 ? a / (a + b) : 0.5;
+        if (cutmix) {
+          cx = unit(lambda_rng);
+          cy = unit(lambda_rng);
+          if (!apply_cut) lambda = 1.0;
+        }
       }
-      at::Tensor perm, y_b;
+      at::Tensor perm, y_b, x_mixed;
       // lambda == 1 mixes nothing; skipping it makes alpha = 0 reproduce
       // baseline exactly (and draws nothing from the training stream).
       const bool mixing = mixes && lambda != 1.0;
       if (mixing) {
         perm = at::randperm(
             x.size(0), at::TensorOptions().dtype(at::kLong).device(device));
-        x = MixInputs(x, perm, lambda);
+        if (cutmix) {
+          double kept = 1.0;
+          x = CutMixInputs(x, perm, lambda, cx, cy, &kept);
+          lambda = kept;  // the area actually kept weighs y
+        } else if (regmixup) {
+          x_mixed = MixInputs(x, perm, lambda);
+        } else {
+          x = MixInputs(x, perm, lambda);
+        }
         y_b = y.index_select(0, perm);
       }
 
-      at::Tensor logits;
+      at::Tensor logits, logits_mixed;
       {
         CudaAutocast guard(cuda);
-        logits = model->forward(x);
+        if (x_mixed.defined()) {
+          // RegMixup: the clean and the mixed batch in one pass.
+          at::Tensor both = model->forward(at::cat({x, x_mixed}));
+          logits = both.slice(0, 0, x.size(0));
+          logits_mixed = both.slice(0, x.size(0));
+        } else {
+          logits = model->forward(x);
+        }
       }
       logits = logits.to(at::kFloat);
+      if (logits_mixed.defined()) logits_mixed = logits_mixed.to(at::kFloat);
       at::Tensor loss;
       switch (config.method) {
         case calib::MethodKind::kBaseline:
@@ -408,6 +438,23 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
         case calib::MethodKind::kErl:
           loss = ErlLoss(logits, y, config.beta);
           break;
+        case calib::MethodKind::kFocal:
+          loss = FocalLoss(logits, y, config.gamma, config.focal_schedule);
+          break;
+        case calib::MethodKind::kCutmix:
+          loss = mixing ? MixupLoss(logits, y, y_b, lambda)
+                        : CrossEntropy(logits, y);
+          break;
+        case calib::MethodKind::kRegmixup:
+          // With lambda 1 the mixed batch is the clean one: CE + w * CE.
+          loss = CrossEntropy(logits, y) +
+                 config.regmixup_weight *
+                     (mixing ? MixupLoss(logits_mixed, y, y_b, lambda)
+                             : CrossEntropy(logits, y));
+          break;
+        case calib::MethodKind::kMmce:
+          loss = MmceLoss(logits, y, config.mmce_lambda);
+          break;
       }
       SetGradsToNone(*model);
       loss.backward();
@@ -418,7 +465,7 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
         loss_sum +=
             loss.detach().to(at::kDouble) * static_cast<double>(x.size(0));
         at::Tensor pred = logits.detach().argmax(1);
-        if (mixing && config.method == calib::MethodKind::kMixup) {
+        if (mixing && (config.method == calib::MethodKind::kMixup || cutmix)) {
           correct_sum += lambda * pred.eq(y).sum().to(at::kDouble) +
                          (1 - lambda) * pred.eq(y_b).sum().to(at::kDouble);
         } else {
