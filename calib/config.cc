@@ -47,6 +47,13 @@ const NameTable<MethodKind>& Methods() {
       {MethodKind::kMmce, "mmce"}};
   return *t;
 }
+const NameTable<Calibrator>& Calibrators() {
+  static const auto* t = new NameTable<Calibrator>{
+      {Calibrator::kVector, "vector"},       {Calibrator::kMatrix, "matrix"},
+      {Calibrator::kDirichlet, "dirichlet"}, {Calibrator::kHistogram, "histogram"},
+      {Calibrator::kIsotonic, "isotonic"},   {Calibrator::kPlatt, "platt"}};
+  return *t;
+}
 const NameTable<FocalSchedule>& FocalSchedules() {
   static const auto* t = new NameTable<FocalSchedule>{
       {FocalSchedule::kFixed, "fixed"}, {FocalSchedule::kFlsd53, "flsd53"}};
@@ -161,6 +168,28 @@ absl::string_view Name(NoiseKind v) { return NameIn(NoiseKinds(), v); }
 absl::string_view Name(Schedule v) { return NameIn(Schedules(), v); }
 absl::string_view Name(Augment v) { return NameIn(Augments(), v); }
 absl::string_view Name(FocalSchedule v) { return NameIn(FocalSchedules(), v); }
+absl::string_view Name(Calibrator v) { return NameIn(Calibrators(), v); }
+absl::StatusOr<Calibrator> ParseCalibrator(absl::string_view s,
+                                           absl::string_view field) {
+  return ParseIn(Calibrators(), s, field);
+}
+absl::string_view SplitOf(Calibrator v) {
+  switch (v) {
+    case Calibrator::kVector:
+      return "test_vs";
+    case Calibrator::kMatrix:
+      return "test_ms";
+    case Calibrator::kDirichlet:
+      return "test_dir";
+    case Calibrator::kHistogram:
+      return "test_hist";
+    case Calibrator::kIsotonic:
+      return "test_iso";
+    case Calibrator::kPlatt:
+      return "test_platt";
+  }
+  return "";
+}
 absl::StatusOr<FocalSchedule> ParseFocalSchedule(absl::string_view s,
                                                  absl::string_view field) {
   return ParseIn(FocalSchedules(), s, field);
@@ -358,6 +387,19 @@ absl::Status Validate(const TrainConfig& c) {
   if (c.nesterov && c.momentum <= 0) {
     return absl::InvalidArgumentError(
         "nesterov needs momentum in (0, 1), got momentum 0");
+  }
+  if (!c.calibrators.empty() && c.val_fraction <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "calibrators (", Name(c.calibrators[0]),
+        ") need val_fraction in (0, 0.5], got 0"));
+  }
+  for (size_t i = 0; i < c.calibrators.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (c.calibrators[i] == c.calibrators[j]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "calibrators[", i, "] repeats ", Name(c.calibrators[i])));
+      }
+    }
   }
   if (c.temperature_scaling && c.val_fraction <= 0) {
     return absl::InvalidArgumentError(

@@ -42,6 +42,8 @@ enum class OptimizerKind { kSgd, kAdam };
 enum class Augment { kAuto, kNone, kCropFlip };
 enum class PredictionsMode { kNone, kFinal, kEveryN };
 enum class FocalSchedule { kFixed, kFlsd53 };
+// Post-hoc calibrators beside temperature scaling, each its own split.
+enum class Calibrator { kVector, kMatrix, kDirichlet, kHistogram, kIsotonic, kPlatt };
 
 // Name tables. Parse* returns InvalidArgument naming `field` and the
 // allowed names.
@@ -56,6 +58,10 @@ absl::string_view Name(OptimizerKind v);
 absl::string_view Name(Augment v);
 absl::string_view Name(PredictionsMode v);
 absl::string_view Name(FocalSchedule v);
+absl::string_view Name(Calibrator v);
+// The split a calibrator's metrics go to: test_vs, test_ms, test_dir,
+// test_hist, test_iso, test_platt.
+absl::string_view SplitOf(Calibrator v);
 absl::StatusOr<DatasetKind> ParseDataset(absl::string_view s,
                                          absl::string_view field = "dataset");
 absl::StatusOr<ModelKind> ParseModel(absl::string_view s,
@@ -76,6 +82,8 @@ absl::StatusOr<Schedule> ParseSchedule(absl::string_view s,
                                        absl::string_view field = "schedule");
 absl::StatusOr<Augment> ParseAugment(absl::string_view s,
                                      absl::string_view field = "augment");
+absl::StatusOr<Calibrator> ParseCalibrator(
+    absl::string_view s, absl::string_view field = "calibrators");
 absl::StatusOr<FocalSchedule> ParseFocalSchedule(
     absl::string_view s, absl::string_view field = "focal_schedule");
 absl::StatusOr<PredictionsMode> ParsePredictionsMode(
@@ -186,6 +194,9 @@ struct TrainConfig {
   int ece_bins = 15;                // [1, 1000]
   int eval_batch_size = 1000;       // [1, 65536]
   bool temperature_scaling = true;  // needs val_fraction > 0
+  // More calibrators fitted on the validation split (docs/training-core.md);
+  // distinct; need val_fraction > 0.
+  std::vector<Calibrator> calibrators;
   // Gaussian-noise inputs (training mean and std) evaluated as
   // out-of-distribution data; 0 = off. [0, 1000000]
   int64_t noise_eval_count = 0;

@@ -132,6 +132,25 @@ absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
                                 e.predictions(), "evaluation.predictions"));
   }
   c.predictions_every = clamp_int(e.predictions_every());
+  if (e.calibrators_size() > 16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "evaluation.calibrators lists ", e.calibrators_size(), "; at most 7"));
+  }
+  if (e.calibrators_size() > 0) {
+    c.temperature_scaling = false;
+    for (int i = 0; i < e.calibrators_size(); ++i) {
+      if (e.calibrators(i) == "temperature") {
+        c.temperature_scaling = true;
+        continue;
+      }
+      MIXCAL_ASSIGN_OR_RETURN(
+          calib::Calibrator cal,
+          calib::ParseCalibrator(
+              e.calibrators(i),
+              absl::StrCat("evaluation.calibrators[", i, "]")));
+      c.calibrators.push_back(cal);
+    }
+  }
   c.checkpoint_every = clamp_int(job.checkpoint_every());
   // The worker chooses where checkpoints go; validation needs a directory
   // to be named when checkpoints are on.

@@ -73,6 +73,11 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
           "metrics[", i, "].estimators must be UTF-8 of at most 512 bytes, "
           "got ", m.estimators().size(), " bytes"));
     }
+    if (m.calibration().size() > 256 * 1024 || !IsValidUtf8(m.calibration())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics[", i, "].calibration must be UTF-8 of at most 256 KB, got ",
+          m.calibration().size(), " bytes"));
+    }
     if (!std::isfinite(m.wall_seconds()) || m.wall_seconds() < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "metrics[", i, "].wall_seconds must be finite and >= 0, got ",
@@ -387,9 +392,10 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
                   "temperature, train_loss, train_accuracy, lr, "
                   "samples_per_sec, wall_seconds, attempt, classwise_ece, "
                   "l2_ce_debiased, brier_reliability, brier_resolution, "
-                  "brier_uncertainty, aurc, fpr95, aupr, estimators) "
+                  "brier_uncertainty, aurc, fpr95, aupr, estimators, "
+                  "calibration) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement put_bins,
       db_->Cached("INSERT OR REPLACE INTO epoch_bins (job_id, epoch, split, "
@@ -453,7 +459,8 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
         .Bind(27, opt(m.has_aurc(), m.aurc()))
         .Bind(28, opt(m.has_fpr95(), m.fpr95()))
         .Bind(29, opt(m.has_aupr(), m.aupr()))
-        .Bind(30, m.estimators());
+        .Bind(30, m.estimators())
+        .Bind(31, m.calibration());
     MIXCAL_RETURN_IF_ERROR(put->Run());
     if (m.bins_size() > 0) {
       put_bins->Reset();

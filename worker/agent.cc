@@ -82,6 +82,7 @@ std::vector<v1::EpochMetrics> ToProto(const core::EpochReport& r,
     if (m.fpr95) p.set_fpr95(*m.fpr95);
     if (m.aupr) p.set_aupr(*m.aupr);
     p.set_estimators(m.estimators);
+    p.set_calibration(m.calibration);
     p.set_train_loss(r.train_loss);
     p.set_train_accuracy(r.train_accuracy);
     p.set_lr(r.lr);

@@ -251,6 +251,25 @@ const std::vector<Flag>& Flags() {
        String(&TrainConfig::ood_data_dir)},
       {"ood-count", "N", "OOD inputs used, [1, 1000000] (default 10000)",
        Int64("ood-count", &TrainConfig::ood_count)},
+      {"calibrators", "C1,C2,...",
+       "post-hoc calibrators fitted on the validation split, each its own "
+       "split: temperature|vector|matrix|dirichlet|histogram|isotonic|platt "
+       "(default temperature)",
+       [](TrainConfig& c, const std::string& v) -> absl::Status {
+         c.calibrators.clear();
+         c.temperature_scaling = false;
+         for (absl::string_view part :
+              absl::StrSplit(v, ',', absl::SkipEmpty())) {
+           if (part == "temperature") {
+             c.temperature_scaling = true;
+             continue;
+           }
+           MIXCAL_ASSIGN_OR_RETURN(calib::Calibrator cal,
+                                   calib::ParseCalibrator(part, "--calibrators"));
+           c.calibrators.push_back(cal);
+         }
+         return absl::OkStatus();
+       }},
       {"predictions", "MODE",
        "keep the test split's probabilities: none|final|every_n (default "
        "final)",

@@ -51,7 +51,7 @@ const char kMetricColumns[] =
     "m.train_accuracy, m.lr, m.samples_per_sec, m.wall_seconds, j.method, "
     "j.value, j.seed, m.classwise_ece, m.l2_ce_debiased, m.brier_reliability, "
     "m.brier_resolution, m.brier_uncertainty, m.aurc, m.fpr95, m.aupr, "
-    "m.estimators";
+    "m.estimators, m.calibration";
 
 v1::EpochMetrics MetricsFromRow(const Statement& s) {
   v1::EpochMetrics m;
@@ -87,6 +87,7 @@ v1::EpochMetrics MetricsFromRow(const Statement& s) {
   if (!s.IsNull(29)) m.set_fpr95(s.Double(29));
   if (!s.IsNull(30)) m.set_aupr(s.Double(30));
   m.set_estimators(s.Text(31));
+  m.set_calibration(s.Text(32));
   return m;
 }
 

@@ -190,6 +190,10 @@ ALTER TABLE epoch_metrics ADD COLUMN fpr95 REAL;
 ALTER TABLE epoch_metrics ADD COLUMN aupr REAL;
 ALTER TABLE epoch_metrics ADD COLUMN estimators TEXT NOT NULL DEFAULT '';
 )sql",
+      // 13: a calibrated split's fitted parameters (JSON).
+      R"sql(
+ALTER TABLE epoch_metrics ADD COLUMN calibration TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *m;
 }

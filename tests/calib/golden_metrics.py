@@ -12,6 +12,8 @@ metrics with calib and compares.
 import sys
 
 import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 
 BINS = 15
@@ -77,7 +79,33 @@ def main():
     aupr = average_precision_score(
         np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg].astype(np.float64))
 
+    # Calibrators: fitted on the first half (validation), applied to the
+    # second (test).
+    val, test = slice(0, n // 2), slice(n // 2, n)
+    pv, yv, pt = p64[val], y[val], p64[test]
+    hist = np.zeros_like(pt)
+    iso = np.zeros_like(pt)
+    for c in range(k):
+        bv, bt = bin_index(pv[:, c]), bin_index(pt[:, c])
+        values = np.array([((yv[bv == m] == c).mean() if (bv == m).any() else (m - 0.5) / BINS)
+                           for m in range(1, BINS + 1)])
+        hist[:, c] = values[bt - 1]
+        ir = IsotonicRegression(out_of_bounds="clip").fit(pv[:, c], (yv == c).astype(float))
+        iso[:, c] = ir.predict(pt[:, c])
+    def renorm(q):
+        s = q.sum(axis=1, keepdims=True)
+        return np.where(s > 0, q / np.where(s > 0, s, 1), 1.0 / k)
+    hist, iso = renorm(hist), renorm(iso)
+    top_v = pv.max(axis=1)
+    z = np.log(np.clip(top_v, 1e-7, 1 - 1e-7) / (1 - np.clip(top_v, 1e-7, 1 - 1e-7)))
+    lr = LogisticRegression(C=1e12, tol=1e-12, max_iter=100000).fit(
+        z.reshape(-1, 1), (pv.argmax(axis=1) == yv).astype(int))
+    platt_a, platt_b = lr.coef_[0, 0], lr.intercept_[0]
+
     with open(sys.argv[1], "w") as f:
+        f.write("hist_test " + " ".join("%.12g" % v for v in hist.ravel()) + "\n")
+        f.write("iso_test " + " ".join("%.12g" % v for v in iso.ravel()) + "\n")
+        f.write("platt_a %.12g\nplatt_b %.12g\n" % (platt_a, platt_b))
         f.write("n %d\nk %d\n" % (n, k))
         f.write("probs " + " ".join("%.9g" % v for v in p.ravel()) + "\n")
         f.write("labels " + " ".join(str(v) for v in y) + "\n")

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "calib/calibrators.h"
 #include "calib/metrics.h"
 #include "gtest/gtest.h"
 
@@ -21,6 +22,7 @@ namespace {
 
 struct Golden {
   std::vector<float> probs, pos, neg;
+  std::vector<double> hist_test, iso_test;
   std::vector<int32_t> labels;
   std::map<std::string, double> values;
   int n = 0, k = 0;
@@ -42,6 +44,10 @@ Golden Load() {
     if (name == "probs" || name == "pos" || name == "neg") {
       std::vector<float>& v = name == "probs" ? g.probs : name == "pos" ? g.pos : g.neg;
       float x;
+      while (s >> x) v.push_back(x);
+    } else if (name == "hist_test" || name == "iso_test") {
+      std::vector<double>& v = name == "hist_test" ? g.hist_test : g.iso_test;
+      double x;
       while (s >> x) v.push_back(x);
     } else if (name == "labels") {
       int32_t x;
@@ -84,6 +90,34 @@ TEST(GoldenMetricsTest, AgreeWithNumPyAndScikitLearn) {
   EXPECT_NEAR(Aurc(conf, correct), g.values.at("aurc"), 1e-9);
   EXPECT_NEAR(FprAtTpr(g.pos, g.neg, 0.95), g.values.at("fpr95"), 1e-12);
   EXPECT_NEAR(AveragePrecision(g.pos, g.neg), g.values.at("aupr"), 1e-9);
+}
+
+TEST(GoldenCalibratorsTest, AgreeWithNumPyAndScikitLearn) {
+  const Golden g = Load();
+  const int half = g.n / 2;
+  const absl::Span<const float> val(g.probs.data(), half * g.k);
+  const absl::Span<const float> test(g.probs.data() + half * g.k, half * g.k);
+  const absl::Span<const int32_t> yv(g.labels.data(), half);
+  const std::vector<float> hist =
+      Apply(FitHistogramBinning(val, yv, g.k, 15), test);
+  ASSERT_EQ(hist.size(), g.hist_test.size());
+  for (size_t i = 0; i < hist.size(); ++i)
+    ASSERT_NEAR(hist[i], g.hist_test[i], 1e-6) << i;
+  const std::vector<float> iso = Apply(FitIsotonic(val, yv, g.k), test);
+  ASSERT_EQ(iso.size(), g.iso_test.size());
+  for (size_t i = 0; i < iso.size(); ++i)
+    ASSERT_NEAR(iso[i], g.iso_test[i], 1e-6) << i;
+  const PlattTopLabel platt = FitPlattTopLabel(val, yv, g.k);
+  EXPECT_NEAR(platt.a, g.values.at("platt_a"), 1e-5);
+  EXPECT_NEAR(platt.b, g.values.at("platt_b"), 1e-5);
+  // Applied, every row is a distribution and the top label gets
+  // sigmoid(a logit(c) + b).
+  const std::vector<float> cal = Apply(platt, test, g.k);
+  for (int i = 0; i < half; ++i) {
+    double sum = 0;
+    for (int j = 0; j < g.k; ++j) sum += cal[i * g.k + j];
+    ASSERT_NEAR(sum, 1.0, 1e-5) << i;
+  }
 }
 
 TEST(GoldenMetricsTest, SmallCasesByHand) {

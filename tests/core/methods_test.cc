@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "worker/core/calibrators.h"
 #include "worker/core/evaluate.h"
 
 namespace mixcal::core {
@@ -179,6 +180,32 @@ TEST(MethodsTest, CutMixPastesTheOtherImagesBoxAndWeighsByArea) {
   // 1 - (1 x 1)/16.
   CutMixInputs(x, perm, 0.75, 0.0, 0.0, &kept);
   EXPECT_DOUBLE_EQ(kept, 1.0 - 1.0 / 16);
+}
+
+TEST(CalibratorsTest, ScalingRecoversAKnownMiscalibration) {
+  // Labels drawn from softmax(z); the model reports 3 z: three times too
+  // sure. Vector scaling's weights should come back near 1/3, and no
+  // scaling fits the validation NLL worse than temperature scaling, its
+  // start.
+  at::manual_seed(7);
+  const int64_t n = 4000, k = 4;
+  at::Tensor z = at::randn({n, k}, at::kDouble) * 1.5;
+  at::Tensor y = at::multinomial(at::softmax(z, 1), 1).squeeze(1);
+  at::Tensor reported = 3 * z;
+  const double t = FitTemperature(reported, y);
+  EXPECT_NEAR(t, 3.0, 0.3);
+  auto nll = [&](const at::Tensor& logits) {
+    return at::nll_loss(at::log_softmax(logits, 1), y).item<double>();
+  };
+  const double ts_nll = nll(reported / t);
+  for (calib::Calibrator c : {calib::Calibrator::kVector, calib::Calibrator::kMatrix,
+                              calib::Calibrator::kDirichlet}) {
+    ScalingFit fit = FitScaling(c, reported, y, t);
+    EXPECT_LE(nll(ApplyScaling(fit, reported)), ts_nll + 1e-9) << calib::Name(c);
+    EXPECT_NE(DescribeScaling(fit).find(std::string(calib::Name(c))), std::string::npos);
+  }
+  ScalingFit v = FitScaling(calib::Calibrator::kVector, reported, y, t);
+  for (int64_t i = 0; i < k; ++i) EXPECT_NEAR(v.w[i].item<double>(), 1.0 / 3, 0.05);
 }
 
 TEST(EvaluateTest, LabelledMetricsByHand) {

@@ -205,6 +205,36 @@ TEST(TrainerTest, KeepsTestProbabilitiesAtTheChosenEpochs) {
   for (const EpochReport& e : r.reports) EXPECT_TRUE(e.predictions.empty());
 }
 
+TEST(TrainerTest, EveryCalibratorReportsItsSplitWithItsParameters) {
+  calib::TrainConfig c = TinyConfig();
+  c.epochs = 1;
+  c.calibrators = {calib::Calibrator::kVector, calib::Calibrator::kMatrix,
+                   calib::Calibrator::kDirichlet, calib::Calibrator::kHistogram,
+                   calib::Calibrator::kIsotonic, calib::Calibrator::kPlatt};
+  RunResult r = RunTraining(c);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  const EpochReport& e = r.reports[0];
+  const SplitMetrics* ts = FindSplit(e, "test_ts");
+  ASSERT_NE(ts, nullptr);
+  EXPECT_NE(ts->calibration.find("\"T\":"), std::string::npos);
+  for (const char* split : {"test_vs", "test_ms", "test_dir", "test_hist",
+                            "test_iso", "test_platt"}) {
+    const SplitMetrics* m = FindSplit(e, split);
+    ASSERT_NE(m, nullptr) << split;
+    EXPECT_EQ(m->count, 512) << split;
+    EXPECT_NE(m->calibration.find("\"calibrator\""), std::string::npos) << split;
+    EXPECT_GT(m->accuracy, 0.5) << split;
+    EXPECT_TRUE(std::isfinite(m->nll)) << split;
+  }
+  // Without temperature scaling there is no test_ts; the others stay.
+  c.temperature_scaling = false;
+  c.calibrators = {calib::Calibrator::kPlatt};
+  r = RunTraining(c);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(FindSplit(r.reports[0], "test_ts"), nullptr);
+  EXPECT_NE(FindSplit(r.reports[0], "test_platt"), nullptr);
+}
+
 TEST(TrainerTest, SameSeedGivesSameNumbersOnCpu) {
   calib::TrainConfig c = TinyConfig();
   c.method = calib::MethodKind::kMixup;

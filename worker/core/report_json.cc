@@ -57,6 +57,9 @@ std::vector<std::string> EpochReportJsonLines(const EpochReport& r) {
           {"aupr", m.aupr}}) {
       if (v) absl::StrAppend(&line, ",\"", name, "\":", Num(*v));
     }
+    // The fitted calibrator is JSON already.
+    if (!m.calibration.empty())
+      absl::StrAppend(&line, ",\"calibration\":", m.calibration);
     absl::StrAppend(&line, ",\"train_loss\":", Num(r.train_loss),
                     ",\"train_accuracy\":", Num(r.train_accuracy),
                     ",\"lr\":", Num(r.lr),

@@ -21,7 +21,9 @@
 #include "worker/core/models.h"
 #include "absl/types/span.h"
 #include "base/status_macros.h"
+#include "calib/calibrators.h"
 #include "calib/predictions.h"
+#include "worker/core/calibrators.h"
 
 namespace mixcal::core {
 namespace {
@@ -185,6 +187,62 @@ at::Tensor EvalLogits(ClassifierImpl& model, const Normalizer& normalize,
   }
   if (parts.empty()) return at::empty({0, 0});
   return at::cat(parts).to(at::kCPU);
+}
+
+// The metrics of the test split under calibrator `cal` fitted on the
+// validation split (its split name and fitted parameters set).
+SplitMetrics CalibratedMetrics(calib::Calibrator cal,
+                               const at::Tensor& val_logits,
+                               const at::Tensor& val_y,
+                               const at::Tensor& test_logits,
+                               const at::Tensor& test_y, double temperature,
+                               int bins) {
+  const std::string split(calib::SplitOf(cal));
+  if (cal == calib::Calibrator::kVector || cal == calib::Calibrator::kMatrix ||
+      cal == calib::Calibrator::kDirichlet) {
+    const ScalingFit fit = FitScaling(cal, val_logits, val_y, temperature);
+    SplitMetrics m = LabelledMetrics(split, ApplyScaling(fit, test_logits),
+                                     test_y, bins);
+    m.calibration = DescribeScaling(fit);
+    return m;
+  }
+  // The torch-free ones work on probabilities.
+  auto probs = [](const at::Tensor& z) {
+    at::Tensor p = at::softmax(z.to(at::kCPU, at::kDouble), 1)
+                       .to(at::kFloat)
+                       .contiguous();
+    return std::vector<float>(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+  };
+  auto labels = [](const at::Tensor& y) {
+    at::Tensor i = y.to(at::kCPU, at::kInt).contiguous();
+    return std::vector<int32_t>(i.data_ptr<int32_t>(),
+                                i.data_ptr<int32_t>() + i.numel());
+  };
+  const int k = static_cast<int>(test_logits.size(1));
+  const std::vector<float> pv = probs(val_logits), pt = probs(test_logits);
+  const std::vector<int32_t> yv = labels(val_y);
+  std::vector<float> out;
+  std::string described;
+  if (cal == calib::Calibrator::kHistogram) {
+    const calib::HistogramBinning h = calib::FitHistogramBinning(pv, yv, k, bins);
+    out = calib::Apply(h, pt);
+    described = calib::Describe(h);
+  } else if (cal == calib::Calibrator::kIsotonic) {
+    const calib::IsotonicCalibration iso = calib::FitIsotonic(pv, yv, k);
+    out = calib::Apply(iso, pt);
+    described = calib::Describe(iso);
+  } else {
+    const calib::PlattTopLabel platt = calib::FitPlattTopLabel(pv, yv, k);
+    out = calib::Apply(platt, pt, k);
+    described = calib::Describe(platt);
+  }
+  // As logits: log p (softmax of it gives p back; 0 becomes a tiny floor).
+  at::Tensor p = at::from_blob(out.data(), {test_logits.size(0), k}, at::kFloat)
+                     .to(at::kDouble);
+  SplitMetrics m = LabelledMetrics(split, at::log(at::clamp_min(p, 1e-12)),
+                                   test_y, bins);
+  m.calibration = std::move(described);
+  return m;
 }
 
 absl::Status CheckCancel(const TrainHooks& hooks, int epoch, int64_t batch) {
@@ -524,16 +582,25 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
       if (noise_x.defined() || ood_images.defined())
         test_conf = TopConfidence(test_logits);
       metrics_seconds += Seconds(m0);
-      if (config.temperature_scaling && val_x.size(0) > 0) {
+      if ((config.temperature_scaling || !config.calibrators.empty()) &&
+          val_x.size(0) > 0) {
         at::Tensor val_logits =
             EvalLogits(*model, normalize, val_x, eb, cuda, channels_last);
         report.eval_samples += val_x.size(0);
         auto m1 = Clock::now();
         double t = FitTemperature(val_logits, val_y);
-        SplitMetrics ts =
-            LabelledMetrics("test_ts", test_logits, test_y, config.ece_bins, t);
-        ts.temperature = t;
-        report.splits.push_back(std::move(ts));
+        if (config.temperature_scaling) {
+          SplitMetrics ts = LabelledMetrics("test_ts", test_logits, test_y,
+                                            config.ece_bins, t);
+          ts.temperature = t;
+          ts.calibration = absl::StrFormat(
+              "{\"calibrator\":\"temperature\",\"T\":%.9g}", t);
+          report.splits.push_back(std::move(ts));
+        }
+        for (calib::Calibrator cal : config.calibrators) {
+          report.splits.push_back(CalibratedMetrics(
+              cal, val_logits, val_y, test_logits, test_y, t, config.ece_bins));
+        }
         metrics_seconds += Seconds(m1);
       }
       if (train_eval_x.defined()) {

@@ -52,6 +52,8 @@ struct SplitMetrics {
   // ... and noise/ood.
   std::optional<double> fpr95, aupr;
   std::string estimators;
+  // A calibrated split's fitted parameters, JSON.
+  std::string calibration;
   std::vector<calib::ReliabilityBin> bins;
 };
 

@@ -1,0 +1,256 @@
+#include "calib/calibrators.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "calib/metrics.h"
+
+namespace mixcal::calib {
+namespace {
+
+// Each row divided by its sum; a row summing to 0 becomes uniform.
+void Renormalise(std::vector<float>* p, int classes) {
+  const size_t n = p->size() / classes;
+  for (size_t i = 0; i < n; ++i) {
+    float* row = p->data() + i * classes;
+    double sum = 0;
+    for (int k = 0; k < classes; ++k) sum += row[k];
+    for (int k = 0; k < classes; ++k)
+      row[k] = sum > 0 ? static_cast<float>(row[k] / sum) : 1.0f / classes;
+  }
+}
+
+std::string Numbers(const std::vector<double>& v) {
+  std::vector<std::string> s;
+  for (double x : v) s.push_back(absl::StrFormat("%.6g", x));
+  return absl::StrCat("[", absl::StrJoin(s, ","), "]");
+}
+
+double Sigmoid(double z) { return 1 / (1 + std::exp(-z)); }
+
+double Logit(double c) {
+  c = std::clamp(c, 1e-7, 1 - 1e-7);
+  return std::log(c / (1 - c));
+}
+
+}  // namespace
+
+HistogramBinning FitHistogramBinning(absl::Span<const float> probs,
+                                     absl::Span<const int32_t> labels,
+                                     int classes, int bins) {
+  HistogramBinning h;
+  h.classes = classes;
+  h.bins = bins;
+  h.value.assign(static_cast<size_t>(classes) * bins, 0);
+  std::vector<double> count(h.value.size(), 0), hits(h.value.size(), 0);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    for (int k = 0; k < classes; ++k) {
+      const size_t b = static_cast<size_t>(k) * bins +
+                       (BinIndex(probs[i * classes + k], bins) - 1);
+      count[b] += 1;
+      hits[b] += labels[i] == k ? 1 : 0;
+    }
+  }
+  for (int k = 0; k < classes; ++k) {
+    for (int b = 0; b < bins; ++b) {
+      const size_t j = static_cast<size_t>(k) * bins + b;
+      h.value[j] = count[j] > 0 ? hits[j] / count[j] : (b + 0.5) / bins;
+    }
+  }
+  return h;
+}
+
+std::vector<float> Apply(const HistogramBinning& c,
+                         absl::Span<const float> probs) {
+  std::vector<float> out(probs.begin(), probs.end());
+  for (size_t j = 0; j < out.size(); ++j) {
+    const int k = static_cast<int>(j % c.classes);
+    out[j] = static_cast<float>(
+        c.value[static_cast<size_t>(k) * c.bins + (BinIndex(probs[j], c.bins) - 1)]);
+  }
+  Renormalise(&out, c.classes);
+  return out;
+}
+
+IsotonicCalibration FitIsotonic(absl::Span<const float> probs,
+                                absl::Span<const int32_t> labels,
+                                int classes) {
+  IsotonicCalibration iso;
+  iso.classes = classes;
+  const size_t n = labels.size();
+  for (int k = 0; k < classes; ++k) {
+    // Sort by p_k; equal p_k values are pooled first (their mean target),
+    // as scikit-learn does, then pool adjacent violators.
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return probs[a * classes + k] < probs[b * classes + k];
+    });
+    std::vector<double> xs, ys, ws;
+    for (size_t i = 0; i < n;) {
+      const double x = probs[order[i] * classes + k];
+      double sum = 0, w = 0;
+      size_t j = i;
+      for (; j < n && probs[order[j] * classes + k] == x; ++j) {
+        sum += labels[order[j]] == k ? 1 : 0;
+        w += 1;
+      }
+      xs.push_back(x);
+      ys.push_back(sum / w);
+      ws.push_back(w);
+      i = j;
+    }
+    // Pool adjacent violators over blocks.
+    std::vector<double> by, bw;
+    std::vector<size_t> bstart;
+    for (size_t i = 0; i < ys.size(); ++i) {
+      by.push_back(ys[i]);
+      bw.push_back(ws[i]);
+      bstart.push_back(i);
+      while (by.size() > 1 && by[by.size() - 2] > by.back()) {
+        const double w = bw[bw.size() - 2] + bw.back();
+        const double y =
+            (by[by.size() - 2] * bw[bw.size() - 2] + by.back() * bw.back()) / w;
+        by.pop_back();
+        bw.pop_back();
+        bstart.pop_back();
+        by.back() = y;
+        bw.back() = w;
+      }
+    }
+    std::vector<double> fitted(ys.size());
+    for (size_t b = 0; b < by.size(); ++b) {
+      const size_t end = b + 1 < bstart.size() ? bstart[b + 1] : ys.size();
+      for (size_t i = bstart[b]; i < end; ++i) fitted[i] = by[b];
+    }
+    // Keep the points where the fitted value changes (and the ends), as
+    // scikit-learn's thresholds: interpolation between them is the same.
+    std::vector<double> tx, ty;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const bool keep = i == 0 || i + 1 == xs.size() ||
+                        fitted[i] != fitted[i - 1] || fitted[i] != fitted[i + 1];
+      if (keep) {
+        tx.push_back(xs[i]);
+        ty.push_back(fitted[i]);
+      }
+    }
+    iso.x.push_back(std::move(tx));
+    iso.y.push_back(std::move(ty));
+  }
+  return iso;
+}
+
+std::vector<float> Apply(const IsotonicCalibration& c,
+                         absl::Span<const float> probs) {
+  std::vector<float> out(probs.size());
+  for (size_t j = 0; j < probs.size(); ++j) {
+    const int k = static_cast<int>(j % c.classes);
+    const std::vector<double>& x = c.x[k];
+    const std::vector<double>& y = c.y[k];
+    const double v = probs[j];
+    double r;
+    if (x.empty()) {
+      r = v;
+    } else if (v <= x.front()) {
+      r = y.front();
+    } else if (v >= x.back()) {
+      r = y.back();
+    } else {
+      const size_t hi = static_cast<size_t>(
+          std::upper_bound(x.begin(), x.end(), v) - x.begin());
+      const size_t lo = hi - 1;
+      const double t = (v - x[lo]) / (x[hi] - x[lo]);
+      r = y[lo] + t * (y[hi] - y[lo]);
+    }
+    out[j] = static_cast<float>(r);
+  }
+  Renormalise(&out, c.classes);
+  return out;
+}
+
+PlattTopLabel FitPlattTopLabel(absl::Span<const float> probs,
+                               absl::Span<const int32_t> labels, int classes) {
+  const size_t n = labels.size();
+  std::vector<double> z(n), t(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float* row = probs.data() + i * classes;
+    const int best =
+        static_cast<int>(std::max_element(row, row + classes) - row);
+    z[i] = Logit(row[best]);
+    t[i] = best == labels[i] ? 1 : 0;
+  }
+  PlattTopLabel p;
+  for (int it = 0; it < 100; ++it) {
+    // Newton's method on the mean NLL of sigmoid(a z + b).
+    double ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double q = Sigmoid(p.a * z[i] + p.b);
+      const double r = q - t[i], w = q * (1 - q);
+      ga += r * z[i];
+      gb += r;
+      haa += w * z[i] * z[i];
+      hab += w * z[i];
+      hbb += w;
+    }
+    const double det = haa * hbb - hab * hab;
+    if (!(std::fabs(det) > 1e-12)) break;
+    const double da = (hbb * ga - hab * gb) / det;
+    const double db = (haa * gb - hab * ga) / det;
+    p.a -= da;
+    p.b -= db;
+    if (std::fabs(da) + std::fabs(db) < 1e-12) break;
+  }
+  return p;
+}
+
+std::vector<float> Apply(const PlattTopLabel& c, absl::Span<const float> probs,
+                         int classes) {
+  std::vector<float> out(probs.begin(), probs.end());
+  const size_t n = probs.size() / classes;
+  for (size_t i = 0; i < n; ++i) {
+    float* row = out.data() + i * classes;
+    const int best =
+        static_cast<int>(std::max_element(row, row + classes) - row);
+    const double top = row[best];
+    const double calibrated = Sigmoid(c.a * Logit(top) + c.b);
+    const double rest = 1 - top;
+    for (int k = 0; k < classes; ++k) {
+      if (k == best) continue;
+      row[k] = rest > 0 ? static_cast<float>(row[k] / rest * (1 - calibrated))
+                        : static_cast<float>((1 - calibrated) / (classes - 1));
+    }
+    row[best] = static_cast<float>(calibrated);
+  }
+  return out;
+}
+
+std::string Describe(const HistogramBinning& c) {
+  std::vector<std::string> rows;
+  for (int k = 0; k < c.classes; ++k) {
+    std::vector<double> v(c.value.begin() + static_cast<size_t>(k) * c.bins,
+                          c.value.begin() + static_cast<size_t>(k + 1) * c.bins);
+    rows.push_back(Numbers(v));
+  }
+  return absl::StrCat("{\"calibrator\":\"histogram\",\"bins\":", c.bins,
+                      ",\"values\":[", absl::StrJoin(rows, ","), "]}");
+}
+
+std::string Describe(const IsotonicCalibration& c) {
+  std::vector<std::string> parts;
+  for (int k = 0; k < c.classes; ++k)
+    parts.push_back(absl::StrCat("{\"x\":", Numbers(c.x[k]), ",\"y\":",
+                                 Numbers(c.y[k]), "}"));
+  return absl::StrCat("{\"calibrator\":\"isotonic\",\"classes\":[",
+                      absl::StrJoin(parts, ","), "]}");
+}
+
+std::string Describe(const PlattTopLabel& c) {
+  return absl::StrFormat("{\"calibrator\":\"platt\",\"a\":%.9g,\"b\":%.9g}",
+                         c.a, c.b);
+}
+
+}  // namespace mixcal::calib
