@@ -70,7 +70,11 @@ ScalingFit FitScaling(calib::Calibrator kind, const at::Tensor& logits,
   if (x.size(0) > 0) {
     torch::optim::LBFGS opt(
         std::vector<torch::Tensor>{w, b},
-        torch::optim::LBFGSOptions(1.0).max_iter(200).line_search_fn(
+        torch::optim::LBFGSOptions(1.0)
+            .max_iter(50)
+            .tolerance_grad(1e-5)
+            .tolerance_change(1e-9)
+            .line_search_fn(
             "strong_wolfe"));
     opt.step([&]() {
       opt.zero_grad();
