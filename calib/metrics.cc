@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -212,6 +213,64 @@ double AveragePrecision(absl::Span<const float> positive,
     i = j;
   }
   return ap;
+}
+
+double Mmce(absl::Span<const float> confidence,
+            absl::Span<const uint8_t> correct, double width) {
+  const size_t n = confidence.size();
+  if (n == 0) return 0;
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return confidence[a] < confidence[b];
+  });
+  // sum_ij a_i a_j k_ij = sum_i a_i^2 + 2 sum_j a_j S_j, with
+  // S_j = sum_{i<j} a_i exp(-(r_j - r_i)/w) = e^{-(r_j - r_{j-1})/w} (S_{j-1} + a_{j-1}).
+  double total = 0, s = 0, prev_a = 0, prev_r = 0;
+  for (size_t j = 0; j < n; ++j) {
+    const double r = confidence[order[j]];
+    const double a = (correct[order[j]] ? 1.0 : 0.0) - r;
+    if (j > 0) s = std::exp(-(r - prev_r) / width) * (s + prev_a);
+    total += a * a + 2 * a * s;
+    prev_a = a;
+    prev_r = r;
+  }
+  return std::sqrt(std::max(0.0, total)) / static_cast<double>(n);
+}
+
+Interval BootstrapEceInterval(absl::Span<const float> confidence,
+                              absl::Span<const uint8_t> correct, int num_bins,
+                              int resamples, double level, uint64_t seed) {
+  Interval out;
+  const size_t n = confidence.size();
+  if (n == 0 || resamples < 1) return out;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  std::vector<double> eces;
+  eces.reserve(resamples);
+  std::vector<ReliabilityBin> bins(static_cast<size_t>(num_bins));
+  for (int b = 0; b < resamples; ++b) {
+    std::fill(bins.begin(), bins.end(), ReliabilityBin{});
+    for (size_t i = 0; i < n; ++i) {
+      const size_t j = pick(rng);
+      ReliabilityBin& bin = bins[BinIndex(confidence[j], num_bins) - 1];
+      ++bin.count;
+      bin.confidence_sum += confidence[j];
+      bin.correct += correct[j];
+    }
+    eces.push_back(CalibrationFromBins(bins).ece);
+  }
+  std::sort(eces.begin(), eces.end());
+  // Quantiles by linear interpolation (NumPy's default).
+  auto quantile = [&](double q) {
+    const double pos = q * (eces.size() - 1);
+    const size_t lo = static_cast<size_t>(std::floor(pos));
+    const size_t hi = std::min(lo + 1, eces.size() - 1);
+    return eces[lo] + (pos - lo) * (eces[hi] - eces[lo]);
+  };
+  out.low = quantile((1 - level) / 2);
+  out.high = quantile((1 + level) / 2);
+  return out;
 }
 
 }  // namespace mixcal::calib

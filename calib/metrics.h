@@ -91,6 +91,25 @@ double FprAtTpr(absl::Span<const float> positive,
 double AveragePrecision(absl::Span<const float> positive,
                         absl::Span<const float> negative);
 
+// MMCE (Kumar et al. 2018) as a metric: sqrt(sum_ij (c_i - r_i)(c_j - r_j)
+// exp(-|r_i - r_j| / width)) / N with r the top-label confidence and c its
+// correctness; width 0.4 as the paper. O(N log N): the Laplacian kernel
+// factorises along sorted confidences.
+double Mmce(absl::Span<const float> confidence,
+            absl::Span<const uint8_t> correct, double width = 0.4);
+
+// A percentile bootstrap interval of ECE over the examples: `resamples`
+// resamples with replacement (drawn from `seed`), each binned into
+// num_bins equal-width bins; the (1 - level)/2 and (1 + level)/2 quantiles
+// of their ECEs.
+struct Interval {
+  double low = 0, high = 0;
+};
+Interval BootstrapEceInterval(absl::Span<const float> confidence,
+                              absl::Span<const uint8_t> correct, int num_bins,
+                              int resamples = 200, double level = 0.95,
+                              uint64_t seed = 0);
+
 }  // namespace mixcal::calib
 
 #endif  // MIXCAL_CALIB_METRICS_H_

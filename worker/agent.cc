@@ -79,6 +79,9 @@ std::vector<v1::EpochMetrics> ToProto(const core::EpochReport& r,
     if (m.brier_resolution) p.set_brier_resolution(*m.brier_resolution);
     if (m.brier_uncertainty) p.set_brier_uncertainty(*m.brier_uncertainty);
     if (m.aurc) p.set_aurc(*m.aurc);
+    if (m.ece_low) p.set_ece_low(*m.ece_low);
+    if (m.ece_high) p.set_ece_high(*m.ece_high);
+    if (m.mmce) p.set_mmce(*m.mmce);
     if (m.fpr95) p.set_fpr95(*m.fpr95);
     if (m.aupr) p.set_aupr(*m.aupr);
     p.set_estimators(m.estimators);

@@ -194,6 +194,12 @@ ALTER TABLE epoch_metrics ADD COLUMN estimators TEXT NOT NULL DEFAULT '';
       R"sql(
 ALTER TABLE epoch_metrics ADD COLUMN calibration TEXT NOT NULL DEFAULT '';
 )sql",
+      // 14: ECE's bootstrap interval and MMCE.
+      R"sql(
+ALTER TABLE epoch_metrics ADD COLUMN ece_low REAL;
+ALTER TABLE epoch_metrics ADD COLUMN ece_high REAL;
+ALTER TABLE epoch_metrics ADD COLUMN mmce REAL;
+)sql",
   };
   return *m;
 }

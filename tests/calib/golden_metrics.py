@@ -71,6 +71,17 @@ def main():
     risks = np.cumsum(1 - correct[order]) / np.arange(1, n + 1)
     aurc = risks.mean()
 
+    # MMCE by its O(N^2) definition.
+    a = correct - conf
+    kern = np.exp(-np.abs(conf[:, None] - conf[None, :]) / 0.4)
+    mmce = np.sqrt(max(0.0, (a[:, None] * a[None, :] * kern).sum())) / n
+    ece_point = ece_of(conf, correct)
+    # The bootstrap interval's quantiles, with many resamples: another RNG
+    # than calib's, so the test compares them within Monte Carlo error.
+    boot = np.array([ece_of(conf[idx], correct[idx])
+                     for idx in (rng.randint(0, n, size=n) for _ in range(4000))])
+    boot_low, boot_high = np.quantile(boot, [0.025, 0.975])
+
     pos = rng.beta(5, 2, size=400).astype(np.float32)   # in-distribution confidences
     neg = rng.beta(2, 3, size=300).astype(np.float32)   # out-of-distribution
     pos_sorted = np.sort(pos.astype(np.float64))[::-1]
@@ -114,7 +125,8 @@ def main():
         for name, v in [("classwise_ece", classwise), ("debiased_l2", debiased),
                         ("brier_reliability", rel), ("brier_resolution", res),
                         ("brier_uncertainty", unc), ("aurc", aurc), ("fpr95", fpr95),
-                        ("aupr", aupr)]:
+                        ("aupr", aupr), ("mmce", mmce), ("ece", ece_point),
+                        ("boot_low", boot_low), ("boot_high", boot_high)]:
             f.write("%s %.12g\n" % (name, v))
 
 

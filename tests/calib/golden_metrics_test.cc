@@ -90,6 +90,21 @@ TEST(GoldenMetricsTest, AgreeWithNumPyAndScikitLearn) {
   EXPECT_NEAR(Aurc(conf, correct), g.values.at("aurc"), 1e-9);
   EXPECT_NEAR(FprAtTpr(g.pos, g.neg, 0.95), g.values.at("fpr95"), 1e-12);
   EXPECT_NEAR(AveragePrecision(g.pos, g.neg), g.values.at("aupr"), 1e-9);
+  EXPECT_NEAR(Mmce(conf, correct), g.values.at("mmce"), 1e-9);
+  // The bootstrap interval: NumPy's quantiles of 4,000 resamples (another
+  // random stream) within Monte Carlo error; wider on a tenth of the data.
+  EXPECT_NEAR(CalibrationFromBins(bins).ece, g.values.at("ece"), 1e-9);
+  const Interval ci = BootstrapEceInterval(conf, correct, 15, 4000);
+  EXPECT_NEAR(ci.low, g.values.at("boot_low"), 0.004);
+  EXPECT_NEAR(ci.high, g.values.at("boot_high"), 0.004);
+  const Interval small = BootstrapEceInterval(
+      absl::MakeConstSpan(conf).subspan(0, 60),
+      absl::MakeConstSpan(correct).subspan(0, 60), 15, 400);
+  EXPECT_GT(small.high - small.low, ci.high - ci.low);
+  // Deterministic for a seed.
+  const Interval again = BootstrapEceInterval(conf, correct, 15, 4000);
+  EXPECT_EQ(again.low, ci.low);
+  EXPECT_EQ(again.high, ci.high);
 }
 
 TEST(GoldenCalibratorsTest, AgreeWithNumPyAndScikitLearn) {

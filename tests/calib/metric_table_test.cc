@@ -43,7 +43,8 @@ TEST(MetricTableTest, TheSummaryListIsThePapersTable) {
   EXPECT_EQ(MetricNames(true),
             "accuracy|ece|oe|mce|nll|brier|adaptive_ece|mean_confidence|"
             "mean_entropy|temperature|auroc|classwise_ece|l2_ce_debiased|"
-            "brier_reliability|brier_resolution|brier_uncertainty|aurc|fpr95|"
+            "brier_reliability|brier_resolution|brier_uncertainty|aurc|ece_low|"
+            "ece_high|mmce|fpr95|"
             "aupr|train_loss");
 }
 

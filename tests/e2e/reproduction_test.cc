@@ -95,7 +95,8 @@ TEST(ReproductionTest, MixupLowersOverconfidenceAcrossSeeds) {
   EXPECT_NEAR(oe->vs().mean(), oe->mean() - base_oe->mean(), 1e-12);
   // The metrics beyond ECE came along, with their estimators.
   for (const char* name : {"classwise_ece", "l2_ce_debiased", "aurc",
-                           "brier_reliability"}) {
+                           "brier_reliability", "ece_low", "ece_high",
+                           "mmce"}) {
     const v1::MetricStat* st = Find(mixup, name);
     ASSERT_NE(st, nullptr) << name;
     EXPECT_EQ(st->count(), 3u) << name;

@@ -67,11 +67,18 @@ SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
   m.brier_resolution = d.resolution;
   m.brier_uncertainty = d.uncertainty;
   m.aurc = calib::Aurc(cs, ks);
+  m.mmce = calib::Mmce(cs, ks);
+  const calib::Interval ci = calib::BootstrapEceInterval(cs, ks, num_bins);
+  m.ece_low = ci.low;
+  m.ece_high = ci.high;
   m.estimators = absl::StrCat("bins=", num_bins,
                               " equal-width (ece, mce, oe, classwise_ece, "
                               "l2_ce_debiased, brier decomposition); "
                               "adaptive_ece ",
-                              num_bins, " equal-mass");
+                              num_bins,
+                              " equal-mass; ece interval: 200 bootstrap "
+                              "resamples, 95% percentile; mmce: laplacian "
+                              "kernel 0.4");
   return m;
 }
 

@@ -53,6 +53,9 @@ std::vector<std::string> EpochReportJsonLines(const EpochReport& r) {
           {"brier_resolution", m.brier_resolution},
           {"brier_uncertainty", m.brier_uncertainty},
           {"aurc", m.aurc},
+          {"ece_low", m.ece_low},
+          {"ece_high", m.ece_high},
+          {"mmce", m.mmce},
           {"fpr95", m.fpr95},
           {"aupr", m.aupr}}) {
       if (v) absl::StrAppend(&line, ",\"", name, "\":", Num(*v));
