@@ -44,7 +44,8 @@ const NameTable<MethodKind>& Methods() {
       {MethodKind::kFocal, "focal"},
       {MethodKind::kCutmix, "cutmix"},
       {MethodKind::kRegmixup, "regmixup"},
-      {MethodKind::kMmce, "mmce"}};
+      {MethodKind::kMmce, "mmce"},
+      {MethodKind::kManifoldMixup, "manifold_mixup"}};
   return *t;
 }
 const NameTable<Calibrator>& Calibrators() {
@@ -275,6 +276,7 @@ absl::string_view HyperparameterName(MethodKind m) {
       return "gamma";
     case MethodKind::kCutmix:
     case MethodKind::kRegmixup:
+    case MethodKind::kManifoldMixup:
       return "alpha";
     case MethodKind::kMmce:
       return "lambda";
@@ -290,6 +292,7 @@ double* HyperparameterField(TrainConfig& c) {
     case MethodKind::kFeatureMixup:
     case MethodKind::kCutmix:
     case MethodKind::kRegmixup:
+    case MethodKind::kManifoldMixup:
       return &c.alpha;
     case MethodKind::kLabelSmoothing:
       return &c.epsilon;
@@ -387,6 +390,19 @@ absl::Status Validate(const TrainConfig& c) {
   if (c.nesterov && c.momentum <= 0) {
     return absl::InvalidArgumentError(
         "nesterov needs momentum in (0, 1), got momentum 0");
+  }
+  if (c.method == MethodKind::kManifoldMixup) {
+    if (c.mixup_blocks.empty() || c.mixup_blocks.size() > 16) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mixup_blocks must list 1 to 16 blocks, got ", c.mixup_blocks.size()));
+    }
+    for (size_t i = 0; i < c.mixup_blocks.size(); ++i) {
+      if (c.mixup_blocks[i] < 0 || c.mixup_blocks[i] > 15) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("mixup_blocks[", i, "] must be in [0, 15], got ",
+                         c.mixup_blocks[i]));
+      }
+    }
   }
   if (!c.calibrators.empty() && c.val_fraction <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(

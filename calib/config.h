@@ -32,7 +32,8 @@ enum class MethodKind {
   kFocal,
   kCutmix,
   kRegmixup,
-  kMmce
+  kMmce,
+  kManifoldMixup
 };
 enum class LabelPolicy { kDominant, kFirst };
 enum class SmoothingMode { kUniform, kOthers };
@@ -166,6 +167,10 @@ struct TrainConfig {
   double regmixup_weight = 1.0;
   // mmce: CE + lambda * MMCE (Laplacian kernel, width 0.4), [0, 100].
   double mmce_lambda = 2.0;
+  // manifold_mixup (alpha as mixup's): the blocks a batch may be mixed at,
+  // one drawn per batch (0 = the inputs, k = after the model's k-th stage;
+  // Verma et al. 2019 use 0, 1, 2). Distinct, each in [0, stages - 1].
+  std::vector<int> mixup_blocks = {0, 1, 2};
   LabelPolicy label_policy = LabelPolicy::kDominant;
   SmoothingMode ls_mode = SmoothingMode::kUniform;
 

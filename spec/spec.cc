@@ -75,6 +75,15 @@ absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   }
   if (m.has_cutmix_prob()) c.cutmix_prob = m.cutmix_prob();
   if (m.has_regmixup_weight()) c.regmixup_weight = m.regmixup_weight();
+  if (m.mixup_blocks_size() > 0) {
+    if (m.mixup_blocks_size() > 16) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mixup_blocks lists ", m.mixup_blocks_size(), "; at most 16"));
+    }
+    c.mixup_blocks.clear();
+    for (uint32_t b : m.mixup_blocks())
+      c.mixup_blocks.push_back(static_cast<int>(std::min(b, 1000u)));
+  }
   if (!m.label_policy().empty()) {
     MIXCAL_ASSIGN_OR_RETURN(
         c.label_policy,

@@ -144,7 +144,8 @@ const std::vector<Flag>& Flags() {
        Enum("model", &TrainConfig::model, &calib::ParseModel)},
       {"method", "NAME[:VALUE]",
        "baseline|mixup|feature_mixup|label_smoothing (ls)|erl|focal|cutmix|"
-       "regmixup|mmce; NAME:VALUE also sets its hyperparameter, e.g. "
+       "regmixup|mmce|manifold_mixup; NAME:VALUE also sets its "
+       "hyperparameter, e.g. "
        "mixup:0.4, focal:3 (default baseline)",
        [](TrainConfig& c, const std::string& v) -> absl::Status {
          std::vector<std::string> parts =
@@ -179,6 +180,10 @@ const std::vector<Flag>& Flags() {
       {"regmixup-weight", "W",
        "regmixup: weight of the mixup term, [0, 10] (default 1)",
        Double("regmixup-weight", &TrainConfig::regmixup_weight)},
+      {"mixup-blocks", "K1,K2,...",
+       "manifold_mixup: blocks to mix at, 0 = inputs (default 0,1,2)",
+       IntList("mixup-blocks", "comma-separated block numbers",
+               &TrainConfig::mixup_blocks)},
       {"mmce-lambda", "L", "mmce: penalty weight, [0, 100] (default 2)",
        Double("mmce-lambda", &TrainConfig::mmce_lambda)},
       {"label-policy", "P",

@@ -9,6 +9,8 @@
 #include "gtest/gtest.h"
 #include "worker/core/calibrators.h"
 #include "worker/core/evaluate.h"
+#include "worker/core/models.h"
+#include <torch/torch.h>
 
 namespace mixcal::core {
 namespace {
@@ -206,6 +208,36 @@ TEST(CalibratorsTest, ScalingRecoversAKnownMiscalibration) {
   }
   ScalingFit v = FitScaling(calib::Calibrator::kVector, reported, y, t);
   for (int64_t i = 0; i < k; ++i) EXPECT_NEAR(v.w[i].item<double>(), 1.0 / 3, 0.05);
+}
+
+TEST(ManifoldMixupTest, MixingAtBlockKIsMixingThatStagesOutput) {
+  // For every model: lambda 1 changes nothing; block 0 is input mixup;
+  // block k mixes the output of the first k stages.
+  at::manual_seed(3);
+  for (calib::ModelKind kind : {calib::ModelKind::kMlp, calib::ModelKind::kLenet,
+                                calib::ModelKind::kResnet18,
+                                calib::ModelKind::kVgg16}) {
+    SCOPED_TRACE(calib::Name(kind));
+    auto model = MakeModel(kind, 3, 32, 32, 10);
+    ASSERT_TRUE(model.ok()) << model.status();
+    (*model)->eval();
+    torch::NoGradGuard no_grad;
+    at::Tensor x = at::randn({4, 3, 32, 32});
+    at::Tensor perm = at::tensor({2, 3, 0, 1}, at::kLong);
+    const int stages = (*model)->stages();
+    ASSERT_GE(stages, 3);
+    EXPECT_TRUE(at::allclose((*model)->forward_mixed(x, 1, perm, 1.0),
+                             (*model)->forward(x), 1e-5, 1e-6));
+    EXPECT_TRUE(at::allclose((*model)->forward_mixed(x, 0, perm, 0.3),
+                             (*model)->forward(MixInputs(x, perm, 0.3)), 1e-5,
+                             1e-6));
+    const int k = stages - 1;  // mix just before the classifier
+    at::Tensor h = x;
+    for (int i = 0; i < k; ++i) h = (*model)->stage(i, h);
+    at::Tensor expected = (*model)->stage(k, MixInputs(h, perm, 0.3));
+    EXPECT_TRUE(at::allclose((*model)->forward_mixed(x, k, perm, 0.3), expected,
+                             1e-5, 1e-6));
+  }
 }
 
 TEST(EvaluateTest, LabelledMetricsByHand) {

@@ -308,7 +308,8 @@ TEST_F(CheckpointTest, EveryNewMethodLearnsAndResumesExactly) {
   for (const Case& k : {Case{calib::MethodKind::kFocal, 3.0},
                         Case{calib::MethodKind::kCutmix, 1.0},
                         Case{calib::MethodKind::kRegmixup, 1.0},
-                        Case{calib::MethodKind::kMmce, 0.5}}) {
+                        Case{calib::MethodKind::kMmce, 0.5},
+                        Case{calib::MethodKind::kManifoldMixup, 1.0}}) {
     SCOPED_TRACE(calib::Name(k.method));
     calib::TrainConfig c = TinyConfig();
     c.model = calib::ModelKind::kLenet;  // images: CutMix cuts boxes

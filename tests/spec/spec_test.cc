@@ -89,7 +89,7 @@ TEST(SpecTest, ErrorsNameTheFieldValueAndRange) {
   ExpectInvalid(s, "methods[1].values", "1 to 64");
 
   s = Small();
-  s.mutable_methods(1)->set_name("manifold_mixup");
+  s.mutable_methods(1)->set_name("cutout");
   ExpectInvalid(s, "methods[1].name", "baseline|mixup");
 
   s = Small();

@@ -18,11 +18,16 @@ class MlpImpl : public ClassifierImpl {
       : fc1_(register_module("fc1", nn::Linear(in, 512))),
         fc2_(register_module("fc2", nn::Linear(512, 256))),
         fc3_(register_module("fc3", nn::Linear(256, classes))) {}
-  at::Tensor forward(at::Tensor x) override {
-    x = x.flatten(1);
-    x = torch::relu(fc1_(x));
-    x = torch::relu(fc2_(x));
-    return fc3_(x);
+  int stages() const override { return 3; }
+  at::Tensor stage(int i, at::Tensor x) override {
+    switch (i) {
+      case 0:
+        return torch::relu(fc1_(x.flatten(1)));
+      case 1:
+        return torch::relu(fc2_(x));
+      default:
+        return fc3_(x);
+    }
   }
 
  private:
@@ -43,13 +48,20 @@ class LenetImpl : public ClassifierImpl {
     fc2_ = register_module("fc2", nn::Linear(120, 84));
     fc3_ = register_module("fc3", nn::Linear(84, classes));
   }
-  at::Tensor forward(at::Tensor x) override {
-    x = torch::max_pool2d(torch::relu(conv1_(x)), 2);
-    x = torch::max_pool2d(torch::relu(conv2_(x)), 2);
-    x = x.flatten(1);
-    x = torch::relu(fc1_(x));
-    x = torch::relu(fc2_(x));
-    return fc3_(x);
+  int stages() const override { return 5; }
+  at::Tensor stage(int i, at::Tensor x) override {
+    switch (i) {
+      case 0:
+        return torch::max_pool2d(torch::relu(conv1_(x)), 2);
+      case 1:
+        return torch::max_pool2d(torch::relu(conv2_(x)), 2);
+      case 2:
+        return torch::relu(fc1_(x.flatten(1)));
+      case 3:
+        return torch::relu(fc2_(x));
+      default:
+        return fc3_(x);
+    }
   }
 
  private:
@@ -114,11 +126,12 @@ class ResNet18Impl : public ClassifierImpl {
     }
     fc_ = register_module("fc", nn::Linear(512, classes));
   }
-  at::Tensor forward(at::Tensor x) override {
-    x = torch::relu(bn1_(conv1_(x)));
-    for (auto& layer : layers_) x = layer->forward(x);
-    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-    return fc_(x);
+  // Stem, the four stages of blocks, pooling and the classifier.
+  int stages() const override { return 6; }
+  at::Tensor stage(int i, at::Tensor x) override {
+    if (i == 0) return torch::relu(bn1_(conv1_(x)));
+    if (i <= 4) return layers_[i - 1]->forward(x);
+    return fc_(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
   }
 
  private:
@@ -139,6 +152,7 @@ class Vgg16Impl : public ClassifierImpl {
       if (v == 0) {
         if (h >= 2 && w >= 2) {
           features_->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
+          bounds_.push_back(features_->size());
           h /= 2;
           w /= 2;
         }
@@ -149,18 +163,27 @@ class Vgg16Impl : public ClassifierImpl {
       features_->push_back(nn::ReLU(nn::ReLUOptions(true)));
       in = v;
     }
+    if (bounds_.empty() || bounds_.back() != features_->size())
+      bounds_.push_back(features_->size());
     register_module("features", features_);
     fc_ = register_module("fc", nn::Linear(512, classes));
   }
-  at::Tensor forward(at::Tensor x) override {
-    x = features_->forward(x);
-    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-    return fc_(x);
+  // One stage per pooling block of the features (the layers up to and
+  // including each max-pool; the rest after the last), then the classifier.
+  int stages() const override { return static_cast<int>(bounds_.size()) + 1; }
+  at::Tensor stage(int i, at::Tensor x) override {
+    if (i == static_cast<int>(bounds_.size()))
+      return fc_(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
+    const size_t from = i == 0 ? 0 : bounds_[i - 1];
+    for (size_t j = from; j < bounds_[i]; ++j)
+      x = features_->begin()[static_cast<std::ptrdiff_t>(j)].forward(x);
+    return x;
   }
 
  private:
   nn::Sequential features_;
   nn::Linear fc_{nullptr};
+  std::vector<size_t> bounds_;  // end of each stage in features_
 };
 
 }  // namespace

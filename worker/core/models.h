@@ -12,10 +12,31 @@
 
 namespace mixcal::core {
 
-// A module mapping [B, C, H, W] float inputs to [B, classes] logits.
+// A module mapping [B, C, H, W] float inputs to [B, classes] logits, as a
+// sequence of stages (the points between them are where Manifold Mixup may
+// mix hidden states).
 class ClassifierImpl : public torch::nn::Module {
  public:
-  virtual at::Tensor forward(at::Tensor x) = 0;
+  // How many stages; stage(stages() - 1) returns the logits.
+  virtual int stages() const = 0;
+  virtual at::Tensor stage(int i, at::Tensor x) = 0;
+
+  at::Tensor forward(at::Tensor x) {
+    for (int i = 0; i < stages(); ++i) x = stage(i, std::move(x));
+    return x;
+  }
+  // Manifold Mixup (Verma et al. 2019): the batch run up to block `k`
+  // (0 = the inputs, k = the output of stage k-1), there replaced by
+  // lambda * h + (1 - lambda) * h[perm], then run to the logits. k in
+  // [0, stages() - 1].
+  at::Tensor forward_mixed(at::Tensor x, int k, const at::Tensor& perm,
+                           double lambda) {
+    for (int i = 0; i < stages(); ++i) {
+      if (i == k) x = lambda * x + (1.0 - lambda) * x.index_select(0, perm);
+      x = stage(i, std::move(x));
+    }
+    return x;
+  }
 };
 
 // Builds `kind` for inputs of `channels` x `height` x `width` and `classes`

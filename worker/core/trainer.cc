@@ -349,6 +349,16 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
   MIXCAL_ASSIGN_OR_RETURN(std::shared_ptr<ClassifierImpl> model,
                           MakeModel(config.model, data.channels, data.height,
                                     data.width, data.classes));
+  if (config.method == calib::MethodKind::kManifoldMixup) {
+    for (size_t i = 0; i < config.mixup_blocks.size(); ++i) {
+      if (config.mixup_blocks[i] >= model->stages()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "mixup_blocks[", i, "] is ", config.mixup_blocks[i], "; ",
+            calib::Name(config.model), " on these inputs has blocks 0 to ",
+            model->stages() - 1));
+      }
+    }
+  }
   model->to(device);
   const bool channels_last = config.model != calib::ModelKind::kMlp;
   if (channels_last) ConvertToChannelsLast(*model);
@@ -408,9 +418,10 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
     model->train();
     const bool cutmix = config.method == calib::MethodKind::kCutmix;
     const bool regmixup = config.method == calib::MethodKind::kRegmixup;
+    const bool manifold = config.method == calib::MethodKind::kManifoldMixup;
     const bool mixes = config.method == calib::MethodKind::kMixup ||
                        config.method == calib::MethodKind::kFeatureMixup ||
-                       cutmix || regmixup;
+                       cutmix || regmixup || manifold;
     at::Tensor loss_sum =
         at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
     at::Tensor correct_sum =
@@ -427,6 +438,7 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
 
       double lambda = 1.0;
       double cx = 0, cy = 0;
+      int block = 0;  // manifold_mixup: where to mix
       bool apply_cut = true;
       if (mixes && config.alpha > 0) {
         std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -440,6 +452,11 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
           cx = unit(lambda_rng);
           cy = unit(lambda_rng);
           if (!apply_cut) lambda = 1.0;
+        }
+        if (manifold) {
+          std::uniform_int_distribution<size_t> pick(
+              0, config.mixup_blocks.size() - 1);
+          block = config.mixup_blocks[pick(lambda_rng)];
         }
       }
       at::Tensor perm, y_b, x_mixed;
@@ -455,6 +472,8 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
           lambda = kept;  // the area actually kept weighs y
         } else if (regmixup) {
           x_mixed = MixInputs(x, perm, lambda);
+        } else if (manifold) {
+          // Mixed inside the model's forward.
         } else {
           x = MixInputs(x, perm, lambda);
         }
@@ -464,7 +483,9 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
       at::Tensor logits, logits_mixed;
       {
         CudaAutocast guard(cuda);
-        if (x_mixed.defined()) {
+        if (manifold && mixing) {
+          logits = model->forward_mixed(x, block, perm, lambda);
+        } else if (x_mixed.defined()) {
           // RegMixup: the clean and the mixed batch in one pass.
           at::Tensor both = model->forward(at::cat({x, x_mixed}));
           logits = both.slice(0, 0, x.size(0));
@@ -513,6 +534,10 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
         case calib::MethodKind::kMmce:
           loss = MmceLoss(logits, y, config.mmce_lambda);
           break;
+        case calib::MethodKind::kManifoldMixup:
+          loss = mixing ? MixupLoss(logits, y, y_b, lambda)
+                        : CrossEntropy(logits, y);
+          break;
       }
       SetGradsToNone(*model);
       loss.backward();
@@ -523,7 +548,8 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
         loss_sum +=
             loss.detach().to(at::kDouble) * static_cast<double>(x.size(0));
         at::Tensor pred = logits.detach().argmax(1);
-        if (mixing && (config.method == calib::MethodKind::kMixup || cutmix)) {
+        if (mixing &&
+            (config.method == calib::MethodKind::kMixup || cutmix || manifold)) {
           correct_sum += lambda * pred.eq(y).sum().to(at::kDouble) +
                          (1 - lambda) * pred.eq(y_b).sum().to(at::kDouble);
         } else {
