@@ -207,6 +207,120 @@ PlattTopLabel FitPlattTopLabel(absl::Span<const float> probs,
   return p;
 }
 
+namespace {
+
+// The top label's probability replaced by `calibrated(top)`, the others
+// keeping their proportions.
+template <typename F>
+std::vector<float> ReplaceTop(absl::Span<const float> probs, int classes,
+                              F calibrated) {
+  std::vector<float> out(probs.begin(), probs.end());
+  const size_t n = probs.size() / classes;
+  for (size_t i = 0; i < n; ++i) {
+    float* row = out.data() + i * classes;
+    const int best =
+        static_cast<int>(std::max_element(row, row + classes) - row);
+    const double top = row[best];
+    const double q = calibrated(top);
+    const double rest = 1 - top;
+    for (int k = 0; k < classes; ++k) {
+      if (k == best) continue;
+      row[k] = rest > 0 ? static_cast<float>(row[k] / rest * (1 - q))
+                        : static_cast<float>((1 - q) / (classes - 1));
+    }
+    row[best] = static_cast<float>(q);
+  }
+  return out;
+}
+
+// Newton's method for logistic regression without regularisation:
+// features x (n x d, row-major, with a column of ones for an intercept),
+// targets t in {0, 1}; starts from w.
+void FitLogistic(const std::vector<double>& x, const std::vector<double>& t,
+                 int d, std::vector<double>* w) {
+  const size_t n = t.size();
+  for (int it = 0; it < 100; ++it) {
+    std::vector<double> g(d, 0), h(static_cast<size_t>(d) * d, 0);
+    for (size_t i = 0; i < n; ++i) {
+      double z = 0;
+      for (int j = 0; j < d; ++j) z += (*w)[j] * x[i * d + j];
+      const double q = Sigmoid(z), r = q - t[i], s = q * (1 - q);
+      for (int j = 0; j < d; ++j) {
+        g[j] += r * x[i * d + j];
+        for (int l = 0; l < d; ++l)
+          h[j * d + l] += s * x[i * d + j] * x[i * d + l];
+      }
+    }
+    // Solve h * step = g by Gaussian elimination with partial pivoting.
+    std::vector<double> a = h, b = g;
+    bool singular = false;
+    for (int c = 0; c < d && !singular; ++c) {
+      int p = c;
+      for (int r2 = c + 1; r2 < d; ++r2)
+        if (std::fabs(a[r2 * d + c]) > std::fabs(a[p * d + c])) p = r2;
+      if (std::fabs(a[p * d + c]) < 1e-12) {
+        singular = true;
+        break;
+      }
+      for (int l = 0; l < d; ++l) std::swap(a[c * d + l], a[p * d + l]);
+      std::swap(b[c], b[p]);
+      for (int r2 = c + 1; r2 < d; ++r2) {
+        const double f = a[r2 * d + c] / a[c * d + c];
+        for (int l = c; l < d; ++l) a[r2 * d + l] -= f * a[c * d + l];
+        b[r2] -= f * b[c];
+      }
+    }
+    if (singular) break;
+    std::vector<double> step(d);
+    for (int c = d - 1; c >= 0; --c) {
+      double v = b[c];
+      for (int l = c + 1; l < d; ++l) v -= a[c * d + l] * step[l];
+      step[c] = v / a[c * d + c];
+    }
+    double moved = 0;
+    for (int j = 0; j < d; ++j) {
+      (*w)[j] -= step[j];
+      moved += std::fabs(step[j]);
+    }
+    if (moved < 1e-12) break;
+  }
+}
+
+}  // namespace
+
+BetaTopLabel FitBetaTopLabel(absl::Span<const float> probs,
+                             absl::Span<const int32_t> labels, int classes) {
+  const size_t n = labels.size();
+  std::vector<double> x(n * 3), t(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float* row = probs.data() + i * classes;
+    const int best =
+        static_cast<int>(std::max_element(row, row + classes) - row);
+    const double c = std::clamp(static_cast<double>(row[best]), 1e-7, 1 - 1e-7);
+    x[3 * i] = std::log(c);
+    x[3 * i + 1] = -std::log(1 - c);
+    x[3 * i + 2] = 1;
+    t[i] = best == labels[i] ? 1 : 0;
+  }
+  std::vector<double> w = {1, 1, 0};
+  FitLogistic(x, t, 3, &w);
+  return BetaTopLabel{w[0], w[1], w[2]};
+}
+
+std::vector<float> Apply(const BetaTopLabel& c, absl::Span<const float> probs,
+                         int classes) {
+  return ReplaceTop(probs, classes, [&](double top) {
+    const double v = std::clamp(top, 1e-7, 1 - 1e-7);
+    return Sigmoid(c.a * std::log(v) - c.b * std::log(1 - v) + c.m);
+  });
+}
+
+std::string Describe(const BetaTopLabel& c) {
+  return absl::StrFormat(
+      "{\"calibrator\":\"beta\",\"a\":%.9g,\"b\":%.9g,\"m\":%.9g}", c.a,
+      c.b, c.m);
+}
+
 std::vector<float> Apply(const PlattTopLabel& c, absl::Span<const float> probs,
                          int classes) {
   std::vector<float> out(probs.begin(), probs.end());

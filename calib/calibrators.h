@@ -51,17 +51,29 @@ struct PlattTopLabel {
 PlattTopLabel FitPlattTopLabel(absl::Span<const float> probs,
                                absl::Span<const int32_t> labels, int classes);
 
+// Beta calibration of the top label (Kull et al. 2017): P(correct) =
+// sigmoid(a ln c - b ln(1 - c) + m), fitted by Newton's method on the
+// validation NLL (the unconstrained fit); applied as Platt's.
+struct BetaTopLabel {
+  double a = 1, b = 1, m = 0;
+};
+BetaTopLabel FitBetaTopLabel(absl::Span<const float> probs,
+                             absl::Span<const int32_t> labels, int classes);
+
 // The calibrated probabilities of `probs` (count x classes).
 std::vector<float> Apply(const HistogramBinning& c, absl::Span<const float> probs);
 std::vector<float> Apply(const IsotonicCalibration& c,
                          absl::Span<const float> probs);
 std::vector<float> Apply(const PlattTopLabel& c, absl::Span<const float> probs,
                          int classes);
+std::vector<float> Apply(const BetaTopLabel& c, absl::Span<const float> probs,
+                         int classes);
 
 // The fitted parameters as compact JSON, e.g. {"a":1.2,"b":-0.3}.
 std::string Describe(const HistogramBinning& c);
 std::string Describe(const IsotonicCalibration& c);
 std::string Describe(const PlattTopLabel& c);
+std::string Describe(const BetaTopLabel& c);
 
 }  // namespace mixcal::calib
 

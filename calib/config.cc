@@ -52,7 +52,8 @@ const NameTable<Calibrator>& Calibrators() {
   static const auto* t = new NameTable<Calibrator>{
       {Calibrator::kVector, "vector"},       {Calibrator::kMatrix, "matrix"},
       {Calibrator::kDirichlet, "dirichlet"}, {Calibrator::kHistogram, "histogram"},
-      {Calibrator::kIsotonic, "isotonic"},   {Calibrator::kPlatt, "platt"}};
+      {Calibrator::kIsotonic, "isotonic"},   {Calibrator::kPlatt, "platt"},
+      {Calibrator::kBeta, "beta"}};
   return *t;
 }
 const NameTable<FocalSchedule>& FocalSchedules() {
@@ -188,6 +189,8 @@ absl::string_view SplitOf(Calibrator v) {
       return "test_iso";
     case Calibrator::kPlatt:
       return "test_platt";
+    case Calibrator::kBeta:
+      return "test_beta";
   }
   return "";
 }

@@ -44,7 +44,15 @@ enum class Augment { kAuto, kNone, kCropFlip };
 enum class PredictionsMode { kNone, kFinal, kEveryN };
 enum class FocalSchedule { kFixed, kFlsd53 };
 // Post-hoc calibrators beside temperature scaling, each its own split.
-enum class Calibrator { kVector, kMatrix, kDirichlet, kHistogram, kIsotonic, kPlatt };
+enum class Calibrator {
+  kVector,
+  kMatrix,
+  kDirichlet,
+  kHistogram,
+  kIsotonic,
+  kPlatt,
+  kBeta
+};
 
 // Name tables. Parse* returns InvalidArgument naming `field` and the
 // allowed names.

@@ -258,7 +258,8 @@ const std::vector<Flag>& Flags() {
        Int64("ood-count", &TrainConfig::ood_count)},
       {"calibrators", "C1,C2,...",
        "post-hoc calibrators fitted on the validation split, each its own "
-       "split: temperature|vector|matrix|dirichlet|histogram|isotonic|platt "
+       "split: temperature|vector|matrix|dirichlet|histogram|isotonic|platt|"
+       "beta "
        "(default temperature)",
        [](TrainConfig& c, const std::string& v) -> absl::Status {
          c.calibrators.clear();

@@ -112,11 +112,17 @@ def main():
     lr = LogisticRegression(C=1e12, tol=1e-12, max_iter=100000).fit(
         z.reshape(-1, 1), (pv.argmax(axis=1) == yv).astype(int))
     platt_a, platt_b = lr.coef_[0, 0], lr.intercept_[0]
+    c = np.clip(top_v, 1e-7, 1 - 1e-7)
+    beta_lr = LogisticRegression(C=1e12, tol=1e-12, max_iter=100000).fit(
+        np.c_[np.log(c), -np.log(1 - c)], (pv.argmax(axis=1) == yv).astype(int))
+    beta_a, beta_b = beta_lr.coef_[0]
+    beta_m = beta_lr.intercept_[0]
 
     with open(sys.argv[1], "w") as f:
         f.write("hist_test " + " ".join("%.12g" % v for v in hist.ravel()) + "\n")
         f.write("iso_test " + " ".join("%.12g" % v for v in iso.ravel()) + "\n")
         f.write("platt_a %.12g\nplatt_b %.12g\n" % (platt_a, platt_b))
+        f.write("beta_a %.12g\nbeta_b %.12g\nbeta_m %.12g\n" % (beta_a, beta_b, beta_m))
         f.write("n %d\nk %d\n" % (n, k))
         f.write("probs " + " ".join("%.9g" % v for v in p.ravel()) + "\n")
         f.write("labels " + " ".join(str(v) for v in y) + "\n")

@@ -125,6 +125,10 @@ TEST(GoldenCalibratorsTest, AgreeWithNumPyAndScikitLearn) {
   const PlattTopLabel platt = FitPlattTopLabel(val, yv, g.k);
   EXPECT_NEAR(platt.a, g.values.at("platt_a"), 1e-5);
   EXPECT_NEAR(platt.b, g.values.at("platt_b"), 1e-5);
+  const BetaTopLabel beta = FitBetaTopLabel(val, yv, g.k);
+  EXPECT_NEAR(beta.a, g.values.at("beta_a"), 1e-4);
+  EXPECT_NEAR(beta.b, g.values.at("beta_b"), 1e-4);
+  EXPECT_NEAR(beta.m, g.values.at("beta_m"), 1e-4);
   // Applied, every row is a distribution and the top label gets
   // sigmoid(a logit(c) + b).
   const std::vector<float> cal = Apply(platt, test, g.k);

@@ -210,7 +210,8 @@ TEST(TrainerTest, EveryCalibratorReportsItsSplitWithItsParameters) {
   c.epochs = 1;
   c.calibrators = {calib::Calibrator::kVector, calib::Calibrator::kMatrix,
                    calib::Calibrator::kDirichlet, calib::Calibrator::kHistogram,
-                   calib::Calibrator::kIsotonic, calib::Calibrator::kPlatt};
+                   calib::Calibrator::kIsotonic, calib::Calibrator::kPlatt,
+                   calib::Calibrator::kBeta};
   RunResult r = RunTraining(c);
   ASSERT_TRUE(r.status.ok()) << r.status;
   const EpochReport& e = r.reports[0];
@@ -218,7 +219,7 @@ TEST(TrainerTest, EveryCalibratorReportsItsSplitWithItsParameters) {
   ASSERT_NE(ts, nullptr);
   EXPECT_NE(ts->calibration.find("\"T\":"), std::string::npos);
   for (const char* split : {"test_vs", "test_ms", "test_dir", "test_hist",
-                            "test_iso", "test_platt"}) {
+                            "test_iso", "test_platt", "test_beta"}) {
     const SplitMetrics* m = FindSplit(e, split);
     ASSERT_NE(m, nullptr) << split;
     EXPECT_EQ(m->count, 512) << split;

@@ -231,6 +231,10 @@ SplitMetrics CalibratedMetrics(calib::Calibrator cal,
     const calib::IsotonicCalibration iso = calib::FitIsotonic(pv, yv, k);
     out = calib::Apply(iso, pt);
     described = calib::Describe(iso);
+  } else if (cal == calib::Calibrator::kBeta) {
+    const calib::BetaTopLabel beta = calib::FitBetaTopLabel(pv, yv, k);
+    out = calib::Apply(beta, pt, k);
+    described = calib::Describe(beta);
   } else {
     const calib::PlattTopLabel platt = calib::FitPlattTopLabel(pv, yv, k);
     out = calib::Apply(platt, pt, k);
