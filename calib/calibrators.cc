@@ -172,41 +172,6 @@ std::vector<float> Apply(const IsotonicCalibration& c,
   return out;
 }
 
-PlattTopLabel FitPlattTopLabel(absl::Span<const float> probs,
-                               absl::Span<const int32_t> labels, int classes) {
-  const size_t n = labels.size();
-  std::vector<double> z(n), t(n);
-  for (size_t i = 0; i < n; ++i) {
-    const float* row = probs.data() + i * classes;
-    const int best =
-        static_cast<int>(std::max_element(row, row + classes) - row);
-    z[i] = Logit(row[best]);
-    t[i] = best == labels[i] ? 1 : 0;
-  }
-  PlattTopLabel p;
-  for (int it = 0; it < 100; ++it) {
-    // Newton's method on the mean NLL of sigmoid(a z + b).
-    double ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const double q = Sigmoid(p.a * z[i] + p.b);
-      const double r = q - t[i], w = q * (1 - q);
-      ga += r * z[i];
-      gb += r;
-      haa += w * z[i] * z[i];
-      hab += w * z[i];
-      hbb += w;
-    }
-    const double det = haa * hbb - hab * hab;
-    if (!(std::fabs(det) > 1e-12)) break;
-    const double da = (hbb * ga - hab * gb) / det;
-    const double db = (haa * gb - hab * ga) / det;
-    p.a -= da;
-    p.b -= db;
-    if (std::fabs(da) + std::fabs(db) < 1e-12) break;
-  }
-  return p;
-}
-
 namespace {
 
 // The top label's probability replaced by `calibrated(top)`, the others
@@ -321,25 +286,28 @@ std::string Describe(const BetaTopLabel& c) {
       c.b, c.m);
 }
 
-std::vector<float> Apply(const PlattTopLabel& c, absl::Span<const float> probs,
-                         int classes) {
-  std::vector<float> out(probs.begin(), probs.end());
-  const size_t n = probs.size() / classes;
+PlattTopLabel FitPlattTopLabel(absl::Span<const float> probs,
+                               absl::Span<const int32_t> labels, int classes) {
+  const size_t n = labels.size();
+  std::vector<double> x(n * 2), t(n);
   for (size_t i = 0; i < n; ++i) {
-    float* row = out.data() + i * classes;
+    const float* row = probs.data() + i * classes;
     const int best =
         static_cast<int>(std::max_element(row, row + classes) - row);
-    const double top = row[best];
-    const double calibrated = Sigmoid(c.a * Logit(top) + c.b);
-    const double rest = 1 - top;
-    for (int k = 0; k < classes; ++k) {
-      if (k == best) continue;
-      row[k] = rest > 0 ? static_cast<float>(row[k] / rest * (1 - calibrated))
-                        : static_cast<float>((1 - calibrated) / (classes - 1));
-    }
-    row[best] = static_cast<float>(calibrated);
+    x[2 * i] = Logit(row[best]);
+    x[2 * i + 1] = 1;
+    t[i] = best == labels[i] ? 1 : 0;
   }
-  return out;
+  std::vector<double> w = {1, 0};
+  FitLogistic(x, t, 2, &w);
+  return PlattTopLabel{w[0], w[1]};
+}
+
+std::vector<float> Apply(const PlattTopLabel& c, absl::Span<const float> probs,
+                         int classes) {
+  return ReplaceTop(probs, classes, [&](double top) {
+    return Sigmoid(c.a * Logit(top) + c.b);
+  });
 }
 
 std::string Describe(const HistogramBinning& c) {

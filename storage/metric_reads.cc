@@ -58,6 +58,16 @@ std::string MethodLabelForError(const std::string& method, double value) {
   return absl::StrCat(method, ":", absl::StrFormat("%g", value));
 }
 
+// `split` (empty: test), or InvalidArgument when it is not a split name.
+absl::StatusOr<std::string> SplitOrTest(const std::string& split) {
+  const std::string s = split.empty() ? "test" : split;
+  if (!ValidSplitName(s)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("split \"", Echo(s), "\" is not a split name"));
+  }
+  return s;
+}
+
 constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 
 // Resolves SummarizeSweepRequest.vs ("METHOD" or "METHOD:VALUE") against the
@@ -446,11 +456,7 @@ absl::Status Store::AppendEnsembles(
 
 absl::StatusOr<v1::Predictions> Store::GetPredictions(
     int64_t job_id, uint32_t epoch, const std::string& split_in) {
-  const std::string split = split_in.empty() ? "test" : split_in;
-  if (!ValidSplitName(split)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("split \"", Echo(split), "\" is not a split name"));
-  }
+  MIXCAL_ASSIGN_OR_RETURN(const std::string split, SplitOrTest(split_in));
   RequestLock lock(this);
   MIXCAL_RETURN_IF_ERROR(GetJobLocked(job_id).status());
   MIXCAL_ASSIGN_OR_RETURN(
@@ -486,15 +492,9 @@ absl::StatusOr<v1::Predictions> Store::GetPredictions(
   return p;
 }
 
-
-
 absl::StatusOr<v1::EpochMetrics> Store::GetReliability(
     int64_t job_id, uint32_t epoch, const std::string& split_in) {
-  const std::string split = split_in.empty() ? "test" : split_in;
-  if (!ValidSplitName(split)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("split \"", Echo(split), "\" is not a split name"));
-  }
+  MIXCAL_ASSIGN_OR_RETURN(const std::string split, SplitOrTest(split_in));
   RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));
   if (epoch == 0) epoch = job.last_epoch();
