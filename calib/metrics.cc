@@ -273,4 +273,27 @@ Interval BootstrapEceInterval(absl::Span<const float> confidence,
   return out;
 }
 
+double ThresholdedAdaptiveEce(absl::Span<const float> probs,
+                              absl::Span<const int32_t> labels, int classes,
+                              int num_bins, double threshold) {
+  const size_t n = labels.size();
+  double total = 0;
+  int used = 0;
+  for (int k = 0; k < classes; ++k) {
+    std::vector<float> p;
+    std::vector<uint8_t> hit;
+    for (size_t i = 0; i < n; ++i) {
+      const float v = probs[i * classes + k];
+      if (v > threshold) {
+        p.push_back(v);
+        hit.push_back(labels[i] == k ? 1 : 0);
+      }
+    }
+    if (p.empty()) continue;
+    total += AdaptiveEce(p, hit, num_bins);
+    ++used;
+  }
+  return used > 0 ? total / used : 0;
+}
+
 }  // namespace mixcal::calib

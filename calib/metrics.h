@@ -91,6 +91,15 @@ double FprAtTpr(absl::Span<const float> positive,
 double AveragePrecision(absl::Span<const float> positive,
                         absl::Span<const float> negative);
 
+// Thresholded adaptive calibration error (Nixon et al. 2019, "Measuring
+// Calibration in Deep Learning"): for each class k, the predictions with
+// p_k > threshold, sorted and cut into num_bins equal-mass groups (as
+// AdaptiveEce), sum over groups of (n_g / N_k) |freq_g(y = k) - mean_g(p_k)|;
+// the mean over the classes that have any such prediction.
+double ThresholdedAdaptiveEce(absl::Span<const float> probs,
+                              absl::Span<const int32_t> labels, int classes,
+                              int num_bins, double threshold = 0.01);
+
 // MMCE (Kumar et al. 2018) as a metric: sqrt(sum_ij (c_i - r_i)(c_j - r_j)
 // exp(-|r_i - r_j| / width)) / N with r the top-label confidence and c its
 // correctness; width 0.4 as the paper. O(N log N): the Laplacian kernel

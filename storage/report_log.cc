@@ -393,9 +393,9 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
                   "samples_per_sec, wall_seconds, attempt, classwise_ece, "
                   "l2_ce_debiased, brier_reliability, brier_resolution, "
                   "brier_uncertainty, aurc, fpr95, aupr, estimators, "
-                  "calibration, ece_low, ece_high, mmce) "
+                  "calibration, ece_low, ece_high, mmce, tace) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement put_bins,
       db_->Cached("INSERT OR REPLACE INTO epoch_bins (job_id, epoch, split, "
@@ -463,7 +463,8 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
         .Bind(31, m.calibration())
         .Bind(32, opt(m.has_ece_low(), m.ece_low()))
         .Bind(33, opt(m.has_ece_high(), m.ece_high()))
-        .Bind(34, opt(m.has_mmce(), m.mmce()));
+        .Bind(34, opt(m.has_mmce(), m.mmce()))
+        .Bind(35, opt(m.has_tace(), m.tace()));
     MIXCAL_RETURN_IF_ERROR(put->Run());
     if (m.bins_size() > 0) {
       put_bins->Reset();

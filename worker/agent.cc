@@ -82,6 +82,7 @@ std::vector<v1::EpochMetrics> ToProto(const core::EpochReport& r,
     if (m.ece_low) p.set_ece_low(*m.ece_low);
     if (m.ece_high) p.set_ece_high(*m.ece_high);
     if (m.mmce) p.set_mmce(*m.mmce);
+    if (m.tace) p.set_tace(*m.tace);
     if (m.fpr95) p.set_fpr95(*m.fpr95);
     if (m.aupr) p.set_aupr(*m.aupr);
     p.set_estimators(m.estimators);

@@ -51,7 +51,7 @@ const char kMetricColumns[] =
     "m.train_accuracy, m.lr, m.samples_per_sec, m.wall_seconds, j.method, "
     "j.value, j.seed, m.classwise_ece, m.l2_ce_debiased, m.brier_reliability, "
     "m.brier_resolution, m.brier_uncertainty, m.aurc, m.fpr95, m.aupr, "
-    "m.estimators, m.calibration, m.ece_low, m.ece_high, m.mmce";
+    "m.estimators, m.calibration, m.ece_low, m.ece_high, m.mmce, m.tace";
 
 v1::EpochMetrics MetricsFromRow(const Statement& s) {
   v1::EpochMetrics m;
@@ -91,6 +91,7 @@ v1::EpochMetrics MetricsFromRow(const Statement& s) {
   if (!s.IsNull(33)) m.set_ece_low(s.Double(33));
   if (!s.IsNull(34)) m.set_ece_high(s.Double(34));
   if (!s.IsNull(35)) m.set_mmce(s.Double(35));
+  if (!s.IsNull(36)) m.set_tace(s.Double(36));
   return m;
 }
 

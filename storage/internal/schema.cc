@@ -200,6 +200,10 @@ ALTER TABLE epoch_metrics ADD COLUMN ece_low REAL;
 ALTER TABLE epoch_metrics ADD COLUMN ece_high REAL;
 ALTER TABLE epoch_metrics ADD COLUMN mmce REAL;
 )sql",
+      // 15: thresholded adaptive ECE.
+      R"sql(
+ALTER TABLE epoch_metrics ADD COLUMN tace REAL;
+)sql",
   };
   return *m;
 }

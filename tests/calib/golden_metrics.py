@@ -71,6 +71,25 @@ def main():
     risks = np.cumsum(1 - correct[order]) / np.arange(1, n + 1)
     aurc = risks.mean()
 
+    # Thresholded adaptive ECE: per class, predictions above 0.01 sorted
+    # (stable) and cut at floor(i n / R).
+    tace_terms = []
+    for cls in range(k):
+        sel = p64[:, cls] > 0.01
+        if not sel.any():
+            continue
+        pk, hk = p64[sel, cls], (y[sel] == cls).astype(np.float64)
+        order_k = np.argsort(pk, kind="stable")
+        pk, hk = pk[order_k], hk[order_k]
+        m_k = len(pk)
+        e = 0.0
+        for r in range(BINS):
+            lo, hi = (r * m_k) // BINS, ((r + 1) * m_k) // BINS
+            if hi > lo:
+                e += (hi - lo) / m_k * abs(hk[lo:hi].mean() - pk[lo:hi].mean())
+        tace_terms.append(e)
+    tace = np.mean(tace_terms)
+
     # MMCE by its O(N^2) definition.
     a = correct - conf
     kern = np.exp(-np.abs(conf[:, None] - conf[None, :]) / 0.4)
@@ -131,7 +150,7 @@ def main():
         for name, v in [("classwise_ece", classwise), ("debiased_l2", debiased),
                         ("brier_reliability", rel), ("brier_resolution", res),
                         ("brier_uncertainty", unc), ("aurc", aurc), ("fpr95", fpr95),
-                        ("aupr", aupr), ("mmce", mmce), ("ece", ece_point),
+                        ("aupr", aupr), ("mmce", mmce), ("ece", ece_point), ("tace", tace),
                         ("boot_low", boot_low), ("boot_high", boot_high)]:
             f.write("%s %.12g\n" % (name, v))
 

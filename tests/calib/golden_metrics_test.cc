@@ -91,6 +91,8 @@ TEST(GoldenMetricsTest, AgreeWithNumPyAndScikitLearn) {
   EXPECT_NEAR(FprAtTpr(g.pos, g.neg, 0.95), g.values.at("fpr95"), 1e-12);
   EXPECT_NEAR(AveragePrecision(g.pos, g.neg), g.values.at("aupr"), 1e-9);
   EXPECT_NEAR(Mmce(conf, correct), g.values.at("mmce"), 1e-9);
+  EXPECT_NEAR(ThresholdedAdaptiveEce(g.probs, g.labels, g.k, 15),
+              g.values.at("tace"), 1e-9);
   // The bootstrap interval: NumPy's quantiles of 4,000 resamples (another
   // random stream) within Monte Carlo error; wider on a tenth of the data.
   EXPECT_NEAR(CalibrationFromBins(bins).ece, g.values.at("ece"), 1e-9);

@@ -68,6 +68,10 @@ SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
   m.brier_uncertainty = d.uncertainty;
   m.aurc = calib::Aurc(cs, ks);
   m.mmce = calib::Mmce(cs, ks);
+  m.tace = calib::ThresholdedAdaptiveEce(
+      absl::Span<const float>(pf.data_ptr<float>(), static_cast<size_t>(n * k)),
+      absl::Span<const int32_t>(yi.data_ptr<int32_t>(), static_cast<size_t>(n)),
+      static_cast<int>(k), num_bins);
   const calib::Interval ci = calib::BootstrapEceInterval(cs, ks, num_bins);
   m.ece_low = ci.low;
   m.ece_high = ci.high;
@@ -76,7 +80,9 @@ SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
                               "l2_ce_debiased, brier decomposition); "
                               "adaptive_ece ",
                               num_bins,
-                              " equal-mass; ece interval: 200 bootstrap "
+                              " equal-mass; tace ", num_bins,
+                              " equal-mass per class above 0.01"
+                              "; ece interval: 200 bootstrap "
                               "resamples, 95% percentile; mmce: laplacian "
                               "kernel 0.4");
   return m;

@@ -56,6 +56,7 @@ std::vector<std::string> EpochReportJsonLines(const EpochReport& r) {
           {"ece_low", m.ece_low},
           {"ece_high", m.ece_high},
           {"mmce", m.mmce},
+          {"tace", m.tace},
           {"fpr95", m.fpr95},
           {"aupr", m.aupr}}) {
       if (v) absl::StrAppend(&line, ",\"", name, "\":", Num(*v));

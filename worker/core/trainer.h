@@ -48,7 +48,8 @@ struct SplitMetrics {
   std::optional<double> temperature;  // "test_ts" only
   // Beyond top-label ECE (calib/metrics.h): labelled splits ...
   std::optional<double> classwise_ece, l2_ce_debiased, brier_reliability,
-      brier_resolution, brier_uncertainty, aurc, ece_low, ece_high, mmce;
+      brier_resolution, brier_uncertainty, aurc, ece_low, ece_high, mmce,
+      tace;
   // ... and noise/ood.
   std::optional<double> fpr95, aupr;
   std::string estimators;
