@@ -82,19 +82,6 @@ bool ConstantTimeEqual(absl::string_view a, absl::string_view b) {
   return diff == 0;
 }
 
-std::string StateName(v1::JobState s) {
-  std::string n = v1::JobState_Name(s);
-  for (char& c : n) c = static_cast<char>(std::tolower(c));
-  return n;
-}
-
-std::string SweepState(v1::SweepState s) {
-  std::string n = v1::SweepState_Name(s);
-  if (absl::StartsWith(n, "SWEEP_")) n = n.substr(6);
-  for (char& c : n) c = static_cast<char>(std::tolower(c));
-  return n;
-}
-
 uint32_t EpochsPerJob(const v1::SweepSpec& spec) {
   return spec.training().epochs() > 0 ? spec.training().epochs() : 10;
 }
@@ -110,7 +97,7 @@ std::string CountsJson(const v1::Sweep& s) {
 std::string SweepJson(const v1::Sweep& s) {
   return absl::StrCat(
       "{\"id\":", s.id(), ",\"name\":", JsonString(s.name()),
-      ",\"state\":", JsonString(SweepState(s.state())),
+      ",\"state\":", JsonString(SweepStateName(s.state())),
       ",\"created_at_us\":", s.created_at_us(), ",\"jobs\":", s.job_ids_size(),
       ",\"epochs_per_job\":", EpochsPerJob(s.spec()),
       ",\"dataset\":", JsonString(s.spec().data().dataset()),

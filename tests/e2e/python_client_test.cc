@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <map>
+#include <string>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -15,18 +17,35 @@
 namespace mixcal::testing {
 namespace {
 
+// Submits `spec` and waits for it to succeed; its sweep.
+v1::Sweep RunSweep(Cluster& c, const v1::SweepSpec& spec) {
+  grpc::ClientContext ctx;
+  v1::SubmitSweepRequest req;
+  *req.mutable_spec() = spec;
+  v1::Sweep sweep;
+  EXPECT_TRUE(c.api().SubmitSweep(&ctx, req, &sweep).ok());
+  EXPECT_TRUE(WaitFor(
+      [&] { return c.GetSweep(sweep.id()).state() == v1::SWEEP_SUCCEEDED; },
+      120));
+  return sweep;
+}
+
+// Runs a shell command; its output and exit status.
+std::pair<std::string, int> RunShell(const std::string& cmd) {
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  return {out, pclose(p)};
+}
+
 TEST(PythonClientTest, LoadsASweepIntoPandasAndAgreesWithTheSummary) {
   Cluster c("python");
   ASSERT_TRUE(c.StartCoordinator());
   c.StartWorker();
-  grpc::ClientContext ctx;
-  v1::SubmitSweepRequest req;
-  *req.mutable_spec() = TinySweep("python", 2, 2);
-  v1::Sweep sweep;
-  ASSERT_TRUE(c.api().SubmitSweep(&ctx, req, &sweep).ok());
-  ASSERT_TRUE(WaitFor(
-      [&] { return c.GetSweep(sweep.id()).state() == v1::SWEEP_SUCCEEDED; },
-      120));
+  const v1::Sweep sweep = RunSweep(c, TinySweep("python", 2, 2));
+  ASSERT_FALSE(::testing::Test::HasFailure());
 
   const std::string cmd =
       std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS +
@@ -34,12 +53,8 @@ TEST(PythonClientTest, LoadsASweepIntoPandasAndAgreesWithTheSummary) {
       "/client/python/metrics_to_pandas.py" + " --sweep " +
       std::to_string(sweep.id()) +
       " --address 127.0.0.1:" + std::to_string(c.port()) + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << out;
+  const auto [out, status] = RunShell(cmd);
+  ASSERT_EQ(status, 0) << out;
   EXPECT_NE(out.find("rows 8, jobs 4, epochs 2"), std::string::npos) << out;
 
   grpc::ClientContext sctx;
@@ -80,26 +95,16 @@ TEST(PythonClientTest, KeptPredictionsLoadIntoNumPyAndMatchTheStoredMetrics) {
   Cluster c("python_predictions");
   ASSERT_TRUE(c.StartCoordinator());
   c.StartWorker();
-  grpc::ClientContext ctx;
-  v1::SubmitSweepRequest req;
-  *req.mutable_spec() = TinySweep("python-predictions", 2, 1);
-  v1::Sweep sweep;
-  ASSERT_TRUE(c.api().SubmitSweep(&ctx, req, &sweep).ok());
-  ASSERT_TRUE(WaitFor(
-      [&] { return c.GetSweep(sweep.id()).state() == v1::SWEEP_SUCCEEDED; },
-      120));
+  const v1::Sweep sweep = RunSweep(c, TinySweep("python-predictions", 2, 1));
+  ASSERT_FALSE(::testing::Test::HasFailure());
   const int64_t job = sweep.job_ids(0);
   const std::string cmd =
       std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS +
       " /usr/bin/python3 " + MIXCAL_SOURCE_DIR +
       "/client/python/predictions_to_numpy.py --job " + std::to_string(job) +
       " --address 127.0.0.1:" + std::to_string(c.port()) + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << out;
+  const auto [out, status] = RunShell(cmd);
+  ASSERT_EQ(status, 0) << out;
   EXPECT_NE(out.find("epoch 2, split test: 512 examples x 4 classes"),
             std::string::npos)
       << out;
