@@ -32,6 +32,8 @@ const std::vector<Metric>& Metrics() {
       {"ece_high", false, true, true, "ECE 95% bootstrap interval, high end", 0, 1},
       {"mmce", false, true, true, "maximum mean calibration error (Kumar et al.)", 0, 1},
       {"tace", false, true, true, "thresholded adaptive ECE (Nixon et al.)", 0, 1},
+      {"rmsce", false, true, true, "root-mean-square (L2) calibration error, equal-width bins", 0, 1},
+      {"smece", false, true, true, "smooth ECE, reflected Gaussian kernel (Blasiok & Nakkiran)", 0, 1},
       {"fpr95", false, true, true, "FPR at 95% TPR, test vs noise/ood", 0, 1},
       {"aupr", true, true, true, "AUPR, test (positive) vs noise/ood", 0, 1},
       {"train_loss", false, true, false, "mean training loss of the epoch", -kInf, kInf},

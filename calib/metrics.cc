@@ -139,6 +139,112 @@ double DebiasedL2CalibrationError(absl::Span<const ReliabilityBin> bins) {
   return std::sqrt(std::max(0.0, sum));
 }
 
+double Rmsce(absl::Span<const ReliabilityBin> bins) {
+  int64_t n = 0;
+  for (const ReliabilityBin& b : bins) n += b.count;
+  if (n == 0) return 0;
+  double sum = 0;
+  for (const ReliabilityBin& b : bins) {
+    if (b.count == 0) continue;
+    const double gap =
+        static_cast<double>(b.correct) / b.count - b.confidence_sum / b.count;
+    sum += static_cast<double>(b.count) / n * gap * gap;
+  }
+  return std::sqrt(sum);
+}
+
+namespace {
+
+// smECE at width s: the residuals (c - r)/N spread onto a grid of G points,
+// smoothed with the reflected Gaussian kernel, |.| integrated.
+class SmoothEceAtWidth {
+ public:
+  SmoothEceAtWidth(absl::Span<const float> confidence,
+                   absl::Span<const uint8_t> correct)
+      : confidence_(confidence), correct_(correct) {}
+
+  double operator()(double s) {
+    const int g = static_cast<int>(
+        std::min(20001.0, std::max(201.0, std::ceil(kPointsPerWidth / s) + 1)));
+    if (g != static_cast<int>(mass_.size())) Spread(g);
+    const double step = 1.0 / (g - 1);
+    const int reach = static_cast<int>(std::ceil(6 * s / step));
+    // Kernel weights by grid offset, and the masses padded by `reach` on
+    // each side with their reflections at 0 and 1 (period 2(g - 1)).
+    weight_.assign(reach + 1, 0.0);
+    const double norm = 1.0 / (s * std::sqrt(2 * M_PI));
+    for (int d = 0; d <= reach; ++d) {
+      const double x = d * step / s;
+      weight_[d] = norm * std::exp(-0.5 * x * x);
+    }
+    const int period = 2 * (g - 1);
+    padded_.resize(static_cast<size_t>(g + 2 * reach));
+    for (int m = -reach; m < g + reach; ++m) {
+      int f = m % period;
+      if (f < 0) f += period;
+      padded_[m + reach] = mass_[f < g ? f : period - f];
+    }
+    double total = 0;
+    for (int j = 0; j < g; ++j) {
+      const double* at = padded_.data() + j + reach;
+      double h = weight_[0] * at[0];
+      for (int d = 1; d <= reach; ++d) h += weight_[d] * (at[-d] + at[d]);
+      total += (j == 0 || j == g - 1 ? 0.5 : 1.0) * std::abs(h);
+    }
+    return total * step;
+  }
+
+ private:
+  void Spread(int g) {
+    mass_.assign(g, 0.0);
+    const double n = static_cast<double>(confidence_.size());
+    for (size_t i = 0; i < confidence_.size(); ++i) {
+      const double at =
+          std::clamp(static_cast<double>(confidence_[i]), 0.0, 1.0) * (g - 1);
+      const int b = std::min(static_cast<int>(at), g - 2);
+      const double frac = at - b;
+      const double r = (correct_[i] - static_cast<double>(confidence_[i])) / n;
+      mass_[b] += (1 - frac) * r;
+      mass_[b + 1] += frac * r;
+    }
+  }
+
+  // Grid points per kernel width: the linear spreading adds at most step^2/4
+  // to the kernel's variance, about 0.1% of its width at 10 points.
+  static constexpr double kPointsPerWidth = 10;
+
+  absl::Span<const float> confidence_;
+  absl::Span<const uint8_t> correct_;
+  std::vector<double> mass_, weight_, padded_;
+};
+
+}  // namespace
+
+SmoothEce SmoothCalibrationError(absl::Span<const float> confidence,
+                                 absl::Span<const uint8_t> correct) {
+  SmoothEce out;
+  if (confidence.empty()) return out;
+  SmoothEceAtWidth at(confidence, correct);
+  // smECE_s - s falls as s grows: bisect on log s for its zero.
+  double lo = std::log(1e-4), hi = 0;
+  if (at(1e-4) <= 1e-4) {
+    hi = lo;
+  } else if (at(1.0) >= 1.0) {
+    lo = hi;
+  }
+  while (hi - lo > 1e-4) {
+    const double mid = (lo + hi) / 2;
+    if (at(std::exp(mid)) > std::exp(mid)) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  out.width = std::exp((lo + hi) / 2);
+  out.value = at(out.width);
+  return out;
+}
+
 BrierDecomposition TopLabelBrierDecomposition(
     absl::Span<const ReliabilityBin> bins) {
   BrierDecomposition d;
@@ -244,20 +350,37 @@ Interval BootstrapEceInterval(absl::Span<const float> confidence,
   Interval out;
   const size_t n = confidence.size();
   if (n == 0 || resamples < 1) return out;
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  // Each example's bin once; the resamples only count. Indices from
+  // splitmix64, scaled to [0, n) by a multiply and shift (Lemire): ten
+  // times the speed of mt19937_64 with uniform_int_distribution.
+  std::vector<uint16_t> bin_of(n);
+  for (size_t i = 0; i < n; ++i)
+    bin_of[i] = static_cast<uint16_t>(BinIndex(confidence[i], num_bins) - 1);
+  uint64_t state = seed;
+  auto next = [&state]() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
   std::vector<double> eces;
   eces.reserve(resamples);
   std::vector<ReliabilityBin> bins(static_cast<size_t>(num_bins));
+  std::vector<int64_t> counts(num_bins), hits(num_bins);
+  std::vector<double> sums(num_bins);
   for (int b = 0; b < resamples; ++b) {
-    std::fill(bins.begin(), bins.end(), ReliabilityBin{});
+    std::fill(counts.begin(), counts.end(), 0);
+    std::fill(hits.begin(), hits.end(), 0);
+    std::fill(sums.begin(), sums.end(), 0.0);
     for (size_t i = 0; i < n; ++i) {
-      const size_t j = pick(rng);
-      ReliabilityBin& bin = bins[BinIndex(confidence[j], num_bins) - 1];
-      ++bin.count;
-      bin.confidence_sum += confidence[j];
-      bin.correct += correct[j];
+      const size_t j = static_cast<size_t>(
+          (static_cast<unsigned __int128>(next()) * n) >> 64);
+      const uint16_t k = bin_of[j];
+      ++counts[k];
+      sums[k] += confidence[j];
+      hits[k] += correct[j];
     }
+    for (int k = 0; k < num_bins; ++k) bins[k] = {counts[k], sums[k], hits[k]};
     eces.push_back(CalibrationFromBins(bins).ece);
   }
   std::sort(eces.begin(), eces.end());

@@ -65,6 +65,26 @@ double ClasswiseEce(absl::Span<const float> probs,
 // (n_b - 1)])), the correction only where n_b >= 2.
 double DebiasedL2CalibrationError(absl::Span<const ReliabilityBin> bins);
 
+// The root-mean-square (L2) top-label calibration error from the same bins,
+// without the correction: sqrt(sum_b (n_b/N)(acc_b - conf_b)^2).
+double Rmsce(absl::Span<const ReliabilityBin> bins);
+
+// Smooth ECE (Blasiok & Nakkiran 2023, "Smooth ECE: Principled Reliability
+// Diagrams via Kernel Smoothing"): with the reflected Gaussian kernel K_s on
+// [0, 1] (images of f at -f and 2 - f, and so on),
+//   smECE_s = integral over t in [0, 1] of |(1/N) sum_i K_s(t, r_i)(c_i - r_i)|,
+// r the top-label confidence and c its correctness; the width is the fixed
+// point s* = smECE_{s*} (smECE_s falls as s grows), found by bisection on
+// log s within [1e-4, 1] to a relative 1e-4. The sum over examples goes
+// through a grid of G >= 10/s + 1 points in [0, 1] (each example split
+// linearly between its two neighbours), the integral by the trapezoid rule.
+// Returns smECE at s* (equal to s* up to the tolerance) and s*.
+struct SmoothEce {
+  double value = 0, width = 0;
+};
+SmoothEce SmoothCalibrationError(absl::Span<const float> confidence,
+                                 absl::Span<const uint8_t> correct);
+
 // Murphy's decomposition of the top-label Brier score (confidence against
 // correctness) over the bins: reliability sum_b (n_b/N)(conf_b - acc_b)^2,
 // resolution sum_b (n_b/N)(acc_b - acc)^2, uncertainty acc (1 - acc).

@@ -393,9 +393,9 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
                   "samples_per_sec, wall_seconds, attempt, classwise_ece, "
                   "l2_ce_debiased, brier_reliability, brier_resolution, "
                   "brier_uncertainty, aurc, fpr95, aupr, estimators, "
-                  "calibration, ece_low, ece_high, mmce, tace) "
+                  "calibration, ece_low, ece_high, mmce, tace, rmsce, smece) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement put_bins,
       db_->Cached("INSERT OR REPLACE INTO epoch_bins (job_id, epoch, split, "
@@ -464,7 +464,9 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
         .Bind(32, opt(m.has_ece_low(), m.ece_low()))
         .Bind(33, opt(m.has_ece_high(), m.ece_high()))
         .Bind(34, opt(m.has_mmce(), m.mmce()))
-        .Bind(35, opt(m.has_tace(), m.tace()));
+        .Bind(35, opt(m.has_tace(), m.tace()))
+        .Bind(36, opt(m.has_rmsce(), m.rmsce()))
+        .Bind(37, opt(m.has_smece(), m.smece()));
     MIXCAL_RETURN_IF_ERROR(put->Run());
     if (m.bins_size() > 0) {
       put_bins->Reset();

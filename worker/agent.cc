@@ -83,6 +83,8 @@ std::vector<v1::EpochMetrics> ToProto(const core::EpochReport& r,
     if (m.ece_high) p.set_ece_high(*m.ece_high);
     if (m.mmce) p.set_mmce(*m.mmce);
     if (m.tace) p.set_tace(*m.tace);
+    if (m.rmsce) p.set_rmsce(*m.rmsce);
+    if (m.smece) p.set_smece(*m.smece);
     if (m.fpr95) p.set_fpr95(*m.fpr95);
     if (m.aupr) p.set_aupr(*m.aupr);
     p.set_estimators(m.estimators);

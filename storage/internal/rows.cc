@@ -51,7 +51,7 @@ const char kMetricColumns[] =
     "m.train_accuracy, m.lr, m.samples_per_sec, m.wall_seconds, j.method, "
     "j.value, j.seed, m.classwise_ece, m.l2_ce_debiased, m.brier_reliability, "
     "m.brier_resolution, m.brier_uncertainty, m.aurc, m.fpr95, m.aupr, "
-    "m.estimators, m.calibration, m.ece_low, m.ece_high, m.mmce, m.tace";
+    "m.estimators, m.calibration, m.ece_low, m.ece_high, m.mmce, m.tace, m.rmsce, m.smece";
 
 v1::EpochMetrics MetricsFromRow(const Statement& s) {
   v1::EpochMetrics m;
@@ -92,6 +92,8 @@ v1::EpochMetrics MetricsFromRow(const Statement& s) {
   if (!s.IsNull(34)) m.set_ece_high(s.Double(34));
   if (!s.IsNull(35)) m.set_mmce(s.Double(35));
   if (!s.IsNull(36)) m.set_tace(s.Double(36));
+  if (!s.IsNull(37)) m.set_rmsce(s.Double(37));
+  if (!s.IsNull(38)) m.set_smece(s.Double(38));
   return m;
 }
 

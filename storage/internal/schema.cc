@@ -204,6 +204,11 @@ ALTER TABLE epoch_metrics ADD COLUMN mmce REAL;
       R"sql(
 ALTER TABLE epoch_metrics ADD COLUMN tace REAL;
 )sql",
+      // 16: RMSCE and smooth ECE.
+      R"sql(
+ALTER TABLE epoch_metrics ADD COLUMN rmsce REAL;
+ALTER TABLE epoch_metrics ADD COLUMN smece REAL;
+)sql",
   };
   return *m;
 }

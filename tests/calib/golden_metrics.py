@@ -12,6 +12,7 @@ metrics with calib and compares.
 import sys
 
 import numpy as np
+from scipy.optimize import brentq
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
@@ -32,6 +33,30 @@ def ece_of(scores, hits):
         if sel.any():
             total += sel.mean() * abs(hits[sel].mean() - scores[sel].mean())
     return total
+
+
+def smooth_ece_at(conf, hits, s):
+    """smECE_s by its definition: the reflected Gaussian kernel summed over
+    its images (f + 2j and -f + 2j) at every example, on a grid of t fine
+    against s, integrated by the trapezoid rule."""
+    t = np.linspace(0.0, 1.0, int(max(2001, 40 / s)))
+    resid = (hits - conf) / len(conf)
+    h = np.zeros_like(t)
+    reach = int(np.ceil((1 + 8 * s) / 2))
+    for lo in range(0, len(t), 1000):
+        part = t[lo:lo + 1000, None]
+        for j in range(-reach, reach + 1):
+            for image in (conf + 2 * j, -conf + 2 * j):
+                d = (part - image[None, :]) / s
+                h[lo:lo + 1000] += (np.exp(-0.5 * d * d) @ resid) / (s * np.sqrt(2 * np.pi))
+    return np.trapz(np.abs(h), t)
+
+
+def smooth_ece(conf, hits):
+    """Blasiok & Nakkiran's smooth ECE: smECE at the width s* = smECE_{s*}."""
+    width = np.exp(brentq(lambda u: smooth_ece_at(conf, hits, np.exp(u)) - np.exp(u),
+                          np.log(1e-3), 0.0, xtol=1e-9))
+    return smooth_ece_at(conf, hits, width), width
 
 
 def main():
@@ -95,6 +120,14 @@ def main():
     kern = np.exp(-np.abs(conf[:, None] - conf[None, :]) / 0.4)
     mmce = np.sqrt(max(0.0, (a[:, None] * a[None, :] * kern).sum())) / n
     ece_point = ece_of(conf, correct)
+    rmsce = np.sqrt(sum((b == m).mean() * (correct[b == m].mean() - conf[b == m].mean()) ** 2
+                        for m in range(1, BINS + 1) if (b == m).any()))
+    smece, smece_width = smooth_ece(conf, correct)
+    # A calibrated model's confidences (hits drawn with them), where the
+    # kernel is narrow.
+    conf2 = rng.uniform(0.3, 1.0, size=1000).astype(np.float32)
+    hits2 = (rng.uniform(size=1000) < conf2).astype(np.float64)
+    smece2, smece2_width = smooth_ece(conf2.astype(np.float64), hits2)
     # The bootstrap interval's quantiles, with many resamples: another RNG
     # than calib's, so the test compares them within Monte Carlo error.
     boot = np.array([ece_of(conf[idx], correct[idx])
@@ -146,11 +179,15 @@ def main():
         f.write("probs " + " ".join("%.9g" % v for v in p.ravel()) + "\n")
         f.write("labels " + " ".join(str(v) for v in y) + "\n")
         f.write("pos " + " ".join("%.9g" % v for v in pos) + "\n")
+        f.write("conf2 " + " ".join("%.9g" % v for v in conf2) + "\n")
+        f.write("hits2 " + " ".join("%d" % v for v in hits2) + "\n")
         f.write("neg " + " ".join("%.9g" % v for v in neg) + "\n")
         for name, v in [("classwise_ece", classwise), ("debiased_l2", debiased),
                         ("brier_reliability", rel), ("brier_resolution", res),
                         ("brier_uncertainty", unc), ("aurc", aurc), ("fpr95", fpr95),
                         ("aupr", aupr), ("mmce", mmce), ("ece", ece_point), ("tace", tace),
+                        ("rmsce", rmsce), ("smece", smece), ("smece_width", smece_width),
+                        ("smece2", smece2), ("smece2_width", smece2_width),
                         ("boot_low", boot_low), ("boot_high", boot_high)]:
             f.write("%s %.12g\n" % (name, v))
 

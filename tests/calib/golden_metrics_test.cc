@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -21,14 +22,15 @@ namespace mixcal::calib {
 namespace {
 
 struct Golden {
-  std::vector<float> probs, pos, neg;
+  std::vector<float> probs, pos, neg, conf2;
+  std::vector<uint8_t> hits2;
   std::vector<double> hist_test, iso_test;
   std::vector<int32_t> labels;
   std::map<std::string, double> values;
   int n = 0, k = 0;
 };
 
-Golden Load() {
+Golden Compute() {
   const std::string out = std::filesystem::temp_directory_path() /
                           ("mixcal_golden_" + std::to_string(getpid()) + ".txt");
   const std::string cmd = std::string("/usr/bin/python3 ") + MIXCAL_SOURCE_DIR +
@@ -41,14 +43,20 @@ Golden Load() {
     std::istringstream s(line);
     std::string name;
     s >> name;
-    if (name == "probs" || name == "pos" || name == "neg") {
-      std::vector<float>& v = name == "probs" ? g.probs : name == "pos" ? g.pos : g.neg;
+    if (name == "probs" || name == "pos" || name == "neg" || name == "conf2") {
+      std::vector<float>& v = name == "probs" ? g.probs
+                              : name == "pos" ? g.pos
+                              : name == "neg" ? g.neg
+                                              : g.conf2;
       float x;
       while (s >> x) v.push_back(x);
     } else if (name == "hist_test" || name == "iso_test") {
       std::vector<double>& v = name == "hist_test" ? g.hist_test : g.iso_test;
       double x;
       while (s >> x) v.push_back(x);
+    } else if (name == "hits2") {
+      int x;
+      while (s >> x) g.hits2.push_back(static_cast<uint8_t>(x));
     } else if (name == "labels") {
       int32_t x;
       while (s >> x) g.labels.push_back(x);
@@ -64,6 +72,12 @@ Golden Load() {
   }
   std::filesystem::remove(out);
   return g;
+}
+
+// The script takes seconds: run once for every test here.
+const Golden& Load() {
+  static const Golden* g = new Golden(Compute());
+  return *g;
 }
 
 TEST(GoldenMetricsTest, AgreeWithNumPyAndScikitLearn) {
@@ -93,6 +107,17 @@ TEST(GoldenMetricsTest, AgreeWithNumPyAndScikitLearn) {
   EXPECT_NEAR(Mmce(conf, correct), g.values.at("mmce"), 1e-9);
   EXPECT_NEAR(ThresholdedAdaptiveEce(g.probs, g.labels, g.k, 15),
               g.values.at("tace"), 1e-9);
+  EXPECT_NEAR(Rmsce(bins), g.values.at("rmsce"), 1e-9);
+  // Smooth ECE: NumPy sums the reflected kernel exactly over a fine grid;
+  // calib spreads the examples over a coarser one, so within 0.5%.
+  const SmoothEce sm = SmoothCalibrationError(conf, correct);
+  EXPECT_NEAR(sm.value, g.values.at("smece"), 0.005 * g.values.at("smece"));
+  EXPECT_NEAR(sm.width, g.values.at("smece_width"), 0.005 * g.values.at("smece_width"));
+  ASSERT_EQ(g.conf2.size(), 1000u);
+  ASSERT_EQ(g.hits2.size(), 1000u);
+  const SmoothEce sm2 = SmoothCalibrationError(g.conf2, g.hits2);
+  EXPECT_NEAR(sm2.value, g.values.at("smece2"), 0.005 * g.values.at("smece2"));
+  EXPECT_NEAR(sm2.width, g.values.at("smece2_width"), 0.005 * g.values.at("smece2_width"));
   // The bootstrap interval: NumPy's quantiles of 4,000 resamples (another
   // random stream) within Monte Carlo error; wider on a tenth of the data.
   EXPECT_NEAR(CalibrationFromBins(bins).ece, g.values.at("ece"), 1e-9);
@@ -164,6 +189,41 @@ TEST(GoldenMetricsTest, SmallCasesByHand) {
   EXPECT_NEAR(d.reliability, 0.0625, 1e-12);
   EXPECT_NEAR(d.resolution, 0.0, 1e-12);
   EXPECT_NEAR(d.uncertainty, 0.25, 1e-12);
+  // ... and RMSCE without the correction: the gap itself.
+  EXPECT_NEAR(Rmsce(bins), 0.25, 1e-12);
+  // Bins 0.25 apart in confidence: (0.2, 2 of 2 right) and (0.9, 0 of 2):
+  // sqrt(0.5 * 0.8^2 + 0.5 * 0.9^2).
+  std::vector<ReliabilityBin> two(15);
+  two[2] = {2, 0.4, 2};
+  two[13] = {2, 1.8, 0};
+  EXPECT_NEAR(Rmsce(two), std::sqrt(0.5 * 0.64 + 0.5 * 0.81), 1e-12);
+}
+
+TEST(SmoothEceTest, OneSignedResidualsGiveTheirMean) {
+  // The reflected kernel integrates to 1 over [0, 1] at every width, so
+  // where every residual has one sign smECE_s = |mean(c - r)| for all s and
+  // the fixed point is that mean. Near the edge (0.9) and wide (0.9), the
+  // kernel's mass outside [0, 1] must come back by reflection.
+  const std::vector<float> one = {0.9f};
+  const std::vector<uint8_t> wrong = {0};
+  SmoothEce s = SmoothCalibrationError(one, wrong);
+  EXPECT_NEAR(s.value, 0.9, 0.9 * 1e-3);
+  EXPECT_NEAR(s.width, 0.9, 0.9 * 1e-3);
+  // Residuals of both signs, 0.6 right (+0.4), 0.7 and 0.95 wrong: smECE_s
+  // lies between |mean| = 1.25/3 (all cancelling) and mean |.| = 2.05/3
+  // (none). Narrow kernels keep them apart (above 1.25/3); at the fixed
+  // point, about 0.42 wide, the +0.4 is swamped everywhere: 1.25/3.
+  const std::vector<float> c = {0.6f, 0.7f, 0.95f};
+  const std::vector<uint8_t> ok = {1, 0, 0};
+  s = SmoothCalibrationError(c, ok);
+  EXPECT_NEAR(s.value, 1.25 / 3, 1e-3);
+  // Calibrated by construction: pairs at 0.5, one right and one wrong,
+  // cancel exactly at every width: the width falls to its floor.
+  const std::vector<float> half = {0.5f, 0.5f, 0.5f, 0.5f};
+  const std::vector<uint8_t> mixed = {1, 0, 1, 0};
+  s = SmoothCalibrationError(half, mixed);
+  EXPECT_LT(s.value, 1e-3);
+  EXPECT_TRUE(SmoothCalibrationError({}, {}).value == 0);
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ TEST(MetricTableTest, TheSummaryListIsThePapersTable) {
             "accuracy|ece|oe|mce|nll|brier|adaptive_ece|mean_confidence|"
             "mean_entropy|temperature|auroc|classwise_ece|l2_ce_debiased|"
             "brier_reliability|brier_resolution|brier_uncertainty|aurc|ece_low|"
-            "ece_high|mmce|tace|fpr95|"
+            "ece_high|mmce|tace|rmsce|smece|fpr95|"
             "aupr|train_loss");
 }
 

@@ -96,7 +96,7 @@ TEST(ReproductionTest, MixupLowersOverconfidenceAcrossSeeds) {
   // The metrics beyond ECE came along, with their estimators.
   for (const char* name : {"classwise_ece", "l2_ce_debiased", "aurc",
                            "brier_reliability", "ece_low", "ece_high",
-                           "mmce", "tace"}) {
+                           "mmce", "tace", "rmsce", "smece"}) {
     const v1::MetricStat* st = Find(mixup, name);
     ASSERT_NE(st, nullptr) << name;
     EXPECT_EQ(st->count(), 3u) << name;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "calib/metrics.h"
 
 namespace mixcal::core {
@@ -62,6 +63,9 @@ SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
       absl::Span<const int32_t>(yi.data_ptr<int32_t>(), static_cast<size_t>(n)),
       static_cast<int>(k), num_bins);
   m.l2_ce_debiased = calib::DebiasedL2CalibrationError(m.bins);
+  m.rmsce = calib::Rmsce(m.bins);
+  const calib::SmoothEce smooth = calib::SmoothCalibrationError(cs, ks);
+  m.smece = smooth.value;
   const calib::BrierDecomposition d = calib::TopLabelBrierDecomposition(m.bins);
   m.brier_reliability = d.reliability;
   m.brier_resolution = d.resolution;
@@ -77,14 +81,15 @@ SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
   m.ece_high = ci.high;
   m.estimators = absl::StrCat("bins=", num_bins,
                               " equal-width (ece, mce, oe, classwise_ece, "
-                              "l2_ce_debiased, brier decomposition); "
+                              "rmsce, l2_ce_debiased, brier decomposition); "
                               "adaptive_ece ",
                               num_bins,
                               " equal-mass; tace ", num_bins,
                               " equal-mass per class above 0.01"
                               "; ece interval: 200 bootstrap "
                               "resamples, 95% percentile; mmce: laplacian "
-                              "kernel 0.4");
+                              "kernel 0.4; smece: reflected gaussian kernel, "
+                              "width ", absl::StrFormat("%.4g", smooth.width));
   return m;
 }
 

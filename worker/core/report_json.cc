@@ -57,6 +57,8 @@ std::vector<std::string> EpochReportJsonLines(const EpochReport& r) {
           {"ece_high", m.ece_high},
           {"mmce", m.mmce},
           {"tace", m.tace},
+          {"rmsce", m.rmsce},
+          {"smece", m.smece},
           {"fpr95", m.fpr95},
           {"aupr", m.aupr}}) {
       if (v) absl::StrAppend(&line, ",\"", name, "\":", Num(*v));

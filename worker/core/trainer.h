@@ -49,7 +49,7 @@ struct SplitMetrics {
   // Beyond top-label ECE (calib/metrics.h): labelled splits ...
   std::optional<double> classwise_ece, l2_ce_debiased, brier_reliability,
       brier_resolution, brier_uncertainty, aurc, ece_low, ece_high, mmce,
-      tace;
+      tace, rmsce, smece;
   // ... and noise/ood.
   std::optional<double> fpr95, aupr;
   std::string estimators;
