@@ -210,6 +210,41 @@ TEST(CalibratorsTest, ScalingRecoversAKnownMiscalibration) {
   for (int64_t i = 0; i < k; ++i) EXPECT_NEAR(v.w[i].item<double>(), 1.0 / 3, 0.05);
 }
 
+TEST(CalibratorsTest, ScalingFitsReachTheMinimum) {
+  // Ten classes, a model both too sure and biased towards some classes (as
+  // early in training): the ODIR objective's gradient, computed here by
+  // autograd from its definition, must vanish at each fit (L-BFGS capped at
+  // 50 iterations, as fitted before, stopped with gradients of 3e-3 here).
+  at::manual_seed(11);
+  const int64_t n = 3000, k = 10;
+  at::Tensor z = at::randn({n, k}, at::kDouble) * 2;
+  at::Tensor y = at::multinomial(at::softmax(z, 1), 1).squeeze(1);
+  at::Tensor reported = 4 * z + at::linspace(-3, 3, k, at::kDouble);
+  const double t = FitTemperature(reported, y);
+  for (calib::Calibrator c : {calib::Calibrator::kVector, calib::Calibrator::kMatrix,
+                              calib::Calibrator::kDirichlet}) {
+    const ScalingFit fit = FitScaling(c, reported, y, t);
+    c10::InferenceMode no_inference(false);
+    torch::AutoGradMode grad(true);
+    at::Tensor w = fit.w.clone().set_requires_grad(true);
+    at::Tensor b = fit.b.clone().set_requires_grad(true);
+    at::Tensor x = c == calib::Calibrator::kDirichlet
+                       ? at::log_softmax(reported, 1)
+                       : reported.clone();
+    at::Tensor logits = c == calib::Calibrator::kVector ? x * w + b
+                                                        : at::matmul(x, w.t()) + b;
+    at::Tensor loss = at::nll_loss(at::log_softmax(logits, 1), y);
+    if (c != calib::Calibrator::kVector) {
+      at::Tensor off = 1 - at::eye(k, at::kDouble);
+      loss = loss + 0.01 * ((w * off).pow(2).sum() / (k * (k - 1)) +
+                            b.pow(2).sum() / k);
+    }
+    loss.backward();
+    EXPECT_LT(w.grad().abs().max().item<double>(), 1e-4) << calib::Name(c);
+    EXPECT_LT(b.grad().abs().max().item<double>(), 1e-4) << calib::Name(c);
+  }
+}
+
 TEST(ManifoldMixupTest, MixingAtBlockKIsMixingThatStagesOutput) {
   // For every model: lambda 1 changes nothing; block 0 is input mixup;
   // block k mixes the output of the first k stages.

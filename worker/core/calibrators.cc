@@ -36,7 +36,11 @@ std::string Numbers(const at::Tensor& t) {
 
 }  // namespace
 
-ScalingFit FitScaling(calib::Calibrator kind, const at::Tensor& logits,
+namespace {
+
+// L-BFGS from the same start: for matrix scaling past kMaxNewtonParameters,
+// where a dense Hessian is too large.
+ScalingFit FitScalingLbfgs(calib::Calibrator kind, const at::Tensor& logits,
                       const at::Tensor& labels, double temperature) {
   ScalingFit fit;
   fit.kind = kind;
@@ -71,7 +75,7 @@ ScalingFit FitScaling(calib::Calibrator kind, const at::Tensor& logits,
     torch::optim::LBFGS opt(
         std::vector<torch::Tensor>{w, b},
         torch::optim::LBFGSOptions(1.0)
-            .max_iter(50)
+            .max_iter(200)
             .tolerance_grad(1e-5)
             .tolerance_change(1e-9)
             .line_search_fn(
@@ -86,6 +90,122 @@ ScalingFit FitScaling(calib::Calibrator kind, const at::Tensor& logits,
   fit.w = w.detach().clone();
   fit.b = b.detach().clone();
   return fit;
+}
+
+// Newton's method on the parameters the kind frees, theta [K, K + 1] holding
+// W and b side by side (inputs X with a column of ones): vector scaling
+// frees the diagonal and b, matrix and Dirichlet everything. The NLL is
+// convex, so from the temperature-scaling start a damped Newton step
+// (Armijo backtracking on the full objective) converges in about ten
+// iterations where L-BFGS took fifty and more and stopped short. The
+// Hessian, (1/m) sum_i (diag(p_i) - p_i p_i^T) kron x_i x_i^T restricted to
+// the free entries, comes from at most kHessianRows evenly spaced rows in
+// float32: it steers the step only; the gradient and the objective use every
+// row in float64, so the optimum is the full data's.
+constexpr int64_t kHessianRows = 2048;
+constexpr int64_t kMaxNewtonParameters = 600;
+constexpr int kMaxNewtonIterations = 50;
+
+// Returns theta, or an undefined tensor where the problem is too large for
+// a dense Hessian (matrix scaling past 23 classes).
+at::Tensor NewtonFit(const at::Tensor& x, const at::Tensor& y, bool vector,
+                     double reg, double temperature) {
+  const int64_t n = x.size(0), k = x.size(1), d = k + 1;
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor mask = vector ? at::zeros({k, d}, f64.dtype(at::kBool))
+                           : at::ones({k, d}, f64.dtype(at::kBool));
+  if (vector) {
+    at::Tensor r = at::arange(k, f64.dtype(at::kLong));
+    mask.index_put_({r, r}, true);
+    mask.select(1, k).fill_(true);
+  }
+  const at::Tensor free = mask.reshape({-1}).nonzero().squeeze(1);
+  if (free.size(0) > kMaxNewtonParameters) return at::Tensor();
+  const at::Tensor cls = at::floor_divide(free, d), input = free.remainder(d);
+  const at::Tensor same =
+      cls.unsqueeze(1).eq(cls.unsqueeze(0)).to(at::kFloat);
+  // The ODIR penalty's weight per entry: off-diagonal W and b.
+  at::Tensor penalty = at::zeros({k, d}, f64);
+  if (reg > 0 && k > 1) {
+    penalty.narrow(1, 0, k).copy_((1 - at::eye(k, f64)) * (reg / (k * (k - 1))));
+    penalty.select(1, k).fill_(reg / k);
+  }
+  const at::Tensor xs = at::cat({x, at::ones({n, 1}, f64)}, 1);
+  const at::Tensor onehot = at::zeros({n, k}, f64).scatter_(1, y.view({n, 1}), 1.0);
+  const at::Tensor rows =
+      at::arange(0, n, std::max<int64_t>(1, n / kHessianRows), f64.dtype(at::kLong))
+          .narrow(0, 0, std::min(n, kHessianRows));
+  const at::Tensor hessian_x = xs.index_select(0, rows).index_select(1, input).to(at::kFloat);
+  // The objective at theta; its logits left in *z for the next step.
+  auto objective = [&](const at::Tensor& theta, at::Tensor* z) {
+    *z = at::matmul(xs, theta.t());
+    return (at::logsumexp(*z, 1) - (*z * onehot).sum(1)).mean().item<double>() +
+           (penalty * theta * theta).sum().item<double>();
+  };
+  at::Tensor theta = at::zeros({k, d}, f64);
+  theta.narrow(1, 0, k).copy_(at::eye(k, f64) / temperature);
+  at::Tensor z;
+  double f = objective(theta, &z);
+  for (int it = 0; it < kMaxNewtonIterations; ++it) {
+    const at::Tensor p = at::softmax(z, 1);
+    const at::Tensor grad =
+        (at::matmul((p - onehot).t(), xs) / n + 2 * penalty * theta)
+            .reshape({-1})
+            .index_select(0, free);
+    const at::Tensor a =
+        hessian_x * p.index_select(0, rows).index_select(1, cls).to(at::kFloat);
+    at::Tensor h = ((at::matmul(a.t(), hessian_x) * same - at::matmul(a.t(), a)) /
+                    static_cast<double>(rows.size(0)))
+                       .to(at::kDouble);
+    h = h + at::diag(2 * penalty.reshape({-1}).index_select(0, free)) +
+        1e-9 * at::eye(free.size(0), f64);
+    at::Tensor step = at::linalg_solve(h, grad);
+    double decrement = (grad * step).sum().item<double>();
+    if (!(decrement > 0)) {  // not a descent direction: fall back to the gradient
+      step = grad;
+      decrement = (grad * grad).sum().item<double>();
+    }
+    if (decrement < 1e-9) break;  // the NLL within about 1e-9 of its minimum
+    at::Tensor full = at::zeros({k * d}, f64).index_copy_(0, free, step).view({k, d});
+    double t = 1, next_f = f;
+    at::Tensor next, next_z;
+    for (; t > 1e-10; t /= 2) {
+      next = theta - t * full;
+      next_f = objective(next, &next_z);
+      if (next_f <= f - 1e-4 * t * decrement) break;
+    }
+    if (!(next_f < f)) break;  // no progress left at float64 precision
+    const double gain = f - next_f;
+    theta = next;
+    z = next_z;
+    f = next_f;
+    if (gain < 1e-13) break;
+  }
+  return theta;
+}
+
+}  // namespace
+
+ScalingFit FitScaling(calib::Calibrator kind, const at::Tensor& logits,
+                      const at::Tensor& labels, double temperature) {
+  ScalingFit fit;
+  fit.kind = kind;
+  fit.reg = kind == calib::Calibrator::kVector ? 0.0 : kReg;
+  const bool vector = kind == calib::Calibrator::kVector;
+  const int64_t k = logits.size(1);
+  if (logits.size(0) > 0) {
+    c10::InferenceMode guard;
+    const at::Tensor theta =
+        NewtonFit(Inputs(kind, logits), labels.to(at::kCPU, at::kLong),
+                  vector, fit.reg, temperature);
+    if (theta.defined()) {
+      const at::Tensor w = theta.narrow(1, 0, k);
+      fit.w = (vector ? w.diagonal() : w).contiguous().clone();
+      fit.b = theta.select(1, k).contiguous().clone();
+      return fit;
+    }
+  }
+  return FitScalingLbfgs(kind, logits, labels, temperature);
 }
 
 at::Tensor ApplyScaling(const ScalingFit& fit, const at::Tensor& logits) {

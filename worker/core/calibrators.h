@@ -4,7 +4,8 @@
 // The post-hoc calibrators that need gradients (the torch-free ones are in
 // calib/calibrators.h): vector scaling and matrix scaling of the logits
 // (Guo et al. 2017) and Dirichlet calibration, matrix scaling of the log
-// probabilities (Kull et al. 2019), fitted by L-BFGS on the validation NLL.
+// probabilities (Kull et al. 2019), fitted by Newton's method on the
+// validation NLL (L-BFGS where a dense Hessian would be too large).
 // Internal to the training core (includes ATen).
 
 #include <ATen/ATen.h>

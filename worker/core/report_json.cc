@@ -71,7 +71,8 @@ std::vector<std::string> EpochReportJsonLines(const EpochReport& r) {
                     ",\"lr\":", Num(r.lr),
                     ",\"samples_per_sec\":", Num(r.samples_per_sec),
                     ",\"train_seconds\":", Num(r.train_seconds),
-                    ",\"eval_seconds\":", Num(r.eval_seconds), ",\"bins\":[");
+                    ",\"eval_seconds\":", Num(r.eval_seconds),
+                    ",\"metrics_seconds\":", Num(r.metrics_seconds), ",\"bins\":[");
     for (size_t i = 0; i < m.bins.size(); ++i) {
       const calib::ReliabilityBin& b = m.bins[i];
       absl::StrAppend(&line, i ? "," : "", "{\"count\":", b.count,
