@@ -9,6 +9,7 @@
 # the stored counts and the ratios.
 #   bench/dispatch_bench.sh                 # after tests/run.sh built build/
 #   JOBS=200 REPORTS=50 bench/dispatch_bench.sh   # a quicker look
+#   PREDICTIONS_ONLY=1 bench/dispatch_bench.sh     # only the last section
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD:-$root/build}"
@@ -17,6 +18,7 @@ bin="$build/bench/mixcal-bench-dispatch"
 JOBS="${JOBS:-1000}"
 REPORTS="${REPORTS:-100}"
 
+if [ "${PREDICTIONS_ONLY:-0}" != 1 ]; then
 # The coordinator as a lab runs it: its own process on a fresh SQLite file.
 work=$(mktemp -d /tmp/mixcal-dispatch-bench.XXXXXX)
 coordinator_pid=""
@@ -59,13 +61,15 @@ print("target: >= 10x the faster Optuna storage (%s): %s" % (best["impl"],
 print("dispatch latency, queued -> acquired: median %.2f ms, p99 %.2f ms (target p99 < 20 ms: %s)" % (
       m["dispatch_p50_ms"], m["dispatch_p99_ms"], "met" if m["dispatch_p99_ms"] < 20 else "NOT met"))
 PY
+fi
 
 # Keeping predictions: each job's last report also carries the test split's
 # probabilities (10,000 x 10 float16 + labels: 240 KB, Fashion-MNIST's
-# size). Same-script runs, alternating, on fresh in-process coordinators.
+# size). Same-script runs, five of each, alternating, on fresh in-process
+# coordinators; medians.
 echo
 plain=() kept=()
-for round in 1 2; do
+for round in 1 2 3 4 5; do
   plain+=("$("$bin" --jobs "$JOBS" --reports "$REPORTS" --no-unary | grep '^{')")
   kept+=("$("$bin" --jobs "$JOBS" --reports "$REPORTS" --no-unary --predictions 10000 | grep '^{')")
 done

@@ -24,6 +24,7 @@
 #include "calib/config.h"
 #include "calib/metrics.h"
 #include "calib/predictions.h"
+#include "storage/internal/blob_file.h"
 #include "calib/stats.h"
 #include "spec/limits.h"
 
@@ -370,8 +371,9 @@ absl::Status Store::AppendEnsembles(
   MIXCAL_ASSIGN_OR_RETURN(
       Statement s,
       db_->Prepare(absl::StrCat(
-          "SELECT j.method, j.value, p.count, p.classes, p.probabilities, "
-          "p.labels FROM (",
+          "SELECT j.method, j.value, p.probabilities, p.labels, "
+          "p.file_offset, p.file_bytes, p.file_hash, p.count, p.classes, "
+          "p.job_id FROM (",
           chosen,
           ") c JOIN jobs j ON j.id = c.job_id JOIN predictions p ON "
           "p.job_id = c.job_id AND p.epoch = c.epoch AND p.split = 'test' "
@@ -435,16 +437,19 @@ absl::Status Store::AppendEnsembles(
       members = 0;
       consistent = true;
     }
-    const int64_t n = s.Int(2);
-    const int k = static_cast<int>(s.Int(3));
+    const int64_t n = s.Int(7);
+    const int k = static_cast<int>(s.Int(8));
+    std::string probabilities, job_labels;
+    MIXCAL_RETURN_IF_ERROR(
+        PredictionBytes(s, 2, s.Int(9), &probabilities, &job_labels));
     MIXCAL_ASSIGN_OR_RETURN(std::vector<float> p,
-                            calib::DecodeProbabilities(s.Blob(4), n, k));
+                            calib::DecodeProbabilities(probabilities, n, k));
     if (members == 0) {
       count = n;
       classes = k;
-      labels = s.Blob(5);
+      labels = std::move(job_labels);
       sum.assign(p.begin(), p.end());
-    } else if (n != count || k != classes || s.Blob(5) != labels) {
+    } else if (n != count || k != classes || job_labels != labels) {
       consistent = false;  // seeds predicted different test sets
     } else {
       for (size_t i = 0; i < p.size(); ++i) sum[i] += p[i];
@@ -461,7 +466,8 @@ absl::StatusOr<v1::Predictions> Store::GetPredictions(
   MIXCAL_RETURN_IF_ERROR(GetJobLocked(job_id).status());
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached("SELECT epoch, count, classes, probabilities, labels FROM "
+      db_->Cached("SELECT epoch, probabilities, labels, file_offset, "
+                  "file_bytes, file_hash, count, classes FROM "
                   "predictions WHERE job_id = ?1 AND split = ?2 AND (?3 = 0 "
                   "OR epoch = ?3) ORDER BY epoch DESC LIMIT 1"));
   s->Bind(1, job_id).Bind(2, split).Bind(3, epoch);
@@ -485,11 +491,42 @@ absl::StatusOr<v1::Predictions> Store::GetPredictions(
   p.set_job_id(job_id);
   p.set_epoch(static_cast<uint32_t>(s->Int(0)));
   p.set_split(split);
-  p.set_count(static_cast<uint32_t>(s->Int(1)));
-  p.set_classes(static_cast<uint32_t>(s->Int(2)));
-  p.set_probabilities(s->Blob(3));
-  p.set_labels(s->Blob(4));
+  p.set_count(static_cast<uint32_t>(s->Int(6)));
+  p.set_classes(static_cast<uint32_t>(s->Int(7)));
+  MIXCAL_RETURN_IF_ERROR(PredictionBytes(*s, 1, job_id,
+                                         p.mutable_probabilities(),
+                                         p.mutable_labels()));
   return p;
+}
+
+absl::Status Store::PredictionBytes(const Statement& s, int first,
+                                    int64_t job_id, std::string* probabilities,
+                                    std::string* labels) {
+  if (s.IsNull(first + 2)) {  // kept in the row (":memory:", or schema < 17)
+    *probabilities = s.Blob(first);
+    *labels = s.Blob(first + 1);
+    return absl::OkStatus();
+  }
+  const std::string what = absl::StrCat("job ", job_id, "'s kept predictions");
+  if (blobs_ == nullptr) {
+    return absl::DataLossError(
+        absl::StrCat(what, " are in a predictions file this store has none of"));
+  }
+  const BlobRef ref{s.Int(first + 2), s.Int(first + 3),
+                    static_cast<uint64_t>(s.Int(first + 4))};
+  const int64_t count = s.Int(first + 5), classes = s.Int(first + 6);
+  const int64_t probability_bytes = 2 * count * classes;
+  if (ref.bytes != probability_bytes + 4 * count) {
+    return absl::DataLossError(absl::StrCat(
+        what, ": the row names ", ref.bytes, " bytes, ", count, " x ", classes,
+        " predictions need ", probability_bytes + 4 * count));
+  }
+  MIXCAL_ASSIGN_OR_RETURN(std::string bytes, blobs_->Read(ref, what));
+  labels->assign(bytes, static_cast<size_t>(probability_bytes),
+                 std::string::npos);
+  bytes.resize(static_cast<size_t>(probability_bytes));
+  *probabilities = std::move(bytes);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::EpochMetrics> Store::GetReliability(

@@ -1,6 +1,7 @@
 #include "storage/store.h"
 
 #include "calib/predictions.h"
+#include "storage/internal/blob_file.h"
 
 #include <cmath>
 #include <optional>
@@ -408,19 +409,34 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
     MIXCAL_ASSIGN_OR_RETURN(
         CachedStatement put_pred,
         db_->Cached("INSERT OR REPLACE INTO predictions (job_id, epoch, "
-                    "split, count, classes, probabilities, labels, attempt) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+                    "split, count, classes, probabilities, labels, attempt, "
+                    "file_offset, file_bytes, file_hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     for (const v1::Predictions& p : report.predictions()) {
       put_pred->Reset();
-      MIXCAL_RETURN_IF_ERROR(put_pred->Bind(1, job)
-                                 .Bind(2, p.epoch())
-                                 .Bind(3, p.split())
-                                 .Bind(4, p.count())
-                                 .Bind(5, p.classes())
-                                 .BindBlob(6, p.probabilities())
-                                 .BindBlob(7, p.labels())
-                                 .Bind(8, report.lease().attempt())
-                                 .Run());
+      put_pred->Bind(1, job)
+          .Bind(2, p.epoch())
+          .Bind(3, p.split())
+          .Bind(4, p.count())
+          .Bind(5, p.classes())
+          .Bind(8, report.lease().attempt());
+      if (blobs_ != nullptr) {
+        // The bytes first, then the row that points at them (blob_file.h).
+        MIXCAL_ASSIGN_OR_RETURN(BlobRef ref,
+                                blobs_->Append(p.probabilities(), p.labels()));
+        put_pred->BindBlob(6, "")
+            .BindBlob(7, "")
+            .Bind(9, ref.offset)
+            .Bind(10, ref.bytes)
+            .Bind(11, static_cast<int64_t>(ref.hash));
+      } else {
+        put_pred->BindBlob(6, p.probabilities())
+            .BindBlob(7, p.labels())
+            .BindNull(9)
+            .BindNull(10)
+            .BindNull(11);
+      }
+      MIXCAL_RETURN_IF_ERROR(put_pred->Run());
     }
   }
   for (const v1::EpochMetrics& m : report.metrics()) {

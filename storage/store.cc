@@ -12,6 +12,7 @@
 #include "base/status_macros.h"
 #include "storage/internal/job_states.h"
 #include "storage/internal/rows.h"
+#include "storage/internal/blob_file.h"
 #include "storage/internal/sqlite.h"
 #include "storage/internal/store_locks.h"
 #include "storage/internal/schema.h"
@@ -151,6 +152,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     if (!c.ok()) return named(c.status());
     store->checkpointer_ = *std::move(c);
     store->checkpointer_->Attach(store->db_.get());
+    absl::StatusOr<std::unique_ptr<BlobFile>> blobs =
+        BlobFile::Open(options.path + ".predictions");
+    if (!blobs.ok()) return named(blobs.status());
+    store->blobs_ = *std::move(blobs);
   }
   return store;
 }

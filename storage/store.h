@@ -38,8 +38,10 @@
 
 namespace mixcal::storage {
 
+class BlobFile;
 class Checkpointer;
 class Database;
+class Statement;
 
 // Whether `s` is the store refusing a write because its file's filesystem
 // is full (ResourceExhausted, naming the file), as against other
@@ -321,6 +323,12 @@ class Store {
   absl::Status WriteReportRows(const v1::ReportEpochRequest& report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReadBins(v1::EpochMetrics* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A predictions row's probabilities and labels, from columns `first`..
+  // (probabilities, labels, file_offset, file_bytes, file_hash, count,
+  // classes): in the row, or in the predictions file it points into.
+  absl::Status PredictionBytes(const Statement& s, int first, int64_t job_id,
+                               std::string* probabilities, std::string* labels)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AddEvent(int64_t sweep_id, int64_t job_id,
                         const std::string& kind, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -334,6 +342,8 @@ class Store {
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
   Clock* const clock_;
   std::unique_ptr<Checkpointer> checkpointer_;  // null for ":memory:"
+  // "<path>.predictions"; null for ":memory:" (the bytes stay in the rows).
+  std::unique_ptr<BlobFile> blobs_;
 };
 
 }  // namespace mixcal::storage

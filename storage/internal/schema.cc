@@ -209,6 +209,13 @@ ALTER TABLE epoch_metrics ADD COLUMN tace REAL;
 ALTER TABLE epoch_metrics ADD COLUMN rmsce REAL;
 ALTER TABLE epoch_metrics ADD COLUMN smece REAL;
 )sql",
+      // 17: kept predictions' bytes in "<db>.predictions", written once
+      // (the row's blobs empty, NULL here for rows from before).
+      R"sql(
+ALTER TABLE predictions ADD COLUMN file_offset INTEGER;
+ALTER TABLE predictions ADD COLUMN file_bytes INTEGER;
+ALTER TABLE predictions ADD COLUMN file_hash INTEGER;
+)sql",
   };
   return *m;
 }

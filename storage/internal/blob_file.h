@@ -1,0 +1,60 @@
+#ifndef MIXCAL_STORAGE_INTERNAL_BLOB_FILE_H_
+#define MIXCAL_STORAGE_INTERNAL_BLOB_FILE_H_
+
+// The kept predictions' bytes, beside the SQLite file in "<db>.predictions":
+// appended once, where SQLite's WAL would write them twice (the log, then
+// the checkpoint) at a quarter of a plain file's speed (docs/storage.md).
+// The row in `predictions` holds where they are and a hash of them, and is
+// committed after the bytes are written: a killed process loses nothing; a
+// power loss can lose the tail of either file, and a row whose bytes did
+// not survive reads as DataLoss naming the job.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace mixcal::storage {
+
+struct BlobRef {
+  int64_t offset = 0;
+  int64_t bytes = 0;
+  uint64_t hash = 0;
+};
+
+// A 64-bit hash of the bytes (four multiply-xor lanes over 8-byte words):
+// it detects torn or lost writes, not tampering.
+uint64_t BlobHash(absl::string_view a, absl::string_view b = {});
+
+class BlobFile {
+ public:
+  // Opens or creates `path` (mode 0600), appending.
+  static absl::StatusOr<std::unique_ptr<BlobFile>> Open(const std::string& path);
+  ~BlobFile();
+  BlobFile(const BlobFile&) = delete;
+  BlobFile& operator=(const BlobFile&) = delete;
+
+  // Appends a then b in one write (O_APPEND: never over another writer's
+  // bytes). No space left is ResourceExhausted with the storage-full
+  // payload, like SQLite's.
+  absl::StatusOr<BlobRef> Append(absl::string_view a, absl::string_view b);
+
+  // The bytes `ref` names, checked against its hash; DataLoss, naming the
+  // file and `what`, when they are missing or differ.
+  absl::StatusOr<std::string> Read(const BlobRef& ref,
+                                   absl::string_view what) const;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  BlobFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_;
+  std::string path_;
+};
+
+}  // namespace mixcal::storage
+
+#endif  // MIXCAL_STORAGE_INTERNAL_BLOB_FILE_H_
