@@ -97,6 +97,7 @@ absl::StatusOr<BlobRef> BlobFile::Append(absl::string_view a,
   ref.hash = BlobHash(a, b);
   iovec parts[2] = {{const_cast<char*>(a.data()), a.size()},
                     {const_cast<char*>(b.data()), b.size()}};
+  absl::MutexLock lock(&mu_);
   const ssize_t wrote = ::writev(fd_, parts, 2);
   if (wrote != ref.bytes) {
     const int err = wrote < 0 ? errno : ENOSPC;  // short: the disk filled

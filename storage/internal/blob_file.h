@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace mixcal::storage {
 
@@ -37,8 +38,8 @@ class BlobFile {
   BlobFile(const BlobFile&) = delete;
   BlobFile& operator=(const BlobFile&) = delete;
 
-  // Appends a then b in one write (O_APPEND: never over another writer's
-  // bytes). No space left is ResourceExhausted with the storage-full
+  // Appends a then b in one write (O_APPEND: never over another process's
+  // bytes; one append at a time in this one). No space left is ResourceExhausted with the storage-full
   // payload, like SQLite's.
   absl::StatusOr<BlobRef> Append(absl::string_view a, absl::string_view b);
 
@@ -53,6 +54,7 @@ class BlobFile {
   BlobFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   int fd_;
   std::string path_;
+  absl::Mutex mu_;  // the write and the offset read after it go together
 };
 
 }  // namespace mixcal::storage
