@@ -1,6 +1,7 @@
 #include "calib/calibrators.h"
 
 #include <algorithm>
+#include <utility>
 #include <cmath>
 #include <numeric>
 
@@ -85,18 +86,18 @@ IsotonicCalibration FitIsotonic(absl::Span<const float> probs,
   for (int k = 0; k < classes; ++k) {
     // Sort by p_k; equal p_k values are pooled first (their mean target),
     // as scikit-learn does, then pool adjacent violators.
-    std::vector<size_t> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return probs[a * classes + k] < probs[b * classes + k];
-    });
+    // (p_k, index) pairs sorted: the stable order, read contiguously.
+    std::vector<std::pair<float, uint32_t>> order(n);
+    for (size_t i = 0; i < n; ++i)
+      order[i] = {probs[i * classes + k], static_cast<uint32_t>(i)};
+    std::sort(order.begin(), order.end());
     std::vector<double> xs, ys, ws;
     for (size_t i = 0; i < n;) {
-      const double x = probs[order[i] * classes + k];
+      const double x = order[i].first;
       double sum = 0, w = 0;
       size_t j = i;
-      for (; j < n && probs[order[j] * classes + k] == x; ++j) {
-        sum += labels[order[j]] == k ? 1 : 0;
+      for (; j < n && order[j].first == order[i].first; ++j) {
+        sum += labels[order[j].second] == k ? 1 : 0;
         w += 1;
       }
       xs.push_back(x);

@@ -51,12 +51,12 @@ double AdaptiveEce(absl::Span<const float> confidence,
                    absl::Span<const uint8_t> correct, int num_bins) {
   const size_t n = confidence.size();
   if (n == 0) return 0;
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (confidence[a] != confidence[b]) return confidence[a] < confidence[b];
-    return a < b;
-  });
+  // (confidence, index) pairs, sorted: by confidence, ties in input order,
+  // read contiguously.
+  std::vector<std::pair<float, uint32_t>> order(n);
+  for (size_t i = 0; i < n; ++i)
+    order[i] = {confidence[i], static_cast<uint32_t>(i)};
+  std::sort(order.begin(), order.end());
   double ece = 0;
   for (int m = 0; m < num_bins; ++m) {
     size_t lo = (static_cast<size_t>(m) * n) / num_bins;
@@ -64,8 +64,8 @@ double AdaptiveEce(absl::Span<const float> confidence,
     if (hi == lo) continue;
     double conf = 0, acc = 0;
     for (size_t i = lo; i < hi; ++i) {
-      conf += confidence[order[i]];
-      acc += correct[order[i]] ? 1 : 0;
+      conf += order[i].first;
+      acc += correct[order[i].second] ? 1 : 0;
     }
     double count = static_cast<double>(hi - lo);
     ece += (count / n) * std::abs(acc / count - conf / count);

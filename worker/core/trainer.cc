@@ -189,6 +189,13 @@ at::Tensor EvalLogits(ClassifierImpl& model, const Normalizer& normalize,
   return at::cat(parts).to(at::kCPU);
 }
 
+// The validation and test probabilities the torch-free calibrators work
+// on, computed once an epoch for all of them.
+struct CalibratorInputs {
+  std::vector<float> val, test;
+  std::vector<int32_t> val_labels;
+};
+
 // The metrics of the test split under calibrator `cal` fitted on the
 // validation split (its split name and fitted parameters set).
 SplitMetrics CalibratedMetrics(calib::Calibrator cal,
@@ -196,7 +203,8 @@ SplitMetrics CalibratedMetrics(calib::Calibrator cal,
                                const at::Tensor& val_y,
                                const at::Tensor& test_logits,
                                const at::Tensor& test_y, double temperature,
-                               int bins) {
+                               int bins,
+                               std::optional<CalibratorInputs>* inputs) {
   const std::string split(calib::SplitOf(cal));
   if (cal == calib::Calibrator::kVector || cal == calib::Calibrator::kMatrix ||
       cal == calib::Calibrator::kDirichlet) {
@@ -219,8 +227,11 @@ SplitMetrics CalibratedMetrics(calib::Calibrator cal,
                                 i.data_ptr<int32_t>() + i.numel());
   };
   const int k = static_cast<int>(test_logits.size(1));
-  const std::vector<float> pv = probs(val_logits), pt = probs(test_logits);
-  const std::vector<int32_t> yv = labels(val_y);
+  if (!inputs->has_value())
+    inputs->emplace(CalibratorInputs{probs(val_logits), probs(test_logits), labels(val_y)});
+  const std::vector<float>& pv = (*inputs)->val;
+  const std::vector<float>& pt = (*inputs)->test;
+  const std::vector<int32_t>& yv = (*inputs)->val_labels;
   std::vector<float> out;
   std::string described;
   if (cal == calib::Calibrator::kHistogram) {
@@ -627,9 +638,11 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
               "{\"calibrator\":\"temperature\",\"T\":%.9g}", t);
           report.splits.push_back(std::move(ts));
         }
+        std::optional<CalibratorInputs> inputs;
         for (calib::Calibrator cal : config.calibrators) {
-          report.splits.push_back(CalibratedMetrics(
-              cal, val_logits, val_y, test_logits, test_y, t, config.ece_bins));
+          report.splits.push_back(CalibratedMetrics(cal, val_logits, val_y,
+                                                    test_logits, test_y, t,
+                                                    config.ece_bins, &inputs));
         }
         metrics_seconds += Seconds(m1);
       }
