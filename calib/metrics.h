@@ -75,7 +75,7 @@ double Rmsce(absl::Span<const ReliabilityBin> bins);
 //   smECE_s = integral over t in [0, 1] of |(1/N) sum_i K_s(t, r_i)(c_i - r_i)|,
 // r the top-label confidence and c its correctness; the width is the fixed
 // point s* = smECE_{s*} (smECE_s falls as s grows), found by bisection on
-// log s within [1e-4, 1] to a relative 1e-4. The sum over examples goes
+// log s within [1e-4, 1] to a relative 1e-3. The sum over examples goes
 // through a grid of G >= 10/s + 1 points in [0, 1] (each example split
 // linearly between its two neighbours), the integral by the trapezoid rule.
 // Returns smECE at s* (equal to s* up to the tolerance) and s*.

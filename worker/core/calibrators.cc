@@ -99,7 +99,8 @@ ScalingFit FitScalingLbfgs(calib::Calibrator kind, const at::Tensor& logits,
 // (Armijo backtracking on the full objective) converges in about ten
 // iterations where L-BFGS took fifty and more and stopped short. The
 // Hessian, (1/m) sum_i (diag(p_i) - p_i p_i^T) kron x_i x_i^T restricted to
-// the free entries, comes from at most kHessianRows evenly spaced rows in
+// the free entries, comes from at most kHessianRows evenly spaced rows (a
+// quarter of them while far from the minimum) in
 // float32: it steers the step only; the gradient and the objective use every
 // row in float64, so the optimum is the full data's. It stops when the
 // Newton decrement (about twice the distance to the minimum) is below 1e-7.
