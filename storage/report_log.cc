@@ -318,10 +318,35 @@ absl::Status Store::WriteBatch(absl::Span<const ReportItem> items,
     return it->second;
   };
   std::map<int64_t, uint32_t> last_epoch;  // per job, of the epochs stored
+  // unstored_ as this batch changes it; kept only if it commits.
+  std::map<std::pair<int64_t, int64_t>, uint32_t> unstored = unstored_;
   for (size_t i = 0; i < items.size(); ++i) {
     const ReportItem& it = items[i];
     ReportResult& result = (*results)[i];
     result = ReportResult();
+    const v1::Lease& item_lease = it.epoch != nullptr ? it.epoch->lease()
+                                  : it.checkpoint != nullptr
+                                      ? it.checkpoint->lease()
+                                      : it.finish->lease();
+    const auto attempt_key =
+        std::make_pair(item_lease.job_id(),
+                       static_cast<int64_t>(item_lease.attempt()));
+    const uint32_t item_epoch =
+        it.epoch != nullptr     ? it.epoch->metrics(0).epoch()
+        : it.checkpoint != nullptr ? it.checkpoint->epoch()
+                                   : 0;
+    if (auto hole = unstored.find(attempt_key); hole != unstored.end()) {
+      const bool after =
+          it.finish != nullptr ||
+          (it.checkpoint != nullptr && item_epoch >= hole->second) ||
+          (it.epoch != nullptr && item_epoch > hole->second);
+      if (after) {
+        result.status = absl::AbortedError(absl::StrCat(
+            "job ", item_lease.job_id(), ": epoch ", hole->second,
+            " is not stored yet; resend from it"));
+        continue;
+      }
+    }
     if (it.finish == nullptr) {
       const v1::Lease& lease =
           it.epoch != nullptr ? it.epoch->lease() : it.checkpoint->lease();
@@ -361,6 +386,15 @@ absl::Status Store::WriteBatch(absl::Span<const ReportItem> items,
     if (!s.ok()) {
       if (!savepoints) return s;
       exec_cached("ROLLBACK TO report").IgnoreError();
+      if (it.epoch != nullptr && !Refusal(s)) {
+        auto [hole, fresh] = unstored.emplace(attempt_key, item_epoch);
+        if (!fresh) hole->second = std::min(hole->second, item_epoch);
+      }
+    } else if (it.epoch != nullptr) {
+      if (auto hole = unstored.find(attempt_key);
+          hole != unstored.end() && hole->second == item_epoch) {
+        unstored.erase(hole);
+      }
     }
     if (savepoints) exec_cached("RELEASE report").IgnoreError();
     result.status = s;
@@ -371,7 +405,9 @@ absl::Status Store::WriteBatch(absl::Span<const ReportItem> items,
   }
   for (const auto& [job, epoch] : last_epoch)
     MIXCAL_RETURN_IF_ERROR(SetLastEpoch(job, epoch));
-  return txn.Commit();
+  MIXCAL_RETURN_IF_ERROR(txn.Commit());
+  unstored_ = std::move(unstored);
+  return absl::OkStatus();
 }
 
 absl::Status Store::SetLastEpoch(int64_t job, uint32_t epoch) {

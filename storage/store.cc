@@ -160,6 +160,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   return store;
 }
 
+absl::Status Store::SetPredictionsFileForTesting(const std::string& path) {
+  MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<BlobFile> f, BlobFile::Open(path));
+  absl::MutexLock lock(&mu_);
+  blobs_ = std::move(f);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int> Store::SchemaVersion() {
   RequestLock lock(this);
   MIXCAL_ASSIGN_OR_RETURN(

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -273,6 +274,10 @@ class Store {
                                                     int64_t after_id,
                                                     int limit);
 
+  // Tests: the kept predictions' bytes go to `path` from now on ("/dev/full"
+  // makes every append fail as a full disk does).
+  absl::Status SetPredictionsFileForTesting(const std::string& path);
+
  private:
   Store(std::unique_ptr<Database> db, Clock* clock);
   absl::Status Migrate(int target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -342,6 +347,13 @@ class Store {
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
   Clock* const clock_;
   std::unique_ptr<Checkpointer> checkpointer_;  // null for ":memory:"
+  // Per (job, attempt): the oldest epoch whose report could not be stored
+  // (a full disk, an I/O error). Until that epoch is stored, the attempt's
+  // later epochs, its checkpoints from that epoch on and its finish are
+  // refused as retryable: a worker resends from the oldest unacknowledged
+  // report, and a job must never end, or checkpoint, past a hole.
+  std::map<std::pair<int64_t, int64_t>, uint32_t> unstored_
+      ABSL_GUARDED_BY(mu_);
   // "<path>.predictions"; null for ":memory:" (the bytes stay in the rows).
   std::unique_ptr<BlobFile> blobs_;
 };

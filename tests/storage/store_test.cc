@@ -1407,6 +1407,57 @@ TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
   EXPECT_EQ(CountRows("test"), 2);
 }
 
+TEST_F(StoreTest, AJobNeverFinishesOrCheckpointsPastAnEpochThatWasNotStored) {
+  // The predictions file fills up while the database still has room: the
+  // epoch carrying predictions is refused, and so must be what the worker
+  // sent after it (its checkpoint and finish), in this batch and in later
+  // ones, until it resends that epoch; then all goes in.
+  store_->CreateSweep(Spec("hole", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  std::vector<v1::WorkerReport> reports(4);
+  *reports[0].mutable_epoch()->mutable_lease() = a.lease;
+  *reports[0].mutable_epoch()->add_metrics() = Metrics(1, "test", 0.1);
+  *reports[1].mutable_epoch()->mutable_lease() = a.lease;
+  *reports[1].mutable_epoch()->add_metrics() = Metrics(2, "test", 0.2);
+  *reports[1].mutable_epoch()->add_predictions() = MakePredictions(2, 50, 0.8f, 0);
+  *reports[2].mutable_checkpoint()->mutable_lease() = a.lease;
+  reports[2].mutable_checkpoint()->set_epoch(2);
+  reports[2].mutable_checkpoint()->set_path("job-1/epoch-2.pt");
+  *reports[3].mutable_finish()->mutable_lease() = a.lease;
+  reports[3].mutable_finish()->set_outcome(v1::SUCCEEDED);
+  std::vector<const v1::WorkerReport*> ptrs;
+  for (const auto& r : reports) ptrs.push_back(&r);
+  ASSERT_TRUE(store_->SetPredictionsFileForTesting("/dev/full").ok());
+  std::vector<ReportResult> res = store_->StoreReports(ptrs);
+  ASSERT_EQ(res.size(), 4u);
+  EXPECT_TRUE(res[0].status.ok()) << res[0].status;
+  EXPECT_EQ(res[1].status.code(), absl::StatusCode::kResourceExhausted) << res[1].status;
+  EXPECT_EQ(res[2].status.code(), absl::StatusCode::kAborted) << res[2].status;
+  EXPECT_EQ(res[3].status.code(), absl::StatusCode::kAborted) << res[3].status;
+  EXPECT_NE(res[3].status.message().find("epoch 2 is not stored yet"),
+            std::string::npos) << res[3].status;
+  // A later batch with only the finish: still refused.
+  EXPECT_EQ(store_->StoreReports({ptrs[3]})[0].status.code(),
+            absl::StatusCode::kAborted);
+  auto job = store_->GetJob(a.lease.job_id());
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::RUNNING);
+  EXPECT_EQ(job->last_epoch(), 1u);
+  EXPECT_EQ(job->checkpoint_epoch(), 0u);
+  // Space again; the worker resends from the oldest unacknowledged report.
+  ASSERT_TRUE(store_->SetPredictionsFileForTesting(path_ + ".predictions").ok());
+  res = store_->StoreReports({ptrs[1], ptrs[2], ptrs[3]});
+  for (const ReportResult& r : res) EXPECT_TRUE(r.status.ok()) << r.status;
+  job = store_->GetJob(a.lease.job_id());
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::SUCCEEDED);
+  EXPECT_EQ(job->last_epoch(), 2u);
+  EXPECT_EQ(job->checkpoint_epoch(), 2u);
+  auto kept = store_->GetPredictions(a.lease.job_id(), 2, "test");
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->probabilities(), reports[1].epoch().predictions(0).probabilities());
+}
+
 TEST_F(StoreTest, AStreamedReportOfACancelledJobIsRefusedSayingCancelled) {
   store_->CreateSweep(Spec("cancelled", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
