@@ -143,6 +143,7 @@ cat <<MSG
 
 Done. Everything is in $WORK:
   mixcal.db        the coordinator's SQLite file (all sweeps, jobs and per-epoch metrics)
+  mixcal.db.predictions   each job's kept test predictions (back it up with mixcal.db)
   metrics.csv      every epoch of every job (pandas: pd.read_csv)
   plots/*.svg      open them in a browser
 More, while a coordinator runs (mixcal is $bin/client/mixcal; export MIXCAL_ADDRESS=$MIXCAL_ADDRESS):
@@ -150,6 +151,7 @@ More, while a coordinator runs (mixcal is $bin/client/mixcal; export MIXCAL_ADDR
   mixcal summary $sweep --at best:ece --vs baseline   at each job's best epoch by ECE
   mixcal summary $sweep --split test_ts    after temperature scaling only
   mixcal plot evolution $base_job --with ${mixup_job:-JOB} --split test   reliability across epochs
+  mixcal predictions $base_job --out p.npz    its kept test probabilities and labels (numpy.load)
   mixcal submit examples/papers/thulasidasan-fmnist.json --wait    every method of the paper (39 jobs)
   bench/reproduce.sh       all the papers' claims, written up in docs/results.md
 MSG
