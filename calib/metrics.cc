@@ -123,7 +123,11 @@ double ClasswiseEce(absl::Span<const float> probs,
   return total / classes;
 }
 
-double DebiasedL2CalibrationError(absl::Span<const ReliabilityBin> bins) {
+namespace {
+
+// sum_b (n_b/N)(acc_b - conf_b)^2 over the bins, each term less
+// acc_b (1 - acc_b) / (n_b - 1) where `debias` and n_b >= 2; floored at 0.
+double MeanSquaredGap(absl::Span<const ReliabilityBin> bins, bool debias) {
   int64_t n = 0;
   for (const ReliabilityBin& b : bins) n += b.count;
   if (n == 0) return 0;
@@ -133,24 +137,20 @@ double DebiasedL2CalibrationError(absl::Span<const ReliabilityBin> bins) {
     const double acc = static_cast<double>(b.correct) / b.count;
     const double conf = b.confidence_sum / b.count;
     double term = (acc - conf) * (acc - conf);
-    if (b.count >= 2) term -= acc * (1 - acc) / (b.count - 1);
+    if (debias && b.count >= 2) term -= acc * (1 - acc) / (b.count - 1);
     sum += static_cast<double>(b.count) / n * term;
   }
-  return std::sqrt(std::max(0.0, sum));
+  return std::max(0.0, sum);
+}
+
+}  // namespace
+
+double DebiasedL2CalibrationError(absl::Span<const ReliabilityBin> bins) {
+  return std::sqrt(MeanSquaredGap(bins, /*debias=*/true));
 }
 
 double Rmsce(absl::Span<const ReliabilityBin> bins) {
-  int64_t n = 0;
-  for (const ReliabilityBin& b : bins) n += b.count;
-  if (n == 0) return 0;
-  double sum = 0;
-  for (const ReliabilityBin& b : bins) {
-    if (b.count == 0) continue;
-    const double gap =
-        static_cast<double>(b.correct) / b.count - b.confidence_sum / b.count;
-    sum += static_cast<double>(b.count) / n * gap * gap;
-  }
-  return std::sqrt(sum);
+  return std::sqrt(MeanSquaredGap(bins, /*debias=*/false));
 }
 
 namespace {
