@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/scratch_dir.h"
 #include "mixcal/v1/worker.grpc.pb.h"
 #include "server/coordinator.h"
 
@@ -98,11 +99,7 @@ TEST(CliArgsTest, EveryCommandHasHelpListingItsFlagsAndExitsZero) {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mixcal_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = ::mixcal::testing::FreshTestDir("cli");
     server::CoordinatorOptions o;
     o.listen = "127.0.0.1:0";
     o.db_path = (dir_ / "mixcal.db").string();
@@ -120,22 +117,32 @@ class CliTest : public ::testing::Test {
   Result Mixcal(const std::string& line) {
     return RunLine(absl::StrCat(line, " --address ", address_));
   }
-  // Leases every queued job to one worker and reports `epochs` epochs of
-  // each, ECE 0.1/epoch for baseline and 0.02/epoch for mixup, then ends it.
-  void TrainAll(int epochs) {
+  // A CPU worker, registered.
+  int64_t RegisterWorker() {
     grpc::ClientContext rc;
     v1::RegisterWorkerRequest reg;
     reg.set_host("test");
     reg.set_device("cpu");
     v1::RegisterWorkerResponse w;
-    ASSERT_TRUE(workers_->RegisterWorker(&rc, reg, &w).ok());
+    EXPECT_TRUE(workers_->RegisterWorker(&rc, reg, &w).ok());
+    return w.worker_id();
+  }
+  // The next queued job's lease for `worker` (none after `wait_ms`).
+  v1::AcquireJobResponse Acquire(int64_t worker, int wait_ms = 0) {
+    grpc::ClientContext ac;
+    v1::AcquireJobRequest areq;
+    areq.set_worker_id(worker);
+    areq.set_wait_ms(wait_ms);
+    v1::AcquireJobResponse a;
+    EXPECT_TRUE(workers_->AcquireJob(&ac, areq, &a).ok());
+    return a;
+  }
+  // Leases every queued job to one worker and reports `epochs` epochs of
+  // each, ECE 0.1/epoch for baseline and 0.02/epoch for mixup, then ends it.
+  void TrainAll(int epochs) {
+    const int64_t worker = RegisterWorker();
     while (true) {
-      grpc::ClientContext ac;
-      v1::AcquireJobRequest areq;
-      areq.set_worker_id(w.worker_id());
-      areq.set_wait_ms(200);
-      v1::AcquireJobResponse a;
-      ASSERT_TRUE(workers_->AcquireJob(&ac, areq, &a).ok());
+      const v1::AcquireJobResponse a = Acquire(worker, 200);
       if (!a.has_job()) return;
       const double scale = a.job().method() == "baseline" ? 0.1 : 0.02;
       for (int e = 1; e <= epochs; ++e) {
@@ -369,17 +376,8 @@ TEST_F(CliTest, PredictionsReachNumPyBitForBit) {
                    "--methods baseline --epochs 1")
                 .code,
             0);
-  grpc::ClientContext rc;
-  v1::RegisterWorkerRequest reg;
-  reg.set_host("test");
-  reg.set_device("cpu");
-  v1::RegisterWorkerResponse w;
-  ASSERT_TRUE(workers_->RegisterWorker(&rc, reg, &w).ok());
-  grpc::ClientContext ac;
-  v1::AcquireJobRequest areq;
-  areq.set_worker_id(w.worker_id());
-  v1::AcquireJobResponse a;
-  ASSERT_TRUE(workers_->AcquireJob(&ac, areq, &a).ok());
+  const v1::AcquireJobResponse a = Acquire(RegisterWorker());
+  ASSERT_TRUE(a.has_job());
   // 100,000 rows x 4 classes: several chunks of GetPredictions. Values
   // spread over float16's range, each row's label its row modulo 4.
   const int rows = 100000, classes = 4;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/scratch_dir.h"
 #include "server/coordinator.h"
 
 namespace mixcal::client {
@@ -22,11 +23,7 @@ namespace fs = std::filesystem;
 class DashboardTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mixcal_dash_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = ::mixcal::testing::FreshTestDir("dash");
     server::CoordinatorOptions o;
     o.listen = "127.0.0.1:0";
     o.db_path = (dir_ / "mixcal.db").string();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/scratch_dir.h"
 
 namespace mixcal::core {
 namespace {
@@ -43,10 +44,7 @@ std::vector<uint8_t> IdxLabels(int n) {
 class DataTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mixcal_data_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
+    dir_ = ::mixcal::testing::FreshTestDir("data_test");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

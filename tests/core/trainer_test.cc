@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/scratch_dir.h"
 #include "calib/metrics.h"
 #include "calib/predictions.h"
 
@@ -268,10 +269,7 @@ TEST(TrainerTest, MixupWithAlphaZeroEqualsBaselineExactly) {
 class CheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mixcal_ckpt_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = ::mixcal::testing::FreshTestDir("ckpt");
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path dir_;

@@ -14,6 +14,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/scratch_dir.h"
 #include "mixcal/v1/experiment.grpc.pb.h"
 #include "mixcal/v1/worker.grpc.pb.h"
 #include "base/address.h"
@@ -43,11 +44,7 @@ v1::SweepSpec Spec(const std::string& name) {
 class ApiTest : public ::testing::Test {
  protected:
   void Start(bool tokens, double lease_s = 30, size_t watch_buffer = 0) {
-    dir_ = fs::temp_directory_path() /
-           ("mixcal_api_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = ::mixcal::testing::FreshTestDir("api");
     CoordinatorOptions o;
     o.listen = "127.0.0.1:0";
     o.db_path = (dir_ / "mixcal.db").string();

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
+#include "tests/scratch_dir.h"
 
 namespace mixcal::server {
 namespace {
@@ -56,11 +57,7 @@ class FakeLauncher : public Launcher {
 class AutoscalerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mixcal_autoscale_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = ::mixcal::testing::FreshTestDir("autoscale");
     storage::StoreOptions o;
     o.path = (dir_ / "mixcal.db").string();
     o.clock = &clock_;

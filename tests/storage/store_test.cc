@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "calib/predictions.h"
 #include "gtest/gtest.h"
+#include "tests/scratch_dir.h"
 #include "storage/internal/blob_file.h"
 #include "storage/internal/sqlite.h"
 
@@ -59,11 +60,7 @@ v1::EpochMetrics Metrics(uint32_t epoch, const std::string& split, double ece) {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mixcal_store_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = ::mixcal::testing::FreshTestDir("store");
     path_ = (dir_ / "mixcal.db").string();
     store_ = OpenStore();
   }

@@ -15,6 +15,7 @@
 
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/scratch_dir.h"
 #include "mixcal/v1/experiment.grpc.pb.h"
 #include "server/coordinator.h"
 
@@ -80,11 +81,7 @@ class FakeTrainer : public core::Trainer {
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mixcal_agent_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = ::mixcal::testing::FreshTestDir("agent");
     server::CoordinatorOptions o;
     o.listen = "127.0.0.1:0";
     o.db_path = (dir_ / "mixcal.db").string();
