@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "calib/metrics.h"
+#include "calib/order.h"
 
 namespace mixcal::calib {
 namespace {
@@ -83,21 +84,19 @@ IsotonicCalibration FitIsotonic(absl::Span<const float> probs,
   IsotonicCalibration iso;
   iso.classes = classes;
   const size_t n = labels.size();
+  std::vector<float> column(n);
   for (int k = 0; k < classes; ++k) {
     // Sort by p_k; equal p_k values are pooled first (their mean target),
     // as scikit-learn does, then pool adjacent violators.
-    // (p_k, index) pairs sorted: the stable order, read contiguously.
-    std::vector<std::pair<float, uint32_t>> order(n);
-    for (size_t i = 0; i < n; ++i)
-      order[i] = {probs[i * classes + k], static_cast<uint32_t>(i)};
-    std::sort(order.begin(), order.end());
+    for (size_t i = 0; i < n; ++i) column[i] = probs[i * classes + k];
+    const std::vector<uint32_t> order = StableOrder(column);
     std::vector<double> xs, ys, ws;
     for (size_t i = 0; i < n;) {
-      const double x = order[i].first;
+      const float x = column[order[i]];
       double sum = 0, w = 0;
       size_t j = i;
-      for (; j < n && order[j].first == order[i].first; ++j) {
-        sum += labels[order[j].second] == k ? 1 : 0;
+      for (; j < n && column[order[j]] == x; ++j) {
+        sum += labels[order[j]] == k ? 1 : 0;
         w += 1;
       }
       xs.push_back(x);

@@ -321,6 +321,13 @@ TEST(EvaluateTest, LabelledMetricsByHand) {
   EXPECT_EQ(total, 2);
 }
 
+TEST(EvaluateTest, LabelOutsideTheClassesIsRefused) {
+  EXPECT_THROW(LabelledMetrics("test", Logits(), at::tensor({1, 3}, at::kLong), 15),
+               c10::Error);
+  EXPECT_THROW(LabelledMetrics("test", Logits(), at::tensor({-1, 0}, at::kLong), 15),
+               c10::Error);
+}
+
 TEST(EvaluateTest, TemperatureDividesLogits) {
   SplitMetrics hot = LabelledMetrics("test_ts", Logits(), Labels(), 15, 2.0);
   SplitMetrics ref = LabelledMetrics("test", Logits() / 2.0, Labels(), 15);
