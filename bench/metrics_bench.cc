@@ -87,6 +87,13 @@ int main(int argc, char** argv) {
   row("  ece bootstrap interval (200)", [&] {
     calib::BootstrapEceInterval(cs, ks, 15);
   });
+  // The first call of an epoch, which draws the resamples (the rest reuse
+  // them).
+  calib::SetBootstrapDrawTableBytesForTesting(0);
+  row("  the same, drawing the resamples", [&] {
+    calib::BootstrapEceInterval(cs, ks, 15);
+  });
+  calib::SetBootstrapDrawTableBytesForTesting(16 << 20);
   row("  thresholded adaptive ece", [&] {
     calib::ThresholdedAdaptiveEce(ps, ys, static_cast<int>(k), 15);
   });

@@ -5,6 +5,7 @@
 // them. Torch-free so that storage and the CLI can re-derive ECE, MCE and OE
 // from stored reliability bins with the same code.
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -74,8 +75,9 @@ double Rmsce(absl::Span<const ReliabilityBin> bins);
 // [0, 1] (images of f at -f and 2 - f, and so on),
 //   smECE_s = integral over t in [0, 1] of |(1/N) sum_i K_s(t, r_i)(c_i - r_i)|,
 // r the top-label confidence and c its correctness; the width is the fixed
-// point s* = smECE_{s*} (smECE_s falls as s grows), found by bisection on
-// log s within [1e-4, 1] to a relative 1e-3. The sum over examples goes
+// point s* = smECE_{s*} (smECE_s falls as s grows), found on log s within
+// [1e-4, 1] to a relative 1e-3 (bracketed by factor-2 steps from the
+// 15-bin ECE, then regula falsi, Illinois variant). The sum over examples goes
 // through a grid of G >= 10/s + 1 points in [0, 1] (each example split
 // linearly between its two neighbours), the integral by the trapezoid rule.
 // Returns smECE at s* (equal to s* up to the tolerance) and s*.
@@ -138,6 +140,11 @@ Interval BootstrapEceInterval(absl::Span<const float> confidence,
                               absl::Span<const uint8_t> correct, int num_bins,
                               int resamples = 200, double level = 0.95,
                               uint64_t seed = 0);
+
+// The resamples' draw counts depend only on (N, resamples, seed) and are
+// kept between calls (the last four sets, each up to 16 MiB); tests set a
+// smaller limit (0: none kept) to check that both ways agree.
+void SetBootstrapDrawTableBytesForTesting(size_t bytes);
 
 }  // namespace mixcal::calib
 

@@ -128,10 +128,20 @@ TEST(GoldenMetricsTest, AgreeWithNumPyAndScikitLearn) {
       absl::MakeConstSpan(conf).subspan(0, 60),
       absl::MakeConstSpan(correct).subspan(0, 60), 15, 400);
   EXPECT_GT(small.high - small.low, ci.high - ci.low);
-  // Deterministic for a seed.
+  // Deterministic for a seed, whether the draws are kept between calls or
+  // drawn again (a limit of 0 keeps none).
   const Interval again = BootstrapEceInterval(conf, correct, 15, 4000);
   EXPECT_EQ(again.low, ci.low);
   EXPECT_EQ(again.high, ci.high);
+  SetBootstrapDrawTableBytesForTesting(0);
+  const Interval drawn = BootstrapEceInterval(conf, correct, 15, 4000);
+  SetBootstrapDrawTableBytesForTesting(16 << 20);
+  EXPECT_EQ(drawn.low, ci.low);
+  EXPECT_EQ(drawn.high, ci.high);
+  // Another seed, other draws.
+  const Interval other = BootstrapEceInterval(conf, correct, 15, 4000, 0.95, 1);
+  EXPECT_NE(other.low, ci.low);
+  EXPECT_NEAR(other.low, ci.low, 0.004);
 }
 
 TEST(GoldenCalibratorsTest, AgreeWithNumPyAndScikitLearn) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -124,7 +125,8 @@ class ScalingObjective {
                    std::vector<double> penalty)
       : n_(x.size(0)), k_(x.size(1)), d_(k_ + 1), penalty_(std::move(penalty)),
         xs_(static_cast<size_t>(n_ * d_)), labels_(n_),
-        z_(static_cast<size_t>(n_ * k_)), p_(z_.size()), top_(n_) {
+        z_(static_cast<size_t>(n_ * k_)), p_(z_.size()), r_(z_.size()),
+        top_(n_) {
     const at::Tensor xc = x.contiguous();
     const at::Tensor yc = y.to(at::kLong).contiguous();
     const double* px = xc.data_ptr<double>();
@@ -138,6 +140,8 @@ class ScalingObjective {
     }
   }
 
+  // d = K + 1, the inputs per row with the trailing 1.
+  int64_t inputs() const { return d_; }
   // Row i of the inputs with its trailing 1 ([d]).
   const double* input(int64_t i) const { return xs_.data() + i * d_; }
   // After Value with a gradient: softmax(theta x_i) ([K]).
@@ -165,19 +169,22 @@ class ScalingObjective {
       for (int64_t j = 0; j < k_; ++j) sum += pi[j];
       f += top_[i] + std::log(sum) - z_[i * k_ + labels_[i]];
       if (grad == nullptr) continue;
-      for (int64_t j = 0; j < k_; ++j) pi[j] /= sum;
+      // The residuals P - Y, Y the labels one-hot, for the gradient.
+      double* ri = r_.data() + i * k_;
+      for (int64_t j = 0; j < k_; ++j) {
+        pi[j] /= sum;
+        ri[j] = pi[j];
+      }
+      ri[labels_[i]] -= 1;
     }
     f /= static_cast<double>(n_);
     for (size_t e = 0; e < theta.size(); ++e)
       f += penalty_[e] * theta[e] * theta[e];
     if (grad != nullptr) {
-      // (P - Y)^T X / n, Y the labels one-hot (in the logits' buffer).
-      std::fill(z_.begin(), z_.end(), 0.0);
-      for (int64_t i = 0; i < n_; ++i) z_[i * k_ + labels_[i]] = 1;
-      at::Tensor r = at::from_blob(p_.data(), {n_, k_}, f64) - z;
+      // (P - Y)^T X / n.
       grad->resize(theta.size());
       at::Tensor g = at::from_blob(grad->data(), {k_, d_}, f64);
-      at::mm_out(g, r.t(), x);
+      at::mm_out(g, at::from_blob(r_.data(), {n_, k_}, f64).t(), x);
       for (size_t e = 0; e < theta.size(); ++e) {
         (*grad)[e] = (*grad)[e] / static_cast<double>(n_) +
                      2 * penalty_[e] * theta[e];
@@ -191,7 +198,125 @@ class ScalingObjective {
   const std::vector<double> penalty_;
   std::vector<double> xs_;
   std::vector<int64_t> labels_;
-  std::vector<double> z_, p_, top_;
+  std::vector<double> z_, p_, r_, top_;
+};
+
+// A Hessian term in float32, terms below 1e-30 (far under the 1e-9 added to
+// the diagonal) as 0: products of tiny probabilities would otherwise be
+// subnormal floats, which the processor handles in slow microcode (the
+// Dirichlet fit's inputs, log probabilities, make many).
+float HessianTerm(double v) {
+  return std::fabs(v) < 1e-30 ? 0.0f : static_cast<float>(v);
+}
+
+// The Hessian of the NLL at the objective's last point, from m of its rows
+// (i = 0, every, 2 every, ...) in float32, unnormalised: sum_i (diag(p_i) -
+// p_i p_i^T) kron x_i x_i^T restricted to the free entries e (class
+// cls[e], input input[e]). This one forms u_i = p_i kron x_i over the free
+// entries: - sum_i u_i u_i^T, plus per class j (its free entries are
+// `blocks`, contiguous) sum_i p_ij x_i x_i^T on the diagonal block, read
+// from U^T X. For vector scaling's 2K entries.
+at::Tensor SampledHessian(const ScalingObjective& objective, int64_t m,
+                          int64_t every, const std::vector<int64_t>& cls,
+                          const std::vector<int64_t>& input,
+                          const std::vector<std::pair<int64_t, int64_t>>& blocks) {
+  const int64_t nf = static_cast<int64_t>(cls.size()), d = objective.inputs();
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  at::Tensor u = at::empty({m, nf}, f32), xm = at::empty({m, d}, f32);
+  for (int64_t r = 0; r < m; ++r) {
+    const double* xi = objective.input(r * every);
+    const double* pi = objective.probabilities(r * every);
+    float* ur = u.data_ptr<float>() + r * nf;
+    float* xr = xm.data_ptr<float>() + r * d;
+    for (int64_t a = 0; a < d; ++a) xr[a] = static_cast<float>(xi[a]);
+    for (int64_t e = 0; e < nf; ++e)
+      ur[e] = static_cast<float>(pi[cls[e]] * xi[input[e]]);
+  }
+  at::Tensor h = -at::mm(u.t(), u);
+  const at::Tensor ux = at::mm(u.t(), xm).contiguous();
+  float* hp = h.data_ptr<float>();
+  const float* uxp = ux.data_ptr<float>();
+  for (const auto& [start, count] : blocks) {
+    for (int64_t e = start; e < start + count; ++e) {
+      for (int64_t e2 = start; e2 < start + count; ++e2)
+        hp[e * nf + e2] += uxp[e * d + input[e2]];
+    }
+  }
+  return h;
+}
+
+// The index of the pair a <= b (or b <= a) among n: (0, 0), (0, 1), ...,
+// (0, n - 1), (1, 1), ...
+int64_t PairIndex(int64_t a, int64_t b, int64_t n) {
+  if (a > b) std::swap(a, b);
+  return a * n - a * (a - 1) / 2 + (b - a);
+}
+
+// Where every entry is free (matrix scaling, Dirichlet): entry ((j, a),
+// (l, b)) of the Hessian is sum_i (delta_jl p_ij - p_ij p_il) x_ia x_ib, so
+// the products over the pairs j <= l and a <= b suffice, C = Q^T V with
+// rows Q_i = (p_ij p_il) and V_i = (x_ia x_ib), and D = P^T V for the
+// diagonal term: a third of the multiplications of - sum_i u_i u_i^T. V
+// depends on the inputs only, so it is formed once a fit.
+class FullHessian {
+ public:
+  // The Hessian's rows: i = 0, stride, 2 stride, ... (m of them).
+  FullHessian(const ScalingObjective& objective, int64_t m, int64_t stride,
+              int64_t k)
+      : objective_(objective), m_(m), stride_(stride), k_(k),
+        d_(objective.inputs()), kp_(k * (k + 1) / 2), dp_(d_ * (d_ + 1) / 2),
+        v_(at::empty({m, dp_}, at::kFloat)) {
+    for (int64_t r = 0; r < m; ++r) {
+      const double* xi = objective.input(r * stride);
+      float* vr = v_.data_ptr<float>() + r * dp_;
+      for (int64_t a = 0; a < d_; ++a) {
+        for (int64_t b = a; b < d_; ++b) *vr++ = HessianTerm(xi[a] * xi[b]);
+      }
+    }
+  }
+
+  // From every `step`-th of the rows, at the objective's last point,
+  // unnormalised; also the number of rows used in *rows.
+  at::Tensor Compute(int64_t step, const std::vector<int64_t>& cls,
+                     const std::vector<int64_t>& input, int64_t* rows) const {
+    const int64_t m = (m_ + step - 1) / step;
+    *rows = m;
+    at::Tensor q = at::empty({m, kp_}, at::kFloat),
+               pm = at::empty({m, k_}, at::kFloat);
+    for (int64_t r = 0; r < m; ++r) {
+      const double* pi = objective_.probabilities(r * step * stride_);
+      float* pr = pm.data_ptr<float>() + r * k_;
+      // Probabilities below 1e-15 as 0: their products stay normal floats.
+      for (int64_t j = 0; j < k_; ++j)
+        pr[j] = pi[j] < 1e-15 ? 0.0f : static_cast<float>(pi[j]);
+      float* qr = q.data_ptr<float>() + r * kp_;
+      for (int64_t j = 0; j < k_; ++j) {
+        for (int64_t l = j; l < k_; ++l) *qr++ = pr[j] * pr[l];
+      }
+    }
+    const at::Tensor v = step == 1 ? v_ : v_.slice(0, 0, m_, step);
+    const at::Tensor c = at::mm(q.t(), v).contiguous();
+    const at::Tensor diag = at::mm(pm.t(), v).contiguous();
+    const float* cp = c.data_ptr<float>();
+    const float* dgp = diag.data_ptr<float>();
+    const int64_t nf = static_cast<int64_t>(cls.size());
+    at::Tensor h = at::empty({nf, nf}, at::kFloat);
+    float* hp = h.data_ptr<float>();
+    for (int64_t e = 0; e < nf; ++e) {
+      for (int64_t e2 = 0; e2 < nf; ++e2) {
+        const int64_t j = cls[e], l = cls[e2];
+        const int64_t ab = PairIndex(input[e], input[e2], d_);
+        hp[e * nf + e2] = (j == l ? dgp[j * dp_ + ab] : 0.0f) -
+                          cp[PairIndex(j, l, k_) * dp_ + ab];
+      }
+    }
+    return h;
+  }
+
+ private:
+  const ScalingObjective& objective_;
+  const int64_t m_, stride_, k_, d_, kp_, dp_;
+  at::Tensor v_;  // [m, dp]
 };
 
 // Returns theta, or an undefined tensor where the problem is too large for
@@ -229,7 +354,8 @@ at::Tensor NewtonFit(const at::Tensor& x, const at::Tensor& y, bool vector,
   ScalingObjective objective(x, y, penalty);
   const int64_t stride = std::max<int64_t>(1, n / kHessianRows);
   const int64_t hessian_rows = std::min(n, kHessianRows);
-  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  std::optional<FullHessian> full;
+  if (!vector) full.emplace(objective, hessian_rows, stride, k);
   const auto f64 = at::TensorOptions().dtype(at::kDouble);
   std::vector<double> theta(static_cast<size_t>(k * d), 0.0), grad, next,
       next_grad;
@@ -244,34 +370,11 @@ at::Tensor NewtonFit(const at::Tensor& x, const at::Tensor& y, bool vector,
     at::Tensor g = at::empty({nf}, f64);
     for (int64_t e = 0; e < nf; ++e)
       g.data_ptr<double>()[e] = grad[cls[e] * d + input[e]];
-    // The Hessian's rows: u_i = p_i kron x_i over the free entries and x_i.
-    const int64_t every = coarse ? 4 * stride : stride;
-    const int64_t m = (hessian_rows + (coarse ? 3 : 0)) / (coarse ? 4 : 1);
-    at::Tensor u = at::empty({m, nf}, f32), xm = at::empty({m, d}, f32);
-    for (int64_t r = 0; r < m; ++r) {
-      const int64_t i = r * every;
-      const double* xi = objective.input(i);
-      float* ur = u.data_ptr<float>() + r * nf;
-      float* xr = xm.data_ptr<float>() + r * d;
-      for (int64_t a = 0; a < d; ++a) xr[a] = static_cast<float>(xi[a]);
-      const double* pi = objective.probabilities(i);
-      for (int64_t e = 0; e < nf; ++e)
-        ur[e] = static_cast<float>(pi[cls[e]] * xi[input[e]]);
-    }
-    // - sum_i u_i u_i^T, plus per class j (its free entries are contiguous)
-    // sum_i p_ij x_i x_i^T on the diagonal block, read from U^T X.
-    at::Tensor h = -at::mm(u.t(), u);
-    const at::Tensor ux = at::mm(u.t(), xm).contiguous();
-    {
-      float* hp = h.data_ptr<float>();
-      const float* uxp = ux.data_ptr<float>();
-      for (const auto& [start, count] : blocks) {
-        for (int64_t e = start; e < start + count; ++e) {
-          for (int64_t e2 = start; e2 < start + count; ++e2)
-            hp[e * nf + e2] += uxp[e * d + input[e2]];
-        }
-      }
-    }
+    const int64_t every = coarse ? 4 : 1;  // of the Hessian's rows
+    int64_t m = (hessian_rows + every - 1) / every;
+    at::Tensor h = vector ? SampledHessian(objective, m, every * stride, cls,
+                                           input, blocks)
+                          : full->Compute(every, cls, input, &m);
     h = h.to(at::kDouble) / static_cast<double>(m);
     {
       double* hp = h.data_ptr<double>();
