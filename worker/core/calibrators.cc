@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "worker/core/evaluate.h"
 
 namespace mixcal::core {
 namespace {
@@ -116,17 +117,16 @@ constexpr int64_t kMaxNewtonParameters = 600;
 constexpr int kMaxNewtonIterations = 50;
 
 // The NLL of softmax(theta x_i) over the rows plus the ODIR penalty, in
-// float64: the logits and the gradient as matrix products, the rest in
-// plain loops over the rows, the exponentials in one vectorised call (a
-// third of the time of the same sums as a chain of tensor operations).
+// float64: the logits and the gradient as matrix products, the softmax by
+// ScaledSoftmax (a third of the time of the same sums as a chain of tensor
+// operations).
 class ScalingObjective {
  public:
   ScalingObjective(const at::Tensor& x, const at::Tensor& y,
                    std::vector<double> penalty)
       : n_(x.size(0)), k_(x.size(1)), d_(k_ + 1), penalty_(std::move(penalty)),
         xs_(static_cast<size_t>(n_ * d_)), labels_(n_),
-        z_(static_cast<size_t>(n_ * k_)), p_(z_.size()), r_(z_.size()),
-        top_(n_) {
+        z_(static_cast<size_t>(n_ * k_)), r_(z_.size()) {
     const at::Tensor xc = x.contiguous();
     const at::Tensor yc = y.to(at::kLong).contiguous();
     const double* px = xc.data_ptr<double>();
@@ -155,22 +155,17 @@ class ScalingObjective {
     at::Tensor z = at::from_blob(z_.data(), {n_, k_}, f64);
     at::mm_out(z, x,
                at::from_blob(const_cast<double*>(theta.data()), {k_, d_}, f64).t());
-    // p_ = exp(z - max) for every row at once.
-    for (int64_t i = 0; i < n_; ++i) {
-      const double* zi = z_.data() + i * k_;
-      top_[i] = *std::max_element(zi, zi + k_);
-      for (int64_t j = 0; j < k_; ++j) p_[i * k_ + j] = zi[j] - top_[i];
-    }
-    at::from_blob(p_.data(), {n_ * k_}, f64).exp_();
+    ScaledSoftmax(z_.data(), n_, k_, 1.0, &p_, &top_, &sum_);
     double f = 0;
     for (int64_t i = 0; i < n_; ++i) {
-      double* pi = p_.data() + i * k_;
-      double sum = 0;
-      for (int64_t j = 0; j < k_; ++j) sum += pi[j];
-      f += top_[i] + std::log(sum) - z_[i * k_ + labels_[i]];
+      const double* zi = z_.data() + i * k_;
+      f += std::log(sum_[i]) - (zi[labels_[i]] - zi[top_[i]]);
       if (grad == nullptr) continue;
-      // The residuals P - Y, Y the labels one-hot, for the gradient.
+      // The probabilities, and the residuals P - Y (Y the labels one-hot)
+      // for the gradient.
+      double* pi = p_.data() + i * k_;
       double* ri = r_.data() + i * k_;
+      const double sum = sum_[i];
       for (int64_t j = 0; j < k_; ++j) {
         pi[j] /= sum;
         ri[j] = pi[j];
@@ -198,7 +193,8 @@ class ScalingObjective {
   const std::vector<double> penalty_;
   std::vector<double> xs_;
   std::vector<int64_t> labels_;
-  std::vector<double> z_, p_, r_, top_;
+  std::vector<double> z_, p_, r_, sum_;
+  std::vector<int64_t> top_;
 };
 
 // A Hessian term in float32, terms below 1e-30 (far under the 1e-9 added to

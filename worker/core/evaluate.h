@@ -6,6 +6,9 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdint>
+#include <vector>
+
 #include "worker/core/trainer.h"
 
 namespace mixcal::core {
@@ -16,6 +19,16 @@ namespace mixcal::core {
 SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
                              const at::Tensor& labels, int num_bins,
                              double temperature = 1.0);
+
+// The row-wise softmax of z * scale for z [n, k] (row-major, float64,
+// scale > 0) in the pieces the metrics and the fits use: top[i], each row's
+// first largest entry; e_ij = exp((z_ij - z_i,top[i]) * scale), the
+// exponentials in one vectorised call; sum[i] = sum_j e_ij. So
+// p_ij = e_ij / sum[i] and log p_ij = (z_ij - z_i,top[i]) * scale -
+// log sum[i]. The vectors are resized.
+void ScaledSoftmax(const double* z, int64_t n, int64_t k, double scale,
+                   std::vector<double>* e, std::vector<int64_t>* top,
+                   std::vector<double>* sum);
 
 // Top-label confidences (float32, CPU) of logits / temperature.
 at::Tensor TopConfidence(const at::Tensor& logits, double temperature = 1.0);
