@@ -5,8 +5,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <numeric>
-#include <random>
 #include <utility>
 #include <vector>
 
@@ -394,9 +392,9 @@ void DrawCounts(uint64_t* state, size_t n, int32_t* counts) {
 // The draw counts of every resample (row r: resample r) depend only on
 // (n, resamples, seed), and an epoch bootstraps the same test examples on
 // each calibrator's split: the last four tables are kept, as bytes, each
-// where it fits in kDrawTableBytes and no count passes 255 (else null: the
-// caller draws each resample again). Drawing took two thirds of the
-// interval's time.
+// where it fits in draw_table_bytes (16 MiB) and no count passes 255 (else
+// null: the caller draws each resample again). Drawing took two thirds of
+// the interval's time.
 struct DrawTable {
   size_t n = 0;
   int resamples = 0;

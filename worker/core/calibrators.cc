@@ -39,14 +39,10 @@ std::string Numbers(const at::Tensor& t) {
   return absl::StrCat("[", absl::StrJoin(s, ","), "]");
 }
 
-}  // namespace
-
-namespace {
-
 // L-BFGS from the same start: for matrix scaling past kMaxNewtonParameters,
 // where a dense Hessian is too large.
 ScalingFit FitScalingLbfgs(calib::Calibrator kind, const at::Tensor& logits,
-                      const at::Tensor& labels, double temperature) {
+                           const at::Tensor& labels, double temperature) {
   ScalingFit fit;
   fit.kind = kind;
   // The trainer evaluates in inference mode; fitting needs gradients, and
@@ -198,9 +194,9 @@ class ScalingObjective {
 };
 
 // A Hessian term in float32, terms below 1e-30 (far under the 1e-9 added to
-// the diagonal) as 0: products of tiny probabilities would otherwise be
-// subnormal floats, which the processor handles in slow microcode (the
-// Dirichlet fit's inputs, log probabilities, make many).
+// the diagonal) as 0: products of tiny probabilities or inputs would
+// otherwise be subnormal floats, which the processor handles in slow
+// microcode.
 float HessianTerm(double v) {
   return std::fabs(v) < 1e-30 ? 0.0f : static_cast<float>(v);
 }
@@ -253,7 +249,9 @@ int64_t PairIndex(int64_t a, int64_t b, int64_t n) {
 // the products over the pairs j <= l and a <= b suffice, C = Q^T V with
 // rows Q_i = (p_ij p_il) and V_i = (x_ia x_ib), and D = P^T V for the
 // diagonal term: a third of the multiplications of - sum_i u_i u_i^T. V
-// depends on the inputs only, so it is formed once a fit.
+// depends on the inputs only, so it is formed once a fit. (Vector scaling
+// frees only 2K of the K(K + 1) entries, where the pairs of all classes
+// would cost more than they save: SampledHessian.)
 class FullHessian {
  public:
   // The Hessian's rows: i = 0, stride, 2 stride, ... (m of them).
