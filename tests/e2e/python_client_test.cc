@@ -30,6 +30,15 @@ v1::Sweep RunSweep(Cluster& c, const v1::SweepSpec& spec) {
   return sweep;
 }
 
+// The shell command that runs client/python/`script` with `args` against
+// the cluster's coordinator (Debian's Python, the stubs built here).
+std::string PythonCommand(const Cluster& c, const std::string& script,
+                          const std::string& args) {
+  return std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS +
+         " /usr/bin/python3 " + MIXCAL_SOURCE_DIR + "/client/python/" + script +
+         " " + args + " --address 127.0.0.1:" + std::to_string(c.port());
+}
+
 // Runs a shell command; its output and exit status.
 std::pair<std::string, int> RunShell(const std::string& cmd) {
   FILE* p = popen(cmd.c_str(), "r");
@@ -48,11 +57,9 @@ TEST(PythonClientTest, LoadsASweepIntoPandasAndAgreesWithTheSummary) {
   ASSERT_FALSE(::testing::Test::HasFailure());
 
   const std::string cmd =
-      std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS +
-      " /usr/bin/python3 " + MIXCAL_SOURCE_DIR +
-      "/client/python/metrics_to_pandas.py" + " --sweep " +
-      std::to_string(sweep.id()) +
-      " --address 127.0.0.1:" + std::to_string(c.port()) + " 2>&1";
+      PythonCommand(c, "metrics_to_pandas.py",
+                    "--sweep " + std::to_string(sweep.id())) +
+      " 2>&1";
   const auto [out, status] = RunShell(cmd);
   ASSERT_EQ(status, 0) << out;
   EXPECT_NE(out.find("rows 8, jobs 4, epochs 2"), std::string::npos) << out;
@@ -82,10 +89,8 @@ TEST(PythonClientTest, LoadsASweepIntoPandasAndAgreesWithTheSummary) {
 
   // A sweep that does not exist is an error, not an empty table.
   const std::string missing =
-      std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS +
-      " /usr/bin/python3 " + MIXCAL_SOURCE_DIR +
-      "/client/python/metrics_to_pandas.py --sweep 999 --address " +
-      "127.0.0.1:" + std::to_string(c.port()) + " >/dev/null 2>&1";
+      PythonCommand(c, "metrics_to_pandas.py", "--sweep 999") +
+      " >/dev/null 2>&1";
   EXPECT_NE(std::system(missing.c_str()), 0);
 }
 
@@ -99,10 +104,9 @@ TEST(PythonClientTest, KeptPredictionsLoadIntoNumPyAndMatchTheStoredMetrics) {
   ASSERT_FALSE(::testing::Test::HasFailure());
   const int64_t job = sweep.job_ids(0);
   const std::string cmd =
-      std::string("MIXCAL_PYTHON_STUBS=") + MIXCAL_PYTHON_STUBS +
-      " /usr/bin/python3 " + MIXCAL_SOURCE_DIR +
-      "/client/python/predictions_to_numpy.py --job " + std::to_string(job) +
-      " --address 127.0.0.1:" + std::to_string(c.port()) + " 2>&1";
+      PythonCommand(c, "predictions_to_numpy.py",
+                    "--job " + std::to_string(job)) +
+      " 2>&1";
   const auto [out, status] = RunShell(cmd);
   ASSERT_EQ(status, 0) << out;
   EXPECT_NE(out.find("epoch 2, split test: 512 examples x 4 classes"),
