@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <mutex>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/parse.h"
@@ -86,6 +91,16 @@ bool ParseProgramFlags(int argc, char** argv, absl::string_view usage) {
 
 void TurnOffMutexDeadlockDetection() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
+
+void KeepFreedMemory() {
+#if defined(__GLIBC__)
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  });
+#endif
 }
 
 }  // namespace mixcal

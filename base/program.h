@@ -42,6 +42,18 @@ bool ParseProgramFlags(int argc, char** argv, absl::string_view usage);
 // load). The programs turn it off; the tests keep it.
 void TurnOffMutexDeadlockDetection();
 
+// With glibc's default settings a freed block of 128 KiB or more goes back
+// to the system and is faulted in again, page by page, when next allocated.
+// The worker's CPU evaluation batches (a few to tens of MiB) paid about half
+// their time for it (533,000 page faults in three quickstart epochs, 66,000
+// with this; evaluation 0.83 -> 0.44 s per epoch), and a report carrying
+// kept predictions (240 KB) paid it in every copy on both ends of the
+// stream. Blocks below 32 MiB now come from the heap and up to 64 MiB of
+// free heap stays with the process; larger blocks are still mapped and
+// returned (docs/benchmarks.md). Process-wide, set once; the worker, the
+// coordinator and the benchmarks that stand for them call it.
+void KeepFreedMemory();
+
 }  // namespace mixcal
 
 #endif  // MIXCAL_BASE_PROGRAM_H_

@@ -11,8 +11,9 @@
 // Prints one JSON line at the end for bench/dispatch_bench.sh.
 //
 //   mixcal-bench-dispatch [--jobs 1000] [--reports 100] [--workers 32]
-//                         [--window 64] [--no-unary] [--coordinator HOST:PORT]
-//                         [--predictions ROWS]
+//                         [--window 64] [--no-unary] [--no-dispatch]
+//                         [--coordinator HOST:PORT] [--predictions ROWS]
+// --no-unary and --no-dispatch leave out the unary reference and part 2.
 // With --predictions each job's last epoch report also carries kept
 // predictions of ROWS examples x 10 classes (float16, as a worker keeps the
 // test split: 10000 for Fashion-MNIST), to measure what keeping them costs
@@ -449,7 +450,7 @@ void PrintThroughput(const char* what, const Throughput& t, int jobs,
 int main(int argc, char** argv) {
   mixcal::TurnOffMutexDeadlockDetection();
   int jobs = 1000, reports = 100, workers = 32, window = 64;
-  bool unary = true;
+  bool unary = true, dispatch = true;
   std::string external;  // a running mixcal-coordinator instead of one here
   for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
@@ -474,19 +475,24 @@ int main(int argc, char** argv) {
       ++i;
     } else if (f == "--no-unary") {
       unary = false;
+    } else if (f == "--no-dispatch") {
+      dispatch = false;
     } else if (f == "--predictions") {
       absl::SimpleAtoi(v, &g_prediction_rows);
       ++i;
     } else {
       std::fprintf(stderr,
                    "usage: mixcal-bench-dispatch [--jobs 1000] [--reports 100] "
-                   "[--workers 32] [--window 64] [--no-unary] "
+                   "[--workers 32] [--window 64] [--no-unary] [--no-dispatch] "
                    "[--predictions ROWS] "
                    "[--coordinator HOST:PORT [--coordinator_pid PID]]\n");
       return 2;
     }
   }
   if (window < 1) window = 1;
+  // This process stands for the coordinator and the workers, and both set
+  // this (base/program.h).
+  mixcal::KeepFreedMemory();
   const fs::path dir = fs::temp_directory_path() /
                        ("mixcal-bench-dispatch-" + std::to_string(getpid()));
   std::unique_ptr<mixcal::server::Coordinator> coordinator;
@@ -523,7 +529,7 @@ int main(int argc, char** argv) {
 
   // --- 2: dispatch latency, queued -> acquired, with idle workers waiting ---
   std::vector<double> dispatch_ms;
-  {
+  if (dispatch) {
     std::atomic<bool> stop{false};
     std::mutex dmu;
     std::vector<Clock::time_point> submitted;  // per sweep, in order
@@ -585,12 +591,13 @@ int main(int argc, char** argv) {
       if (t1 > t0) dispatch_ms.push_back(Ms(t1 - t0));
     }
   }
-  std::printf(
-      "mixcal: dispatch latency, submit -> acquired by an idle worker (%zu "
-      "jobs): median "
-      "%.2f ms, p99 %.2f ms\n",
-      dispatch_ms.size(), Percentile(dispatch_ms, 0.5),
-      Percentile(dispatch_ms, 0.99));
+  if (dispatch) {
+    std::printf(
+        "mixcal: dispatch latency, submit -> acquired by an idle worker (%zu "
+        "jobs): median %.2f ms, p99 %.2f ms\n",
+        dispatch_ms.size(), Percentile(dispatch_ms, 0.5),
+        Percentile(dispatch_ms, 0.99));
+  }
   std::printf(
       "{\"jobs\":%d,\"window\":%d,\"reports\":%lld,\"seconds\":%.4f,"
       "\"reports_per_sec\":%.1f,\"jobs_per_sec\":%.2f,\"stored\":%lld,"

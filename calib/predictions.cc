@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace mixcal::calib {
 
@@ -93,24 +94,42 @@ absl::StatusOr<std::vector<float>> DecodeProbabilities(absl::string_view bytes,
   return out;
 }
 
-absl::StatusOr<std::vector<int32_t>> DecodeLabels(absl::string_view bytes,
-                                                  int64_t count, int classes) {
+namespace {
+uint32_t LabelAt(const unsigned char* p, int64_t i) {
+  return p[4 * i] | (p[4 * i + 1] << 8) | (p[4 * i + 2] << 16) |
+         (static_cast<uint32_t>(p[4 * i + 3]) << 24);
+}
+}  // namespace
+
+absl::Status CheckLabels(absl::string_view bytes, int64_t count, int classes) {
   if (count < 0 || static_cast<int64_t>(bytes.size()) != 4 * count) {
     return absl::DataLossError(absl::StrCat("labels hold ", bytes.size(),
                                             " bytes; ", count,
                                             " int32 labels need ", 4 * count));
   }
-  std::vector<int32_t> out(static_cast<size_t>(count));
+  // One pass without a branch per label (a negative label is a large
+  // unsigned one); the first bad label is looked for only when there is one.
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  for (int64_t i = 0; i < count; ++i) {
-    const uint32_t v = p[4 * i] | (p[4 * i + 1] << 8) | (p[4 * i + 2] << 16) |
-                       (static_cast<uint32_t>(p[4 * i + 3]) << 24);
-    out[i] = static_cast<int32_t>(v);
-    if (out[i] < 0 || out[i] >= classes) {
-      return absl::DataLossError(absl::StrCat("label ", i, " is ", out[i],
+  uint32_t largest = 0;
+  for (int64_t i = 0; i < count; ++i) largest = std::max(largest, LabelAt(p, i));
+  if (count == 0 || largest < static_cast<uint32_t>(classes)) {
+    return absl::OkStatus();
+  }
+  for (int64_t i = 0;; ++i) {
+    const auto label = static_cast<int32_t>(LabelAt(p, i));
+    if (label < 0 || label >= classes) {
+      return absl::DataLossError(absl::StrCat("label ", i, " is ", label,
                                               ", outside [0, ", classes, ")"));
     }
   }
+}
+
+absl::StatusOr<std::vector<int32_t>> DecodeLabels(absl::string_view bytes,
+                                                  int64_t count, int classes) {
+  MIXCAL_RETURN_IF_ERROR(CheckLabels(bytes, count, classes));
+  std::vector<int32_t> out(static_cast<size_t>(count));
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<int32_t>(LabelAt(p, i));
   return out;
 }
 

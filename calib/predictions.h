@@ -36,6 +36,8 @@ absl::StatusOr<std::vector<float>> DecodeProbabilities(absl::string_view bytes,
                                                        int classes);
 absl::StatusOr<std::vector<int32_t>> DecodeLabels(absl::string_view bytes,
                                                   int64_t count, int classes);
+// DecodeLabels' checks alone, without the copy.
+absl::Status CheckLabels(absl::string_view bytes, int64_t count, int classes);
 
 // The labelled metrics of probabilities, as the trainer computes them from
 // logits (reference/methods-and-metrics.md): accuracy, NLL (of the

@@ -48,9 +48,11 @@ class CoordinatorImpl {
         hub_(store_.get(), o.watch_buffer_bytes),
         dispatcher_(store_.get(), o.lease_ms * 1000, clock_,
                     [this](const v1::Job& j) { hub_.PublishJob(j); }),
-        writer_([this](std::vector<ReportWriter::Item>& batch) {
-          return StoreReports(batch);
-        }),
+        writer_(
+            [this](v1::WorkerReport* r) { return store_->PrepareReport(r); },
+            [this](std::vector<ReportWriter::Item>& batch) {
+              return StoreReports(batch);
+            }),
         reaper_(store_.get(),
                 absl::Milliseconds(std::max<int64_t>(50, o.lease_ms / 10)),
                 clock_, o.lease_ms * 1000, [this](const storage::ExpireResult& r) { Expired(r); }),
@@ -74,9 +76,15 @@ class CoordinatorImpl {
   std::vector<storage::ReportResult> StoreReports(
       std::vector<ReportWriter::Item>& batch) {
     std::vector<const v1::WorkerReport*> reports;
+    std::vector<const storage::PreparedReport*> prepared;
     reports.reserve(batch.size());
-    for (const ReportWriter::Item& it : batch) reports.push_back(&it.report);
-    std::vector<storage::ReportResult> results = store_->StoreReports(reports);
+    prepared.reserve(batch.size());
+    for (const ReportWriter::Item& it : batch) {
+      reports.push_back(&it.report);
+      prepared.push_back(&it.prepared);
+    }
+    std::vector<storage::ReportResult> results =
+        store_->StoreReports(reports, prepared);
     NotifyHandBacks(batch, results);
     if (!hub_.Any()) return results;
     // Each job read once per batch, not once per report.

@@ -89,6 +89,9 @@ constexpr const char* kUsage =
 
 int main(int argc, char** argv) {
   if (!mixcal::ParseProgramFlags(argc, argv, kUsage)) return 0;  // --help
+  // Reports with kept predictions (a few hundred KB each) are received,
+  // parsed and stored without a page fault per page (base/program.h).
+  mixcal::KeepFreedMemory();
   // Every client holds a socket: the common soft limit of 1,024 would let
   // a crowd of connections stop the coordinator from accepting any more.
   // (Logged once serving: a start-up error is one line on its own.)

@@ -36,6 +36,11 @@ class ReportStream
   }
 
   void OnReadDone(bool ok) override {
+    // Checked, and its kept predictions written, on this thread and
+    // outside the lock (no other read is started until this one is
+    // submitted).
+    storage::PreparedReport prepared;
+    if (ok) prepared = writer_->Prepare(&incoming_);
     Act(Locked([&] {
       if (!ok) {
         reads_done_ = true;
@@ -43,7 +48,7 @@ class ReportStream
       }
       if (failed_ || finished_) return;  // dying: the report is not acked
       ++pending_;
-      writer_->Submit(this, std::move(incoming_));
+      writer_->Submit(this, std::move(incoming_), std::move(prepared));
       incoming_.Clear();
       if (Backlog() < kWindow) {
         read_now_ = true;

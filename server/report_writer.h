@@ -6,7 +6,9 @@
 // ReportEpoch calls) are queued here and stored by one thread, everything
 // waiting (up to 2,048) in one transaction; a second thread sends each
 // stream its acks, in order, so the writer goes straight on to the next
-// batch (docs/coordinator.md).
+// batch (docs/coordinator.md). What needs no lock or row, a report's own
+// checks and its kept predictions' bytes, is done before it is queued, on
+// the thread that received it (storage::Store::PrepareReport).
 
 #include <deque>
 #include <functional>
@@ -37,27 +39,40 @@ class ReportWriter {
     ReportStream* stream;  // or null, and then `waiter` is set
     Waiter* waiter;
     v1::WorkerReport report;
+    storage::PreparedReport prepared;
   };
+  // Checks a report and writes its predictions' bytes (dropping them from
+  // the report), on the caller's thread.
+  using PrepareFn = std::function<storage::PreparedReport(v1::WorkerReport*)>;
   // Stores a batch; returns each report's result, in order.
   using StoreFn =
       std::function<std::vector<storage::ReportResult>(std::vector<Item>&)>;
 
-  explicit ReportWriter(StoreFn store) : store_(std::move(store)) {
+  ReportWriter(PrepareFn prepare, StoreFn store)
+      : prepare_(std::move(prepare)), store_(std::move(store)) {
     thread_ = std::thread([this] { Loop(); });
     acker_ = std::thread([this] { AckLoop(); });
   }
   ~ReportWriter() { Stop(); }
 
-  void Submit(ReportStream* stream, v1::WorkerReport&& report) {
+  // PrepareFn's answer for `report`, to Submit with it.
+  storage::PreparedReport Prepare(v1::WorkerReport* report) {
+    return prepare_(report);
+  }
+  void Submit(ReportStream* stream, v1::WorkerReport&& report,
+              storage::PreparedReport&& prepared) {
     absl::MutexLock lock(&mu_);
-    queue_.push_back({stream, nullptr, std::move(report)});
+    queue_.push_back(
+        {stream, nullptr, std::move(report), std::move(prepared)});
   }
   // Stores one report with whatever else is waiting; blocks until it is.
   storage::ReportResult StoreOne(v1::WorkerReport&& report) {
     Waiter waiter;
+    storage::PreparedReport prepared = Prepare(&report);
     {
       absl::MutexLock lock(&mu_);
-      queue_.push_back({nullptr, &waiter, std::move(report)});
+      queue_.push_back(
+          {nullptr, &waiter, std::move(report), std::move(prepared)});
     }
     waiter.done.WaitForNotification();
     return std::move(waiter.result);
@@ -87,6 +102,7 @@ class ReportWriter {
   void Loop();
   void AckLoop();
 
+  PrepareFn prepare_;
   StoreFn store_;
   absl::Mutex mu_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);

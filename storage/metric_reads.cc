@@ -508,7 +508,8 @@ absl::Status Store::PredictionBytes(const Statement& s, int first,
     return absl::OkStatus();
   }
   const std::string what = absl::StrCat("job ", job_id, "'s kept predictions");
-  if (blobs_ == nullptr) {
+  const std::shared_ptr<BlobFile> blobs = Blobs();
+  if (blobs == nullptr) {
     return absl::DataLossError(
         absl::StrCat(what, " are in a predictions file this store has none of"));
   }
@@ -521,7 +522,7 @@ absl::Status Store::PredictionBytes(const Statement& s, int first,
         what, ": the row names ", ref.bytes, " bytes, ", count, " x ", classes,
         " predictions need ", probability_bytes + 4 * count));
   }
-  MIXCAL_ASSIGN_OR_RETURN(std::string bytes, blobs_->Read(ref, what));
+  MIXCAL_ASSIGN_OR_RETURN(std::string bytes, blobs->Read(ref, what));
   labels->assign(bytes, static_cast<size_t>(probability_bytes),
                  std::string::npos);
   bytes.resize(static_cast<size_t>(probability_bytes));

@@ -219,15 +219,59 @@ absl::Status Store::ReportEpoch(const v1::ReportEpochRequest& report) {
 }
 
 std::vector<ReportResult> Store::StoreReports(
-    absl::Span<const v1::WorkerReport* const> reports) {
+    absl::Span<const v1::WorkerReport* const> reports,
+    absl::Span<const PreparedReport* const> prepared) {
   std::vector<ReportItem> items;
   items.reserve(reports.size());
-  for (const v1::WorkerReport* r : reports) {
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const v1::WorkerReport* r = reports[i];
     items.push_back({r->has_epoch() ? &r->epoch() : nullptr,
                      r->has_checkpoint() ? &r->checkpoint() : nullptr,
-                     r->has_finish() ? &r->finish() : nullptr});
+                     r->has_finish() ? &r->finish() : nullptr,
+                     i < prepared.size() ? prepared[i] : nullptr});
   }
   return StoreItems(items);
+}
+
+namespace {
+// A report's own checks, before any lease or row is looked at.
+absl::Status CheckReport(const v1::ReportEpochRequest* epoch,
+                         const v1::ReportCheckpointRequest* checkpoint,
+                         const v1::FinishJobRequest* finish) {
+  if (epoch != nullptr) return ValidateReport(*epoch);
+  if (checkpoint != nullptr) return ValidateCheckpoint(checkpoint->path());
+  if (finish != nullptr) return ValidateOutcome(finish->outcome());
+  return absl::InvalidArgumentError(
+      "report must hold an epoch, a checkpoint or a finish");
+}
+}  // namespace
+
+PreparedReport Store::PrepareReport(v1::WorkerReport* report) {
+  PreparedReport out;
+  out.checked = CheckReport(report->has_epoch() ? &report->epoch() : nullptr,
+                            report->has_checkpoint() ? &report->checkpoint() : nullptr,
+                            report->has_finish() ? &report->finish() : nullptr);
+  if (!out.checked.ok() || !report->has_epoch() ||
+      report->epoch().predictions_size() == 0) {
+    return out;
+  }
+  const std::shared_ptr<BlobFile> blobs = Blobs();
+  if (blobs == nullptr) return out;  // the bytes go in the rows
+  for (const v1::Predictions& p : report->epoch().predictions()) {
+    absl::StatusOr<BlobRef> ref = blobs->Append(p.probabilities(), p.labels());
+    if (!ref.ok()) {
+      out.appended = ref.status();
+      out.predictions.clear();
+      return out;
+    }
+    out.predictions.push_back({ref->offset, ref->bytes, ref->hash});
+  }
+  out.in_file = true;
+  for (v1::Predictions& p : *report->mutable_epoch()->mutable_predictions()) {
+    std::string().swap(*p.mutable_probabilities());
+    std::string().swap(*p.mutable_labels());
+  }
+  return out;
 }
 
 std::vector<ReportResult> Store::StoreItems(
@@ -237,17 +281,9 @@ std::vector<ReportResult> Store::StoreItems(
   std::vector<size_t> where;
   for (size_t i = 0; i < items.size(); ++i) {
     const ReportItem& it = items[i];
-    absl::Status s;
-    if (it.epoch != nullptr) {
-      s = ValidateReport(*it.epoch);
-    } else if (it.checkpoint != nullptr) {
-      s = ValidateCheckpoint(it.checkpoint->path());
-    } else if (it.finish != nullptr) {
-      s = ValidateOutcome(it.finish->outcome());
-    } else {
-      s = absl::InvalidArgumentError(
-          "report must hold an epoch, a checkpoint or a finish");
-    }
+    const absl::Status s =
+        it.prepared != nullptr ? it.prepared->checked
+                               : CheckReport(it.epoch, it.checkpoint, it.finish);
     results[i].status = s;
     if (s.ok()) {
       valid.push_back(it);
@@ -359,7 +395,7 @@ absl::Status Store::WriteBatch(absl::Span<const ReportItem> items,
     if (savepoints) MIXCAL_RETURN_IF_ERROR(exec_cached("SAVEPOINT report"));
     absl::Status s;
     if (it.epoch != nullptr) {
-      s = WriteReportRows(*it.epoch);
+      s = WriteReportRows(*it.epoch, it.prepared);
     } else if (it.checkpoint != nullptr) {
       s = CheckpointLocked(it.checkpoint->lease(), it.checkpoint->epoch(),
                            it.checkpoint->path());
@@ -418,7 +454,8 @@ absl::Status Store::SetLastEpoch(int64_t job, uint32_t epoch) {
   return last->Bind(1, epoch).Bind(2, job).Run();
 }
 
-absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
+absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report,
+                                    const PreparedReport* prepared) {
   const int64_t job = report.lease().job_id();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement put,
@@ -448,7 +485,18 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
                     "split, count, classes, probabilities, labels, attempt, "
                     "file_offset, file_bytes, file_hash) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    for (const v1::Predictions& p : report.predictions()) {
+    // Appended by PrepareReport already, or here.
+    if (prepared != nullptr) {
+      MIXCAL_RETURN_IF_ERROR(prepared->appended);
+      if (prepared->in_file && static_cast<int>(prepared->predictions.size()) !=
+                                   report.predictions_size()) {
+        return absl::InternalError("prepared predictions do not match the report");
+      }
+    }
+    const std::shared_ptr<BlobFile> blobs =
+        prepared != nullptr && prepared->in_file ? nullptr : Blobs();
+    for (int k = 0; k < report.predictions_size(); ++k) {
+      const v1::Predictions& p = report.predictions(k);
       put_pred->Reset();
       put_pred->Bind(1, job)
           .Bind(2, p.epoch())
@@ -456,15 +504,20 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report) {
           .Bind(4, p.count())
           .Bind(5, p.classes())
           .Bind(8, report.lease().attempt());
-      if (blobs_ != nullptr) {
+      std::optional<BlobRef> ref;
+      if (prepared != nullptr && prepared->in_file) {
+        const PreparedReport::Bytes& b = prepared->predictions[k];
+        ref = BlobRef{b.offset, b.bytes, b.hash};
+      } else if (blobs != nullptr) {
         // The bytes first, then the row that points at them (blob_file.h).
-        MIXCAL_ASSIGN_OR_RETURN(BlobRef ref,
-                                blobs_->Append(p.probabilities(), p.labels()));
+        MIXCAL_ASSIGN_OR_RETURN(ref, blobs->Append(p.probabilities(), p.labels()));
+      }
+      if (ref) {
         put_pred->BindBlob(6, "")
             .BindBlob(7, "")
-            .Bind(9, ref.offset)
-            .Bind(10, ref.bytes)
-            .Bind(11, static_cast<int64_t>(ref.hash));
+            .Bind(9, ref->offset)
+            .Bind(10, ref->bytes)
+            .Bind(11, static_cast<int64_t>(ref->hash));
       } else {
         put_pred->BindBlob(6, p.probabilities())
             .BindBlob(7, p.labels())

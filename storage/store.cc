@@ -155,6 +155,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     absl::StatusOr<std::unique_ptr<BlobFile>> blobs =
         BlobFile::Open(options.path + ".predictions");
     if (!blobs.ok()) return named(blobs.status());
+    absl::MutexLock lock(&store->blobs_mu_);
     store->blobs_ = *std::move(blobs);
   }
   return store;
@@ -162,9 +163,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
 
 absl::Status Store::SetPredictionsFileForTesting(const std::string& path) {
   MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<BlobFile> f, BlobFile::Open(path));
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&blobs_mu_);
   blobs_ = std::move(f);
   return absl::OkStatus();
+}
+
+std::shared_ptr<BlobFile> Store::Blobs() const {
+  absl::MutexLock lock(&blobs_mu_);
+  return blobs_;
 }
 
 absl::StatusOr<int> Store::SchemaVersion() {

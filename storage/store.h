@@ -87,6 +87,23 @@ struct ReportResult {
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
 };
 
+// A report's own checks, and its kept predictions' bytes appended to the
+// predictions file, done by PrepareReport on the thread that received the
+// report, before StoreReports: the bytes (240 KB for Fashion-MNIST's test
+// split) are hashed and written by the receiving threads side by side, and
+// the report writer's one thread only inserts the rows that point at them.
+struct PreparedReport {
+  absl::Status checked;   // the report's refusal (InvalidArgument), if any
+  absl::Status appended;  // writing its predictions' bytes (a full disk)
+  // Where each of epoch().predictions() went, when they went to the file.
+  struct Bytes {
+    int64_t offset = 0, bytes = 0;
+    uint64_t hash = 0;
+  };
+  std::vector<Bytes> predictions;
+  bool in_file = false;
+};
+
 // Who submits a sweep, and how much of the queue one submitter may hold:
 // past either limit CreateSweep is ResourceExhausted and stores nothing.
 struct SubmitQuota {
@@ -230,8 +247,18 @@ class Store {
   // epoch metrics (as ReportEpoch), checkpoints (as RecordCheckpoint) and
   // finishes (as FinishJob, whose state comes back in the result). Each is
   // fenced and refused on its own.
+  // `prepared`, when given, holds PrepareReport's answer for each report
+  // (null: not prepared), and those are not checked or appended again.
   std::vector<ReportResult> StoreReports(
-      absl::Span<const v1::WorkerReport* const> reports);
+      absl::Span<const v1::WorkerReport* const> reports,
+      absl::Span<const PreparedReport* const> prepared = {});
+  // A report's checks and its kept predictions' bytes, without the store's
+  // lock (struct PreparedReport). The bytes written are dropped from
+  // `report` (the rows need only where they went), so a queued report
+  // holds a few hundred bytes, not 240 KB. Bytes of a report then refused
+  // (a stale lease) stay in the predictions file unreferenced, as those of
+  // a replaced report do.
+  PreparedReport PrepareReport(v1::WorkerReport* report);
   // Records the newest checkpoint (fenced like ReportEpoch).
   absl::Status RecordCheckpoint(const v1::Lease& lease, uint32_t epoch,
                                 const std::string& path);
@@ -296,12 +323,16 @@ class Store {
   absl::StatusOr<v1::Job> TransitionJob(
       int64_t job_id, std::initializer_list<v1::JobState> from,
       const char* verb, const char* event, const char* update_sql);
-  // One of a batch of reports: exactly one pointer set.
+  // One of a batch of reports: exactly one of the first three set.
   struct ReportItem {
     const v1::ReportEpochRequest* epoch;
     const v1::ReportCheckpointRequest* checkpoint;
     const v1::FinishJobRequest* finish;
+    const PreparedReport* prepared = nullptr;
   };
+  // The predictions file, or null (a ":memory:" store keeps the bytes in
+  // the rows).
+  std::shared_ptr<BlobFile> Blobs() const;
   std::vector<ReportResult> StoreItems(absl::Span<const ReportItem> items);
   std::vector<ReportResult> WriteItems(absl::Span<const ReportItem> items)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -325,7 +356,8 @@ class Store {
       const std::optional<std::pair<std::string, double>>& ref,
       std::vector<v1::SummaryRow>* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A report's rows, its lease already checked.
-  absl::Status WriteReportRows(const v1::ReportEpochRequest& report)
+  absl::Status WriteReportRows(const v1::ReportEpochRequest& report,
+                               const PreparedReport* prepared)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReadBins(v1::EpochMetrics* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A predictions row's probabilities and labels, from columns `first`..
@@ -355,7 +387,8 @@ class Store {
   std::map<std::pair<int64_t, int64_t>, uint32_t> unstored_
       ABSL_GUARDED_BY(mu_);
   // "<path>.predictions"; null for ":memory:" (the bytes stay in the rows).
-  std::unique_ptr<BlobFile> blobs_;
+  mutable absl::Mutex blobs_mu_;
+  std::shared_ptr<BlobFile> blobs_ ABSL_GUARDED_BY(blobs_mu_);
 };
 
 }  // namespace mixcal::storage

@@ -28,8 +28,9 @@ struct BlobRef {
 
 // A 64-bit hash of the bytes (four multiply-xor lanes over 8-byte words):
 // it detects torn or lost writes, not tampering. Not zlib's CRC-32, which
-// the CLI uses: on the report writer's one thread it took about three times
-// as long (0.056 ms per 240 KB) and the report stream measured 0.84-0.90 of
+// the CLI uses: when the report writer's one thread hashed (before
+// Store::PrepareReport moved it to the receiving threads) it took about
+// three times as long (0.056 ms per 240 KB) and the report stream measured 0.84-0.90 of
 // its throughput with it (3 runs) against a median of 0.915 with this (6
 // runs, 0.79-0.94; docs/benchmarks.md).
 uint64_t BlobHash(absl::string_view a, absl::string_view b = {});

@@ -60,6 +60,24 @@ TEST(PredictionsCodecTest, LittleEndianRowsAndCheckedSizes) {
   EXPECT_NE(bad.status().message().find("outside [0, 1)"), std::string::npos);
 }
 
+TEST(PredictionsCodecTest, CheckLabelsNamesTheFirstBadLabel) {
+  EXPECT_TRUE(CheckLabels(EncodeLabels({0, 2, 1, 2}), 4, 3).ok());
+  EXPECT_TRUE(CheckLabels("", 0, 3).ok());
+  // -1 is a large unsigned value: caught, and named as -1.
+  absl::Status neg = CheckLabels(EncodeLabels({0, 1, -1, 5}), 4, 3);
+  EXPECT_EQ(neg.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(neg.message().find("label 2 is -1, outside [0, 3)"),
+            std::string::npos)
+      << neg.message();
+  absl::Status big = CheckLabels(EncodeLabels({0, 1, 2, 3}), 4, 3);
+  EXPECT_NE(big.message().find("label 3 is 3"), std::string::npos)
+      << big.message();
+  absl::Status size = CheckLabels(std::string(7, '\0'), 2, 3);
+  EXPECT_NE(size.message().find("labels hold 7 bytes; 2 int32 labels need 8"),
+            std::string::npos)
+      << size.message();
+}
+
 TEST(ProbabilityMetricsTest, SmallCaseByHand) {
   // Three examples, two classes, 2 bins:
   //   p = (0.75, 0.25) label 0: correct, conf 0.75 (bin 2), nll -ln .75

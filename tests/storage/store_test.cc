@@ -1455,6 +1455,90 @@ TEST_F(StoreTest, AJobNeverFinishesOrCheckpointsPastAnEpochThatWasNotStored) {
   EXPECT_EQ(kept->probabilities(), reports[1].epoch().predictions(0).probabilities());
 }
 
+TEST_F(StoreTest, PreparedReportsWriteTheirBytesOnceAndKeepEveryRefusal) {
+  // The coordinator's path: each report is prepared (checked, its bytes
+  // appended) where it was received, then stored in a batch.
+  store_->CreateSweep(Spec("prepared", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  const std::string file = path_ + ".predictions";
+  const auto file_size = [&] {
+    return static_cast<int64_t>(fs::file_size(file));
+  };
+  std::vector<v1::WorkerReport> reports(4);
+  *reports[0].mutable_epoch()->mutable_lease() = a.lease;
+  *reports[0].mutable_epoch()->add_metrics() = Metrics(1, "test", 0.1);
+  *reports[0].mutable_epoch()->add_predictions() = MakePredictions(1, 50, 0.8f, 0);
+  // Refused by its own checks: its bytes are never written.
+  *reports[1].mutable_epoch()->mutable_lease() = a.lease;
+  *reports[1].mutable_epoch()->add_metrics() = Metrics(2, "test", 0.2);
+  *reports[1].mutable_epoch()->add_predictions() = MakePredictions(2, 50, 0.8f, 0);
+  reports[1].mutable_epoch()->mutable_predictions(0)->mutable_labels()->pop_back();
+  *reports[2].mutable_epoch()->mutable_lease() = a.lease;
+  *reports[2].mutable_epoch()->add_metrics() = Metrics(2, "test", 0.2);
+  *reports[2].mutable_epoch()->add_predictions() = MakePredictions(2, 50, 0.7f, 1);
+  *reports[3].mutable_finish()->mutable_lease() = a.lease;
+  reports[3].mutable_finish()->set_outcome(v1::SUCCEEDED);
+  const int64_t before = file_size();
+  // What was sent, to compare with what is read back: preparing drops the
+  // bytes it wrote from the report.
+  const std::vector<v1::WorkerReport> sent = reports;
+  std::vector<PreparedReport> prepared;
+  for (auto& r : reports) prepared.push_back(store_->PrepareReport(&r));
+  EXPECT_TRUE(reports[0].epoch().predictions(0).probabilities().empty());
+  EXPECT_EQ(reports[0].epoch().predictions(0).count(), 50u);
+  // A refused report keeps its bytes (nothing was written).
+  EXPECT_EQ(reports[1].epoch().predictions(0).probabilities(),
+            sent[1].epoch().predictions(0).probabilities());
+  const int64_t one = 50 * 3 * 2 + 50 * 4;  // 50 x 3 float16, 50 int32 labels
+  EXPECT_EQ(file_size() - before, 2 * one);   // reports 0 and 2, once each
+  EXPECT_EQ(prepared[1].checked.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(prepared[1].checked.message().find("predictions[0].labels"),
+            std::string::npos) << prepared[1].checked;
+  std::vector<const v1::WorkerReport*> ptrs;
+  std::vector<const PreparedReport*> pre;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    ptrs.push_back(&reports[i]);
+    pre.push_back(&prepared[i]);
+  }
+  std::vector<ReportResult> res = store_->StoreReports(ptrs, pre);
+  EXPECT_TRUE(res[0].status.ok()) << res[0].status;
+  EXPECT_EQ(res[1].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(res[2].status.ok()) << res[2].status;
+  EXPECT_TRUE(res[3].status.ok()) << res[3].status;
+  EXPECT_EQ(file_size() - before, 2 * one);  // storing wrote no bytes again
+  for (uint32_t epoch : {1u, 2u}) {
+    auto kept = store_->GetPredictions(a.lease.job_id(), epoch, "test");
+    ASSERT_TRUE(kept.ok()) << kept.status();
+    const v1::Predictions& want =
+        sent[epoch == 1 ? 0 : 2].epoch().predictions(0);
+    EXPECT_EQ(kept->probabilities(), want.probabilities());
+    EXPECT_EQ(kept->labels(), want.labels());
+  }
+  // A report prepared with the disk full leaves the same hole as one
+  // whose bytes could not be written while storing.
+  store_->CreateSweep(Spec("prepared-full", 1)).IgnoreError();
+  Assignment b = Acquire(Worker());
+  v1::WorkerReport full, finish;
+  *full.mutable_epoch()->mutable_lease() = b.lease;
+  *full.mutable_epoch()->add_metrics() = Metrics(1, "test", 0.1);
+  *full.mutable_epoch()->add_predictions() = MakePredictions(1, 50, 0.8f, 0);
+  *finish.mutable_finish()->mutable_lease() = b.lease;
+  finish.mutable_finish()->set_outcome(v1::SUCCEEDED);
+  ASSERT_TRUE(store_->SetPredictionsFileForTesting("/dev/full").ok());
+  const PreparedReport p_full = store_->PrepareReport(&full);
+  const PreparedReport p_finish = store_->PrepareReport(&finish);
+  // Not written, so not dropped: the report still holds its bytes.
+  EXPECT_FALSE(full.epoch().predictions(0).probabilities().empty());
+  EXPECT_TRUE(p_full.checked.ok());
+  EXPECT_TRUE(IsStorageFull(p_full.appended)) << p_full.appended;
+  res = store_->StoreReports({&full, &finish}, {&p_full, &p_finish});
+  EXPECT_TRUE(IsStorageFull(res[0].status)) << res[0].status;
+  EXPECT_EQ(res[1].status.code(), absl::StatusCode::kAborted) << res[1].status;
+  auto job = store_->GetJob(b.lease.job_id());
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::RUNNING);
+}
+
 TEST_F(StoreTest, AStreamedReportOfACancelledJobIsRefusedSayingCancelled) {
   store_->CreateSweep(Spec("cancelled", 1)).IgnoreError();
   Assignment a = Acquire(Worker());

@@ -9,13 +9,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <mutex>
 #include <random>
 #include <thread>
-
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -25,6 +20,7 @@
 #include "worker/core/methods.h"
 #include "worker/core/models.h"
 #include "absl/types/span.h"
+#include "base/program.h"
 #include "base/status_macros.h"
 #include "calib/calibrators.h"
 #include "calib/predictions.h"
@@ -48,25 +44,6 @@ uint64_t EpochSeed(uint64_t seed, int epoch) {
   x ^= x >> 31;
   x *= 0xBF58476D1CE4E5B9ull;
   return x ^ (x >> 29);
-}
-
-// With glibc's default settings the blocks an evaluation batch allocates
-// on the CPU (activations and convolution buffers, a few to tens of MiB)
-// went back to the system when freed and were faulted in again page by
-// page, batch after batch: about half the evaluation time on the
-// quickstart's setting (533,000 page faults in three epochs, 66,000 with
-// this; evaluation 0.83 -> 0.44 s per epoch; docs/benchmarks.md).
-// Blocks below 32 MiB now come from the heap, and up to 64 MiB of free
-// heap stays with the process; larger blocks are still mapped and
-// returned. Process-wide, set once.
-void KeepFreedMemory() {
-#if defined(__GLIBC__)
-  static std::once_flag once;
-  std::call_once(once, [] {
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  });
-#endif
 }
 
 double Seconds(Clock::time_point since) {
@@ -157,6 +134,7 @@ class TorchTrainer : public Trainer {
  public:
   absl::Status Run(const calib::TrainConfig& config,
                    const TrainHooks& hooks) override {
+    // Evaluation batches' buffers stay in the heap (base/program.h).
     KeepFreedMemory();
     try {
       return RunImpl(config, hooks);
