@@ -36,26 +36,24 @@ class ReportStream
   }
 
   void OnReadDone(bool ok) override {
-    // Checked, and its kept predictions written, on this thread and
-    // outside the lock (no other read is started until this one is
-    // submitted).
-    storage::PreparedReport prepared;
-    if (ok) prepared = writer_->Prepare(&incoming_);
-    Act(Locked([&] {
-      if (!ok) {
-        reads_done_ = true;
-        return;
-      }
-      if (failed_ || finished_) return;  // dying: the report is not acked
-      ++pending_;
-      writer_->Submit(this, std::move(incoming_), std::move(prepared));
-      incoming_.Clear();
-      if (Backlog() < kWindow) {
-        read_now_ = true;
-      } else {
-        read_paused_ = true;
-      }
-    }));
+    if (!ok) {
+      Act(Locked([&] { reads_done_ = true; }));
+      return;
+    }
+    // No other read is started until this report is submitted, so
+    // `incoming_` stays put meanwhile, and the stream's reports reach the
+    // writer in the order sent.
+    if (ReportWriter::PreparingWrites(incoming_)) {
+      // Its kept predictions are written on a preparing thread: a disk
+      // that blocks must not hold up gRPC's callback threads.
+      Act(Locked([&] { preparing_ = true; }));
+      writer_->PrepareLater(&incoming_,
+                            [this](storage::PreparedReport&& prepared) {
+                              Submit(std::move(prepared));
+                            });
+      return;
+    }
+    Submit(writer_->Prepare(&incoming_));  // checks only, on this thread
   }
 
   // From the writer's ack thread: the results of this stream's next reports.
@@ -85,6 +83,23 @@ class ReportStream
     std::optional<grpc::Status> finish;
   };
 
+  // `incoming_`, prepared, to the writer (or dropped if the stream is
+  // dying); then the next read, unless too much is unacknowledged.
+  void Submit(storage::PreparedReport&& prepared) {
+    Act(Locked([&] {
+      preparing_ = false;
+      if (failed_ || finished_) return;  // dying: the report is not acked
+      ++pending_;
+      writer_->Submit(this, std::move(incoming_), std::move(prepared));
+      incoming_.Clear();
+      if (Backlog() < kWindow) {
+        read_now_ = true;
+      } else {
+        read_paused_ = true;
+      }
+    }));
+  }
+
   // Changes state under the lock, then decides the next operations.
   template <typename F>
   Next Locked(F change) {
@@ -107,7 +122,8 @@ class ReportStream
     read_now_ = false;
     // Finish only when the writer holds nothing of this stream: after
     // Finish, OnDone deletes it.
-    if (pending_ == 0 && !writing_ && !n.read && (failed_ || reads_done_)) {
+    if (pending_ == 0 && !preparing_ && !writing_ && !n.read &&
+        (failed_ || reads_done_)) {
       finished_ = true;
       n.finish = failed_ ? grpc::Status::CANCELLED : grpc::Status::OK;
     }
@@ -130,6 +146,7 @@ class ReportStream
   absl::Mutex mu_;
   v1::ReportAcks queued_ ABSL_GUARDED_BY(mu_);
   int pending_ ABSL_GUARDED_BY(mu_) = 0;  // with the writer, not yet acked
+  bool preparing_ ABSL_GUARDED_BY(mu_) = false;  // incoming_, on a preparer
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool read_now_ ABSL_GUARDED_BY(mu_) = false;

@@ -32,6 +32,23 @@ void ReportWriter::Loop() {
   }
 }
 
+void ReportWriter::PrepareLoop() {
+  while (true) {
+    PrepareTask task;
+    {
+      absl::MutexLock lock(&prep_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(prep_mu_) {
+        return !prep_queue_.empty() || prep_stop_;
+      };
+      prep_mu_.Await(absl::Condition(&ready));
+      if (prep_queue_.empty()) return;  // stopping, and nothing waits
+      task = std::move(prep_queue_.front());
+      prep_queue_.pop_front();
+    }
+    task.done(prepare_(task.report));
+  }
+}
+
 void ReportWriter::AckLoop() {
   while (true) {
     Stored done;

@@ -7,8 +7,11 @@
 // waiting (up to 2,048) in one transaction; a second thread sends each
 // stream its acks, in order, so the writer goes straight on to the next
 // batch (docs/coordinator.md). What needs no lock or row, a report's own
-// checks and its kept predictions' bytes, is done before it is queued, on
-// the thread that received it (storage::Store::PrepareReport).
+// checks and its kept predictions' bytes, is done before it is queued
+// (storage::Store::PrepareReport): the checks on the thread that received
+// the report, the bytes of a report that keeps predictions (a file append:
+// disk I/O, which may block) on one of two preparing threads, never on
+// gRPC's callback threads.
 
 #include <deque>
 #include <functional>
@@ -52,12 +55,25 @@ class ReportWriter {
       : prepare_(std::move(prepare)), store_(std::move(store)) {
     thread_ = std::thread([this] { Loop(); });
     acker_ = std::thread([this] { AckLoop(); });
+    for (std::thread& t : preparers_) t = std::thread([this] { PrepareLoop(); });
   }
   ~ReportWriter() { Stop(); }
 
-  // PrepareFn's answer for `report`, to Submit with it.
+  // PrepareFn's answer for `report`, to Submit with it, on this thread.
   storage::PreparedReport Prepare(v1::WorkerReport* report) {
     return prepare_(report);
+  }
+  // Whether preparing `report` writes to disk (it keeps predictions): then
+  // PrepareLater, not Prepare, on a thread that must not block.
+  static bool PreparingWrites(const v1::WorkerReport& report) {
+    return report.has_epoch() && report.epoch().predictions_size() > 0;
+  }
+  // Prepares `report` on a preparing thread, then calls `done` there with
+  // the answer; `report` must stay put until then.
+  void PrepareLater(v1::WorkerReport* report,
+                    std::function<void(storage::PreparedReport&&)> done) {
+    absl::MutexLock lock(&prep_mu_);
+    prep_queue_.push_back({report, std::move(done)});
   }
   void Submit(ReportStream* stream, v1::WorkerReport&& report,
               storage::PreparedReport&& prepared) {
@@ -80,8 +96,13 @@ class ReportWriter {
   // After every stream is done (the server shut down).
   void Stop() {
     {
+      absl::MutexLock lock(&prep_mu_);
+      if (prep_stop_) return;
+      prep_stop_ = true;
+    }
+    for (std::thread& t : preparers_) t.join();  // their queue drained
+    {
       absl::MutexLock lock(&mu_);
-      if (stop_) return;
       stop_ = true;
     }
     thread_.join();
@@ -99,8 +120,13 @@ class ReportWriter {
     std::vector<Item> batch;
     std::vector<storage::ReportResult> results;
   };
+  struct PrepareTask {
+    v1::WorkerReport* report;
+    std::function<void(storage::PreparedReport&&)> done;
+  };
   void Loop();
   void AckLoop();
+  void PrepareLoop();
 
   PrepareFn prepare_;
   StoreFn store_;
@@ -112,6 +138,10 @@ class ReportWriter {
   std::deque<Stored> stored_ ABSL_GUARDED_BY(ack_mu_);
   bool ack_stop_ ABSL_GUARDED_BY(ack_mu_) = false;
   std::thread acker_;
+  absl::Mutex prep_mu_;
+  std::deque<PrepareTask> prep_queue_ ABSL_GUARDED_BY(prep_mu_);
+  bool prep_stop_ ABSL_GUARDED_BY(prep_mu_) = false;
+  std::thread preparers_[2];
 };
 
 }  // namespace mixcal::server

@@ -88,9 +88,9 @@ struct ReportResult {
 };
 
 // A report's own checks, and its kept predictions' bytes appended to the
-// predictions file, done by PrepareReport on the thread that received the
-// report, before StoreReports: the bytes (240 KB for Fashion-MNIST's test
-// split) are hashed and written by the receiving threads side by side, and
+// predictions file, done by PrepareReport before StoreReports and without
+// the store's lock: the bytes (240 KB for Fashion-MNIST's test split) are
+// hashed and written by the coordinator's other threads, side by side, and
 // the report writer's one thread only inserts the rows that point at them.
 struct PreparedReport {
   absl::Status checked;   // the report's refusal (InvalidArgument), if any
