@@ -32,21 +32,35 @@ class ReportStream
       Finish(ToGrpc(auth));
       return;
     }
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = true;
+    }
     StartRead(&incoming_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Act(Locked([&] { reads_done_ = true; }));
+      Act(Locked([&] {
+        reading_ = false;
+        reads_done_ = true;
+      }));
       return;
     }
     // No other read is started until this report is submitted, so
     // `incoming_` stays put meanwhile, and the stream's reports reach the
     // writer in the order sent.
-    if (ReportWriter::PreparingWrites(incoming_)) {
+    bool dying = false, later = false;
+    Act(Locked([&] {
+      reading_ = false;
+      dying = failed_ || finished_;
+      later = !dying && ReportWriter::PreparingWrites(incoming_);
+      if (later) preparing_ = true;  // the stream does not finish meanwhile
+    }));
+    if (dying) return;  // the report is not acked
+    if (later) {
       // Its kept predictions are written on a preparing thread: a disk
       // that blocks must not hold up gRPC's callback threads.
-      Act(Locked([&] { preparing_ = true; }));
       writer_->PrepareLater(&incoming_,
                             [this](storage::PreparedReport&& prepared) {
                               Submit(std::move(prepared));
@@ -118,11 +132,16 @@ class ReportStream
       read_paused_ = false;
       read_now_ = true;
     }
-    if (read_now_ && !failed_) n.read = true;
+    if (read_now_ && !failed_) {
+      n.read = true;
+      reading_ = true;
+    }
     read_now_ = false;
-    // Finish only when the writer holds nothing of this stream: after
-    // Finish, OnDone deletes it.
-    if (pending_ == 0 && !preparing_ && !writing_ && !n.read &&
+    // Finish only when nothing of this stream is left with the writer or
+    // a preparing thread and no read is outstanding or about to start:
+    // after Finish, OnDone deletes it, and reads are started from other
+    // threads too (a preparing thread, the ack thread).
+    if (pending_ == 0 && !preparing_ && !writing_ && !reading_ &&
         (failed_ || reads_done_)) {
       finished_ = true;
       n.finish = failed_ ? grpc::Status::CANCELLED : grpc::Status::OK;
@@ -147,6 +166,7 @@ class ReportStream
   v1::ReportAcks queued_ ABSL_GUARDED_BY(mu_);
   int pending_ ABSL_GUARDED_BY(mu_) = 0;  // with the writer, not yet acked
   bool preparing_ ABSL_GUARDED_BY(mu_) = false;  // incoming_, on a preparer
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;    // a read started, not done
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool read_now_ ABSL_GUARDED_BY(mu_) = false;

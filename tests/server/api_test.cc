@@ -1051,6 +1051,105 @@ TEST_F(ApiTest, ThousandsOfReportsOnOneStreamAreAckedOnceEachInOrder) {
   EXPECT_FALSE(open->Finish().ok());
 }
 
+TEST_F(ApiTest, KeptPredictionsOnAStreamKeepTheirOrderAndSurviveCancels) {
+  Start(false);
+  v1::Sweep sweep;
+  ASSERT_TRUE(Submit(Spec("kept"), &sweep).ok());
+  const v1::AcquireJobResponse a = Acquire(Register());
+  ASSERT_TRUE(a.has_job());
+  // Their bytes are written on a preparing thread; the reports after them
+  // (the finish) must still be stored after them.
+  constexpr int kRows = 3000, kClasses = 10;
+  std::string probs, labels;
+  for (int i = 0; i < kRows; ++i) {
+    for (int k = 0; k < kClasses; ++k) {
+      const uint16_t h = static_cast<uint16_t>((i * 7 + k * 13) % 0x3c00);
+      probs.push_back(static_cast<char>(h & 0xff));
+      probs.push_back(static_cast<char>(h >> 8));
+    }
+    const int32_t y = i % kClasses;
+    labels.append(reinterpret_cast<const char*>(&y), 4);
+  }
+  auto report = [&](uint32_t e, bool keep) {
+    v1::WorkerReport r;
+    r.set_sequence(e);
+    *r.mutable_epoch()->mutable_lease() = a.lease();
+    v1::EpochMetrics* m = r.mutable_epoch()->add_metrics();
+    m->set_epoch(e);
+    m->set_split("test");
+    if (keep) {
+      v1::Predictions* p = r.mutable_epoch()->add_predictions();
+      p->set_epoch(e);
+      p->set_split("test");
+      p->set_count(kRows);
+      p->set_classes(kClasses);
+      p->set_probabilities(probs);
+      p->set_labels(labels);
+    }
+    return r;
+  };
+  std::vector<v1::WorkerReport> out = {report(1, false), report(2, true),
+                                       report(3, true)};
+  v1::WorkerReport finish;
+  finish.set_sequence(4);
+  *finish.mutable_finish()->mutable_lease() = a.lease();
+  finish.mutable_finish()->set_outcome(v1::SUCCEEDED);
+  out.push_back(finish);
+  {
+    grpc::ClientContext ctx;
+    auto stream = workers_->StreamReports(&ctx);
+    for (const auto& r : out) ASSERT_TRUE(stream->Write(r));  // no waiting
+    stream->WritesDone();
+    std::vector<v1::ReportAck> acks;
+    v1::ReportAcks msg;
+    while (stream->Read(&msg))
+      acks.insert(acks.end(), msg.acks().begin(), msg.acks().end());
+    ASSERT_TRUE(stream->Finish().ok());
+    ASSERT_EQ(acks.size(), out.size());
+    for (size_t i = 0; i < acks.size(); ++i) {
+      EXPECT_EQ(acks[i].sequence(), i + 1);
+      EXPECT_EQ(acks[i].code(), 0) << i << ": " << acks[i].message();
+    }
+    EXPECT_EQ(acks[3].state(), v1::SUCCEEDED);
+  }
+  for (uint32_t e : {2u, 3u}) {
+    grpc::ClientContext ctx;
+    v1::GetPredictionsRequest req;
+    req.set_job_id(a.job().id());
+    req.set_epoch(e);
+    auto reader = api_->GetPredictions(&ctx, req);
+    std::string got_probs, got_labels;
+    v1::Predictions chunk;
+    while (reader->Read(&chunk)) {
+      got_probs += chunk.probabilities();
+      got_labels += chunk.labels();
+    }
+    ASSERT_TRUE(reader->Finish().ok()) << e;
+    EXPECT_EQ(got_probs, probs) << e;  // bit for bit
+    EXPECT_EQ(got_labels, labels) << e;
+  }
+
+  // Streams cancelled while their kept predictions are being written: the
+  // coordinator goes on serving (a stream ends only once nothing of it is
+  // left with the preparing threads or the writer).
+  for (int round = 0; round < 20; ++round) {
+    grpc::ClientContext ctx;
+    auto stream = workers_->StreamReports(&ctx);
+    for (uint32_t e = 1; e <= 5; ++e) {
+      if (!stream->Write(report(e, true))) break;
+    }
+    ctx.TryCancel();
+    stream->Finish();
+  }
+  grpc::ClientContext jctx;
+  v1::GetJobRequest jreq;
+  jreq.set_job_id(a.job().id());
+  v1::Job job;
+  ASSERT_TRUE(api_->GetJob(&jctx, jreq, &job).ok());
+  EXPECT_EQ(job.state(), v1::SUCCEEDED);
+  EXPECT_EQ(job.last_epoch(), 3u);
+}
+
 TEST_F(ApiTest, ReportStreamsCancelledMidwayLeaveTheCoordinatorServing) {
   Start(false);
   v1::Sweep sweep;
