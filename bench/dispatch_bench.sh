@@ -75,13 +75,13 @@ fi
 
 # Keeping predictions: each job's last report also carries the test split's
 # probabilities (10,000 x 10 float16 + labels: 240 KB, Fashion-MNIST's
-# size). ROUNDS rounds (default 16), each a run without and a run with, on
+# size). ROUNDS rounds (default 32), each a run without and a run with, on
 # fresh coordinator processes, in alternating order (without first, then
 # with first) so that the machine's drift falls on both alike; the ratio of
 # each round's pair, and their median. Runs on this 2-core machine vary by
 # 10-20% from one to the next, so one pair decides nothing.
 echo
-ROUNDS="${ROUNDS:-16}"
+ROUNDS="${ROUNDS:-32}"
 plain=() kept=()
 for round in $(seq "$ROUNDS"); do
   if [ $((round % 2)) = 1 ]; then
