@@ -266,7 +266,6 @@ PreparedReport Store::PrepareReport(v1::WorkerReport* report) {
     }
     out.predictions.push_back({ref->offset, ref->bytes, ref->hash});
   }
-  out.in_file = true;
   for (v1::Predictions& p : *report->mutable_epoch()->mutable_predictions()) {
     std::string().swap(*p.mutable_probabilities());
     std::string().swap(*p.mutable_labels());
@@ -488,13 +487,13 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report,
     // Appended by PrepareReport already, or here.
     if (prepared != nullptr) {
       MIXCAL_RETURN_IF_ERROR(prepared->appended);
-      if (prepared->in_file && static_cast<int>(prepared->predictions.size()) !=
+      if (prepared->in_file() && static_cast<int>(prepared->predictions.size()) !=
                                    report.predictions_size()) {
         return absl::InternalError("prepared predictions do not match the report");
       }
     }
     const std::shared_ptr<BlobFile> blobs =
-        prepared != nullptr && prepared->in_file ? nullptr : Blobs();
+        prepared != nullptr && prepared->in_file() ? nullptr : Blobs();
     for (int k = 0; k < report.predictions_size(); ++k) {
       const v1::Predictions& p = report.predictions(k);
       put_pred->Reset();
@@ -505,7 +504,7 @@ absl::Status Store::WriteReportRows(const v1::ReportEpochRequest& report,
           .Bind(5, p.classes())
           .Bind(8, report.lease().attempt());
       std::optional<BlobRef> ref;
-      if (prepared != nullptr && prepared->in_file) {
+      if (prepared != nullptr && prepared->in_file()) {
         const PreparedReport::Bytes& b = prepared->predictions[k];
         ref = BlobRef{b.offset, b.bytes, b.hash};
       } else if (blobs != nullptr) {

@@ -101,7 +101,7 @@ struct PreparedReport {
     uint64_t hash = 0;
   };
   std::vector<Bytes> predictions;
-  bool in_file = false;
+  bool in_file() const { return !predictions.empty(); }
 };
 
 // Who submits a sweep, and how much of the queue one submitter may hold:
