@@ -61,7 +61,7 @@ int64_t BenchWorker(Store& store) {
   v1::WorkerInfo w;
   w.set_host("bench");
   w.set_device("cpu");
-  absl::StatusOr<int64_t> id = store.RegisterWorker(w);
+  absl::StatusOr<int64_t> id = store.queue().RegisterWorker(w);
   Check(id.status(), "register worker");
   return *id;
 }
@@ -128,12 +128,12 @@ int main(int argc, char** argv) {
   if (jobs > 0) {
     auto store = Open((root / "summary.db").string());
     const int values = 10, seeds = jobs / values;
-    auto sweep = store->CreateSweep(SweepOf("summary", values, seeds));
+    auto sweep = store->sweeps().CreateSweep(SweepOf("summary", values, seeds));
     Check(sweep.status(), "create sweep");
     const int64_t worker = BenchWorker(*store);
     std::vector<v1::Lease> leases;
     for (int j = 0; j < jobs; ++j) {
-      auto a = store->AcquireJob(worker, int64_t{1} << 40);
+      auto a = store->queue().AcquireJob(worker, int64_t{1} << 40);
       Check(a.status(), "acquire");
       leases.push_back((*a)->lease);
     }
@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
     double first_rate = 0;
     for (int e = 1; e <= epochs; ++e) {
       for (const v1::Lease& l : leases) {
-        Check(store->ReportEpoch(l, {Report(e, l.job_id())}), "report");
+        Check(store->reports().ReportEpoch(l, {Report(e, l.job_id())}), "report");
         ++reports;
       }
       if (e == 1) first_rate = reports / (Ms(start) / 1000);
@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
       size_t groups = 0;
       for (int i = 0; i < 21; ++i) {
         auto t = Clock::now();
-        auto rows = store->SummarizeSweep(sweep->id(), at, "test");
+        auto rows = store->metrics().SummarizeSweep(sweep->id(), at, "test");
         ms.push_back(Ms(t));
         Check(rows.status(), "summary");
         groups = rows->size();
@@ -200,12 +200,12 @@ int main(int argc, char** argv) {
     auto store = Open((root / "group.db").string());
     const int writers = 32, per_writer_jobs = 8, per_job = 100;
     auto sweep =
-        store->CreateSweep(SweepOf("group", 1, writers * per_writer_jobs));
+        store->sweeps().CreateSweep(SweepOf("group", 1, writers * per_writer_jobs));
     Check(sweep.status(), "create sweep");
     const int64_t worker = BenchWorker(*store);
     std::vector<v1::Lease> leases;
     for (int j = 0; j < writers * per_writer_jobs; ++j)
-      leases.push_back((*store->AcquireJob(worker, int64_t{1} << 40))->lease);
+      leases.push_back((*store->queue().AcquireJob(worker, int64_t{1} << 40))->lease);
     auto start = Clock::now();
     std::vector<std::thread> threads;
     for (int t = 0; t < writers; ++t) {
@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
         for (int j = 0; j < per_writer_jobs; ++j) {
           const v1::Lease& l = leases[t * per_writer_jobs + j];
           for (int e = 1; e <= per_job; ++e)
-            Check(store->ReportEpoch(l, {Report(e, l.job_id())}), "report");
+            Check(store->reports().ReportEpoch(l, {Report(e, l.job_id())}), "report");
         }
       });
     }
@@ -231,7 +231,7 @@ int main(int argc, char** argv) {
   {
     auto store = Open((root / "batch.db").string());
     const int jobs_at_once = 32, rounds = 8, per_job = 100, batch = 128;
-    auto sweep = store->CreateSweep(SweepOf("batch", 1, jobs_at_once * rounds));
+    auto sweep = store->sweeps().CreateSweep(SweepOf("batch", 1, jobs_at_once * rounds));
     Check(sweep.status(), "create sweep");
     const int64_t worker = BenchWorker(*store);
     // 32 jobs at a time, their epochs interleaved, as 32 workers send them.
@@ -239,7 +239,7 @@ int main(int argc, char** argv) {
     for (int r = 0; r < rounds; ++r) {
       std::vector<v1::Lease> leases;
       for (int j = 0; j < jobs_at_once; ++j)
-        leases.push_back((*store->AcquireJob(worker, int64_t{1} << 40))->lease);
+        leases.push_back((*store->queue().AcquireJob(worker, int64_t{1} << 40))->lease);
       for (int e = 1; e <= per_job; ++e) {
         for (const v1::Lease& l : leases) {
           v1::ReportEpochRequest* req = reports.emplace_back().mutable_epoch();
@@ -253,7 +253,7 @@ int main(int argc, char** argv) {
       std::vector<const v1::WorkerReport*> part;
       for (size_t k = i; k < std::min(reports.size(), i + batch); ++k)
         part.push_back(&reports[k]);
-      for (const mixcal::storage::ReportResult& r : store->StoreReports(part))
+      for (const mixcal::storage::ReportResult& r : store->reports().StoreReports(part))
         Check(r.status, "report");
     }
     const double seconds = Ms(start) / 1000;
@@ -269,7 +269,7 @@ int main(int argc, char** argv) {
   {
     auto store = Open((root / "queue.db").string());
     for (int s = 0; s < 100; ++s) {
-      Check(store->CreateSweep(SweepOf("queue-" + std::to_string(s), 10, 10))
+      Check(store->sweeps().CreateSweep(SweepOf("queue-" + std::to_string(s), 10, 10))
                 .status(),
             "create");
     }
@@ -277,7 +277,7 @@ int main(int argc, char** argv) {
     std::vector<double> ms;
     for (int i = 0; i < 2000; ++i) {
       auto t = Clock::now();
-      auto a = store->AcquireJob(worker, int64_t{1} << 40);
+      auto a = store->queue().AcquireJob(worker, int64_t{1} << 40);
       ms.push_back(Ms(t));
       Check(a.status(), "acquire");
       if (!a->has_value()) break;

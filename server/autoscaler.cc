@@ -31,7 +31,7 @@ Autoscaler::~Autoscaler() { Stop(); }
 absl::Status Autoscaler::Tick() {
   const std::string engine = launcher_->engine();
   MIXCAL_ASSIGN_OR_RETURN(std::vector<storage::Launch> launches,
-                          store_->ActiveLaunches(engine));
+                          store_->launches().ActiveLaunches(engine));
   std::vector<std::string> ids;
   for (const storage::Launch& l : launches) ids.push_back(l.scheduler_id);
   MIXCAL_ASSIGN_OR_RETURN(auto counts, launcher_->Query(ids));
@@ -39,7 +39,7 @@ absl::Status Autoscaler::Tick() {
   for (const storage::Launch& l : launches) {
     auto it = counts.find(l.scheduler_id);
     if (it == counts.end()) {  // every task of it has ended
-      MIXCAL_RETURN_IF_ERROR(store_->EndLaunch(engine, l.scheduler_id));
+      MIXCAL_RETURN_IF_ERROR(store_->launches().EndLaunch(engine, l.scheduler_id));
       Log(absl::StrCat(engine, " job ", l.scheduler_id, " has ended"));
       continue;
     }
@@ -48,7 +48,7 @@ absl::Status Autoscaler::Tick() {
   }
   MIXCAL_ASSIGN_OR_RETURN(
       storage::LaunchDemand demand,
-      store_->GetLaunchDemand(o_.device_class,
+      store_->launches().GetLaunchDemand(o_.device_class,
                               clock_->NowMicros() - o_.idle_window_us));
   if (demand.queued_jobs == 0) {
     if (pending == 0) return absl::OkStatus();
@@ -71,7 +71,7 @@ absl::Status Autoscaler::Tick() {
   launch.scheduler_id = id;
   launch.device_class = o_.device_class;
   launch.tasks = want;
-  MIXCAL_RETURN_IF_ERROR(store_->RecordLaunch(engine, launch));
+  MIXCAL_RETURN_IF_ERROR(store_->launches().RecordLaunch(engine, launch));
   Log(absl::StrCat(demand.queued_jobs, " ", o_.device_class,
                    " job(s) queued, ", demand.idle_workers, " idle worker(s), ",
                    pending, " pending and ", running, " running task(s): ",

@@ -48,14 +48,10 @@ class CoordinatorImpl {
         hub_(store_.get(), o.watch_buffer_bytes),
         dispatcher_(store_.get(), o.lease_ms * 1000, clock_,
                     [this](const v1::Job& j) { hub_.PublishJob(j); }),
-        writer_(
-            [this](v1::WorkerReport* r) { return store_->PrepareReport(r); },
-            [this](std::vector<ReportWriter::Item>& batch) {
-              return StoreReports(batch);
-            }),
-        reaper_(store_.get(),
+        writer_(store_.get(), &hub_, &dispatcher_),
+        reaper_(store_.get(), &hub_, &dispatcher_,
                 absl::Milliseconds(std::max<int64_t>(50, o.lease_ms / 10)),
-                clock_, o.lease_ms * 1000, [this](const storage::ExpireResult& r) { Expired(r); }),
+                clock_, o.lease_ms * 1000),
         experiment_(Deps()),
         worker_(Deps()) {}
 
@@ -69,51 +65,6 @@ class CoordinatorImpl {
                     options_.heartbeat_ms,
                     options_.max_unfinished_jobs_per_submitter,
                     options_.max_active_sweeps_per_submitter};
-  }
-
-  // The report writer's batches: one transaction for all, in order; then
-  // the watchers hear of what was stored.
-  std::vector<storage::ReportResult> StoreReports(
-      std::vector<ReportWriter::Item>& batch) {
-    std::vector<const v1::WorkerReport*> reports;
-    std::vector<const storage::PreparedReport*> prepared;
-    reports.reserve(batch.size());
-    prepared.reserve(batch.size());
-    for (const ReportWriter::Item& it : batch) {
-      reports.push_back(&it.report);
-      prepared.push_back(&it.prepared);
-    }
-    std::vector<storage::ReportResult> results =
-        store_->StoreReports(reports, prepared);
-    NotifyHandBacks(batch, results);
-    if (!hub_.Any()) return results;
-    // Each job read once per batch, not once per report.
-    std::map<int64_t, absl::StatusOr<v1::Job>> jobs;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (!results[i].status.ok()) continue;
-      const v1::WorkerReport& r = batch[i].report;
-      if (r.has_epoch()) {
-        const int64_t id = r.epoch().lease().job_id();
-        auto it = jobs.find(id);
-        if (it == jobs.end()) it = jobs.emplace(id, store_->GetJob(id)).first;
-        if (it->second.ok()) hub_.PublishMetrics(r.epoch(), *it->second);
-      } else if (r.has_finish()) {
-        hub_.PublishJobId(r.finish().lease().job_id());
-      }
-    }
-    return results;
-  }
-
-  // Handed-back jobs are queued again: idle workers may take them now.
-  void NotifyHandBacks(const std::vector<ReportWriter::Item>& batch,
-                       const std::vector<storage::ReportResult>& results) {
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].report.has_finish() && results[i].status.ok() &&
-          results[i].state == v1::QUEUED) {
-        dispatcher_.Notify();
-        return;
-      }
-    }
   }
 
   // Builds and starts the gRPC server on `address` (port 0: a free one, put
@@ -184,12 +135,6 @@ class CoordinatorImpl {
       absl::MutexLock lock(&stop_mu_);
       serve_failed_ = true;
     }
-  }
-
-  void Expired(const storage::ExpireResult& r) {
-    if (!r.requeued.empty()) dispatcher_.Notify();
-    for (int64_t id : r.requeued) hub_.PublishJobId(id);
-    for (int64_t id : r.failed) hub_.PublishJobId(id);
   }
 
   CoordinatorOptions options_;
@@ -268,7 +213,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   {
     Clock* clock = o.clock != nullptr ? o.clock : SystemClock();
     absl::StatusOr<int64_t> extended =
-        store->ExtendRunningLeases(clock->NowMicros() + o.lease_ms * 1000);
+        store->queue().ExtendRunningLeases(clock->NowMicros() + o.lease_ms * 1000);
     if (!extended.ok()) return extended.status();
     if (*extended > 0) {
       std::fprintf(stderr,

@@ -9,8 +9,20 @@
 //   auto c = Coordinator::Start(o);      // listening when it returns
 //   (*c)->port();  (*c)->Wait();  or  (*c)->Shutdown();
 //
-// Threads: gRPC's for the calls; one dispatcher for long-polling AcquireJob;
-// one reaper that expires leases.
+// Threads, all started by Start and joined by Shutdown:
+//   gRPC's         the calls (at most max_threads); handlers check, then
+//                  call the store or hand over to a thread below
+//   dispatcher     long-polling AcquireJob: deadlines and waking waiters
+//   report writer  four: one stores every report (one transaction a
+//                  batch) and publishes it, one acks the streams, two
+//                  write kept predictions' bytes (server/report_writer.h)
+//   watch hub      snapshots for new WatchSweep calls
+//   lease reaper   expires silent workers' leases, every lease / 10
+//   listener watch serves anew when gRPC stops accepting
+//   checkpointer   copies SQLite's log into the database (storage)
+//   autoscaler     only after StartLauncher: starts and cancels worker
+//                  tasks
+// Nine besides gRPC's; ten with a launcher.
 
 #include <cstddef>
 #include <cstdint>

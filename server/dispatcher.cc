@@ -97,7 +97,7 @@ void Dispatcher::Notify() {
 
 bool Dispatcher::TryLease(AcquireReactor* r) {
   absl::StatusOr<std::optional<storage::Assignment>> a =
-      store_->AcquireJob(r->worker_id_, lease_us_);
+      store_->queue().AcquireJob(r->worker_id_, lease_us_);
   if (!a.ok()) {
     r->Finish(ToGrpc(a.status()));
     return true;

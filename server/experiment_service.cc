@@ -28,7 +28,7 @@ grpc::Status ExperimentService::SubmitSweep(grpc::ServerContext* ctx,
   quota.submitter = b_.auth->Who(*ctx);
   quota.max_unfinished_jobs = b_.max_unfinished_jobs_per_submitter;
   quota.max_active_sweeps = b_.max_active_sweeps_per_submitter;
-  absl::StatusOr<v1::Sweep> s = b_.store->CreateSweep(req->spec(), quota);
+  absl::StatusOr<v1::Sweep> s = b_.store->sweeps().CreateSweep(req->spec(), quota);
   if (!s.ok()) return ToGrpc(s.status());
   *resp = *s;
   b_.dispatcher->Notify();
@@ -40,7 +40,7 @@ grpc::Status ExperimentService::GetSweep(grpc::ServerContext* ctx,
                     v1::Sweep* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
   MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
-  return Assign(b_.store->GetSweep(req->sweep_id()), resp);
+  return Assign(b_.store->sweeps().GetSweep(req->sweep_id()), resp);
 }
 
 grpc::Status ExperimentService::ListSweeps(grpc::ServerContext* ctx,
@@ -48,7 +48,7 @@ grpc::Status ExperimentService::ListSweeps(grpc::ServerContext* ctx,
                       v1::ListSweepsResponse* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
   MIXCAL_GRPC_CHECK(spec::CheckLimit(spec::kListSweepsLimit, req->limit()));
-  auto s = b_.store->ListSweeps(static_cast<int>(req->limit()),
+  auto s = b_.store->sweeps().ListSweeps(static_cast<int>(req->limit()),
                                   req->active_only());
   if (!s.ok()) return ToGrpc(s.status());
   for (auto& sweep : *s) *resp->add_sweeps() = std::move(sweep);
@@ -60,7 +60,7 @@ grpc::Status ExperimentService::CancelSweep(grpc::ServerContext* ctx,
                        v1::Sweep* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
   MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
-  grpc::Status st = Assign(b_.store->CancelSweep(req->sweep_id()), resp);
+  grpc::Status st = Assign(b_.store->sweeps().CancelSweep(req->sweep_id()), resp);
   if (st.ok()) b_.hub->PublishSweepJobs(req->sweep_id());
   return st;
 }
@@ -69,7 +69,7 @@ grpc::Status ExperimentService::GetJob(grpc::ServerContext* ctx, const v1::GetJo
                   v1::Job* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
   MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
-  return Assign(b_.store->GetJob(req->job_id()), resp);
+  return Assign(b_.store->sweeps().GetJob(req->job_id()), resp);
 }
 
 grpc::Status ExperimentService::ListJobs(grpc::ServerContext* ctx,
@@ -82,7 +82,7 @@ grpc::Status ExperimentService::ListJobs(grpc::ServerContext* ctx,
   for (int s : req->states())
     f.states.push_back(static_cast<v1::JobState>(s));
   f.limit = static_cast<int>(req->limit());
-  auto jobs = b_.store->ListJobs(f);
+  auto jobs = b_.store->sweeps().ListJobs(f);
   if (!jobs.ok()) return ToGrpc(jobs.status());
   for (auto& j : *jobs) *resp->add_jobs() = std::move(j);
   return grpc::Status::OK;
@@ -93,7 +93,7 @@ grpc::Status ExperimentService::CancelJob(grpc::ServerContext* ctx,
                      v1::Job* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
   MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
-  grpc::Status st = Assign(b_.store->CancelJob(req->job_id()), resp);
+  grpc::Status st = Assign(b_.store->sweeps().CancelJob(req->job_id()), resp);
   if (st.ok()) b_.hub->PublishJob(*resp);
   return st;
 }
@@ -103,7 +103,7 @@ grpc::Status ExperimentService::RetryJob(grpc::ServerContext* ctx,
                     v1::Job* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
   MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
-  grpc::Status st = Assign(b_.store->RetryJob(req->job_id()), resp);
+  grpc::Status st = Assign(b_.store->sweeps().RetryJob(req->job_id()), resp);
   if (st.ok()) {
     b_.dispatcher->Notify();
     b_.hub->PublishJob(*resp);
@@ -128,7 +128,7 @@ grpc::Status ExperimentService::QueryMetrics(grpc::ServerContext* ctx,
                      req->filter().job_ids_size()));
   }
   std::string token;
-  auto rows = b_.store->QueryMetrics(req->filter(), &token);
+  auto rows = b_.store->metrics().QueryMetrics(req->filter(), &token);
   if (!rows.ok()) return ToGrpc(rows.status());
   for (auto& r : *rows) *resp->add_rows() = std::move(r);
   resp->set_next_page_token(token);
@@ -141,7 +141,7 @@ grpc::Status ExperimentService::SummarizeSweep(grpc::ServerContext* ctx,
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
   MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
   auto rows =
-      b_.store->SummarizeSweep(req->sweep_id(), req->at(), req->split(),
+      b_.store->metrics().SummarizeSweep(req->sweep_id(), req->at(), req->split(),
                                 req->vs(), req->ensemble());
   if (!rows.ok()) return ToGrpc(rows.status());
   for (auto& r : *rows) *resp->add_rows() = std::move(r);
@@ -154,7 +154,7 @@ grpc::Status ExperimentService::GetReliability(grpc::ServerContext* ctx,
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
   MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
   auto m =
-      b_.store->GetReliability(req->job_id(), req->epoch(), req->split());
+      b_.store->metrics().GetReliability(req->job_id(), req->epoch(), req->split());
   if (!m.ok()) return ToGrpc(m.status());
   resp->set_epoch(m->epoch());
   resp->set_split(m->split());
@@ -169,7 +169,7 @@ grpc::Status ExperimentService::ListWorkers(grpc::ServerContext* ctx,
                        const v1::ListWorkersRequest*,
                        v1::ListWorkersResponse* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
-  auto w = b_.store->ListWorkers();
+  auto w = b_.store->queue().ListWorkers();
   if (!w.ok()) return ToGrpc(w.status());
   for (auto& x : *w) *resp->add_workers() = std::move(x);
   return grpc::Status::OK;
@@ -180,7 +180,7 @@ grpc::Status ExperimentService::ListEvents(grpc::ServerContext* ctx,
                       v1::ListEventsResponse* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
   MIXCAL_GRPC_CHECK(spec::CheckLimit(spec::kListEventsLimit, req->limit()));
-  auto e = b_.store->ListEvents(req->sweep_id(), req->job_id(),
+  auto e = b_.store->metrics().ListEvents(req->sweep_id(), req->job_id(),
                                   req->after_id(),
                                   static_cast<int>(req->limit()));
   if (!e.ok()) return ToGrpc(e.status());
@@ -193,7 +193,7 @@ grpc::Status ExperimentService::GetPredictions(
     grpc::ServerWriter<v1::Predictions>* writer) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
   MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
-  auto p = b_.store->GetPredictions(req->job_id(), req->epoch(), req->split());
+  auto p = b_.store->metrics().GetPredictions(req->job_id(), req->epoch(), req->split());
   if (!p.ok()) return ToGrpc(p.status());
   const int64_t classes = p->classes(), count = p->count();
   // Whole rows, about 1 MB of float16 values per chunk.

@@ -4,43 +4,77 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
 namespace mixcal::server {
 
-LeaseReaper::LeaseReaper(
-    storage::Store* store, absl::Duration period, Clock* clock,
-    int64_t lease_us,
-    std::function<void(const storage::ExpireResult&)> on_expired)
+LeaseReaper::LeaseReaper(storage::Store* store, WatchHub* hub,
+                         Dispatcher* dispatcher, absl::Duration period,
+                         Clock* clock, int64_t lease_us)
     : store_(store),
+      hub_(hub),
+      dispatcher_(dispatcher),
       clock_(clock),
       lease_us_(lease_us),
-      on_expired_(std::move(on_expired)),
-      thread_(period, [this] { ReapOnce(); }) {}
+      thread_(period, [this] { ReapOnce().IgnoreError(); }) {}  // logged
 
 LeaseReaper::~LeaseReaper() { Stop(); }
 
 void LeaseReaper::Start() { thread_.Start(); }
 
-void LeaseReaper::ReapOnce() {
+absl::Status LeaseReaper::ReapOnce() {
+  absl::Status s = Pass();
+  if (!s.ok() && !storage::IsStorageFull(s)) {
+    Log(absl::StrCat("expiring leases failed (", s.message(),
+                     "); trying again"),
+        /*repeats=*/true);
+  }
+  return s;
+}
+
+absl::Status LeaseReaper::Pass() {
   if (full_) {
     absl::StatusOr<int64_t> extended =
-        store_->ExtendRunningLeases(clock_->NowMicros() + lease_us_);
-    if (!extended.ok()) return;  // still no space (or worse): expire nothing
+        store_->queue().ExtendRunningLeases(clock_->NowMicros() + lease_us_);
+    // Still no space (or worse): expire nothing.
+    if (!extended.ok()) return extended.status();
     full_ = false;
-    std::fprintf(stderr,
-                 "mixcal-coordinator: the database can be written again; "
-                 "%lld running job(s) got a fresh lease of %.1f s\n",
-                 static_cast<long long>(*extended), lease_us_ / 1e6);
+    Log(absl::StrCat("the database can be written again; ", *extended,
+                     " running job(s) got a fresh lease of ", lease_us_ / 1e6,
+                     " s"),
+        /*repeats=*/false);
   }
-  absl::StatusOr<storage::ExpireResult> r = store_->ExpireLeases();
+  absl::StatusOr<storage::ExpireResult> r = store_->queue().ExpireLeases();
   if (storage::IsStorageFull(r.status())) {
     full_ = true;
-    std::fprintf(stderr,
-                 "mixcal-coordinator: %s; leases are kept until it can be "
-                 "written again\n",
-                 std::string(r.status().message()).c_str());
+    Log(absl::StrCat(r.status().message(),
+                     "; leases are kept until it can be written again"),
+        /*repeats=*/false);
+    return r.status();
+  }
+  if (!r.ok()) return r.status();
+  if (!r->requeued.empty()) dispatcher_->Notify();
+  for (int64_t id : r->requeued) hub_->PublishJobId(id);
+  for (int64_t id : r->failed) hub_->PublishJobId(id);
+  return absl::OkStatus();
+}
+
+void LeaseReaper::Log(const std::string& line, bool repeats) {
+  // A failing pass repeats every period: a line every 10 s says so.
+  const absl::Time now = absl::Now();
+  if (repeats && now - last_logged_ < absl::Seconds(10)) {
+    ++left_out_;
     return;
   }
-  if (r.ok() && (!r->requeued.empty() || !r->failed.empty())) on_expired_(*r);
+  if (repeats) last_logged_ = now;
+  if (left_out_ > 0) {
+    std::fprintf(stderr, "mixcal-coordinator: %s (%lld lines left out)\n",
+                 line.c_str(), static_cast<long long>(left_out_));
+  } else {
+    std::fprintf(stderr, "mixcal-coordinator: %s\n", line.c_str());
+  }
+  left_out_ = 0;
 }
 
 void LeaseReaper::Stop() { thread_.Stop(); }

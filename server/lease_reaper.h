@@ -11,42 +11,57 @@
 // a pass fails for lack of space, the reaper remembers it; its first pass
 // that can write again gives every running job a fresh lease (as after a
 // restart) before it expires anything, so space coming back does not cost
-// live workers their jobs and their unacknowledged reports.
+// live workers their jobs and their unacknowledged reports. Any other
+// failure of a pass is logged (at most a line every 10 s) and the next
+// pass tries again.
+//
+// What a pass changed is published here: watchers hear of every job
+// requeued or failed, and the dispatcher of jobs queued again.
 
 #include <cstdint>
-#include <functional>
+#include <string>
 
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "base/periodic.h"
+#include "server/dispatcher.h"
+#include "server/watch_hub.h"
 #include "storage/store.h"
 
 namespace mixcal::server {
 
 class LeaseReaper {
  public:
-  // on_expired gets each pass's result (jobs requeued or failed).
-  // A fresh lease after a full disk lasts `lease_us` on `clock`.
-  LeaseReaper(storage::Store* store, absl::Duration period, Clock* clock,
-              int64_t lease_us,
-              std::function<void(const storage::ExpireResult&)> on_expired);
+  // A fresh lease after a full disk lasts `lease_us` on `clock`. Every
+  // pointer must outlive the reaper.
+  LeaseReaper(storage::Store* store, WatchHub* hub, Dispatcher* dispatcher,
+              absl::Duration period, Clock* clock, int64_t lease_us);
   ~LeaseReaper();  // Stop()
 
   // Starts the thread.
   void Start();
-  // One pass now, on the caller's thread.
-  void ReapOnce();
+  // One pass now, on the caller's thread: what failed, if anything (also
+  // logged).
+  absl::Status ReapOnce();
   // Idempotent; returns after the thread has ended.
   void Stop();
 
  private:
+  absl::Status Pass();
+  // A line on stderr; one that `repeats` (a failing pass) at most every
+  // 10 s.
+  void Log(const std::string& line, bool repeats);
+
   storage::Store* const store_;
+  WatchHub* const hub_;
+  Dispatcher* const dispatcher_;
   Clock* const clock_;
   const int64_t lease_us_;
   // A pass failed for lack of space and none has written since (the
   // reaper's own thread, or ReapOnce's caller, only).
   bool full_ = false;
-  std::function<void(const storage::ExpireResult&)> on_expired_;
+  absl::Time last_logged_ = absl::InfinitePast();  // the same threads only
+  int64_t left_out_ = 0;                           // lines not logged since
   PeriodicThread thread_;
 };
 

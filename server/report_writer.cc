@@ -1,6 +1,7 @@
 #include "server/report_writer.h"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "server/grpc_status.h"
@@ -26,10 +27,49 @@ void ReportWriter::Loop() {
         queue_.pop_front();
       }
     }
-    std::vector<storage::ReportResult> results = store_(batch);
+    std::vector<storage::ReportResult> results = Write(batch);
+    Publish(batch, results);
     absl::MutexLock lock(&ack_mu_);
     stored_.push_back({std::move(batch), std::move(results)});
   }
+}
+
+std::vector<storage::ReportResult> ReportWriter::Write(
+    const std::vector<Item>& batch) {
+  std::vector<const v1::WorkerReport*> reports;
+  std::vector<const storage::PreparedReport*> prepared;
+  reports.reserve(batch.size());
+  prepared.reserve(batch.size());
+  for (const Item& it : batch) {
+    reports.push_back(&it.report);
+    prepared.push_back(&it.prepared);
+  }
+  return store_->reports().StoreReports(reports, prepared);
+}
+
+void ReportWriter::Publish(const std::vector<Item>& batch,
+                           const std::vector<storage::ReportResult>& results) {
+  bool requeued = false;
+  // Each job read once per batch, not once per report, and only while
+  // someone watches.
+  const bool watched = hub_->Any();
+  std::map<int64_t, absl::StatusOr<v1::Job>> jobs;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!results[i].status.ok()) continue;
+    const v1::WorkerReport& r = batch[i].report;
+    if (r.has_finish()) {
+      // Handed back: queued again, idle workers may take it now.
+      requeued = requeued || results[i].state == v1::QUEUED;
+      hub_->PublishJobId(r.finish().lease().job_id());
+    } else if (r.has_epoch() && watched) {
+      const int64_t id = r.epoch().lease().job_id();
+      auto it = jobs.find(id);
+      if (it == jobs.end())
+        it = jobs.emplace(id, store_->sweeps().GetJob(id)).first;
+      if (it->second.ok()) hub_->PublishMetrics(r.epoch(), *it->second);
+    }
+  }
+  if (requeued) dispatcher_->Notify();
 }
 
 void ReportWriter::PrepareLoop() {
@@ -45,7 +85,7 @@ void ReportWriter::PrepareLoop() {
       task = std::move(prep_queue_.front());
       prep_queue_.pop_front();
     }
-    task.done(prepare_(task.report));
+    task.done(Prepare(task.report));
   }
 }
 

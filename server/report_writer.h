@@ -1,17 +1,24 @@
 #ifndef MIXCAL_SERVER_REPORT_WRITER_H_
 #define MIXCAL_SERVER_REPORT_WRITER_H_
 
-// The coordinator's one writer of worker reports: epoch metrics,
-// checkpoints and finishes from every StreamReports stream (and the unary
-// ReportEpoch calls) are queued here and stored by one thread, everything
-// waiting (up to 2,048) in one transaction; a second thread sends each
-// stream its acks, in order, so the writer goes straight on to the next
-// batch (docs/coordinator.md). What needs no lock or row, a report's own
-// checks and its kept predictions' bytes, is done before it is queued
-// (storage::Store::PrepareReport): the checks on the thread that received
-// the report, the bytes of a report that keeps predictions (a file append:
-// disk I/O, which may block) on one of two preparing threads, never on
-// gRPC's callback threads.
+// The coordinator's one writer of worker reports. Every report, streamed
+// (StreamReports) or unary (ReportEpoch, ReportCheckpoint, FinishJob), goes
+// one way through it:
+//
+//   prepare   its own checks and its kept predictions' bytes
+//             (storage::ReportLog::PrepareReport): the checks on the thread
+//             that received it, the bytes of a report that keeps
+//             predictions (a file append: disk I/O, which may block) on one
+//             of two preparing threads, never on gRPC's callback threads;
+//   write     queued, and stored by one thread, everything waiting (up to
+//             2,048) in one transaction (storage::ReportLog::StoreReports:
+//             fencing, the finish and checkpoint rules);
+//   publish   on that thread, after the commit: watchers hear of stored
+//             epochs and ended jobs (WatchHub), the dispatcher of jobs
+//             handed back to the queue;
+//   ack       a second thread sends each stream its acks, in order, and
+//             wakes unary callers, so the writer goes straight on to the
+//             next batch (docs/coordinator.md).
 
 #include <deque>
 #include <functional>
@@ -22,6 +29,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "mixcal/v1/worker.pb.h"
+#include "server/dispatcher.h"
+#include "server/watch_hub.h"
 #include "storage/store.h"
 
 namespace mixcal::server {
@@ -44,24 +53,20 @@ class ReportWriter {
     v1::WorkerReport report;
     storage::PreparedReport prepared;
   };
-  // Checks a report and writes its predictions' bytes (dropping them from
-  // the report), on the caller's thread.
-  using PrepareFn = std::function<storage::PreparedReport(v1::WorkerReport*)>;
-  // Stores a batch; returns each report's result, in order.
-  using StoreFn =
-      std::function<std::vector<storage::ReportResult>(std::vector<Item>&)>;
-
-  ReportWriter(PrepareFn prepare, StoreFn store)
-      : prepare_(std::move(prepare)), store_(std::move(store)) {
+  // Every pointer must outlive the writer.
+  ReportWriter(storage::Store* store, WatchHub* hub, Dispatcher* dispatcher)
+      : store_(store), hub_(hub), dispatcher_(dispatcher) {
     thread_ = std::thread([this] { Loop(); });
     acker_ = std::thread([this] { AckLoop(); });
-    for (std::thread& t : preparers_) t = std::thread([this] { PrepareLoop(); });
+    for (std::thread& t : preparers_)
+      t = std::thread([this] { PrepareLoop(); });
   }
   ~ReportWriter() { Stop(); }
 
-  // PrepareFn's answer for `report`, to Submit with it, on this thread.
+  // Checks `report` and writes its predictions' bytes (dropping them from
+  // it), on this thread; the answer goes to Submit with it.
   storage::PreparedReport Prepare(v1::WorkerReport* report) {
-    return prepare_(report);
+    return store_->reports().PrepareReport(report);
   }
   // Whether preparing `report` writes to disk (it keeps predictions): then
   // PrepareLater, not Prepare, on a thread that must not block.
@@ -78,10 +83,10 @@ class ReportWriter {
   void Submit(ReportStream* stream, v1::WorkerReport&& report,
               storage::PreparedReport&& prepared) {
     absl::MutexLock lock(&mu_);
-    queue_.push_back(
-        {stream, nullptr, std::move(report), std::move(prepared)});
+    queue_.push_back({stream, nullptr, std::move(report), std::move(prepared)});
   }
-  // Stores one report with whatever else is waiting; blocks until it is.
+  // Stores one report (a unary call) with whatever else is waiting; blocks
+  // until it is stored and published.
   storage::ReportResult StoreOne(v1::WorkerReport&& report) {
     Waiter waiter;
     storage::PreparedReport prepared = Prepare(&report);
@@ -127,9 +132,15 @@ class ReportWriter {
   void Loop();
   void AckLoop();
   void PrepareLoop();
+  // Writes a batch in one transaction; returns each report's result.
+  std::vector<storage::ReportResult> Write(const std::vector<Item>& batch);
+  // Tells watchers and the dispatcher what the batch changed.
+  void Publish(const std::vector<Item>& batch,
+               const std::vector<storage::ReportResult>& results);
 
-  PrepareFn prepare_;
-  StoreFn store_;
+  storage::Store* const store_;
+  WatchHub* const hub_;
+  Dispatcher* const dispatcher_;
   absl::Mutex mu_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -189,7 +189,7 @@ void WatchHub::Snapshot(const Pending& p) {
     r->SnapshotDone(absl::OkStatus());
     return;
   }
-  absl::StatusOr<v1::Sweep> sweep = store_->GetSweep(p.sweep_id);
+  absl::StatusOr<v1::Sweep> sweep = store_->sweeps().GetSweep(p.sweep_id);
   if (!sweep.ok()) {
     r->SnapshotDone(sweep.status());
     return;
@@ -197,11 +197,11 @@ void WatchHub::Snapshot(const Pending& p) {
   // Subscribe before the snapshot: a change in between is sent twice at
   // worst, never lost.
   Subscribe(p.sweep_id, r);
-  sweep = store_->GetSweep(p.sweep_id);
+  sweep = store_->sweeps().GetSweep(p.sweep_id);
   storage::JobFilter f;
   f.sweep_id = p.sweep_id;
   f.limit = kMaxSnapshotJobs;
-  absl::StatusOr<std::vector<v1::Job>> jobs = store_->ListJobs(f);
+  absl::StatusOr<std::vector<v1::Job>> jobs = store_->sweeps().ListJobs(f);
   if (!sweep.ok() || !jobs.ok()) {
     r->SnapshotDone(sweep.ok() ? jobs.status() : sweep.status());
     return;
@@ -268,7 +268,7 @@ void WatchHub::PublishJob(const v1::Job& job) {
 
 void WatchHub::PublishJobId(int64_t job_id) {
   if (!Any()) return;
-  absl::StatusOr<v1::Job> job = store_->GetJob(job_id);
+  absl::StatusOr<v1::Job> job = store_->sweeps().GetJob(job_id);
   if (job.ok()) PublishJob(*job);
 }
 
@@ -277,7 +277,7 @@ void WatchHub::PublishSweepJobs(int64_t sweep_id) {
   storage::JobFilter f;
   f.sweep_id = sweep_id;
   f.limit = kMaxSnapshotJobs;
-  absl::StatusOr<std::vector<v1::Job>> jobs = store_->ListJobs(f);
+  absl::StatusOr<std::vector<v1::Job>> jobs = store_->sweeps().ListJobs(f);
   if (!jobs.ok()) return;
   for (v1::Job& j : *jobs) {
     v1::SweepUpdate u;
@@ -288,7 +288,7 @@ void WatchHub::PublishSweepJobs(int64_t sweep_id) {
 }
 
 void WatchHub::PublishSweepIfEnded(int64_t sweep_id) {
-  absl::StatusOr<v1::Sweep> sweep = store_->GetSweep(sweep_id);
+  absl::StatusOr<v1::Sweep> sweep = store_->sweeps().GetSweep(sweep_id);
   if (!sweep.ok() || !Ended(sweep->state())) return;
   v1::SweepUpdate u;
   *u.mutable_sweep() = *std::move(sweep);

@@ -20,7 +20,7 @@ grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* ctx,
   *info.mutable_capabilities() = req->capabilities();
   info.set_name(req->name());
   info.set_placement(req->placement());
-  auto id = b_.store->RegisterWorker(info);
+  auto id = b_.store->queue().RegisterWorker(info);
   if (!id.ok()) return ToGrpc(id.status());
   resp->set_worker_id(*id);
   resp->set_heartbeat_interval_ms(
@@ -42,7 +42,7 @@ grpc::Status WorkerService::Heartbeat(grpc::ServerContext* ctx,
                      v1::HeartbeatResponse* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
   std::vector<v1::Lease> leases(req->leases().begin(), req->leases().end());
-  auto r = b_.store->Heartbeat(req->worker_id(), leases,
+  auto r = b_.store->queue().Heartbeat(req->worker_id(), leases,
                                  b_.lease_ms * 1000);
   if (!r.ok()) return ToGrpc(r.status());
   for (auto& l : r->extended) *resp->add_extended() = l;
@@ -55,8 +55,8 @@ grpc::Status WorkerService::ReportEpoch(grpc::ServerContext* ctx,
                        const v1::ReportEpochRequest* req,
                        v1::ReportEpochResponse*) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
-  // Through the report writer, so that concurrent calls are stored
-  // together, as streamed reports are.
+  // Through the report writer, as every report: stored with whatever else
+  // is waiting, and published from there.
   v1::WorkerReport report;
   *report.mutable_epoch() = *req;
   return ToGrpc(b_.writer->StoreOne(std::move(report)).status);
@@ -72,20 +72,20 @@ grpc::Status WorkerService::ReportCheckpoint(grpc::ServerContext* ctx,
                             const v1::ReportCheckpointRequest* req,
                             v1::ReportCheckpointResponse*) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
-  return ToGrpc(b_.store->RecordCheckpoint(req->lease(), req->epoch(),
-                                             req->path()));
+  v1::WorkerReport report;
+  *report.mutable_checkpoint() = *req;
+  return ToGrpc(b_.writer->StoreOne(std::move(report)).status);
 }
 
 grpc::Status WorkerService::FinishJob(grpc::ServerContext* ctx,
                      const v1::FinishJobRequest* req,
                      v1::FinishJobResponse* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
-  auto st =
-      b_.store->FinishJob(req->lease(), req->outcome(), req->error());
-  if (!st.ok()) return ToGrpc(st.status());
-  resp->set_state(*st);
-  if (*st == v1::QUEUED) b_.dispatcher->Notify();  // handed back
-  b_.hub->PublishJobId(req->lease().job_id());
+  v1::WorkerReport report;
+  *report.mutable_finish() = *req;
+  storage::ReportResult r = b_.writer->StoreOne(std::move(report));
+  if (!r.status.ok()) return ToGrpc(r.status);
+  resp->set_state(r.state);
   return grpc::Status::OK;
 }
 
@@ -94,7 +94,7 @@ grpc::Status WorkerService::LeaveRotation(grpc::ServerContext* ctx,
                                           v1::LeaveRotationResponse*) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
   MIXCAL_GRPC_CHECK(PositiveId("worker_id", req->worker_id()));
-  return ToGrpc(b_.store->LeaveRotation(req->worker_id(), req->failing(),
+  return ToGrpc(b_.store->queue().LeaveRotation(req->worker_id(), req->failing(),
                                         req->reason()));
 }
 

@@ -101,7 +101,7 @@ absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   auto clamp_int = [](uint64_t v) {
     return static_cast<int>(std::min<uint64_t>(v, 1u << 30));
   };
-  if (t.epochs()) c.epochs = clamp_int(t.epochs());
+  c.epochs = JobEpochs(job);
   if (t.batch_size()) c.batch_size = clamp_int(t.batch_size());
   if (t.has_lr()) c.lr = t.lr();
   if (t.has_momentum()) c.momentum = t.momentum();
@@ -326,6 +326,12 @@ std::vector<JobSpec> ExpandSweep(const v1::SweepSpec& raw) {
     }
   }
   return jobs;
+}
+
+int JobEpochs(const v1::JobConfig& job) {
+  const uint64_t epochs = job.training().epochs();
+  if (epochs == 0) return calib::TrainConfig().epochs;
+  return static_cast<int>(std::min<uint64_t>(epochs, 1u << 30));
 }
 
 }  // namespace mixcal::spec

@@ -50,6 +50,10 @@ v1::SweepSpec Normalized(const v1::SweepSpec& spec);
 // or range is wrong. device is "cpu": the worker sets its own.
 absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job);
 
+// The number of epochs the job trains for, as ToTrainConfig reads it (the
+// store checks reports against it without building the whole config).
+int JobEpochs(const v1::JobConfig& job);
+
 }  // namespace mixcal::spec
 
 #endif  // MIXCAL_SPEC_SPEC_H_

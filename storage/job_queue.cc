@@ -1,4 +1,4 @@
-#include "storage/store.h"
+#include "storage/job_queue.h"
 
 #include <algorithm>
 #include <random>
@@ -8,15 +8,17 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
+#include "storage/internal/connection.h"
+#include "storage/internal/fence.h"
 #include "storage/internal/job_states.h"
 #include "storage/internal/lease_token.h"
+#include "storage/internal/records.h"
 #include "storage/internal/rows.h"
 #include "storage/internal/sqlite.h"
-#include "storage/internal/store_locks.h"
 
 namespace mixcal::storage {
 
-absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
+absl::StatusOr<int64_t> JobQueue::RegisterWorker(const v1::WorkerInfo& info) {
   if (info.host().empty()) {
     return absl::InvalidArgumentError("host must not be empty");
   }
@@ -34,8 +36,8 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
                       std::all_of(d.begin() + 5, d.end(),
                                   [](char c) { return c >= '0' && c <= '9'; });
   if (d != "cpu" && d != "cuda" && !cuda_n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("device must be cpu, cuda or cuda:N, got \"", Echo(d), "\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "device must be cpu, cuda or cuda:N, got \"", Echo(d), "\""));
   }
   if (info.name().size() > 256 || info.device_name().size() > 256 ||
       info.capabilities_size() > 64) {
@@ -43,11 +45,11 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
         "name and device_name must be at most 256 characters, capabilities at "
         "most 64");
   }
-  RequestLock lock(this);
-  const int64_t now = clock_->NowMicros();
+  RequestLock lock(c_);
+  const int64_t now = c_.clock()->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached(
+      c_.db()->Cached(
           "INSERT INTO workers (name, host, device, device_name, memory_bytes, "
           "capabilities, state, registered_at, last_heartbeat, placement) "
           "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"));
@@ -63,116 +65,44 @@ absl::StatusOr<int64_t> Store::RegisterWorker(const v1::WorkerInfo& info) {
                              .Bind(8, now)
                              .Bind(9, info.placement())
                              .Run());
-  const int64_t id = db_->LastInsertId();
+  const int64_t id = c_.db()->LastInsertId();
   MIXCAL_RETURN_IF_ERROR(
-      AddEvent(0, 0, "worker_registered",
+      AddEvent(c_, 0, 0, "worker_registered",
                absl::StrCat("worker ", id, " ", info.host(), " ", d)));
   return id;
 }
 
-absl::Status Store::LeaveRotation(int64_t worker_id, bool failing,
-                                  absl::string_view reason) {
+absl::Status JobQueue::LeaveRotation(int64_t worker_id, bool failing,
+                                     absl::string_view reason) {
   MIXCAL_RETURN_IF_ERROR(CheckText("reason", reason, 4096));
-  RequestLock lock(this);
-  Transaction txn(db_.get());
+  RequestLock lock(c_);
+  Transaction txn(c_.db());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached("UPDATE workers SET state = ?, state_reason = ? WHERE id = ?"));
+      c_.db()->Cached(
+          "UPDATE workers SET state = ?, state_reason = ? WHERE id = ?"));
   const v1::WorkerState state =
       failing ? v1::WORKER_OUT_OF_ROTATION : v1::WORKER_STOPPED;
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, static_cast<int>(state))
                              .Bind(2, reason)
                              .Bind(3, worker_id)
                              .Run());
-  if (db_->Changes() == 0) {
+  if (c_.db()->Changes() == 0) {
     return absl::NotFoundError(
         absl::StrCat("worker_id ", worker_id, " is not registered"));
   }
-  MIXCAL_RETURN_IF_ERROR(AddEvent(
-      0, 0, failing ? "worker_out_of_rotation" : "worker_stopped",
-      absl::StrCat("worker ", worker_id, ": ", reason)));
+  MIXCAL_RETURN_IF_ERROR(
+      AddEvent(c_, 0, 0, failing ? "worker_out_of_rotation" : "worker_stopped",
+               absl::StrCat("worker ", worker_id, ": ", reason)));
   return txn.Commit();
 }
 
-absl::StatusOr<LaunchDemand> Store::GetLaunchDemand(
-    const std::string& device_class, int64_t heard_after_us) {
-  RequestLock lock(this);
-  LaunchDemand d;
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement q,
-      db_->Cached("SELECT COUNT(*) FROM jobs WHERE state = " JOB_QUEUED
-                  " AND device IN (?, 'any') AND sweep_id IN (SELECT id FROM "
-                  "sweeps WHERE state = " SWEEP_IS_ACTIVE ")"));
-  q->Bind(1, device_class);
-  MIXCAL_RETURN_IF_ERROR(q->Step().status());
-  d.queued_jobs = q->Int(0);
-  q->Reset();
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement w,
-      db_->Cached("SELECT device FROM workers w WHERE state = " WORKER_IS_ACTIVE
-                  " AND last_heartbeat > ? AND NOT EXISTS (SELECT 1 FROM jobs "
-                  "j WHERE j.worker_id = w.id AND j.state = " JOB_RUNNING ")"));
-  w->Bind(1, heard_after_us);
-  while (true) {
-    MIXCAL_ASSIGN_OR_RETURN(bool row, w->Step());
-    if (!row) break;
-    if (WorkerDeviceClass(w->Text(0)) == device_class) ++d.idle_workers;
-  }
-  return d;
-}
-
-absl::Status Store::RecordLaunch(const std::string& engine,
-                                 const Launch& launch) {
-  RequestLock lock(this);
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached("INSERT INTO launches (engine, scheduler_id, device_class, "
-                  "tasks, submitted_at) VALUES (?, ?, ?, ?, ?)"));
-  return s->Bind(1, engine)
-      .Bind(2, launch.scheduler_id)
-      .Bind(3, launch.device_class)
-      .Bind(4, launch.tasks)
-      .Bind(5, clock_->NowMicros())
-      .Run();
-}
-
-absl::StatusOr<std::vector<Launch>> Store::ActiveLaunches(
-    const std::string& engine) {
-  RequestLock lock(this);
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached("SELECT scheduler_id, device_class, tasks, submitted_at FROM "
-                  "launches WHERE engine = ? AND ended_at = 0 ORDER BY id"));
-  s->Bind(1, engine);
-  std::vector<Launch> out;
-  while (true) {
-    MIXCAL_ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) break;
-    out.push_back({s->Text(0), s->Text(1), static_cast<int>(s->Int(2)),
-                   s->Int(3)});
-  }
-  return out;
-}
-
-absl::Status Store::EndLaunch(const std::string& engine,
-                              const std::string& scheduler_id) {
-  RequestLock lock(this);
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached("UPDATE launches SET ended_at = ? WHERE engine = ? AND "
-                  "scheduler_id = ? AND ended_at = 0"));
-  return s->Bind(1, clock_->NowMicros())
-      .Bind(2, engine)
-      .Bind(3, scheduler_id)
-      .Run();
-}
-
-absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
-  RequestLock lock(this);
+absl::StatusOr<std::vector<v1::WorkerInfo>> JobQueue::ListWorkers() {
+  RequestLock lock(c_);
   MIXCAL_ASSIGN_OR_RETURN(
       Statement s,
-      db_->Prepare(
+      c_.db()->Prepare(
           "SELECT w.id, w.name, w.host, w.device, w.device_name, "
           "w.memory_bytes, "
           "w.capabilities, w.state, w.registered_at, w.last_heartbeat, "
@@ -204,12 +134,12 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Store::ListWorkers() {
   return out;
 }
 
-absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
-                                                            int64_t lease_us) {
-  RequestLock lock(this);
+absl::StatusOr<std::optional<Assignment>> JobQueue::AcquireJob(
+    int64_t worker_id, int64_t lease_us) {
+  RequestLock lock(c_);
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement w,
-      db_->Cached("SELECT device FROM workers WHERE id = ?"));
+      c_.db()->Cached("SELECT device FROM workers WHERE id = ?"));
   w->Bind(1, worker_id);
   MIXCAL_ASSIGN_OR_RETURN(bool known, w->Step());
   if (!known)
@@ -217,14 +147,16 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
         absl::StrCat("no worker ", worker_id, ": register first"));
   const std::string device_class = WorkerDeviceClass(w->Text(0));
 
-  Transaction txn(db_.get());
+  Transaction txn(c_.db());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   // The sweep whose turn it is: highest priority, then served least recently.
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement pick_sweep,
-      db_->Cached(
-          "SELECT s.id FROM sweeps s WHERE s.state = " SWEEP_IS_ACTIVE " AND EXISTS ("
-          "SELECT 1 FROM jobs j WHERE j.sweep_id = s.id AND j.state = " JOB_QUEUED " "
+      c_.db()->Cached(
+          "SELECT s.id FROM sweeps s WHERE s.state = " SWEEP_IS_ACTIVE
+          " AND EXISTS ("
+          "SELECT 1 FROM jobs j WHERE j.sweep_id = s.id AND j.state "
+          "= " JOB_QUEUED " "
           "AND j.device IN (?1, 'any')) ORDER BY s.priority DESC, s.turn, s.id "
           "LIMIT 1"));
   pick_sweep->Bind(1, device_class);
@@ -232,18 +164,20 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
   if (!any) return std::optional<Assignment>();
   const int64_t sweep_id = pick_sweep->Int(0);
   // The oldest queued job of that sweep this worker can run.
-  MIXCAL_ASSIGN_OR_RETURN(CachedStatement pick_job,
-                          db_->Cached("SELECT id FROM jobs WHERE sweep_id = ? "
-                                      "AND state = " JOB_QUEUED " AND device IN (?, 'any') "
-                                      "ORDER BY id LIMIT 1"));
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement pick_job,
+      c_.db()->Cached("SELECT id FROM jobs WHERE sweep_id = ? "
+                      "AND state = " JOB_QUEUED " AND device IN (?, 'any') "
+                      "ORDER BY id LIMIT 1"));
   pick_job->Bind(1, sweep_id).Bind(2, device_class);
   MIXCAL_RETURN_IF_ERROR(pick_job->Step().status());
   const int64_t job_id = pick_job->Int(0);
-  const int64_t now = clock_->NowMicros();
+  const int64_t now = c_.clock()->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement lease,
-      db_->Cached(
-          "UPDATE jobs SET state = " JOB_RUNNING ", attempt = attempt + 1, worker_id = ?, "
+      c_.db()->Cached(
+          "UPDATE jobs SET state = " JOB_RUNNING
+          ", attempt = attempt + 1, worker_id = ?, "
           "lease_expires_at = ?, started_at = CASE WHEN started_at = 0 THEN ? "
           "ELSE started_at END, lease_token = ? WHERE id = ?"));
   const std::string token = NewLeaseToken();
@@ -253,104 +187,103 @@ absl::StatusOr<std::optional<Assignment>> Store::AcquireJob(int64_t worker_id,
                              .Bind(4, token)
                              .Bind(5, job_id)
                              .Run());
-  MIXCAL_ASSIGN_OR_RETURN(CachedStatement turn,
-                          db_->Cached("UPDATE sweeps SET turn = (SELECT "
-                                      "COALESCE(MAX(turn), 0) + 1 FROM sweeps) "
-                                      "WHERE id = ?"));
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement turn,
+      c_.db()->Cached("UPDATE sweeps SET turn = (SELECT "
+                      "COALESCE(MAX(turn), 0) + 1 FROM sweeps) "
+                      "WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(turn->Bind(1, sweep_id).Run());
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement touch,
-      db_->Cached(
-          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE ", "
+      c_.db()->Cached(
+          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE
+          ", "
           "state_reason = '' WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
   Assignment a;
-  MIXCAL_ASSIGN_OR_RETURN(a.job, GetJobLocked(job_id));
+  MIXCAL_ASSIGN_OR_RETURN(a.job, ReadJob(c_, job_id));
   a.lease.set_job_id(job_id);
   a.lease.set_attempt(a.job.attempt());
   a.lease.set_token(token);
   MIXCAL_RETURN_IF_ERROR(
-      AddEvent(sweep_id, job_id, "leased",
+      AddEvent(c_, sweep_id, job_id, "leased",
                absl::StrCat("worker ", worker_id, ", attempt ", a.job.attempt(),
                             " of ", a.job.max_attempts())));
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
   return std::optional<Assignment>(std::move(a));
 }
 
-absl::StatusOr<HeartbeatResult> Store::Heartbeat(
+absl::StatusOr<HeartbeatResult> JobQueue::Heartbeat(
     int64_t worker_id, const std::vector<v1::Lease>& leases, int64_t lease_us) {
   // A worker holds one lease per slot; a heartbeat with more would hold the
   // store for every other caller while it is checked.
   if (leases.size() > kMaxLeasesPerHeartbeat) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("leases must hold at most ", kMaxLeasesPerHeartbeat,
-                     ", got ", leases.size()));
+    return absl::InvalidArgumentError(absl::StrCat("leases must hold at most ",
+                                                   kMaxLeasesPerHeartbeat,
+                                                   ", got ", leases.size()));
   }
-  RequestLock lock(this);
-  Transaction txn(db_.get());
+  RequestLock lock(c_);
+  Transaction txn(c_.db());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
-  const int64_t now = clock_->NowMicros();
+  const int64_t now = c_.clock()->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement touch,
-      db_->Cached(
-          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE ", "
+      c_.db()->Cached(
+          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE
+          ", "
           "state_reason = '' WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
-  if (db_->Changes() == 0) {
+  if (c_.db()->Changes() == 0) {
     return absl::NotFoundError(
         absl::StrCat("no worker ", worker_id, ": register again"));
   }
   HeartbeatResult r;
   for (const v1::Lease& l : leases) {
-    MIXCAL_ASSIGN_OR_RETURN(
-        CachedStatement s,
-        db_->Cached("SELECT state, attempt, lease_token, "
-                    "COALESCE(worker_id, 0) FROM jobs WHERE id = ?"));
-    s->Bind(1, l.job_id());
-    MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
-    const auto state = found ? static_cast<v1::JobState>(s->Int(0))
-                             : v1::JOB_STATE_UNSPECIFIED;
     // Only the worker that holds the lease (its id and token) keeps it.
-    const bool current = found && s->Int(1) == l.attempt() &&
-                         SameToken(s->Text(2), l.token()) &&
-                         s->Int(3) == worker_id;
-    if (current && state == v1::RUNNING) {
+    v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+    const absl::Status current = CheckLease(c_, l, &state, worker_id);
+    if (current.ok()) {
       MIXCAL_ASSIGN_OR_RETURN(
           CachedStatement u,
-          db_->Cached("UPDATE jobs SET lease_expires_at = ? WHERE id = ?"));
+          c_.db()->Cached("UPDATE jobs SET lease_expires_at = ? WHERE id = ?"));
       MIXCAL_RETURN_IF_ERROR(
           u->Bind(1, now + lease_us).Bind(2, l.job_id()).Run());
       r.extended.push_back(l);
-    } else if (current && state == v1::CANCELLED) {
+    } else if (state == v1::CANCELLED) {
       r.cancelled.push_back(l);
-    } else {
+    } else if (absl::IsFailedPrecondition(current) ||
+               absl::IsNotFound(current) || absl::IsPermissionDenied(current)) {
       r.lost.push_back(l);
+    } else {
+      return current;  // the file, not the lease
     }
   }
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
   return r;
 }
 
-absl::StatusOr<int64_t> Store::ExtendRunningLeases(int64_t until_us) {
-  RequestLock lock(this);
+absl::StatusOr<int64_t> JobQueue::ExtendRunningLeases(int64_t until_us) {
+  RequestLock lock(c_);
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached("UPDATE jobs SET lease_expires_at = ? WHERE state = " JOB_RUNNING
-                  " AND lease_expires_at < ?"));
+      c_.db()->Cached(
+          "UPDATE jobs SET lease_expires_at = ? WHERE state = " JOB_RUNNING
+          " AND lease_expires_at < ?"));
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, until_us).Bind(2, until_us).Run());
-  return static_cast<int64_t>(db_->Changes());
+  return static_cast<int64_t>(c_.db()->Changes());
 }
 
-absl::StatusOr<ExpireResult> Store::ExpireLeases() {
-  RequestLock lock(this);
-  Transaction txn(db_.get());
+absl::StatusOr<ExpireResult> JobQueue::ExpireLeases() {
+  RequestLock lock(c_);
+  Transaction txn(c_.db());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
-  const int64_t now = clock_->NowMicros();
+  const int64_t now = c_.clock()->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached("SELECT id, sweep_id, attempt - handbacks, max_attempts, "
-                  "COALESCE(worker_id, 0) FROM jobs "
-                  "WHERE state = " JOB_RUNNING " AND lease_expires_at < ?"));
+      c_.db()->Cached("SELECT id, sweep_id, attempt - handbacks, max_attempts, "
+                      "COALESCE(worker_id, 0) FROM jobs "
+                      "WHERE state = " JOB_RUNNING
+                      " AND lease_expires_at < ?"));
   s->Bind(1, now);
   struct Expired {
     int64_t id, sweep_id, attempt, max_attempts, worker_id;  // attempt:
@@ -370,58 +303,27 @@ absl::StatusOr<ExpireResult> Store::ExpireLeases() {
                                          e.worker_id, " stopped heartbeating");
     MIXCAL_ASSIGN_OR_RETURN(
         CachedStatement u,
-        db_->Cached("UPDATE jobs SET state = ?, worker_id = NULL, "
-                    "lease_expires_at = 0, "
-                    "error = ?, finished_at = ? WHERE id = ?"));
-    MIXCAL_RETURN_IF_ERROR(u->Bind(1, static_cast<int>(give_up ? v1::FAILED
-                                                                : v1::QUEUED))
-                               .Bind(2, give_up ? why : std::string())
-                               .Bind(3, give_up ? now : 0)
-                               .Bind(4, e.id)
-                               .Run());
+        c_.db()->Cached("UPDATE jobs SET state = ?, worker_id = NULL, "
+                        "lease_expires_at = 0, "
+                        "error = ?, finished_at = ? WHERE id = ?"));
+    MIXCAL_RETURN_IF_ERROR(
+        u->Bind(1, static_cast<int>(give_up ? v1::FAILED : v1::QUEUED))
+            .Bind(2, give_up ? why : std::string())
+            .Bind(3, give_up ? now : 0)
+            .Bind(4, e.id)
+            .Run());
     MIXCAL_ASSIGN_OR_RETURN(
         CachedStatement w,
-        db_->Cached("UPDATE workers SET state = " WORKER_IS_LOST " WHERE id = ?"));
+        c_.db()->Cached("UPDATE workers SET state = " WORKER_IS_LOST
+                        " WHERE id = ?"));
     MIXCAL_RETURN_IF_ERROR(w->Bind(1, e.worker_id).Run());
     MIXCAL_RETURN_IF_ERROR(
-        AddEvent(e.sweep_id, e.id, give_up ? "failed" : "requeued", why));
-    MIXCAL_RETURN_IF_ERROR(UpdateSweepState(e.sweep_id));
+        AddEvent(c_, e.sweep_id, e.id, give_up ? "failed" : "requeued", why));
+    MIXCAL_RETURN_IF_ERROR(UpdateSweepState(c_, e.sweep_id));
     (give_up ? r.failed : r.requeued).push_back(e.id);
   }
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
   return r;
-}
-
-absl::Status Store::CheckLease(const v1::Lease& lease,
-                               v1::JobState* state_out) {
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached("SELECT state, attempt, lease_token FROM jobs WHERE id = ?"));
-  s->Bind(1, lease.job_id());
-  MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
-  if (!found)
-    return absl::NotFoundError(absl::StrCat("no job ", lease.job_id()));
-  const auto state = static_cast<v1::JobState>(s->Int(0));
-  const int64_t attempt = s->Int(1);
-  // The token proves the caller is the worker this attempt was given to:
-  // the attempt number alone is small and guessable. (A worker whose lease
-  // went to another attempt is told so below: its token is of its own.)
-  const bool same_attempt = attempt == lease.attempt();
-  if (same_attempt && !SameToken(s->Text(2), lease.token())) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "lease of job ", lease.job_id(), " attempt ", lease.attempt(),
-        " was not given to this caller (wrong lease token)"));
-  }
-  if (state_out != nullptr && same_attempt) *state_out = state;
-  // Fence on attempt and state: a worker that lost its lease may still be
-  // running and must not overwrite the new attempt's epochs.
-  if (attempt != lease.attempt() || state != v1::RUNNING) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("stale lease: job ", lease.job_id(), " attempt ",
-                     lease.attempt(), " is not running (job is ",
-                     v1::JobState_Name(state), " at attempt ", attempt, ")"));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace mixcal::storage

@@ -10,12 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "storage/internal/blob_file.h"
+#include "storage/internal/connection.h"
 #include "storage/internal/job_states.h"
 #include "storage/internal/rows.h"
-#include "storage/internal/blob_file.h"
-#include "storage/internal/sqlite.h"
-#include "storage/internal/store_locks.h"
 #include "storage/internal/schema.h"
+#include "storage/internal/sqlite.h"
 
 namespace mixcal::storage {
 
@@ -28,19 +28,30 @@ int Store::LatestSchemaVersion() {
   return static_cast<int>(Migrations().size());
 }
 
-Store::Store(std::unique_ptr<Database> db, Clock* clock)
-    : db_(std::move(db)), clock_(clock) {}
+Store::Store(std::unique_ptr<Connection> connection)
+    : connection_(std::move(connection)),
+      sweeps_(std::make_unique<SweepBook>(*connection_)),
+      queue_(std::make_unique<JobQueue>(*connection_)),
+      reports_(std::make_unique<ReportLog>(*connection_)),
+      metrics_(std::make_unique<MetricReader>(*connection_)),
+      launches_(std::make_unique<Launches>(*connection_)) {}
+
 Store::~Store() {
   checkpointer_.reset();  // stops its thread before the writer closes
 }
+
+Store::PriorityScope::PriorityScope(Store* s) : s_(s) {
+  s_->connection_->AddWaiting(1);
+}
+Store::PriorityScope::~PriorityScope() { s_->connection_->AddWaiting(-1); }
 
 namespace {
 
 // Creates a missing store file readable by its owner only; SQLite gives its
 // -wal and -shm files the same mode.
 absl::Status CreatePrivately(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-                        0600);
+  const int fd =
+      ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd >= 0) {
     ::close(fd);
     return absl::OkStatus();
@@ -94,9 +105,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   // which file is wrong.
   const bool file = options.path != ":memory:";
   auto named = [&](const absl::Status& s) {
-    return absl::Status(s.code(),
-                        absl::StrCat("store file ", options.path, ": ",
-                                     s.message()));
+    return absl::Status(
+        s.code(), absl::StrCat("store file ", options.path, ": ", s.message()));
   };
   if (file) {
     if (absl::Status s = CreatePrivately(options.path); !s.ok())
@@ -111,8 +121,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   if (!contents.ok()) {
     // "file is not a database": truncated, overwritten or not SQLite.
     return named(absl::DataLossError(absl::StrCat(
-        "cannot be read as a SQLite database (",
-        sqlite3_errmsg(db->raw()),
+        "cannot be read as a SQLite database (", sqlite3_errmsg(db->raw()),
         "): give the path of a mixcal store, or of a new file")));
   }
   if (!contents->tables.empty() && !contents->mixcal) {
@@ -134,149 +143,87 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     return named(s);
   if (absl::Status s = db->Exec("PRAGMA foreign_keys=ON"); !s.ok())
     return named(s);
-  auto store = std::unique_ptr<Store>(
-      new Store(std::move(db), options.clock ? options.clock : SystemClock()));
-  absl::MutexLock lock(&store->mu_);
-  if (absl::Status s = store->Migrate(options.migrate_to > 0
-                                          ? options.migrate_to
-                                          : LatestSchemaVersion());
-      !s.ok()) {
-    return named(s);
-  }
+  std::unique_ptr<BlobFile> blobs;
   if (file) {
-    // Checkpoints run mostly beside requests, not inside whichever commit
-    // crosses the threshold (that cost a next-job p99 of 4 ms;
-    // docs/benchmarks.md). Attach replaces the auto-checkpoint's hook.
-    absl::StatusOr<std::unique_ptr<Checkpointer>> c =
-        Checkpointer::Start(options.path);
-    if (!c.ok()) return named(c.status());
-    store->checkpointer_ = *std::move(c);
-    store->checkpointer_->Attach(store->db_.get());
-    absl::StatusOr<std::unique_ptr<BlobFile>> blobs =
-        BlobFile::Open(options.path + ".predictions");
-    if (!blobs.ok()) return named(blobs.status());
-    absl::MutexLock lock(&store->blobs_mu_);
-    store->blobs_ = *std::move(blobs);
+    absl::StatusOr<std::unique_ptr<BlobFile>> opened_blobs =
+        BlobFile::Open(options.env != nullptr ? options.env : DefaultEnv(),
+                       options.path + ".predictions");
+    if (!opened_blobs.ok()) return named(opened_blobs.status());
+    blobs = *std::move(opened_blobs);
+  }
+  auto store = std::unique_ptr<Store>(new Store(std::make_unique<Connection>(
+      std::move(db), options.clock ? options.clock : SystemClock(),
+      std::move(blobs))));
+  {
+    RequestLock lock(*store->connection_);
+    if (absl::Status s =
+            store->Migrate(options.migrate_to > 0 ? options.migrate_to
+                                                  : LatestSchemaVersion());
+        !s.ok()) {
+      return named(s);
+    }
+    if (file) {
+      // Checkpoints run mostly beside requests, not inside whichever commit
+      // crosses the threshold (that cost a next-job p99 of 4 ms;
+      // docs/benchmarks.md). Attach replaces the auto-checkpoint's hook.
+      absl::StatusOr<std::unique_ptr<Checkpointer>> c =
+          Checkpointer::Start(options.path);
+      if (!c.ok()) return named(c.status());
+      store->checkpointer_ = *std::move(c);
+      store->checkpointer_->Attach(store->connection_->db());
+    }
   }
   return store;
 }
 
-absl::Status Store::SetPredictionsFileForTesting(const std::string& path) {
-  MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<BlobFile> f, BlobFile::Open(path));
-  absl::MutexLock lock(&blobs_mu_);
-  blobs_ = std::move(f);
-  return absl::OkStatus();
-}
-
-std::shared_ptr<BlobFile> Store::Blobs() const {
-  absl::MutexLock lock(&blobs_mu_);
-  return blobs_;
-}
-
 absl::StatusOr<int> Store::SchemaVersion() {
-  RequestLock lock(this);
+  RequestLock lock(*connection_);
+  Database* db = connection_->db();
   MIXCAL_ASSIGN_OR_RETURN(
-      Statement s, db_->Prepare("SELECT MAX(version) FROM schema_version"));
+      Statement s, db->Prepare("SELECT MAX(version) FROM schema_version"));
   MIXCAL_ASSIGN_OR_RETURN(bool row, s.Step());
   return row ? static_cast<int>(s.Int(0)) : 0;
 }
 
 absl::Status Store::Migrate(int target) {
+  Database* db = connection_->db();
   // Read the version without a write lock: opening an up-to-date file must
   // not wait for (or block) a busy writer in another process.
   auto read_version = [&]() -> absl::StatusOr<int> {
     MIXCAL_ASSIGN_OR_RETURN(
         Statement t,
-        db_->Prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
-                     "AND name = 'schema_version'"));
+        db->Prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                    "AND name = 'schema_version'"));
     MIXCAL_RETURN_IF_ERROR(t.Step().status());
     if (t.Int(0) == 0) return 0;
     MIXCAL_ASSIGN_OR_RETURN(
         Statement v,
-        db_->Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+        db->Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
     MIXCAL_RETURN_IF_ERROR(v.Step().status());
     return static_cast<int>(v.Int(0));
   };
   MIXCAL_ASSIGN_OR_RETURN(int current, read_version());
   if (current > LatestSchemaVersion()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("is at schema version ", current,
-                     "; this mixcal knows versions up to ",
-                     LatestSchemaVersion(), ": upgrade mixcal"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "is at schema version ", current, "; this mixcal knows versions up to ",
+        LatestSchemaVersion(), ": upgrade mixcal"));
   }
   if (current >= target) return absl::OkStatus();
-  Transaction txn(db_.get());
+  Transaction txn(db);
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   // Another process may have migrated while we waited for the lock.
   MIXCAL_ASSIGN_OR_RETURN(current, read_version());
-  MIXCAL_RETURN_IF_ERROR(db_->Exec(
+  MIXCAL_RETURN_IF_ERROR(db->Exec(
       "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
   for (int v = current + 1; v <= target; ++v) {
-    MIXCAL_RETURN_IF_ERROR(db_->Exec(Migrations()[v - 1]));
+    MIXCAL_RETURN_IF_ERROR(db->Exec(Migrations()[v - 1]));
   }
   if (target > current) {
-    MIXCAL_RETURN_IF_ERROR(db_->Exec("DELETE FROM schema_version"));
-    MIXCAL_RETURN_IF_ERROR(db_->Exec(
+    MIXCAL_RETURN_IF_ERROR(db->Exec("DELETE FROM schema_version"));
+    MIXCAL_RETURN_IF_ERROR(db->Exec(
         absl::StrCat("INSERT INTO schema_version VALUES (", target, ")")));
   }
   return txn.Commit();
-}
-
-absl::Status Store::AddEvent(int64_t sweep_id, int64_t job_id,
-                             const std::string& kind,
-                             const std::string& message) {
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached("INSERT INTO events (time, sweep_id, job_id, kind, message) "
-                  "VALUES (?, ?, ?, ?, ?)"));
-  return s->Bind(1, clock_->NowMicros())
-      .Bind(2, sweep_id)
-      .Bind(3, job_id)
-      .Bind(4, kind)
-      .Bind(5, message)
-      .Run();
-}
-
-absl::Status Store::UpdateSweepState(int64_t sweep_id) {
-  {
-    // Usually the sweep is active and stays so: one index probe, not a
-    // count over all its jobs.
-    MIXCAL_ASSIGN_OR_RETURN(
-        CachedStatement a,
-        db_->Cached("SELECT EXISTS (SELECT 1 FROM jobs WHERE sweep_id = ?1 AND "
-                    "state IN (" JOB_QUEUED ", " JOB_RUNNING ")), (SELECT state FROM sweeps WHERE id = "
-                    "?1)"));
-    a->Bind(1, sweep_id);
-    MIXCAL_RETURN_IF_ERROR(a->Step().status());
-    if (a->Int(0) != 0 && a->Int(1) == v1::SWEEP_ACTIVE)
-      return absl::OkStatus();
-  }
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached(
-          "SELECT SUM(state IN (" JOB_QUEUED ", " JOB_RUNNING ")), "
-          "SUM(state = " JOB_FAILED "), SUM(state = " JOB_CANCELLED "), "
-          "(SELECT state FROM sweeps WHERE id = ?1) FROM jobs WHERE sweep_id = "
-          "?1"));
-  s->Bind(1, sweep_id);
-  MIXCAL_RETURN_IF_ERROR(s->Step().status());
-  const int64_t active = s->Int(0), failed = s->Int(1), cancelled = s->Int(2);
-  const int64_t old_state = s->Int(3);
-  v1::SweepState state = v1::SWEEP_SUCCEEDED;
-  if (active > 0) {
-    state = v1::SWEEP_ACTIVE;
-  } else if (cancelled > 0) {
-    state = v1::SWEEP_CANCELLED;
-  } else if (failed > 0) {
-    state = v1::SWEEP_FAILED;
-  }
-  if (state == old_state) return absl::OkStatus();
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement u,
-      db_->Cached("UPDATE sweeps SET state = ? WHERE id = ?"));
-  MIXCAL_RETURN_IF_ERROR(
-      u->Bind(1, static_cast<int>(state)).Bind(2, sweep_id).Run());
-  return AddEvent(sweep_id, 0, "sweep_state", v1::SweepState_Name(state));
 }
 
 }  // namespace mixcal::storage

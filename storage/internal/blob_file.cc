@@ -1,17 +1,10 @@
 #include "storage/internal/blob_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <memory>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "storage/internal/sqlite.h"
 
 namespace mixcal::storage {
 namespace {
@@ -76,73 +69,53 @@ uint64_t BlobHash(absl::string_view a, absl::string_view b) {
   return h.Finish();
 }
 
-absl::StatusOr<std::unique_ptr<BlobFile>> BlobFile::Open(
-    const std::string& path) {
-  const int fd =
-      ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "cannot open the predictions file ", path, " (", std::strerror(errno),
-        ")"));
-  }
-  return std::unique_ptr<BlobFile>(new BlobFile(fd, path));
+namespace {
+// `s` with "the predictions file: " before its message, payloads kept (the
+// storage-full mark among them).
+absl::Status Named(const absl::Status& s) {
+  absl::Status out(s.code(),
+                   absl::StrCat("the predictions file: ", s.message()));
+  s.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
 }
+}  // namespace
 
-BlobFile::~BlobFile() { ::close(fd_); }
+absl::StatusOr<std::unique_ptr<BlobFile>> BlobFile::Open(
+    Env* env, const std::string& path) {
+  absl::StatusOr<std::unique_ptr<AppendFile>> file = env->OpenAppendFile(path);
+  if (!file.ok()) return Named(file.status());
+  return std::unique_ptr<BlobFile>(new BlobFile(*std::move(file)));
+}
 
 absl::StatusOr<BlobRef> BlobFile::Append(absl::string_view a,
                                          absl::string_view b) {
   BlobRef ref;
   ref.bytes = static_cast<int64_t>(a.size() + b.size());
   ref.hash = BlobHash(a, b);
-  iovec parts[2] = {{const_cast<char*>(a.data()), a.size()},
-                    {const_cast<char*>(b.data()), b.size()}};
-  absl::MutexLock lock(&mu_);
-  const ssize_t wrote = ::writev(fd_, parts, 2);
-  if (wrote != ref.bytes) {
-    const int err = wrote < 0 ? errno : ENOSPC;  // short: the disk filled
-    std::string msg = absl::StrCat("cannot append to the predictions file ",
-                                   path_, ": ", std::strerror(err));
-    if (err == ENOSPC || err == EDQUOT) {
-      absl::Status full = absl::ResourceExhaustedError(absl::StrCat(
-          msg, "; writes are refused until space is freed"));
-      full.SetPayload(kStorageFullPayload, absl::Cord("full"));
-      return full;
-    }
-    return absl::InternalError(msg);
-  }
-  // O_APPEND leaves the offset at the end of this write, whoever else
-  // appended before it.
-  const off_t end = ::lseek(fd_, 0, SEEK_CUR);
-  if (end < 0) {
-    return absl::InternalError(absl::StrCat("cannot find the end of ", path_,
-                                            ": ", std::strerror(errno)));
-  }
-  ref.offset = static_cast<int64_t>(end) - ref.bytes;
+  absl::StatusOr<int64_t> offset = file_->Append(a, b);
+  if (!offset.ok()) return Named(offset.status());
+  ref.offset = *offset;
   return ref;
 }
 
 absl::StatusOr<std::string> BlobFile::Read(const BlobRef& ref,
                                            absl::string_view what) const {
   std::string out(static_cast<size_t>(ref.bytes), '\0');
-  size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t got = ::pread(fd_, out.data() + done, out.size() - done,
-                                static_cast<off_t>(ref.offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      return absl::DataLossError(absl::StrCat(
-          what, ": the predictions file ", path_, " ends before bytes ",
-          ref.offset, "..", ref.offset + ref.bytes,
-          got < 0 ? absl::StrCat(" (", std::strerror(errno), ")") : "",
-          " (lost in a crash of the machine, or the file was replaced)"));
-    }
-    done += static_cast<size_t>(got);
+  absl::StatusOr<size_t> got =
+      file_->ReadAt(ref.offset, out.data(), out.size());
+  if (!got.ok() || *got != out.size()) {
+    return absl::DataLossError(absl::StrCat(
+        what, ": the predictions file ", path(), " ends before bytes ",
+        ref.offset, "..", ref.offset + ref.bytes,
+        got.ok() ? "" : absl::StrCat(" (", got.status().message(), ")"),
+        " (lost in a crash of the machine, or the file was replaced)"));
   }
   if (BlobHash(out) != ref.hash) {
     return absl::DataLossError(absl::StrCat(
         what, ": bytes ", ref.offset, "..", ref.offset + ref.bytes,
-        " of the predictions file ", path_,
+        " of the predictions file ", path(),
         " differ from what was written (damaged, or lost in a crash of the "
         "machine)"));
   }

@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "storage/env.h"
 
 namespace mixcal::storage {
 
@@ -30,22 +30,21 @@ struct BlobRef {
 // it detects torn or lost writes, not tampering. Not zlib's CRC-32, which
 // the CLI uses: when the report writer's one thread hashed (before
 // Store::PrepareReport moved it to the receiving threads) it took about
-// three times as long (0.056 ms per 240 KB) and the report stream measured 0.84-0.90 of
-// its throughput with it (3 runs) against a median of 0.915 with this (6
-// runs, 0.79-0.94; docs/benchmarks.md).
+// three times as long (0.056 ms per 240 KB) and the report stream measured
+// 0.84-0.90 of its throughput with it (3 runs) against a median of 0.915 with
+// this (6 runs, 0.79-0.94; docs/benchmarks.md).
 uint64_t BlobHash(absl::string_view a, absl::string_view b = {});
 
 class BlobFile {
  public:
-  // Opens or creates `path` (mode 0600), appending.
-  static absl::StatusOr<std::unique_ptr<BlobFile>> Open(const std::string& path);
-  ~BlobFile();
+  // Opens or creates `path` (mode 0600) through `env`, appending.
+  static absl::StatusOr<std::unique_ptr<BlobFile>> Open(
+      Env* env, const std::string& path);
   BlobFile(const BlobFile&) = delete;
   BlobFile& operator=(const BlobFile&) = delete;
 
-  // Appends a then b in one write (O_APPEND: never over another process's
-  // bytes; one append at a time in this one). No space left is ResourceExhausted with the storage-full
-  // payload, like SQLite's.
+  // Appends a then b in one write (never over another process's bytes).
+  // No space left is StorageFullError, like SQLite's.
   absl::StatusOr<BlobRef> Append(absl::string_view a, absl::string_view b);
 
   // The bytes `ref` names, checked against its hash; DataLoss, naming the
@@ -53,13 +52,12 @@ class BlobFile {
   absl::StatusOr<std::string> Read(const BlobRef& ref,
                                    absl::string_view what) const;
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_->path(); }
 
  private:
-  BlobFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  int fd_;
-  std::string path_;
-  absl::Mutex mu_;  // the write and the offset read after it go together
+  explicit BlobFile(std::unique_ptr<AppendFile> file)
+      : file_(std::move(file)) {}
+  const std::unique_ptr<AppendFile> file_;
 };
 
 }  // namespace mixcal::storage

@@ -76,7 +76,7 @@ class AutoscalerTest : public ::testing::Test {
     s.add_methods()->set_name("baseline");
     for (int i = 0; i < n; ++i) s.add_seeds(i);
     s.set_device("cuda");
-    return store_->CreateSweep(s)->id();
+    return store_->sweeps().CreateSweep(s)->id();
   }
   std::unique_ptr<Autoscaler> Scaler(Launcher* l, int max_workers) {
     AutoscalerOptions o;
@@ -104,7 +104,7 @@ TEST_F(AutoscalerTest, SubmitsForUncoveredJobsUpToTheMaximumAndNoMore) {
     v1::WorkerInfo w;
     w.set_host("node");
     w.set_device("cuda:0");
-    ASSERT_TRUE(store_->RegisterWorker(w).ok());
+    ASSERT_TRUE(store_->queue().RegisterWorker(w).ok());
   }
   ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.submitted, std::vector<int>{3});
@@ -122,7 +122,7 @@ TEST_F(AutoscalerTest, NeverMorePendingTasksThanQueuedJobs) {
   v1::WorkerInfo cpu;
   cpu.set_host("h");
   cpu.set_device("cpu");
-  ASSERT_TRUE(store_->RegisterWorker(cpu).ok());
+  ASSERT_TRUE(store_->queue().RegisterWorker(cpu).ok());
   SubmitCudaJobs(1);
   ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.submitted, (std::vector<int>{2, 1}));
@@ -134,7 +134,7 @@ TEST_F(AutoscalerTest, AnEmptyQueueCancelsPendingTasks) {
   auto scaler = Scaler(&fake, 4);
   ASSERT_TRUE(scaler->Tick().ok());
   fake.Start("100", 1);
-  ASSERT_TRUE(store_->CancelSweep(sweep).ok());
+  ASSERT_TRUE(store_->sweeps().CancelSweep(sweep).ok());
   ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.cancelled, std::vector<std::string>{"100"});
   EXPECT_EQ(fake.submitted, std::vector<int>{4});
@@ -156,7 +156,7 @@ TEST_F(AutoscalerTest, AfterARestartItReconcilesInsteadOfSubmittingAgain) {
   same_scheduler.Forget("100");
   ASSERT_TRUE(Scaler(&same_scheduler, 8)->Tick().ok());
   EXPECT_EQ(same_scheduler.submitted, std::vector<int>{3});
-  auto active = store_->ActiveLaunches("fake");
+  auto active = store_->launches().ActiveLaunches("fake");
   ASSERT_TRUE(active.ok());
   ASSERT_EQ(active->size(), 1u);
   EXPECT_EQ((*active)[0].scheduler_id, "101");

@@ -17,6 +17,7 @@
 #include "calib/predictions.h"
 #include "gtest/gtest.h"
 #include "tests/scratch_dir.h"
+#include "tests/storage/fault_env.h"
 #include "storage/internal/blob_file.h"
 #include "storage/internal/sqlite.h"
 
@@ -72,6 +73,7 @@ class StoreTest : public ::testing::Test {
     StoreOptions o;
     o.path = path_;
     o.clock = &clock_;
+    o.env = &env_;
     o.migrate_to = migrate_to;
     absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(o);
     EXPECT_TRUE(s.ok()) << s.status();
@@ -81,13 +83,13 @@ class StoreTest : public ::testing::Test {
     v1::WorkerInfo w;
     w.set_host("host-a");
     w.set_device(device);
-    absl::StatusOr<int64_t> id = store_->RegisterWorker(w);
+    absl::StatusOr<int64_t> id = store_->queue().RegisterWorker(w);
     EXPECT_TRUE(id.ok()) << id.status();
     return *id;
   }
   Assignment Acquire(int64_t worker) {
     absl::StatusOr<std::optional<Assignment>> a =
-        store_->AcquireJob(worker, kLease);
+        store_->queue().AcquireJob(worker, kLease);
     EXPECT_TRUE(a.ok()) << a.status();
     EXPECT_TRUE(a->has_value());
     return **a;
@@ -100,7 +102,7 @@ class StoreTest : public ::testing::Test {
     int n = 0;
     do {
       std::string token;
-      auto rows = store_->QueryMetrics(f, &token);
+      auto rows = store_->metrics().QueryMetrics(f, &token);
       if (!rows.ok()) return -1;
       n += static_cast<int>(rows->size());
       f.set_page_token(token);
@@ -111,16 +113,17 @@ class StoreTest : public ::testing::Test {
   fs::path dir_;
   std::string path_;
   ManualClock clock_;
+  FullDiskEnv env_;  // declared before store_: outlives it
   std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreTest, CreateSweepStoresAllJobsInExpansionOrder) {
-  absl::StatusOr<v1::Sweep> sweep = store_->CreateSweep(Spec("a"));
+  absl::StatusOr<v1::Sweep> sweep = store_->sweeps().CreateSweep(Spec("a"));
   ASSERT_TRUE(sweep.ok()) << sweep.status();
   EXPECT_EQ(sweep->job_ids_size(), 4);
   EXPECT_EQ(sweep->counts().queued(), 4u);
   EXPECT_EQ(sweep->state(), v1::SWEEP_ACTIVE);
-  auto jobs = store_->ListJobs({.sweep_id = sweep->id()});
+  auto jobs = store_->sweeps().ListJobs({.sweep_id = sweep->id()});
   ASSERT_TRUE(jobs.ok());
   ASSERT_EQ(jobs->size(), 4u);
   EXPECT_EQ((*jobs)[0].method(), "baseline");
@@ -133,26 +136,26 @@ TEST_F(StoreTest, CreateSweepStoresAllJobsInExpansionOrder) {
 TEST_F(StoreTest, InvalidSpecStoresNothing) {
   v1::SweepSpec bad = Spec("bad");
   bad.mutable_methods(1)->set_values(0, 11);
-  absl::StatusOr<v1::Sweep> r = store_->CreateSweep(bad);
+  absl::StatusOr<v1::Sweep> r = store_->sweeps().CreateSweep(bad);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("methods[1].values[0]"),
             std::string::npos)
       << r.status();
-  auto sweeps = store_->ListSweeps(100, false);
+  auto sweeps = store_->sweeps().ListSweeps(100, false);
   ASSERT_TRUE(sweeps.ok());
   EXPECT_TRUE(sweeps->empty());
-  EXPECT_TRUE(store_->ListJobs({})->empty());
-  EXPECT_TRUE(store_->ListEvents(0, 0, 0, 100)->empty());
+  EXPECT_TRUE(store_->sweeps().ListJobs({})->empty());
+  EXPECT_TRUE(store_->metrics().ListEvents(0, 0, 0, 100)->empty());
 }
 
 TEST_F(StoreTest, QuotasPerSubmitterRefuseExcessAndStoreNothing) {
   SubmitQuota bob{"bob", /*max_unfinished_jobs=*/10, /*max_active_sweeps=*/3};
-  auto first = store_->CreateSweep(Spec("a", 2), bob);  // 4 jobs
+  auto first = store_->sweeps().CreateSweep(Spec("a", 2), bob);  // 4 jobs
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->submitter(), "bob");
-  ASSERT_TRUE(store_->CreateSweep(Spec("b", 2), bob).ok());  // 8 jobs
+  ASSERT_TRUE(store_->sweeps().CreateSweep(Spec("b", 2), bob).ok());  // 8 jobs
   // 8 + 4 > 10: refused, naming the numbers and the flag.
-  auto third = store_->CreateSweep(Spec("c", 2), bob);
+  auto third = store_->sweeps().CreateSweep(Spec("c", 2), bob);
   ASSERT_TRUE(absl::IsResourceExhausted(third.status())) << third.status();
   EXPECT_FALSE(IsStorageFull(third.status()));  // a quota, not a full disk
   EXPECT_NE(third.status().message().find("bob has 8 jobs queued or running"),
@@ -160,21 +163,21 @@ TEST_F(StoreTest, QuotasPerSubmitterRefuseExcessAndStoreNothing) {
       << third.status();
   EXPECT_NE(third.status().message().find("--max_unfinished_jobs_per_submitter"),
             std::string::npos);
-  EXPECT_EQ(store_->ListSweeps(100, false)->size(), 2u);
+  EXPECT_EQ(store_->sweeps().ListSweeps(100, false)->size(), 2u);
   // Another submitter has a quota of their own.
-  ASSERT_TRUE(store_->CreateSweep(Spec("d", 2), {"alice", 10, 3}).ok());
+  ASSERT_TRUE(store_->sweeps().CreateSweep(Spec("d", 2), {"alice", 10, 3}).ok());
   // A retry of a stored sweep returns it whatever the quota.
   v1::SweepSpec again = Spec("b2", 2);
   again.set_request_id("r-1");
-  ASSERT_TRUE(store_->CreateSweep(again, {"carol", 10, 3}).ok());
-  EXPECT_TRUE(store_->CreateSweep(again, {"carol", 1, 1}).ok());
+  ASSERT_TRUE(store_->sweeps().CreateSweep(again, {"carol", 10, 3}).ok());
+  EXPECT_TRUE(store_->sweeps().CreateSweep(again, {"carol", 1, 1}).ok());
   // Once bob's work ends, he may submit again; then the sweep count binds.
-  ASSERT_TRUE(store_->CancelSweep(first->id()).ok());
-  ASSERT_TRUE(store_->CreateSweep(Spec("e", 1), bob).ok());  // 2 jobs: 10
-  ASSERT_TRUE(store_->CancelSweep(store_->ListSweeps(1, false)->at(0).id())
+  ASSERT_TRUE(store_->sweeps().CancelSweep(first->id()).ok());
+  ASSERT_TRUE(store_->sweeps().CreateSweep(Spec("e", 1), bob).ok());  // 2 jobs: 10
+  ASSERT_TRUE(store_->sweeps().CancelSweep(store_->sweeps().ListSweeps(1, false)->at(0).id())
                   .ok());
   SubmitQuota two_sweeps{"bob", 0, 1};
-  auto over = store_->CreateSweep(Spec("f", 1), two_sweeps);
+  auto over = store_->sweeps().CreateSweep(Spec("f", 1), two_sweeps);
   ASSERT_TRUE(absl::IsResourceExhausted(over.status())) << over.status();
   EXPECT_NE(over.status().message().find("--max_active_sweeps_per_submitter"),
             std::string::npos)
@@ -184,42 +187,42 @@ TEST_F(StoreTest, QuotasPerSubmitterRefuseExcessAndStoreNothing) {
 TEST_F(StoreTest, RequestIdNeverCreatesASecondCopy) {
   v1::SweepSpec s = Spec("idem");
   s.set_request_id("req-1");
-  auto a = store_->CreateSweep(s);
-  auto b = store_->CreateSweep(s);
+  auto a = store_->sweeps().CreateSweep(s);
+  auto b = store_->sweeps().CreateSweep(s);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->id(), b->id());
-  EXPECT_EQ(store_->ListJobs({})->size(), 4u);
+  EXPECT_EQ(store_->sweeps().ListJobs({})->size(), 4u);
   s.add_seeds(7);
-  auto c = store_->CreateSweep(s);
+  auto c = store_->sweeps().CreateSweep(s);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition)
       << c.status();
-  EXPECT_EQ(store_->ListJobs({})->size(), 4u);
+  EXPECT_EQ(store_->sweeps().ListJobs({})->size(), 4u);
 }
 
 TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
-  auto sweep = store_->CreateSweep(Spec("persist"));
+  auto sweep = store_->sweeps().CreateSweep(Spec("persist"));
   int64_t w = Worker();
   Assignment a = Acquire(w);
-  ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.05)}).ok());
-  ASSERT_TRUE(store_->RecordCheckpoint(a.lease, 1, "job-1/1.pt").ok());
+  ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {Metrics(1, "test", 0.05)}).ok());
+  ASSERT_TRUE(store_->reports().RecordCheckpoint(a.lease, 1, "job-1/1.pt").ok());
   store_.reset();
   store_ = OpenStore();
-  auto again = store_->GetSweep(sweep->id());
+  auto again = store_->sweeps().GetSweep(sweep->id());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->counts().running(), 1u);
-  auto job = store_->GetJob(a.lease.job_id());
+  auto job = store_->sweeps().GetJob(a.lease.job_id());
   EXPECT_EQ(job->checkpoint(), "job-1/1.pt");
   EXPECT_EQ(job->last_epoch(), 1u);
   EXPECT_EQ(job->attempt(), 1u);
-  auto rel = store_->GetReliability(a.lease.job_id(), 1, "test");
+  auto rel = store_->metrics().GetReliability(a.lease.job_id(), 1, "test");
   ASSERT_TRUE(rel.ok()) << rel.status();
   EXPECT_EQ(rel->bins_size(), 15);
   // The lease survives the restart: the worker can keep reporting.
-  EXPECT_TRUE(store_->ReportEpoch(a.lease, {Metrics(2, "test", 0.04)}).ok());
+  EXPECT_TRUE(store_->reports().ReportEpoch(a.lease, {Metrics(2, "test", 0.04)}).ok());
 }
 
 TEST_F(StoreTest, AJobWhoseStoredConfigIsDamagedIsDataLossNamingIt) {
-  auto sweep = store_->CreateSweep(Spec("damaged"));
+  auto sweep = store_->sweeps().CreateSweep(Spec("damaged"));
   ASSERT_TRUE(sweep.ok()) << sweep.status();
   const int64_t job = sweep->job_ids(1);
   store_.reset();
@@ -234,16 +237,16 @@ TEST_F(StoreTest, AJobWhoseStoredConfigIsDamagedIsDataLossNamingIt) {
     sqlite3_close(db);
   }
   store_ = OpenStore();
-  absl::StatusOr<v1::Job> j = store_->GetJob(job);
+  absl::StatusOr<v1::Job> j = store_->sweeps().GetJob(job);
   ASSERT_EQ(j.status().code(), absl::StatusCode::kDataLoss) << j.status();
   EXPECT_NE(j.status().message().find(absl::StrCat("job ", job)),
             std::string::npos)
       << j.status();
   JobFilter f;
   f.sweep_id = sweep->id();
-  EXPECT_EQ(store_->ListJobs(f).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->sweeps().ListJobs(f).status().code(), absl::StatusCode::kDataLoss);
   // The other jobs still read.
-  EXPECT_TRUE(store_->GetJob(sweep->job_ids(0)).ok());
+  EXPECT_TRUE(store_->sweeps().GetJob(sweep->job_ids(0)).ok());
 }
 
 TEST(StoreOpenTest, RefusesFilesThatAreNotAHealthyMixcalStoreNamingThem) {
@@ -299,7 +302,7 @@ TEST(StoreOpenTest, RefusesFilesThatAreNotAHealthyMixcalStoreNamingThem) {
     v1::SweepSpec spec = Spec("damage", 100);
     for (int i = 0; i < 20; ++i) {
       spec.set_name("damage-" + std::to_string(i));
-      ASSERT_TRUE((*store)->CreateSweep(spec).ok());
+      ASSERT_TRUE((*store)->sweeps().CreateSweep(spec).ok());
     }
   }
   {
@@ -345,14 +348,14 @@ TEST_F(StoreTest, OlderSchemaMigratesKeepingData) {
   store_ = OpenStore(/*migrate_to=*/1);
   ASSERT_EQ(*store_->SchemaVersion(), 1);
   // Version 1 has no events table: creating a sweep must fail there...
-  EXPECT_FALSE(store_->CreateSweep(Spec("old")).ok());
+  EXPECT_FALSE(store_->sweeps().CreateSweep(Spec("old")).ok());
   store_.reset();
   store_ = OpenStore();
   EXPECT_EQ(*store_->SchemaVersion(), Store::LatestSchemaVersion());
   // ...and work after the migration.
-  auto s = store_->CreateSweep(Spec("new"));
+  auto s = store_->sweeps().CreateSweep(Spec("new"));
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_FALSE(store_->ListEvents(s->id(), 0, 0, 10)->empty());
+  EXPECT_FALSE(store_->metrics().ListEvents(s->id(), 0, 0, 10)->empty());
 }
 
 TEST_F(StoreTest, NewerSchemaIsRefused) {
@@ -375,52 +378,52 @@ TEST_F(StoreTest, NewerSchemaIsRefused) {
 }
 
 TEST_F(StoreTest, StaleAttemptReportIsRefusedAndChangesNothing) {
-  store_->CreateSweep(Spec("fence", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("fence", 1)).IgnoreError();
   int64_t w1 = Worker(), w2 = Worker();
   Assignment first = Acquire(w1);
   ASSERT_TRUE(
-      store_->ReportEpoch(first.lease, {Metrics(1, "test", 0.10)}).ok());
+      store_->reports().ReportEpoch(first.lease, {Metrics(1, "test", 0.10)}).ok());
   clock_.AdvanceMicros(kLease + 1);
-  auto expired = store_->ExpireLeases();
+  auto expired = store_->queue().ExpireLeases();
   ASSERT_EQ(expired->requeued.size(), 1u);
   // The requeued job is handed out again; attempt 2 resumes.
   Assignment second = Acquire(w2);
   ASSERT_EQ(second.lease.job_id(), first.lease.job_id());
   EXPECT_EQ(second.lease.attempt(), 2u);
   // The first worker wakes up and reports epoch 1 again with other numbers.
-  absl::Status s = store_->ReportEpoch(first.lease, {Metrics(1, "test", 0.99)});
+  absl::Status s = store_->reports().ReportEpoch(first.lease, {Metrics(1, "test", 0.99)});
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-  EXPECT_EQ(store_->RecordCheckpoint(first.lease, 1, "x").code(),
+  EXPECT_EQ(store_->reports().RecordCheckpoint(first.lease, 1, "x").code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->FinishJob(first.lease, v1::SUCCEEDED, "").status().code(),
+  EXPECT_EQ(store_->reports().FinishJob(first.lease, v1::SUCCEEDED, "").status().code(),
             absl::StatusCode::kFailedPrecondition);
-  auto rel = store_->GetReliability(first.lease.job_id(), 1, "test");
+  auto rel = store_->metrics().GetReliability(first.lease.job_id(), 1, "test");
   ASSERT_TRUE(rel.ok());
   std::string token;
   v1::MetricsFilter f;
-  auto rows = store_->QueryMetrics(f, &token);
+  auto rows = store_->metrics().QueryMetrics(f, &token);
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_DOUBLE_EQ((*rows)[0].ece(), 0.10);
-  EXPECT_EQ(store_->GetJob(first.lease.job_id())->state(), v1::RUNNING);
+  EXPECT_EQ(store_->sweeps().GetJob(first.lease.job_id())->state(), v1::RUNNING);
 }
 
 TEST_F(StoreTest, QueuedAgainJobRefusesTheOldLeaseEvenWithSameAttempt) {
-  store_->CreateSweep(Spec("requeue", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("requeue", 1)).IgnoreError();
   int64_t w = Worker();
   Assignment a = Acquire(w);
   clock_.AdvanceMicros(kLease + 1);
-  ASSERT_EQ(store_->ExpireLeases()->requeued.size(), 1u);
+  ASSERT_EQ(store_->queue().ExpireLeases()->requeued.size(), 1u);
   // Not yet leased again: state QUEUED, attempt still 1.
-  EXPECT_EQ(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).code(),
+  EXPECT_EQ(store_->reports().ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(StoreTest, ReReportingAnEpochLeavesOneRow) {
-  store_->CreateSweep(Spec("dup", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("dup", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(store_
-                    ->ReportEpoch(a.lease, {Metrics(1, "test", 0.1 + 0.1 * i),
+    ASSERT_TRUE(store_->reports()
+                    .ReportEpoch(a.lease, {Metrics(1, "test", 0.1 + 0.1 * i),
                                             Metrics(1, "test_ts", 0.05)})
                     .ok());
   }
@@ -430,7 +433,7 @@ TEST_F(StoreTest, ReReportingAnEpochLeavesOneRow) {
   f.set_include_bins(true);
   f.set_split("test");
   std::string token;
-  auto rows = store_->QueryMetrics(f, &token);
+  auto rows = store_->metrics().QueryMetrics(f, &token);
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_DOUBLE_EQ((*rows)[0].ece(), 0.1 + 0.1 * 2);  // the last report wins
   EXPECT_EQ((*rows)[0].bins_size(), 15);    // not 45
@@ -457,23 +460,23 @@ std::vector<std::pair<int, int>> RowAttempts(const std::string& path,
 
 TEST_F(StoreTest, ALeavingWorkerIsShownWithItsReasonUntilItIsBack) {
   const int64_t w = Worker();
-  ASSERT_TRUE(store_->LeaveRotation(w, true, "checkpoint_dir /x: read-only")
+  ASSERT_TRUE(store_->queue().LeaveRotation(w, true, "checkpoint_dir /x: read-only")
                   .ok());
-  v1::WorkerInfo info = store_->ListWorkers()->at(0);
+  v1::WorkerInfo info = store_->queue().ListWorkers()->at(0);
   EXPECT_EQ(info.state(), v1::WORKER_OUT_OF_ROTATION);
   EXPECT_EQ(info.state_reason(), "checkpoint_dir /x: read-only");
-  ASSERT_TRUE(store_->LeaveRotation(w, false, "stopped by a signal").ok());
-  EXPECT_EQ(store_->ListWorkers()->at(0).state(), v1::WORKER_STOPPED);
+  ASSERT_TRUE(store_->queue().LeaveRotation(w, false, "stopped by a signal").ok());
+  EXPECT_EQ(store_->queue().ListWorkers()->at(0).state(), v1::WORKER_STOPPED);
   // Unknown workers and bad reasons change nothing.
-  EXPECT_TRUE(absl::IsNotFound(store_->LeaveRotation(w + 1, true, "x")));
-  absl::Status bad = store_->LeaveRotation(w, true, "cut \xE2\x82");
+  EXPECT_TRUE(absl::IsNotFound(store_->queue().LeaveRotation(w + 1, true, "x")));
+  absl::Status bad = store_->queue().LeaveRotation(w, true, "cut \xE2\x82");
   EXPECT_TRUE(absl::IsInvalidArgument(bad)) << bad;
   EXPECT_NE(bad.message().find("reason"), std::string::npos) << bad;
-  EXPECT_EQ(store_->ListWorkers()->at(0).state_reason(),
+  EXPECT_EQ(store_->queue().ListWorkers()->at(0).state_reason(),
             "stopped by a signal");
   // Back: a heartbeat makes it active again, reason cleared.
-  ASSERT_TRUE(store_->Heartbeat(w, {}, kLease).ok());
-  info = store_->ListWorkers()->at(0);
+  ASSERT_TRUE(store_->queue().Heartbeat(w, {}, kLease).ok());
+  info = store_->queue().ListWorkers()->at(0);
   EXPECT_EQ(info.state(), v1::WORKER_ACTIVE);
   EXPECT_EQ(info.state_reason(), "");
 }
@@ -482,23 +485,23 @@ TEST_F(StoreTest, ARowRecordsTheAttemptThatWroteIt) {
   v1::SweepSpec s = Spec("provenance", 1);
   s.clear_methods();
   s.add_methods()->set_name("baseline");
-  ASSERT_TRUE(store_->CreateSweep(s).ok());
+  ASSERT_TRUE(store_->sweeps().CreateSweep(s).ok());
   int64_t w = Worker();
   Assignment a1 = Acquire(w);
-  ASSERT_TRUE(store_->ReportEpoch(a1.lease, {Metrics(1, "test", 0.1)}).ok());
-  ASSERT_TRUE(store_->ReportEpoch(a1.lease, {Metrics(2, "test", 0.1)}).ok());
+  ASSERT_TRUE(store_->reports().ReportEpoch(a1.lease, {Metrics(1, "test", 0.1)}).ok());
+  ASSERT_TRUE(store_->reports().ReportEpoch(a1.lease, {Metrics(2, "test", 0.1)}).ok());
   using Rows = std::vector<std::pair<int, int>>;
   EXPECT_EQ(RowAttempts(path_, "test"), (Rows{{1, 1}, {2, 1}}));
   clock_.AdvanceMicros(kLease + 1);
-  ASSERT_EQ(store_->ExpireLeases()->requeued.size(), 1u);
+  ASSERT_EQ(store_->queue().ExpireLeases()->requeued.size(), 1u);
   Assignment a2 = Acquire(w);
   ASSERT_EQ(a2.lease.attempt(), 2u);
   // Attempt 2 resumed from epoch 1: it rewrites epoch 2 and adds epoch 3.
-  ASSERT_TRUE(store_->ReportEpoch(a2.lease, {Metrics(2, "test", 0.2)}).ok());
-  ASSERT_TRUE(store_->ReportEpoch(a2.lease, {Metrics(3, "test", 0.2)}).ok());
+  ASSERT_TRUE(store_->reports().ReportEpoch(a2.lease, {Metrics(2, "test", 0.2)}).ok());
+  ASSERT_TRUE(store_->reports().ReportEpoch(a2.lease, {Metrics(3, "test", 0.2)}).ok());
   EXPECT_EQ(RowAttempts(path_, "test"), (Rows{{1, 1}, {2, 2}, {3, 2}}));
   // The old attempt's late report is refused and writes nothing.
-  EXPECT_FALSE(store_->ReportEpoch(a1.lease, {Metrics(3, "test", 0.9)}).ok());
+  EXPECT_FALSE(store_->reports().ReportEpoch(a1.lease, {Metrics(3, "test", 0.9)}).ok());
   EXPECT_EQ(RowAttempts(path_, "test"), (Rows{{1, 1}, {2, 2}, {3, 2}}));
 }
 
@@ -507,65 +510,65 @@ TEST_F(StoreTest, ExpiredLeaseRequeuesWithNextAttemptAndFailsAfterMax) {
   s.set_max_attempts(2);
   s.clear_methods();
   s.add_methods()->set_name("baseline");
-  auto sweep = store_->CreateSweep(s);
+  auto sweep = store_->sweeps().CreateSweep(s);
   int64_t w = Worker();
   Assignment a1 = Acquire(w);
   EXPECT_EQ(a1.lease.attempt(), 1u);
   // Heartbeats keep it alive.
   clock_.AdvanceMicros(kLease / 2);
-  ASSERT_EQ(store_->Heartbeat(w, {a1.lease}, kLease)->extended.size(), 1u);
+  ASSERT_EQ(store_->queue().Heartbeat(w, {a1.lease}, kLease)->extended.size(), 1u);
   clock_.AdvanceMicros(kLease / 2 + 10);
-  EXPECT_TRUE(store_->ExpireLeases()->requeued.empty());
+  EXPECT_TRUE(store_->queue().ExpireLeases()->requeued.empty());
   // Then silence.
   clock_.AdvanceMicros(kLease + 1);
-  auto r = store_->ExpireLeases();
+  auto r = store_->queue().ExpireLeases();
   ASSERT_EQ(r->requeued.size(), 1u);
-  EXPECT_EQ(store_->GetJob(a1.lease.job_id())->state(), v1::QUEUED);
-  EXPECT_EQ(store_->ListWorkers()->at(0).state(), v1::WORKER_LOST);
+  EXPECT_EQ(store_->sweeps().GetJob(a1.lease.job_id())->state(), v1::QUEUED);
+  EXPECT_EQ(store_->queue().ListWorkers()->at(0).state(), v1::WORKER_LOST);
   Assignment a2 = Acquire(w);
   EXPECT_EQ(a2.lease.attempt(), 2u);
   clock_.AdvanceMicros(kLease + 1);
-  r = store_->ExpireLeases();
+  r = store_->queue().ExpireLeases();
   ASSERT_EQ(r->failed.size(), 1u);
-  auto job = store_->GetJob(a1.lease.job_id());
+  auto job = store_->sweeps().GetJob(a1.lease.job_id());
   EXPECT_EQ(job->state(), v1::FAILED);
   EXPECT_NE(job->error().find("attempt 2 of 2"), std::string::npos)
       << job->error();
-  EXPECT_EQ(store_->GetSweep(sweep->id())->state(), v1::SWEEP_FAILED);
+  EXPECT_EQ(store_->sweeps().GetSweep(sweep->id())->state(), v1::SWEEP_FAILED);
   // A failed job can be retried, with fresh attempts; the attempt number
   // keeps counting.
-  auto retried = store_->RetryJob(job->id());
+  auto retried = store_->sweeps().RetryJob(job->id());
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->state(), v1::QUEUED);
   EXPECT_EQ(retried->max_attempts(), 4u);
-  EXPECT_EQ(store_->GetSweep(sweep->id())->state(), v1::SWEEP_ACTIVE);
+  EXPECT_EQ(store_->sweeps().GetSweep(sweep->id())->state(), v1::SWEEP_ACTIVE);
   EXPECT_EQ(Acquire(w).lease.attempt(), 3u);
 }
 
 TEST_F(StoreTest, AfterARestartRunningLeasesGetAGracePeriod) {
-  store_->CreateSweep(Spec("grace", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("grace", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   // The coordinator was down for a minute: the lease ran out meanwhile.
   clock_.AdvanceSeconds(60);
-  auto n = store_->ExtendRunningLeases(clock_.NowMicros() + kLease);
+  auto n = store_->queue().ExtendRunningLeases(clock_.NowMicros() + kLease);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 1);
-  auto r = store_->ExpireLeases();
+  auto r = store_->queue().ExpireLeases();
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->requeued.empty());
   // The worker reconnects and heartbeats: it keeps its lease.
-  auto hb = store_->Heartbeat(a.job.worker_id(), {a.lease}, kLease);
+  auto hb = store_->queue().Heartbeat(a.job.worker_id(), {a.lease}, kLease);
   ASSERT_TRUE(hb.ok()) << hb.status();
   EXPECT_EQ(hb->extended.size(), 1u);
   // One that never comes back loses it a lease later, as usual.
   clock_.AdvanceSeconds(31);
-  r = store_->ExpireLeases();
+  r = store_->queue().ExpireLeases();
   EXPECT_EQ(r->requeued.size(), 1u);
 }
 
 TEST_F(StoreTest, FairTurnsBetweenSweepsOfEqualPriority) {
-  auto big = store_->CreateSweep(Spec("big", 50));     // 100 jobs
-  auto small = store_->CreateSweep(Spec("small", 2));  // 4 jobs
+  auto big = store_->sweeps().CreateSweep(Spec("big", 50));     // 100 jobs
+  auto small = store_->sweeps().CreateSweep(Spec("small", 2));  // 4 jobs
   int64_t w = Worker();
   std::vector<int64_t> order;
   for (int i = 0; i < 8; ++i) order.push_back(Acquire(w).job.sweep_id());
@@ -579,10 +582,10 @@ TEST_F(StoreTest, FairTurnsBetweenSweepsOfEqualPriority) {
 }
 
 TEST_F(StoreTest, PriorityThenAgeWithinASweep) {
-  auto low = store_->CreateSweep(Spec("low", 1));
+  auto low = store_->sweeps().CreateSweep(Spec("low", 1));
   v1::SweepSpec hi = Spec("high", 1);
   hi.set_priority(5);
-  auto high = store_->CreateSweep(hi);
+  auto high = store_->sweeps().CreateSweep(hi);
   int64_t w = Worker();
   Assignment a = Acquire(w);
   EXPECT_EQ(a.job.sweep_id(), high->id());
@@ -594,70 +597,70 @@ TEST_F(StoreTest, PriorityThenAgeWithinASweep) {
 TEST_F(StoreTest, DeviceClassMatches) {
   v1::SweepSpec gpu = Spec("gpu", 1);
   gpu.set_device("cuda");
-  store_->CreateSweep(gpu).IgnoreError();
+  store_->sweeps().CreateSweep(gpu).IgnoreError();
   int64_t cpu_worker = Worker("cpu"), gpu_worker = Worker("cuda:0");
-  auto none = store_->AcquireJob(cpu_worker, kLease);
+  auto none = store_->queue().AcquireJob(cpu_worker, kLease);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
   EXPECT_EQ(Acquire(gpu_worker).job.device(), "cuda");
   v1::SweepSpec any = Spec("any", 1);
-  store_->CreateSweep(any).IgnoreError();
+  store_->sweeps().CreateSweep(any).IgnoreError();
   EXPECT_EQ(Acquire(cpu_worker).job.device(), "any");
-  EXPECT_EQ(store_->AcquireJob(99, kLease).status().code(),
+  EXPECT_EQ(store_->queue().AcquireJob(99, kLease).status().code(),
             absl::StatusCode::kNotFound);
 }
 
 TEST_F(StoreTest, CancellationReachesTheWorkerThroughHeartbeat) {
-  auto sweep = store_->CreateSweep(Spec("cancel", 1));
+  auto sweep = store_->sweeps().CreateSweep(Spec("cancel", 1));
   int64_t w = Worker();
   Assignment a = Acquire(w);
-  auto c = store_->CancelJob(a.lease.job_id());
+  auto c = store_->sweeps().CancelJob(a.lease.job_id());
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->state(), v1::CANCELLED);
-  auto hb = store_->Heartbeat(w, {a.lease}, kLease);
+  auto hb = store_->queue().Heartbeat(w, {a.lease}, kLease);
   ASSERT_EQ(hb->cancelled.size(), 1u);
   EXPECT_TRUE(hb->extended.empty());
   // The worker's epoch report is refused; its FinishJob is accepted and the
   // job stays CANCELLED.
-  EXPECT_EQ(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).code(),
+  EXPECT_EQ(store_->reports().ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(*store_->FinishJob(a.lease, v1::FAILED, "stopped"), v1::CANCELLED);
-  EXPECT_EQ(store_->CancelJob(a.lease.job_id()).status().code(),
+  EXPECT_EQ(*store_->reports().FinishJob(a.lease, v1::FAILED, "stopped"), v1::CANCELLED);
+  EXPECT_EQ(store_->sweeps().CancelJob(a.lease.job_id()).status().code(),
             absl::StatusCode::kFailedPrecondition);
   // Cancelling the sweep ends the rest.
-  auto s = store_->CancelSweep(sweep->id());
+  auto s = store_->sweeps().CancelSweep(sweep->id());
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->state(), v1::SWEEP_CANCELLED);
   EXPECT_EQ(s->counts().cancelled(), 2u);
-  EXPECT_FALSE(store_->AcquireJob(w, kLease)->has_value());
+  EXPECT_FALSE(store_->queue().AcquireJob(w, kLease)->has_value());
 }
 
 TEST_F(StoreTest, FinishIsIdempotentAndEndsTheSweep) {
   v1::SweepSpec s = Spec("finish", 1);
   s.clear_methods();
   s.add_methods()->set_name("baseline");
-  auto sweep = store_->CreateSweep(s);
+  auto sweep = store_->sweeps().CreateSweep(s);
   int64_t w = Worker();
   Assignment a = Acquire(w);
-  EXPECT_EQ(*store_->FinishJob(a.lease, v1::SUCCEEDED, ""), v1::SUCCEEDED);
-  EXPECT_EQ(*store_->FinishJob(a.lease, v1::SUCCEEDED, ""), v1::SUCCEEDED);
-  EXPECT_EQ(store_->GetSweep(sweep->id())->state(), v1::SWEEP_SUCCEEDED);
-  auto hb = store_->Heartbeat(w, {a.lease}, kLease);
+  EXPECT_EQ(*store_->reports().FinishJob(a.lease, v1::SUCCEEDED, ""), v1::SUCCEEDED);
+  EXPECT_EQ(*store_->reports().FinishJob(a.lease, v1::SUCCEEDED, ""), v1::SUCCEEDED);
+  EXPECT_EQ(store_->sweeps().GetSweep(sweep->id())->state(), v1::SWEEP_SUCCEEDED);
+  auto hb = store_->queue().Heartbeat(w, {a.lease}, kLease);
   EXPECT_EQ(hb->lost.size(), 1u);
   EXPECT_EQ(
-      store_->FinishJob(a.lease, v1::JOB_STATE_UNSPECIFIED, "").status().code(),
+      store_->reports().FinishJob(a.lease, v1::JOB_STATE_UNSPECIFIED, "").status().code(),
       absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(StoreTest, QueryMetricsFiltersAndPages) {
   auto sweep =
-      store_->CreateSweep(Spec("query", 2));  // baseline s0 s1, mixup s0 s1
+      store_->sweeps().CreateSweep(Spec("query", 2));  // baseline s0 s1, mixup s0 s1
   int64_t w = Worker();
   for (int j = 0; j < 4; ++j) {
     Assignment a = Acquire(w);
     for (uint32_t e = 1; e <= 3; ++e) {
-      ASSERT_TRUE(store_
-                      ->ReportEpoch(a.lease, {Metrics(e, "test", 0.01 * e + 0.1 * j),
+      ASSERT_TRUE(store_->reports()
+                      .ReportEpoch(a.lease, {Metrics(e, "test", 0.01 * e + 0.1 * j),
                                               Metrics(e, "test_ts", 0.001)})
                       .ok());
     }
@@ -665,18 +668,18 @@ TEST_F(StoreTest, QueryMetricsFiltersAndPages) {
   v1::MetricsFilter f;
   f.set_sweep_id(sweep->id());
   std::string token;
-  EXPECT_EQ(store_->QueryMetrics(f, &token)->size(), 24u);
+  EXPECT_EQ(store_->metrics().QueryMetrics(f, &token)->size(), 24u);
   f.set_method("mixup");
   f.set_split("test");
   f.set_epoch_min(2);
-  auto rows = store_->QueryMetrics(f, &token);
+  auto rows = store_->metrics().QueryMetrics(f, &token);
   ASSERT_EQ(rows->size(), 4u);  // 2 jobs x epochs 2..3
   EXPECT_EQ((*rows)[0].method(), "mixup");
   EXPECT_EQ((*rows)[0].epoch(), 2u);
   EXPECT_DOUBLE_EQ((*rows)[0].value(), 0.2);
   f.clear_method();
   f.add_seeds(1);
-  EXPECT_EQ(store_->QueryMetrics(f, &token)->size(),
+  EXPECT_EQ(store_->metrics().QueryMetrics(f, &token)->size(),
             4u);  // seed 1 of both methods
   // Pages of 5 cover all 24 rows exactly once.
   v1::MetricsFilter all;
@@ -685,7 +688,7 @@ TEST_F(StoreTest, QueryMetricsFiltersAndPages) {
   int total = 0, pages = 0;
   std::set<std::tuple<int64_t, uint32_t, std::string>> seen;
   do {
-    rows = store_->QueryMetrics(all, &token);
+    rows = store_->metrics().QueryMetrics(all, &token);
     ASSERT_TRUE(rows.ok()) << rows.status();
     for (const auto& r : *rows) seen.insert({r.job_id(), r.epoch(), r.split()});
     total += rows->size();
@@ -696,32 +699,32 @@ TEST_F(StoreTest, QueryMetricsFiltersAndPages) {
   EXPECT_EQ(seen.size(), 24u);
   EXPECT_EQ(pages, 5);
   all.set_page_token("garbage");
-  EXPECT_EQ(store_->QueryMetrics(all, &token).status().code(),
+  EXPECT_EQ(store_->metrics().QueryMetrics(all, &token).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(StoreTest, LatestOnlyReadsEachJobsNewestEpochAndCountsSumEpochs) {
-  auto sweep = store_->CreateSweep(Spec("latest", 2));  // 4 jobs
+  auto sweep = store_->sweeps().CreateSweep(Spec("latest", 2));  // 4 jobs
   ASSERT_TRUE(sweep.ok());
   int64_t w = Worker();
   // Job j stores epochs 1..j+1.
   for (int j = 0; j < 4; ++j) {
     Assignment a = Acquire(w);
     for (uint32_t e = 1; e <= static_cast<uint32_t>(j + 1); ++e)
-      ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(e, "test", 0.1 * e)}).ok());
+      ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {Metrics(e, "test", 0.1 * e)}).ok());
   }
   v1::MetricsFilter f;
   f.set_sweep_id(sweep->id());
   f.set_latest_only(true);
   std::string token;
-  auto rows = store_->QueryMetrics(f, &token);
+  auto rows = store_->metrics().QueryMetrics(f, &token);
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 4u);
   for (size_t j = 0; j < 4; ++j) {
     EXPECT_EQ((*rows)[j].epoch(), j + 1);
     EXPECT_NEAR((*rows)[j].ece(), 0.1 * (j + 1), 1e-12);
   }
-  auto s = store_->GetSweep(sweep->id());
+  auto s = store_->sweeps().GetSweep(sweep->id());
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->counts().epochs_done(), 1u + 2 + 3 + 4);
 }
@@ -748,7 +751,7 @@ v1::Predictions MakePredictions(uint32_t epoch, int rows, float confident,
 }
 
 TEST_F(StoreTest, MetricsBeyondEceAndTheirEstimatorsRoundTrip) {
-  store_->CreateSweep(Spec("more", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("more", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   v1::EpochMetrics m = Metrics(1, "test", 0.1);
   m.set_classwise_ece(0.03);
@@ -762,11 +765,11 @@ TEST_F(StoreTest, MetricsBeyondEceAndTheirEstimatorsRoundTrip) {
   noise.clear_bins();
   noise.set_fpr95(0.5);
   noise.set_aupr(0.8);
-  ASSERT_TRUE(store_->ReportEpoch(a.lease, {m, noise}).ok());
+  ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {m, noise}).ok());
   v1::MetricsFilter f;
   f.add_job_ids(a.lease.job_id());
   std::string token;
-  auto rows = store_->QueryMetrics(f, &token);
+  auto rows = store_->metrics().QueryMetrics(f, &token);
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 2u);
   const v1::EpochMetrics& n = (*rows)[0];  // "noise" < "test"
@@ -783,26 +786,26 @@ TEST_F(StoreTest, MetricsBeyondEceAndTheirEstimatorsRoundTrip) {
   // Out of range: refused, naming the field.
   m.set_epoch(2);
   m.set_aurc(1.5);
-  absl::Status st = store_->ReportEpoch(a.lease, {m});
+  absl::Status st = store_->reports().ReportEpoch(a.lease, {m});
   EXPECT_NE(st.message().find("metrics[0].aurc"), std::string::npos) << st;
 }
 
 TEST_F(StoreTest, PredictionsComeBackBitForBitAndBadOnesAreRefused) {
-  store_->CreateSweep(Spec("pred", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("pred", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   v1::ReportEpochRequest r;
   *r.mutable_lease() = a.lease;
   *r.add_metrics() = Metrics(3, "test", 0.1);
   *r.add_predictions() = MakePredictions(3, 7, 0.8f, 0);
-  ASSERT_TRUE(store_->ReportEpoch(r).ok());
-  auto got = store_->GetPredictions(a.lease.job_id(), 0, "");
+  ASSERT_TRUE(store_->reports().ReportEpoch(r).ok());
+  auto got = store_->metrics().GetPredictions(a.lease.job_id(), 0, "");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->epoch(), 3u);
   EXPECT_EQ(got->count(), 7u);
   EXPECT_EQ(got->classes(), 3u);
   EXPECT_EQ(got->probabilities(), r.predictions(0).probabilities());
   EXPECT_EQ(got->labels(), r.predictions(0).labels());
-  auto none = store_->GetPredictions(a.lease.job_id(), 2, "test");
+  auto none = store_->metrics().GetPredictions(a.lease.job_id(), 2, "test");
   EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(none.status().message().find("epochs kept: 3"), std::string::npos)
       << none.status();
@@ -812,18 +815,18 @@ TEST_F(StoreTest, PredictionsComeBackBitForBitAndBadOnesAreRefused) {
   bad.mutable_metrics(0)->set_epoch(4);
   *bad.mutable_predictions(0) = MakePredictions(4, 7, 0.8f, 0);
   bad.mutable_predictions(0)->mutable_probabilities()->pop_back();
-  auto st = store_->ReportEpoch(bad);
+  auto st = store_->reports().ReportEpoch(bad);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("predictions[0].probabilities"), std::string::npos) << st;
   *bad.mutable_predictions(0) = MakePredictions(4, 7, 0.8f, 0);
   bad.mutable_predictions(0)->set_classes(2);
   bad.mutable_predictions(0)->set_probabilities(std::string(28, '\0'));
-  EXPECT_NE(store_->ReportEpoch(bad).message().find("outside [0, 2)"),
+  EXPECT_NE(store_->reports().ReportEpoch(bad).message().find("outside [0, 2)"),
             std::string::npos);
   *bad.mutable_predictions(0) = MakePredictions(5, 7, 0.8f, 0);
-  EXPECT_NE(store_->ReportEpoch(bad).message().find("must be the metrics' epoch 4"),
+  EXPECT_NE(store_->reports().ReportEpoch(bad).message().find("must be the metrics' epoch 4"),
             std::string::npos);
-  EXPECT_EQ(store_->GetPredictions(a.lease.job_id(), 4, "test").status().code(),
+  EXPECT_EQ(store_->metrics().GetPredictions(a.lease.job_id(), 4, "test").status().code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -847,7 +850,7 @@ TEST(BlobHashTest, AnySplitOfTheBytesHashesAlikeAndAnyChangeDiffers) {
 
 TEST(BlobFileTest, NoSpaceLeftIsStorageFullNamingTheFile) {
   // /dev/full refuses every write with ENOSPC, as a full disk does.
-  auto f = BlobFile::Open("/dev/full");
+  auto f = BlobFile::Open(DefaultEnv(), "/dev/full");
   ASSERT_TRUE(f.ok()) << f.status();
   auto ref = (*f)->Append(std::string(1000, 'p'), std::string(40, 'l'));
   EXPECT_EQ(ref.status().code(), absl::StatusCode::kResourceExhausted);
@@ -856,7 +859,7 @@ TEST(BlobFileTest, NoSpaceLeftIsStorageFullNamingTheFile) {
 }
 
 TEST_F(StoreTest, KeptPredictionsLiveInTheirOwnFileWrittenOnce) {
-  store_->CreateSweep(Spec("pred", 2)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("pred", 2)).IgnoreError();
   const int64_t w = Worker();
   std::vector<v1::ReportEpochRequest> sent;
   for (int j = 0; j < 2; ++j) {
@@ -865,7 +868,7 @@ TEST_F(StoreTest, KeptPredictionsLiveInTheirOwnFileWrittenOnce) {
     *r.mutable_lease() = a.lease;
     *r.add_metrics() = Metrics(1, "test", 0.1);
     *r.add_predictions() = MakePredictions(1, 500, 0.7f, j);
-    ASSERT_TRUE(store_->ReportEpoch(r).ok());
+    ASSERT_TRUE(store_->reports().ReportEpoch(r).ok());
     sent.push_back(r);
   }
   // The bytes went to "<db>.predictions" (owner-only), not into the rows.
@@ -893,7 +896,7 @@ TEST_F(StoreTest, KeptPredictionsLiveInTheirOwnFileWrittenOnce) {
   store_.reset();
   store_ = OpenStore();
   for (int j = 0; j < 2; ++j) {
-    auto got = store_->GetPredictions(sent[j].lease().job_id(), 0, "");
+    auto got = store_->metrics().GetPredictions(sent[j].lease().job_id(), 0, "");
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(got->probabilities(), sent[j].predictions(0).probabilities());
     EXPECT_EQ(got->labels(), sent[j].predictions(0).labels());
@@ -906,13 +909,13 @@ TEST_F(StoreTest, KeptPredictionsLiveInTheirOwnFileWrittenOnce) {
     f.seekp(static_cast<std::streamoff>(one + 10));
     f.put('\x7f');
   }
-  auto damaged = store_->GetPredictions(second, 0, "");
+  auto damaged = store_->metrics().GetPredictions(second, 0, "");
   EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(damaged.status().message().find(absl::StrCat("job ", second)),
             std::string::npos) << damaged.status();
-  EXPECT_TRUE(store_->GetPredictions(sent[0].lease().job_id(), 0, "").ok());
+  EXPECT_TRUE(store_->metrics().GetPredictions(sent[0].lease().job_id(), 0, "").ok());
   fs::resize_file(blobs, one + 100);
-  auto cut = store_->GetPredictions(second, 0, "");
+  auto cut = store_->metrics().GetPredictions(second, 0, "");
   EXPECT_EQ(cut.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(cut.status().message().find("ends before"), std::string::npos)
       << cut.status();
@@ -935,13 +938,13 @@ TEST_F(StoreTest, KeptPredictionsLiveInTheirOwnFileWrittenOnce) {
     sqlite3_finalize(u);
     sqlite3_close(db);
   }
-  auto old = store_->GetPredictions(second, 0, "");
+  auto old = store_->metrics().GetPredictions(second, 0, "");
   ASSERT_TRUE(old.ok()) << old.status();
   EXPECT_EQ(old->probabilities(), sent[1].predictions(0).probabilities());
 }
 
 TEST_F(StoreTest, SeedEnsembleAveragesTheKeptProbabilities) {
-  auto sweep = store_->CreateSweep(Spec("ens", 3));  // baseline x3, mixup x3
+  auto sweep = store_->sweeps().CreateSweep(Spec("ens", 3));  // baseline x3, mixup x3
   ASSERT_TRUE(sweep.ok());
   int64_t w = Worker();
   // Baseline: three identical seeds. Mixup: seeds that put 0.9 on classes
@@ -953,11 +956,11 @@ TEST_F(StoreTest, SeedEnsembleAveragesTheKeptProbabilities) {
     *r.add_metrics() = Metrics(1, "test", 0.1);
     *r.add_predictions() =
         j < 3 ? MakePredictions(1, 30, 0.8f, 0) : MakePredictions(1, 30, 0.6f, j - 3);
-    ASSERT_TRUE(store_->ReportEpoch(r).ok());
+    ASSERT_TRUE(store_->reports().ReportEpoch(r).ok());
   }
   v1::SummaryPoint final_point;
   final_point.set_final(true);
-  auto rows = store_->SummarizeSweep(sweep->id(), final_point, "", "", true);
+  auto rows = store_->metrics().SummarizeSweep(sweep->id(), final_point, "", "", true);
   ASSERT_TRUE(rows.ok()) << rows.status();
   std::vector<v1::SummaryRow> ens;
   for (const auto& r : *rows)
@@ -991,7 +994,7 @@ TEST_F(StoreTest, SeedEnsembleAveragesTheKeptProbabilities) {
 
 TEST_F(StoreTest, SummaryIsMeanStdCountOverSeeds) {
   auto sweep =
-      store_->CreateSweep(Spec("summary", 3));  // baseline x3, mixup x3
+      store_->sweeps().CreateSweep(Spec("summary", 3));  // baseline x3, mixup x3
   int64_t w = Worker();
   // ECE per (job, epoch): job j epoch e -> 0.1 * (j+1) / e.
   for (int j = 0; j < 6; ++j) {
@@ -999,13 +1002,13 @@ TEST_F(StoreTest, SummaryIsMeanStdCountOverSeeds) {
     for (uint32_t e = 1; e <= 3; ++e) {
       v1::EpochMetrics m = Metrics(e, "test", 0.1 * (j + 1) / e);
       m.set_accuracy(0.5 + 0.1 * e);
-      ASSERT_TRUE(store_->ReportEpoch(a.lease, {m}).ok());
+      ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {m}).ok());
     }
   }
   // Jobs 0-2 are baseline seeds 0-2 (fair turns inside one sweep = age order).
   v1::SummaryPoint final_point;
   final_point.set_final(true);
-  auto rows = store_->SummarizeSweep(sweep->id(), final_point, "test");
+  auto rows = store_->metrics().SummarizeSweep(sweep->id(), final_point, "test");
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 2u);
   const v1::SummaryRow& base = (*rows)[0];
@@ -1022,7 +1025,7 @@ TEST_F(StoreTest, SummaryIsMeanStdCountOverSeeds) {
 
   v1::SummaryPoint epoch1;
   epoch1.set_epoch(1);
-  rows = store_->SummarizeSweep(sweep->id(), epoch1, "test");
+  rows = store_->metrics().SummarizeSweep(sweep->id(), epoch1, "test");
   for (const auto& s : (*rows)[1].stats())
     if (s.metric() == "ece")
       EXPECT_NEAR(s.mean(), 0.5, 1e-12);  // (0.4+0.5+0.6)/3
@@ -1030,18 +1033,18 @@ TEST_F(StoreTest, SummaryIsMeanStdCountOverSeeds) {
   // Best by accuracy (higher is better) picks epoch 3; by ece (lower) epoch 3.
   v1::SummaryPoint best;
   best.set_best_by("accuracy");
-  rows = store_->SummarizeSweep(sweep->id(), best, "test");
+  rows = store_->metrics().SummarizeSweep(sweep->id(), best, "test");
   ASSERT_TRUE(rows.ok()) << rows.status();
   for (uint32_t e : (*rows)[0].epochs()) EXPECT_EQ(e, 3u);
   best.set_best_by("ece; DROP TABLE jobs");
-  EXPECT_EQ(store_->SummarizeSweep(sweep->id(), best, "test").status().code(),
+  EXPECT_EQ(store_->metrics().SummarizeSweep(sweep->id(), best, "test").status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->SummarizeSweep(999, final_point, "").status().code(),
+  EXPECT_EQ(store_->metrics().SummarizeSweep(999, final_point, "").status().code(),
             absl::StatusCode::kNotFound);
 }
 
 TEST_F(StoreTest, SummaryComparesWithAReferencePairedBySeed) {
-  auto sweep = store_->CreateSweep(Spec("vs", 3));  // baseline x3, mixup x3
+  auto sweep = store_->sweeps().CreateSweep(Spec("vs", 3));  // baseline x3, mixup x3
   ASSERT_TRUE(sweep.ok());
   int64_t w = Worker();
   // Jobs in order: baseline seeds 0-2, then mixup 0.2 seeds 0-2. Final ECE:
@@ -1050,11 +1053,11 @@ TEST_F(StoreTest, SummaryComparesWithAReferencePairedBySeed) {
   const double ece[6] = {0.10, 0.13, 0.09, 0.05, 0.07, 0.06};
   for (int j = 0; j < 6; ++j) {
     Assignment a = Acquire(w);
-    ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", ece[j])}).ok());
+    ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {Metrics(1, "test", ece[j])}).ok());
   }
   v1::SummaryPoint final_point;
   final_point.set_final(true);
-  auto rows = store_->SummarizeSweep(sweep->id(), final_point, "test", "baseline");
+  auto rows = store_->metrics().SummarizeSweep(sweep->id(), final_point, "test", "baseline");
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 2u);
   auto stat = [](const v1::SummaryRow& r, const std::string& name) {
@@ -1078,7 +1081,7 @@ TEST_F(StoreTest, SummaryComparesWithAReferencePairedBySeed) {
   EXPECT_FALSE(stat((*rows)[1], "accuracy").vs().significant());
 
   // Against mixup (one value, so the bare name resolves): the signs flip.
-  rows = store_->SummarizeSweep(sweep->id(), final_point, "test", "mixup");
+  rows = store_->metrics().SummarizeSweep(sweep->id(), final_point, "test", "mixup");
   ASSERT_TRUE(rows.ok()) << rows.status();
   EXPECT_EQ((*rows)[0].vs_method(), "mixup");
   EXPECT_DOUBLE_EQ((*rows)[0].vs_value(), 0.2);
@@ -1086,17 +1089,17 @@ TEST_F(StoreTest, SummaryComparesWithAReferencePairedBySeed) {
 
   // Unknown or absent references name what the sweep has.
   for (const char* bad : {"erl", "mixup:0.3", "mixup:x", "nonsense"}) {
-    auto r = store_->SummarizeSweep(sweep->id(), final_point, "test", bad);
+    auto r = store_->metrics().SummarizeSweep(sweep->id(), final_point, "test", bad);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_NE(r.status().message().find("vs \""), std::string::npos) << bad;
   }
-  auto r = store_->SummarizeSweep(sweep->id(), final_point, "test", "erl");
+  auto r = store_->metrics().SummarizeSweep(sweep->id(), final_point, "test", "erl");
   EXPECT_NE(r.status().message().find("baseline, mixup:0.2"), std::string::npos)
       << r.status();
 }
 
 TEST_F(StoreTest, SummaryPairsBySeedNotByPosition) {
-  auto sweep = store_->CreateSweep(Spec("pairs", 3));
+  auto sweep = store_->sweeps().CreateSweep(Spec("pairs", 3));
   ASSERT_TRUE(sweep.ok());
   int64_t w = Worker();
   const double ece[6] = {0.10, 0.13, 0.09, 0.05, 0.07, 0.06};
@@ -1104,11 +1107,11 @@ TEST_F(StoreTest, SummaryPairsBySeedNotByPosition) {
     Assignment a = Acquire(w);
     // Mixup's seed 1 (job 4) stores no test split.
     const std::string split = j == 4 ? "test_ts" : "test";
-    ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, split, ece[j])}).ok());
+    ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {Metrics(1, split, ece[j])}).ok());
   }
   v1::SummaryPoint final_point;
   final_point.set_final(true);
-  auto rows = store_->SummarizeSweep(sweep->id(), final_point, "test", "baseline");
+  auto rows = store_->metrics().SummarizeSweep(sweep->id(), final_point, "test", "baseline");
   ASSERT_TRUE(rows.ok()) << rows.status();
   const v1::SummaryRow& mixup = (*rows)[1];
   ASSERT_EQ(mixup.method(), "mixup");
@@ -1126,11 +1129,11 @@ TEST_F(StoreTest, SummaryPairsBySeedNotByPosition) {
 }
 
 TEST_F(StoreTest, ReliabilityComesBackWithMetricsDerivedFromBins) {
-  store_->CreateSweep(Spec("rel", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("rel", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   v1::EpochMetrics m = Metrics(1, "test", /*stored ece, deliberately off*/ 0.5);
-  ASSERT_TRUE(store_->ReportEpoch(a.lease, {m}).ok());
-  auto r = store_->GetReliability(a.lease.job_id(), 0, "");
+  ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {m}).ok());
+  auto r = store_->metrics().GetReliability(a.lease.job_id(), 0, "");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->epoch(), 1u);
   ASSERT_EQ(r->bins_size(), 15);
@@ -1139,25 +1142,25 @@ TEST_F(StoreTest, ReliabilityComesBackWithMetricsDerivedFromBins) {
   EXPECT_NEAR(r->ece(), 0.07, 1e-12);
   EXPECT_NEAR(r->mce(), 0.07, 1e-12);
   EXPECT_NEAR(r->oe(), 0.97 * 0.07, 1e-12);
-  EXPECT_EQ(store_->GetReliability(a.lease.job_id(), 9, "test").status().code(),
+  EXPECT_EQ(store_->metrics().GetReliability(a.lease.job_id(), 9, "test").status().code(),
             absl::StatusCode::kNotFound);
 }
 
 TEST_F(StoreTest, ReportValidationNamesTheField) {
-  store_->CreateSweep(Spec("v", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("v", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   v1::EpochMetrics m = Metrics(0, "test", 0.1);
-  absl::Status s = store_->ReportEpoch(a.lease, {m});
+  absl::Status s = store_->reports().ReportEpoch(a.lease, {m});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("metrics[0].epoch"), std::string::npos) << s;
   m = Metrics(1, "Test Split!", 0.1);
-  s = store_->ReportEpoch(a.lease, {m});
+  s = store_->reports().ReportEpoch(a.lease, {m});
   EXPECT_NE(s.message().find("metrics[0].split"), std::string::npos) << s;
   EXPECT_EQ(CountRows(""), 0);
 }
 
 TEST_F(StoreTest, BinsComeBackBitForBitAndAsRowsOfTheView) {
-  store_->CreateSweep(Spec("bins", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("bins", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   v1::EpochMetrics m = Metrics(1, "test", 0.1);
   // Values whose shortest decimal form is long, tiny or large.
@@ -1170,8 +1173,8 @@ TEST_F(StoreTest, BinsComeBackBitForBitAndAsRowsOfTheView) {
     bin->set_confidence_sum(sums[b]);
     bin->set_correct(b);
   }
-  ASSERT_TRUE(store_->ReportEpoch(a.lease, {m}).ok());
-  auto r = store_->GetReliability(a.lease.job_id(), 1, "test");
+  ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {m}).ok());
+  auto r = store_->metrics().GetReliability(a.lease.job_id(), 1, "test");
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->bins_size(), 4);
   for (int b = 0; b < 4; ++b) {
@@ -1182,7 +1185,7 @@ TEST_F(StoreTest, BinsComeBackBitForBitAndAsRowsOfTheView) {
   v1::MetricsFilter f;
   f.set_include_bins(true);
   std::string token;
-  auto rows = store_->QueryMetrics(f, &token);
+  auto rows = store_->metrics().QueryMetrics(f, &token);
   ASSERT_TRUE(rows.ok() && rows->size() == 1u);
   EXPECT_EQ((*rows)[0].bins(0).confidence_sum(), sums[0]);
   // reliability_bins is still a row per bin for anyone reading the file.
@@ -1207,8 +1210,8 @@ TEST_F(StoreTest, BinsComeBackBitForBitAndAsRowsOfTheView) {
   sqlite3_close(db);
   // Reporting the epoch again without bins leaves none behind.
   m.clear_bins();
-  ASSERT_TRUE(store_->ReportEpoch(a.lease, {m}).ok());
-  EXPECT_EQ(store_->GetReliability(a.lease.job_id(), 1, "test")->bins_size(),
+  ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {m}).ok());
+  EXPECT_EQ(store_->metrics().GetReliability(a.lease.job_id(), 1, "test")->bins_size(),
             0);
 }
 
@@ -1241,7 +1244,7 @@ TEST_F(StoreTest, BinsOfAVersionTwoFileSurviveTheMigration) {
   }
   store_ = OpenStore();
   EXPECT_EQ(*store_->SchemaVersion(), Store::LatestSchemaVersion());
-  auto r = store_->GetReliability(job, 1, "test");
+  auto r = store_->metrics().GetReliability(job, 1, "test");
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->bins_size(), 2);
   EXPECT_EQ(r->bins(0).count(), 70);
@@ -1252,22 +1255,22 @@ TEST_F(StoreTest, BinsOfAVersionTwoFileSurviveTheMigration) {
 }
 
 TEST_F(StoreTest, BadBinsAreRefusedNamingTheBin) {
-  store_->CreateSweep(Spec("badbins", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("badbins", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   v1::EpochMetrics m = Metrics(1, "test", 0.1);
   m.mutable_bins(3)->set_correct(5);  // more correct than examples
-  absl::Status s = store_->ReportEpoch(a.lease, {m});
+  absl::Status s = store_->reports().ReportEpoch(a.lease, {m});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("metrics[0].bins[3]"), std::string::npos) << s;
   m = Metrics(1, "test", 0.1);
   m.mutable_bins(14)->set_confidence_sum(std::nan(""));
-  s = store_->ReportEpoch(a.lease, {m});
+  s = store_->reports().ReportEpoch(a.lease, {m});
   EXPECT_NE(s.message().find("metrics[0].bins[14]"), std::string::npos) << s;
   EXPECT_EQ(CountRows(""), 0);
 }
 
 TEST_F(StoreTest, ImpossibleMetricsAreRefusedNamingTheFieldAndRange) {
-  store_->CreateSweep(Spec("badmetrics", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("badmetrics", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   struct Case {
     const char* field;
@@ -1296,7 +1299,7 @@ TEST_F(StoreTest, ImpossibleMetricsAreRefusedNamingTheFieldAndRange) {
   for (const Case& c : cases) {
     v1::EpochMetrics m = Metrics(1, "test", 0.1);
     c.spoil(&m);
-    absl::Status s = store_->ReportEpoch(a.lease, {m});
+    absl::Status s = store_->reports().ReportEpoch(a.lease, {m});
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.field;
     EXPECT_NE(s.message().find(c.field), std::string::npos) << s;
   }
@@ -1304,38 +1307,38 @@ TEST_F(StoreTest, ImpossibleMetricsAreRefusedNamingTheFieldAndRange) {
   // A negative training loss is possible (ERL) and accepted.
   v1::EpochMetrics ok = Metrics(1, "test", 0.1);
   ok.set_train_loss(-0.25);
-  EXPECT_TRUE(store_->ReportEpoch(a.lease, {ok}).ok());
+  EXPECT_TRUE(store_->reports().ReportEpoch(a.lease, {ok}).ok());
 }
 
 TEST_F(StoreTest, ACheckpointIsRecordedOnlyAfterEveryEpochItCovers) {
-  store_->CreateSweep(Spec("ckpt", 1)).IgnoreError();  // 3 epochs a job
+  store_->sweeps().CreateSweep(Spec("ckpt", 1)).IgnoreError();  // 3 epochs a job
   Assignment a = Acquire(Worker());
-  ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
+  ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
   // Epoch 2 never arrived (its insert failed): a checkpoint at 2 would make
   // the next attempt resume at 3 and epoch 2 would be lost for good.
-  absl::Status s = store_->RecordCheckpoint(a.lease, 2, "job-1/2.pt");
+  absl::Status s = store_->reports().RecordCheckpoint(a.lease, 2, "job-1/2.pt");
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_NE(s.message().find("only 1 of its epochs 1..2"), std::string::npos)
       << s;
-  EXPECT_EQ(store_->GetJob(a.lease.job_id())->checkpoint_epoch(), 0u);
+  EXPECT_EQ(store_->sweeps().GetJob(a.lease.job_id())->checkpoint_epoch(), 0u);
   // The same in one streamed batch: epoch 1, then a checkpoint at 2.
   v1::WorkerReport ckpt;
   *ckpt.mutable_checkpoint()->mutable_lease() = a.lease;
   ckpt.mutable_checkpoint()->set_epoch(2);
   ckpt.mutable_checkpoint()->set_path("job-1/2.pt");
   std::vector<const v1::WorkerReport*> batch = {&ckpt};
-  EXPECT_EQ(store_->StoreReports(batch)[0].status.code(),
+  EXPECT_EQ(store_->reports().StoreReports(batch)[0].status.code(),
             absl::StatusCode::kUnavailable);
   // Resent in order, epoch 2 and then the checkpoint, both go in.
-  ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(2, "test", 0.1)}).ok());
-  EXPECT_TRUE(store_->RecordCheckpoint(a.lease, 2, "job-1/2.pt").ok());
-  EXPECT_EQ(store_->GetJob(a.lease.job_id())->checkpoint_epoch(), 2u);
+  ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {Metrics(2, "test", 0.1)}).ok());
+  EXPECT_TRUE(store_->reports().RecordCheckpoint(a.lease, 2, "job-1/2.pt").ok());
+  EXPECT_EQ(store_->sweeps().GetJob(a.lease.job_id())->checkpoint_epoch(), 2u);
   // Epochs outside the job's are refused.
-  s = store_->RecordCheckpoint(a.lease, 4, "job-1/4.pt");
+  s = store_->reports().RecordCheckpoint(a.lease, 4, "job-1/4.pt");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("epoch must be in [1, 3]"), std::string::npos)
       << s;
-  EXPECT_EQ(store_->RecordCheckpoint(a.lease, 0, "job-1/0.pt").code(),
+  EXPECT_EQ(store_->reports().RecordCheckpoint(a.lease, 0, "job-1/0.pt").code(),
             absl::StatusCode::kInvalidArgument);
   // And paths that would lead outside the checkpoint directory, or to a
   // device, or hold a NUL: refused naming the field, nothing recorded.
@@ -1344,15 +1347,15 @@ TEST_F(StoreTest, ACheckpointIsRecordedOnlyAfterEveryEpochItCovers) {
         std::string("../../etc/shadow"), std::string("job-1/../../x"),
         std::string("job-1//x"), std::string("./x"), std::string("job 1/x"),
         std::string("job-1/x\n"), std::string("/dev/zero")}) {
-    absl::Status refused = store_->RecordCheckpoint(a.lease, 2, bad);
+    absl::Status refused = store_->reports().RecordCheckpoint(a.lease, 2, bad);
     EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_NE(refused.message().find("path"), std::string::npos) << refused;
   }
-  EXPECT_EQ(store_->GetJob(a.lease.job_id())->checkpoint(), "job-1/2.pt");
+  EXPECT_EQ(store_->sweeps().GetJob(a.lease.job_id())->checkpoint(), "job-1/2.pt");
 }
 
 TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
-  store_->CreateSweep(Spec("stream", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("stream", 1)).IgnoreError();
   const int64_t w = Worker();
   Assignment a = Acquire(w);
   std::vector<v1::WorkerReport> reports(7);
@@ -1374,7 +1377,7 @@ TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
   *reports[6].mutable_epoch()->add_metrics() = Metrics(3, "test", 0.3);
   std::vector<const v1::WorkerReport*> ptrs;
   for (const auto& r : reports) ptrs.push_back(&r);
-  std::vector<ReportResult> res = store_->StoreReports(ptrs);
+  std::vector<ReportResult> res = store_->reports().StoreReports(ptrs);
   ASSERT_EQ(res.size(), 7u);
   EXPECT_TRUE(res[0].status.ok()) << res[0].status;
   EXPECT_EQ(res[1].status.code(), absl::StatusCode::kFailedPrecondition);
@@ -1388,7 +1391,7 @@ TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
   // A refusal says the job's state when the attempt is still the lease's.
   EXPECT_EQ(res[1].state, v1::JOB_STATE_UNSPECIFIED);
   EXPECT_EQ(res[6].state, v1::SUCCEEDED);
-  auto job = store_->GetJob(a.lease.job_id());
+  auto job = store_->sweeps().GetJob(a.lease.job_id());
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->state(), v1::SUCCEEDED);
   EXPECT_EQ(job->last_epoch(), 2u);
@@ -1397,7 +1400,7 @@ TEST_F(StoreTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
   EXPECT_EQ(CountRows("test"), 2);
   // The same batch again (a worker resending after a lost ack): the epochs
   // were stored once, the finish is a repeat, nothing changes.
-  res = store_->StoreReports(ptrs);
+  res = store_->reports().StoreReports(ptrs);
   EXPECT_EQ(res[0].status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(res[5].status.ok());
   EXPECT_EQ(res[5].state, v1::SUCCEEDED);
@@ -1409,7 +1412,7 @@ TEST_F(StoreTest, AJobNeverFinishesOrCheckpointsPastAnEpochThatWasNotStored) {
   // epoch carrying predictions is refused, and so must be what the worker
   // sent after it (its checkpoint and finish), in this batch and in later
   // ones, until it resends that epoch; then all goes in.
-  store_->CreateSweep(Spec("hole", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("hole", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   std::vector<v1::WorkerReport> reports(4);
   *reports[0].mutable_epoch()->mutable_lease() = a.lease;
@@ -1424,8 +1427,8 @@ TEST_F(StoreTest, AJobNeverFinishesOrCheckpointsPastAnEpochThatWasNotStored) {
   reports[3].mutable_finish()->set_outcome(v1::SUCCEEDED);
   std::vector<const v1::WorkerReport*> ptrs;
   for (const auto& r : reports) ptrs.push_back(&r);
-  ASSERT_TRUE(store_->SetPredictionsFileForTesting("/dev/full").ok());
-  std::vector<ReportResult> res = store_->StoreReports(ptrs);
+  env_.set_full(true);
+  std::vector<ReportResult> res = store_->reports().StoreReports(ptrs);
   ASSERT_EQ(res.size(), 4u);
   EXPECT_TRUE(res[0].status.ok()) << res[0].status;
   EXPECT_EQ(res[1].status.code(), absl::StatusCode::kResourceExhausted) << res[1].status;
@@ -1434,31 +1437,68 @@ TEST_F(StoreTest, AJobNeverFinishesOrCheckpointsPastAnEpochThatWasNotStored) {
   EXPECT_NE(res[3].status.message().find("epoch 2 is not stored yet"),
             std::string::npos) << res[3].status;
   // A later batch with only the finish: still refused.
-  EXPECT_EQ(store_->StoreReports({ptrs[3]})[0].status.code(),
+  EXPECT_EQ(store_->reports().StoreReports({ptrs[3]})[0].status.code(),
             absl::StatusCode::kAborted);
-  auto job = store_->GetJob(a.lease.job_id());
+  auto job = store_->sweeps().GetJob(a.lease.job_id());
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->state(), v1::RUNNING);
   EXPECT_EQ(job->last_epoch(), 1u);
   EXPECT_EQ(job->checkpoint_epoch(), 0u);
   // Space again; the worker resends from the oldest unacknowledged report.
-  ASSERT_TRUE(store_->SetPredictionsFileForTesting(path_ + ".predictions").ok());
-  res = store_->StoreReports({ptrs[1], ptrs[2], ptrs[3]});
+  env_.set_full(false);
+  res = store_->reports().StoreReports({ptrs[1], ptrs[2], ptrs[3]});
   for (const ReportResult& r : res) EXPECT_TRUE(r.status.ok()) << r.status;
-  job = store_->GetJob(a.lease.job_id());
+  job = store_->sweeps().GetJob(a.lease.job_id());
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->state(), v1::SUCCEEDED);
   EXPECT_EQ(job->last_epoch(), 2u);
   EXPECT_EQ(job->checkpoint_epoch(), 2u);
-  auto kept = store_->GetPredictions(a.lease.job_id(), 2, "test");
+  auto kept = store_->metrics().GetPredictions(a.lease.job_id(), 2, "test");
   ASSERT_TRUE(kept.ok()) << kept.status();
   EXPECT_EQ(kept->probabilities(), reports[1].epoch().predictions(0).probabilities());
+}
+
+TEST_F(StoreTest, UnaryFinishAndCheckpointAreRefusedPastAnUnstoredEpoch) {
+  // The unary RPCs go through the report stream's checks: a finish or a
+  // checkpoint sent alone after an epoch that could not be stored must not
+  // end the job with that epoch missing.
+  store_->sweeps().CreateSweep(Spec("unary-hole", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
+  v1::ReportEpochRequest second;
+  *second.mutable_lease() = a.lease;
+  *second.add_metrics() = Metrics(2, "test", 0.2);
+  *second.add_predictions() = MakePredictions(2, 50, 0.8f, 0);
+  env_.set_full(true);
+  EXPECT_TRUE(IsStorageFull(store_->reports().ReportEpoch(second)));
+  env_.set_full(false);
+  const absl::Status checkpoint =
+      store_->reports().RecordCheckpoint(a.lease, 2, "job-1/epoch-2.pt");
+  EXPECT_EQ(checkpoint.code(), absl::StatusCode::kAborted) << checkpoint;
+  const absl::StatusOr<v1::JobState> finish =
+      store_->reports().FinishJob(a.lease, v1::SUCCEEDED, "");
+  EXPECT_EQ(finish.status().code(), absl::StatusCode::kAborted)
+      << finish.status();
+  auto job = store_->sweeps().GetJob(a.lease.job_id());
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::RUNNING);
+  EXPECT_EQ(job->last_epoch(), 1u);
+  EXPECT_EQ(job->checkpoint_epoch(), 0u);
+  // The epoch resent, the same unary calls go through.
+  ASSERT_TRUE(store_->reports().ReportEpoch(second).ok());
+  EXPECT_TRUE(
+      store_->reports().RecordCheckpoint(a.lease, 2, "job-1/epoch-2.pt").ok());
+  {
+    auto done = store_->reports().FinishJob(a.lease, v1::SUCCEEDED, "");
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_EQ(*done, v1::SUCCEEDED);
+  }
 }
 
 TEST_F(StoreTest, PreparedReportsWriteTheirBytesOnceAndKeepEveryRefusal) {
   // The coordinator's path: each report is prepared (checked, its bytes
   // appended) where it was received, then stored in a batch.
-  store_->CreateSweep(Spec("prepared", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("prepared", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   const std::string file = path_ + ".predictions";
   const auto file_size = [&] {
@@ -1483,7 +1523,7 @@ TEST_F(StoreTest, PreparedReportsWriteTheirBytesOnceAndKeepEveryRefusal) {
   // bytes it wrote from the report.
   const std::vector<v1::WorkerReport> sent = reports;
   std::vector<PreparedReport> prepared;
-  for (auto& r : reports) prepared.push_back(store_->PrepareReport(&r));
+  for (auto& r : reports) prepared.push_back(store_->reports().PrepareReport(&r));
   EXPECT_TRUE(reports[0].epoch().predictions(0).probabilities().empty());
   EXPECT_EQ(reports[0].epoch().predictions(0).count(), 50u);
   // A refused report keeps its bytes (nothing was written).
@@ -1500,14 +1540,14 @@ TEST_F(StoreTest, PreparedReportsWriteTheirBytesOnceAndKeepEveryRefusal) {
     ptrs.push_back(&reports[i]);
     pre.push_back(&prepared[i]);
   }
-  std::vector<ReportResult> res = store_->StoreReports(ptrs, pre);
+  std::vector<ReportResult> res = store_->reports().StoreReports(ptrs, pre);
   EXPECT_TRUE(res[0].status.ok()) << res[0].status;
   EXPECT_EQ(res[1].status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(res[2].status.ok()) << res[2].status;
   EXPECT_TRUE(res[3].status.ok()) << res[3].status;
   EXPECT_EQ(file_size() - before, 2 * one);  // storing wrote no bytes again
   for (uint32_t epoch : {1u, 2u}) {
-    auto kept = store_->GetPredictions(a.lease.job_id(), epoch, "test");
+    auto kept = store_->metrics().GetPredictions(a.lease.job_id(), epoch, "test");
     ASSERT_TRUE(kept.ok()) << kept.status();
     const v1::Predictions& want =
         sent[epoch == 1 ? 0 : 2].epoch().predictions(0);
@@ -1516,7 +1556,7 @@ TEST_F(StoreTest, PreparedReportsWriteTheirBytesOnceAndKeepEveryRefusal) {
   }
   // A report prepared with the disk full leaves the same hole as one
   // whose bytes could not be written while storing.
-  store_->CreateSweep(Spec("prepared-full", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("prepared-full", 1)).IgnoreError();
   Assignment b = Acquire(Worker());
   v1::WorkerReport full, finish;
   *full.mutable_epoch()->mutable_lease() = b.lease;
@@ -1524,46 +1564,46 @@ TEST_F(StoreTest, PreparedReportsWriteTheirBytesOnceAndKeepEveryRefusal) {
   *full.mutable_epoch()->add_predictions() = MakePredictions(1, 50, 0.8f, 0);
   *finish.mutable_finish()->mutable_lease() = b.lease;
   finish.mutable_finish()->set_outcome(v1::SUCCEEDED);
-  ASSERT_TRUE(store_->SetPredictionsFileForTesting("/dev/full").ok());
-  const PreparedReport p_full = store_->PrepareReport(&full);
-  const PreparedReport p_finish = store_->PrepareReport(&finish);
+  env_.set_full(true);
+  const PreparedReport p_full = store_->reports().PrepareReport(&full);
+  const PreparedReport p_finish = store_->reports().PrepareReport(&finish);
   // Not written, so not dropped: the report still holds its bytes.
   EXPECT_FALSE(full.epoch().predictions(0).probabilities().empty());
   EXPECT_TRUE(p_full.checked.ok());
   EXPECT_TRUE(IsStorageFull(p_full.appended)) << p_full.appended;
-  res = store_->StoreReports({&full, &finish}, {&p_full, &p_finish});
+  res = store_->reports().StoreReports({&full, &finish}, {&p_full, &p_finish});
   EXPECT_TRUE(IsStorageFull(res[0].status)) << res[0].status;
   EXPECT_EQ(res[1].status.code(), absl::StatusCode::kAborted) << res[1].status;
-  auto job = store_->GetJob(b.lease.job_id());
+  auto job = store_->sweeps().GetJob(b.lease.job_id());
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->state(), v1::RUNNING);
 }
 
 TEST_F(StoreTest, AStreamedReportOfACancelledJobIsRefusedSayingCancelled) {
-  store_->CreateSweep(Spec("cancelled", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("cancelled", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
-  ASSERT_TRUE(store_->CancelJob(a.lease.job_id()).ok());
+  ASSERT_TRUE(store_->sweeps().CancelJob(a.lease.job_id()).ok());
   v1::WorkerReport r;
   *r.mutable_epoch()->mutable_lease() = a.lease;
   *r.mutable_epoch()->add_metrics() = Metrics(1, "test", 0.1);
-  std::vector<ReportResult> res = store_->StoreReports({&r});
+  std::vector<ReportResult> res = store_->reports().StoreReports({&r});
   EXPECT_EQ(res[0].status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(res[0].state, v1::CANCELLED);
   EXPECT_EQ(CountRows(""), 0);
 }
 
 TEST_F(StoreTest, EventsRecordTheLifecycle) {
-  auto sweep = store_->CreateSweep(Spec("events", 1));
+  auto sweep = store_->sweeps().CreateSweep(Spec("events", 1));
   int64_t w = Worker();
   Assignment a = Acquire(w);
-  store_->FinishJob(a.lease, v1::FAILED, "loss is nan").IgnoreError();
-  auto events = store_->ListEvents(sweep->id(), 0, 0, 100);
+  store_->reports().FinishJob(a.lease, v1::FAILED, "loss is nan").IgnoreError();
+  auto events = store_->metrics().ListEvents(sweep->id(), 0, 0, 100);
   ASSERT_TRUE(events.ok());
   std::vector<std::string> kinds;
   for (const auto& e : *events) kinds.push_back(e.kind());
   EXPECT_EQ(kinds, (std::vector<std::string>{"submitted", "leased", "failed"}));
   EXPECT_EQ((*events)[2].message(), "loss is nan");
-  EXPECT_EQ(store_->GetJob(a.lease.job_id())->error(), "loss is nan");
+  EXPECT_EQ(store_->sweeps().GetJob(a.lease.job_id())->error(), "loss is nan");
 }
 
 TEST_F(StoreTest, WriteAheadLogStaysBoundedUnderManyTransactions) {
@@ -1573,13 +1613,13 @@ TEST_F(StoreTest, WriteAheadLogStaysBoundedUnderManyTransactions) {
   v1::SweepSpec s = Spec("wal", 1);
   s.clear_seeds();
   for (int i = 0; i < 1000; ++i) s.add_seeds(i);
-  ASSERT_TRUE(store_->CreateSweep(s).ok());
+  ASSERT_TRUE(store_->sweeps().CreateSweep(s).ok());
   s.set_name("wal-2");
-  ASSERT_TRUE(store_->CreateSweep(s).ok());
+  ASSERT_TRUE(store_->sweeps().CreateSweep(s).ok());
   int64_t w = Worker();
   for (int i = 0; i < 2000; ++i) {
     Assignment a = Acquire(w);
-    ASSERT_TRUE(store_->ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
+    ASSERT_TRUE(store_->reports().ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
   }
   const fs::path wal = path_ + "-wal";
   ASSERT_TRUE(fs::exists(wal));
@@ -1633,19 +1673,19 @@ TEST_F(StoreTest, ConcurrentReportsAreFencedEachOnItsOwn) {
   for (int i = 0; i < 9; ++i) s.add_seeds(i);
   s.clear_methods();
   s.add_methods()->set_name("baseline");
-  ASSERT_TRUE(store_->CreateSweep(s).ok());
+  ASSERT_TRUE(store_->sweeps().CreateSweep(s).ok());
   int64_t w = Worker();
   std::vector<Assignment> live;
   for (int i = 0; i < 8; ++i) live.push_back(Acquire(w));
   Assignment doomed = Acquire(w);
   ASSERT_TRUE(
-      store_->CancelJob(doomed.lease.job_id()).ok());  // its lease is now stale
+      store_->sweeps().CancelJob(doomed.lease.job_id()).ok());  // its lease is now stale
   std::atomic<int> failures{0}, refused{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&, i] {
       for (uint32_t e = 1; e <= 40; ++e) {
-        if (!store_->ReportEpoch(live[i].lease, {Metrics(e, "test", 0.01 * i)})
+        if (!store_->reports().ReportEpoch(live[i].lease, {Metrics(e, "test", 0.01 * i)})
                  .ok())
           failures++;
       }
@@ -1654,7 +1694,7 @@ TEST_F(StoreTest, ConcurrentReportsAreFencedEachOnItsOwn) {
   threads.emplace_back([&] {
     for (uint32_t e = 1; e <= 40; ++e) {
       if (absl::IsFailedPrecondition(
-              store_->ReportEpoch(doomed.lease, {Metrics(e, "test", 0.5)})))
+              store_->reports().ReportEpoch(doomed.lease, {Metrics(e, "test", 0.5)})))
         refused++;
     }
   });
@@ -1663,12 +1703,12 @@ TEST_F(StoreTest, ConcurrentReportsAreFencedEachOnItsOwn) {
   EXPECT_EQ(refused.load(), 40);
   EXPECT_EQ(CountRows("test"), 8 * 40);
   for (int i = 0; i < 8; ++i)
-    EXPECT_EQ(store_->GetJob(live[i].lease.job_id())->last_epoch(), 40u);
-  EXPECT_EQ(store_->GetJob(doomed.lease.job_id())->last_epoch(), 0u);
+    EXPECT_EQ(store_->sweeps().GetJob(live[i].lease.job_id())->last_epoch(), 40u);
+  EXPECT_EQ(store_->sweeps().GetJob(doomed.lease.job_id())->last_epoch(), 0u);
 }
 
 TEST_F(StoreTest, ReadersSeeWholeReportsWhileAWriterWrites) {
-  store_->CreateSweep(Spec("concurrent", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("concurrent", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   std::atomic<bool> done{false};
   std::atomic<int> checks{0}, torn{0};
@@ -1680,7 +1720,7 @@ TEST_F(StoreTest, ReadersSeeWholeReportsWhileAWriterWrites) {
     std::string token;
     while (!done.load()) {
       f.set_page_size(10000);
-      auto rows = reader_store->QueryMetrics(f, &token);
+      auto rows = reader_store->metrics().QueryMetrics(f, &token);
       ASSERT_TRUE(rows.ok()) << rows.status();
       for (const auto& r : *rows) {
         // Every stored epoch has all its splits' 15 bins, and test and
@@ -1696,8 +1736,8 @@ TEST_F(StoreTest, ReadersSeeWholeReportsWhileAWriterWrites) {
   uint32_t e = 0;
   while (e < 300 || (checks.load() < 20 && e < 20000)) {
     ++e;
-    ASSERT_TRUE(store_
-                    ->ReportEpoch(a.lease, {Metrics(e, "test", 0.1),
+    ASSERT_TRUE(store_->reports()
+                    .ReportEpoch(a.lease, {Metrics(e, "test", 0.1),
                                             Metrics(e, "test_ts", 0.1)})
                     .ok());
   }

@@ -1,4 +1,4 @@
-#include "storage/store.h"
+#include "storage/metric_reader.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,24 +9,25 @@
 #include <tuple>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
-#include "storage/internal/job_states.h"
-#include "storage/internal/rows.h"
-#include "storage/internal/sqlite.h"
-#include "storage/internal/store_locks.h"
-#include "storage/internal/bins_codec.h"
-#include "calib/metric_table.h"
 #include "calib/config.h"
+#include "calib/metric_table.h"
 #include "calib/metrics.h"
 #include "calib/predictions.h"
-#include "storage/internal/blob_file.h"
 #include "calib/stats.h"
 #include "spec/limits.h"
+#include "storage/internal/bins_codec.h"
+#include "storage/internal/blob_file.h"
+#include "storage/internal/connection.h"
+#include "storage/internal/job_states.h"
+#include "storage/internal/records.h"
+#include "storage/internal/rows.h"
+#include "storage/internal/sqlite.h"
 
 namespace mixcal::storage {
 namespace {
@@ -78,8 +79,8 @@ absl::StatusOr<std::pair<std::string, double>> ResolveReference(
     const std::vector<std::pair<std::string, double>>& configs,
     int64_t sweep_id) {
   if (vs.size() > 128) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "vs is ", vs.size(), " characters long; at most 128"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("vs is ", vs.size(), " characters long; at most 128"));
   }
   std::string name = vs;
   std::optional<double> value;
@@ -121,11 +122,12 @@ absl::StatusOr<std::pair<std::string, double>> ResolveReference(
 
 }  // namespace
 
-absl::Status Store::ReadBins(v1::EpochMetrics* m) {
+absl::Status MetricReader::ReadBins(v1::EpochMetrics* m) {
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement b,
-      db_->Cached("SELECT bins FROM epoch_bins WHERE job_id = ? AND epoch = ? "
-                  "AND split = ?"));
+      c_.db()->Cached(
+          "SELECT bins FROM epoch_bins WHERE job_id = ? AND epoch = ? "
+          "AND split = ?"));
   b->Bind(1, m->job_id()).Bind(2, m->epoch()).Bind(3, m->split());
   MIXCAL_ASSIGN_OR_RETURN(bool row, b->Step());
   if (!row) return absl::OkStatus();
@@ -137,9 +139,10 @@ absl::Status Store::ReadBins(v1::EpochMetrics* m) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
+absl::StatusOr<std::vector<v1::EpochMetrics>> MetricReader::QueryMetrics(
     const v1::MetricsFilter& f, std::string* next_page_token) {
-  MIXCAL_RETURN_IF_ERROR(spec::CheckLimit(spec::kMetricsPageSize, f.page_size()));
+  MIXCAL_RETURN_IF_ERROR(
+      spec::CheckLimit(spec::kMetricsPageSize, f.page_size()));
   const int page = spec::EffectiveLimit(spec::kMetricsPageSize, f.page_size());
   if (!f.split().empty() && !ValidSplitName(f.split())) {
     return absl::InvalidArgumentError(
@@ -184,8 +187,8 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
   absl::StrAppend(&sql, " ORDER BY m.job_id, m.epoch, m.split LIMIT ",
                   page + 1);
 
-  RequestLock lock(this);
-  MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
+  RequestLock lock(c_);
+  MIXCAL_ASSIGN_OR_RETURN(Statement s, c_.db()->Prepare(sql));
   if (!f.method().empty()) {
     absl::StatusOr<calib::MethodKind> kind = calib::ParseMethod(f.method());
     s.Bind(1, kind.ok() ? std::string(calib::Name(*kind)) : f.method());
@@ -214,7 +217,7 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> Store::QueryMetrics(
   return rows;
 }
 
-absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
+absl::StatusOr<std::vector<v1::SummaryRow>> MetricReader::SummarizeSweep(
     int64_t sweep_id, const v1::SummaryPoint& at, const std::string& split,
     const std::string& vs, bool ensemble) {
   if (!split.empty() && !ValidSplitName(split)) {
@@ -229,9 +232,9 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
     chosen = absl::StrCat("SELECT id AS job_id, ", at.epoch(),
                           " AS epoch FROM jobs WHERE sweep_id = ?1");
   } else if (at.at_case() == v1::SummaryPoint::kBestBy) {
-    MIXCAL_ASSIGN_OR_RETURN(
-        const calib::Metric* col,
-        calib::ParseMetric(at.best_by(), "at.best_by", /*summarized_only=*/true));
+    MIXCAL_ASSIGN_OR_RETURN(const calib::Metric* col,
+                            calib::ParseMetric(at.best_by(), "at.best_by",
+                                               /*summarized_only=*/true));
     const std::string best_split =
         at.best_split().empty() ? "test" : at.best_split();
     if (!ValidSplitName(best_split)) {
@@ -251,16 +254,15 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
         "?1 AND last_epoch > 0";
   }
   std::string sql = absl::StrCat(
-      "SELECT j.method, j.value, m.split, m.epoch, j.seed, ", SummaryColumnsSql(),
-      " FROM (",
-      chosen,
+      "SELECT j.method, j.value, m.split, m.epoch, j.seed, ",
+      SummaryColumnsSql(), " FROM (", chosen,
       ") c JOIN jobs j ON j.id = c.job_id "
       "JOIN epoch_metrics m ON m.job_id = c.job_id AND m.epoch = c.epoch",
       split.empty() ? "" : " WHERE m.split = ?2", " ORDER BY j.id, m.split");
 
-  RequestLock lock(this);
-  MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, GetSweepLocked(sweep_id));
-  MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
+  RequestLock lock(c_);
+  MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, ReadSweep(c_, sweep_id));
+  MIXCAL_ASSIGN_OR_RETURN(Statement s, c_.db()->Prepare(sql));
   s.Bind(1, sweep_id);
   if (!split.empty()) s.Bind(2, split);
 
@@ -300,7 +302,8 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
   std::optional<std::pair<std::string, double>> ref;
   if (!vs.empty()) {
     std::vector<std::pair<std::string, double>> configs;
-    for (const Group& g : groups) configs.emplace_back(g.row.method(), g.row.value());
+    for (const Group& g : groups)
+      configs.emplace_back(g.row.method(), g.row.value());
     MIXCAL_ASSIGN_OR_RETURN(ref, ResolveReference(vs, configs, sweep_id));
   }
   std::map<std::pair<std::string, double>, std::map<std::string, const Group*>>
@@ -336,7 +339,8 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
       for (size_t i = 0; i < g.seeds.size(); ++i) {
         if (std::isnan(g.values[k][i])) continue;
         for (size_t j = 0; j < r->seeds.size(); ++j) {
-          if (r->seeds[j] != g.seeds[i] || std::isnan(r->values[k][j])) continue;
+          if (r->seeds[j] != g.seeds[i] || std::isnan(r->values[k][j]))
+            continue;
           a.push_back(g.values[k][i]);
           b.push_back(r->values[k][j]);
           break;
@@ -354,15 +358,16 @@ absl::StatusOr<std::vector<v1::SummaryRow>> Store::SummarizeSweep(
     out.push_back(std::move(g.row));
   }
   if (ensemble && (split.empty() || split == "test")) {
-    const int bins = sweep.spec().evaluation().ece_bins() > 0
-                         ? static_cast<int>(sweep.spec().evaluation().ece_bins())
-                         : 15;
+    const int bins =
+        sweep.spec().evaluation().ece_bins() > 0
+            ? static_cast<int>(sweep.spec().evaluation().ece_bins())
+            : 15;
     MIXCAL_RETURN_IF_ERROR(AppendEnsembles(chosen, sweep_id, bins, ref, &out));
   }
   return out;
 }
 
-absl::Status Store::AppendEnsembles(
+absl::Status MetricReader::AppendEnsembles(
     const std::string& chosen, int64_t sweep_id, int bins,
     const std::optional<std::pair<std::string, double>>& ref,
     std::vector<v1::SummaryRow>* out) {
@@ -370,7 +375,7 @@ absl::Status Store::AppendEnsembles(
   // averaged; only one configuration's sums are held at once.
   MIXCAL_ASSIGN_OR_RETURN(
       Statement s,
-      db_->Prepare(absl::StrCat(
+      c_.db()->Prepare(absl::StrCat(
           "SELECT j.method, j.value, p.probabilities, p.labels, "
           "p.file_offset, p.file_bytes, p.file_hash, p.count, p.classes, "
           "p.job_id FROM (",
@@ -406,8 +411,7 @@ absl::Status Store::AppendEnsembles(
       row.set_vs_method(ref->first);
       row.set_vs_value(ref->second);
     }
-    for (const auto& [name, v] :
-         std::vector<std::pair<const char*, double>>{
+    for (const auto& [name, v] : std::vector<std::pair<const char*, double>>{
              {"accuracy", m.accuracy},
              {"ece", m.ece},
              {"oe", m.oe},
@@ -459,25 +463,27 @@ absl::Status Store::AppendEnsembles(
   return flush();
 }
 
-absl::StatusOr<v1::Predictions> Store::GetPredictions(
+absl::StatusOr<v1::Predictions> MetricReader::GetPredictions(
     int64_t job_id, uint32_t epoch, const std::string& split_in) {
   MIXCAL_ASSIGN_OR_RETURN(const std::string split, SplitOrTest(split_in));
-  RequestLock lock(this);
-  MIXCAL_RETURN_IF_ERROR(GetJobLocked(job_id).status());
+  RequestLock lock(c_);
+  MIXCAL_RETURN_IF_ERROR(ReadJob(c_, job_id).status());
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      db_->Cached("SELECT epoch, probabilities, labels, file_offset, "
-                  "file_bytes, file_hash, count, classes FROM "
-                  "predictions WHERE job_id = ?1 AND split = ?2 AND (?3 = 0 "
-                  "OR epoch = ?3) ORDER BY epoch DESC LIMIT 1"));
+      c_.db()->Cached(
+          "SELECT epoch, probabilities, labels, file_offset, "
+          "file_bytes, file_hash, count, classes FROM "
+          "predictions WHERE job_id = ?1 AND split = ?2 AND (?3 = 0 "
+          "OR epoch = ?3) ORDER BY epoch DESC LIMIT 1"));
   s->Bind(1, job_id).Bind(2, split).Bind(3, epoch);
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found) {
     MIXCAL_ASSIGN_OR_RETURN(
         CachedStatement e,
-        db_->Cached("SELECT group_concat(epoch, ', ') FROM (SELECT epoch FROM "
-                    "predictions WHERE job_id = ? AND split = ? ORDER BY "
-                    "epoch)"));
+        c_.db()->Cached(
+            "SELECT group_concat(epoch, ', ') FROM (SELECT epoch FROM "
+            "predictions WHERE job_id = ? AND split = ? ORDER BY "
+            "epoch)"));
     e->Bind(1, job_id).Bind(2, split);
     MIXCAL_ASSIGN_OR_RETURN(bool any, e->Step());
     const std::string have = any && !e->IsNull(0) ? e->Text(0) : "";
@@ -493,25 +499,25 @@ absl::StatusOr<v1::Predictions> Store::GetPredictions(
   p.set_split(split);
   p.set_count(static_cast<uint32_t>(s->Int(6)));
   p.set_classes(static_cast<uint32_t>(s->Int(7)));
-  MIXCAL_RETURN_IF_ERROR(PredictionBytes(*s, 1, job_id,
-                                         p.mutable_probabilities(),
-                                         p.mutable_labels()));
+  MIXCAL_RETURN_IF_ERROR(PredictionBytes(
+      *s, 1, job_id, p.mutable_probabilities(), p.mutable_labels()));
   return p;
 }
 
-absl::Status Store::PredictionBytes(const Statement& s, int first,
-                                    int64_t job_id, std::string* probabilities,
-                                    std::string* labels) {
+absl::Status MetricReader::PredictionBytes(const Statement& s, int first,
+                                           int64_t job_id,
+                                           std::string* probabilities,
+                                           std::string* labels) {
   if (s.IsNull(first + 2)) {  // kept in the row (":memory:", or schema < 17)
     *probabilities = s.Blob(first);
     *labels = s.Blob(first + 1);
     return absl::OkStatus();
   }
   const std::string what = absl::StrCat("job ", job_id, "'s kept predictions");
-  const std::shared_ptr<BlobFile> blobs = Blobs();
+  BlobFile* const blobs = c_.blobs();
   if (blobs == nullptr) {
-    return absl::DataLossError(
-        absl::StrCat(what, " are in a predictions file this store has none of"));
+    return absl::DataLossError(absl::StrCat(
+        what, " are in a predictions file this store has none of"));
   }
   const BlobRef ref{s.Int(first + 2), s.Int(first + 3),
                     static_cast<uint64_t>(s.Int(first + 4))};
@@ -530,18 +536,18 @@ absl::Status Store::PredictionBytes(const Statement& s, int first,
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::EpochMetrics> Store::GetReliability(
+absl::StatusOr<v1::EpochMetrics> MetricReader::GetReliability(
     int64_t job_id, uint32_t epoch, const std::string& split_in) {
   MIXCAL_ASSIGN_OR_RETURN(const std::string split, SplitOrTest(split_in));
-  RequestLock lock(this);
-  MIXCAL_ASSIGN_OR_RETURN(v1::Job job, GetJobLocked(job_id));
+  RequestLock lock(c_);
+  MIXCAL_ASSIGN_OR_RETURN(v1::Job job, ReadJob(c_, job_id));
   if (epoch == 0) epoch = job.last_epoch();
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement s,
-      db_->Cached(absl::StrCat("SELECT ", kMetricColumns,
-                               " FROM epoch_metrics m JOIN jobs j ON "
-                               "j.id = m.job_id WHERE m.job_id = ? AND m.epoch "
-                               "= ? AND m.split = ?")));
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
+                          c_.db()->Cached(absl::StrCat(
+                              "SELECT ", kMetricColumns,
+                              " FROM epoch_metrics m JOIN jobs j ON "
+                              "j.id = m.job_id WHERE m.job_id = ? AND m.epoch "
+                              "= ? AND m.split = ?")));
   s->Bind(1, job_id).Bind(2, epoch).Bind(3, split);
   MIXCAL_ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found) {
@@ -561,10 +567,8 @@ absl::StatusOr<v1::EpochMetrics> Store::GetReliability(
   return m;
 }
 
-absl::StatusOr<std::vector<v1::Event>> Store::ListEvents(int64_t sweep_id,
-                                                         int64_t job_id,
-                                                         int64_t after_id,
-                                                         int limit) {
+absl::StatusOr<std::vector<v1::Event>> MetricReader::ListEvents(
+    int64_t sweep_id, int64_t job_id, int64_t after_id, int limit) {
   std::string sql =
       "SELECT id, time, sweep_id, job_id, kind, message FROM events WHERE id > "
       "?1";
@@ -572,8 +576,8 @@ absl::StatusOr<std::vector<v1::Event>> Store::ListEvents(int64_t sweep_id,
   if (job_id > 0) absl::StrAppend(&sql, " AND job_id = ", job_id);
   absl::StrAppend(&sql, " ORDER BY id LIMIT ",
                   spec::EffectiveLimit(spec::kListEventsLimit, limit));
-  RequestLock lock(this);
-  MIXCAL_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql));
+  RequestLock lock(c_);
+  MIXCAL_ASSIGN_OR_RETURN(Statement s, c_.db()->Prepare(sql));
   s.Bind(1, after_id);
   std::vector<v1::Event> out;
   while (true) {
