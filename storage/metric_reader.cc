@@ -160,7 +160,7 @@ absl::StatusOr<std::vector<v1::EpochMetrics>> MetricReader::QueryMetrics(
     after_split = parts[2];
   }
   std::string sql = absl::StrCat(
-      "SELECT ", kMetricColumns,
+      "SELECT ", MetricColumns(),
       " FROM epoch_metrics m JOIN jobs j ON j.id = m.job_id WHERE 1 = 1");
   // Numbers are formatted in; strings are bound.
   if (f.sweep_id() > 0)
@@ -544,7 +544,7 @@ absl::StatusOr<v1::EpochMetrics> MetricReader::GetReliability(
   if (epoch == 0) epoch = job.last_epoch();
   MIXCAL_ASSIGN_OR_RETURN(CachedStatement s,
                           c_.db()->Cached(absl::StrCat(
-                              "SELECT ", kMetricColumns,
+                              "SELECT ", MetricColumns(),
                               " FROM epoch_metrics m JOIN jobs j ON "
                               "j.id = m.job_id WHERE m.job_id = ? AND m.epoch "
                               "= ? AND m.split = ?")));

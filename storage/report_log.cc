@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
 #include "calib/metric_table.h"
@@ -19,6 +20,7 @@
 #include "storage/internal/job_states.h"
 #include "storage/internal/records.h"
 #include "storage/internal/report_checks.h"
+#include "storage/internal/rows.h"
 #include "storage/internal/sqlite.h"
 
 namespace mixcal::storage {
@@ -292,20 +294,16 @@ absl::Status ReportLog::WriteBatch(
 absl::Status ReportLog::WriteEpoch(const v1::ReportEpochRequest& report,
                                    const PreparedReport* prepared) {
   const int64_t job = report.lease().job_id();
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement put,
-      c_.db()->Cached(
-          "INSERT OR REPLACE INTO epoch_metrics (job_id, epoch, split, "
-          "count, accuracy, "
-          "nll, brier, ece, mce, oe, adaptive_ece, mean_confidence, "
-          "mean_entropy, auroc, "
-          "temperature, train_loss, train_accuracy, lr, "
-          "samples_per_sec, wall_seconds, attempt, classwise_ece, "
-          "l2_ce_debiased, brier_reliability, brier_resolution, "
-          "brier_uncertainty, aurc, fpr95, aupr, estimators, "
-          "calibration, ece_low, ece_high, mmce, tace, rmsce, smece) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  // One column per metric of calib's table, bound from the report row by
+  // the table's names (spec/metric_values.h).
+  static const auto* insert_sql = new std::string(absl::StrCat(
+      "INSERT OR REPLACE INTO epoch_metrics (job_id, epoch, split, count, "
+      "wall_seconds, attempt, estimators, calibration, ",
+      MetricColumnNames(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?",
+      absl::StrJoin(std::vector<std::string>(calib::Metrics().size(), ", ?"),
+                    ""),
+      ")"));
+  MIXCAL_ASSIGN_OR_RETURN(CachedStatement put, c_.db()->Cached(*insert_sql));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement put_bins,
       c_.db()->Cached(
@@ -376,44 +374,11 @@ absl::Status ReportLog::WriteEpoch(const v1::ReportEpochRequest& report,
         .Bind(2, m.epoch())
         .Bind(3, m.split())
         .Bind(4, m.count())
-        .Bind(5, m.accuracy())
-        .Bind(6, m.nll())
-        .Bind(7, m.brier())
-        .Bind(8, m.ece())
-        .Bind(9, m.mce())
-        .Bind(10, m.oe())
-        .Bind(11, m.adaptive_ece())
-        .Bind(12, m.mean_confidence())
-        .Bind(13, m.mean_entropy())
-        .Bind(14,
-              m.has_auroc() ? std::optional<double>(m.auroc()) : std::nullopt)
-        .Bind(15, m.has_temperature() ? std::optional<double>(m.temperature())
-                                      : std::nullopt)
-        .Bind(16, m.train_loss())
-        .Bind(17, m.train_accuracy())
-        .Bind(18, m.lr())
-        .Bind(19, m.samples_per_sec())
-        .Bind(20, m.wall_seconds())
-        .Bind(21, report.lease().attempt());
-    auto opt = [](bool has, double v) {
-      return has ? std::optional<double>(v) : std::nullopt;
-    };
-    put->Bind(22, opt(m.has_classwise_ece(), m.classwise_ece()))
-        .Bind(23, opt(m.has_l2_ce_debiased(), m.l2_ce_debiased()))
-        .Bind(24, opt(m.has_brier_reliability(), m.brier_reliability()))
-        .Bind(25, opt(m.has_brier_resolution(), m.brier_resolution()))
-        .Bind(26, opt(m.has_brier_uncertainty(), m.brier_uncertainty()))
-        .Bind(27, opt(m.has_aurc(), m.aurc()))
-        .Bind(28, opt(m.has_fpr95(), m.fpr95()))
-        .Bind(29, opt(m.has_aupr(), m.aupr()))
-        .Bind(30, m.estimators())
-        .Bind(31, m.calibration())
-        .Bind(32, opt(m.has_ece_low(), m.ece_low()))
-        .Bind(33, opt(m.has_ece_high(), m.ece_high()))
-        .Bind(34, opt(m.has_mmce(), m.mmce()))
-        .Bind(35, opt(m.has_tace(), m.tace()))
-        .Bind(36, opt(m.has_rmsce(), m.rmsce()))
-        .Bind(37, opt(m.has_smece(), m.smece()));
+        .Bind(5, m.wall_seconds())
+        .Bind(6, report.lease().attempt())
+        .Bind(7, m.estimators())
+        .Bind(8, m.calibration());
+    BindMetricValues(*put, 9, m);
     MIXCAL_RETURN_IF_ERROR(put->Run());
     if (m.bins_size() > 0) {
       put_bins->Reset();

@@ -162,6 +162,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
         !s.ok()) {
       return named(s);
     }
+    if (options.migrate_to == 0) {
+      if (absl::Status s = AddMetricColumns(store->connection_->db());
+          !s.ok()) {
+        return named(s);
+      }
+    }
     if (file) {
       // Checkpoints run mostly beside requests, not inside whichever commit
       // crosses the threshold (that cost a next-job p99 of 4 ms;

@@ -18,17 +18,19 @@ void OnSignal(int) { g_cancel.store(true); }
 
 void PrintText(const mixcal::core::EpochReport& r, int epochs) {
   for (const auto& m : r.splits) {
+    auto v = [&](const char* name) { return m.values.Get(name).value_or(0); };
     if (m.has_labels) {
       std::printf(
           "epoch %3d/%d  %-8s acc %.4f  ece %.4f  oe %.4f  mce %.4f  nll %.4f  "
           "brier %.4f",
-          r.epoch, epochs, m.split.c_str(), m.accuracy, m.ece, m.oe, m.mce,
-          m.nll, m.brier);
-      if (m.temperature) std::printf("  T %.3f", *m.temperature);
+          r.epoch, epochs, m.split.c_str(), v("accuracy"), v("ece"), v("oe"),
+          v("mce"), v("nll"), v("brier"));
+      if (m.values.Get("temperature"))
+        std::printf("  T %.3f", v("temperature"));
     } else {
       std::printf("epoch %3d/%d  %-8s conf %.4f  entropy %.4f  auroc %.4f",
-                  r.epoch, epochs, m.split.c_str(), m.mean_confidence,
-                  m.mean_entropy, m.auroc.value_or(0));
+                  r.epoch, epochs, m.split.c_str(), v("mean_confidence"),
+                  v("mean_entropy"), v("auroc"));
     }
     if (m.split == "test") {
       std::printf("  | loss %.4f  lr %.4g  %.0f samples/s", r.train_loss, r.lr,

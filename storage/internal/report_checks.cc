@@ -52,6 +52,15 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
           absl::StrCat("metrics[", i, "].count must be in [0, ", kMaxExamples,
                        "], got ", m.count()));
     }
+    for (const auto& [name, value] : m.more_metrics()) {
+      const calib::Metric* metric = calib::FindMetric(name);
+      if (metric == nullptr || spec::HasField(*metric)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "metrics[", i, "].more_metrics holds \"", Echo(name),
+            "\", which is not a metric of the table without a field of its "
+            "own (the table: ", calib::MetricNames(), ")"));
+      }
+    }
     for (const calib::Metric& metric : calib::Metrics()) {
       const std::optional<double> v = spec::MetricValue(m, metric);
       if (v && !(std::isfinite(*v) && *v >= metric.min && *v <= metric.max)) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "calib/metric_table.h"
+#include "spec/metric_values.h"
 
 namespace mixcal::storage {
 
@@ -21,9 +23,10 @@ absl::StatusOr<v1::Job> JobFromRow(const Statement& s) {
   j.set_value(s.Double(3));
   j.set_seed(static_cast<uint64_t>(s.Int(4)));
   if (!j.mutable_config()->ParseFromString(s.Blob(5))) {
-    return absl::DataLossError(absl::StrCat(
-        "job ", j.id(), ": its stored config cannot be parsed (the store file "
-        "is damaged)"));
+    return absl::DataLossError(
+        absl::StrCat("job ", j.id(),
+                     ": its stored config cannot be parsed (the store file "
+                     "is damaged)"));
   }
   j.set_state(static_cast<v1::JobState>(s.Int(6)));
   j.set_priority(static_cast<int32_t>(s.Int(7)));
@@ -43,15 +46,27 @@ absl::StatusOr<v1::Job> JobFromRow(const Statement& s) {
   return j;
 }
 
-const char kMetricColumns[] =
-    "m.job_id, m.epoch, m.split, m.count, m.accuracy, m.nll, m.brier, m.ece, "
-    "m.mce, m.oe, "
-    "m.adaptive_ece, m.mean_confidence, m.mean_entropy, m.auroc, "
-    "m.temperature, m.train_loss, "
-    "m.train_accuracy, m.lr, m.samples_per_sec, m.wall_seconds, j.method, "
-    "j.value, j.seed, m.classwise_ece, m.l2_ce_debiased, m.brier_reliability, "
-    "m.brier_resolution, m.brier_uncertainty, m.aurc, m.fpr95, m.aupr, "
-    "m.estimators, m.calibration, m.ece_low, m.ece_high, m.mmce, m.tace, m.rmsce, m.smece";
+const std::string& MetricColumnNames() {
+  static const auto* names = [] {
+    auto* out = new std::string;
+    for (const calib::Metric& m : calib::Metrics())
+      absl::StrAppend(out, out->empty() ? "" : ", ", m.name);
+    return out;
+  }();
+  return *names;
+}
+
+const std::string& MetricColumns() {
+  static const auto* sql = [] {
+    auto* out = new std::string(
+        "m.job_id, m.epoch, m.split, m.count, m.wall_seconds, j.method, "
+        "j.value, j.seed, m.estimators, m.calibration");
+    for (const calib::Metric& m : calib::Metrics())
+      absl::StrAppend(out, ", m.", m.name);
+    return out;
+  }();
+  return *sql;
+}
 
 v1::EpochMetrics MetricsFromRow(const Statement& s) {
   v1::EpochMetrics m;
@@ -59,42 +74,28 @@ v1::EpochMetrics MetricsFromRow(const Statement& s) {
   m.set_epoch(static_cast<uint32_t>(s.Int(1)));
   m.set_split(s.Text(2));
   m.set_count(s.Int(3));
-  m.set_accuracy(s.Double(4));
-  m.set_nll(s.Double(5));
-  m.set_brier(s.Double(6));
-  m.set_ece(s.Double(7));
-  m.set_mce(s.Double(8));
-  m.set_oe(s.Double(9));
-  m.set_adaptive_ece(s.Double(10));
-  m.set_mean_confidence(s.Double(11));
-  m.set_mean_entropy(s.Double(12));
-  if (!s.IsNull(13)) m.set_auroc(s.Double(13));
-  if (!s.IsNull(14)) m.set_temperature(s.Double(14));
-  m.set_train_loss(s.Double(15));
-  m.set_train_accuracy(s.Double(16));
-  m.set_lr(s.Double(17));
-  m.set_samples_per_sec(s.Double(18));
-  m.set_wall_seconds(s.Double(19));
-  m.set_method(s.Text(20));
-  m.set_value(s.Double(21));
-  m.set_seed(static_cast<uint64_t>(s.Int(22)));
-  if (!s.IsNull(23)) m.set_classwise_ece(s.Double(23));
-  if (!s.IsNull(24)) m.set_l2_ce_debiased(s.Double(24));
-  if (!s.IsNull(25)) m.set_brier_reliability(s.Double(25));
-  if (!s.IsNull(26)) m.set_brier_resolution(s.Double(26));
-  if (!s.IsNull(27)) m.set_brier_uncertainty(s.Double(27));
-  if (!s.IsNull(28)) m.set_aurc(s.Double(28));
-  if (!s.IsNull(29)) m.set_fpr95(s.Double(29));
-  if (!s.IsNull(30)) m.set_aupr(s.Double(30));
-  m.set_estimators(s.Text(31));
-  m.set_calibration(s.Text(32));
-  if (!s.IsNull(33)) m.set_ece_low(s.Double(33));
-  if (!s.IsNull(34)) m.set_ece_high(s.Double(34));
-  if (!s.IsNull(35)) m.set_mmce(s.Double(35));
-  if (!s.IsNull(36)) m.set_tace(s.Double(36));
-  if (!s.IsNull(37)) m.set_rmsce(s.Double(37));
-  if (!s.IsNull(38)) m.set_smece(s.Double(38));
+  m.set_wall_seconds(s.Double(4));
+  m.set_method(s.Text(5));
+  m.set_value(s.Double(6));
+  m.set_seed(static_cast<uint64_t>(s.Int(7)));
+  m.set_estimators(s.Text(8));
+  m.set_calibration(s.Text(9));
+  ReadMetricValues(s, 10, &m);
   return m;
+}
+
+void BindMetricValues(Statement& s, int first, const v1::EpochMetrics& m) {
+  int i = first;
+  for (const calib::Metric& metric : calib::Metrics())
+    s.Bind(i++, spec::MetricValue(m, metric));
+}
+
+void ReadMetricValues(const Statement& s, int first, v1::EpochMetrics* m) {
+  int i = first;
+  for (const calib::Metric& metric : calib::Metrics()) {
+    if (!s.IsNull(i)) spec::SetMetricValue(m, metric, s.Double(i));
+    ++i;
+  }
 }
 
 bool ValidSplitName(const std::string& s) {

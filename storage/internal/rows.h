@@ -19,10 +19,19 @@ extern const char kJobColumns[];
 // stored config does not parse.
 absl::StatusOr<v1::Job> JobFromRow(const Statement& s);
 
-// The columns MetricsFromRow reads, from epoch_metrics m joined with jobs j.
-extern const char kMetricColumns[];
+// Every metric of calib's table is a REAL column of epoch_metrics named as
+// the metric (NULL where a row does not carry it): "accuracy, nll, ...".
+const std::string& MetricColumnNames();
+// The columns MetricsFromRow reads, from epoch_metrics m joined with jobs j:
+// "SELECT " + MetricColumns() + " FROM epoch_metrics m JOIN jobs j ...".
+const std::string& MetricColumns();
 // Without bins (ReadBins adds them).
 v1::EpochMetrics MetricsFromRow(const Statement& s);
+// Binds each table metric of `m` (NULL when absent) at parameters
+// first, first + 1, ... in MetricColumnNames()'s order.
+void BindMetricValues(Statement& s, int first, const v1::EpochMetrics& m);
+// Reads them from columns first, first + 1, ...
+void ReadMetricValues(const Statement& s, int first, v1::EpochMetrics* m);
 
 // A split name: 1-32 of [a-z0-9_-].
 bool ValidSplitName(const std::string& s);

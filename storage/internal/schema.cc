@@ -1,5 +1,12 @@
 #include "storage/internal/schema.h"
 
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "calib/metric_table.h"
+
 namespace mixcal::storage {
 
 const std::vector<const char*>& Migrations() {
@@ -218,6 +225,32 @@ ALTER TABLE predictions ADD COLUMN file_hash INTEGER;
 )sql",
   };
   return *m;
+}
+
+absl::Status AddMetricColumns(Database* db) {
+  MIXCAL_ASSIGN_OR_RETURN(Statement info,
+                          db->Prepare("PRAGMA table_info(epoch_metrics)"));
+  std::set<std::string> columns;
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, info.Step());
+    if (!row) break;
+    columns.insert(info.Text(1));
+  }
+  std::vector<std::string> missing;
+  for (const calib::Metric& m : calib::Metrics())
+    if (columns.count(m.name) == 0) missing.push_back(m.name);
+  if (missing.empty()) return absl::OkStatus();
+  Transaction txn(db);
+  MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  for (const std::string& name : missing) {
+    // Another process may have added it while this one waited.
+    absl::Status s = db->Exec(
+        absl::StrCat("ALTER TABLE epoch_metrics ADD COLUMN ", name, " REAL"));
+    if (!s.ok() &&
+        s.message().find("duplicate column") == absl::string_view::npos)
+      return s;
+  }
+  return txn.Commit();
 }
 
 }  // namespace mixcal::storage

@@ -48,5 +48,30 @@ TEST(MetricTableTest, TheSummaryListIsThePapersTable) {
             "aupr|train_loss");
 }
 
+TEST(MetricTableTest, RegisterRefusesBadNamesAndKeepsSummarizedFirst) {
+  EXPECT_FALSE(RegisterMetric({"ece", false, true, true, "taken", 0, 1}).ok());
+  EXPECT_FALSE(RegisterMetric({"Bad-Name", false, true, true, "x", 0, 1}).ok());
+  EXPECT_FALSE(RegisterMetric({"", false, true, true, "x", 0, 1}).ok());
+  EXPECT_FALSE(RegisterMetric({"backwards", false, true, true, "x", 1, 0}).ok());
+  ASSERT_TRUE(RegisterMetric({"added_here", false, true, true, "x", 0, 1}).ok());
+  ASSERT_NE(FindMetric("added_here"), nullptr);
+  bool seen_unsummarized = false;
+  for (const Metric& m : Metrics()) {
+    if (!m.summarized) seen_unsummarized = true;
+    EXPECT_FALSE(m.summarized && seen_unsummarized) << m.name;
+  }
+}
+
+TEST(MetricValuesTest, AbsentUntilSetByNameOrRow) {
+  MetricValues v;
+  EXPECT_FALSE(v.Get("ece").has_value());
+  v.Set("ece", 0.25);
+  v.Set(*FindMetric("auroc"), 0.75);
+  EXPECT_EQ(v.Get("ece"), 0.25);
+  EXPECT_EQ(v.Get(*FindMetric("auroc")), 0.75);
+  EXPECT_FALSE(v.Get("nll").has_value());
+  EXPECT_DEATH(v.Set("no_such_metric", 1), "no metric no_such_metric");
+}
+
 }  // namespace
 }  // namespace mixcal::calib

@@ -300,22 +300,22 @@ TEST(EvaluateTest, LabelledMetricsByHand) {
   std::vector<double> lp1 = LogSoftmax(kLogits[0]),
                       lp2 = LogSoftmax(kLogits[1]);
   EXPECT_EQ(m.count, 2);
-  EXPECT_NEAR(m.accuracy, 0.5, 1e-12);
-  EXPECT_NEAR(m.nll, -(lp1[1] + lp2[0]) / 2, 1e-12);
+  EXPECT_NEAR(m.values.Get("accuracy").value(), 0.5, 1e-12);
+  EXPECT_NEAR(m.values.Get("nll").value(), -(lp1[1] + lp2[0]) / 2, 1e-12);
   double brier = 0, entropy = 0;
   for (int k = 0; k < 3; ++k) {
     brier += std::pow(std::exp(lp1[k]) - (k == 1), 2) +
              std::pow(std::exp(lp2[k]) - (k == 0), 2);
     entropy -= std::exp(lp1[k]) * lp1[k] + std::exp(lp2[k]) * lp2[k];
   }
-  EXPECT_NEAR(m.brier, brier / 2, 1e-12);
-  EXPECT_NEAR(m.mean_entropy, entropy / 2, 1e-12);
+  EXPECT_NEAR(m.values.Get("brier").value(), brier / 2, 1e-12);
+  EXPECT_NEAR(m.values.Get("mean_entropy").value(), entropy / 2, 1e-12);
   double c1 = std::exp(lp1[1]), c2 = std::exp(lp2[2]);
-  EXPECT_NEAR(m.mean_confidence, (c1 + c2) / 2, 1e-12);
+  EXPECT_NEAR(m.values.Get("mean_confidence").value(), (c1 + c2) / 2, 1e-12);
   // Different 15-bins: ECE = (|1-c1| + |0-c2|)/2, MCE = max.
-  EXPECT_NEAR(m.ece, ((1 - c1) + c2) / 2, 1e-6);
-  EXPECT_NEAR(m.mce, std::max(1 - c1, c2), 1e-6);
-  EXPECT_NEAR(m.oe, (c2 * c2) / 2, 1e-6);
+  EXPECT_NEAR(m.values.Get("ece").value(), ((1 - c1) + c2) / 2, 1e-6);
+  EXPECT_NEAR(m.values.Get("mce").value(), std::max(1 - c1, c2), 1e-6);
+  EXPECT_NEAR(m.values.Get("oe").value(), (c2 * c2) / 2, 1e-6);
   int64_t total = 0;
   for (const calib::ReliabilityBin& b : m.bins) total += b.count;
   EXPECT_EQ(total, 2);
@@ -331,8 +331,8 @@ TEST(EvaluateTest, LabelOutsideTheClassesIsRefused) {
 TEST(EvaluateTest, TemperatureDividesLogits) {
   SplitMetrics hot = LabelledMetrics("test_ts", Logits(), Labels(), 15, 2.0);
   SplitMetrics ref = LabelledMetrics("test", Logits() / 2.0, Labels(), 15);
-  EXPECT_NEAR(hot.nll, ref.nll, 1e-12);
-  EXPECT_NEAR(hot.ece, ref.ece, 1e-12);
+  EXPECT_NEAR(hot.values.Get("nll").value(), ref.values.Get("nll").value(), 1e-12);
+  EXPECT_NEAR(hot.values.Get("ece").value(), ref.values.Get("ece").value(), 1e-12);
 }
 
 TEST(EvaluateTest, FittedTemperatureMinimisesNll) {
@@ -361,10 +361,10 @@ TEST(EvaluateTest, UnlabelledMetricsAuroc) {
   SplitMetrics m = UnlabelledMetrics("noise", ood, in_conf);
   EXPECT_FALSE(m.has_labels);
   EXPECT_EQ(m.count, 5);
-  EXPECT_NEAR(m.mean_confidence, 1.0 / 3, 1e-9);
-  EXPECT_NEAR(m.mean_entropy, std::log(3.0), 1e-9);
-  ASSERT_TRUE(m.auroc.has_value());
-  EXPECT_DOUBLE_EQ(*m.auroc, 1.0);
+  EXPECT_NEAR(m.values.Get("mean_confidence").value(), 1.0 / 3, 1e-9);
+  EXPECT_NEAR(m.values.Get("mean_entropy").value(), std::log(3.0), 1e-9);
+  ASSERT_TRUE(m.values.Get("auroc").has_value());
+  EXPECT_DOUBLE_EQ(*m.values.Get("auroc"), 1.0);
 }
 
 }  // namespace

@@ -79,12 +79,12 @@ void ExpectSameNumbers(const EpochReport& a, const EpochReport& b) {
   for (size_t i = 0; i < a.splits.size(); ++i) {
     const SplitMetrics &x = a.splits[i], &y = b.splits[i];
     EXPECT_EQ(x.split, y.split);
-    EXPECT_EQ(x.accuracy, y.accuracy) << x.split;
-    EXPECT_EQ(x.nll, y.nll) << x.split;
-    EXPECT_EQ(x.brier, y.brier) << x.split;
-    EXPECT_EQ(x.ece, y.ece) << x.split;
-    EXPECT_EQ(x.mean_entropy, y.mean_entropy) << x.split;
-    EXPECT_EQ(x.temperature, y.temperature) << x.split;
+    EXPECT_EQ(x.values.Get("accuracy").value(), y.values.Get("accuracy").value()) << x.split;
+    EXPECT_EQ(x.values.Get("nll").value(), y.values.Get("nll").value()) << x.split;
+    EXPECT_EQ(x.values.Get("brier").value(), y.values.Get("brier").value()) << x.split;
+    EXPECT_EQ(x.values.Get("ece").value(), y.values.Get("ece").value()) << x.split;
+    EXPECT_EQ(x.values.Get("mean_entropy").value(), y.values.Get("mean_entropy").value()) << x.split;
+    EXPECT_EQ(x.values.Get("temperature"), y.values.Get("temperature")) << x.split;
   }
 }
 
@@ -98,37 +98,37 @@ TEST(TrainerTest, LearnsSyntheticDataAndReportsEveryMetric) {
   const EpochReport& last = r.reports.back();
   const SplitMetrics* test = FindSplit(last, "test");
   ASSERT_NE(test, nullptr);
-  EXPECT_GT(test->accuracy, 0.85);  // chance is 0.25
+  EXPECT_GT(test->values.Get("accuracy").value(), 0.85);  // chance is 0.25
   EXPECT_EQ(test->count, 512);
   for (double v :
-       {test->nll, test->brier, test->ece, test->mce, test->oe,
-        test->adaptive_ece, test->mean_confidence, test->mean_entropy,
+       {test->values.Get("nll").value(), test->values.Get("brier").value(), test->values.Get("ece").value(), test->values.Get("mce").value(), test->values.Get("oe").value(),
+        test->values.Get("adaptive_ece").value(), test->values.Get("mean_confidence").value(), test->values.Get("mean_entropy").value(),
         last.train_loss, last.train_accuracy, last.lr, last.samples_per_sec}) {
     EXPECT_TRUE(std::isfinite(v));
   }
-  EXPECT_GT(test->mean_confidence, 0.25);
+  EXPECT_GT(test->values.Get("mean_confidence").value(), 0.25);
   ASSERT_EQ(test->bins.size(), 15u);
   int64_t binned = 0;
   for (const calib::ReliabilityBin& b : test->bins) binned += b.count;
   EXPECT_EQ(binned, 512);
   // The bins are the source of truth: ECE/MCE/OE re-derive from them.
   calib::Calibration from_bins = CalibrationFromBins(test->bins);
-  EXPECT_DOUBLE_EQ(from_bins.ece, test->ece);
-  EXPECT_DOUBLE_EQ(from_bins.mce, test->mce);
-  EXPECT_DOUBLE_EQ(from_bins.oe, test->oe);
+  EXPECT_DOUBLE_EQ(from_bins.ece, test->values.Get("ece").value());
+  EXPECT_DOUBLE_EQ(from_bins.mce, test->values.Get("mce").value());
+  EXPECT_DOUBLE_EQ(from_bins.oe, test->values.Get("oe").value());
 
   const SplitMetrics* ts = FindSplit(last, "test_ts");
   ASSERT_NE(ts, nullptr);
-  ASSERT_TRUE(ts->temperature.has_value());
-  EXPECT_GT(*ts->temperature, 0);
-  EXPECT_EQ(ts->accuracy, test->accuracy);  // scaling keeps the argmax
+  ASSERT_TRUE(ts->values.Get("temperature").has_value());
+  EXPECT_GT(*ts->values.Get("temperature"), 0);
+  EXPECT_EQ(ts->values.Get("accuracy").value(), test->values.Get("accuracy").value());  // scaling keeps the argmax
   ASSERT_NE(FindSplit(last, "train"), nullptr);
   const SplitMetrics* noise = FindSplit(last, "noise");
   ASSERT_NE(noise, nullptr);
   EXPECT_FALSE(noise->has_labels);
-  ASSERT_TRUE(noise->auroc.has_value());
-  EXPECT_GE(*noise->auroc, 0.0);
-  EXPECT_LE(*noise->auroc, 1.0);
+  ASSERT_TRUE(noise->values.Get("auroc").has_value());
+  EXPECT_GE(*noise->values.Get("auroc"), 0.0);
+  EXPECT_LE(*noise->values.Get("auroc"), 1.0);
   // Step schedule: milestones at epochs 1 and 2 of 3.
   EXPECT_DOUBLE_EQ(r.reports[0].lr, 0.05);
   EXPECT_NEAR(r.reports[2].lr, 0.0005, 1e-12);
@@ -152,12 +152,12 @@ TEST(TrainerTest, HeldOutClassesAreTheOutOfDistributionSplit) {
   EXPECT_EQ(ood->count, 256);
   EXPECT_FALSE(ood->has_labels);
   // A two-class network: top-label confidence is never below 1/2.
-  EXPECT_GE(test->mean_confidence, 0.5);
-  EXPECT_GE(ood->mean_confidence, 0.5);
-  EXPECT_GT(test->accuracy, 0.85);
-  ASSERT_TRUE(ood->auroc.has_value());
-  EXPECT_GE(*ood->auroc, 0.0);
-  EXPECT_LE(*ood->auroc, 1.0);
+  EXPECT_GE(test->values.Get("mean_confidence").value(), 0.5);
+  EXPECT_GE(ood->values.Get("mean_confidence").value(), 0.5);
+  EXPECT_GT(test->values.Get("accuracy").value(), 0.85);
+  ASSERT_TRUE(ood->values.Get("auroc").has_value());
+  EXPECT_GE(*ood->values.Get("auroc"), 0.0);
+  EXPECT_LE(*ood->values.Get("auroc"), 1.0);
   // ood_count caps the split.
   c.ood_count = 100;
   r = RunTraining(c);
@@ -189,9 +189,9 @@ TEST(TrainerTest, KeepsTestProbabilitiesAtTheChosenEpochs) {
   const calib::ProbabilityMetrics m =
       calib::MetricsOfProbabilities(*probs, *labels, k.classes, 15);
   const SplitMetrics* test = FindSplit(r.reports[2], "test");
-  EXPECT_NEAR(m.accuracy, test->accuracy, 4.0 / 512);  // ties after rounding
-  EXPECT_NEAR(m.nll, test->nll, 2e-3);
-  EXPECT_NEAR(m.ece, test->ece, 5e-3);
+  EXPECT_NEAR(m.accuracy, test->values.Get("accuracy").value(), 4.0 / 512);  // ties after rounding
+  EXPECT_NEAR(m.nll, test->values.Get("nll").value(), 2e-3);
+  EXPECT_NEAR(m.ece, test->values.Get("ece").value(), 5e-3);
 
   c.predictions = calib::PredictionsMode::kEveryN;
   c.predictions_every = 2;
@@ -225,8 +225,8 @@ TEST(TrainerTest, EveryCalibratorReportsItsSplitWithItsParameters) {
     ASSERT_NE(m, nullptr) << split;
     EXPECT_EQ(m->count, 512) << split;
     EXPECT_NE(m->calibration.find("\"calibrator\""), std::string::npos) << split;
-    EXPECT_GT(m->accuracy, 0.5) << split;
-    EXPECT_TRUE(std::isfinite(m->nll)) << split;
+    EXPECT_GT(m->values.Get("accuracy").value(), 0.5) << split;
+    EXPECT_TRUE(std::isfinite(m->values.Get("nll").value())) << split;
   }
   // Without temperature scaling there is no test_ts; the others stay.
   c.temperature_scaling = false;
@@ -322,7 +322,7 @@ TEST_F(CheckpointTest, EveryNewMethodLearnsAndResumesExactly) {
     c.checkpoint_dir = (dir_ / (name + "-full")).string();
     RunResult full = RunTraining(c);
     ASSERT_TRUE(full.status.ok()) << full.status;
-    EXPECT_GT(FindSplit(full.reports.back(), "test")->accuracy, 0.5);  // chance: 0.25
+    EXPECT_GT(FindSplit(full.reports.back(), "test")->values.Get("accuracy").value(), 0.5);  // chance: 0.25
     calib::TrainConfig resumed = c;
     resumed.checkpoint_dir = (dir_ / (name + "-resumed")).string();
     resumed.resume_from = full.checkpoints[0];  // after epoch 2
@@ -354,7 +354,7 @@ TEST_F(CheckpointTest, AdamLearnsAndResumesExactly) {
   c.checkpoint_dir = (dir_ / "adam").string();
   RunResult full = RunTraining(c);
   ASSERT_TRUE(full.status.ok()) << full.status;
-  EXPECT_GT(FindSplit(full.reports.back(), "test")->accuracy, 0.85);
+  EXPECT_GT(FindSplit(full.reports.back(), "test")->values.Get("accuracy").value(), 0.85);
   calib::TrainConfig resumed = c;
   resumed.checkpoint_dir = (dir_ / "adam2").string();
   resumed.resume_from = full.checkpoints[0];
@@ -438,7 +438,7 @@ TEST_F(CheckpointTest, OutOfDistributionDatasetGetsItsOwnSplit) {
   ASSERT_NE(ood, nullptr);
   EXPECT_EQ(ood->count, 40);
   EXPECT_FALSE(ood->has_labels);
-  ASSERT_TRUE(ood->auroc.has_value());
+  ASSERT_TRUE(ood->values.Get("auroc").has_value());
 
   // OOD data of another shape is refused, naming both shapes.
   c.dataset = calib::DatasetKind::kSynthetic;

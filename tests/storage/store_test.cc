@@ -1458,6 +1458,21 @@ TEST_F(StoreTest, AJobNeverFinishesOrCheckpointsPastAnEpochThatWasNotStored) {
   EXPECT_EQ(kept->probabilities(), reports[1].epoch().predictions(0).probabilities());
 }
 
+TEST_F(StoreTest, MoreMetricsHoldOnlyTableMetricsWithoutAFieldOfTheirOwn) {
+  store_->sweeps().CreateSweep(Spec("more", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  for (const char* name : {"bogus", "ece"}) {
+    v1::EpochMetrics m = Metrics(1, "test", 0.1);
+    (*m.mutable_more_metrics())[name] = 0.5;
+    const absl::Status s = store_->reports().ReportEpoch(a.lease, {m});
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(s.message().find(absl::StrCat("more_metrics holds \"", name)),
+              std::string::npos)
+        << s;
+  }
+  EXPECT_EQ(CountRows("test"), 0);
+}
+
 TEST_F(StoreTest, UnaryFinishAndCheckpointAreRefusedPastAnUnstoredEpoch) {
   // The unary RPCs go through the report stream's checks: a finish or a
   // checkpoint sent alone after an epoch that could not be stored must not

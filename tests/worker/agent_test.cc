@@ -52,8 +52,8 @@ class FakeTrainer : public core::Trainer {
       core::SplitMetrics m;
       m.split = "test";
       m.count = 100;
-      m.accuracy = 0.5 + 0.1 * e;
-      m.ece = 0.1 / e;
+      m.values.Set("accuracy", 0.5 + 0.1 * e);
+      m.values.Set("ece", 0.1 / e);
       m.bins.resize(config.ece_bins);
       m.bins.back().count = 100;
       m.bins.back().confidence_sum = 99.0;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "calib/metric_table.h"
 #include "calib/metrics.h"
 
 namespace mixcal::core {
@@ -125,41 +126,45 @@ SplitMetrics LabelledMetrics(const std::string& split, const at::Tensor& logits,
     correct[i] = top[i] == label ? 1 : 0;
     hits += correct[i];
   }
-  m.accuracy = static_cast<double>(hits) / n;
-  m.nll = nll / n;
-  m.brier = brier / n;
-  m.mean_confidence = confidence_sum / n;
-  m.mean_entropy = entropy / n;
+  m.values.Set("accuracy", static_cast<double>(hits) / n);
+  m.values.Set("nll", nll / n);
+  m.values.Set("brier", brier / n);
+  m.values.Set("mean_confidence", confidence_sum / n);
+  m.values.Set("mean_entropy", entropy / n);
 
   absl::Span<const float> cs(confidence);
   absl::Span<const uint8_t> ks(correct);
   m.bins = calib::BinConfidences(cs, ks, num_bins);
   calib::Calibration c = CalibrationFromBins(m.bins);
-  m.ece = c.ece;
-  m.mce = c.mce;
-  m.oe = c.oe;
-  m.adaptive_ece = calib::AdaptiveEce(cs, ks, num_bins);
-  if (temperature != 1.0) m.temperature = temperature;
+  m.values.Set("ece", c.ece);
+  m.values.Set("mce", c.mce);
+  m.values.Set("oe", c.oe);
+  m.values.Set("adaptive_ece", calib::AdaptiveEce(cs, ks, num_bins));
+  if (temperature != 1.0) m.values.Set("temperature", temperature);
   // Beyond top-label ECE, torch-free from the probabilities.
   const absl::Span<const float> ps(probs);
   const absl::Span<const int32_t> labels_span(ys, static_cast<size_t>(n));
-  m.classwise_ece =
-      calib::ClasswiseEce(ps, labels_span, static_cast<int>(k), num_bins);
-  m.l2_ce_debiased = calib::DebiasedL2CalibrationError(m.bins);
-  m.rmsce = calib::Rmsce(m.bins);
+  m.values.Set("classwise_ece", calib::ClasswiseEce(ps, labels_span, static_cast<int>(k), num_bins));
+  m.values.Set("l2_ce_debiased", calib::DebiasedL2CalibrationError(m.bins));
+  m.values.Set("rmsce", calib::Rmsce(m.bins));
   const calib::SmoothEce smooth = calib::SmoothCalibrationError(cs, ks);
-  m.smece = smooth.value;
+  m.values.Set("smece", smooth.value);
   const calib::BrierDecomposition d = calib::TopLabelBrierDecomposition(m.bins);
-  m.brier_reliability = d.reliability;
-  m.brier_resolution = d.resolution;
-  m.brier_uncertainty = d.uncertainty;
-  m.aurc = calib::Aurc(cs, ks);
-  m.mmce = calib::Mmce(cs, ks);
-  m.tace = calib::ThresholdedAdaptiveEce(ps, labels_span, static_cast<int>(k),
-                                         num_bins);
+  m.values.Set("brier_reliability", d.reliability);
+  m.values.Set("brier_resolution", d.resolution);
+  m.values.Set("brier_uncertainty", d.uncertainty);
+  m.values.Set("aurc", calib::Aurc(cs, ks));
+  m.values.Set("mmce", calib::Mmce(cs, ks));
+  m.values.Set("tace", calib::ThresholdedAdaptiveEce(ps, labels_span, static_cast<int>(k),
+                                         num_bins));
   const calib::Interval ci = calib::BootstrapEceInterval(cs, ks, num_bins);
-  m.ece_low = ci.low;
-  m.ece_high = ci.high;
+  m.values.Set("ece_low", ci.low);
+  m.values.Set("ece_high", ci.high);
+  // Metrics of the table that bring their own computation.
+  const calib::SplitExamples examples{cs, ks, ps, labels_span,
+                                      static_cast<int>(k)};
+  for (const calib::Metric& metric : calib::Metrics())
+    if (metric.compute) m.values.Set(metric, metric.compute(examples));
   m.estimators = absl::StrCat("bins=", num_bins,
                               " equal-width (ece, mce, oe, classwise_ece, "
                               "rmsce, l2_ce_debiased, brier decomposition); "
@@ -186,16 +191,16 @@ SplitMetrics UnlabelledMetrics(const std::string& split,
   m.has_labels = false;
   m.count = z.size(0);
   if (m.count == 0) return m;
-  m.mean_confidence = conf.mean().item<double>();
-  m.mean_entropy = (-(p * logp).sum(1)).mean().item<double>();
+  m.values.Set("mean_confidence", conf.mean().item<double>());
+  m.values.Set("mean_entropy", (-(p * logp).sum(1)).mean().item<double>());
   at::Tensor neg = conf.to(at::kFloat).contiguous();
   at::Tensor pos =
       in_distribution_confidence.to(at::kCPU, at::kFloat).contiguous();
   const absl::Span<const float> ps(pos.data_ptr<float>(), pos.numel());
   const absl::Span<const float> ns(neg.data_ptr<float>(), neg.numel());
-  m.auroc = calib::Auroc(ps, ns);
-  m.fpr95 = calib::FprAtTpr(ps, ns, 0.95);
-  m.aupr = calib::AveragePrecision(ps, ns);
+  m.values.Set("auroc", calib::Auroc(ps, ns));
+  m.values.Set("fpr95", calib::FprAtTpr(ps, ns, 0.95));
+  m.values.Set("aupr", calib::AveragePrecision(ps, ns));
   m.estimators = "test split positive; fpr at tpr 0.95; aupr as average precision";
   return m;
 }

@@ -637,7 +637,7 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
         if (config.temperature_scaling) {
           SplitMetrics ts = LabelledMetrics("test_ts", test_logits, test_y,
                                             config.ece_bins, t);
-          ts.temperature = t;
+          ts.values.Set("temperature", t);
           ts.calibration = absl::StrFormat(
               "{\"calibrator\":\"temperature\",\"T\":%.9g}", t);
           report.splits.push_back(std::move(ts));
@@ -687,6 +687,13 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
     }
     report.eval_seconds = Seconds(eval_start);
     report.metrics_seconds = metrics_seconds;
+    // Every split's row carries the epoch's training metrics.
+    for (SplitMetrics& m : report.splits) {
+      m.values.Set("train_loss", report.train_loss);
+      m.values.Set("train_accuracy", report.train_accuracy);
+      m.values.Set("lr", report.lr);
+      m.values.Set("samples_per_sec", report.samples_per_sec);
+    }
 
     // Report first, checkpoint second: a checkpoint at epoch e means every
     // epoch up to e was delivered, so resuming from it never skips one.

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "calib/config.h"
+#include "calib/metric_table.h"
 #include "calib/metrics.h"
 
 namespace mixcal::core {
@@ -29,29 +30,15 @@ namespace mixcal::core {
 //   "train"    a fixed subset of the training set (train_eval_count)
 //   "noise"    Gaussian-noise inputs (has_labels false; auroc set)
 //   "ood"      a second dataset's test inputs (has_labels false; auroc set)
-// For splits without labels only count, mean_confidence, mean_entropy and
-// auroc are meaningful; the others are 0 and bins is empty.
+// `values` holds the metrics of calib's table (calib/metric_table.h) by
+// name; each split also carries the epoch's training metrics (train_loss,
+// train_accuracy, lr, samples_per_sec). Splits without labels carry only
+// mean_confidence, mean_entropy, auroc, fpr95, aupr and those, and no bins.
 struct SplitMetrics {
   std::string split;
   bool has_labels = true;
   int64_t count = 0;
-  double accuracy = 0;
-  double nll = 0;
-  double brier = 0;
-  double ece = 0;
-  double mce = 0;
-  double oe = 0;
-  double adaptive_ece = 0;
-  double mean_confidence = 0;
-  double mean_entropy = 0;
-  std::optional<double> auroc;        // in-distribution test vs this split
-  std::optional<double> temperature;  // "test_ts" only
-  // Beyond top-label ECE (calib/metrics.h): labelled splits ...
-  std::optional<double> classwise_ece, l2_ce_debiased, brier_reliability,
-      brier_resolution, brier_uncertainty, aurc, ece_low, ece_high, mmce,
-      tace, rmsce, smece;
-  // ... and noise/ood.
-  std::optional<double> fpr95, aupr;
+  calib::MetricValues values;
   std::string estimators;
   // A calibrated split's fitted parameters, JSON.
   std::string calibration;
