@@ -17,6 +17,7 @@
 #include "mixcal/v1/worker.grpc.pb.h"
 #include "spec/spec.h"
 #include "worker/calls.h"
+#include "worker/core/device_name.h"
 #include "worker/heartbeater.h"
 #include "worker/job_control.h"
 #include "worker/report_sender.h"
@@ -177,7 +178,7 @@ absl::Status Agent::Register() {
   v1::RegisterWorkerRequest req;
   req.set_host(host);
   req.set_device(o_.device);
-  req.set_device_name(o_.device);
+  req.set_device_name(ToValidUtf8(core::DeviceName(o_.device), 256));
   req.set_name(o_.name);
   req.set_placement(o_.placement);
   req.add_capabilities(core::CudaAvailable() ? "cuda" : "cpu");

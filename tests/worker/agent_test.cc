@@ -21,6 +21,7 @@
 #include "mixcal/v1/experiment.grpc.pb.h"
 #include "server/coordinator.h"
 #include "tests/scratch_dir.h"
+#include "worker/core/device_name.h"
 
 namespace mixcal::worker {
 namespace {
@@ -283,6 +284,20 @@ TEST_F(AgentTest, AnIdleWorkerLeavesAfterExitWhenIdleOnItsClockSayingWhy) {
   EXPECT_NE(workers[0].state_reason().find("idle for 700ms"), std::string::npos)
       << workers[0].state_reason();
   EXPECT_EQ(workers[0].placement(), "slurm job 41_3, gpu 1");
+}
+
+TEST_F(AgentTest, RegistersWithTheDevicesModelAsItsName) {
+  Submit(1, 1);
+  FakeTrainer t;
+  ASSERT_TRUE(RunAgent(Options(&t, 1)).ok());
+  std::vector<v1::WorkerInfo> workers = Workers();
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_EQ(workers[0].device(), "cpu");
+  std::ifstream in("/proc/cpuinfo");
+  std::ostringstream cpuinfo;
+  cpuinfo << in.rdbuf();
+  const std::string model = core::CpuModelName(cpuinfo.str());
+  EXPECT_EQ(workers[0].device_name(), model.empty() ? "cpu" : model);
 }
 
 TEST_F(AgentTest, ACancelledJobEndsCancelledAndTheNextJobRunsUntouched) {
