@@ -28,11 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// After a stop the job in hand is handed back; its last reports and the
-// hand-back may take this long to reach the coordinator before the worker
-// gives up on them (a batch scheduler's KillWait is 30 s).
-constexpr absl::Duration kStopDrain = absl::Seconds(10);
-
 AgentOptions WithClock(AgentOptions o) {
   if (o.clock == nullptr) o.clock = SystemClock();
   return o;
@@ -245,7 +240,7 @@ void Agent::RunJob(const v1::Job& job, const v1::Lease& lease) {
   so.address = o_.address;
   so.stop = stop_;
   so.clock = o_.clock;
-  so.stop_drain = kStopDrain;
+  so.stop_drain = o_.stop_drain;
   ReportSender sender(so, &control);
   Heartbeater::Options ho;
   ho.stub = stub_.get();

@@ -25,8 +25,8 @@
 //
 // Stopping (options.stop): an idle worker leaves at once; a job in hand is
 // stopped and handed back (FinishJob QUEUED) to resume elsewhere from its
-// checkpoint; its last reports and the hand-back get 10 s, as the clock
-// reads it, to reach the coordinator; the worker then says it leaves
+// checkpoint; its last reports and the hand-back get stop_drain (10 s), as
+// the clock reads it, to reach the coordinator; the worker then says it leaves
 // (LeaveRotation). A job failing for the worker's own environment (the
 // trainer's Unavailable) is handed back and the worker leaves out of
 // rotation.
@@ -59,6 +59,10 @@ struct AgentOptions {
   // Stop() it to leave (the job in hand is handed back); not owned; null =
   // never stopped.
   StopSignal* stop = nullptr;
+  // After a stop, how long the job's last reports and its hand-back may
+  // take to reach the coordinator before the worker gives up on them (a
+  // batch scheduler's KillWait is 30 s).
+  absl::Duration stop_drain = absl::Seconds(10);
   // What idle time and the stop's drain time are read from; not owned.
   Clock* clock = SystemClock();
   core::Trainer* trainer = nullptr;  // default: the LibTorch trainer

@@ -23,7 +23,9 @@
 // worker stops. After the stop signal the reports still queued (the
 // hand-back among them) may take `stop_drain`, as `clock` reads it, to
 // reach the coordinator; then the sender gives up, except for a job a
-// person cancelled, whose finish it keeps trying to deliver.
+// person cancelled, whose finish it keeps trying to deliver. (The drain is
+// waited as a timeout computed from the clock: a ManualClock moved forward
+// is seen at the next wake, e.g. the 200 ms between retries.)
 
 #include <cstddef>
 #include <cstdint>

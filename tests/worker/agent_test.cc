@@ -407,6 +407,7 @@ TEST_F(AgentTest, AStoppedWorkerGivesUpOnAnAbsentCoordinatorAfterTheDrain) {
   AgentOptions o = Options(&slow, 0);
   o.stop = &stop;
   o.clock = &clock;
+  o.stop_drain = absl::Hours(1);  // ends in time only on the clock
   absl::Notification returned;
   std::thread agent([&] {
     EXPECT_TRUE(RunAgent(o).ok());
@@ -418,7 +419,7 @@ TEST_F(AgentTest, AStoppedWorkerGivesUpOnAnAbsentCoordinatorAfterTheDrain) {
   coordinator_.reset();
   stop.Stop();
   EXPECT_FALSE(returned.WaitForNotificationWithTimeout(absl::Seconds(1)));
-  clock.AdvanceSeconds(10);
+  clock.AdvanceSeconds(3600);
   EXPECT_TRUE(returned.WaitForNotificationWithTimeout(absl::Seconds(60)));
   agent.join();
 }

@@ -162,6 +162,7 @@ TEST_F(ReportSenderTest, TheStopCutsABackoffShortAndTheDrainEndsOnTheClock) {
   ReportSender::Options o = Options(stub.get());
   o.retry_first = absl::Hours(1);  // only the stop ends the wait
   o.retry_max = absl::Hours(1);
+  o.stop_drain = absl::Hours(1);  // ends in time only on the clock
   ReportSender sender(o, &job);
   sender.Push(Epoch(1, lease));
   absl::Notification ended;
@@ -174,7 +175,7 @@ TEST_F(ReportSenderTest, TheStopCutsABackoffShortAndTheDrainEndsOnTheClock) {
   // Woken from the hour's backoff, it retries for the drain time, which the
   // clock has not seen pass.
   EXPECT_FALSE(ended.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
-  clock_.AdvanceSeconds(10);
+  clock_.AdvanceSeconds(3600);
   EXPECT_TRUE(ended.WaitForNotificationWithTimeout(absl::Seconds(60)));
   waiter.join();
   EXPECT_EQ(sender.unacknowledged(), 1u);
