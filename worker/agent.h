@@ -3,21 +3,41 @@
 
 // The worker agent: registers with the coordinator, long-polls for jobs,
 // trains each with the training core, reports every epoch and checkpoint,
-// heartbeats from its own thread, and finishes the job.
+// heartbeats, and finishes the job.
 //
-// Reports go through an ordered queue drained by a sender thread: while the
-// coordinator is unreachable training goes on and the queue waits; once it
-// is back the reports are resent in order. The store keys epoch reports by
-// (job, epoch, split), so a resend never duplicates a row. A refused (stale)
-// lease stops the job at once.
+// Reports go through an ordered queue (ReportSender, report_sender.h):
+// while the coordinator is unreachable training goes on and the queue
+// waits; once it is back the reports are resent in order. A refused
+// (stale) lease stops the job at once. Each job gets its own JobControl,
+// sender and Heartbeater; nothing is kept from one job to the next.
+//
+// Threads, and what each waits on:
+//   - the caller's (RunAgent): between jobs it blocks in the AcquireJob long
+//     poll (cancelled by the stop signal) or a backoff (StopSignal::WaitFor);
+//     during a job it trains, then waits for the sender to finish.
+//   - per job, the report sender's thread: a mutex condition (a report
+//     pushed, the queue closed, the stream ended, the stop signal) or a
+//     backoff; the stream's writes and acks run as gRPC callbacks.
+//   - per job, the heartbeater's thread: the interval on a mutex, woken at
+//     once by the job's end or the stop signal.
+// The stop signal reaches training through a StopSignal callback that sets
+// the trainer's cancel flag; no thread polls.
+//
+// Stopping (options.stop): an idle worker leaves at once; a job in hand is
+// stopped and handed back (FinishJob QUEUED) to resume elsewhere from its
+// checkpoint; its last reports and the hand-back get stop_drain (10 s), as
+// the clock reads it, to reach the coordinator; the worker then says it leaves
+// (LeaveRotation). A job failing for the worker's own environment (the
+// trainer's Unavailable) is handed back and the worker leaves out of
+// rotation.
 
-#include <atomic>
-#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "base/clock.h"
 #include "worker/core/trainer.h"
+#include "worker/stop_signal.h"
 
 namespace mixcal::worker {
 
@@ -26,24 +46,32 @@ struct AgentOptions {
   std::string token;           // sent as "authorization: Bearer TOKEN"
   std::string tls_ca_file;     // PEM; turns TLS on
   std::string device = "cpu";  // cpu | cuda | cuda:N
-  int threads =
-      0;  // intra-op threads when the job names none; 0 = core default
+  int threads = 0;  // intra-op threads when the job names none; 0 = default
   std::string checkpoint_dir = "mixcal-checkpoints";
   std::string name;
   int max_jobs = 0;  // return after this many jobs; 0 = run until stopped
-  // Return (0) after this long without a job, so that a batch allocation is
-  // released; zero = never.
+  // Return (0) after this long without a job, as `clock` reads it, so that a
+  // batch allocation is released; zero = never.
   absl::Duration exit_when_idle = absl::ZeroDuration();
   // Where the worker runs, shown by `mixcal workers` (e.g. "slurm job 41_3,
   // gpu 1"); empty = nothing to say.
   std::string placement;
-  const std::atomic<bool>* stop =
-      nullptr;  // set to leave (the job in hand is requeued)
+  // Stop() it to leave (the job in hand is handed back); not owned; null =
+  // never stopped.
+  StopSignal* stop = nullptr;
+  // After a stop, how long the job's last reports and its hand-back may
+  // take to reach the coordinator before the worker gives up on them (a
+  // batch scheduler's KillWait is 30 s).
+  absl::Duration stop_drain = absl::Seconds(10);
+  // What idle time and the stop's drain time are read from; not owned.
+  Clock* clock = SystemClock();
   core::Trainer* trainer = nullptr;  // default: the LibTorch trainer
 };
 
-// Runs until `stop` is set or max_jobs jobs were done. Returns an error only
-// for what retrying cannot mend (a bad TLS file, an unauthenticated token).
+// Runs until `stop` is set or max_jobs jobs were done, on the calling
+// thread. Returns an error only for what retrying cannot mend (a bad TLS
+// file, an unauthenticated token, an unwritable checkpoint directory) or
+// when the worker's own environment failed a job (FailedPrecondition).
 absl::Status RunAgent(const AgentOptions& options);
 
 }  // namespace mixcal::worker

@@ -5,8 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -17,10 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "base/address.h"
+#include "base/program.h"
 #include "worker/agent.h"
 #include "worker/core/trainer.h"
 #include "worker/placement.h"
-#include "base/program.h"
+#include "worker/stop_signal.h"
 
 namespace {
 std::string Env(const char* name, const char* fallback) {
@@ -171,23 +170,25 @@ int main(int argc, char** argv) {
   const std::string& device = placement.device;
   if (flag_device == "auto" || !placement.where.empty()) {
     std::fprintf(stderr, "mixcal-worker: device %s%s%s\n", device.c_str(),
-                 placement.where.empty() ? "" : "; ",
-                 placement.where.c_str());
+                 placement.where.empty() ? "" : "; ", placement.where.c_str());
   }
+  // SIGINT/SIGTERM are blocked before the agent starts its threads, so that
+  // they inherit the mask and only this thread takes them (sigwait): it may
+  // then call Stop(), which locks a mutex, as a signal handler could not.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  static std::atomic<bool> stop{false};
-  std::thread([&signals] {
+  static mixcal::worker::StopSignal stop;  // outlives the detached thread
+  std::thread([signals] {
     int sig = 0;
     sigwait(&signals, &sig);
     std::fprintf(stderr,
                  "mixcal-worker: stopping (signal %d): the job in hand is "
                  "handed back; a second signal exits at once\n",
                  sig);
-    stop.store(true);
+    stop.Stop();
     sigwait(&signals, &sig);
     std::fprintf(stderr, "mixcal-worker: second signal (%d): exiting now\n",
                  sig);
@@ -202,9 +203,10 @@ int main(int argc, char** argv) {
   o.threads = threads;
   if (slot >= 0) {
     // Each slot its share of the cores.
-    const int cores = threads > 0 ? threads
-                                  : static_cast<int>(std::max(
-                                        1u, std::thread::hardware_concurrency()));
+    const int cores = threads > 0
+                          ? threads
+                          : static_cast<int>(std::max(
+                                1u, std::thread::hardware_concurrency()));
     o.threads = std::max(1, cores / slots);
   }
   o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);

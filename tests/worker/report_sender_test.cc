@@ -1,0 +1,186 @@
+// The report sender against a coordinator in this process: the order of
+// reports, what stale acks mean, and how it waits for an unreachable
+// coordinator and for the drain after a stop (on a ManualClock).
+
+#include "worker/report_sender.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "base/clock.h"
+#include "tests/worker/worker_fixture.h"
+#include "worker/reports.h"
+
+namespace mixcal::worker {
+namespace {
+
+v1::WorkerReport Epoch(int epoch, const v1::Lease& lease) {
+  core::EpochReport r;
+  r.epoch = epoch;
+  r.train_loss = 1.0 / epoch;
+  core::SplitMetrics m;
+  m.split = "test";
+  m.count = 100;
+  m.values.Set("accuracy", 0.5);
+  m.bins.resize(15);
+  m.bins.back().count = 100;
+  m.bins.back().confidence_sum = 99.0;
+  m.bins.back().correct = 50;
+  r.splits.push_back(m);
+  return EpochReport(r, lease);
+}
+
+v1::WorkerReport Finish(v1::JobState outcome, const v1::Lease& lease) {
+  v1::WorkerReport r;
+  *r.mutable_finish()->mutable_lease() = lease;
+  r.mutable_finish()->set_outcome(outcome);
+  return r;
+}
+
+// A local address where nothing listens: bound, never listening, so that
+// connecting is refused at once and no other test takes the port.
+class RefusingPort {
+ public:
+  RefusingPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~RefusingPort() { close(fd_); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+class ReportSenderTest : public WorkerFixture {
+ protected:
+  ReportSender::Options Options(v1::WorkerService::Stub* stub) {
+    ReportSender::Options o;
+    o.stub = stub;
+    o.address = address_;
+    o.stop = &stop_;
+    o.clock = &clock_;
+    return o;
+  }
+  StopSignal stop_;
+  ManualClock clock_;
+};
+
+TEST_F(ReportSenderTest, SendsReportsInOrderAndEndsOnceTheFinishIsStored) {
+  LeaseAJob();
+  JobControl job(lease_);
+  ReportSender sender(Options(workers_.get()), &job);
+  for (int e = 1; e <= 3; ++e) sender.Push(Epoch(e, lease_));
+  // Pushed right after the last epoch, without waiting for its ack: the
+  // store takes it after the epochs, or it would refuse them as stale.
+  sender.Push(Finish(v1::SUCCEEDED, lease_));
+  sender.Close();
+  sender.Wait();
+  EXPECT_EQ(sender.unacknowledged(), 0u);
+  EXPECT_EQ(Job().state(), v1::SUCCEEDED);
+  EXPECT_EQ(Job().last_epoch(), 3u);
+  EXPECT_EQ(Rows(), 3);
+  EXPECT_FALSE(job.cancel_flag()->load());
+}
+
+TEST_F(ReportSenderTest, AStaleLeaseMarksTheJobLostAndEndsTheSender) {
+  LeaseAJob();
+  v1::Lease stale = lease_;
+  stale.set_attempt(lease_.attempt() + 1);  // not the attempt that runs
+  JobControl job(stale);
+  ReportSender sender(Options(workers_.get()), &job);
+  sender.Push(Epoch(1, stale));
+  ASSERT_TRUE(job.WaitForStopTraining(absl::Seconds(60)));
+  EXPECT_TRUE(job.lost());
+  sender.Close();
+  sender.Wait();
+  EXPECT_EQ(sender.unacknowledged(), 1u);  // dropped with the lease
+  EXPECT_EQ(Rows(), 0);
+}
+
+TEST_F(ReportSenderTest, ACancelledJobStopsTrainingAndItsFinishStillGoes) {
+  LeaseAJob();
+  CancelJob();
+  JobControl job(lease_);
+  ReportSender sender(Options(workers_.get()), &job);
+  sender.Push(Epoch(1, lease_));
+  ASSERT_TRUE(job.WaitForStopTraining(absl::Seconds(60)));
+  EXPECT_TRUE(job.cancelled());
+  EXPECT_FALSE(job.lost());
+  sender.Push(Finish(v1::CANCELLED, lease_));
+  sender.Close();
+  sender.Wait();
+  EXPECT_EQ(sender.unacknowledged(), 0u);
+  EXPECT_EQ(Job().state(), v1::CANCELLED);
+}
+
+TEST_F(ReportSenderTest, KeepsTheQueueWhileTheCoordinatorIsAwayAndResendsIt) {
+  LeaseAJob();
+  const int port = coordinator_->port();
+  coordinator_.reset();
+  JobControl job(lease_);
+  ReportSender::Options o = Options(workers_.get());
+  o.retry_max = absl::Milliseconds(100);
+  ReportSender sender(o, &job);
+  for (int e = 1; e <= 2; ++e) sender.Push(Epoch(e, lease_));
+  sender.Push(Finish(v1::SUCCEEDED, lease_));
+  sender.Close();
+  absl::SleepFor(absl::Milliseconds(300));  // a few refused streams
+  EXPECT_EQ(sender.unacknowledged(), 3u);
+  server::CoordinatorOptions back;
+  back.listen = "127.0.0.1:" + std::to_string(port);
+  back.db_path = (dir_ / "mixcal.db").string();
+  back.lease_ms = 30000;
+  auto c = server::Coordinator::Start(back);
+  ASSERT_TRUE(c.ok()) << c.status();
+  coordinator_ = std::move(*c);
+  sender.Wait();
+  EXPECT_EQ(sender.unacknowledged(), 0u);
+  EXPECT_EQ(Job().state(), v1::SUCCEEDED);
+  EXPECT_EQ(Rows(), 2);
+}
+
+TEST_F(ReportSenderTest, TheStopCutsABackoffShortAndTheDrainEndsOnTheClock) {
+  RefusingPort nowhere;
+  auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(
+      nowhere.address(), grpc::InsecureChannelCredentials()));
+  v1::Lease lease;
+  lease.set_job_id(1);
+  JobControl job(lease);
+  ReportSender::Options o = Options(stub.get());
+  o.retry_first = absl::Hours(1);  // only the stop ends the wait
+  o.retry_max = absl::Hours(1);
+  o.stop_drain = absl::Hours(1);  // ends in time only on the clock
+  ReportSender sender(o, &job);
+  sender.Push(Epoch(1, lease));
+  absl::Notification ended;
+  std::thread waiter([&] {
+    sender.Wait();
+    ended.Notify();
+  });
+  absl::SleepFor(absl::Milliseconds(200));  // the stream is refused: backoff
+  stop_.Stop();
+  // Woken from the hour's backoff, it retries for the drain time, which the
+  // clock has not seen pass.
+  EXPECT_FALSE(ended.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
+  clock_.AdvanceSeconds(3600);
+  EXPECT_TRUE(ended.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  waiter.join();
+  EXPECT_EQ(sender.unacknowledged(), 1u);
+  EXPECT_FALSE(job.lost());
+}
+
+}  // namespace
+}  // namespace mixcal::worker
