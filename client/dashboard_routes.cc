@@ -144,7 +144,9 @@ void ApiSummary(Session& s, const httplib::Request& req,
   grpc::Status st =
       s.Call(&v1::ExperimentService::Stub::SummarizeSweep, sreq, &resp);
   if (!st.ok()) return ReplyFailure(res, FromGrpc(st), s.address());
-  ReplyJson(res, JsonArray(resp.rows()) + "\n");
+  absl::StatusOr<std::string> rows = JsonArray(resp.rows());
+  if (!rows.ok()) return ReplyFailure(res, rows.status(), s.address());
+  ReplyJson(res, *rows + "\n");
 }
 
 // Downloads: octet-stream keeps a CSV of millions of rows uncompressed.
