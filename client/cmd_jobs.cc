@@ -18,7 +18,7 @@
 
 namespace mixcal::client {
 
-int Sweeps(const Parsed& p, Session& s, std::ostream& out, std::ostream&,
+int Sweeps(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
            bool) {
   grpc::ClientContext ctx;
   s.Prepare(ctx);
@@ -27,10 +27,8 @@ int Sweeps(const Parsed& p, Session& s, std::ostream& out, std::ostream&,
   v1::ListSweepsResponse resp;
   grpc::Status st = s.api().ListSweeps(&ctx, req, &resp);
   if (!st.ok()) return s.Fail(st);
-  if (p.Get("format") == "json") {
-    out << JsonArray(resp.sweeps()) << "\n";
-    return kOk;
-  }
+  if (p.Get("format") == "json")
+    return PrintJson(JsonArray(resp.sweeps()), out, err);
   std::vector<std::vector<std::string>> rows;
   for (const auto& w : resp.sweeps()) {
     const auto& c = w.counts();
@@ -61,10 +59,8 @@ int Jobs(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   v1::ListJobsResponse resp;
   grpc::Status st = s.api().ListJobs(&ctx, req, &resp);
   if (!st.ok()) return s.Fail(st);
-  if (p.Get("format") == "json") {
-    out << JsonArray(resp.jobs()) << "\n";
-    return kOk;
-  }
+  if (p.Get("format") == "json")
+    return PrintJson(JsonArray(resp.jobs()), out, err);
   std::vector<std::vector<std::string>> rows;
   for (const auto& j : resp.jobs()) {
     rows.push_back(
@@ -86,17 +82,15 @@ int Jobs(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   return kOk;
 }
 
-int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream&,
+int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
             bool) {
   grpc::ClientContext ctx;
   s.Prepare(ctx);
   v1::ListWorkersResponse resp;
   grpc::Status st = s.api().ListWorkers(&ctx, v1::ListWorkersRequest(), &resp);
   if (!st.ok()) return s.Fail(st);
-  if (p.Get("format") == "json") {
-    out << JsonArray(resp.workers()) << "\n";
-    return kOk;
-  }
+  if (p.Get("format") == "json")
+    return PrintJson(JsonArray(resp.workers()), out, err);
   std::vector<std::vector<std::string>> rows;
   for (const auto& w : resp.workers()) {
     std::string state;
@@ -143,10 +137,8 @@ int Cancel(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     v1::Job job;
     grpc::Status st = s.api().CancelJob(&ctx, req, &job);
     if (!st.ok()) return s.Fail(st);
-    out << (p.Get("format") == "json"
-                ? ToJson(job)
-                : absl::StrCat("job ", job.id(), " cancelled"))
-        << "\n";
+    if (p.Get("format") == "json") return PrintJson(ToJson(job), out, err);
+    out << "job " << job.id() << " cancelled\n";
     return kOk;
   }
   if (p.positional.empty()) {
@@ -159,12 +151,9 @@ int Cancel(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   v1::Sweep sweep;
   grpc::Status st = s.api().CancelSweep(&ctx, req, &sweep);
   if (!st.ok()) return s.Fail(st);
-  out << (p.Get("format") == "json"
-              ? ToJson(sweep)
-              : absl::StrCat("sweep ", sweep.id(), " ",
-                             SweepStateName(sweep.state()), ": ",
-                             sweep.counts().cancelled(), " jobs cancelled"))
-      << "\n";
+  if (p.Get("format") == "json") return PrintJson(ToJson(sweep), out, err);
+  out << "sweep " << sweep.id() << " " << SweepStateName(sweep.state()) << ": "
+      << sweep.counts().cancelled() << " jobs cancelled\n";
   return kOk;
 }
 
@@ -179,10 +168,8 @@ int Retry(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   v1::Job job;
   grpc::Status st = s.api().RetryJob(&ctx, req, &job);
   if (!st.ok()) return s.Fail(st);
-  out << (p.Get("format") == "json"
-              ? ToJson(job)
-              : absl::StrCat("job ", job.id(), " queued again"))
-      << "\n";
+  if (p.Get("format") == "json") return PrintJson(ToJson(job), out, err);
+  out << "job " << job.id() << " queued again\n";
   return kOk;
 }
 

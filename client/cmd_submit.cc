@@ -207,7 +207,7 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   }
   const std::string format = p.Get("format", "text");
   if (format == "json") {
-    out << ToJson(sweep) << "\n";
+    if (int rc = PrintJson(ToJson(sweep), out, err); rc != kOk) return rc;
   } else {
     out << "sweep " << sweep.id() << " submitted: " << sweep.job_ids_size()
         << " jobs (" << sweep.name() << ")\n";

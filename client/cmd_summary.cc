@@ -47,10 +47,7 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
   grpc::Status st =
       s.Call(&v1::ExperimentService::Stub::SummarizeSweep, req, &resp);
   if (!st.ok()) return s.Fail(st);
-  if (format == "json") {
-    out << JsonArray(resp.rows()) << "\n";
-    return kOk;
-  }
+  if (format == "json") return PrintJson(JsonArray(resp.rows()), out, err);
   auto stat = [](const v1::SummaryRow& r,
                  const std::string& name) -> const v1::MetricStat* {
     for (const auto& m : r.stats())
@@ -231,6 +228,8 @@ grpc::Status WriteMetrics(Session& s, const v1::QueryMetricsRequest& req,
     out << "[";
   }
   bool first = true;
+  // The first row that cannot be written as JSON ends the output.
+  absl::Status json_error;
   auto g = [](double v) { return absl::StrFormat("%.9g", v); };
   grpc::Status st = s.ForEachMetricsPage(
       req, [&](const v1::QueryMetricsResponse& resp) {
@@ -244,13 +243,22 @@ grpc::Status WriteMetrics(Session& s, const v1::QueryMetricsRequest& req,
               out << "," << (v ? g(*v) : "");
             }
             out << "," << g(m.wall_seconds()) << "\n";
-          } else {
-            out << (first ? "" : ",\n ") << ToJson(m);
+          } else if (json_error.ok()) {
+            absl::StatusOr<std::string> json = ToJson(m);
+            if (!json.ok()) {
+              json_error = json.status();
+              continue;
+            }
+            out << (first ? "" : ",\n ") << *json;
           }
           first = false;
         }
       });
   if (!st.ok()) return st;
+  if (!json_error.ok()) {
+    return grpc::Status(static_cast<grpc::StatusCode>(json_error.code()),
+                        std::string(json_error.message()));
+  }
   if (format == "json") out << "]\n";
   return grpc::Status::OK;
 }

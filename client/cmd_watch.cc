@@ -80,7 +80,11 @@ int Watch(int64_t sweep_id, Session& s, std::ostream& out, std::ostream& err,
     auto reader = s.api().WatchSweep(&ctx, req);
     while (reader->Read(&u)) {
       if (format == "json") {
-        out << ToJson(u) << "\n";
+        if (int rc = PrintJson(ToJson(u), out, err); rc != kOk) {
+          ctx.TryCancel();
+          reader->Finish();
+          return rc;
+        }
         out.flush();
         continue;
       }

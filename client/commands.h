@@ -40,7 +40,8 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
             const std::string& format, const std::string& vs, bool ensemble,
             Session& s, std::ostream& out, std::ostream& err);
 // Every row `req` selects, as CSV (the metric table's columns) or a JSON
-// array, written as the pages arrive.
+// array, written as the pages arrive; the first failed call's status, or
+// ToJson's error for the first row it cannot write (client/output.h).
 grpc::Status WriteMetrics(Session& s, const v1::QueryMetricsRequest& req,
                           const std::string& format, std::ostream& out);
 int SummaryCmd(const Parsed& p, Session& s, std::ostream& out,

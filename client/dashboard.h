@@ -15,6 +15,11 @@
 // Host header (no DNS rebinding from a web page). On any other address a
 // token is required (or an explicit insecure flag): given once as
 // ?token=..., it is kept in an HttpOnly cookie; compared in constant time.
+//
+// This file starts and stops the server; the parts it assembles:
+// dashboard_access.h (who may ask), dashboard_routes.h (what each path
+// answers), dashboard_stream.h (the live events), dashboard_json.h (the JSON
+// they write) and dashboard_http.h (what the handlers share).
 
 #include <atomic>
 #include <cstdint>
@@ -62,13 +67,8 @@ class Dashboard {
   void Wait();
 
  private:
-  Dashboard(Session& session, const DashboardOptions& options,
-            std::ostream& log);
-  void Routes();
+  Dashboard() = default;
 
-  Session& session_;
-  DashboardOptions options_;
-  std::ostream& log_;
   std::string host_;
   int port_ = 0;
   std::unique_ptr<httplib::Server> server_;

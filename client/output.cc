@@ -12,15 +12,31 @@
 
 namespace mixcal::client {
 
-std::string ToJson(const google::protobuf::Message& m) {
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& m) {
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = true;
   o.always_print_primitive_fields = true;
   std::string s;
-  (void)google::protobuf::util::MessageToJsonString(m, &s, o);
+  // Protobuf 3.21's own Status type, with absl's codes.
+  const google::protobuf::util::Status st =
+      google::protobuf::util::MessageToJsonString(m, &s, o);
+  if (!st.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(st.code()),
+                        absl::StrCat("cannot write ", m.GetTypeName(),
+                                     " as JSON: ", st.message().ToString()));
+  }
   return s;
 }
 
+int PrintJson(const absl::StatusOr<std::string>& json, std::ostream& out,
+              std::ostream& err) {
+  if (!json.ok()) {
+    err << "mixcal: " << json.status().message() << "\n";
+    return kServerError;
+  }
+  out << *json << "\n";
+  return kOk;
+}
 
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows) {

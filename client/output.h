@@ -7,24 +7,39 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_join.h"
+#include "client/args.h"
 #include "google/protobuf/message.h"
 #include "mixcal/v1/jobs.pb.h"
 
 namespace mixcal::client {
 
-// A message as JSON with the proto field names and every field.
-std::string ToJson(const google::protobuf::Message& m);
+// A message as JSON with the proto field names and every field; protobuf's
+// error, naming the message type, when it cannot write one (a well-known
+// type out of its range).
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& m);
 
-// A JSON array of messages.
+// A JSON array of messages; the first error of ToJson.
 template <typename Range>
-std::string JsonArray(const Range& messages) {
+absl::StatusOr<std::string> JsonArray(const Range& messages) {
   std::vector<std::string> parts;
-  for (const auto& m : messages) parts.push_back(ToJson(m));
+  for (const auto& m : messages) {
+    absl::StatusOr<std::string> json = ToJson(m);
+    if (!json.ok()) return json.status();
+    parts.push_back(*std::move(json));
+  }
   return "[" + absl::StrJoin(parts, ",\n ") + "]";
 }
+
+// A command's --format json reply: prints `json` and a newline to `out` and
+// returns kOk; when it is an error, prints that to `err` and returns
+// kServerError.
+int PrintJson(const absl::StatusOr<std::string>& json, std::ostream& out,
+              std::ostream& err);
 
 // An aligned table; numeric-looking cells are right-aligned.
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,

@@ -8,7 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/stubs/logging.h"
+// SetLogHandler and LogLevel: protobuf 3.21 has no other way to take over
+// its log. They are declared in stubs/logging.h, an implementation header
+// that the public message_lite.h includes; we include the public one.
+// (Protobuf 22 and later log through Abseil: this becomes an absl::LogSink.)
+#include "google/protobuf/message_lite.h"
 #include "server/grpc_status.h"
 
 namespace mixcal::server {
