@@ -1,14 +1,18 @@
 // Leases over the wire (server/lease_reaper.h): a silent worker's lease
 // expires and its late report is refused; a restart gives running leases
-// a grace period before the reaper judges them.
+// a grace period, and the reaper's passes after it keep them.
 
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <thread>
 
+#include "absl/status/statusor.h"
+#include "base/clock.h"
+#include "storage/store.h"
 #include "tests/server/api_fixture.h"
 
 namespace mixcal::server {
@@ -71,8 +75,11 @@ TEST(CoordinatorRestartTest, RunningLeasesSurviveARestartForALease) {
     grpc::ClientContext sc;
     v1::SubmitSweepRequest sr;
     *sr.mutable_spec() = Spec("restart");
+    sr.mutable_spec()->add_seeds(0);
+    sr.mutable_spec()->add_seeds(1);  // a second job, for the probe below
     v1::Sweep sweep;
     ASSERT_TRUE(api->SubmitSweep(&sc, sr, &sweep).ok());
+    ASSERT_EQ(sweep.job_ids_size(), 2);
     grpc::ClientContext rc;
     v1::RegisterWorkerRequest reg;
     reg.set_host("h");
@@ -88,19 +95,56 @@ TEST(CoordinatorRestartTest, RunningLeasesSurviveARestartForALease) {
     ASSERT_TRUE(a.has_job());
     job_id = a.job().id();
   }
-  // Down for five lease lengths; then up again on the same file.
+  // Down for five lease lengths (the job's lease ran out four ago); then up
+  // again on the same file.
   clock.AdvanceSeconds(5);
   auto c = Coordinator::Start(o);
   ASSERT_TRUE(c.ok()) << c.status();
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // reaper passes
+  // A probe that the reaper has judged leases since: the other job, leased
+  // after the start-up (by another process on the file) for 1 us, so the
+  // start-up grace never covered it.
+  int64_t probe_id = 0;
+  {
+    storage::StoreOptions so;
+    so.path = o.db_path;
+    so.clock = &clock;
+    auto other = storage::Store::Open(so);
+    ASSERT_TRUE(other.ok()) << other.status();
+    v1::WorkerInfo info;
+    info.set_host("probe");
+    info.set_device("cpu");
+    absl::StatusOr<int64_t> worker = (*other)->queue().RegisterWorker(info);
+    ASSERT_TRUE(worker.ok()) << worker.status();
+    auto probe = (*other)->queue().AcquireJob(*worker, /*lease_us=*/1);
+    ASSERT_TRUE(probe.ok()) << probe.status();
+    ASSERT_TRUE(probe->has_value());
+    probe_id = (*probe)->job.id();
+  }
+  // Half a lease on, inside the grace: a reaper pass now expires the probe's
+  // lease, and the restarted job's too unless the start-up extended it.
+  clock.AdvanceMicros(o.lease_ms * 1000 / 2);
   auto api = v1::ExperimentService::NewStub(
       grpc::CreateChannel("127.0.0.1:" + std::to_string((*c)->port()),
                           grpc::InsecureChannelCredentials()));
-  grpc::ClientContext gc;
-  v1::GetJobRequest g;
-  g.set_job_id(job_id);
-  v1::Job job;
-  ASSERT_TRUE(api->GetJob(&gc, g, &job).ok());
+  auto get_job = [&](int64_t id) {
+    grpc::ClientContext gc;
+    v1::GetJobRequest g;
+    g.set_job_id(id);
+    v1::Job job;
+    grpc::Status s = api->GetJob(&gc, g, &job);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return job;
+  };
+  // The reaper looks every 100 ms; 30 s is for a loaded machine.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (get_job(probe_id).state() != v1::QUEUED &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(get_job(probe_id).state(), v1::QUEUED)
+      << "no reaper pass expired the probe's lease";
+  const v1::Job job = get_job(job_id);
   EXPECT_EQ(job.state(), v1::RUNNING) << "the lease expired at the restart";
   EXPECT_EQ(job.attempt(), 1u);
   c->reset();
