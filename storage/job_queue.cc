@@ -17,6 +17,19 @@
 #include "storage/internal/sqlite.h"
 
 namespace mixcal::storage {
+namespace {
+
+// The worker was heard from at `now`: active again, whatever it was.
+absl::Status TouchWorker(Connection& c, int64_t worker_id, int64_t now) {
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement touch,
+      c.db()->Cached(
+          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE
+          ", state_reason = '' WHERE id = ?"));
+  return touch->Bind(1, now).Bind(2, worker_id).Run();
+}
+
+}  // namespace
 
 absl::StatusOr<int64_t> JobQueue::RegisterWorker(const v1::WorkerInfo& info) {
   if (info.host().empty()) {
@@ -193,13 +206,7 @@ absl::StatusOr<std::optional<Assignment>> JobQueue::AcquireJob(
                       "COALESCE(MAX(turn), 0) + 1 FROM sweeps) "
                       "WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(turn->Bind(1, sweep_id).Run());
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement touch,
-      c_.db()->Cached(
-          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE
-          ", "
-          "state_reason = '' WHERE id = ?"));
-  MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
+  MIXCAL_RETURN_IF_ERROR(TouchWorker(c_, worker_id, now));
   Assignment a;
   MIXCAL_ASSIGN_OR_RETURN(a.job, ReadJob(c_, job_id));
   a.lease.set_job_id(job_id);
@@ -226,13 +233,7 @@ absl::StatusOr<HeartbeatResult> JobQueue::Heartbeat(
   Transaction txn(c_.db());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   const int64_t now = c_.clock()->NowMicros();
-  MIXCAL_ASSIGN_OR_RETURN(
-      CachedStatement touch,
-      c_.db()->Cached(
-          "UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE
-          ", "
-          "state_reason = '' WHERE id = ?"));
-  MIXCAL_RETURN_IF_ERROR(touch->Bind(1, now).Bind(2, worker_id).Run());
+  MIXCAL_RETURN_IF_ERROR(TouchWorker(c_, worker_id, now));
   if (c_.db()->Changes() == 0) {
     return absl::NotFoundError(
         absl::StrCat("no worker ", worker_id, ": register again"));

@@ -2,6 +2,9 @@
 // expires and its late report is refused; a restart gives running leases
 // a grace period, and the reaper's passes after it keep them.
 
+#include "server/lease_reaper.h"
+
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,7 +15,10 @@
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
+#include "server/dispatcher.h"
+#include "server/watch_hub.h"
 #include "storage/store.h"
+#include "tests/scratch_dir.h"
 #include "tests/server/api_fixture.h"
 
 namespace mixcal::server {
@@ -148,6 +154,42 @@ TEST(CoordinatorRestartTest, RunningLeasesSurviveARestartForALease) {
   EXPECT_EQ(job.state(), v1::RUNNING) << "the lease expired at the restart";
   EXPECT_EQ(job.attempt(), 1u);
   c->reset();
+  fs::remove_all(dir);
+}
+
+TEST(LeaseReaperPassTest, AFailingPassIsReturnedAndLoggedAndTheNextTriesAgain) {
+  const fs::path dir = ::mixcal::testing::FreshTestDir("reaper_fails");
+  const std::string path = (dir / "mixcal.db").string();
+  ManualClock clock;
+  auto store = storage::Store::Open({.path = path, .clock = &clock});
+  ASSERT_TRUE(store.ok()) << store.status();
+  {
+    WatchHub hub(store->get(), 1 << 20);
+    Dispatcher dispatcher(store->get(), 30'000'000, &clock,
+                          [](const v1::Job&) {});
+    LeaseReaper reaper(store->get(), &hub, &dispatcher, absl::Seconds(60),
+                       &clock, 30'000'000);
+    EXPECT_TRUE(reaper.ReapOnce().ok());
+    // Another program takes the jobs table away under the store: the pass
+    // fails, says so, and is not taken for a pass that expired nothing.
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE jobs RENAME TO jobs_away", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    ::testing::internal::CaptureStderr();
+    const absl::Status failed = reaper.ReapOnce();
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_FALSE(failed.ok());
+    EXPECT_NE(log.find("expiring leases failed"), std::string::npos) << log;
+    EXPECT_NE(log.find("jobs"), std::string::npos) << log;
+    ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE jobs_away RENAME TO jobs", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+    EXPECT_TRUE(reaper.ReapOnce().ok());
+  }
+  store->reset();
   fs::remove_all(dir);
 }
 
