@@ -1,5 +1,7 @@
 #include "client/dashboard.h"
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 
 #include <cstdlib>
@@ -49,6 +51,13 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(
   d->server_ = std::make_unique<httplib::Server>();
   // Live streams hold a thread each while open.
   d->server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
+  // A port another process listens on is refused, not shared: httplib's
+  // default sets SO_REUSEPORT, and two dashboards would split the
+  // connections between them.
+  d->server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   if (port == 0) {
     d->port_ = d->server_->bind_to_any_port(host);
   } else if (d->server_->bind_to_port(host, port)) {

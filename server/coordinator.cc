@@ -6,12 +6,14 @@
 #include <cstdio>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/address.h"
 #include "base/file.h"
+#include "base/file_lock.h"
 #include "base/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -87,6 +89,10 @@ class CoordinatorImpl {
                                o.handshake_timeout_ms);
     builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 << 10);
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1000);
+    // A port another process listens on is refused, not shared: with
+    // SO_REUSEPORT (gRPC's default on Linux) a second coordinator would
+    // take every other connection.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     grpc::ResourceQuota quota("mixcal-coordinator");
     quota.SetMaxThreads(o.max_threads);
     builder.SetResourceQuota(quota);
@@ -97,7 +103,9 @@ class CoordinatorImpl {
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
     std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
     if (server == nullptr || port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot listen on ", address,
+          " (another program may be using the port: give another --listen)"));
     }
     absl::MutexLock lock(&server_mu_);
     server_ = std::move(server);
@@ -139,6 +147,8 @@ class CoordinatorImpl {
 
   CoordinatorOptions options_;
   Clock* const clock_;
+  // Held until everything below is gone (members go in reverse order).
+  std::optional<FileLock> db_lock_;
   std::unique_ptr<Store> store_;
   Authenticator auth_;
   WatchHub hub_;
@@ -200,6 +210,19 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
                    auth.warning().c_str());
     }
   }
+  // One coordinator per database: a second one would lease the same jobs
+  // to other workers and expire the first one's leases.
+  std::optional<FileLock> db_lock;
+  if (o.db_path != ":memory:") {
+    absl::StatusOr<FileLock> lock = FileLock::Acquire(o.db_path + ".lock");
+    if (absl::IsFailedPrecondition(lock.status())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another mixcal-coordinator serves ", o.db_path, " (", o.db_path,
+          ".lock is held): stop it first, or give another --db"));
+    }
+    if (!lock.ok()) return lock.status();
+    db_lock.emplace(*std::move(lock));
+  }
   storage::StoreOptions so;
   so.path = o.db_path;
   so.clock = o.clock;
@@ -224,6 +247,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   }
   auto impl =
       std::make_unique<CoordinatorImpl>(o, std::move(store), std::move(auth));
+  impl->db_lock_ = std::move(db_lock);
   std::shared_ptr<grpc::ServerCredentials> creds =
       grpc::InsecureServerCredentials();
   if (tls) {

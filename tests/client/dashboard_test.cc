@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "tests/scratch_dir.h"
 #include "server/coordinator.h"
+#include "tests/scratch_dir.h"
 
 namespace mixcal::client {
 namespace {
@@ -43,7 +43,8 @@ class DashboardTest : public ::testing::Test {
     auto d = Dashboard::Start(*session_, o, log_);
     ASSERT_TRUE(d.ok()) << d.status();
     dashboard_ = std::move(*d);
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", dashboard_->port());
+    client_ =
+        std::make_unique<httplib::Client>("127.0.0.1", dashboard_->port());
   }
 
   fs::path dir_;
@@ -55,6 +56,19 @@ class DashboardTest : public ::testing::Test {
   std::unique_ptr<httplib::Client> client_;
 };
 
+TEST_F(DashboardTest, APortAnotherDashboardHoldsIsRefusedNotShared) {
+  DashboardOptions o;
+  o.listen = "127.0.0.1:0";
+  StartDashboard(o);
+  DashboardOptions again;
+  again.listen = absl::StrCat("127.0.0.1:", dashboard_->port());
+  auto second = Dashboard::Start(*session_, again, log_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("cannot listen on"),
+            std::string::npos)
+      << second.status();
+}
+
 TEST_F(DashboardTest, ServesPagesAssetsAndJsonFromTheCoordinator) {
   DashboardOptions o;
   o.listen = "127.0.0.1:0";
@@ -63,11 +77,13 @@ TEST_F(DashboardTest, ServesPagesAssetsAndJsonFromTheCoordinator) {
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   EXPECT_NE(page->body.find("/static/app.js"), std::string::npos);
-  EXPECT_NE(page->get_header_value("Content-Security-Policy").find("default-src 'self'"),
+  EXPECT_NE(page->get_header_value("Content-Security-Policy")
+                .find("default-src 'self'"),
             std::string::npos);
   auto js = client_->Get("/static/app.js");
   ASSERT_TRUE(js);
-  EXPECT_EQ(js->get_header_value("Content-Type"), "application/javascript; charset=utf-8");
+  EXPECT_EQ(js->get_header_value("Content-Type"),
+            "application/javascript; charset=utf-8");
   // Served as is: compressing with cpp-httplib's Brotli setting cost more
   // than the transfer.
   auto big = client_->Get("/api/sweeps", {{"Accept-Encoding", "gzip, br"}});
@@ -81,11 +97,13 @@ TEST_F(DashboardTest, ServesPagesAssetsAndJsonFromTheCoordinator) {
   auto bad = client_->Get("/plot/curves.svg?sweep=abc");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
-  EXPECT_NE(bad->body.find("sweep must be a number"), std::string::npos) << bad->body;
+  EXPECT_NE(bad->body.find("sweep must be a number"), std::string::npos)
+      << bad->body;
   auto missing = client_->Get("/api/sweep/42");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
-  EXPECT_NE(missing->body.find("no sweep 42"), std::string::npos) << missing->body;
+  EXPECT_NE(missing->body.find("no sweep 42"), std::string::npos)
+      << missing->body;
 }
 
 TEST_F(DashboardTest, LoopbackAnswersOnlyToItsOwnHostNames) {

@@ -18,6 +18,7 @@
 
 #include "base/address.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "tests/scratch_dir.h"
 #include "tests/server/api_fixture.h"
 
 namespace mixcal::server {
@@ -52,6 +53,44 @@ TEST(CoordinatorLimitsTest, AConnectionThatNeverHandshakesIsClosed) {
   } while (n > 0);  // the server may send its settings first
   EXPECT_EQ(n, 0) << "not closed by the coordinator (errno " << errno << ")";
   ::close(fd);
+}
+
+TEST(CoordinatorExclusionTest, ASecondCoordinatorOnOneDatabaseIsRefused) {
+  const fs::path dir = ::mixcal::testing::FreshTestDir("one_db");
+  CoordinatorOptions o;
+  o.listen = "127.0.0.1:0";
+  o.db_path = (dir / "mixcal.db").string();
+  auto first = Coordinator::Start(o);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = Coordinator::Start(o);
+  ASSERT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition)
+      << second.status();
+  EXPECT_NE(second.status().message().find(
+                "another mixcal-coordinator serves " + o.db_path),
+            std::string::npos)
+      << second.status();
+  // Once the first is gone, the database is free again.
+  first->reset();
+  auto third = Coordinator::Start(o);
+  EXPECT_TRUE(third.ok()) << third.status();
+  third->reset();
+  fs::remove_all(dir);
+}
+
+TEST(CoordinatorExclusionTest, APortInUseIsRefusedNotShared) {
+  CoordinatorOptions o;
+  o.listen = "127.0.0.1:0";
+  o.db_path = ":memory:";
+  auto first = Coordinator::Start(o);
+  ASSERT_TRUE(first.ok()) << first.status();
+  CoordinatorOptions again = o;
+  again.listen = absl::StrCat("127.0.0.1:", (*first)->port());
+  auto second = Coordinator::Start(again);
+  ASSERT_FALSE(second.ok())
+      << "two coordinators share port " << (*first)->port();
+  EXPECT_NE(second.status().message().find("cannot listen on"),
+            std::string::npos)
+      << second.status();
 }
 
 TEST(CoordinatorTlsTest, ServesTlsWithTokensAndRefusesPlaintext) {
