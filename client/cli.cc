@@ -75,6 +75,33 @@ const std::vector<Entry>& Commands() {
         0,
         0},
        Workers},
+      {{"models",
+        "models [upload FILE]",
+        "Lists the model files stored on the coordinator (TorchScript, by "
+        "SHA-256), or uploads one:\n"
+        "  mixcal models upload net.pt\n"
+        "A file is stored once, whoever uploads it again; the coordinator "
+        "refuses files over its --max_upload_mb (512 MiB by default) and "
+        "bytes that do not match the hash sent with them "
+        "(docs/files.md).",
+        {},
+        {},
+        0,
+        2},
+       [](const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+          bool tty) { return FilesCmd("model", p, s, out, err, tty); }},
+      {{"data",
+        "data [upload FILE]",
+        "Lists the dataset files stored on the coordinator, or uploads one:\n"
+        "  mixcal data upload cifar-subset.npz\n"
+        "Stored once by SHA-256, with the same limits as models "
+        "(docs/files.md).",
+        {},
+        {},
+        0,
+        2},
+       [](const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+          bool tty) { return FilesCmd("data", p, s, out, err, tty); }},
       {{"cancel",
         "cancel SWEEP | --job JOB",
         "Cancels a sweep's queued and running jobs, or one job. Running jobs "

@@ -48,6 +48,10 @@ int SummaryCmd(const Parsed& p, Session& s, std::ostream& out,
                std::ostream& err, bool tty);
 int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,
                std::ostream& err, bool tty);
+// models, data: list or upload files of `kind` (model | data)
+// (cmd_files.cc)
+int FilesCmd(const std::string& kind, const Parsed& p, Session& s,
+             std::ostream& out, std::ostream& err, bool tty);
 // plot reliability|curves|sweep (cmd_plot.cc)
 int Plot(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
          bool tty);

@@ -24,6 +24,7 @@ struct Backends {
   int64_t heartbeat_ms;
   int64_t max_unfinished_jobs_per_submitter;  // 0 = no limit
   int64_t max_active_sweeps_per_submitter;    // 0 = no limit
+  uint64_t max_upload_bytes;
 };
 
 }  // namespace mixcal::server

@@ -66,7 +66,8 @@ class CoordinatorImpl {
                     options_.lease_ms,
                     options_.heartbeat_ms,
                     options_.max_unfinished_jobs_per_submitter,
-                    options_.max_active_sweeps_per_submitter};
+                    options_.max_active_sweeps_per_submitter,
+                    options_.max_upload_bytes};
   }
 
   // Builds and starts the gRPC server on `address` (port 0: a free one, put

@@ -65,6 +65,8 @@ struct CoordinatorOptions {
   // 0 = no limit.
   int64_t max_unfinished_jobs_per_submitter = 100000;
   int64_t max_active_sweeps_per_submitter = 1000;
+  // The largest file UploadFile accepts (a model, a dataset).
+  uint64_t max_upload_bytes = uint64_t{512} << 20;
 };
 
 class CoordinatorImpl;

@@ -70,6 +70,9 @@ ABSL_FLAG(int64_t, max_unfinished_jobs_per_submitter, 100000,
           "past it SubmitSweep is RESOURCE_EXHAUSTED; 0 = no limit");
 ABSL_FLAG(int64_t, max_active_sweeps_per_submitter, 1000,
           "sweeps one submitter may have active at once; 0 = no limit");
+ABSL_FLAG(int32_t, max_upload_mb, 512,
+          "the largest model or dataset file a submitter may upload, in "
+          "MiB, [1, 65536]");
 ABSL_FLAG(bool, skip_integrity_check, false,
           "start without SQLite's quick_check of --db (it reads the whole "
           "file: seconds per GB)");
@@ -145,6 +148,16 @@ int main(int argc, char** argv) {
                  "limit)\n");
     return 2;
   }
+
+  const int32_t upload_mb = absl::GetFlag(FLAGS_max_upload_mb);
+  if (upload_mb < 1 || upload_mb > 65536) {
+    std::fprintf(stderr,
+                 "mixcal-coordinator: --max_upload_mb must be in [1, 65536], "
+                 "got %d\n",
+                 upload_mb);
+    return 2;
+  }
+  o.max_upload_bytes = static_cast<uint64_t>(upload_mb) << 20;
 
   // SIGINT/SIGTERM are taken by a thread of our own, which shuts down cleanly.
   sigset_t signals;

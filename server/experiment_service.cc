@@ -220,6 +220,53 @@ grpc::Status ExperimentService::GetPredictions(
   return grpc::Status::OK;
 }
 
+grpc::Status ExperimentService::UploadFile(
+    grpc::ServerContext* ctx, grpc::ServerReader<v1::FileChunk>* reader,
+    v1::StoredFile* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
+  v1::FileChunk chunk;
+  if (!reader->Read(&chunk)) {
+    return ToGrpc(absl::InvalidArgumentError(
+        "an upload must start with a chunk saying kind, name, size and "
+        "sha256"));
+  }
+  absl::StatusOr<std::unique_ptr<storage::FileUpload>> upload =
+      b_.store->files().BeginUpload(chunk, b_.auth->Who(*ctx),
+                                    b_.max_upload_bytes);
+  if (!upload.ok()) return ToGrpc(upload.status());
+  while (true) {
+    if (chunk.data().size() > (size_t{1} << 20)) {
+      return ToGrpc(absl::InvalidArgumentError(absl::StrCat(
+          "data must be at most 1 MiB a chunk, got ", chunk.data().size(),
+          " bytes")));
+    }
+    MIXCAL_GRPC_CHECK((*upload)->Append(chunk.data()));
+    if (!reader->Read(&chunk)) break;
+    if (!chunk.kind().empty() || !chunk.sha256().empty() || chunk.size() != 0) {
+      return ToGrpc(absl::InvalidArgumentError(
+          "only the first chunk may say kind, size and sha256"));
+    }
+  }
+  if (ctx->IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the upload was cancelled");
+  }
+  absl::StatusOr<v1::StoredFile> stored = (*upload)->Finish();
+  if (!stored.ok()) return ToGrpc(stored.status());
+  *resp = *stored;
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentService::ListFiles(grpc::ServerContext* ctx,
+                                          const v1::ListFilesRequest* req,
+                                          v1::ListFilesResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
+  absl::StatusOr<std::vector<v1::StoredFile>> files =
+      b_.store->files().ListFiles(req->kind());
+  if (!files.ok()) return ToGrpc(files.status());
+  for (v1::StoredFile& f : *files) *resp->add_files() = std::move(f);
+  return grpc::Status::OK;
+}
+
 grpc::ServerWriteReactor<v1::SweepUpdate>* ExperimentService::WatchSweep(
     grpc::CallbackServerContext* ctx, const v1::WatchSweepRequest* req) {
   // The snapshot is read on the hub's thread, not this callback thread.

@@ -58,6 +58,14 @@ class ExperimentService
   grpc::Status GetPredictions(
       grpc::ServerContext* ctx, const v1::GetPredictionsRequest* req,
       grpc::ServerWriter<v1::Predictions>* writer) override;
+  // Role submit or admin; chunks of at most 1 MiB, the first saying what
+  // the file is (storage/file_book.h).
+  grpc::Status UploadFile(grpc::ServerContext* ctx,
+                          grpc::ServerReader<v1::FileChunk>* reader,
+                          v1::StoredFile* resp) override;
+  grpc::Status ListFiles(grpc::ServerContext* ctx,
+                         const v1::ListFilesRequest* req,
+                         v1::ListFilesResponse* resp) override;
   grpc::ServerWriteReactor<v1::SweepUpdate>* WatchSweep(
       grpc::CallbackServerContext* ctx,
       const v1::WatchSweepRequest* req) override;

@@ -1,8 +1,11 @@
 #include "server/worker_service.h"
 
+#include <algorithm>
+#include <fstream>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
 #include "server/report_stream.h"
 
@@ -96,6 +99,46 @@ grpc::Status WorkerService::LeaveRotation(grpc::ServerContext* ctx,
   MIXCAL_GRPC_CHECK(PositiveId("worker_id", req->worker_id()));
   return ToGrpc(b_.store->queue().LeaveRotation(req->worker_id(), req->failing(),
                                         req->reason()));
+}
+
+grpc::Status WorkerService::FetchFile(grpc::ServerContext* ctx,
+                                     const v1::FetchFileRequest* req,
+                                     grpc::ServerWriter<v1::FileChunk>* writer) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
+  auto found = b_.store->files().Find(req->sha256());
+  if (!found.ok()) return ToGrpc(found.status());
+  const auto& [file, path] = *found;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return ToGrpc(absl::DataLossError(
+        absl::StrCat("file ", file.sha256(), ": cannot read ", path)));
+  }
+  std::string buffer(size_t{1} << 20, '\0');
+  uint64_t sent = 0;
+  bool first = true;
+  while (first || sent < file.size()) {
+    v1::FileChunk chunk;
+    if (first) {
+      chunk.set_kind(file.kind());
+      chunk.set_name(file.name());
+      chunk.set_size(file.size());
+      chunk.set_sha256(file.sha256());
+      first = false;
+    }
+    const uint64_t want = std::min<uint64_t>(buffer.size(), file.size() - sent);
+    in.read(buffer.data(), static_cast<std::streamsize>(want));
+    if (static_cast<uint64_t>(in.gcount()) != want) {
+      return ToGrpc(absl::DataLossError(absl::StrCat(
+          "file ", file.sha256(), ": ", path, " ended early")));
+    }
+    chunk.set_data(buffer.data(), want);
+    sent += want;
+    if (ctx->IsCancelled() || !writer->Write(chunk)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "the worker stopped reading");
+    }
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace mixcal::server

@@ -41,6 +41,10 @@ class WorkerService
   grpc::Status LeaveRotation(grpc::ServerContext* ctx,
                              const v1::LeaveRotationRequest* req,
                              v1::LeaveRotationResponse*) override;
+  // A stored file's bytes in chunks of 1 MiB, the first saying what it is.
+  grpc::Status FetchFile(grpc::ServerContext* ctx,
+                         const v1::FetchFileRequest* req,
+                         grpc::ServerWriter<v1::FileChunk>* writer) override;
 
  private:
   Backends b_;

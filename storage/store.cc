@@ -28,13 +28,14 @@ int Store::LatestSchemaVersion() {
   return static_cast<int>(Migrations().size());
 }
 
-Store::Store(std::unique_ptr<Connection> connection)
+Store::Store(std::unique_ptr<Connection> connection, std::string files_dir)
     : connection_(std::move(connection)),
       sweeps_(std::make_unique<SweepBook>(*connection_)),
       queue_(std::make_unique<JobQueue>(*connection_)),
       reports_(std::make_unique<ReportLog>(*connection_)),
       metrics_(std::make_unique<MetricReader>(*connection_)),
-      launches_(std::make_unique<Launches>(*connection_)) {}
+      launches_(std::make_unique<Launches>(*connection_)),
+      files_(std::make_unique<FileBook>(*connection_, std::move(files_dir))) {}
 
 Store::~Store() {
   checkpointer_.reset();  // stops its thread before the writer closes
@@ -151,9 +152,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     if (!opened_blobs.ok()) return named(opened_blobs.status());
     blobs = *std::move(opened_blobs);
   }
-  auto store = std::unique_ptr<Store>(new Store(std::make_unique<Connection>(
-      std::move(db), options.clock ? options.clock : SystemClock(),
-      std::move(blobs))));
+  auto store = std::unique_ptr<Store>(
+      new Store(std::make_unique<Connection>(
+                    std::move(db), options.clock ? options.clock : SystemClock(),
+                    std::move(blobs)),
+                file ? options.path + ".files" : ""));
   {
     RequestLock lock(*store->connection_);
     if (absl::Status s =

@@ -9,6 +9,7 @@
 //   reports()   ReportLog     epochs, checkpoints and finishes from workers
 //   metrics()   MetricReader  metric queries, summaries, predictions, events
 //   launches()  Launches      worker tasks started through a batch scheduler
+//   files()     FileBook      uploaded models and datasets, by SHA-256
 //
 //   MIXCAL_ASSIGN_OR_RETURN(auto store, Store::Open({.path = "mixcal.db"}));
 //   MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep,
@@ -29,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "base/clock.h"
 #include "storage/env.h"
+#include "storage/file_book.h"
 #include "storage/job_queue.h"
 #include "storage/launches.h"
 #include "storage/metric_reader.h"
@@ -74,6 +76,7 @@ class Store {
   ReportLog& reports() { return *reports_; }
   MetricReader& metrics() { return *metrics_; }
   Launches& launches() { return *launches_; }
+  FileBook& files() { return *files_; }
 
   // While one lives, the report writer waits (up to about 10 ms a batch)
   // for other requests to go first: a caller making several requests in a
@@ -94,7 +97,7 @@ class Store {
   absl::StatusOr<int> SchemaVersion();
 
  private:
-  explicit Store(std::unique_ptr<Connection> connection);
+  Store(std::unique_ptr<Connection> connection, std::string files_dir);
   absl::Status Migrate(int target);
 
   const std::unique_ptr<Connection> connection_;
@@ -104,6 +107,7 @@ class Store {
   const std::unique_ptr<ReportLog> reports_;
   const std::unique_ptr<MetricReader> metrics_;
   const std::unique_ptr<Launches> launches_;
+  const std::unique_ptr<FileBook> files_;
 };
 
 }  // namespace mixcal::storage

@@ -223,6 +223,18 @@ ALTER TABLE predictions ADD COLUMN file_offset INTEGER;
 ALTER TABLE predictions ADD COLUMN file_bytes INTEGER;
 ALTER TABLE predictions ADD COLUMN file_hash INTEGER;
 )sql",
+      // 18: uploaded files (models, datasets), their bytes in
+      // "<db>.files/<sha256>".
+      R"sql(
+CREATE TABLE files (
+  sha256 TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  stored_at INTEGER NOT NULL,
+  submitter TEXT NOT NULL DEFAULT ''
+);
+)sql",
   };
   return *m;
 }

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/file_book.h"
 #include "tests/server/api_fixture.h"
 
 namespace mixcal::server {
@@ -20,7 +21,24 @@ enum Need { kReadCall, kWriteCall, kWorkerCall };
 struct Ids {
   int64_t sweep = 0, job = 0, cancelled_job = 0, worker = 0, ended_sweep = 0;
   v1::Lease lease;
+  std::string file;  // a stored file's sha256
 };
+
+// Uploads `bytes` as one chunk.
+grpc::Status UploadOne(v1::ExperimentService::Stub& api, grpc::ClientContext* c,
+                       const std::string& bytes) {
+  v1::StoredFile stored;
+  auto writer = api.UploadFile(c, &stored);
+  v1::FileChunk chunk;
+  chunk.set_kind("model");
+  chunk.set_name("net.pt");
+  chunk.set_size(bytes.size());
+  chunk.set_sha256(storage::Sha256Hex(bytes));
+  chunk.set_data(bytes);
+  writer->Write(chunk);
+  writer->WritesDone();
+  return writer->Finish();
+}
 
 TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
   Start(/*tokens=*/true);
@@ -57,6 +75,12 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
       *r.add_metrics() = TestMetrics(1);
       v1::ReportEpochResponse resp;
       EXPECT_TRUE(workers_->ReportEpoch(&ctx, r, &resp).ok());
+    }
+    {
+      grpc::ClientContext ctx;
+      Auth(ctx, kAdmin);
+      EXPECT_TRUE(UploadOne(*api_, &ctx, "auth file").ok());
+      ids.file = storage::Sha256Hex("auth file");
     }
     v1::Sweep ended;
     EXPECT_TRUE(Submit(Spec("auth-ended"), &ended, kAdmin).ok());
@@ -225,6 +249,24 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
          r.set_reason("stopped");
          v1::LeaveRotationResponse s;
          return workers_->LeaveRotation(c, r, &s);
+       }},
+      {"UploadFile", kWriteCall,
+       [&](auto* c, const Ids&) { return UploadOne(*api_, c, "a model"); }},
+      {"ListFiles", kReadCall,
+       [&](auto* c, const Ids&) {
+         v1::ListFilesRequest r;
+         v1::ListFilesResponse s;
+         return api_->ListFiles(c, r, &s);
+       }},
+      {"FetchFile", kWorkerCall,
+       [&](auto* c, const Ids& ids) {
+         v1::FetchFileRequest r;
+         r.set_sha256(ids.file);
+         auto reader = workers_->FetchFile(c, r);
+         v1::FileChunk chunk;
+         while (reader->Read(&chunk)) {
+         }
+         return reader->Finish();
        }},
       {"StreamReports", kWorkerCall,
        [&](auto* c, const Ids& ids) {
