@@ -13,6 +13,7 @@
 //   Transaction txn(conn.db());
 //   ...
 
+#include <atomic>
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
@@ -38,18 +39,22 @@ class Connection {
   absl::Mutex& mu() ABSL_LOCK_RETURNED(mu_) { return mu_; }
 
   // Counts a caller that will soon ask for the lock (a RequestLock, or a
-  // PriorityScope around several): the report writer waits for it.
+  // PriorityScope around several): the report writer waits for it. Atomic
+  // on the way (every request passes here twice); the writer's mutex only
+  // when the count drops to zero while the writer waits.
   void AddWaiting(int n) {
-    absl::MutexLock lock(&turn_mu_);
-    waiting_ += n;
+    if (waiting_.fetch_add(n) + n == 0 && writer_waits_.load()) {
+      absl::MutexLock lock(&turn_mu_);  // the writer's condition is re-read
+    }
   }
   // Waits until no request waits, for at most `limit`.
   void AwaitNoRequests(absl::Duration limit) {
+    if (waiting_.load() == 0) return;
     absl::MutexLock lock(&turn_mu_);
-    auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(turn_mu_) {
-      return waiting_ == 0;
-    };
+    writer_waits_.store(true);
+    auto none = [this] { return waiting_.load() == 0; };
     turn_mu_.AwaitWithTimeout(absl::Condition(&none), limit);
+    writer_waits_.store(false);
   }
 
  private:
@@ -57,8 +62,9 @@ class Connection {
   const std::unique_ptr<Database> db_;
   Clock* const clock_;
   const std::unique_ptr<BlobFile> blobs_;
-  absl::Mutex turn_mu_;
-  int waiting_ ABSL_GUARDED_BY(turn_mu_) = 0;
+  absl::Mutex turn_mu_;  // the report writer waits on it for its turn
+  std::atomic<int> waiting_{0};
+  std::atomic<bool> writer_waits_{false};
 };
 
 // A request's hold on the connection: taken before a waiting ReportLock.
