@@ -239,7 +239,7 @@ struct Load {
 
 // One job through the worker's own report sender (worker::ReportSender: its
 // window, order, acks and resends): its epoch reports and its finish
-// (SUCCEEDED), pushed at once, as the worker's agent pushes them.
+// (SUCCEEDED), all pushed at once where the agent pushes one an epoch.
 class SimJob {
  public:
   SimJob(const SimWorker& sim, const Load& load, const v1::Lease& lease)
