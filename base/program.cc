@@ -11,8 +11,8 @@
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -60,11 +60,15 @@ bool PrintHelpIfAsked(int argc, char** argv, absl::string_view usage) {
     }
   }
   if (!asked) return false;
-  std::string out = absl::StrCat(usage, "\n\nFlags (--name=value or --name "
-                                        "value; dashes and underscores alike):\n");
+  std::string out = absl::StrCat(usage,
+                                 "\n\nFlags (--name=value or --name "
+                                 "value; dashes and underscores alike):\n");
   std::map<std::string, const absl::CommandLineFlag*> mine;
   for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (absl::EndsWith(flag->Filename(), "_main.cc")) mine[std::string(flag->Name())] = flag;
+    if (absl::EndsWith(flag->Filename(), "_main.cc") ||
+        absl::EndsWith(flag->Filename(), "_bench.cc")) {
+      mine[std::string(flag->Name())] = flag;
+    }
   }
   for (const auto& [name, flag] : mine) {
     std::string def = flag->DefaultValue();

@@ -1,8 +1,9 @@
 #ifndef MIXCAL_BASE_PROGRAM_H_
 #define MIXCAL_BASE_PROGRAM_H_
 
-// What the programs built on Abseil flags (mixcal-coordinator, mixcal-worker)
-// do first in main(), and the one place that splits "--name=value".
+// What the programs built on Abseil flags (mixcal-coordinator, mixcal-worker,
+// the benchmarks) do first in main(), and the one place that splits
+// "--name=value".
 
 #include <optional>
 #include <string>
@@ -25,10 +26,10 @@ std::vector<char*> UnderscoreFlags(int argc, char** argv,
                                    std::vector<std::string>* keep);
 
 // When argv asks for help (--help, -h, --helpfull), prints `usage` and every
-// flag the program's own *_main.cc defines, each with its meaning and
-// default, to stdout and returns true: main() then exits 0. Abseil's own
-// --help finds no flags of a program whose name differs from its source
-// file and exits 1.
+// flag the program's own *_main.cc (or a benchmark's *_bench.cc) defines,
+// each with its meaning and default, to stdout and returns true: main()
+// then exits 0. Abseil's own --help finds no flags of a program whose name
+// differs from its source file and exits 1.
 bool PrintHelpIfAsked(int argc, char** argv, absl::string_view usage);
 
 // What a program's main() does first: --help (PrintHelpIfAsked; returns

@@ -35,7 +35,7 @@ address="127.0.0.1:$(cat "$work/port")"
 
 echo "filling the coordinator: $JOBS jobs x $REPORTS epochs ..."
 "$build/bench/mixcal-bench-dispatch" --coordinator "$address" --jobs "$JOBS" \
-  --reports "$REPORTS" --no-unary > "$work/fill.log" 2>&1
+  --reports "$REPORTS" --nounary > "$work/fill.log" 2>&1
 # The filler's big sweep is the fresh coordinator's first.
 big=1
 [ "$("$build/client/mixcal" jobs "$big" --format json --address "$address" |

@@ -20,7 +20,8 @@ JOBS="${JOBS:-1000}"
 REPORTS="${REPORTS:-100}"
 
 # One run of the simulated workers against a mixcal-coordinator as a lab
-# runs it: its own process on a fresh SQLite file. Prints the bench's output.
+# runs it: its own process on a fresh SQLite file. Prints the bench's output;
+# its stderr without the worker's report sender's line per finished job.
 work=$(mktemp -d /tmp/mixcal-dispatch-bench.XXXXXX)
 coordinator_pid=""
 stop_coordinator() {
@@ -39,7 +40,8 @@ external_run() {
   for _ in $(seq 100); do [ -s "$work/run/port" ] && break; sleep 0.1; done
   [ -s "$work/run/port" ] || { cat "$work/run/coordinator.log" >&2; exit 1; }
   "$bin" --jobs "$JOBS" --reports "$REPORTS" --workers 32 \
-      --coordinator "127.0.0.1:$(cat "$work/run/port")" --coordinator_pid "$coordinator_pid" "$@"
+      --coordinator "127.0.0.1:$(cat "$work/run/port")" --coordinator_pid "$coordinator_pid" "$@" \
+      2> >(grep -Ev '^mixcal-worker: job [0-9]+ SUCCEEDED$' >&2)
   stop_coordinator
 }
 
@@ -85,11 +87,11 @@ ROUNDS="${ROUNDS:-32}"
 plain=() kept=()
 for round in $(seq "$ROUNDS"); do
   if [ $((round % 2)) = 1 ]; then
-    plain+=("$(external_run --no-unary --no-dispatch | grep '^{')")
-    kept+=("$(external_run --no-unary --no-dispatch --predictions 10000 | grep '^{')")
+    plain+=("$(external_run --nounary --nodispatch | grep '^{')")
+    kept+=("$(external_run --nounary --nodispatch --predictions 10000 | grep '^{')")
   else
-    kept+=("$(external_run --no-unary --no-dispatch --predictions 10000 | grep '^{')")
-    plain+=("$(external_run --no-unary --no-dispatch | grep '^{')")
+    kept+=("$(external_run --nounary --nodispatch --predictions 10000 | grep '^{')")
+    plain+=("$(external_run --nounary --nodispatch | grep '^{')")
   fi
 done
 /usr/bin/python3 - "${plain[@]}" "${kept[@]}" <<'PY'

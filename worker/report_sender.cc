@@ -225,7 +225,8 @@ ReportSender::Action ReportSender::NextActionLocked(Stream& stream) {
     stream.write_closed_ = true;
     return Action::kRelease;
   }
-  if (sent_ < queue_.size()) {
+  if (sent_ < queue_.size() &&
+      (o_.max_in_flight == 0 || sent_ < o_.max_in_flight)) {
     stream.pending_ = queue_[sent_];
     ++sent_;
     stream.writing_ = true;

@@ -57,6 +57,11 @@ class ReportSender {
     // doubling up to `retry_max`.
     absl::Duration retry_first = absl::Milliseconds(100);
     absl::Duration retry_max = absl::Seconds(5);
+    // Reports written on a stream and not yet acknowledged, at most; 0 = no
+    // bound. The worker leaves it 0: it pushes a report an epoch, which the
+    // coordinator's own window (1,024) bounds. A sender pushed many at once
+    // (bench/dispatch_bench.cc) sets one.
+    size_t max_in_flight = 0;
   };
 
   // Starts the thread. `options`' pointers and `job` must outlive this.

@@ -8,8 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <deque>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "base/clock.h"
@@ -62,6 +65,55 @@ class RefusingPort {
  private:
   int fd_ = -1;
   int port_ = 0;
+};
+
+// A coordinator's StreamReports that acknowledges slowly, one report every
+// 20 ms, and records the most reports it held unacknowledged at once.
+class SlowAcks final : public v1::WorkerService::Service {
+ public:
+  grpc::Status StreamReports(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<v1::ReportAcks, v1::WorkerReport>* stream)
+      override {
+    std::thread reader([&] {
+      v1::WorkerReport r;
+      while (stream->Read(&r)) {
+        absl::MutexLock lock(&mu_);
+        unacked_.push_back(r.sequence());
+        most_ = std::max(most_, unacked_.size());
+      }
+      absl::MutexLock lock(&mu_);
+      read_all_ = true;
+    });
+    while (true) {
+      absl::SleepFor(absl::Milliseconds(20));
+      v1::ReportAcks acks;
+      {
+        absl::MutexLock lock(&mu_);
+        auto some = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !unacked_.empty() || read_all_;
+        };
+        mu_.Await(absl::Condition(&some));
+        if (unacked_.empty()) break;
+        acks.add_acks()->set_sequence(unacked_.front());
+        unacked_.pop_front();
+      }
+      stream->Write(acks);
+    }
+    reader.join();
+    return grpc::Status::OK;
+  }
+
+  size_t most() {
+    absl::MutexLock lock(&mu_);
+    return most_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::deque<uint64_t> unacked_ ABSL_GUARDED_BY(mu_);
+  size_t most_ ABSL_GUARDED_BY(mu_) = 0;
+  bool read_all_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class ReportSenderTest : public WorkerFixture {
@@ -180,6 +232,33 @@ TEST_F(ReportSenderTest, TheStopCutsABackoffShortAndTheDrainEndsOnTheClock) {
   waiter.join();
   EXPECT_EQ(sender.unacknowledged(), 1u);
   EXPECT_FALSE(job.lost());
+}
+
+TEST_F(ReportSenderTest, KeepsAtMostMaxInFlightUnacknowledged) {
+  SlowAcks service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  v1::Lease lease;
+  lease.set_job_id(1);
+  JobControl job(lease);
+  ReportSender::Options o = Options(stub.get());
+  o.max_in_flight = 3;
+  ReportSender sender(o, &job);
+  // All pushed at once: only the window holds them back.
+  for (int e = 1; e <= 10; ++e) sender.Push(Epoch(e, lease));
+  sender.Push(Finish(v1::SUCCEEDED, lease));
+  sender.Close();
+  sender.Wait();
+  EXPECT_EQ(sender.unacknowledged(), 0u);
+  EXPECT_EQ(service.most(), 3u);
+  server->Shutdown();
 }
 
 }  // namespace
