@@ -4,7 +4,9 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -81,6 +83,10 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(
   AddDashboardRoutes(*d->server_, session, routes, log);
   Dashboard* self = d.get();
   d->thread_ = std::thread([self] { self->server_->listen_after_bind(); });
+  // Serving before returning: cpp-httplib's stop() does nothing until its
+  // loop runs, so a dashboard stopped at once would otherwise never stop.
+  for (int i = 0; i < 5000 && !d->server_->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return d;
 }
 
