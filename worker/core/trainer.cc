@@ -1,6 +1,5 @@
 #include "worker/core/trainer.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -17,8 +16,9 @@
 #include "absl/strings/str_format.h"
 #include "worker/core/data.h"
 #include "worker/core/evaluate.h"
-#include "worker/core/methods.h"
 #include "worker/core/models.h"
+#include "worker/core/execution.h"
+#include "worker/core/training_method.h"
 #include "absl/types/span.h"
 #include "base/program.h"
 #include "base/status_macros.h"
@@ -49,35 +49,6 @@ uint64_t EpochSeed(uint64_t seed, int epoch) {
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
-
-// bf16 autocast on CUDA for the scope's forward passes.
-class CudaAutocast {
- public:
-  explicit CudaAutocast(bool on) : on_(on) {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || \
-    (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
-  }
-  ~CudaAutocast() {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || \
-    (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool on_;
-};
 
 void SetLearningRate(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) group.options().set_lr(lr);
@@ -158,23 +129,6 @@ class TorchTrainer : public Trainer {
  private:
   absl::Status RunImpl(const calib::TrainConfig& config, const TrainHooks& hooks);
 };
-
-// Convolutions run in channels-last (NHWC) layout: oneDNN on the CPU and
-// cuDNN on the GPU then skip a layout reorder per layer (docs/benchmarks.md).
-// The strides are set explicitly: for one-channel tensors NCHW already counts
-// as channels-last-contiguous, so contiguous(ChannelsLast) would keep NCHW
-// strides and LibTorch would pick the NCHW kernels.
-at::Tensor ToModelLayout(const at::Tensor& batch, bool channels_last) {
-  if (!channels_last) return batch;
-  return at::empty_like(batch, at::MemoryFormat::ChannelsLast).copy_(batch);
-}
-
-void ConvertToChannelsLast(torch::nn::Module& model) {
-  torch::NoGradGuard ng;
-  for (at::Tensor& p : model.parameters())
-    if (p.dim() == 4)
-      p.set_data(at::empty_like(p, at::MemoryFormat::ChannelsLast).copy_(p));
-}
 
 // Logits of `images` (raw, on the device) in evaluation batches, on the CPU.
 at::Tensor EvalLogits(ClassifierImpl& model, const Normalizer& normalize,
@@ -368,16 +322,8 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
   MIXCAL_ASSIGN_OR_RETURN(std::shared_ptr<ClassifierImpl> model,
                           MakeModel(config.model, data.channels, data.height,
                                     data.width, data.classes));
-  if (config.method == calib::MethodKind::kManifoldMixup) {
-    for (size_t i = 0; i < config.mixup_blocks.size(); ++i) {
-      if (config.mixup_blocks[i] >= model->stages()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "mixup_blocks[", i, "] is ", config.mixup_blocks[i], "; ",
-            calib::Name(config.model), " on these inputs has blocks 0 to ",
-            model->stages() - 1));
-      }
-    }
-  }
+  std::unique_ptr<TrainingMethod> method = MakeTrainingMethod(config);
+  MIXCAL_RETURN_IF_ERROR(method->CheckModel(*model, calib::Name(config.model)));
   model->to(device);
   const bool channels_last = config.model != calib::ModelKind::kMlp;
   if (channels_last) ConvertToChannelsLast(*model);
@@ -435,17 +381,15 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
 
     // --- train ---
     model->train();
-    const bool cutmix = config.method == calib::MethodKind::kCutmix;
-    const bool regmixup = config.method == calib::MethodKind::kRegmixup;
-    const bool manifold = config.method == calib::MethodKind::kManifoldMixup;
-    const bool mixes = config.method == calib::MethodKind::kMixup ||
-                       config.method == calib::MethodKind::kFeatureMixup ||
-                       cutmix || regmixup || manifold;
     at::Tensor loss_sum =
         at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
     at::Tensor correct_sum =
         at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
     int64_t batches = 0;
+    StepContext step_ctx;
+    step_ctx.mix_rng = &lambda_rng;
+    step_ctx.device = device;
+    step_ctx.autocast = cuda;
     auto train_start = Clock::now();
     for (int64_t i = 0; i < n_train; i += batch, ++batches) {
       MIXCAL_RETURN_IF_ERROR(CheckCancel(hooks, epoch, batches));
@@ -455,132 +399,22 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
       if (augment) x = RandomCropFlip(x, 4);
       x = normalize(ToModelLayout(x, channels_last));
 
-      double lambda = 1.0;
-      double cx = 0, cy = 0;
-      int block = 0;  // manifold_mixup: where to mix
-      bool apply_cut = true;
-      if (mixes && config.alpha > 0) {
-        std::uniform_real_distribution<double> unit(0.0, 1.0);
-        // CutMix draws whether to mix, then its box centre, from the same
-        // stream (every batch draws the same count, so resuming holds).
-        if (cutmix) apply_cut = unit(lambda_rng) < config.cutmix_prob;
-        std::gamma_distribution<double> gamma(config.alpha, 1.0);
-        double a = gamma(lambda_rng), b = gamma(lambda_rng);
-        lambda = (a + b) > 0 ? a / (a + b) : 0.5;
-        if (cutmix) {
-          cx = unit(lambda_rng);
-          cy = unit(lambda_rng);
-          if (!apply_cut) lambda = 1.0;
-        }
-        if (manifold) {
-          std::uniform_int_distribution<size_t> pick(
-              0, config.mixup_blocks.size() - 1);
-          block = config.mixup_blocks[pick(lambda_rng)];
-        }
-      }
-      at::Tensor perm, y_b, x_mixed;
-      // lambda == 1 mixes nothing; skipping it makes alpha = 0 reproduce
-      // baseline exactly (and draws nothing from the training stream).
-      const bool mixing = mixes && lambda != 1.0;
-      if (mixing) {
-        perm = at::randperm(
-            x.size(0), at::TensorOptions().dtype(at::kLong).device(device));
-        if (cutmix) {
-          double kept = 1.0;
-          x = CutMixInputs(x, perm, lambda, cx, cy, &kept);
-          lambda = kept;  // the area actually kept weighs y
-        } else if (regmixup) {
-          x_mixed = MixInputs(x, perm, lambda);
-        } else if (manifold) {
-          // Mixed inside the model's forward.
-        } else {
-          x = MixInputs(x, perm, lambda);
-        }
-        y_b = y.index_select(0, perm);
-      }
-
-      at::Tensor logits, logits_mixed;
-      {
-        CudaAutocast guard(cuda);
-        if (manifold && mixing) {
-          logits = model->forward_mixed(x, block, perm, lambda);
-        } else if (x_mixed.defined()) {
-          // RegMixup: the clean and the mixed batch in one pass.
-          at::Tensor both = model->forward(at::cat({x, x_mixed}));
-          logits = both.slice(0, 0, x.size(0));
-          logits_mixed = both.slice(0, x.size(0));
-        } else {
-          logits = model->forward(x);
-        }
-      }
-      logits = logits.to(at::kFloat);
-      if (logits_mixed.defined()) logits_mixed = logits_mixed.to(at::kFloat);
-      at::Tensor loss;
-      switch (config.method) {
-        case calib::MethodKind::kBaseline:
-          loss = CrossEntropy(logits, y);
-          break;
-        case calib::MethodKind::kMixup:
-          loss = mixing ? MixupLoss(logits, y, y_b, lambda)
-                        : CrossEntropy(logits, y);
-          break;
-        case calib::MethodKind::kFeatureMixup:
-          loss = CrossEntropy(
-              logits,
-              mixing ? FeatureMixupTarget(y, perm, lambda, config.label_policy)
-                     : y);
-          break;
-        case calib::MethodKind::kLabelSmoothing:
-          loss = LabelSmoothingLoss(logits, y, config.epsilon, config.ls_mode);
-          break;
-        case calib::MethodKind::kErl:
-          loss = ErlLoss(logits, y, config.beta);
-          break;
-        case calib::MethodKind::kFocal:
-          loss = FocalLoss(logits, y, config.gamma, config.focal_schedule);
-          break;
-        case calib::MethodKind::kCutmix:
-          loss = mixing ? MixupLoss(logits, y, y_b, lambda)
-                        : CrossEntropy(logits, y);
-          break;
-        case calib::MethodKind::kRegmixup:
-          // With lambda 1 the mixed batch is the clean one: CE + w * CE.
-          loss = CrossEntropy(logits, y) +
-                 config.regmixup_weight *
-                     (mixing ? MixupLoss(logits_mixed, y, y_b, lambda)
-                             : CrossEntropy(logits, y));
-          break;
-        case calib::MethodKind::kMmce:
-          loss = MmceLoss(logits, y, config.mmce_lambda);
-          break;
-        case calib::MethodKind::kManifoldMixup:
-          loss = mixing ? MixupLoss(logits, y, y_b, lambda)
-                        : CrossEntropy(logits, y);
-          break;
-      }
+      StepResult step = method->Step(*model, {x, y}, step_ctx);
       SetGradsToNone(*model);
-      loss.backward();
+      step.loss.backward();
       optimizer->step();
-
       {
         torch::NoGradGuard ng;
-        loss_sum +=
-            loss.detach().to(at::kDouble) * static_cast<double>(x.size(0));
-        at::Tensor pred = logits.detach().argmax(1);
-        if (mixing &&
-            (config.method == calib::MethodKind::kMixup || cutmix || manifold)) {
-          correct_sum += lambda * pred.eq(y).sum().to(at::kDouble) +
-                         (1 - lambda) * pred.eq(y_b).sum().to(at::kDouble);
-        } else {
-          correct_sum += pred.eq(y).sum().to(at::kDouble);
-        }
+        loss_sum += step.loss.detach().to(at::kDouble) *
+                    static_cast<double>(y.size(0));
+        correct_sum += step.correct;
       }
       // A non-finite loss will not recover: stop the run rather than train on.
-      if ((batches % 50) == 0 && !std::isfinite(loss.item<double>())) {
+      if ((batches % 50) == 0 && !std::isfinite(step.loss.item<double>())) {
         return absl::InternalError(
             absl::StrFormat("training diverged: loss is %f at epoch %d, batch "
                             "%d (try a lower lr)",
-                            loss.item<double>(), epoch, batches));
+                            step.loss.item<double>(), epoch, batches));
       }
     }
     if (cuda) torch::cuda::synchronize();
