@@ -10,6 +10,13 @@
 
 namespace mixcal::core {
 
+// Where and how a run's model runs; fixed for the whole run.
+struct Execution {
+  at::Device device = at::kCPU;
+  bool cuda = false;           // autocast, CUDA seeding and synchronisation
+  bool channels_last = false;  // the model's layout (ToModelLayout)
+};
+
 // bf16 autocast on CUDA for the forward passes in its scope; nothing when
 // `on` is false. The loss is computed in float32 after the scope.
 class CudaAutocast {
