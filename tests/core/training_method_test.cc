@@ -84,8 +84,8 @@ TEST(TrainingMethodTest, MixupWithAlphaZeroDrawsNothingAndIsBaseline) {
   EXPECT_EQ(r.correct.item<double>(), expected.correct.item<double>());
 }
 
-// Resuming is exact only if every batch draws the same count from the
-// stream, whether it is mixed or not.
+// As documented: every CutMix batch draws the same numbers (chance, lambda,
+// centre) from the stream, whether it is mixed or not.
 TEST(TrainingMethodTest, CutMixDrawsTheSameCountWhetherItMixesOrNot) {
   std::mt19937_64 after_mixed(7), after_clean(7);
   for (double prob : {1.0, 0.0}) {
