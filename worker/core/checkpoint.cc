@@ -1,0 +1,99 @@
+#include "worker/core/checkpoint.h"
+
+#include <torch/serialize/archive.h>
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace mixcal::core {
+
+namespace fs = std::filesystem;
+
+std::string Fingerprint(const calib::TrainConfig& c, int channels, int height,
+                        int width, int classes) {
+  std::string subset;
+  if (!c.classes.empty())
+    subset = absl::StrCat(";subset=", absl::StrJoin(c.classes, ","));
+  return absl::StrCat("model=", Name(c.model), ";dataset=", Name(c.dataset),
+                      ";shape=", channels, "x", height, "x", width,
+                      ";classes=", classes, ";method=", Name(c.method),
+                      ";optimizer=", Name(c.optimizer), ";seed=", c.seed,
+                      ";batch=", c.batch_size, subset);
+}
+
+absl::StatusOr<int> LoadCheckpoint(const std::string& path,
+                                   const std::string& fingerprint,
+                                   const at::Device& device,
+                                   torch::nn::Module& model,
+                                   torch::optim::Optimizer& optimizer) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("resume_from ", path, ": no such file"));
+  }
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path, device);
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat("resume_from ", path,
+                                            ": not a mixcal checkpoint (",
+                                            e.what_without_backtrace(), ")"));
+  }
+  c10::IValue stored_fp, stored_epoch;
+  archive.read("fingerprint", stored_fp);
+  archive.read("epoch", stored_epoch);
+  if (stored_fp.toStringRef() != fingerprint) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("resume_from ", path, " was written by a different run (",
+                     stored_fp.toStringRef(), "), not ", fingerprint));
+  }
+  torch::serialize::InputArchive model_archive, optimizer_archive;
+  archive.read("model", model_archive);
+  archive.read("optimizer", optimizer_archive);
+  model.load(model_archive);
+  optimizer.load(optimizer_archive);
+  return static_cast<int>(stored_epoch.toInt());
+}
+
+absl::StatusOr<std::string> SaveCheckpoint(const std::string& dir, int epoch,
+                                           const std::string& fingerprint,
+                                           torch::nn::Module& model,
+                                           torch::optim::Optimizer& optimizer) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("checkpoint_dir ", dir, ": ", ec.message()));
+  }
+  const std::string path =
+      (fs::path(dir) / absl::StrFormat("checkpoint-epoch-%05d.pt", epoch))
+          .string();
+  torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
+  model.save(model_archive);
+  optimizer.save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("epoch", c10::IValue(static_cast<int64_t>(epoch)));
+  archive.write("fingerprint", c10::IValue(fingerprint));
+  const std::string tmp = path + ".tmp";
+  try {
+    archive.save_to(tmp);
+  } catch (const c10::Error& e) {
+    fs::remove(tmp, ec);
+    return absl::UnavailableError(
+        absl::StrCat("checkpoint ", tmp, ": cannot write (",
+                     e.what_without_backtrace(), ")"));
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("checkpoint ", path, ": ", ec.message()));
+  }
+  return path;
+}
+
+}  // namespace mixcal::core

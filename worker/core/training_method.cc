@@ -1,0 +1,354 @@
+#include "worker/core/training_method.h"
+
+#include <torch/torch.h>
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "worker/core/execution.h"
+#include "worker/core/methods.h"
+
+namespace mixcal::core {
+namespace {
+
+// The model's logits of `x` in float32 (the forward pass under autocast on
+// CUDA, the loss outside it).
+at::Tensor Forward(ClassifierImpl& model, const at::Tensor& x,
+                   const StepContext& ctx) {
+  at::Tensor logits;
+  {
+    CudaAutocast guard(ctx.autocast);
+    logits = model.forward(x);
+  }
+  return logits.to(at::kFloat);
+}
+
+// Correct top-1 predictions against `y`, as a float64 scalar.
+at::Tensor CorrectCount(const at::Tensor& pred, const at::Tensor& y) {
+  return pred.eq(y).sum().to(at::kDouble);
+}
+
+at::Tensor Correct(const at::Tensor& logits, const at::Tensor& y) {
+  torch::NoGradGuard ng;
+  return CorrectCount(logits.detach().argmax(1), y);
+}
+
+// lambda ~ Beta(alpha, alpha) as X/(X+Y), X, Y ~ Gamma(alpha, 1). The
+// distribution is made afresh for every batch: the normal distribution
+// inside std::gamma_distribution keeps a cached draw, and a batch must not
+// depend on the one before it beyond the stream's position.
+double DrawLambda(double alpha, std::mt19937_64& rng) {
+  std::gamma_distribution<double> gamma(alpha, 1.0);
+  double a = gamma(rng), b = gamma(rng);
+  return (a + b) > 0 ? a / (a + b) : 0.5;
+}
+
+// A permutation of the batch from LibTorch's default generator of `device`.
+at::Tensor DrawPermutation(int64_t n, const at::Device& device) {
+  return at::randperm(n, at::TensorOptions().dtype(at::kLong).device(device));
+}
+
+// The mixup target: loss lambda*CE(y) + (1-lambda)*CE(y[perm]) and the
+// correct count weighted the same way; plain CE and count when the batch
+// was not mixed (perm undefined).
+StepResult MixupTargets(const at::Tensor& logits, const at::Tensor& y,
+                        const at::Tensor& perm, double lambda) {
+  if (!perm.defined()) return {CrossEntropy(logits, y), Correct(logits, y)};
+  at::Tensor y_b = y.index_select(0, perm);
+  StepResult r;
+  r.loss = MixupLoss(logits, y, y_b, lambda);
+  torch::NoGradGuard ng;
+  at::Tensor pred = logits.detach().argmax(1);
+  r.correct =
+      lambda * CorrectCount(pred, y) + (1 - lambda) * CorrectCount(pred, y_b);
+  return r;
+}
+
+// --- the methods that change only the loss: one forward pass of the batch,
+// accuracy against y ---
+
+class LossOnlyMethod : public TrainingMethod {
+ public:
+  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+                  StepContext& ctx) final {
+    at::Tensor logits = Forward(model, batch.x, ctx);
+    return {Loss(logits, batch.y), Correct(logits, batch.y)};
+  }
+
+ protected:
+  virtual at::Tensor Loss(const at::Tensor& logits,
+                          const at::Tensor& y) const = 0;
+};
+
+class BaselineMethod : public LossOnlyMethod {
+ protected:
+  at::Tensor Loss(const at::Tensor& logits,
+                  const at::Tensor& y) const override {
+    return CrossEntropy(logits, y);
+  }
+};
+
+class LabelSmoothingMethod : public LossOnlyMethod {
+ public:
+  LabelSmoothingMethod(double epsilon, calib::SmoothingMode mode)
+      : epsilon_(epsilon), mode_(mode) {}
+
+ protected:
+  at::Tensor Loss(const at::Tensor& logits,
+                  const at::Tensor& y) const override {
+    return LabelSmoothingLoss(logits, y, epsilon_, mode_);
+  }
+
+ private:
+  double epsilon_;
+  calib::SmoothingMode mode_;
+};
+
+class ErlMethod : public LossOnlyMethod {
+ public:
+  explicit ErlMethod(double beta) : beta_(beta) {}
+
+ protected:
+  at::Tensor Loss(const at::Tensor& logits,
+                  const at::Tensor& y) const override {
+    return ErlLoss(logits, y, beta_);
+  }
+
+ private:
+  double beta_;
+};
+
+class FocalMethod : public LossOnlyMethod {
+ public:
+  FocalMethod(double gamma, calib::FocalSchedule schedule)
+      : gamma_(gamma), schedule_(schedule) {}
+
+ protected:
+  at::Tensor Loss(const at::Tensor& logits,
+                  const at::Tensor& y) const override {
+    return FocalLoss(logits, y, gamma_, schedule_);
+  }
+
+ private:
+  double gamma_;
+  calib::FocalSchedule schedule_;
+};
+
+class MmceMethod : public LossOnlyMethod {
+ public:
+  explicit MmceMethod(double lambda) : lambda_(lambda) {}
+
+ protected:
+  at::Tensor Loss(const at::Tensor& logits,
+                  const at::Tensor& y) const override {
+    return MmceLoss(logits, y, lambda_);
+  }
+
+ private:
+  double lambda_;
+};
+
+// --- the mixing methods. Each batch draws lambda (alpha > 0 only) and, when
+// lambda != 1, one permutation: lambda == 1 mixes nothing, and skipping it
+// makes alpha = 0 reproduce baseline exactly (drawing nothing at all). ---
+
+// Input mixup: x~ = lambda x + (1-lambda) x[perm], mixup's loss.
+class MixupMethod : public TrainingMethod {
+ public:
+  explicit MixupMethod(double alpha) : alpha_(alpha) {}
+
+  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+                  StepContext& ctx) override {
+    const double lambda = alpha_ > 0 ? DrawLambda(alpha_, *ctx.mix_rng) : 1.0;
+    at::Tensor x = batch.x, perm;
+    if (lambda != 1.0) {
+      perm = DrawPermutation(x.size(0), ctx.device);
+      x = MixInputs(x, perm, lambda);
+    }
+    return MixupTargets(Forward(model, x, ctx), batch.y, perm, lambda);
+  }
+
+ private:
+  double alpha_;
+};
+
+// Inputs mixed as mixup's, one hard target (FeatureMixupTarget); accuracy
+// against y.
+class FeatureMixupMethod : public TrainingMethod {
+ public:
+  FeatureMixupMethod(double alpha, calib::LabelPolicy policy)
+      : alpha_(alpha), policy_(policy) {}
+
+  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+                  StepContext& ctx) override {
+    const double lambda = alpha_ > 0 ? DrawLambda(alpha_, *ctx.mix_rng) : 1.0;
+    at::Tensor x = batch.x, target = batch.y;
+    if (lambda != 1.0) {
+      at::Tensor perm = DrawPermutation(x.size(0), ctx.device);
+      x = MixInputs(x, perm, lambda);
+      target = FeatureMixupTarget(batch.y, perm, lambda, policy_);
+    }
+    at::Tensor logits = Forward(model, x, ctx);
+    return {CrossEntropy(logits, target), Correct(logits, batch.y)};
+  }
+
+ private:
+  double alpha_;
+  calib::LabelPolicy policy_;
+};
+
+// CutMix: with probability cutmix_prob a box of the permuted images pasted
+// in; lambda becomes the area kept; mixup's loss.
+class CutMixMethod : public TrainingMethod {
+ public:
+  CutMixMethod(double alpha, double prob) : alpha_(alpha), prob_(prob) {}
+
+  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+                  StepContext& ctx) override {
+    double lambda = 1.0, cx = 0, cy = 0;
+    if (alpha_ > 0) {
+      // Whether to mix, lambda, then the box centre: every batch draws the
+      // same count from the stream, mixed or not, so resuming holds.
+      std::uniform_real_distribution<double> unit(0.0, 1.0);
+      const bool apply = unit(*ctx.mix_rng) < prob_;
+      lambda = DrawLambda(alpha_, *ctx.mix_rng);
+      cx = unit(*ctx.mix_rng);
+      cy = unit(*ctx.mix_rng);
+      if (!apply) lambda = 1.0;
+    }
+    at::Tensor x = batch.x, perm;
+    if (lambda != 1.0) {
+      perm = DrawPermutation(x.size(0), ctx.device);
+      double kept = 1.0;
+      x = CutMixInputs(x, perm, lambda, cx, cy, &kept);
+      lambda = kept;  // the area actually kept weighs y
+    }
+    return MixupTargets(Forward(model, x, ctx), batch.y, perm, lambda);
+  }
+
+ private:
+  double alpha_, prob_;
+};
+
+// RegMixup: CE on the clean batch + weight * mixup loss on the mixed batch,
+// both in one forward pass; accuracy of the clean batch.
+class RegMixupMethod : public TrainingMethod {
+ public:
+  RegMixupMethod(double alpha, double weight)
+      : alpha_(alpha), weight_(weight) {}
+
+  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+                  StepContext& ctx) override {
+    const double lambda = alpha_ > 0 ? DrawLambda(alpha_, *ctx.mix_rng) : 1.0;
+    const at::Tensor& x = batch.x;
+    const at::Tensor& y = batch.y;
+    if (lambda == 1.0) {
+      // The mixed batch is the clean one: CE + weight * CE.
+      at::Tensor logits = Forward(model, x, ctx);
+      return {CrossEntropy(logits, y) + weight_ * CrossEntropy(logits, y),
+              Correct(logits, y)};
+    }
+    at::Tensor perm = DrawPermutation(x.size(0), ctx.device);
+    at::Tensor x_mixed = MixInputs(x, perm, lambda);
+    at::Tensor logits, logits_mixed;
+    {
+      CudaAutocast guard(ctx.autocast);
+      at::Tensor both = model.forward(at::cat({x, x_mixed}));
+      logits = both.slice(0, 0, x.size(0));
+      logits_mixed = both.slice(0, x.size(0));
+    }
+    logits = logits.to(at::kFloat);
+    logits_mixed = logits_mixed.to(at::kFloat);
+    at::Tensor loss =
+        CrossEntropy(logits, y) +
+        weight_ * MixupLoss(logits_mixed, y, y.index_select(0, perm), lambda);
+    return {loss, Correct(logits, y)};
+  }
+
+ private:
+  double alpha_, weight_;
+};
+
+// Manifold Mixup: lambda as mixup's and one block from mixup_blocks per
+// batch; the hidden states mixed there (ClassifierImpl::forward_mixed);
+// mixup's loss.
+class ManifoldMixupMethod : public TrainingMethod {
+ public:
+  ManifoldMixupMethod(double alpha, std::vector<int> blocks)
+      : alpha_(alpha), blocks_(std::move(blocks)) {}
+
+  absl::Status CheckModel(const ClassifierImpl& model,
+                          absl::string_view model_name) const override {
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      if (blocks_[i] >= model.stages()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "mixup_blocks[", i, "] is ", blocks_[i], "; ", model_name,
+            " on these inputs has blocks 0 to ", model.stages() - 1));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+                  StepContext& ctx) override {
+    double lambda = 1.0;
+    int block = 0;
+    if (alpha_ > 0) {
+      lambda = DrawLambda(alpha_, *ctx.mix_rng);
+      std::uniform_int_distribution<size_t> pick(0, blocks_.size() - 1);
+      block = blocks_[pick(*ctx.mix_rng)];
+    }
+    if (lambda == 1.0) {
+      return MixupTargets(Forward(model, batch.x, ctx), batch.y, {}, lambda);
+    }
+    at::Tensor perm = DrawPermutation(batch.x.size(0), ctx.device);
+    at::Tensor logits;
+    {
+      CudaAutocast guard(ctx.autocast);
+      logits = model.forward_mixed(batch.x, block, perm, lambda);
+    }
+    return MixupTargets(logits.to(at::kFloat), batch.y, perm, lambda);
+  }
+
+ private:
+  double alpha_;
+  std::vector<int> blocks_;
+};
+
+}  // namespace
+
+absl::Status TrainingMethod::CheckModel(
+    const ClassifierImpl& /*model*/, absl::string_view /*model_name*/) const {
+  return absl::OkStatus();
+}
+
+std::unique_ptr<TrainingMethod> MakeTrainingMethod(
+    const calib::TrainConfig& c) {
+  switch (c.method) {
+    case calib::MethodKind::kBaseline:
+      return std::make_unique<BaselineMethod>();
+    case calib::MethodKind::kMixup:
+      return std::make_unique<MixupMethod>(c.alpha);
+    case calib::MethodKind::kFeatureMixup:
+      return std::make_unique<FeatureMixupMethod>(c.alpha, c.label_policy);
+    case calib::MethodKind::kLabelSmoothing:
+      return std::make_unique<LabelSmoothingMethod>(c.epsilon, c.ls_mode);
+    case calib::MethodKind::kErl:
+      return std::make_unique<ErlMethod>(c.beta);
+    case calib::MethodKind::kFocal:
+      return std::make_unique<FocalMethod>(c.gamma, c.focal_schedule);
+    case calib::MethodKind::kCutmix:
+      return std::make_unique<CutMixMethod>(c.alpha, c.cutmix_prob);
+    case calib::MethodKind::kRegmixup:
+      return std::make_unique<RegMixupMethod>(c.alpha, c.regmixup_weight);
+    case calib::MethodKind::kMmce:
+      return std::make_unique<MmceMethod>(c.mmce_lambda);
+    case calib::MethodKind::kManifoldMixup:
+      return std::make_unique<ManifoldMixupMethod>(c.alpha, c.mixup_blocks);
+  }
+  return std::make_unique<BaselineMethod>();
+}
+
+}  // namespace mixcal::core
