@@ -16,6 +16,9 @@ if [ ! -f "$dash/node_modules/.package-lock.json" ] ||
 fi
 
 build="${MIXCAL_BUILD_DIR:-$root/build}"
+# Paths relative to the checkout, so that clones in other folders (CI's)
+# share ccache's entries.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
 jobs="${MIXCAL_JOBS:-2}"
 start=$(date +%s)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
