@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "base/address.h"
@@ -168,6 +169,23 @@ int main(int argc, char** argv) {
       flag_device == "auto" ? mixcal::core::CudaAvailable() : false,
       [](const char* name) { return std::getenv(name); });
   const std::string& device = placement.device;
+  // A device this machine cannot use is the worker's own problem: refuse to
+  // start rather than take jobs and fail them.
+  if (device.rfind("cuda", 0) == 0) {
+    const int count = mixcal::core::CudaDeviceCount();
+    int index = 0;
+    if (device.size() > 5) absl::SimpleAtoi(device.substr(5), &index);
+    if (count == 0 || index >= count) {
+      std::fprintf(stderr,
+                   "mixcal-worker: --device %s cannot be used here: %s; give "
+                   "--device cpu, or a cuda:N with N below the GPUs seen\n",
+                   device.c_str(),
+                   count == 0 ? "this LibTorch has no CUDA, or no GPU is visible"
+                              : absl::StrCat("only ", count, " GPU(s) are visible")
+                                    .c_str());
+      return 2;
+    }
+  }
   if (flag_device == "auto" || !placement.where.empty()) {
     std::fprintf(stderr, "mixcal-worker: device %s%s%s\n", device.c_str(),
                  placement.where.empty() ? "" : "; ", placement.where.c_str());

@@ -130,10 +130,18 @@ if [[ $fail -ne 0 ]]; then
   exit 1
 fi
 
+# Stops the coordinator and waits until it has exited (and released its
+# database's lock), as systemd does before starting it again.
+stop_coordinator() {
+  local pid; pid=$(cat "$R/coordinator.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+}
+
 # Workers on demand: a second coordinator (its own store) that submits the
 # array itself when jobs are queued, at most 2 tasks, and marks the launch
 # ended once Slurm no longer lists it.
-kill -TERM "$(cat "$R/coordinator.pid")"; sleep 1
+stop_coordinator
 port=$(( 20000 + RANDOM % 20000 ))
 "$build/server/mixcal-coordinator" --listen "127.0.0.1:$port" \
   --db "$R/ondemand.db" --lease_seconds 5 --heartbeat_seconds 0.5 \
@@ -181,13 +189,13 @@ restart_launcher() {
     >> "$R/log/restart.log" 2>&1 & echo $! > "$R/coordinator.pid"
   for _ in $(seq 100); do "$build/client/mixcal" sweeps >/dev/null 2>&1 && break; sleep 0.1; done
 }
-kill -TERM "$(cat "$R/coordinator.pid")"; sleep 1
+stop_coordinator
 restart_launcher
 sed 's/"device": "cpu"/"device": "cuda"/; s/"seeds": \[0, 1, 2\]/"seeds": [0]/' \
   "$R/sweep.json" > "$R/cuda.json"
 "$build/client/mixcal" submit "$R/cuda.json" > /dev/null
 for _ in $(seq 40); do grep -qE 'with [0-9]+ task' "$R/log/restart.log" && break; sleep 0.25; done
-kill -TERM "$(cat "$R/coordinator.pid")"; sleep 1
+stop_coordinator
 restart_launcher
 sleep 3
 check "[[ \$(grep -cE 'with [0-9]+ task' '$R/log/restart.log') -eq 1 ]]" "no second set after the restart"
@@ -201,7 +209,7 @@ if [[ $fail -ne 0 ]]; then cat "$R/log/restart.log"; exit 1; fi
 # Preemption: scancel of the task that trains a job, mid-job. The job is
 # back in the queue at once (a hand-back, not a lease expiry), resumes from
 # its checkpoint on the other task, and no epoch is lost or stored twice.
-kill -TERM "$(cat "$R/coordinator.pid")"; sleep 1
+stop_coordinator
 "$build/server/mixcal-coordinator" --listen "127.0.0.1:$port" \
   --db "$R/preempt.db" --lease_seconds 30 --heartbeat_seconds 0.5 \
   > "$R/log/preempt.log" 2>&1 & echo $! > "$R/coordinator.pid"

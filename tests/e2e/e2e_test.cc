@@ -1,6 +1,10 @@
 // Real coordinator and worker processes on 127.0.0.1, real SQLite, real
 // LibTorch training on tiny synthetic data.
 
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <thread>
@@ -274,6 +278,23 @@ TEST(EndToEndTest, TrainingErrorEndsTheJobFailedWithItsText) {
       },
       60));
   EXPECT_EQ(c.GetJob(job.id()).state(), v1::FAILED);
+}
+
+TEST(EndToEndTest, AWorkerWhoseDeviceCannotBeUsedRefusesToStart) {
+  // Nothing listens at the address: the worker must stop before it tries.
+  const std::string cmd = std::string(MIXCAL_WORKER_BIN) +
+                          " --device cuda:99 --coordinator 127.0.0.1:1 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = ::pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+  EXPECT_NE(out.find("--device cuda:99 cannot be used here"), std::string::npos)
+      << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
 }
 
 }  // namespace

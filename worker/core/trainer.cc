@@ -142,4 +142,8 @@ bool CudaAvailable() {
   }
 }
 
+int CudaDeviceCount() {
+  return CudaAvailable() ? static_cast<int>(torch::cuda::device_count()) : 0;
+}
+
 }  // namespace mixcal::core

@@ -100,6 +100,8 @@ std::unique_ptr<Trainer> NewTorchTrainer();
 // Whether the linked LibTorch can train on CUDA (built with CUDA and a device
 // present).
 bool CudaAvailable();
+// How many CUDA devices it sees (0 without CUDA).
+int CudaDeviceCount();
 
 }  // namespace mixcal::core
 
