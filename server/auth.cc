@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -12,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "base/file.h"
 #include "base/status_macros.h"
+#include "base/utf8.h"
 
 namespace mixcal::server {
 namespace {
@@ -59,6 +61,18 @@ absl::StatusOr<Authenticator> Authenticator::FromText(
     if (words.size() == 3 && words[2].size() > 64) {
       return absl::InvalidArgumentError(absl::StrCat(
           origin, ":", line_no, ": a name must be at most 64 characters"));
+    }
+    // A name is stored with every sweep its token submits and sent back to
+    // every client that lists them: text, without control characters.
+    if (words.size() == 3 &&
+        (!IsValidUtf8(words[2]) ||
+         std::any_of(words[2].begin(), words[2].end(), [](char c) {
+           return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+         }))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          origin, ":", line_no,
+          ": a name must be UTF-8 text without control characters (save the "
+          "file as UTF-8)"));
     }
     const std::string role = absl::AsciiStrToLower(words[1]);
     Role r;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace mixcal::server {
@@ -36,6 +37,16 @@ TEST(AuthTest, MalformedFilesNameTheLineAndNeverEchoTheToken) {
   ASSERT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(a.status().message().find("tokens.txt:1"), std::string::npos);
   EXPECT_EQ(a.status().message().find("short"), std::string::npos);
+  // A name that is not UTF-8 (Latin-1 "Jos\xe9") or holds a control
+  // character would poison every listing of its sweeps.
+  for (const char* name : {"Jos\xe9", "bad\x1b[2Jname"}) {
+    a = Authenticator::FromText(
+        absl::StrCat("0123456789abcdef0123 submit ", name, "\n"), "tokens");
+    ASSERT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(a.status().message().find("tokens:1: a name must be UTF-8 text"),
+              std::string::npos)
+        << a.status();
+  }
   a = Authenticator::FromText("0123456789abcdef-secret boss\n", "t");
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.status().message().find("0123456789abcdef-secret"),
