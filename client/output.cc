@@ -38,8 +38,33 @@ int PrintJson(const absl::StatusOr<std::string>& json, std::ostream& out,
   return kOk;
 }
 
+namespace {
+// A cell as a terminal may show it: control characters (ESC, BEL, NUL,
+// newlines) that a worker's error text or a name may carry are written as
+// \xNN, so no stored text can move the cursor or clear the screen.
+std::string Printable(const std::string& cell) {
+  std::string out;
+  out.reserve(cell.size());
+  for (char c : cell) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      absl::StrAppendFormat(&out, "\\x%02x", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+}  // namespace
+
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
-                const std::vector<std::vector<std::string>>& rows) {
+                const std::vector<std::vector<std::string>>& raw_rows) {
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(raw_rows.size());
+  for (const auto& r : raw_rows) {
+    std::vector<std::string>& row = rows.emplace_back();
+    for (const std::string& cell : r) row.push_back(Printable(cell));
+  }
   std::vector<size_t> width(header.size());
   for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
   for (const auto& r : rows)

@@ -3,6 +3,7 @@
 
 #include "client/output.h"
 
+#include <algorithm>
 #include <sstream>
 #include <vector>
 
@@ -67,6 +68,19 @@ TEST(PrintJsonTest, PrintsTheTextOrTheErrorWithExitCodeOne) {
                 "mixcal: cannot write google.protobuf.Duration as JSON: ", 0),
             0u)
       << bad_err.str();
+}
+
+TEST(PrintTableTest, ControlCharactersInCellsAreShownNotObeyed) {
+  std::ostringstream out;
+  PrintTable(out, {"id", "error"},
+             {{"1", std::string("boom\x1b[2J\a\0tail", 14)}, {"2", "line\nbreak"}});
+  const std::string text = out.str();
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\a'), std::string::npos) << text;
+  EXPECT_EQ(text.find(std::string(1, '\0')), std::string::npos) << text;
+  EXPECT_NE(text.find("boom\\x1b[2J\\x07\\x00tail"), std::string::npos) << text;
+  EXPECT_NE(text.find("line\\x0abreak"), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3) << text;
 }
 
 }  // namespace
