@@ -2,8 +2,6 @@
 // the workers having them on disk, stored once on the coordinator by their
 // SHA-256 (storage/file_book.h).
 
-#include <openssl/evp.h>
-
 #include <fstream>
 #include <memory>
 #include <vector>
@@ -13,6 +11,7 @@
 #include "client/commands.h"
 #include "client/output.h"
 #include "mixcal/v1/files.pb.h"
+#include "spec/sha256.h"
 
 namespace mixcal::client {
 namespace {
@@ -34,27 +33,20 @@ bool Hash(const std::string& path, uint64_t* size, std::string* sha,
     err << "mixcal: cannot read " << path << "\n";
     return false;
   }
-  EVP_MD_CTX* md = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  spec::Sha256 hash;
   std::string buffer(kChunk, '\0');
   *size = 0;
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     const auto n = static_cast<size_t>(in.gcount());
-    EVP_DigestUpdate(md, buffer.data(), n);
+    hash.Update({buffer.data(), n});
     *size += n;
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(md, digest, &len);
-  EVP_MD_CTX_free(md);
-  sha->clear();
-  for (unsigned int i = 0; i < len; ++i)
-    absl::StrAppendFormat(sha, "%02x", digest[i]);
   if (in.bad()) {
     err << "mixcal: cannot read " << path << "\n";
     return false;
   }
+  *sha = hash.HexDigest();
   return true;
 }
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
+#include "spec/sha256.h"
 #include "storage/env.h"
 #include "storage/internal/connection.h"
 #include "storage/internal/records.h"
@@ -28,20 +29,6 @@ bool ValidKind(const std::string& kind) {
   return kind == "model" || kind == "data";
 }
 
-bool ValidSha256(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-std::string Hex(const unsigned char* digest, unsigned int n) {
-  std::string out;
-  out.reserve(2 * n);
-  for (unsigned int i = 0; i < n; ++i)
-    absl::StrAppendFormat(&out, "%02x", digest[i]);
-  return out;
-}
-
 // A write that failed: a full disk is StorageFullError, naming the file.
 absl::Status WriteError(const std::string& path, int err) {
   const std::string msg =
@@ -52,13 +39,6 @@ absl::Status WriteError(const std::string& path, int err) {
 
 }  // namespace
 
-std::string Sha256Hex(absl::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &n, EVP_sha256(), nullptr);
-  return Hex(digest, n);
-}
-
 // Writes the bytes to "<dir>/.upload-<random>" while hashing them; Finish
 // renames the file to "<dir>/<sha256>" once size and hash are right.
 class FileUploadImpl : public FileUpload {
@@ -68,14 +48,10 @@ class FileUploadImpl : public FileUpload {
       : book_(book),
         declared_(std::move(declared)),
         temp_(std::move(temp)),
-        fd_(fd),
-        md_(EVP_MD_CTX_new()) {
-    EVP_DigestInit_ex(md_, EVP_sha256(), nullptr);
-  }
+        fd_(fd) {}
   ~FileUploadImpl() override {
     if (fd_ >= 0) ::close(fd_);
     if (!temp_.empty()) ::unlink(temp_.c_str());
-    EVP_MD_CTX_free(md_);
   }
 
   absl::Status Append(absl::string_view bytes) override {
@@ -85,7 +61,7 @@ class FileUploadImpl : public FileUpload {
           absl::StrCat("size: the file was declared as ", declared_.size(),
                        " bytes, and more arrived"));
     }
-    EVP_DigestUpdate(md_, bytes.data(), bytes.size());
+    sha_.Update(bytes);
     size_t done = 0;
     while (done < bytes.size()) {
       const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
@@ -104,10 +80,7 @@ class FileUploadImpl : public FileUpload {
           absl::StrCat("size: the file was declared as ", declared_.size(),
                        " bytes, and ", received_, " arrived"));
     }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(md_, digest, &n);
-    const std::string sha = Hex(digest, n);
+    const std::string sha = sha_.HexDigest();
     if (sha != declared_.sha256()) {
       return absl::InvalidArgumentError(
           absl::StrCat("sha256: the bytes received hash to ", sha,
@@ -130,7 +103,7 @@ class FileUploadImpl : public FileUpload {
   const v1::StoredFile declared_;
   std::string temp_;
   int fd_;
-  EVP_MD_CTX* const md_;
+  spec::Sha256 sha_;
   uint64_t received_ = 0;
 };
 
@@ -152,7 +125,7 @@ absl::StatusOr<std::unique_ptr<FileUpload>> FileBook::BeginUpload(
         "--max_upload_mb), got %d",
         max_bytes, max_bytes / 1048576.0, first.size()));
   }
-  if (!ValidSha256(first.sha256())) {
+  if (!spec::IsSha256Hex(first.sha256())) {
     return absl::InvalidArgumentError(
         absl::StrCat("sha256 must be 64 lowercase hex digits, got \"",
                      Echo(first.sha256()), "\""));
@@ -253,7 +226,7 @@ absl::StatusOr<std::vector<v1::StoredFile>> FileBook::ListFiles(
 
 absl::StatusOr<std::pair<v1::StoredFile, std::string>> FileBook::Find(
     const std::string& sha256) {
-  if (!ValidSha256(sha256)) {
+  if (!spec::IsSha256Hex(sha256)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "sha256 must be 64 lowercase hex digits, got \"", Echo(sha256), "\""));
   }

@@ -80,9 +80,6 @@ class FileBook {
   const std::string dir_;
 };
 
-// SHA-256 of `bytes` as 64 lowercase hex digits.
-std::string Sha256Hex(absl::string_view bytes);
-
 }  // namespace mixcal::storage
 
 #endif  // MIXCAL_STORAGE_FILE_BOOK_H_

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "spec/sha256.h"
 #include "worker/calls.h"
 
 namespace mixcal::worker {
@@ -22,31 +23,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool ValidSha256(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-// SHA-256 of a file on disk, as hex; empty when it cannot be read.
+// SHA-256 of a file on disk; empty when it cannot be read.
 std::string HashOfFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";
-  EVP_MD_CTX* md = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  spec::Sha256 sha;
   std::string buffer(size_t{1} << 20, '\0');
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    EVP_DigestUpdate(md, buffer.data(), static_cast<size_t>(in.gcount()));
+    sha.Update({buffer.data(), static_cast<size_t>(in.gcount())});
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(md, digest, &n);
-  EVP_MD_CTX_free(md);
-  std::string hex;
-  for (unsigned int i = 0; i < n; ++i)
-    absl::StrAppendFormat(&hex, "%02x", digest[i]);
-  return in.bad() ? "" : hex;
+  return in.bad() ? "" : sha.HexDigest();
 }
 
 }  // namespace
@@ -77,7 +64,7 @@ FileFetcher FetchFromCoordinator(v1::WorkerService::StubInterface* stub,
 
 absl::StatusOr<std::string> FileCache::Get(const std::string& sha256,
                                            const FileFetcher& fetch) {
-  if (!ValidSha256(sha256)) {
+  if (!spec::IsSha256Hex(sha256)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "a file is named by 64 lowercase hex digits (its SHA-256), got \"",
         sha256.substr(0, 80), "\""));
@@ -126,8 +113,7 @@ absl::StatusOr<std::string> FileCache::Fetch(const std::string& sha256,
     return absl::UnavailableError(absl::StrCat("cannot write ", temp));
   }
   ::chmod(temp.c_str(), 0600);
-  EVP_MD_CTX* md = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  spec::Sha256 sha;
   uint64_t declared = 0, received = 0;
   bool first = true;
   absl::Status st = fetch(sha256, [&](const v1::FileChunk& chunk) {
@@ -147,7 +133,7 @@ absl::StatusOr<std::string> FileCache::Fetch(const std::string& sha256,
                                               ": more bytes arrived than the ",
                                               declared, " announced"));
     }
-    EVP_DigestUpdate(md, chunk.data().data(), chunk.data().size());
+    sha.Update(chunk.data());
     out.write(chunk.data().data(),
               static_cast<std::streamsize>(chunk.data().size()));
     if (!out) {
@@ -156,19 +142,13 @@ absl::StatusOr<std::string> FileCache::Fetch(const std::string& sha256,
     }
     return absl::OkStatus();
   });
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(md, digest, &n);
-  EVP_MD_CTX_free(md);
+  const std::string hex = sha.HexDigest();
   out.close();
   auto drop = [&] { fs::remove(temp, ec); };
   if (!st.ok()) {
     drop();
     return st;
   }
-  std::string hex;
-  for (unsigned int i = 0; i < n; ++i)
-    absl::StrAppendFormat(&hex, "%02x", digest[i]);
   if (first || received != declared || hex != sha256) {
     drop();
     return absl::DataLossError(absl::StrCat(
@@ -196,7 +176,7 @@ void FileCache::Trim(const std::string& keep) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(o_.dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (!ValidSha256(name)) continue;  // temporary files of other fetches
+    if (!spec::IsSha256Hex(name)) continue;  // temporary files of other fetches
     const uint64_t bytes = e.file_size(ec);
     total += bytes;
     entries.push_back({e.last_write_time(ec), e.path().string(), bytes});

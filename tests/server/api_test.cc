@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "spec/sha256.h"
 #include "storage/file_book.h"
 #include "tests/server/api_fixture.h"
 
@@ -33,7 +34,7 @@ grpc::Status UploadOne(v1::ExperimentService::Stub& api, grpc::ClientContext* c,
   chunk.set_kind("model");
   chunk.set_name("net.pt");
   chunk.set_size(bytes.size());
-  chunk.set_sha256(storage::Sha256Hex(bytes));
+  chunk.set_sha256(spec::Sha256Hex(bytes));
   chunk.set_data(bytes);
   writer->Write(chunk);
   writer->WritesDone();
@@ -80,7 +81,7 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
       grpc::ClientContext ctx;
       Auth(ctx, kAdmin);
       EXPECT_TRUE(UploadOne(*api_, &ctx, "auth file").ok());
-      ids.file = storage::Sha256Hex("auth file");
+      ids.file = spec::Sha256Hex("auth file");
     }
     v1::Sweep ended;
     EXPECT_TRUE(Submit(Spec("auth-ended"), &ended, kAdmin).ok());

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "spec/sha256.h"
 #include "storage/file_book.h"
 #include "tests/server/api_fixture.h"
 
@@ -34,7 +35,7 @@ class FilesTest : public ApiTest {
         c.set_kind("model");
         c.set_name("wrn-16-4.pt");
         c.set_size(size ? size : bytes.size());
-        c.set_sha256(sha.empty() ? storage::Sha256Hex(bytes) : sha);
+        c.set_sha256(sha.empty() ? spec::Sha256Hex(bytes) : sha);
       }
       c.set_data(bytes.substr(at, chunk));
     }
@@ -56,7 +57,7 @@ TEST_F(FilesTest, AnUploadInChunksIsFetchedByHashByteForByte) {
     bytes[i] = static_cast<char>((i * 2654435761u) >> 13);
   v1::StoredFile stored;
   ASSERT_TRUE(Upload(Chunks(bytes, 1 << 20), &stored).ok());
-  EXPECT_EQ(stored.sha256(), storage::Sha256Hex(bytes));
+  EXPECT_EQ(stored.sha256(), spec::Sha256Hex(bytes));
   EXPECT_EQ(stored.size(), bytes.size());
   EXPECT_EQ(stored.name(), "wrn-16-4.pt");
   EXPECT_FALSE(stored.existed());
@@ -94,7 +95,7 @@ TEST_F(FilesTest,
   v1::StoredFile stored;
   // A hash of other bytes (a damaged upload).
   grpc::Status st =
-      Upload(Chunks(bytes, 1000, storage::Sha256Hex("other")), &stored);
+      Upload(Chunks(bytes, 1000, spec::Sha256Hex("other")), &stored);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(st.error_message().find("sha256: the bytes received hash to"),
             std::string::npos)
@@ -120,7 +121,7 @@ TEST_F(FilesTest,
   EXPECT_NE(st.error_message().find("kind must be model or data"),
             std::string::npos);
   c = Chunks(bytes, 1000);
-  c[2].set_sha256(storage::Sha256Hex(bytes));
+  c[2].set_sha256(spec::Sha256Hex(bytes));
   st = Upload(c, &stored);
   EXPECT_NE(st.error_message().find("only the first chunk"), std::string::npos);
   EXPECT_TRUE(Listed().empty());
@@ -132,7 +133,7 @@ TEST_F(FilesTest,
   }
   grpc::ClientContext ctx;
   v1::FetchFileRequest r;
-  r.set_sha256(storage::Sha256Hex(bytes));
+  r.set_sha256(spec::Sha256Hex(bytes));
   auto reader = workers_->FetchFile(&ctx, r);
   v1::FileChunk chunk;
   while (reader->Read(&chunk)) {

@@ -1,6 +1,7 @@
 // The file book on a real file store: uploads checked against their
 // declaration, stored once, and found again by hash.
 
+#include "spec/sha256.h"
 #include "storage/file_book.h"
 
 #include <filesystem>
@@ -20,7 +21,7 @@ class FileBookTest : public StoreTest {
     c.set_kind(kind);
     c.set_name("train.npz");
     c.set_size(bytes.size());
-    c.set_sha256(Sha256Hex(bytes));
+    c.set_sha256(spec::Sha256Hex(bytes));
     return c;
   }
   absl::StatusOr<v1::StoredFile> Put(const std::string& bytes,
@@ -34,9 +35,9 @@ class FileBookTest : public StoreTest {
 
 TEST_F(FileBookTest, Sha256IsTheStandardOne) {
   // FIPS 180-2's "abc" and the empty string.
-  EXPECT_EQ(Sha256Hex("abc"),
+  EXPECT_EQ(spec::Sha256Hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(Sha256Hex(""),
+  EXPECT_EQ(spec::Sha256Hex(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
@@ -64,7 +65,7 @@ TEST_F(FileBookTest, AFileIsStoredOnceAndFoundByItsHash) {
   auto lost = store_->files().Find(first->sha256());
   EXPECT_EQ(lost.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(lost.status().message().find(first->sha256()), std::string::npos);
-  EXPECT_EQ(store_->files().Find(Sha256Hex("never")).status().code(),
+  EXPECT_EQ(store_->files().Find(spec::Sha256Hex("never")).status().code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -100,7 +101,7 @@ TEST(FileBookMemoryTest, AStoreInMemoryKeepsNoFiles) {
   v1::FileChunk c;
   c.set_kind("model");
   c.set_size(1);
-  c.set_sha256(Sha256Hex("x"));
+  c.set_sha256(spec::Sha256Hex("x"));
   EXPECT_EQ((*store)->files().BeginUpload(c, "", 10).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "mixcal/v1/experiment.grpc.pb.h"
 #include "server/coordinator.h"
+#include "spec/sha256.h"
 #include "storage/file_book.h"
 #include "tests/scratch_dir.h"
 
@@ -44,7 +45,7 @@ struct FakeCoordinator {
     };
   }
   std::string Add(const std::string& bytes) {
-    const std::string sha = storage::Sha256Hex(bytes);
+    const std::string sha = spec::Sha256Hex(bytes);
     files[sha] = bytes;
     return sha;
   }
@@ -89,7 +90,7 @@ TEST(FileCacheTest, BytesThatDoNotHashToTheirNameAreNotKept) {
     ADD_FAILURE() << "kept: " << e.path();
   EXPECT_EQ(cache.Get("not-a-hash", coordinator.Fetcher()).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(cache.Get(storage::Sha256Hex("absent"), coordinator.Fetcher())
+  EXPECT_EQ(cache.Get(spec::Sha256Hex("absent"), coordinator.Fetcher())
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
@@ -130,7 +131,7 @@ TEST(FileCacheTest, FetchesAnUploadedFileFromARealCoordinator) {
                           grpc::InsecureChannelCredentials());
   std::string bytes(2500000, '\0');
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7);
-  const std::string sha = storage::Sha256Hex(bytes);
+  const std::string sha = spec::Sha256Hex(bytes);
   {
     auto api = v1::ExperimentService::NewStub(channel);
     grpc::ClientContext ctx;
@@ -155,7 +156,7 @@ TEST(FileCacheTest, FetchesAnUploadedFileFromARealCoordinator) {
   auto path = cache.Get(sha, FetchFromCoordinator(workers.get(), ""));
   ASSERT_TRUE(path.ok()) << path.status();
   EXPECT_EQ(Read(*path), bytes);
-  auto missing = cache.Get(storage::Sha256Hex("never"),
+  auto missing = cache.Get(spec::Sha256Hex("never"),
                            FetchFromCoordinator(workers.get(), ""));
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   coordinator->reset();
