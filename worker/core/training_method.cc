@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstddef>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -69,86 +70,25 @@ StepResult MixupTargets(const at::Tensor& logits, const at::Tensor& y,
 // --- the methods that change only the loss: one forward pass of the batch,
 // accuracy against y ---
 
+// One of them: its loss of (logits, labels), the method's parameters bound.
 class LossOnlyMethod : public TrainingMethod {
  public:
+  using LossFn =
+      std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>;
+  explicit LossOnlyMethod(LossFn loss) : loss_(std::move(loss)) {}
   StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
                   StepContext& ctx) final {
     at::Tensor logits = Forward(model, batch.x, ctx);
-    return {Loss(logits, batch.y), Correct(logits, batch.y)};
-  }
-
- protected:
-  virtual at::Tensor Loss(const at::Tensor& logits,
-                          const at::Tensor& y) const = 0;
-};
-
-class BaselineMethod : public LossOnlyMethod {
- protected:
-  at::Tensor Loss(const at::Tensor& logits,
-                  const at::Tensor& y) const override {
-    return CrossEntropy(logits, y);
-  }
-};
-
-class LabelSmoothingMethod : public LossOnlyMethod {
- public:
-  LabelSmoothingMethod(double epsilon, calib::SmoothingMode mode)
-      : epsilon_(epsilon), mode_(mode) {}
-
- protected:
-  at::Tensor Loss(const at::Tensor& logits,
-                  const at::Tensor& y) const override {
-    return LabelSmoothingLoss(logits, y, epsilon_, mode_);
+    return {loss_(logits, batch.y), Correct(logits, batch.y)};
   }
 
  private:
-  double epsilon_;
-  calib::SmoothingMode mode_;
+  const LossFn loss_;
 };
 
-class ErlMethod : public LossOnlyMethod {
- public:
-  explicit ErlMethod(double beta) : beta_(beta) {}
-
- protected:
-  at::Tensor Loss(const at::Tensor& logits,
-                  const at::Tensor& y) const override {
-    return ErlLoss(logits, y, beta_);
-  }
-
- private:
-  double beta_;
-};
-
-class FocalMethod : public LossOnlyMethod {
- public:
-  FocalMethod(double gamma, calib::FocalSchedule schedule)
-      : gamma_(gamma), schedule_(schedule) {}
-
- protected:
-  at::Tensor Loss(const at::Tensor& logits,
-                  const at::Tensor& y) const override {
-    return FocalLoss(logits, y, gamma_, schedule_);
-  }
-
- private:
-  double gamma_;
-  calib::FocalSchedule schedule_;
-};
-
-class MmceMethod : public LossOnlyMethod {
- public:
-  explicit MmceMethod(double lambda) : lambda_(lambda) {}
-
- protected:
-  at::Tensor Loss(const at::Tensor& logits,
-                  const at::Tensor& y) const override {
-    return MmceLoss(logits, y, lambda_);
-  }
-
- private:
-  double lambda_;
-};
+std::unique_ptr<TrainingMethod> LossOnly(LossOnlyMethod::LossFn loss) {
+  return std::make_unique<LossOnlyMethod>(std::move(loss));
+}
 
 // --- the mixing methods. Each batch draws lambda (alpha > 0 only) and, when
 // lambda != 1, one permutation: lambda == 1 mixes nothing, and skipping it
@@ -328,27 +268,39 @@ std::unique_ptr<TrainingMethod> MakeTrainingMethod(
     const calib::TrainConfig& c) {
   switch (c.method) {
     case calib::MethodKind::kBaseline:
-      return std::make_unique<BaselineMethod>();
+      return LossOnly(CrossEntropy);
     case calib::MethodKind::kMixup:
       return std::make_unique<MixupMethod>(c.alpha);
     case calib::MethodKind::kFeatureMixup:
       return std::make_unique<FeatureMixupMethod>(c.alpha, c.label_policy);
     case calib::MethodKind::kLabelSmoothing:
-      return std::make_unique<LabelSmoothingMethod>(c.epsilon, c.ls_mode);
+      return LossOnly([eps = c.epsilon, mode = c.ls_mode](const at::Tensor& z,
+                                                          const at::Tensor& y) {
+        return LabelSmoothingLoss(z, y, eps, mode);
+      });
     case calib::MethodKind::kErl:
-      return std::make_unique<ErlMethod>(c.beta);
+      return LossOnly(
+          [beta = c.beta](const at::Tensor& z, const at::Tensor& y) {
+            return ErlLoss(z, y, beta);
+          });
     case calib::MethodKind::kFocal:
-      return std::make_unique<FocalMethod>(c.gamma, c.focal_schedule);
+      return LossOnly([gamma = c.gamma, schedule = c.focal_schedule](
+                          const at::Tensor& z, const at::Tensor& y) {
+        return FocalLoss(z, y, gamma, schedule);
+      });
     case calib::MethodKind::kCutmix:
       return std::make_unique<CutMixMethod>(c.alpha, c.cutmix_prob);
     case calib::MethodKind::kRegmixup:
       return std::make_unique<RegMixupMethod>(c.alpha, c.regmixup_weight);
     case calib::MethodKind::kMmce:
-      return std::make_unique<MmceMethod>(c.mmce_lambda);
+      return LossOnly(
+          [lambda = c.mmce_lambda](const at::Tensor& z, const at::Tensor& y) {
+            return MmceLoss(z, y, lambda);
+          });
     case calib::MethodKind::kManifoldMixup:
       return std::make_unique<ManifoldMixupMethod>(c.alpha, c.mixup_blocks);
   }
-  return std::make_unique<BaselineMethod>();
+  return LossOnly(CrossEntropy);
 }
 
 }  // namespace mixcal::core
