@@ -23,7 +23,9 @@ const NameTable<DatasetKind>& Datasets() {
                                  {DatasetKind::kMnist, "mnist"},
                                  {DatasetKind::kCifar10, "cifar10"},
                                  {DatasetKind::kCifar100, "cifar100"},
-                                 {DatasetKind::kSynthetic, "synthetic"}};
+                                 {DatasetKind::kSynthetic, "synthetic"},
+                                 {DatasetKind::kNpz, "npz"},
+                                 {DatasetKind::kImageFolder, "image-folder"}};
   return *t;
 }
 const NameTable<ModelKind>& Models() {
@@ -31,7 +33,8 @@ const NameTable<ModelKind>& Models() {
       new NameTable<ModelKind>{{ModelKind::kMlp, "mlp"},
                                {ModelKind::kLenet, "lenet"},
                                {ModelKind::kResnet18, "resnet18"},
-                               {ModelKind::kVgg16, "vgg16"}};
+                               {ModelKind::kVgg16, "vgg16"},
+                               {ModelKind::kTorchScript, "torchscript"}};
   return *t;
 }
 const NameTable<MethodKind>& Methods() {
@@ -336,6 +339,9 @@ int ClassCount(DatasetKind dataset, const SyntheticOptions& synthetic) {
       return 100;
     case DatasetKind::kSynthetic:
       return synthetic.classes;
+    case DatasetKind::kNpz:
+    case DatasetKind::kImageFolder:
+      return 0;
     default:
       return 10;
   }
@@ -440,6 +446,32 @@ absl::Status Validate(const TrainConfig& c) {
         "data_dir is required for mnist: the directory holding its IDX files "
         "(Debian has no MNIST package)");
   }
+  const bool file_data = c.dataset == DatasetKind::kNpz ||
+                         c.dataset == DatasetKind::kImageFolder;
+  if (file_data && c.data_file.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data_file is required for dataset ", Name(c.dataset),
+        c.dataset == DatasetKind::kNpz ? ": the .npz file"
+                                       : ": the folder of class subfolders"));
+  }
+  if (!file_data && !c.data_file.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data_file applies to dataset npz or image-folder, got dataset ",
+        Name(c.dataset)));
+  }
+  if (c.dataset == DatasetKind::kImageFolder) {
+    if (absl::Status st = InRange("image_size", c.image_size, 4, 512);
+        !st.ok())
+      return st;
+  }
+  if (c.model == ModelKind::kTorchScript && c.model_file.empty()) {
+    return absl::InvalidArgumentError(
+        "model_file is required for model torchscript: the TorchScript file");
+  }
+  if (c.model != ModelKind::kTorchScript && !c.model_file.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model_file applies to model torchscript, got model ", Name(c.model)));
+  }
   int prev = 0;
   for (int m : c.milestones) {
     if (m <= prev || m > c.epochs) {
@@ -460,8 +492,8 @@ absl::Status Validate(const TrainConfig& c) {
         "predictions_every must be in [1, ", c.epochs,
         "] (the epochs) with predictions every_n, got ", c.predictions_every));
   }
-  if (c.predictions != PredictionsMode::kNone) {
-    // The test set's size: the dataset's, at most test_limit.
+  if (c.predictions != PredictionsMode::kNone && k > 0) {
+    // The test set's size (file datasets: checked when loaded): the dataset's, at most test_limit.
     int64_t test = c.dataset == DatasetKind::kSynthetic
                        ? c.synthetic.test_count
                        : 10000;
@@ -476,7 +508,7 @@ absl::Status Validate(const TrainConfig& c) {
           " (4 MB as float16): set test_limit, or predictions none"));
     }
   }
-  if (!c.classes.empty()) {
+  if (!c.classes.empty() && k > 0) {
     if (c.classes.size() < 2 || static_cast<int>(c.classes.size()) > k) {
       return absl::InvalidArgumentError(absl::StrCat(
           "classes must list 2 to ", k, " classes of ", Name(c.dataset),
@@ -498,7 +530,7 @@ absl::Status Validate(const TrainConfig& c) {
     }
   }
   if (c.ood_dataset == kHeldOutClasses) {
-    if (c.classes.empty() || static_cast<int>(c.classes.size()) >= k) {
+    if (c.classes.empty() || (k > 0 && static_cast<int>(c.classes.size()) >= k)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "ood_dataset ", kHeldOutClasses,
           " needs data.classes to leave out some of the ", k, " classes of ",
@@ -508,11 +540,12 @@ absl::Status Validate(const TrainConfig& c) {
     absl::StatusOr<DatasetKind> ood =
         ParseDataset(c.ood_dataset, "ood_dataset");
     if (!ood.ok()) return ood.status();
-    if (*ood == DatasetKind::kSynthetic) {
-      return absl::InvalidArgumentError(
+    if (*ood == DatasetKind::kSynthetic || *ood == DatasetKind::kNpz ||
+        *ood == DatasetKind::kImageFolder) {
+      return absl::InvalidArgumentError(absl::StrCat(
           "ood_dataset must be one of "
-          "fashion-mnist|mnist|cifar10|cifar100|held-out-classes, "
-          "got \"synthetic\"");
+          "fashion-mnist|mnist|cifar10|cifar100|held-out-classes, got \"",
+          Name(*ood), "\" (an .npz brings its own x_ood)"));
     }
     if (*ood != DatasetKind::kFashionMnist && c.ood_data_dir.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(

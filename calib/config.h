@@ -20,9 +20,13 @@ enum class DatasetKind {
   kMnist,
   kCifar10,
   kCifar100,
-  kSynthetic
+  kSynthetic,
+  kNpz,         // arrays in a NumPy .npz file (data_file)
+  kImageFolder  // a folder of PNG/JPEG images, one subfolder per class
 };
-enum class ModelKind { kMlp, kLenet, kResnet18, kVgg16 };
+// kTorchScript: the researcher's own network, a TorchScript file
+// (model_file; docs/own-model.md has the module convention).
+enum class ModelKind { kMlp, kLenet, kResnet18, kVgg16, kTorchScript };
 enum class MethodKind {
   kBaseline,
   kMixup,
@@ -126,7 +130,8 @@ struct SyntheticOptions {
   double separation = 1.0;     // [0, 100]
 };
 
-// The number of classes of a dataset (synthetic: its option).
+// The number of classes of a dataset (synthetic: its option; 0 for the
+// file datasets, whose classes come from their labels when loaded).
 int ClassCount(DatasetKind dataset, const SyntheticOptions& synthetic);
 
 // ood_dataset's value for the held-out classes of the training dataset.
@@ -139,6 +144,12 @@ struct TrainConfig {
   // (Fashion-MNIST: /usr/share/datasets/fashion-mnist from the Debian package
   // dataset-fashion-mnist; mnist: /usr/share/datasets/mnist; CIFAR has none).
   std::string data_dir;
+  // npz: the .npz file; image-folder: the folder (one subfolder per class,
+  // named in sorted order as classes 0..K-1). Required for both, unused
+  // otherwise.
+  std::string data_file;
+  // image-folder: images are resized to image_size x image_size, [4, 512].
+  int image_size = 32;
   SyntheticOptions synthetic;
   // Use at most this many training examples (after the validation split);
   // 0 = all. [0, 10000000]
@@ -161,6 +172,9 @@ struct TrainConfig {
 
   // --- model and method ---
   ModelKind model = ModelKind::kLenet;
+  // torchscript: the TorchScript file (torch.jit.script or trace, saved by
+  // torch.jit.save); required for torchscript, unused otherwise.
+  std::string model_file;
   MethodKind method = MethodKind::kBaseline;
   double alpha = 1.0;    // mixup, feature_mixup: Beta(alpha, alpha). [0, 10]
   double epsilon = 0.1;  // label_smoothing. [0, 1)

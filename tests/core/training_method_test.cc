@@ -11,7 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "worker/core/methods.h"
-#include "worker/core/models.h"
+#include "worker/core/network.h"
 
 namespace mixcal::core {
 namespace {
@@ -23,9 +23,19 @@ constexpr calib::MethodKind kEveryMethod[] = {
     calib::MethodKind::kCutmix,       calib::MethodKind::kRegmixup,
     calib::MethodKind::kMmce,         calib::MethodKind::kManifoldMixup};
 
-std::shared_ptr<ClassifierImpl> Mlp() {  // 3 stages: blocks 0 to 2
+InputShape Shape() {
+  InputShape s;
+  s.channels = 1;
+  s.height = s.width = 4;
+  s.classes = 3;
+  return s;
+}
+
+std::unique_ptr<Network> Mlp() {  // 3 stages: blocks 0 to 2
   at::manual_seed(1);
-  return MakeModel(calib::ModelKind::kMlp, 1, 4, 4, 3).value();
+  calib::TrainConfig c;
+  c.model = calib::ModelKind::kMlp;
+  return MakeNetwork(c, Shape()).value();
 }
 
 TrainBatch Batch() {
@@ -37,12 +47,12 @@ TEST(TrainingMethodTest, ManifoldMixupRefusesBlocksBeyondTheModelsStages) {
   calib::TrainConfig c;
   c.method = calib::MethodKind::kManifoldMixup;
   c.mixup_blocks = {0, 3};
-  absl::Status s = MakeTrainingMethod(c)->CheckModel(*Mlp(), "mlp");
+  absl::Status s = MakeTrainingMethod(c)->CheckModel(*Mlp(), Shape());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(),
             "mixup_blocks[1] is 3; mlp on these inputs has blocks 0 to 2");
   c.mixup_blocks = {0, 2};
-  EXPECT_TRUE(MakeTrainingMethod(c)->CheckModel(*Mlp(), "mlp").ok());
+  EXPECT_TRUE(MakeTrainingMethod(c)->CheckModel(*Mlp(), Shape()).ok());
 }
 
 TEST(TrainingMethodTest, EveryMethodTrainsAnyStagedModel) {
@@ -52,8 +62,8 @@ TEST(TrainingMethodTest, EveryMethodTrainsAnyStagedModel) {
     c.method = m;
     c.mixup_blocks = {0, 1, 2};
     std::unique_ptr<TrainingMethod> method = MakeTrainingMethod(c);
-    std::shared_ptr<ClassifierImpl> model = Mlp();
-    ASSERT_TRUE(method->CheckModel(*model, "mlp").ok());
+    std::unique_ptr<Network> model = Mlp();
+    ASSERT_TRUE(method->CheckModel(*model, Shape()).ok());
     std::mt19937_64 rng(7);
     StepContext ctx;
     ctx.mix_rng = &rng;

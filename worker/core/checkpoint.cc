@@ -13,14 +13,19 @@ namespace mixcal::core {
 
 namespace fs = std::filesystem;
 
-std::string Fingerprint(const calib::TrainConfig& c, int channels, int height,
-                        int width, int classes) {
+std::string Fingerprint(const calib::TrainConfig& c, const InputShape& shape) {
   std::string subset;
   if (!c.classes.empty())
     subset = absl::StrCat(";subset=", absl::StrJoin(c.classes, ","));
-  return absl::StrCat("model=", Name(c.model), ";dataset=", Name(c.dataset),
-                      ";shape=", channels, "x", height, "x", width,
-                      ";classes=", classes, ";method=", Name(c.method),
+  std::string model(Name(c.model)), dataset(Name(c.dataset));
+  // Uploaded files are cached under their SHA-256, so the name says which.
+  if (!c.model_file.empty())
+    absl::StrAppend(&model, ":", fs::path(c.model_file).filename().string());
+  if (!c.data_file.empty())
+    absl::StrAppend(&dataset, ":", fs::path(c.data_file).filename().string());
+  return absl::StrCat("model=", model, ";dataset=", dataset,
+                      ";shape=", absl::StrJoin(shape.Batch(1), "x").substr(2),
+                      ";classes=", shape.classes, ";method=", Name(c.method),
                       ";optimizer=", Name(c.optimizer), ";seed=", c.seed,
                       ";batch=", c.batch_size, subset);
 }
@@ -28,7 +33,7 @@ std::string Fingerprint(const calib::TrainConfig& c, int channels, int height,
 absl::StatusOr<int> LoadCheckpoint(const std::string& path,
                                    const std::string& fingerprint,
                                    const at::Device& device,
-                                   torch::nn::Module& model,
+                                   Network& model,
                                    torch::optim::Optimizer& optimizer) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
@@ -51,17 +56,19 @@ absl::StatusOr<int> LoadCheckpoint(const std::string& path,
         absl::StrCat("resume_from ", path, " was written by a different run (",
                      stored_fp.toStringRef(), "), not ", fingerprint));
   }
-  torch::serialize::InputArchive model_archive, optimizer_archive;
-  archive.read("model", model_archive);
+  if (absl::Status s = model.Load(archive); !s.ok()) {
+    return absl::DataLossError(absl::StrCat("resume_from ", path, ": ",
+                                            s.message()));
+  }
+  torch::serialize::InputArchive optimizer_archive;
   archive.read("optimizer", optimizer_archive);
-  model.load(model_archive);
   optimizer.load(optimizer_archive);
   return static_cast<int>(stored_epoch.toInt());
 }
 
 absl::StatusOr<std::string> SaveCheckpoint(const std::string& dir, int epoch,
                                            const std::string& fingerprint,
-                                           torch::nn::Module& model,
+                                           Network& model,
                                            torch::optim::Optimizer& optimizer) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -72,10 +79,9 @@ absl::StatusOr<std::string> SaveCheckpoint(const std::string& dir, int epoch,
   const std::string path =
       (fs::path(dir) / absl::StrFormat("checkpoint-epoch-%05d.pt", epoch))
           .string();
-  torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
-  model.save(model_archive);
+  torch::serialize::OutputArchive archive, optimizer_archive;
+  model.Save(archive);
   optimizer.save(optimizer_archive);
-  archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
   archive.write("epoch", c10::IValue(static_cast<int64_t>(epoch)));
   archive.write("fingerprint", c10::IValue(fingerprint));

@@ -14,14 +14,15 @@
 
 #include "absl/status/statusor.h"
 #include "calib/config.h"
+#include "worker/core/network.h"
 
 namespace mixcal::core {
 
-// What a checkpoint must match to be resumed by a configuration: model,
-// dataset, input shape, classes, method, optimizer, seed, batch size and
-// class subset.
-std::string Fingerprint(const calib::TrainConfig& config, int channels,
-                        int height, int width, int classes);
+// What a checkpoint must match to be resumed by a configuration: model
+// (and its file's name), dataset (and its file's name), input shape,
+// classes, method, optimizer, seed, batch size and class subset.
+std::string Fingerprint(const calib::TrainConfig& config,
+                        const InputShape& shape);
 
 // Loads `path` into `model` and `optimizer` (tensors onto `device`) and
 // returns the epoch it was written after. NotFound when there is no file,
@@ -30,7 +31,7 @@ std::string Fingerprint(const calib::TrainConfig& config, int channels,
 absl::StatusOr<int> LoadCheckpoint(const std::string& path,
                                    const std::string& fingerprint,
                                    const at::Device& device,
-                                   torch::nn::Module& model,
+                                   Network& model,
                                    torch::optim::Optimizer& optimizer);
 
 // Writes dir/checkpoint-epoch-NNNNN.pt (the directory created if need be)
@@ -40,7 +41,7 @@ absl::StatusOr<int> LoadCheckpoint(const std::string& path,
 // not the job's, so the job may succeed on another worker.
 absl::StatusOr<std::string> SaveCheckpoint(const std::string& dir, int epoch,
                                            const std::string& fingerprint,
-                                           torch::nn::Module& model,
+                                           Network& model,
                                            torch::optim::Optimizer& optimizer);
 
 }  // namespace mixcal::core

@@ -384,6 +384,7 @@ at::Tensor SelectClasses(DataBundle* data, const std::vector<int>& classes) {
   at::Tensor held_out;
   data->train = keep(data->train, nullptr);
   data->test = keep(data->test, &held_out);
+  if (data->val.size() > 0) data->val = keep(data->val, nullptr);
   data->classes = static_cast<int>(classes.size());
   return held_out;
 }
@@ -446,6 +447,7 @@ Normalizer Normalizer::Fit(const at::Tensor& images) {
 }
 
 at::Tensor Normalizer::operator()(const at::Tensor& batch) const {
+  if (mean_.empty()) return batch;  // not fitted: token ids pass unchanged
   if (!mean_t_.defined() || mean_t_.device() != batch.device()) {
     std::vector<float> m, inv;
     for (size_t c = 0; c < mean_.size(); ++c) {

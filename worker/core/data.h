@@ -15,8 +15,8 @@
 
 namespace mixcal::core {
 
-// images: [N, C, H, W], uint8 (pixels 0..255) or float32 (synthetic);
-// labels: [N] int64 in [0, classes).
+// images: [N, C, H, W], uint8 (pixels 0..255) or float32 (synthetic), or
+// token ids [N, L] int64; labels: [N] int64 in [0, classes).
 struct TensorDataset {
   at::Tensor images;
   at::Tensor labels;
@@ -26,11 +26,34 @@ struct TensorDataset {
 struct DataBundle {
   TensorDataset train;
   TensorDataset test;
+  TensorDataset val;  // the file's own validation split; empty: none
+  at::Tensor ood;     // the file's out-of-distribution inputs; or undefined
   int classes = 0;
   int channels = 0;
   int height = 0;
   int width = 0;
+  bool tokens = false;  // images holds token ids [N, length]
+  int length = 0;
+  int64_t vocab = 0;    // tokens: the largest id + 1
 };
+
+// Reads a NumPy .npz (docs/own-model.md): x_train, y_train, x_test, y_test,
+// optional x_val + y_val and x_ood. Images are uint8 or float (float16/64
+// become float32) as [N, H, W], [N, H, W, C] or [N, C, H, W] (channels: the
+// side of 1 to 4 against a side over 4); token ids int64 or int32 [N, L].
+// Labels are integers 0..K-1 with K = the largest training label + 1 (at
+// least 2). Errors name the file, the array and, for labels, the first bad
+// one. Stored members are mapped, not copied.
+absl::StatusOr<DataBundle> ReadNpz(const std::string& path);
+
+// Reads a folder of images: one subfolder per class (classes 0..K-1 in the
+// sorted order of the subfolders' names), each holding PNG or JPEG files
+// (libpng, libjpeg), in subfolders train/ and test/ (and optionally val/)
+// of `dir`. Every image is converted to RGB (grey stays one channel when
+// every image is grey) and resized to size x size (bilinear). The decoded
+// tensors are cached beside... in `dir`/.mixcal-decoded-<size>.npz? no:
+// in memory for the run.
+absl::StatusOr<DataBundle> ReadImageFolder(const std::string& dir, int size);
 
 // The default directory of a dataset ("" when it has none).
 std::string DefaultDataDir(calib::DatasetKind kind);
@@ -84,7 +107,8 @@ class Normalizer {
   Normalizer() = default;
   // `images` as in TensorDataset.
   static Normalizer Fit(const at::Tensor& images);
-  // Converts a batch on any device to float32, normalised.
+  // Converts a batch on any device to float32, normalised; a Normalizer
+  // never fitted returns the batch unchanged (token ids).
   at::Tensor operator()(const at::Tensor& batch) const;
   // Per-channel mean and std in the images' own scale (0..255 for uint8).
   const std::vector<double>& mean() const { return mean_; }

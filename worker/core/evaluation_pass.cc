@@ -25,7 +25,7 @@ double Seconds(Clock::time_point since) {
 }
 
 // Logits of `images` (raw, on the device) in evaluation batches, on the CPU.
-at::Tensor EvalLogits(ClassifierImpl& model, const Normalizer& normalize,
+at::Tensor EvalLogits(Network& model, const Normalizer& normalize,
                       const at::Tensor& images, int batch, bool autocast,
                       bool channels_last) {
   std::vector<at::Tensor> parts;
@@ -34,7 +34,7 @@ at::Tensor EvalLogits(ClassifierImpl& model, const Normalizer& normalize,
   for (int64_t i = 0; i < n; i += batch) {
     at::Tensor x = normalize(ToModelLayout(
         images.slice(0, i, std::min(n, i + batch)), channels_last));
-    parts.push_back(model.forward(x).to(at::kFloat));
+    parts.push_back(model.Forward(x).to(at::kFloat));
   }
   if (parts.empty()) return at::empty({0, 0});
   return at::cat(parts).to(at::kCPU);
@@ -119,13 +119,13 @@ SplitMetrics CalibratedMetrics(calib::Calibrator cal,
 
 void EvaluateEpoch(const calib::TrainConfig& config, int epoch,
                    const Execution& exec, const Normalizer& normalize,
-                   const EvalSets& sets, ClassifierImpl& model,
+                   const EvalSets& sets, Network& model,
                    EpochReport* report) {
   auto eval_start = Clock::now();
   double metrics_seconds = 0;
   {
     c10::InferenceMode inference;
-    model.eval();
+    model.SetTraining(false);
     const int eb = config.eval_batch_size;
     at::Tensor test_logits = EvalLogits(model, normalize, sets.test_x, eb,
                                         exec.cuda, exec.channels_last);
@@ -191,7 +191,7 @@ void EvaluateEpoch(const calib::TrainConfig& config, int epoch,
         for (int64_t i = 0; i < sets.noise_x.size(0); i += eb)
           parts.push_back(
               model
-                  .forward(ToModelLayout(sets.noise_x.slice(0, i, i + eb),
+                  .Forward(ToModelLayout(sets.noise_x.slice(0, i, i + eb),
                                          exec.channels_last))
                   .to(at::kFloat));
       }

@@ -9,7 +9,7 @@
 #include "calib/config.h"
 #include "worker/core/data.h"
 #include "worker/core/execution.h"
-#include "worker/core/models.h"
+#include "worker/core/network.h"
 #include "worker/core/trainer.h"
 #include "worker/core/training_data.h"
 
@@ -25,7 +25,7 @@ namespace mixcal::core {
 // samples_per_sec), which must be set before. Throws what LibTorch throws.
 void EvaluateEpoch(const calib::TrainConfig& config, int epoch,
                    const Execution& exec, const Normalizer& normalize,
-                   const EvalSets& sets, ClassifierImpl& model,
+                   const EvalSets& sets, Network& model,
                    EpochReport* report);
 
 }  // namespace mixcal::core

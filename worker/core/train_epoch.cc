@@ -40,15 +40,15 @@ absl::Status CheckCancel(const TrainHooks& hooks, int epoch, int64_t batch) {
   return absl::OkStatus();
 }
 
-void SetGradsToNone(torch::nn::Module& model) {
-  for (at::Tensor& p : model.parameters()) p.mutable_grad().reset();
+void SetGradsToNone(const std::vector<at::Tensor>& parameters) {
+  for (const at::Tensor& p : parameters) p.mutable_grad().reset();
 }
 
 }  // namespace
 
 absl::Status TrainEpoch(const calib::TrainConfig& config, int epoch,
                         const Execution& setup, const TrainingData& data,
-                        TrainingMethod& method, ClassifierImpl& model,
+                        TrainingMethod& method, Network& model,
                         torch::optim::Optimizer& optimizer,
                         const TrainHooks& hooks, EpochReport* report) {
   const uint64_t epoch_seed = EpochSeed(config.seed, epoch);
@@ -61,7 +61,8 @@ absl::Status TrainEpoch(const calib::TrainConfig& config, int epoch,
   at::Tensor order =
       at::randperm(n_train, shuffle_gen, at::kLong).to(setup.device);
 
-  model.train();
+  model.SetTraining(true);
+  const std::vector<at::Tensor> parameters = model.Parameters();
   const auto sum_options =
       at::TensorOptions().dtype(at::kDouble).device(setup.device);
   at::Tensor loss_sum = at::zeros({}, sum_options);
@@ -82,7 +83,7 @@ absl::Status TrainEpoch(const calib::TrainConfig& config, int epoch,
     x = data.normalize(ToModelLayout(x, setup.channels_last));
 
     StepResult step = method.Step(model, {x, y}, ctx);
-    SetGradsToNone(model);
+    SetGradsToNone(parameters);
     step.loss.backward();
     optimizer.step();
     {

@@ -10,7 +10,6 @@
 #include "absl/status/status.h"
 #include "calib/config.h"
 #include "worker/core/execution.h"
-#include "worker/core/models.h"
 #include "worker/core/trainer.h"
 #include "worker/core/training_data.h"
 #include "worker/core/training_method.h"
@@ -27,7 +26,7 @@ namespace mixcal::core {
 // finite (checked every 50 batches and for the epoch's mean).
 absl::Status TrainEpoch(const calib::TrainConfig& config, int epoch,
                         const Execution& setup, const TrainingData& data,
-                        TrainingMethod& method, ClassifierImpl& model,
+                        TrainingMethod& method, Network& model,
                         torch::optim::Optimizer& optimizer,
                         const TrainHooks& hooks, EpochReport* report);
 

@@ -16,7 +16,7 @@
 #include "worker/core/checkpoint.h"
 #include "worker/core/evaluation_pass.h"
 #include "worker/core/execution.h"
-#include "worker/core/models.h"
+#include "worker/core/network.h"
 #include "worker/core/optimizer.h"
 #include "worker/core/train_epoch.h"
 #include "worker/core/training_data.h"
@@ -83,18 +83,17 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
 
   // --- model, method and optimiser ---
   at::manual_seed(config.seed);
-  MIXCAL_ASSIGN_OR_RETURN(std::shared_ptr<ClassifierImpl> model,
-                          MakeModel(config.model, data.channels, data.height,
-                                    data.width, data.classes));
+  if (hooks.check_model_file && !config.model_file.empty())
+    MIXCAL_RETURN_IF_ERROR(hooks.check_model_file(config.model_file, data.shape));
+  MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<Network> model,
+                          MakeNetwork(config, data.shape));
   std::unique_ptr<TrainingMethod> method = MakeTrainingMethod(config);
-  MIXCAL_RETURN_IF_ERROR(method->CheckModel(*model, calib::Name(config.model)));
-  model->to(exec.device);
-  exec.channels_last = config.model != calib::ModelKind::kMlp;
-  if (exec.channels_last) ConvertToChannelsLast(*model);
+  MIXCAL_RETURN_IF_ERROR(method->CheckModel(*model, data.shape));
+  model->To(exec.device);
+  exec.channels_last = model->ChannelsLast();
   std::unique_ptr<torch::optim::Optimizer> optimizer =
-      MakeOptimizer(config, model->parameters());
-  const std::string fingerprint =
-      Fingerprint(config, data.channels, data.height, data.width, data.classes);
+      MakeOptimizer(config, model->Parameters());
+  const std::string fingerprint = Fingerprint(config, data.shape);
 
   int start_epoch = 1;
   if (!config.resume_from.empty()) {

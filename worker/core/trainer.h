@@ -21,6 +21,7 @@
 #include "calib/config.h"
 #include "calib/metric_table.h"
 #include "calib/metrics.h"
+#include "worker/core/input_shape.h"
 
 namespace mixcal::core {
 
@@ -77,6 +78,12 @@ struct TrainHooks {
   std::function<void(int epoch, const std::string& path)> on_checkpoint;
   // Checked between batches; when it becomes true Run returns Cancelled.
   const std::atomic<bool>* cancel = nullptr;
+  // Called with config.model_file and the data's inputs before the file is
+  // loaded into this process: the worker checks an untrusted file in a
+  // child process first (CheckScriptModel). A non-OK status ends the run.
+  std::function<absl::Status(const std::string& model_file,
+                             const InputShape& shape)>
+      check_model_file;
 };
 
 // Drives one training run. Implementations never throw: every failure is a

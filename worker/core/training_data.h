@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "calib/config.h"
 #include "worker/core/data.h"
+#include "worker/core/input_shape.h"
 
 namespace mixcal::core {
 
@@ -27,7 +28,7 @@ struct EvalSets {
 };
 
 struct TrainingData {
-  int channels = 0, height = 0, width = 0, classes = 0;
+  InputShape shape;
   at::Tensor train_x, train_y;  // on the device
   Normalizer normalize;         // fitted on the training split
   bool augment = false;         // random crop and flip of training batches

@@ -16,14 +16,38 @@ namespace {
 
 // The model's logits of `x` in float32 (the forward pass under autocast on
 // CUDA, the loss outside it).
-at::Tensor Forward(ClassifierImpl& model, const at::Tensor& x,
+at::Tensor Forward(Network& model, const at::Tensor& x,
                    const StepContext& ctx) {
   at::Tensor logits;
   {
     CudaAutocast guard(ctx.autocast);
-    logits = model.forward(x);
+    logits = model.Forward(x);
   }
   return logits.to(at::kFloat);
+}
+
+// The logits of the batch mixed at block k (0: the inputs, or the
+// embeddings of token ids), in float32.
+at::Tensor ForwardMixed(Network& model, const at::Tensor& x, int k,
+                        const at::Tensor& perm, double lambda,
+                        const StepContext& ctx, bool also_clean = false) {
+  at::Tensor logits;
+  {
+    CudaAutocast guard(ctx.autocast);
+    logits = model.ForwardMixed(x, k, perm, lambda, also_clean);
+  }
+  return logits.to(at::kFloat);
+}
+
+// The check of the methods that mix at block 0.
+absl::Status CheckMixesInputs(const Network& model, const InputShape& shape,
+                              absl::string_view method) {
+  if (model.MixableAt(0)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "method ", method, " mixes inputs, and ", shape.Describe(),
+      " cannot be mixed: ", model.Name(),
+      " must define embed(x) and forward_embedded(e) so that they are mixed "
+      "in embedding space (docs/own-model.md)"));
 }
 
 // Correct top-1 predictions against `y`, as a float64 scalar.
@@ -76,7 +100,7 @@ class LossOnlyMethod : public TrainingMethod {
   using LossFn =
       std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>;
   explicit LossOnlyMethod(LossFn loss) : loss_(std::move(loss)) {}
-  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+  StepResult Step(Network& model, const TrainBatch& batch,
                   StepContext& ctx) final {
     at::Tensor logits = Forward(model, batch.x, ctx);
     return {loss_(logits, batch.y), Correct(logits, batch.y)};
@@ -99,15 +123,20 @@ class MixupMethod : public TrainingMethod {
  public:
   explicit MixupMethod(double alpha) : alpha_(alpha) {}
 
-  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+  absl::Status CheckModel(const Network& model,
+                          const InputShape& shape) const override {
+    return CheckMixesInputs(model, shape, "mixup");
+  }
+
+  StepResult Step(Network& model, const TrainBatch& batch,
                   StepContext& ctx) override {
     const double lambda = alpha_ > 0 ? DrawLambda(alpha_, *ctx.mix_rng) : 1.0;
-    at::Tensor x = batch.x, perm;
-    if (lambda != 1.0) {
-      perm = DrawPermutation(x.size(0), ctx.device);
-      x = MixInputs(x, perm, lambda);
+    if (lambda == 1.0) {
+      return MixupTargets(Forward(model, batch.x, ctx), batch.y, {}, lambda);
     }
-    return MixupTargets(Forward(model, x, ctx), batch.y, perm, lambda);
+    at::Tensor perm = DrawPermutation(batch.x.size(0), ctx.device);
+    return MixupTargets(ForwardMixed(model, batch.x, 0, perm, lambda, ctx),
+                        batch.y, perm, lambda);
   }
 
  private:
@@ -121,16 +150,22 @@ class FeatureMixupMethod : public TrainingMethod {
   FeatureMixupMethod(double alpha, calib::LabelPolicy policy)
       : alpha_(alpha), policy_(policy) {}
 
-  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+  absl::Status CheckModel(const Network& model,
+                          const InputShape& shape) const override {
+    return CheckMixesInputs(model, shape, "feature_mixup");
+  }
+
+  StepResult Step(Network& model, const TrainBatch& batch,
                   StepContext& ctx) override {
     const double lambda = alpha_ > 0 ? DrawLambda(alpha_, *ctx.mix_rng) : 1.0;
-    at::Tensor x = batch.x, target = batch.y;
+    at::Tensor target = batch.y, logits;
     if (lambda != 1.0) {
-      at::Tensor perm = DrawPermutation(x.size(0), ctx.device);
-      x = MixInputs(x, perm, lambda);
+      at::Tensor perm = DrawPermutation(batch.x.size(0), ctx.device);
+      logits = ForwardMixed(model, batch.x, 0, perm, lambda, ctx);
       target = FeatureMixupTarget(batch.y, perm, lambda, policy_);
+    } else {
+      logits = Forward(model, batch.x, ctx);
     }
-    at::Tensor logits = Forward(model, x, ctx);
     return {CrossEntropy(logits, target), Correct(logits, batch.y)};
   }
 
@@ -145,7 +180,15 @@ class CutMixMethod : public TrainingMethod {
  public:
   CutMixMethod(double alpha, double prob) : alpha_(alpha), prob_(prob) {}
 
-  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+  absl::Status CheckModel(const Network& /*model*/,
+                          const InputShape& shape) const override {
+    if (!shape.tokens) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "method cutmix pastes image boxes; ", shape.Describe(),
+        " have none (use mixup, which mixes token ids' embeddings)"));
+  }
+
+  StepResult Step(Network& model, const TrainBatch& batch,
                   StepContext& ctx) override {
     double lambda = 1.0, cx = 0, cy = 0;
     if (alpha_ > 0) {
@@ -179,7 +222,12 @@ class RegMixupMethod : public TrainingMethod {
   RegMixupMethod(double alpha, double weight)
       : alpha_(alpha), weight_(weight) {}
 
-  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+  absl::Status CheckModel(const Network& model,
+                          const InputShape& shape) const override {
+    return CheckMixesInputs(model, shape, "regmixup");
+  }
+
+  StepResult Step(Network& model, const TrainBatch& batch,
                   StepContext& ctx) override {
     const double lambda = alpha_ > 0 ? DrawLambda(alpha_, *ctx.mix_rng) : 1.0;
     const at::Tensor& x = batch.x;
@@ -191,16 +239,11 @@ class RegMixupMethod : public TrainingMethod {
               Correct(logits, y)};
     }
     at::Tensor perm = DrawPermutation(x.size(0), ctx.device);
-    at::Tensor x_mixed = MixInputs(x, perm, lambda);
-    at::Tensor logits, logits_mixed;
-    {
-      CudaAutocast guard(ctx.autocast);
-      at::Tensor both = model.forward(at::cat({x, x_mixed}));
-      logits = both.slice(0, 0, x.size(0));
-      logits_mixed = both.slice(0, x.size(0));
-    }
-    logits = logits.to(at::kFloat);
-    logits_mixed = logits_mixed.to(at::kFloat);
+    // The clean and the mixed batch in one forward pass.
+    at::Tensor both = ForwardMixed(model, x, 0, perm, lambda, ctx,
+                                   /*also_clean=*/true);
+    at::Tensor logits = both.slice(0, 0, x.size(0));
+    at::Tensor logits_mixed = both.slice(0, x.size(0));
     at::Tensor loss =
         CrossEntropy(logits, y) +
         weight_ * MixupLoss(logits_mixed, y, y.index_select(0, perm), lambda);
@@ -212,26 +255,38 @@ class RegMixupMethod : public TrainingMethod {
 };
 
 // Manifold Mixup: lambda as mixup's and one block from mixup_blocks per
-// batch; the hidden states mixed there (ClassifierImpl::forward_mixed);
+// batch; the hidden states mixed there (Network::ForwardMixed);
 // mixup's loss.
 class ManifoldMixupMethod : public TrainingMethod {
  public:
   ManifoldMixupMethod(double alpha, std::vector<int> blocks)
       : alpha_(alpha), blocks_(std::move(blocks)) {}
 
-  absl::Status CheckModel(const ClassifierImpl& model,
-                          absl::string_view model_name) const override {
+  absl::Status CheckModel(const Network& model,
+                          const InputShape& shape) const override {
     for (size_t i = 0; i < blocks_.size(); ++i) {
-      if (blocks_[i] >= model.stages()) {
+      if (blocks_[i] >= model.Blocks()) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "mixup_blocks[", i, "] is ", blocks_[i], "; ", model_name,
-            " on these inputs has blocks 0 to ", model.stages() - 1));
+            "mixup_blocks[", i, "] is ", blocks_[i], "; ", model.Name(),
+            " on these inputs has blocks 0 to ", model.Blocks() - 1,
+            model.Blocks() == 1
+                ? " (define features(x) and classify(h) for block 1, "
+                  "docs/own-model.md)"
+                : ""));
+      }
+      if (!model.MixableAt(blocks_[i])) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "mixup_blocks[", i, "] is ", blocks_[i], ": ",
+            model.BlockName(blocks_[i]), " of ", shape.Describe(),
+            " cannot be mixed; ", model.Name(),
+            " must define embed(x) and forward_embedded(e) "
+            "(docs/own-model.md), or list only block 1"));
       }
     }
     return absl::OkStatus();
   }
 
-  StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+  StepResult Step(Network& model, const TrainBatch& batch,
                   StepContext& ctx) override {
     double lambda = 1.0;
     int block = 0;
@@ -244,12 +299,8 @@ class ManifoldMixupMethod : public TrainingMethod {
       return MixupTargets(Forward(model, batch.x, ctx), batch.y, {}, lambda);
     }
     at::Tensor perm = DrawPermutation(batch.x.size(0), ctx.device);
-    at::Tensor logits;
-    {
-      CudaAutocast guard(ctx.autocast);
-      logits = model.forward_mixed(batch.x, block, perm, lambda);
-    }
-    return MixupTargets(logits.to(at::kFloat), batch.y, perm, lambda);
+    return MixupTargets(ForwardMixed(model, batch.x, block, perm, lambda, ctx),
+                        batch.y, perm, lambda);
   }
 
  private:
@@ -259,8 +310,8 @@ class ManifoldMixupMethod : public TrainingMethod {
 
 }  // namespace
 
-absl::Status TrainingMethod::CheckModel(
-    const ClassifierImpl& /*model*/, absl::string_view /*model_name*/) const {
+absl::Status TrainingMethod::CheckModel(const Network& /*model*/,
+                                        const InputShape& /*shape*/) const {
   return absl::OkStatus();
 }
 

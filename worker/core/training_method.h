@@ -9,8 +9,8 @@
 // method. Internal to the training core (includes ATen and torch/nn).
 //
 //   std::unique_ptr<TrainingMethod> method = MakeTrainingMethod(config);
-//   if (absl::Status s = method->CheckModel(*model, "mlp"); !s.ok()) ...
-//   StepResult r = method->Step(*model, {x, y}, ctx);
+//   if (absl::Status s = method->CheckModel(*net, shape); !s.ok()) ...
+//   StepResult r = method->Step(*net, {x, y}, ctx);
 //   r.loss.backward();
 
 #include <ATen/ATen.h>
@@ -21,14 +21,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "calib/config.h"
-#include "worker/core/models.h"
+#include "worker/core/network.h"
 
 namespace mixcal::core {
 
 // One training batch, ready for the model: augmented, normalised and in the
 // model's layout, on the training device.
 struct TrainBatch {
-  at::Tensor x;  // [B, C, H, W] float
+  at::Tensor x;  // [B, C, H, W] float, or [B, L] int64 token ids
   at::Tensor y;  // [B] int64 labels
 };
 
@@ -54,19 +54,21 @@ class TrainingMethod {
  public:
   virtual ~TrainingMethod() = default;
 
-  // OK when the method can train `model` (named `model_name` in the
-  // message), else InvalidArgument naming the config field. Called once, at
-  // the start of a run, before any training. Every model of models.h
-  // satisfies the defaults' checks; Manifold Mixup needs its blocks among
-  // the model's stages.
-  virtual absl::Status CheckModel(const ClassifierImpl& model,
-                                  absl::string_view model_name) const;
+  // OK when the method can train `model` on inputs `shape`, else
+  // InvalidArgument saying what is missing (the config field, or the
+  // module method of docs/own-model.md). Called once, at the start of a
+  // run, before any training. Every model of models.h on images satisfies
+  // the defaults' checks; Manifold Mixup needs its blocks among the model's
+  // mixable blocks; methods that mix inputs need embed/forward_embedded on
+  // token ids; CutMix needs images.
+  virtual absl::Status CheckModel(const Network& model,
+                                  const InputShape& shape) const;
 
   // One batch: the method's draws (in a fixed order and count per batch, so
   // resuming is exact), the forward pass with the model in training mode,
   // the loss and the correct count. Neither runs backward nor steps an
   // optimizer. Throws what LibTorch throws.
-  virtual StepResult Step(ClassifierImpl& model, const TrainBatch& batch,
+  virtual StepResult Step(Network& model, const TrainBatch& batch,
                           StepContext& ctx) = 0;
 };
 
