@@ -1,5 +1,6 @@
 #include "worker/train_flags.h"
 
+#include <filesystem>
 #include <functional>
 #include <type_traits>
 #include <vector>
@@ -94,13 +95,29 @@ const std::vector<Flag>& Flags() {
   static const auto* flags = new std::vector<Flag>{
       // data
       {"dataset", "NAME",
-       "fashion-mnist|mnist|cifar10|cifar100|synthetic (default fashion-mnist)",
+       "fashion-mnist|mnist|cifar10|cifar100|synthetic|npz|image-folder "
+       "(default fashion-mnist)",
        Enum("dataset", &TrainConfig::dataset, &calib::ParseDataset)},
       {"data-dir", "DIR",
        "dataset directory (default: fashion-mnist "
        "/usr/share/datasets/fashion-mnist; "
        "required for mnist and cifar*)",
        String(&TrainConfig::data_dir)},
+      {"data-file", "PATH",
+       "your own data: an .npz (x_train, y_train, x_test, y_test; dataset "
+       "npz) or a folder of class subfolders (dataset image-folder); sets "
+       "the dataset by what PATH is (docs/own-model.md)",
+       [](TrainConfig& c, const std::string& v) -> absl::Status {
+         c.data_file = v;
+         std::error_code ec;
+         c.dataset = std::filesystem::is_directory(v, ec)
+                         ? calib::DatasetKind::kImageFolder
+                         : calib::DatasetKind::kNpz;
+         return absl::OkStatus();
+       }},
+      {"image-size", "N",
+       "image-folder: images resized to N x N, [4, 512] (default 32)",
+       Int("image-size", &TrainConfig::image_size)},
       {"train-limit", "N",
        "use at most N training examples, 0 = all (default 0)",
        Int64("train-limit", &TrainConfig::train_limit)},
@@ -140,8 +157,16 @@ const std::vector<Flag>& Flags() {
        "synthetic: class mean distance per dimension, [0, 100] (default 1)",
        Synthetic("synthetic-separation", &calib::SyntheticOptions::separation)},
       // model and method
-      {"model", "NAME", "mlp|lenet|resnet18|vgg16 (default lenet)",
+      {"model", "NAME", "mlp|lenet|resnet18|vgg16|torchscript (default lenet)",
        Enum("model", &TrainConfig::model, &calib::ParseModel)},
+      {"model-file", "FILE",
+       "your own network: a TorchScript file (torch.jit.save); sets model "
+       "torchscript (docs/own-model.md)",
+       [](TrainConfig& c, const std::string& v) -> absl::Status {
+         c.model_file = v;
+         c.model = calib::ModelKind::kTorchScript;
+         return absl::OkStatus();
+       }},
       {"method", "NAME[:VALUE]",
        "baseline|mixup|feature_mixup|label_smoothing (ls)|erl|focal|cutmix|"
        "regmixup|mmce|manifold_mixup; NAME:VALUE also sets its "

@@ -124,7 +124,8 @@ void EvaluateEpoch(const calib::TrainConfig& config, int epoch,
   auto eval_start = Clock::now();
   double metrics_seconds = 0;
   {
-    c10::InferenceMode inference;
+    c10::InferenceMode inference(model.InferenceModeSafe());
+    at::NoGradGuard no_grad;
     model.SetTraining(false);
     const int eb = config.eval_batch_size;
     at::Tensor test_logits = EvalLogits(model, normalize, sets.test_x, eb,

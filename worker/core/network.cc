@@ -10,12 +10,34 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
 #include "base/status_macros.h"
 #include "worker/core/execution.h"
 #include "worker/core/models.h"
 
 namespace mixcal::core {
 namespace {
+
+// LibTorch's message in one line: TorchScript's interpreter puts the
+// Python-side error ("RuntimeError: mat1 and mat2 ...") after its own
+// traceback; other errors lead with it.
+std::string OneLine(const std::string& what) {
+  std::string found;
+  for (absl::string_view line : absl::StrSplit(what, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    const size_t colon = line.find("Error: ");
+    if (colon != absl::string_view::npos &&
+        line.find(' ') > colon) {  // "RuntimeError: ...", not prose
+      found = std::string(line);
+    }
+  }
+  if (!found.empty()) return found;
+  for (absl::string_view line : absl::StrSplit(what, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty()) return std::string(line);
+  }
+  return what;
+}
 
 at::Tensor Mix(const at::Tensor& h, const at::Tensor& perm, double lambda,
                bool also_clean) {
@@ -115,6 +137,9 @@ class ScriptNetwork : public Network {
     if (k == 1) return "features(x)";
     return tokens_ ? "embed(x)" : "the inputs";
   }
+  // The interpreter may keep tensors made under InferenceMode in its plans,
+  // which training then cannot save for backward.
+  bool InferenceModeSafe() const override { return false; }
   std::vector<at::Tensor> Parameters() override {
     std::vector<at::Tensor> out;
     for (const at::Tensor& p : module_.parameters()) out.push_back(p);
@@ -196,8 +221,7 @@ absl::StatusOr<torch::jit::Module> LoadModule(const std::string& path) {
   try {
     return torch::jit::load(path, torch::kCPU);
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+    const std::string what = OneLine(e.what());
     return absl::InvalidArgumentError(absl::StrCat(
         FileName(path),
         ": not a TorchScript file this LibTorch (" TORCH_VERSION
@@ -297,8 +321,7 @@ absl::Status CheckScriptModel(const std::string& path,
           who, "classify(features(x))", m.get_method("classify")({h}), shape));
     }
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+    const std::string what = OneLine(e.what());
     return absl::InvalidArgumentError(absl::StrCat(
         who, ": running it on a batch of 2 ", shape.Describe(),
         " failed: ", what));

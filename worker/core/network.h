@@ -55,6 +55,8 @@ class Network {
   virtual std::vector<at::Tensor> Parameters() = 0;
   virtual void SetTraining(bool on) = 0;
   virtual void To(const at::Device& device) = 0;
+  // Whether evaluation may run under c10::InferenceMode (else NoGradGuard).
+  virtual bool InferenceModeSafe() const { return true; }
   // Whether convolutions should get channels-last inputs (ToModelLayout).
   virtual bool ChannelsLast() const { return false; }
 

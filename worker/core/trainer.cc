@@ -83,8 +83,12 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
 
   // --- model, method and optimiser ---
   at::manual_seed(config.seed);
-  if (hooks.check_model_file && !config.model_file.empty())
-    MIXCAL_RETURN_IF_ERROR(hooks.check_model_file(config.model_file, data.shape));
+  if (!config.model_file.empty()) {
+    MIXCAL_RETURN_IF_ERROR(
+        hooks.check_model_file
+            ? hooks.check_model_file(config.model_file, data.shape)
+            : CheckScriptModel(config.model_file, data.shape));
+  }
   MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<Network> model,
                           MakeNetwork(config, data.shape));
   std::unique_ptr<TrainingMethod> method = MakeTrainingMethod(config);

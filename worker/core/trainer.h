@@ -81,6 +81,7 @@ struct TrainHooks {
   // Called with config.model_file and the data's inputs before the file is
   // loaded into this process: the worker checks an untrusted file in a
   // child process first (CheckScriptModel). A non-OK status ends the run.
+  // Unset: the file is checked in this process.
   std::function<absl::Status(const std::string& model_file,
                              const InputShape& shape)>
       check_model_file;
