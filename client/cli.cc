@@ -36,8 +36,14 @@ const std::vector<Entry>& Commands() {
         "examples/quickstart.json --seeds 1 --epochs 5).\n"
         "Flags: --name, --dataset (fashion-mnist), --data-dir, --model "
         "(lenet), --methods NAME[:VALUE],...\n"
-        "  (baseline, mixup, feature_mixup, label_smoothing or ls, erl; "
-        "replaces the file's methods),\n"
+        "  (baseline, mixup, feature_mixup, label_smoothing or ls, erl, "
+        "focal, cutmix, regmixup, mmce, manifold_mixup;\n"
+        "  replaces the file's methods),\n"
+        "  --model-file NET.pt (your TorchScript network, uploaded; also the "
+        "spec's modelFile),\n"
+        "  --data-file DATA.npz (your arrays, uploaded; also the spec's "
+        "data.dataFile), --data-path PATH (.npz or\n"
+        "  image folder on the workers, inside their --data_root),\n"
         "  --seeds N (seeds 0..N-1), --epochs, --batch-size, --lr, "
         "--weight-decay, --schedule constant|step|cosine,\n"
         "  --threads, --train-limit, --test-limit, --device cpu|cuda|any, "
@@ -46,7 +52,8 @@ const std::vector<Entry>& Commands() {
         "(follow it to the end).",
         {"name", "dataset", "data-dir", "model", "methods", "seeds", "epochs",
          "batch-size", "lr", "weight-decay", "schedule", "threads",
-         "train-limit", "test-limit", "device", "priority", "request-id"},
+         "train-limit", "test-limit", "device", "priority", "request-id",
+         "model-file", "data-file", "data-path"},
         {"wait"},
         0,
         1},

@@ -50,8 +50,10 @@ bool Hash(const std::string& path, uint64_t* size, std::string* sha,
   return true;
 }
 
-int Upload(const std::string& kind, const std::string& path, Session& s,
-           std::ostream& out, std::ostream& err, const std::string& format) {
+}  // namespace
+
+int UploadFile(const std::string& kind, const std::string& path, Session& s,
+               std::ostream& err, v1::StoredFile* stored_out) {
   uint64_t size = 0;
   std::string sha;
   if (!Hash(path, &size, &sha, err)) return kUsage;
@@ -86,6 +88,16 @@ int Upload(const std::string& kind, const std::string& path, Session& s,
   writer->WritesDone();
   grpc::Status st = writer->Finish();
   if (!st.ok()) return s.Fail(st);
+  *stored_out = stored;
+  return kOk;
+}
+
+namespace {
+
+int Upload(const std::string& kind, const std::string& path, Session& s,
+           std::ostream& out, std::ostream& err, const std::string& format) {
+  v1::StoredFile stored;
+  if (int rc = UploadFile(kind, path, s, err, &stored); rc != kOk) return rc;
   if (format == "json") return PrintJson(ToJson(stored), out, err);
   out << (stored.existed() ? "already stored: " : "stored: ") << kind << " "
       << stored.sha256() << " (" << Size(stored.size()) << ", " << stored.name()
@@ -107,9 +119,12 @@ int List(const std::string& kind, Session& s, std::ostream& out,
   for (const v1::StoredFile& f : resp.files()) {
     rows.push_back({f.sha256(), Size(f.size()), f.name(),
                     f.submitter().empty() ? "-" : f.submitter(),
+                    f.first_sweep_id() > 0 ? absl::StrCat(f.first_sweep_id())
+                                           : "-",
                     Ago(f.stored_at_us())});
   }
-  PrintTable(out, {"sha256", "size", "name", "by", "stored"}, rows);
+  PrintTable(out, {"sha256", "size", "name", "by", "first sweep", "stored"},
+             rows);
   return kOk;
 }
 

@@ -4,6 +4,8 @@
 #include <random>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <tuple>
 #include <map>
 #include <optional>
 #include <set>
@@ -17,6 +19,7 @@
 #include "client/output.h"
 #include "base/file.h"
 #include "calib/config.h"
+#include "spec/sha256.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace mixcal::client {
@@ -89,7 +92,39 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   if (p.Has("dataset") || !from_file)
     spec.mutable_data()->set_dataset(p.Get("dataset", "fashion-mnist"));
   if (p.Has("data-dir")) spec.mutable_data()->set_data_dir(p.Get("data-dir"));
-  if (p.Has("model") || !from_file) spec.set_model(p.Get("model", "lenet"));
+  if (p.Has("model") || (!from_file && !p.Has("model-file")))
+    spec.set_model(p.Get("model", "lenet"));
+  if (p.Has("model-file")) {
+    spec.set_model_file(p.Get("model-file"));
+    if (!p.Has("model")) spec.clear_model();
+  }
+  if (p.Has("data-file")) {
+    spec.mutable_data()->set_data_file(p.Get("data-file"));
+    if (!p.Has("dataset")) spec.mutable_data()->clear_dataset();
+  }
+  if (p.Has("data-path")) {
+    spec.mutable_data()->set_data_path(p.Get("data-path"));
+    if (!p.Has("dataset") && !from_file) spec.mutable_data()->clear_dataset();
+  }
+  // modelFile and dataFile name files here, uploaded now and replaced by
+  // their SHA-256 (a hash already is one: the file was uploaded before).
+  // A spec's paths are relative to the spec file; a flag's to here.
+  for (const auto& [flag, kind, field] :
+       {std::tuple<const char*, const char*, std::string*>{
+            "model-file", "model", spec.mutable_model_file()},
+        {"data-file", "data", spec.mutable_data()->mutable_data_file()}}) {
+    if (field->empty() || spec::IsSha256Hex(*field)) continue;
+    std::filesystem::path path(*field);
+    if (from_file && !p.Has(flag) && path.is_relative()) {
+      path = std::filesystem::path(p.positional[0]).parent_path() / path;
+    }
+    v1::StoredFile stored;
+    if (int rc = UploadFile(kind, path.string(), s, err, &stored); rc != kOk)
+      return rc;
+    err << (stored.existed() ? "already stored: " : "uploaded: ") << kind
+        << " " << path.string() << " (" << stored.sha256() << ")\n";
+    *field = stored.sha256();
+  }
   if (p.Has("schedule"))
     spec.mutable_training()->set_schedule(p.Get("schedule"));
   if (p.Has("methods")) {
@@ -169,7 +204,8 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     for (const char* f :
          {"name", "dataset", "data-dir", "model", "schedule", "methods",
           "seeds", "epochs", "batch-size", "lr", "weight-decay", "threads",
-          "train-limit", "test-limit", "priority", "device"}) {
+          "train-limit", "test-limit", "priority", "device", "model-file",
+          "data-file", "data-path"}) {
       if (p.Has(f)) {
         spec.clear_request_id();
         break;

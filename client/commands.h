@@ -50,6 +50,10 @@ int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,
                std::ostream& err, bool tty);
 // models, data: list or upload files of `kind` (model | data)
 // (cmd_files.cc)
+// Uploads `path` as a `kind` file (model | data); kOk with its stored row,
+// else the exit code (the error printed).
+int UploadFile(const std::string& kind, const std::string& path, Session& s,
+               std::ostream& err, v1::StoredFile* stored);
 int FilesCmd(const std::string& kind, const Parsed& p, Session& s,
              std::ostream& out, std::ostream& err, bool tty);
 // plot reliability|curves|sweep (cmd_plot.cc)

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
+#include "spec/sha256.h"
 
 namespace mixcal::spec {
 namespace {
@@ -25,6 +26,17 @@ absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
                             calib::ParseDataset(d.dataset(), "data.dataset"));
   }
   c.data_dir = d.data_dir();
+  // Uploaded files stay named by their hash here; the worker puts the path
+  // of its cached copy in their place before training (docs/own-model.md).
+  if (!d.data_file().empty() && !d.data_path().empty()) {
+    return absl::InvalidArgumentError(
+        "data.data_file and data.data_path name the data twice; give one "
+        "(data_file: an uploaded .npz; data_path: a path on the workers)");
+  }
+  if (!d.data_file().empty()) c.data_file = kUploadedPrefix + d.data_file();
+  if (!d.data_path().empty()) c.data_file = d.data_path();
+  if (d.image_size() > 0)
+    c.image_size = static_cast<int>(std::min(d.image_size(), 100000u));
   c.train_limit =
       static_cast<int64_t>(std::min<uint64_t>(d.train_limit(), INT64_MAX));
   c.test_limit =
@@ -65,6 +77,8 @@ absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job) {
   if (!job.model().empty()) {
     MIXCAL_ASSIGN_OR_RETURN(c.model, calib::ParseModel(job.model(), "model"));
   }
+  if (!job.model_file().empty())
+    c.model_file = kUploadedPrefix + job.model_file();
   const v1::MethodSpec& m = job.method();
   MIXCAL_ASSIGN_OR_RETURN(c.method, calib::ParseMethod(m.name(), "method"));
   if (double* field = calib::HyperparameterField(c)) *field = job.value();
@@ -175,9 +189,13 @@ v1::SweepSpec Normalized(const v1::SweepSpec& spec) {
   if (n.device().empty()) n.set_device("any");
   if (n.max_attempts() == 0) n.set_max_attempts(3);
   if (!n.has_checkpoint_every()) n.set_checkpoint_every(1);
-  if (n.model().empty()) n.set_model("lenet");
-  if (n.data().dataset().empty())
-    n.mutable_data()->set_dataset("fashion-mnist");
+  if (n.model().empty())
+    n.set_model(n.model_file().empty() ? "lenet" : "torchscript");
+  if (n.data().dataset().empty()) {
+    const bool file = !n.data().data_file().empty() ||
+                      !n.data().data_path().empty();
+    n.mutable_data()->set_dataset(file ? "npz" : "fashion-mnist");
+  }
   for (v1::MethodSpec& m : *n.mutable_methods()) {
     absl::StatusOr<calib::MethodKind> kind = calib::ParseMethod(m.name());
     if (kind.ok()) m.set_name(std::string(calib::Name(*kind)));
@@ -203,6 +221,19 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
   MIXCAL_RETURN_IF_ERROR(CheckText("evaluation.ood_data_dir",
                                      raw.evaluation().ood_data_dir(),
                                      kMaxPathLength));
+  MIXCAL_RETURN_IF_ERROR(
+      CheckText("data.data_path", raw.data().data_path(), kMaxPathLength));
+  for (const auto& [field, hash] :
+       {std::pair<const char*, const std::string*>{"model_file",
+                                                   &raw.model_file()},
+        {"data.data_file", &raw.data().data_file()}}) {
+    if (!hash->empty() && !IsSha256Hex(*hash)) {
+      return Invalid(field, absl::StrCat(
+                                "must be the SHA-256 of an uploaded file (64 "
+                                "lowercase hex digits), got \"",
+                                Echo(hash->substr(0, 80)), "\""));
+    }
+  }
   const v1::SweepSpec spec = Normalized(raw);
   if (spec.device() != "cpu" && spec.device() != "cuda" &&
       spec.device() != "any") {
@@ -271,6 +302,7 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& raw) {
       v1::JobConfig job;
       *job.mutable_data() = spec.data();
       job.set_model(spec.model());
+      job.set_model_file(spec.model_file());
       *job.mutable_training() = spec.training();
       *job.mutable_method() = m;
       job.set_value(value);
@@ -314,6 +346,7 @@ std::vector<JobSpec> ExpandSweep(const v1::SweepSpec& raw) {
         v1::JobConfig& c = j.config;
         *c.mutable_data() = spec.data();
         c.set_model(spec.model());
+        c.set_model_file(spec.model_file());
         *c.mutable_training() = spec.training();
         *c.mutable_method() = m;
         c.mutable_method()->clear_values();

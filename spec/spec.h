@@ -46,6 +46,11 @@ std::vector<JobSpec> ExpandSweep(const v1::SweepSpec& spec);
 // stored: two specs that mean the same run compare equal after this.
 v1::SweepSpec Normalized(const v1::SweepSpec& spec);
 
+// How ToTrainConfig names an uploaded file in model_file and data_file:
+// "sha256:" and its hash. The worker replaces it with its cached copy's
+// path.
+inline constexpr char kUploadedPrefix[] = "sha256:";
+
 // The training core's configuration of one job; InvalidArgument when a name
 // or range is wrong. device is "cpu": the worker sets its own.
 absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job);

@@ -205,8 +205,8 @@ absl::StatusOr<std::vector<v1::StoredFile>> FileBook::ListFiles(
   RequestLock lock(c_);
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
-      c_.db()->Cached("SELECT sha256, kind, name, size, stored_at, submitter "
-                      "FROM files WHERE ?1 = '' OR kind = ?1 "
+      c_.db()->Cached("SELECT sha256, kind, name, size, stored_at, submitter, "
+                      "first_sweep FROM files WHERE ?1 = '' OR kind = ?1 "
                       "ORDER BY stored_at, sha256"));
   s->Bind(1, kind);
   std::vector<v1::StoredFile> out;
@@ -220,6 +220,7 @@ absl::StatusOr<std::vector<v1::StoredFile>> FileBook::ListFiles(
     f.set_size(static_cast<uint64_t>(s->Int(3)));
     f.set_stored_at_us(s->Int(4));
     f.set_submitter(s->Text(5));
+    f.set_first_sweep_id(s->Int(6));
   }
   return out;
 }

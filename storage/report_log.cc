@@ -500,6 +500,27 @@ absl::StatusOr<v1::JobState> ReportLog::WriteFinish(
                              .Run());
   std::string kind = absl::AsciiStrToLower(v1::JobState_Name(outcome));
   MIXCAL_RETURN_IF_ERROR(AddEvent(c_, job.sweep_id(), job.id(), kind, text));
+  if (outcome == v1::FAILED && finish.sweep_wide()) {
+    // The sweep's model or data is unusable: its queued jobs would each
+    // fail the same way; they end now, with the reason.
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement rest,
+        c_.db()->Cached("UPDATE jobs SET state = ?, error = ?, finished_at = ? "
+                        "WHERE sweep_id = ? AND state = " JOB_QUEUED));
+    MIXCAL_RETURN_IF_ERROR(
+        rest->Bind(1, static_cast<int>(v1::FAILED))
+            .Bind(2, ToValidUtf8(absl::StrCat("as job ", job.id(), ": ", text),
+                                 4096))
+            .Bind(3, c_.clock()->NowMicros())
+            .Bind(4, job.sweep_id())
+            .Run());
+    if (const int n = c_.db()->Changes(); n > 0) {
+      MIXCAL_RETURN_IF_ERROR(AddEvent(
+          c_, job.sweep_id(), job.id(), "failed_alike",
+          absl::StrCat(n, " queued jobs of the sweep failed with job ",
+                       job.id(), ": the model or data they share is unusable")));
+    }
+  }
   MIXCAL_RETURN_IF_ERROR(UpdateSweepState(c_, job.sweep_id()));
   return outcome;
 }

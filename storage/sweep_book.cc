@@ -85,6 +85,30 @@ absl::StatusOr<v1::Sweep> SweepBook::CreateSweep(const v1::SweepSpec& raw,
     }
   }
   MIXCAL_RETURN_IF_ERROR(CheckQuota(quota, static_cast<int64_t>(jobs.size())));
+  // Uploaded files the spec names must be stored, each of its kind.
+  for (const auto& [field, hash, kind] :
+       {std::tuple<const char*, const std::string*, const char*>{
+            "model_file", &spec.model_file(), "model"},
+        {"data.data_file", &spec.data().data_file(), "data"}}) {
+    if (hash->empty()) continue;
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement f,
+        c_.db()->Cached("SELECT kind FROM files WHERE sha256 = ?"));
+    f->Bind(1, *hash);
+    MIXCAL_ASSIGN_OR_RETURN(bool stored, f->Step());
+    if (!stored) {
+      return absl::NotFoundError(absl::StrCat(
+          field, " ", *hash,
+          ": no file with this SHA-256 was uploaded (mixcal ",
+          std::string(kind) == "model" ? "models" : "data", " upload FILE)"));
+    }
+    if (f->Text(0) != kind) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " ", *hash, " was uploaded as a ", f->Text(0), " file, not a ",
+          kind, " file"));
+    }
+    f->Reset();
+  }
   const int64_t now = c_.clock()->NowMicros();
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement ins,
@@ -105,6 +129,15 @@ absl::StatusOr<v1::Sweep> SweepBook::CreateSweep(const v1::SweepSpec& raw,
                              .Bind(8, quota.submitter)
                              .Run());
   const int64_t sweep_id = c_.db()->LastInsertId();
+  for (const std::string* hash :
+       {&spec.model_file(), &spec.data().data_file()}) {
+    if (hash->empty()) continue;
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement first,
+        c_.db()->Cached("UPDATE files SET first_sweep = ? WHERE sha256 = ? "
+                        "AND first_sweep = 0"));
+    MIXCAL_RETURN_IF_ERROR(first->Bind(1, sweep_id).Bind(2, *hash).Run());
+  }
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement job,
       c_.db()->Cached("INSERT INTO jobs (sweep_id, method, "

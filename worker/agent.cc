@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "base/file.h"
 #include "base/status_macros.h"
@@ -18,6 +19,8 @@
 #include "spec/spec.h"
 #include "worker/calls.h"
 #include "worker/core/device_name.h"
+#include "worker/file_cache.h"
+#include "worker/model_check.h"
 #include "worker/heartbeater.h"
 #include "worker/job_control.h"
 #include "worker/report_sender.h"
@@ -62,6 +65,11 @@ class Agent {
   // coordinator that is away sees the worker go silent instead).
   void Leave(bool failing, const std::string& reason);
   absl::StatusOr<std::string> ResolveCheckpoint(const std::string& checkpoint);
+  // Puts local paths in the config's place of uploaded files (fetched into
+  // the cache) and checks the paths a job names against --data_root.
+  absl::Status ResolveFiles(calib::TrainConfig* config);
+  absl::StatusOr<std::string> InsideDataRoot(const std::string& field,
+                                             const std::string& path) const;
   absl::Status ProbeCheckpointDir();
 
   const AgentOptions o_;
@@ -71,6 +79,7 @@ class Agent {
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   core::Trainer* trainer_ = nullptr;
   std::unique_ptr<core::Trainer> owned_trainer_;
+  std::unique_ptr<FileCache> cache_;
   int64_t worker_id_ = 0;
   absl::Duration heartbeat_ = absl::Seconds(5);
   // Set when the worker's own environment failed a job: it leaves.
@@ -220,6 +229,16 @@ void Agent::RunJob(const v1::Job& job, const v1::Lease& lease) {
            absl::StrCat("invalid job config: ", config.status().message()));
     return;
   }
+  if (absl::Status files = ResolveFiles(&*config); !files.ok()) {
+    // The coordinator unreachable while fetching: another try later, here
+    // or elsewhere; anything else is the job's own.
+    const bool retry =
+        absl::IsUnavailable(files) || absl::IsDeadlineExceeded(files);
+    Finish(lease, retry ? v1::QUEUED : v1::FAILED,
+           retry ? absl::StrCat("handed back: ", files.message())
+                 : std::string(files.message()));
+    return;
+  }
   config->device = o_.device;
   if (config->threads == 0) config->threads = o_.threads;
   config->checkpoint_dir =
@@ -252,6 +271,13 @@ void Agent::RunJob(const v1::Job& job, const v1::Lease& lease) {
 
   core::TrainHooks hooks;
   hooks.cancel = control.cancel_flag();
+  if (!o_.model_checker.empty()) {
+    hooks.check_model_file = [this](const std::string& path,
+                                    const core::InputShape& shape) {
+      return CheckModelInChild(o_.model_checker, path, shape,
+                               o_.model_check_timeout);
+    };
+  }
   hooks.on_epoch = [&](const core::EpochReport& r) {
     sender.Push(EpochReport(r, lease));
     return absl::OkStatus();
@@ -315,7 +341,12 @@ v1::WorkerReport Agent::FinishReport(const JobControl& control,
     f->set_error(ToValidUtf8(result.message(), 4096));
   } else {
     f->set_outcome(v1::FAILED);
-    f->set_error(ToValidUtf8(result.ToString(), 4096));
+    // Code and message (ToString would add the status's payloads).
+    f->set_error(ToValidUtf8(
+        absl::StrCat(absl::StatusCodeToString(result.code()), ": ",
+                     result.message()),
+        4096));
+    f->set_sweep_wide(core::IsSharedCause(result));
   }
   return end;
 }
@@ -388,6 +419,60 @@ absl::StatusOr<std::string> Agent::ResolveCheckpoint(
                                             " is not a readable file here"));
   }
   return file.string();
+}
+
+absl::StatusOr<std::string> Agent::InsideDataRoot(
+    const std::string& field, const std::string& path) const {
+  std::error_code ec;
+  const fs::path file = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  for (const std::string& root : o_.data_roots) {
+    const fs::path dir = fs::weakly_canonical(fs::absolute(root, ec), ec);
+    const fs::path inside = file.lexically_relative(dir);
+    if (!inside.empty() && *inside.begin() != "..") return file.string();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      field, " ", path, " is outside this worker's --data_root (",
+      o_.data_roots.empty() ? "none" : absl::StrJoin(o_.data_roots, ", "),
+      "); put the data there, or upload it (mixcal data upload FILE)"));
+}
+
+absl::Status Agent::ResolveFiles(calib::TrainConfig* c) {
+  auto fetch = [&](const std::string& field,
+                   std::string* value) -> absl::Status {
+    if (value->rfind(spec::kUploadedPrefix, 0) != 0) return absl::OkStatus();
+    const std::string hash =
+        value->substr(std::string(spec::kUploadedPrefix).size());
+    if (cache_ == nullptr) {
+      cache_ = std::make_unique<FileCache>(FileCacheOptions{
+          .dir = o_.cache_dir, .max_bytes = o_.cache_bytes});
+    }
+    absl::StatusOr<std::string> path =
+        cache_->Get(hash, FetchFromCoordinator(stub_.get(), o_.token));
+    if (!path.ok()) {
+      return absl::Status(path.status().code(),
+                          absl::StrCat(field, " ", hash, ": ",
+                                       path.status().message()));
+    }
+    *value = *path;
+    return absl::OkStatus();
+  };
+  MIXCAL_RETURN_IF_ERROR(fetch("model_file", &c->model_file));
+  if (c->data_file.rfind(spec::kUploadedPrefix, 0) == 0) {
+    MIXCAL_RETURN_IF_ERROR(fetch("data.data_file", &c->data_file));
+  } else if (!c->data_file.empty()) {
+    MIXCAL_ASSIGN_OR_RETURN(c->data_file,
+                            InsideDataRoot("data.data_path", c->data_file));
+  }
+  if (!c->data_dir.empty()) {
+    MIXCAL_ASSIGN_OR_RETURN(c->data_dir,
+                            InsideDataRoot("data.data_dir", c->data_dir));
+  }
+  if (!c->ood_data_dir.empty()) {
+    MIXCAL_ASSIGN_OR_RETURN(
+        c->ood_data_dir,
+        InsideDataRoot("evaluation.ood_data_dir", c->ood_data_dir));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Agent::ProbeCheckpointDir() {

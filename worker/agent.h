@@ -31,7 +31,9 @@
 // trainer's Unavailable) is handed back and the worker leaves out of
 // rotation.
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -48,6 +50,20 @@ struct AgentOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int threads = 0;  // intra-op threads when the job names none; 0 = default
   std::string checkpoint_dir = "mixcal-checkpoints";
+  // The directories whose files a job may name (data.data_path, data_dir,
+  // ood_data_dir), symbolic links resolved: a submitter cannot make the
+  // worker read anything else. Empty: no path is allowed.
+  std::vector<std::string> data_roots = {"/usr/share/datasets"};
+  // Uploaded models and datasets fetched from the coordinator by SHA-256
+  // and kept here, at most cache_bytes (least recently used go first;
+  // docs/files.md).
+  std::string cache_dir = "mixcal-cache";
+  uint64_t cache_bytes = uint64_t{8} << 30;
+  // The program that checks a model file in a child process before this
+  // one loads it (`PROGRAM --check_model=FILE --check_shape=...`, see
+  // model_check.h); empty: checked in this process.
+  std::string model_checker;
+  absl::Duration model_check_timeout = absl::Seconds(120);
   std::string name;
   int max_jobs = 0;  // return after this many jobs; 0 = run until stopped
   // Return (0) after this long without a job, as `clock` reads it, so that a

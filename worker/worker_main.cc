@@ -14,10 +14,12 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "base/address.h"
 #include "base/program.h"
 #include "worker/agent.h"
+#include "worker/model_check.h"
 #include "worker/core/trainer.h"
 #include "worker/placement.h"
 #include "worker/stop_signal.h"
@@ -48,6 +50,23 @@ ABSL_FLAG(int, threads, 0,
 ABSL_FLAG(std::string, checkpoint_dir, "mixcal-checkpoints",
           "where checkpoints go; a directory every worker that may resume the "
           "job can read");
+ABSL_FLAG(std::string, data_root, "/usr/share/datasets",
+          "comma-separated directories whose files jobs may name as data "
+          "(data_path, data_dir, ood_data_dir); anything else is refused, so "
+          "a submitter cannot make the worker read other files");
+ABSL_FLAG(std::string, cache_dir, "mixcal-cache",
+          "where models and datasets uploaded to the coordinator are kept "
+          "once fetched (by SHA-256)");
+ABSL_FLAG(double, cache_gb, 8,
+          "the most the cache may hold, in GiB, (0, 100000]; the files used "
+          "least recently go first");
+ABSL_FLAG(std::string, check_model, "",
+          "used by the worker itself: load this TorchScript file in a child "
+          "process and run it once on --check_shape; prints why it is "
+          "unusable and exits 1");
+ABSL_FLAG(std::string, check_shape, "",
+          "with --check_model: images:C:H:W:CLASSES or "
+          "tokens:LENGTH:VOCAB:CLASSES");
 ABSL_FLAG(std::string, name, "", "a name shown by `mixcal workers`");
 ABSL_FLAG(int, max_jobs, 0, "exit after this many jobs; 0 = run until stopped");
 ABSL_FLAG(bool, insecure, false,
@@ -119,6 +138,17 @@ int SuperviseSlots(int slots, int* slot) {
 
 int main(int argc, char** argv) {
   if (!mixcal::ParseProgramFlags(argc, argv, kUsage)) return 0;  // --help
+  if (!absl::GetFlag(FLAGS_check_model).empty()) {
+    return mixcal::worker::RunModelCheck(absl::GetFlag(FLAGS_check_model),
+                                         absl::GetFlag(FLAGS_check_shape));
+  }
+  const double cache_gb = absl::GetFlag(FLAGS_cache_gb);
+  if (!(cache_gb > 0 && cache_gb <= 100000)) {
+    std::fprintf(stderr,
+                 "mixcal-worker: --cache_gb must be in (0, 100000], got %g\n",
+                 cache_gb);
+    return 2;
+  }
   const int slots = absl::GetFlag(FLAGS_slots);
   if (slots < 1 || slots > 64) {
     std::fprintf(stderr, "mixcal-worker: --slots must be in [1, 64], got %d\n",
@@ -228,6 +258,16 @@ int main(int argc, char** argv) {
     o.threads = std::max(1, cores / slots);
   }
   o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
+  o.data_roots = absl::StrSplit(absl::GetFlag(FLAGS_data_root), ',',
+                                absl::SkipEmpty());
+  o.cache_dir = absl::GetFlag(FLAGS_cache_dir);
+  o.cache_bytes = static_cast<uint64_t>(cache_gb * (1ull << 30));
+  {
+    // This binary checks model files in a child (--check_model).
+    char self[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) o.model_checker.assign(self, static_cast<size_t>(n));
+  }
   o.name = absl::GetFlag(FLAGS_name);
   if (slot >= 0) {
     o.name = absl::StrCat(o.name.empty() ? "worker" : o.name, "/slot", slot);

@@ -235,6 +235,10 @@ CREATE TABLE files (
   submitter TEXT NOT NULL DEFAULT ''
 );
 )sql",
+      // 19: the first sweep that named an uploaded file.
+      R"sql(
+ALTER TABLE files ADD COLUMN first_sweep INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return *m;
 }

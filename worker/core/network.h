@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "calib/config.h"
 #include "worker/core/input_shape.h"
+#include "worker/core/trainer.h"
 
 namespace mixcal::core {
 
@@ -73,14 +74,8 @@ class Network {
 absl::StatusOr<std::unique_ptr<Network>> MakeNetwork(
     const calib::TrainConfig& config, const InputShape& shape);
 
-// Loads a TorchScript file and checks it against `shape` the way a job
-// would use it: it loads (InvalidArgument "model_file NAME: not a
-// TorchScript file ..." otherwise), forward() of a batch of two gives
-// [2, classes] floating logits, and the optional methods of the convention
-// (docs/own-model.md), where defined, give logits the same way. Run in a
-// child process by the worker, since a hostile file may crash the loader
-// itself.
-absl::Status CheckScriptModel(const std::string& path, const InputShape& shape);
+// CheckScriptModel (trainer.h) checks a TorchScript file before MakeNetwork.
+
 
 }  // namespace mixcal::core
 

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "base/program.h"
 #include "base/status_macros.h"
@@ -24,6 +25,13 @@
 
 namespace mixcal::core {
 namespace {
+
+constexpr char kSharedCause[] = "type.mixcal.dev/shared-cause";
+
+absl::Status Shared(absl::Status s) {
+  if (!s.ok()) s.SetPayload(kSharedCause, absl::Cord("1"));
+  return s;
+}
 
 class TorchTrainer : public Trainer {
  public:
@@ -78,19 +86,26 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
         " requested, but this LibTorch has no CUDA or no GPU is visible"));
   }
   exec.device = torch::Device(config.device);
-  MIXCAL_ASSIGN_OR_RETURN(const TrainingData data,
-                          PrepareTrainingData(config, exec.device));
+  absl::StatusOr<TrainingData> prepared =
+      PrepareTrainingData(config, exec.device);
+  if (!prepared.ok()) {
+    const bool file = config.dataset == calib::DatasetKind::kNpz ||
+                      config.dataset == calib::DatasetKind::kImageFolder;
+    return file ? Shared(prepared.status()) : prepared.status();
+  }
+  const TrainingData& data = *prepared;
 
   // --- model, method and optimiser ---
   at::manual_seed(config.seed);
   if (!config.model_file.empty()) {
     MIXCAL_RETURN_IF_ERROR(
-        hooks.check_model_file
-            ? hooks.check_model_file(config.model_file, data.shape)
-            : CheckScriptModel(config.model_file, data.shape));
+        Shared(hooks.check_model_file
+                   ? hooks.check_model_file(config.model_file, data.shape)
+                   : CheckScriptModel(config.model_file, data.shape)));
   }
-  MIXCAL_ASSIGN_OR_RETURN(std::unique_ptr<Network> model,
-                          MakeNetwork(config, data.shape));
+  absl::StatusOr<std::unique_ptr<Network>> made = MakeNetwork(config, data.shape);
+  if (!made.ok()) return Shared(made.status());
+  std::unique_ptr<Network> model = *std::move(made);
   std::unique_ptr<TrainingMethod> method = MakeTrainingMethod(config);
   MIXCAL_RETURN_IF_ERROR(method->CheckModel(*model, data.shape));
   model->To(exec.device);
@@ -135,6 +150,10 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
 
 std::unique_ptr<Trainer> NewTorchTrainer() {
   return std::make_unique<TorchTrainer>();
+}
+
+bool IsSharedCause(const absl::Status& status) {
+  return status.GetPayload(kSharedCause).has_value();
 }
 
 bool CudaAvailable() {

@@ -105,6 +105,20 @@ class Trainer {
 // uninterrupted run.
 std::unique_ptr<Trainer> NewTorchTrainer();
 
+// Loads a TorchScript file and checks it against `shape` the way a job
+// would use it: it loads (InvalidArgument "model_file NAME: not a
+// TorchScript file ..." otherwise), forward() of a batch of two gives
+// [2, classes] floating logits, and the optional methods of the convention
+// (docs/own-model.md), where defined, give logits the same way. Run in a
+// child process by the worker, since a hostile file may crash the loader
+// itself.
+absl::Status CheckScriptModel(const std::string& path, const InputShape& shape);
+
+// Whether Run failed because of what every job of a sweep shares: its
+// model file or its data file (loading or checking them), so that the
+// sweep's other jobs would fail alike.
+bool IsSharedCause(const absl::Status& status);
+
 // Whether the linked LibTorch can train on CUDA (built with CUDA and a device
 // present).
 bool CudaAvailable();
