@@ -401,9 +401,10 @@ absl::Status Validate(const TrainConfig& c) {
         "nesterov needs momentum in (0, 1), got momentum 0");
   }
   if (c.method == MethodKind::kManifoldMixup) {
-    if (c.mixup_blocks.empty() || c.mixup_blocks.size() > 16) {
+    if (c.mixup_blocks.size() > 16) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "mixup_blocks must list 1 to 16 blocks, got ", c.mixup_blocks.size()));
+          "mixup_blocks must list at most 16 blocks, got ",
+          c.mixup_blocks.size()));
     }
     for (size_t i = 0; i < c.mixup_blocks.size(); ++i) {
       if (c.mixup_blocks[i] < 0 || c.mixup_blocks[i] > 15) {

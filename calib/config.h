@@ -192,7 +192,10 @@ struct TrainConfig {
   // manifold_mixup (alpha as mixup's): the blocks a batch may be mixed at,
   // one drawn per batch (0 = the inputs, k = after the model's k-th stage;
   // Verma et al. 2019 use 0, 1, 2). Distinct, each in [0, stages - 1].
-  std::vector<int> mixup_blocks = {0, 1, 2};
+  // Empty: those of 0, 1, 2 the model can mix (0, 1, 2 for mixcal's own
+  // models; for a TorchScript module the inputs or embeddings and
+  // features(x), as it defines them).
+  std::vector<int> mixup_blocks;
   LabelPolicy label_policy = LabelPolicy::kDominant;
   SmoothingMode ls_mode = SmoothingMode::kUniform;
 

@@ -102,15 +102,17 @@ class Cluster {
   }
 
   // Starts (or restarts, on the same file and port) the coordinator.
-  bool StartCoordinator(double lease_s = 2.0, double heartbeat_s = 0.25) {
+  bool StartCoordinator(double lease_s = 2.0, double heartbeat_s = 0.25,
+                        const std::vector<std::string>& extra = {}) {
     std::string port_file = (dir_ / "port").string();
     std::filesystem::remove(port_file);
-    coordinator_ = Process(
-        {MIXCAL_COORDINATOR_BIN, "--listen=127.0.0.1:" + std::to_string(port_),
-         "--db=" + db_path_, "--port_file=" + port_file,
-         "--lease_seconds=" + std::to_string(lease_s),
-         "--heartbeat_seconds=" + std::to_string(heartbeat_s)},
-        (dir_ / "coordinator.log").string());
+    std::vector<std::string> args = {
+        MIXCAL_COORDINATOR_BIN, "--listen=127.0.0.1:" + std::to_string(port_),
+        "--db=" + db_path_, "--port_file=" + port_file,
+        "--lease_seconds=" + std::to_string(lease_s),
+        "--heartbeat_seconds=" + std::to_string(heartbeat_s)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    coordinator_ = Process(args, (dir_ / "coordinator.log").string());
     if (!WaitFor([&] { return std::filesystem::exists(port_file); }, 20))
       return false;
     port_ = std::stoi(Slurp(port_file));

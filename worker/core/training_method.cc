@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <utility>
@@ -264,6 +265,13 @@ class ManifoldMixupMethod : public TrainingMethod {
 
   absl::Status CheckModel(const Network& model,
                           const InputShape& shape) const override {
+    if (blocks_.empty()) {
+      if (!DefaultBlocks(model).empty()) return absl::OkStatus();
+      return absl::InvalidArgumentError(absl::StrCat(
+          "method manifold_mixup: ", model.Name(), " on ", shape.Describe(),
+          " has no block it can mix: define embed(x) and forward_embedded(e), "
+          "or features(x) and classify(h) (docs/own-model.md)"));
+    }
     for (size_t i = 0; i < blocks_.size(); ++i) {
       if (blocks_[i] >= model.Blocks()) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -288,6 +296,7 @@ class ManifoldMixupMethod : public TrainingMethod {
 
   StepResult Step(Network& model, const TrainBatch& batch,
                   StepContext& ctx) override {
+    if (blocks_.empty()) blocks_ = DefaultBlocks(model);
     double lambda = 1.0;
     int block = 0;
     if (alpha_ > 0) {
@@ -304,6 +313,14 @@ class ManifoldMixupMethod : public TrainingMethod {
   }
 
  private:
+  // Those of blocks 0, 1, 2 (Verma et al.) the model can mix.
+  static std::vector<int> DefaultBlocks(const Network& model) {
+    std::vector<int> out;
+    for (int k = 0; k < std::min(3, model.Blocks()); ++k)
+      if (model.MixableAt(k)) out.push_back(k);
+    return out;
+  }
+
   double alpha_;
   std::vector<int> blocks_;
 };
