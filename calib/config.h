@@ -150,6 +150,9 @@ struct TrainConfig {
   std::string data_file;
   // image-folder: images are resized to image_size x image_size, [4, 512].
   int image_size = 32;
+  // image-folder: where decoded images are kept for later jobs (the
+  // worker's --cache_dir); empty = decoded anew by every job.
+  std::string cache_dir;
   SyntheticOptions synthetic;
   // Use at most this many training examples (after the validation split);
   // 0 = all. [0, 10000000]

@@ -10,6 +10,8 @@ PACKAGES=(
   # libraries
   libtorch-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev libabsl-dev libgtest-dev libgmock-dev zlib1g-dev
+  # image folders (your own data): PNG and JPEG decoding
+  libpng-dev libjpeg-dev
   # An OpenMP OpenBLAS: LibTorch's fully-connected layers otherwise run on
   # the reference BLAS (see docs/benchmarks.md).
   libopenblas0-openmp

@@ -240,6 +240,7 @@ void Agent::RunJob(const v1::Job& job, const v1::Lease& lease) {
     return;
   }
   config->device = o_.device;
+  config->cache_dir = o_.cache_dir;
   if (config->threads == 0) config->threads = o_.threads;
   config->checkpoint_dir =
       (fs::path(o_.checkpoint_dir) / absl::StrCat("job-", job.id())).string();

@@ -118,6 +118,10 @@ const std::vector<Flag>& Flags() {
       {"image-size", "N",
        "image-folder: images resized to N x N, [4, 512] (default 32)",
        Int("image-size", &TrainConfig::image_size)},
+      {"cache-dir", "DIR",
+       "image-folder: keep the decoded images here for later runs (default: "
+       "decode every run)",
+       String(&TrainConfig::cache_dir)},
       {"train-limit", "N",
        "use at most N training examples, 0 = all (default 0)",
        Int64("train-limit", &TrainConfig::train_limit)},

@@ -12,6 +12,9 @@ the validation split instead of holding one out of x_train) and x_ood
 """
 import argparse
 import gzip
+import os
+import struct
+import zlib
 
 import numpy as np
 
@@ -67,6 +70,32 @@ def text(n: int, length: int, vocab: int, classes: int, rng) -> dict:
             "x_ood": rng.integers(0, band, (n // 5, length)).astype(np.int64)}
 
 
+def write_png(path: str, pixels: np.ndarray) -> None:
+    """pixels: uint8 [H, W] (grey) or [H, W, 3] (RGB), as an 8-bit PNG."""
+    h, w = pixels.shape[:2]
+    colour = 2 if pixels.ndim == 3 else 0
+    rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" +
+                chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def image_folder(root: str, arrays: dict, names: list) -> None:
+    """Writes arrays' images as root/{train,test}/<class name>/<i>.png."""
+    for split in ("train", "test"):
+        x, y = arrays["x_" + split], arrays["y_" + split]
+        for i, (img, c) in enumerate(zip(x, y)):
+            d = os.path.join(root, split, names[c])
+            os.makedirs(d, exist_ok=True)
+            write_png(os.path.join(d, f"{i:06d}.png"),
+                      img[..., 0] if img.shape[-1] == 1 else img)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,6 +113,9 @@ def main() -> None:
     p.add_argument("--vocab", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compressed", action="store_true", help="np.savez_compressed")
+    p.add_argument("--as-image-folder", action="store_true",
+                   help="write OUT/train/<class>/*.png and OUT/test/<class>/*.png "
+                        "instead of an .npz (dataset image-folder)")
     p.add_argument("--out", required=True)
     a = p.parse_args()
     rng = np.random.default_rng(a.seed)
@@ -93,6 +125,16 @@ def main() -> None:
         arrays = images(a.images, a.size, a.channels, a.classes, rng)
     else:
         arrays = text(a.count, a.length, a.vocab, a.classes, rng)
+    if a.as_image_folder:
+        if arrays["x_train"].ndim == 2:
+            p.error("--as-image-folder needs images, not --text")
+        for k in ("x_train", "x_test"):
+            if arrays[k].ndim == 3:
+                arrays[k] = arrays[k][..., None]
+        image_folder(a.out, arrays, [f"class_{c}" for c in range(int(arrays["y_train"].max()) + 1)])
+        print(a.out + ": " + ", ".join(f"{k} {len(v)} images" for k, v in arrays.items()
+                                       if k.startswith("x_")))
+        return
     (np.savez_compressed if a.compressed else np.savez)(a.out, **arrays)
     print(a.out + ": " + ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in arrays.items()))
 

@@ -294,5 +294,47 @@ np.savez(path, x_train=np.array([[1, 2, 3], [4, 5, 9]], np.int32), y_train=np.ar
   EXPECT_EQ(t->train.images.scalar_type(), at::kLong);
 }
 
+TEST_F(OwnModelTest, AnImageFolderDecodesToTheImagesItWasWrittenFrom) {
+  Example("make_data.py",
+          "--images 60 --size 12 --channels 3 --as-image-folder", "folder");
+  const std::string npz = Example(
+      "make_data.py", "--images 60 --size 12 --channels 3", "same.npz");
+  absl::StatusOr<DataBundle> f = ReadImageFolder(Path("folder"), 12, Path("cache"));
+  ASSERT_TRUE(f.ok()) << f.status();
+  absl::StatusOr<DataBundle> n = ReadNpz(npz);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(f->classes, n->classes);
+  EXPECT_EQ(f->channels, 3);
+  // The folder lists class by class, each in the arrays' order.
+  at::Tensor order = std::get<1>(n->train.labels.sort(/*stable=*/true, /*dim=*/0));
+  EXPECT_TRUE(f->train.images.equal(n->train.images.index_select(0, order)));
+  EXPECT_TRUE(f->train.labels.equal(n->train.labels.index_select(0, order)));
+  EXPECT_EQ(f->test.size(), 30);
+  // Decoded once: the next read comes from the cache file, the same.
+  int cached = 0;
+  for (const auto& e : fs::directory_iterator(Path("cache"))) {
+    cached += e.path().filename().string().rfind("decoded-", 0) == 0;
+  }
+  EXPECT_EQ(cached, 1);
+  absl::StatusOr<DataBundle> again =
+      ReadImageFolder(Path("folder"), 12, Path("cache"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->train.images.equal(f->train.images));
+  // Resized on request: 12x12 to 8x8.
+  absl::StatusOr<DataBundle> small = ReadImageFolder(Path("folder"), 8, "");
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ(small->train.images.sizes(), (at::IntArrayRef{60, 3, 8, 8}));
+
+  // A damaged file names itself; a test class train/ lacks is refused.
+  std::ofstream(Path("folder/train/class_0/zz.jpg")) << "not a jpeg";
+  absl::StatusOr<DataBundle> bad = ReadImageFolder(Path("folder"), 12, "");
+  EXPECT_THAT(bad.status().message(), HasSubstr("zz.jpg: a damaged JPEG"));
+  fs::remove(Path("folder/train/class_0/zz.jpg"));
+  fs::create_directories(Path("folder/test/dog"));
+  bad = ReadImageFolder(Path("folder"), 12, "");
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("test/dog is a class train/ does not have"));
+}
+
 }  // namespace
 }  // namespace mixcal::core

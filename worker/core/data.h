@@ -46,14 +46,15 @@ struct DataBundle {
 // one. Stored members are mapped, not copied.
 absl::StatusOr<DataBundle> ReadNpz(const std::string& path);
 
-// Reads a folder of images: one subfolder per class (classes 0..K-1 in the
-// sorted order of the subfolders' names), each holding PNG or JPEG files
-// (libpng, libjpeg), in subfolders train/ and test/ (and optionally val/)
-// of `dir`. Every image is converted to RGB (grey stays one channel when
-// every image is grey) and resized to size x size (bilinear). The decoded
-// tensors are cached beside... in `dir`/.mixcal-decoded-<size>.npz? no:
-// in memory for the run.
-absl::StatusOr<DataBundle> ReadImageFolder(const std::string& dir, int size);
+// Reads a folder of images: train/<class>/ and test/<class>/ (and
+// optionally val/<class>/) of PNG or JPEG files (libpng, libjpeg); classes
+// 0..K-1 are train/'s subfolders in sorted order. Every image is converted
+// to RGB (one channel when every file is greyscale) and resized to
+// size x size (bilinear), uint8. With a `cache_dir`, the decoded tensors
+// are kept there in a file keyed by the images' names, sizes and times, so
+// that the next job reads them instead of decoding again.
+absl::StatusOr<DataBundle> ReadImageFolder(const std::string& dir, int size,
+                                           const std::string& cache_dir);
 
 // The default directory of a dataset ("" when it has none).
 std::string DefaultDataDir(calib::DatasetKind kind);

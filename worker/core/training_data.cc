@@ -20,7 +20,8 @@ absl::StatusOr<TrainingData> PrepareTrainingData(
     MIXCAL_ASSIGN_OR_RETURN(data, ReadNpz(config.data_file));
   } else if (config.dataset == calib::DatasetKind::kImageFolder) {
     MIXCAL_ASSIGN_OR_RETURN(
-        data, ReadImageFolder(config.data_file, config.image_size));
+        data, ReadImageFolder(config.data_file, config.image_size,
+                              config.cache_dir));
   } else {
     MIXCAL_ASSIGN_OR_RETURN(data, LoadDataset(config.dataset, config.data_dir,
                                               config.synthetic, config.seed));
