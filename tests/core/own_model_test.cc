@@ -306,7 +306,8 @@ TEST_F(OwnModelTest, AnImageFolderDecodesToTheImagesItWasWrittenFrom) {
   EXPECT_EQ(f->classes, n->classes);
   EXPECT_EQ(f->channels, 3);
   // The folder lists class by class, each in the arrays' order.
-  at::Tensor order = std::get<1>(n->train.labels.sort(/*stable=*/true, /*dim=*/0));
+  at::Tensor order =
+      std::get<1>(n->train.labels.sort(c10::optional<bool>(true), /*dim=*/0));
   EXPECT_TRUE(f->train.images.equal(n->train.images.index_select(0, order)));
   EXPECT_TRUE(f->train.labels.equal(n->train.labels.index_select(0, order)));
   EXPECT_EQ(f->test.size(), 30);
