@@ -213,5 +213,66 @@ TEST(SpecTest, ExampleSpecFilesParseAndValidate) {
   }
 }
 
+TEST(SpecTest, OwnModelSpecsValidateOnceTheirFilesAreHashes) {
+  // mixcal submit uploads modelFile and dataFile and puts their hashes in.
+  for (const char* name : {"own-model/spec.json", "own-model/spec-text.json"}) {
+    std::ifstream in(std::string(MIXCAL_SOURCE_DIR) + "/examples/" + name);
+    ASSERT_TRUE(in) << name;
+    std::stringstream text;
+    text << in.rdbuf();
+    v1::SweepSpec spec;
+    auto st = google::protobuf::util::JsonStringToMessage(text.str(), &spec);
+    ASSERT_TRUE(st.ok()) << name << ": " << st.ToString();
+    EXPECT_FALSE(spec.model_file().empty());
+    EXPECT_EQ(ValidateSweepSpec(spec).message().substr(0, 54),
+              "model_file must be the SHA-256 of an uploaded file (64");
+    spec.set_model_file(std::string(64, 'a'));
+    spec.mutable_data()->set_data_file(std::string(64, 'b'));
+    EXPECT_TRUE(ValidateSweepSpec(spec).ok()) << name << ": "
+                                             << ValidateSweepSpec(spec);
+    const v1::SweepSpec n = Normalized(spec);
+    EXPECT_EQ(n.model(), "torchscript");
+    EXPECT_EQ(n.data().dataset(), "npz");
+    const std::vector<JobSpec> jobs = ExpandSweep(spec);
+    ASSERT_FALSE(jobs.empty());
+    EXPECT_EQ(jobs[0].config.model_file(), std::string(64, 'a'));
+    absl::StatusOr<calib::TrainConfig> c = ToTrainConfig(jobs[0].config);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->model_file, "sha256:" + std::string(64, 'a'));
+    EXPECT_EQ(c->data_file, "sha256:" + std::string(64, 'b'));
+  }
+}
+
+TEST(SpecTest, OwnDataIsNamedOnceAndNeedsItsModel) {
+  v1::SweepSpec spec;
+  spec.set_name("own");
+  spec.add_methods()->set_name("baseline");
+  spec.mutable_data()->set_data_file(std::string(64, 'b'));
+  spec.mutable_data()->set_data_path("/data/x.npz");
+  EXPECT_EQ(ValidateSweepSpec(spec).message(),
+            "data.data_file and data.data_path name the data twice; give one "
+            "(data_file: an uploaded .npz; data_path: a path on the workers)");
+  spec.mutable_data()->clear_data_file();
+  EXPECT_TRUE(ValidateSweepSpec(spec).ok()) << ValidateSweepSpec(spec);
+  spec.set_model("mlp");
+  spec.set_model_file(std::string(64, 'a'));
+  EXPECT_EQ(ValidateSweepSpec(spec).message(),
+            "model_file applies to model torchscript, got model mlp");
+  spec.set_model("torchscript");
+  spec.clear_model_file();
+  EXPECT_EQ(ValidateSweepSpec(spec).message(),
+            "model_file is required for model torchscript: the TorchScript "
+            "file");
+  spec.set_model("lenet");
+  spec.mutable_data()->set_dataset("fashion-mnist");
+  EXPECT_EQ(ValidateSweepSpec(spec).message(),
+            "data_file applies to dataset npz or image-folder, got dataset "
+            "fashion-mnist");
+  spec.mutable_data()->set_dataset("image-folder");
+  spec.mutable_data()->set_image_size(2);
+  EXPECT_EQ(ValidateSweepSpec(spec).message(),
+            "image_size must be in [4, 512], got 2");
+}
+
 }  // namespace
 }  // namespace mixcal::spec
