@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/harness.h"
 #include "tests/faults/audit.h"
+#include "worker/core/trainer.h"
 
 namespace mixcal::testing {
 namespace {
@@ -187,6 +188,41 @@ void ExpectRefusedAtStartUp(const std::string& db, const std::string& what) {
   EXPECT_EQ(lines.size(), 1u) << what << ": " << Slurp(log);
   EXPECT_NE(Slurp(log).find(db), std::string::npos) << what << ": "
                                                     << Slurp(log);
+}
+
+// A checkpoint directory with no space left: the run ends Unavailable (the
+// worker hands the job back and leaves rotation), the process lives, and
+// no partial file is left. LibTorch's own file writer used to abort here.
+TEST(DiskFullTest, AFullCheckpointDirectoryEndsTheRunWithoutACrash) {
+  const fs::path dir = fs::temp_directory_path() /
+                       ("mixcal_ckfull_" + std::to_string(getpid()));
+  SmallFilesystem small(dir, 1);
+  if (!small.mounted()) GTEST_SKIP() << "cannot mount a tmpfs: " << small.error();
+  small.Fill();
+  calib::TrainConfig c;
+  c.dataset = calib::DatasetKind::kSynthetic;
+  c.model = calib::ModelKind::kMlp;
+  c.epochs = 2;
+  c.threads = 1;
+  c.predictions = calib::PredictionsMode::kNone;
+  c.checkpoint_every = 1;
+  c.checkpoint_dir = (dir / "job-1").string();
+  int epochs = 0;
+  core::TrainHooks hooks;
+  hooks.on_epoch = [&](const core::EpochReport&) {
+    ++epochs;
+    return absl::OkStatus();
+  };
+  absl::Status s = core::NewTorchTrainer()->Run(c, hooks);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("No space left on device"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(epochs, 1);  // the epoch was reported before its checkpoint
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name == "filler" || name == "job-1") << name;
+  }
 }
 
 TEST(BrokenDatabaseTest, TruncatedForeignAndNewerFilesEndStartUpInOneLine) {

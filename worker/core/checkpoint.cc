@@ -3,11 +3,13 @@
 #include <torch/serialize/archive.h>
 
 #include <filesystem>
+#include <sstream>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/file.h"
 
 namespace mixcal::core {
 
@@ -85,19 +87,21 @@ absl::StatusOr<std::string> SaveCheckpoint(const std::string& dir, int epoch,
   archive.write("optimizer", optimizer_archive);
   archive.write("epoch", c10::IValue(static_cast<int64_t>(epoch)));
   archive.write("fingerprint", c10::IValue(fingerprint));
-  const std::string tmp = path + ".tmp";
+  // Serialised in memory, then written and renamed with every step checked:
+  // LibTorch's own file writer aborts the process when the disk fills
+  // (an exception from a destructor), and a full checkpoint directory is
+  // the worker's problem, not a reason to die.
+  std::ostringstream bytes;
   try {
-    archive.save_to(tmp);
+    archive.save_to(bytes);
   } catch (const c10::Error& e) {
-    fs::remove(tmp, ec);
-    return absl::UnavailableError(
-        absl::StrCat("checkpoint ", tmp, ": cannot write (",
-                     e.what_without_backtrace(), ")"));
+    return absl::UnavailableError(absl::StrCat(
+        "checkpoint ", path, ": cannot serialise (",
+        e.what_without_backtrace(), ")"));
   }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("checkpoint ", path, ": ", ec.message()));
+  if (absl::Status s = WriteFileAtomically(path, bytes.str(), "checkpoint");
+      !s.ok()) {
+    return absl::UnavailableError(s.message());
   }
   return path;
 }
