@@ -294,6 +294,13 @@ absl::Status ReportLog::WriteBatch(
 absl::Status ReportLog::WriteEpoch(const v1::ReportEpochRequest& report,
                                    const PreparedReport* prepared) {
   const int64_t job = report.lease().job_id();
+  if (!report.data().empty()) {
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement data,
+        c_.db()->Cached("UPDATE jobs SET data = ? WHERE id = ? AND data != ?"));
+    const std::string text = ToValidUtf8(report.data(), 16384);
+    MIXCAL_RETURN_IF_ERROR(data->Bind(1, text).Bind(2, job).Bind(3, text).Run());
+  }
   // One column per metric of calib's table, bound from the report row by
   // the table's names (spec/metric_values.h).
   static const auto* insert_sql = new std::string(absl::StrCat(

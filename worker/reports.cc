@@ -50,6 +50,7 @@ v1::WorkerReport EpochReport(const core::EpochReport& r,
     p->set_probabilities(k.probabilities);
     p->set_labels(k.labels);
   }
+  req->set_data(r.data);
   return report;
 }
 

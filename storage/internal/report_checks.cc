@@ -119,6 +119,10 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
                        " examples, got ", binned));
     }
   }
+  if (req.data().size() > 16384) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data must be at most 16384 bytes, got ", req.data().size()));
+  }
   if (req.predictions_size() > 4) {
     return absl::InvalidArgumentError(
         absl::StrCat("predictions must hold at most 4 splits, got ",

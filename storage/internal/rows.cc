@@ -13,7 +13,7 @@ const char kJobColumns[] =
     "attempt, "
     "max_attempts, COALESCE(worker_id, 0), lease_expires_at, checkpoint, "
     "checkpoint_epoch, "
-    "last_epoch, error, created_at, started_at, finished_at, handbacks";
+    "last_epoch, error, created_at, started_at, finished_at, handbacks, data";
 
 absl::StatusOr<v1::Job> JobFromRow(const Statement& s) {
   v1::Job j;
@@ -43,6 +43,7 @@ absl::StatusOr<v1::Job> JobFromRow(const Statement& s) {
   j.set_started_at_us(s.Int(18));
   j.set_finished_at_us(s.Int(19));
   j.set_handbacks(static_cast<uint32_t>(s.Int(20)));
+  j.set_data(s.Text(21));
   return j;
 }
 

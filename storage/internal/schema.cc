@@ -239,6 +239,11 @@ CREATE TABLE files (
       R"sql(
 ALTER TABLE files ADD COLUMN first_sweep INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // 20: what a job's data turned out to be (inputs, classes, sizes,
+      // normalisation), as its worker reported it.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN data TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *m;
 }

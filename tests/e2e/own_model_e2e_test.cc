@@ -107,6 +107,13 @@ TEST(OwnModelEndToEndTest, ARemoteClientsModelAndDataTrainWithEveryEpochStored) 
   const std::string hash = job.config().model_file();
   ASSERT_EQ(hash.size(), 64u);
   EXPECT_TRUE(fs::exists(cache / hash));
+  // What the data turned out to be, with the training split's statistics.
+  EXPECT_NE(job.data().find("\"inputs\": \"3x12x12 images\", \"classes\": 4"),
+            std::string::npos)
+      << job.data();
+  EXPECT_NE(job.data().find("\"normalization\": {\"mean\": ["),
+            std::string::npos)
+      << job.data();
 
   // The same file submitted again is stored once; `mixcal models` lists it.
   Result again = Mixcal("submit spec.json --name again", c.port(), laptop);

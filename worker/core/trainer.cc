@@ -12,6 +12,8 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "base/program.h"
 #include "base/status_macros.h"
 #include "worker/core/checkpoint.h"
@@ -31,6 +33,29 @@ constexpr char kSharedCause[] = "type.mixcal.dev/shared-cause";
 absl::Status Shared(absl::Status s) {
   if (!s.ok()) s.SetPayload(kSharedCause, absl::Cord("1"));
   return s;
+}
+
+std::string JoinNumbers(const std::vector<double>& v) {
+  return absl::StrJoin(v, ", ", [](std::string* out, double x) {
+    absl::StrAppend(out, absl::StrFormat("%.6g", x));
+  });
+}
+
+// EpochReport::data.
+std::string DescribeData(const TrainingData& d) {
+  std::string out = absl::StrCat(
+      "{\"inputs\": \"", d.shape.Describe(), "\", \"classes\": ",
+      d.shape.classes, ", \"train\": ", d.train_x.size(0), ", \"val\": ",
+      d.eval.val_x.defined() ? d.eval.val_x.size(0) : 0, ", \"test\": ",
+      d.eval.test_x.size(0));
+  if (d.shape.tokens) {
+    absl::StrAppend(&out, ", \"vocab\": ", d.shape.vocab);
+  } else {
+    absl::StrAppend(&out, ", \"normalization\": {\"mean\": [",
+                    JoinNumbers(d.normalize.mean()), "], \"std\": [",
+                    JoinNumbers(d.normalize.stddev()), "]}");
+  }
+  return out + "}";
 }
 
 class TorchTrainer : public Trainer {
@@ -122,10 +147,12 @@ absl::Status TorchTrainer::RunImpl(const calib::TrainConfig& config,
     start_epoch = done + 1;
   }
 
+  const std::string data_note = DescribeData(data);
   const std::vector<int> milestones = EffectiveMilestones(config);
   for (int epoch = start_epoch; epoch <= config.epochs; ++epoch) {
     EpochReport report;
     report.epoch = epoch;
+    report.data = data_note;
     report.lr = LearningRateAt(config, milestones, epoch);
     SetLearningRate(*optimizer, report.lr);
     MIXCAL_RETURN_IF_ERROR(TrainEpoch(config, epoch, exec, data, *method,
