@@ -35,6 +35,7 @@
 
 #include "absl/flags/flag.h"
 #include "base/program.h"
+#include "bench/bench_process.h"
 #include "grpcpp/grpcpp.h"
 #include "mixcal/v1/experiment.grpc.pb.h"
 #include "mixcal/v1/worker.grpc.pb.h"
@@ -54,79 +55,16 @@ ABSL_FLAG(int, watch_buffer_mb, 1,
 namespace {
 
 namespace v1 = mixcal::v1;
+using mixcal::bench::OwnChannel;
+using mixcal::bench::ProcStat;
+using mixcal::bench::Spawn;
+using mixcal::bench::Stat;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kUsage[] =
     "mixcal-bench-load: one coordinator process under heartbeating workers "
     "and watchers while real jobs run (see bench/load_bench.cc).";
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log,
-            int nofile = 0) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (nofile > 0) {
-      rlimit fds{static_cast<rlim_t>(nofile), static_cast<rlim_t>(nofile)};
-      setrlimit(RLIMIT_NOFILE, &fds);
-    }
-    FILE* f = std::fopen(log.c_str(), "a");
-    dup2(fileno(f), 1);
-    dup2(fileno(f), 2);
-    std::vector<char*> args;
-    for (const std::string& a : argv)
-      args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    setenv("OMP_NUM_THREADS", "1", 1);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-// /proc figures of a process.
-struct ProcStat {
-  double rss_mb = 0;
-  int threads = 0;
-  double cpu_s = 0;
-  int fds = 0;
-};
-
-ProcStat Stat(pid_t pid) {
-  ProcStat s;
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) s.rss_mb = std::atof(line.c_str() + 6) / 1024;
-    if (line.rfind("Threads:", 0) == 0) s.threads = std::atoi(line.c_str() + 8);
-  }
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(stat)), {});
-  const size_t close = all.rfind(')');
-  if (close != std::string::npos) {
-    std::istringstream rest(all.substr(close + 2));
-    std::string field;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) s.cpu_s += std::atof(field.c_str());
-      if (i == 15) s.cpu_s += std::atof(field.c_str());
-    }
-    s.cpu_s /= static_cast<double>(sysconf(_SC_CLK_TCK));
-  }
-  std::error_code ec;
-  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd",
-                                        ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec))
-    ++s.fds;
-  return s;
-}
-
-// A channel with a connection of its own (not shared with other channels
-// to the same address).
-std::shared_ptr<grpc::Channel> OwnChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
-}
 
 struct Errors {
   std::mutex mu;
@@ -216,7 +154,9 @@ int main(int argc, char** argv) {
       {MIXCAL_COORDINATOR_BIN, "--listen=127.0.0.1:0",
        "--db=" + (dir / "mixcal.db").string(), "--port_file=" + port_file,
        "--lease_seconds=10", "--heartbeat_seconds=0.5",
-       "--watch_buffer_mb=" + std::to_string(absl::GetFlag(FLAGS_watch_buffer_mb))},
+       "--watch_buffer_mb=" + std::to_string(absl::GetFlag(FLAGS_watch_buffer_mb)),
+       // One caller ("local") opens them all here.
+       "--max_watchers_per_caller=100000"},
       (dir / "coordinator.log").string(), absl::GetFlag(FLAGS_coordinator_nofile));
   for (int i = 0; i < 200 && !fs::exists(port_file); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -145,6 +145,12 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
                   "Brier"},
                  erows);
     }
+    for (const v1::SummaryRow* r : ensembles) {
+      for (const std::string& why : r->left_out()) {
+        out << "left out of " << MethodLabel(r->method(), r->value())
+            << "'s ensemble: " << Printable(why) << "\n";
+      }
+    }
   }
   if (vs.empty()) return kOk;
 

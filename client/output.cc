@@ -38,7 +38,6 @@ int PrintJson(const absl::StatusOr<std::string>& json, std::ostream& out,
   return kOk;
 }
 
-namespace {
 // A cell as a terminal may show it: control characters (ESC, BEL, NUL,
 // newlines) that a worker's error text or a name may carry are written as
 // \xNN, so no stored text can move the cursor or clear the screen.
@@ -55,7 +54,6 @@ std::string Printable(const std::string& cell) {
   }
   return out;
 }
-}  // namespace
 
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& raw_rows) {

@@ -41,6 +41,10 @@ absl::StatusOr<std::string> JsonArray(const Range& messages) {
 int PrintJson(const absl::StatusOr<std::string>& json, std::ostream& out,
               std::ostream& err);
 
+// Text as a terminal may show it: control characters (ESC, BEL, NUL,
+// newlines) written as \xNN.
+std::string Printable(const std::string& cell);
+
 // An aligned table; numeric-looking cells are right-aligned.
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows);

@@ -47,7 +47,7 @@ class CoordinatorImpl {
         clock_(o.clock != nullptr ? o.clock : SystemClock()),
         store_(std::move(store)),
         auth_(std::move(auth)),
-        hub_(store_.get(), o.watch_buffer_bytes),
+        hub_(store_.get(), o.watch_buffer_bytes, o.max_watchers_per_caller),
         dispatcher_(store_.get(), o.lease_ms * 1000, clock_,
                     [this](const v1::Job& j) { hub_.PublishJob(j); }),
         writer_(store_.get(), &hub_, &dispatcher_),
@@ -233,22 +233,36 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   // A grace period after start-up: the workers of running jobs could not
   // heartbeat while the coordinator was down, and a restart must not cost
   // them their leases (and their unacknowledged reports) before they are
-  // back.
+  // back. A lease, and at least 10 s: a short lease (2 s) left no room for
+  // a worker whose channel was between reconnect attempts.
+  const int64_t grace_ms = std::max<int64_t>(o.lease_ms, 10000);
+  bool full_at_start = false;
   {
     Clock* clock = o.clock != nullptr ? o.clock : SystemClock();
     absl::StatusOr<int64_t> extended =
-        store->queue().ExtendRunningLeases(clock->NowMicros() + o.lease_ms * 1000);
-    if (!extended.ok()) return extended.status();
-    if (*extended > 0) {
+        store->queue().ExtendRunningLeases(clock->NowMicros() + grace_ms * 1000);
+    if (storage::IsStorageFull(extended.status())) {
+      // Read-only until space is freed: reads are served, writes refused
+      // (RESOURCE_EXHAUSTED), and the lease reaper extends the running
+      // leases before it judges any.
+      full_at_start = true;
+      std::fprintf(stderr,
+                   "mixcal-coordinator: %s; serving reads only until space is "
+                   "freed\n",
+                   std::string(extended.status().message()).c_str());
+    } else if (!extended.ok()) {
+      return extended.status();
+    } else if (*extended > 0) {
       std::fprintf(stderr,
                    "mixcal-coordinator: %lld running job(s): their workers "
                    "have %.1f s to reconnect\n",
-                   static_cast<long long>(*extended), o.lease_ms / 1000.0);
+                   static_cast<long long>(*extended), grace_ms / 1000.0);
     }
   }
   auto impl =
       std::make_unique<CoordinatorImpl>(o, std::move(store), std::move(auth));
   impl->db_lock_ = std::move(db_lock);
+  if (full_at_start) impl->reaper_.MarkFull();
   std::shared_ptr<grpc::ServerCredentials> creds =
       grpc::InsecureServerCredentials();
   if (tls) {

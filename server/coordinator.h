@@ -50,6 +50,9 @@ struct CoordinatorOptions {
   // Unread WatchSweep updates one watcher may hold before it is ended with
   // RESOURCE_EXHAUSTED.
   size_t watch_buffer_bytes = 16 << 20;
+  // Open WatchSweep streams one caller (a token's name, or "local") may
+  // hold; more are refused with RESOURCE_EXHAUSTED.
+  int max_watchers_per_caller = 32;
   // A connection must finish its TLS and HTTP/2 handshake within this, or
   // it is closed (a client that opens sockets and sends nothing cannot
   // hold them).

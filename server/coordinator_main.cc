@@ -41,9 +41,13 @@ ABSL_FLAG(bool, insecure, false,
           "allow a non-loopback address without TLS and tokens");
 ABSL_FLAG(int, max_message_mb, 8, "largest request accepted, in MiB, [1, 256]");
 ABSL_FLAG(int, watch_buffer_mb, 16,
-          "unread updates one WatchSweep stream may hold, in MiB, [1, 1024]; "
-          "a watcher that falls further behind is cut off "
+          "memory the unread updates of one WatchSweep stream may hold, in "
+          "MiB, [1, 1024]; a watcher that falls further behind is cut off "
           "(RESOURCE_EXHAUSTED) and watches again");
+ABSL_FLAG(int, max_watchers_per_caller, 32,
+          "open WatchSweep streams (mixcal watch, dashboard pages) one "
+          "caller may hold, [1, 100000]; a caller is a token's name, or "
+          "\"local\" without tokens");
 ABSL_FLAG(std::string, launcher, "none",
           "start workers on demand through a batch scheduler: none | slurm "
           "(sbatch, squeue, scancel on PATH)");
@@ -136,6 +140,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.watch_buffer_bytes = static_cast<size_t>(watch_mb) << 20;
+  o.max_watchers_per_caller = absl::GetFlag(FLAGS_max_watchers_per_caller);
+  if (o.max_watchers_per_caller < 1 || o.max_watchers_per_caller > 100000) {
+    std::fprintf(stderr,
+                 "mixcal-coordinator: --max_watchers_per_caller must be in "
+                 "[1, 100000], got %d\n",
+                 o.max_watchers_per_caller);
+    return 2;
+  }
   o.max_unfinished_jobs_per_submitter =
       absl::GetFlag(FLAGS_max_unfinished_jobs_per_submitter);
   o.max_active_sweeps_per_submitter =

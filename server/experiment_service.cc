@@ -270,7 +270,8 @@ grpc::Status ExperimentService::ListFiles(grpc::ServerContext* ctx,
 grpc::ServerWriteReactor<v1::SweepUpdate>* ExperimentService::WatchSweep(
     grpc::CallbackServerContext* ctx, const v1::WatchSweepRequest* req) {
   // The snapshot is read on the hub's thread, not this callback thread.
-  return b_.hub->Watch(req->sweep_id(), b_.auth->Check(*ctx, Permission::kRead));
+  return b_.hub->Watch(req->sweep_id(), b_.auth->Check(*ctx, Permission::kRead),
+                       b_.auth->Who(*ctx));
 }
 
 }  // namespace mixcal::server

@@ -34,16 +34,26 @@ absl::Status LeaseReaper::ReapOnce() {
 }
 
 absl::Status LeaseReaper::Pass() {
+  // A heartbeat refused for lack of space since the last pass: its worker
+  // lives, but its lease was not extended. Leases get a fresh term (once
+  // the database takes it) before any is judged.
+  const int64_t refused = store_->queue().last_heartbeat_refused_full_us();
+  if (refused > refused_seen_us_) {
+    refused_seen_us_ = refused;
+    full_ = true;
+  }
   if (full_) {
     absl::StatusOr<int64_t> extended =
         store_->queue().ExtendRunningLeases(clock_->NowMicros() + lease_us_);
     // Still no space (or worse): expire nothing.
     if (!extended.ok()) return extended.status();
     full_ = false;
-    Log(absl::StrCat("the database can be written again; ", *extended,
-                     " running job(s) got a fresh lease of ", lease_us_ / 1e6,
-                     " s"),
-        /*repeats=*/false);
+    if (*extended > 0) {
+      Log(absl::StrCat("the database can be written again; ", *extended,
+                       " running job(s) got a fresh lease of ",
+                       lease_us_ / 1e6, " s"),
+          /*repeats=*/true);
+    }
   }
   absl::StatusOr<storage::ExpireResult> r = store_->queue().ExpireLeases();
   if (storage::IsStorageFull(r.status())) {

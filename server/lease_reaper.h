@@ -40,6 +40,9 @@ class LeaseReaper {
 
   // Starts the thread.
   void Start();
+  // The database was full when the coordinator started (before Start):
+  // running leases get a fresh term before any is judged.
+  void MarkFull() { full_ = true; }
   // One pass now, on the caller's thread: what failed, if anything (also
   // logged).
   absl::Status ReapOnce();
@@ -60,6 +63,8 @@ class LeaseReaper {
   // A pass failed for lack of space and none has written since (the
   // reaper's own thread, or ReapOnce's caller, only).
   bool full_ = false;
+  // The latest refused heartbeat (JobQueue's clock) this reaper has acted on.
+  int64_t refused_seen_us_ = 0;
   absl::Time last_logged_ = absl::InfinitePast();  // the same threads only
   int64_t left_out_ = 0;                           // lines not logged since
   PeriodicThread thread_;

@@ -1,5 +1,7 @@
 #include "server/watch_hub.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -11,15 +13,30 @@ namespace mixcal::server {
 // One WatchSweep stream. Writes one update at a time from its queue; the
 // opening snapshot is pushed by the hub's thread, and the stream is not
 // finished while that is pending, so the hub never holds a deleted reactor.
+using Update = std::shared_ptr<const v1::SweepUpdate>;
+
+// An update held once for every watcher, with the memory it takes.
+struct Shared {
+  Update update;
+  size_t bytes = 0;
+};
+Shared Share(v1::SweepUpdate u) {
+  Shared s;
+  s.bytes = u.SpaceUsedLong();
+  s.update = std::make_shared<const v1::SweepUpdate>(std::move(u));
+  return s;
+}
+
 class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
  public:
-  WatchReactor(WatchHub* hub, int64_t sweep_id)
-      : hub_(hub), sweep_id_(sweep_id) {}
+  WatchReactor(WatchHub* hub, int64_t sweep_id, std::string caller)
+      : hub_(hub), sweep_id_(sweep_id), caller_(std::move(caller)) {}
 
-  void Push(const v1::SweepUpdate& u) {
+  void Push(const Shared& s) {
+    const v1::SweepUpdate& u = *s.update;
     absl::MutexLock lock(&mu_);
     if (finished_ || overflowed_) return;
-    queued_bytes_ += u.ByteSizeLong();
+    queued_bytes_ += s.bytes;
     if (queued_bytes_ > hub_->max_queued_bytes_) {
       // The client does not read: drop what it has not read and end it.
       overflowed_ = true;
@@ -28,7 +45,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
       if (!writing_) FinishLocked(OverflowStatus(hub_->max_queued_bytes_));
       return;
     }
-    queue_.push_back(u);
+    queue_.push_back(s);
     if (u.has_sweep() && Ended(u.sweep().state())) end_after_ = true;
     if (!writing_ && !snapshot_pending_) Next();
   }
@@ -81,8 +98,14 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
   }
   void OnDone() override {
     hub_->Unsubscribe(sweep_id_, this);
+    WatchHub* hub = hub_;
+    const std::string caller = caller_;
+    const bool counted = counted_;
     delete this;
+    if (counted) hub->Closed(caller);
   }
+  // Counted in the hub's per-caller numbers (Closed when done).
+  void MarkCounted() { counted_ = true; }
 
  private:
   static grpc::Status OverflowStatus(size_t limit) {
@@ -104,17 +127,19 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
     }
     current_ = std::move(queue_.front());
     queue_.pop_front();
-    queued_bytes_ -= std::min(queued_bytes_, current_.ByteSizeLong());
+    queued_bytes_ -= std::min(queued_bytes_, current_.bytes);
     writing_ = true;
-    StartWrite(&current_);
+    StartWrite(current_.update.get());
   }
 
   WatchHub* const hub_;
   const int64_t sweep_id_;
+  const std::string caller_;
+  bool counted_ = false;  // set before the stream can end
   absl::Mutex mu_;
-  std::deque<v1::SweepUpdate> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Shared> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  v1::SweepUpdate current_ ABSL_GUARDED_BY(mu_);
+  Shared current_ ABSL_GUARDED_BY(mu_);  // being written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool end_after_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -123,8 +148,11 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
   bool snapshot_pending_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-WatchHub::WatchHub(storage::Store* store, size_t max_queued_bytes)
-    : store_(store), max_queued_bytes_(max_queued_bytes) {
+WatchHub::WatchHub(storage::Store* store, size_t max_queued_bytes,
+                   int max_per_caller)
+    : store_(store),
+      max_queued_bytes_(max_queued_bytes),
+      max_per_caller_(max_per_caller) {
   thread_ = std::thread([this] { SnapshotLoop(); });
 }
 
@@ -148,10 +176,25 @@ void WatchHub::Stop() {
 }
 
 grpc::ServerWriteReactor<v1::SweepUpdate>* WatchHub::Watch(
-    int64_t sweep_id, const absl::Status& auth) {
-  auto* r = new WatchReactor(this, sweep_id);
+    int64_t sweep_id, const absl::Status& auth, const std::string& caller) {
+  auto* r = new WatchReactor(this, sweep_id, caller);
   absl::Status s = auth;
   if (s.ok()) s = PositiveId("sweep_id", sweep_id);
+  if (s.ok()) {
+    absl::MutexLock lock(&open_mu_);
+    int& mine = open_[caller];
+    if (mine >= max_per_caller_) {
+      s = absl::ResourceExhaustedError(absl::StrCat(
+          "too many open watchers: ", caller, " holds ", mine,
+          ", the most one caller may (--max_watchers_per_caller); close one "
+          "first"));
+      if (mine == 0) open_.erase(caller);
+    } else {
+      ++mine;
+      ++open_total_;
+      r->MarkCounted();
+    }
+  }
   if (!s.ok()) {
     r->FinishNow(ToGrpc(s));
     return r;
@@ -209,12 +252,31 @@ void WatchHub::Snapshot(const Pending& p) {
   for (v1::Job& j : *jobs) {
     v1::SweepUpdate u;
     *u.mutable_job() = std::move(j);
-    r->Push(u);
+    r->Push(Share(std::move(u)));
   }
   v1::SweepUpdate u;
   *u.mutable_sweep() = *std::move(sweep);
-  r->Push(u);  // ends the stream right away when the sweep already ended
+  // Ends the stream right away when the sweep already ended.
+  r->Push(Share(std::move(u)));
   r->SnapshotDone(absl::OkStatus());
+}
+
+int WatchHub::Open() {
+  absl::MutexLock lock(&open_mu_);
+  return open_total_;
+}
+
+void WatchHub::Closed(const std::string& caller) {
+  bool none = false;
+  {
+    absl::MutexLock lock(&open_mu_);
+    auto it = open_.find(caller);
+    if (it != open_.end() && --it->second <= 0) open_.erase(it);
+    none = --open_total_ == 0;
+  }
+  // What the watchers' queues held stays in malloc's free lists otherwise
+  // (hundreds of MB after a burst of stalled watchers).
+  if (none) ::malloc_trim(0);
 }
 
 void WatchHub::Subscribe(int64_t sweep_id, WatchReactor* w) {
@@ -241,7 +303,9 @@ bool WatchHub::Any() {
 void WatchHub::Publish(int64_t sweep_id, const v1::SweepUpdate& u) {
   absl::MutexLock lock(&mu_);
   auto [lo, hi] = watchers_.equal_range(sweep_id);
-  for (auto it = lo; it != hi; ++it) it->second->Push(u);
+  if (lo == hi) return;
+  const Shared shared = Share(u);  // one copy for all of them
+  for (auto it = lo; it != hi; ++it) it->second->Push(shared);
 }
 
 void WatchHub::PublishMetrics(const v1::ReportEpochRequest& report,

@@ -23,9 +23,11 @@ grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* ctx,
   *info.mutable_capabilities() = req->capabilities();
   info.set_name(req->name());
   info.set_placement(req->placement());
-  auto id = b_.store->queue().RegisterWorker(info);
+  std::string key;
+  auto id = b_.store->queue().RegisterWorker(info, &key);
   if (!id.ok()) return ToGrpc(id.status());
   resp->set_worker_id(*id);
+  resp->set_worker_key(key);
   resp->set_heartbeat_interval_ms(
       static_cast<uint32_t>(b_.heartbeat_ms));
   resp->set_lease_ms(static_cast<uint32_t>(b_.lease_ms));
@@ -97,8 +99,8 @@ grpc::Status WorkerService::LeaveRotation(grpc::ServerContext* ctx,
                                           v1::LeaveRotationResponse*) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWorker));
   MIXCAL_GRPC_CHECK(PositiveId("worker_id", req->worker_id()));
-  return ToGrpc(b_.store->queue().LeaveRotation(req->worker_id(), req->failing(),
-                                        req->reason()));
+  return ToGrpc(b_.store->queue().LeaveRotation(
+      req->worker_id(), req->failing(), req->reason(), req->worker_key()));
 }
 
 grpc::Status WorkerService::FetchFile(grpc::ServerContext* ctx,

@@ -10,6 +10,7 @@
 #include "base/utf8.h"
 #include "storage/internal/connection.h"
 #include "storage/internal/fence.h"
+#include "storage/store.h"
 #include "storage/internal/job_states.h"
 #include "storage/internal/lease_token.h"
 #include "storage/internal/records.h"
@@ -31,7 +32,8 @@ absl::Status TouchWorker(Connection& c, int64_t worker_id, int64_t now) {
 
 }  // namespace
 
-absl::StatusOr<int64_t> JobQueue::RegisterWorker(const v1::WorkerInfo& info) {
+absl::StatusOr<int64_t> JobQueue::RegisterWorker(const v1::WorkerInfo& info,
+                                                 std::string* key) {
   if (info.host().empty()) {
     return absl::InvalidArgumentError("host must not be empty");
   }
@@ -64,8 +66,9 @@ absl::StatusOr<int64_t> JobQueue::RegisterWorker(const v1::WorkerInfo& info) {
       CachedStatement s,
       c_.db()->Cached(
           "INSERT INTO workers (name, host, device, device_name, memory_bytes, "
-          "capabilities, state, registered_at, last_heartbeat, placement) "
-          "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"));
+          "capabilities, state, registered_at, last_heartbeat, placement, "
+          "worker_key) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"));
+  const std::string worker_key = NewLeaseToken();
   std::vector<std::string> caps(info.capabilities().begin(),
                                 info.capabilities().end());
   MIXCAL_RETURN_IF_ERROR(s->Bind(1, info.name())
@@ -77,8 +80,10 @@ absl::StatusOr<int64_t> JobQueue::RegisterWorker(const v1::WorkerInfo& info) {
                              .Bind(7, now)
                              .Bind(8, now)
                              .Bind(9, info.placement())
+                             .Bind(10, worker_key)
                              .Run());
   const int64_t id = c_.db()->LastInsertId();
+  if (key != nullptr) *key = worker_key;
   MIXCAL_RETURN_IF_ERROR(
       AddEvent(c_, 0, 0, "worker_registered",
                absl::StrCat("worker ", id, " ", info.host(), " ", d)));
@@ -86,11 +91,31 @@ absl::StatusOr<int64_t> JobQueue::RegisterWorker(const v1::WorkerInfo& info) {
 }
 
 absl::Status JobQueue::LeaveRotation(int64_t worker_id, bool failing,
-                                     absl::string_view reason) {
+                                     absl::string_view reason,
+                                     absl::string_view key) {
   MIXCAL_RETURN_IF_ERROR(CheckText("reason", reason, 4096));
   RequestLock lock(c_);
   Transaction txn(c_.db());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
+  {
+    MIXCAL_ASSIGN_OR_RETURN(
+        CachedStatement k,
+        c_.db()->Cached("SELECT worker_key FROM workers WHERE id = ?"));
+    k->Bind(1, worker_id);
+    MIXCAL_ASSIGN_OR_RETURN(bool found, k->Step());
+    if (!found) {
+      return absl::NotFoundError(
+          absl::StrCat("worker_id ", worker_id, " is not registered"));
+    }
+    const std::string stored = k->Text(0);
+    k->Reset();
+    // Workers registered before keys existed have none.
+    if (!stored.empty() && !SameToken(stored, std::string(key))) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "worker_key is not worker ", worker_id,
+          "'s: a worker takes only itself out of rotation"));
+    }
+  }
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
       c_.db()->Cached(
@@ -221,6 +246,17 @@ absl::StatusOr<std::optional<Assignment>> JobQueue::AcquireJob(
 }
 
 absl::StatusOr<HeartbeatResult> JobQueue::Heartbeat(
+    int64_t worker_id, const std::vector<v1::Lease>& leases, int64_t lease_us) {
+  absl::StatusOr<HeartbeatResult> r =
+      HeartbeatLocked(worker_id, leases, lease_us);
+  if (IsStorageFull(r.status())) {
+    heartbeat_full_us_.store(c_.clock()->NowMicros(),
+                             std::memory_order_relaxed);
+  }
+  return r;
+}
+
+absl::StatusOr<HeartbeatResult> JobQueue::HeartbeatLocked(
     int64_t worker_id, const std::vector<v1::Lease>& leases, int64_t lease_us) {
   // A worker holds one lease per slot; a heartbeat with more would hold the
   // store for every other caller while it is checked.

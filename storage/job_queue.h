@@ -11,9 +11,11 @@
 // (a lease token not given to the caller), ResourceExhausted (a full disk),
 // DataLoss/Internal (the file).
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -50,13 +52,16 @@ class JobQueue {
   JobQueue(const JobQueue&) = delete;
   JobQueue& operator=(const JobQueue&) = delete;
 
-  absl::StatusOr<int64_t> RegisterWorker(const v1::WorkerInfo& info);
+  // `key`, when given, receives the worker's key (LeaveRotation's proof).
+  absl::StatusOr<int64_t> RegisterWorker(const v1::WorkerInfo& info,
+                                         std::string* key = nullptr);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
   // Marks the worker as gone, OUT_OF_ROTATION when `failing` (its own
   // environment failed) else STOPPED, with `reason` (valid UTF-8, at most
-  // 4096 bytes). NotFound for an unknown worker.
+  // 4096 bytes). Only with the worker's key (RegisterWorker): else
+  // PermissionDenied. NotFound for an unknown worker.
   absl::Status LeaveRotation(int64_t worker_id, bool failing,
-                             absl::string_view reason);
+                             absl::string_view reason, absl::string_view key);
 
   // Leases the next job `worker_id` can run, or nullopt when none is queued.
   // Order: device class (cpu, cuda: the worker's; any: all), then priority,
@@ -74,6 +79,13 @@ class JobQueue {
   absl::StatusOr<HeartbeatResult> Heartbeat(
       int64_t worker_id, const std::vector<v1::Lease>& leases,
       int64_t lease_us);
+  // When (clock micros) a heartbeat was last refused for lack of space, or
+  // 0: its worker is alive although its lease could not be extended, so
+  // the lease reaper gives running leases a fresh term before it judges
+  // them. Thread-safe.
+  int64_t last_heartbeat_refused_full_us() const {
+    return heartbeat_full_us_.load(std::memory_order_relaxed);
+  }
 
   // Gives every RUNNING job's lease at least until `until_us`. The
   // coordinator calls it at start-up: while it was down its workers could
@@ -86,7 +98,12 @@ class JobQueue {
   absl::StatusOr<ExpireResult> ExpireLeases();
 
  private:
+  absl::StatusOr<HeartbeatResult> HeartbeatLocked(
+      int64_t worker_id, const std::vector<v1::Lease>& leases,
+      int64_t lease_us);
+
   Connection& c_;
+  std::atomic<int64_t> heartbeat_full_us_{0};
 };
 
 }  // namespace mixcal::storage

@@ -392,6 +392,7 @@ absl::Status MetricReader::AppendEnsembles(
   bool consistent = true;
   std::vector<double> sum;
   std::string labels;
+  std::vector<std::string> left_out;  // this configuration's damaged seeds
   auto flush = [&]() {
     if (members == 0 || !consistent) return absl::OkStatus();
     std::vector<float> mean(sum.size());
@@ -407,6 +408,7 @@ absl::Status MetricReader::AppendEnsembles(
     row.set_split("test");
     row.set_seeds(static_cast<uint32_t>(members));
     row.set_ensemble(true);
+    for (std::string& why : left_out) row.add_left_out(std::move(why));
     if (ref) {
       row.set_vs_method(ref->first);
       row.set_vs_value(ref->second);
@@ -434,20 +436,35 @@ absl::Status MetricReader::AppendEnsembles(
     if (!row) break;
     const std::string m = s.Text(0);
     const double v = s.Double(1);
-    if (members == 0 || m != method || v != value) {
+    if (m != method || v != value || (members == 0 && left_out.empty())) {
       MIXCAL_RETURN_IF_ERROR(flush());
       method = m;
       value = v;
       members = 0;
       consistent = true;
+      left_out.clear();
     }
     const int64_t n = s.Int(7);
     const int k = static_cast<int>(s.Int(8));
+    const int64_t job = s.Int(9);
     std::string probabilities, job_labels;
-    MIXCAL_RETURN_IF_ERROR(
-        PredictionBytes(s, 2, s.Int(9), &probabilities, &job_labels));
-    MIXCAL_ASSIGN_OR_RETURN(std::vector<float> p,
-                            calib::DecodeProbabilities(probabilities, n, k));
+    // One seed's damaged bytes (a lost predictions file, a torn write) leave
+    // that seed out, said on the row, not the whole summary.
+    absl::Status read =
+        PredictionBytes(s, 2, job, &probabilities, &job_labels);
+    absl::StatusOr<std::vector<float>> decoded =
+        read.ok() ? calib::DecodeProbabilities(probabilities, n, k)
+                  : absl::StatusOr<std::vector<float>>(read);
+    if (!decoded.ok()) {
+      if (!absl::IsDataLoss(decoded.status()) &&
+          !absl::IsInvalidArgument(decoded.status())) {
+        return decoded.status();
+      }
+      left_out.push_back(
+          absl::StrCat("job ", job, ": ", decoded.status().message()));
+      continue;
+    }
+    const std::vector<float>& p = *decoded;
     if (members == 0) {
       count = n;
       classes = k;

@@ -28,9 +28,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "calib/config.h"
 #include "mixcal/v1/jobs.pb.h"
 #include "mixcal/v1/metrics.pb.h"
 #include "mixcal/v1/worker.pb.h"
@@ -129,6 +132,18 @@ class ReportLog {
                           bool savepoints, std::vector<ReportResult>* results);
   absl::Status WriteEpoch(const v1::ReportEpochRequest& report,
                           const PreparedReport* prepared);
+  // An epoch report against its job (with the connection's lock held): the
+  // epoch within the job's and after every earlier one stored, the test
+  // split's size the same at every epoch, kept predictions only of the test
+  // split, at the epochs the sweep's policy keeps, of the test split's size,
+  // and within the job's bound on kept bytes (counted here unless
+  // PrepareReport appended them).
+  absl::Status CheckAgainstJob(const v1::ReportEpochRequest& report,
+                               const PreparedReport* prepared);
+  // Whether PrepareReport may append a report's kept predictions before it
+  // is stored: only for an attempt already checked against its job, at a
+  // kept epoch, within the bound (the bytes are counted).
+  bool AdmitPrepared(const v1::ReportEpochRequest& report);
   absl::Status WriteCheckpoint(const v1::ReportCheckpointRequest& checkpoint);
   absl::StatusOr<v1::JobState> WriteFinish(const v1::FinishJobRequest& finish);
 
@@ -140,6 +155,22 @@ class ReportLog {
   // report, and a job must never end, or checkpoint, past a hole.
   // Guarded by the connection's lock.
   std::map<std::pair<int64_t, int64_t>, uint32_t> unstored_;
+
+  // A job's kept predictions may be sent this many times over (resends
+  // after a broken stream append them again) before they are refused.
+  static constexpr int kKeptReplays = 8;
+  // Per job: the attempt whose kept predictions last passed the checks,
+  // what they were checked against, and the bytes appended for the job
+  // since the coordinator started.
+  struct KeptJob {
+    v1::Lease lease;
+    calib::TrainConfig policy;  // epochs, predictions, predictions_every
+    uint32_t test_count = 0;
+    int64_t limit = 0;
+    int64_t sent = 0;
+  };
+  absl::Mutex kept_mu_;
+  std::map<int64_t, KeptJob> kept_ ABSL_GUARDED_BY(kept_mu_);
 };
 
 }  // namespace mixcal::storage

@@ -1,6 +1,7 @@
 #include "storage/store.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -96,6 +97,14 @@ absl::Status QuickCheck(Database* db) {
       "); restore a backup, or skip the check to serve what can be read"));
 }
 
+// Whether the filesystem holding `path` has no space left for an ordinary
+// user (statvfs's f_bavail).
+bool FilesystemFull(const std::string& path) {
+  struct statvfs fs {};
+  if (::statvfs(path.c_str(), &fs) != 0) return false;
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < 64 * 1024;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(
@@ -119,6 +128,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   std::unique_ptr<Database> db = *std::move(opened);
   sqlite3_busy_timeout(db->raw(), options.busy_timeout_ms);
   absl::StatusOr<Contents> contents = ReadContents(db.get());
+  if (!contents.ok() && file && FilesystemFull(options.path)) {
+    // SQLite could not create the log (-wal) or its index (-shm) beside
+    // the file: the filesystem is full, the file itself may be fine.
+    return named(absl::ResourceExhaustedError(
+        "cannot be opened: its filesystem is full, and SQLite needs room for "
+        "its -wal and -shm files beside it; free some space and start "
+        "again"));
+  }
   if (!contents.ok()) {
     // "file is not a database": truncated, overwritten or not SQLite.
     return named(absl::DataLossError(absl::StrCat(

@@ -81,6 +81,7 @@ class Agent {
   std::unique_ptr<core::Trainer> owned_trainer_;
   std::unique_ptr<FileCache> cache_;
   int64_t worker_id_ = 0;
+  std::string worker_key_;  // what LeaveRotation proves this worker with
   absl::Duration heartbeat_ = absl::Seconds(5);
   // Set when the worker's own environment failed a job: it leaves.
   absl::Status out_of_rotation_;
@@ -166,7 +167,16 @@ absl::Status Agent::Connect() {
     creds = grpc::SslCredentials(ssl);
   }
   grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // Back within a second of a coordinator's return: a restarted
+  // coordinator gives running leases one lease length (2 s in the tests, 30
+  // s by default) before it judges them, and gRPC's default back-off (1 s
+  // growing to 120 s; 2 s capped) left the channel idle for seconds while
+  // the coordinator was up again. Tries at most every 500 ms, and each
+  // heartbeat waits for the connection (wait_for_ready) instead of failing
+  // at once while it is down.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   // A report stream stays open for a whole job: pings find a coordinator
   // that went away without closing the connection.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
@@ -199,6 +209,7 @@ absl::Status Agent::Register() {
     return FromGrpc(s);
   }
   worker_id_ = resp.worker_id();
+  worker_key_ = resp.worker_key();
   heartbeat_ =
       absl::Milliseconds(std::max<uint32_t>(10, resp.heartbeat_interval_ms()));
   Log(absl::StrCat("registered as worker ", worker_id_, " (", o_.device,
@@ -383,6 +394,7 @@ void Agent::Leave(bool failing, const std::string& reason) {
   if (worker_id_ == 0 || stub_ == nullptr) return;
   v1::LeaveRotationRequest req;
   req.set_worker_id(worker_id_);
+  req.set_worker_key(worker_key_);
   req.set_failing(failing);
   req.set_reason(ToValidUtf8(reason, 4096));
   v1::LeaveRotationResponse resp;

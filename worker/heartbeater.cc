@@ -50,6 +50,9 @@ void Heartbeater::Beat() {
   v1::HeartbeatResponse resp;
   grpc::ClientContext ctx;
   PrepareCall(ctx, o_.token, o_.call_timeout);
+  // Sent the moment the channel connects again after a coordinator restart,
+  // not refused at once while it reconnects.
+  ctx.set_wait_for_ready(true);
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;

@@ -244,6 +244,11 @@ ALTER TABLE files ADD COLUMN first_sweep INTEGER NOT NULL DEFAULT 0;
       R"sql(
 ALTER TABLE jobs ADD COLUMN data TEXT NOT NULL DEFAULT '';
 )sql",
+      // 21: the key a worker was given at registration (LeaveRotation
+      // needs it); '' for workers registered before.
+      R"sql(
+ALTER TABLE workers ADD COLUMN worker_key TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *m;
 }

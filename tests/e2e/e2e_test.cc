@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/harness.h"
 
@@ -159,6 +161,64 @@ TEST(EndToEndTest, CoordinatorRestartMidSweepLosesNothing) {
   const v1::Sweep sweep = c.GetSweep(id);
   EXPECT_EQ(sweep.state(), v1::SWEEP_SUCCEEDED) << Slurp(c.WorkerLog(0));
   ExpectEveryEpochOnce(c.Metrics(id, "test"), sweep, 5);
+}
+
+// With a lease of 2 s, a coordinator restart gives running leases one
+// lease length: the worker must be back within it. Down for 3 s each time
+// (its channel's back-off grows meanwhile), the worker's first heartbeat
+// after each of three restarts must arrive within a second and a half, and
+// the job keep its first attempt. (Its reconnect back-off once left the
+// channel idle for seconds with the coordinator up, and a short lease was
+// lost at most restarts.)
+TEST(EndToEndTest, AWorkerIsBackWithinASecondOfACoordinatorRestart) {
+  Cluster c("reconnect");
+  constexpr double kLease = 2.0;
+  ASSERT_TRUE(c.StartCoordinator(kLease, /*heartbeat_s=*/0.25));
+  v1::SweepSpec spec = TinySweep("reconnect", 1000, 1, /*train_count=*/4096);
+  spec.clear_methods();
+  spec.add_methods()->set_name("baseline");
+  const int64_t id = Submit(c, spec);
+  const int64_t job = c.GetSweep(id).job_ids(0);
+  c.StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return c.GetJob(job).last_epoch() >= 1; }, 120));
+  auto last_heartbeat = [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(2));
+    v1::ListWorkersResponse resp;
+    if (!c.api().ListWorkers(&ctx, v1::ListWorkersRequest(), &resp).ok())
+      return int64_t{0};
+    int64_t newest = 0;
+    for (const v1::WorkerInfo& w : resp.workers())
+      newest = std::max<int64_t>(newest, w.last_heartbeat_us());
+    return newest;
+  };
+  for (int restart = 0; restart < 3; ++restart) {
+    c.KillCoordinator();  // kill -9
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    ASSERT_TRUE(c.StartCoordinator(kLease, /*heartbeat_s=*/0.25));
+    const auto up = std::chrono::steady_clock::now();
+    const int64_t up_us = absl::ToUnixMicros(absl::Now());
+    ASSERT_TRUE(WaitFor([&] { return last_heartbeat() > up_us; }, 30))
+        << Slurp(c.WorkerLog(0));
+    const double back_s = std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - up)
+                              .count();
+    std::printf("restart %d: the worker's first heartbeat after %.2f s\n",
+                restart + 1, back_s);
+    EXPECT_LT(back_s, 1.5) << Slurp(c.WorkerLog(0));
+    // Past the restart's grace: the lease held.
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        static_cast<int>(kLease * 1000) + 500));
+    const v1::Job j = c.GetJob(job);
+    EXPECT_EQ(j.state(), v1::RUNNING) << Slurp(c.CoordinatorLog());
+    EXPECT_EQ(j.attempt(), 1u) << Slurp(c.WorkerLog(0));
+  }
+  grpc::ClientContext ctx;
+  v1::CancelJobRequest req;
+  req.set_job_id(job);
+  v1::Job cancelled;
+  EXPECT_TRUE(c.api().CancelJob(&ctx, req, &cancelled).ok());
 }
 
 TEST(EndToEndTest, CancellationStopsTheRunningJobPromptly) {

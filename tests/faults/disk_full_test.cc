@@ -18,6 +18,11 @@
 
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "base/clock.h"
+#include "server/dispatcher.h"
+#include "server/lease_reaper.h"
+#include "server/watch_hub.h"
+#include "storage/store.h"
 #include "tests/e2e/harness.h"
 #include "tests/faults/audit.h"
 #include "worker/core/trainer.h"
@@ -176,8 +181,10 @@ TEST(DiskFullTest, AFullDiskRefusesWritesLosesNothingAndResumes) {
 }
 
 // One line on stderr naming the file, and a non-zero exit.
-void ExpectRefusedAtStartUp(const std::string& db, const std::string& what) {
-  const std::string log = db + ".log";
+// `log` defaults to beside the database.
+void ExpectRefusedAtStartUp(const std::string& db, const std::string& what,
+                            std::string log = "") {
+  if (log.empty()) log = db + ".log";
   Process p({MIXCAL_COORDINATOR_BIN, "--listen=127.0.0.1:0", "--db=" + db},
             log);
   const int status = p.Wait();
@@ -222,6 +229,164 @@ TEST(DiskFullTest, AFullCheckpointDirectoryEndsTheRunWithoutACrash) {
   for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
     EXPECT_TRUE(name == "filler" || name == "job-1") << name;
+  }
+}
+
+// A heartbeat that reaches the coordinator but cannot be stored for lack of
+// space leaves its lease unextended; the reaper must not take that for a
+// dead worker. Time is moved by hand past the lease while heartbeats are
+// refused, and space comes back before the reaper looks: the job stays
+// RUNNING on its first attempt with a fresh lease.
+TEST(DiskFullTest, AHeartbeatRefusedForSpaceCostsNoLease) {
+  const fs::path dir = fs::temp_directory_path() /
+                       ("mixcal_hbfull_" + std::to_string(getpid()));
+  SmallFilesystem small(dir, 2);
+  if (!small.mounted()) GTEST_SKIP() << "cannot mount a tmpfs: " << small.error();
+  constexpr int64_t kLeaseUs = 5'000'000;
+  ManualClock clock;
+  auto store = storage::Store::Open(
+      {.path = (dir / "mixcal.db").string(), .clock = &clock});
+  ASSERT_TRUE(store.ok()) << store.status();
+  v1::SweepSpec spec = TinySweep("hb", 3, 1);
+  ASSERT_TRUE((*store)->sweeps().CreateSweep(spec).ok());
+  v1::WorkerInfo info;
+  info.set_host("h");
+  info.set_device("cpu");
+  absl::StatusOr<int64_t> worker = (*store)->queue().RegisterWorker(info);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  auto got = (*store)->queue().AcquireJob(*worker, kLeaseUs);
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+  const v1::Lease lease = (*got)->lease;
+  const int64_t job_id = (*got)->job.id();
+  {
+    server::WatchHub hub(store->get(), 1 << 20);
+    server::Dispatcher dispatcher(store->get(), kLeaseUs, &clock,
+                                  [](const v1::Job&) {});
+    server::LeaseReaper reaper(store->get(), &hub, &dispatcher,
+                               absl::Seconds(3600), &clock, kLeaseUs);
+    small.Fill();
+    // SQLite reuses the room its log already has: beat until one is
+    // refused (each beat writes the worker's and the lease's rows).
+    absl::Status refused;
+    for (int i = 0; i < 200000 && refused.ok(); ++i) {
+      refused = (*store)->queue().Heartbeat(*worker, {lease}, kLeaseUs).status();
+    }
+    ASSERT_TRUE(storage::IsStorageFull(refused)) << refused;
+    clock.AdvanceMicros(2 * kLeaseUs);  // the lease has run out meanwhile
+    // Space comes back before the reaper's next pass: the pass must not
+    // take the unextended lease for a dead worker's.
+    small.Free();
+    EXPECT_TRUE(reaper.ReapOnce().ok());
+    auto job = (*store)->sweeps().GetJob(job_id);
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_EQ(job->state(), v1::RUNNING);
+    EXPECT_EQ(job->attempt(), 1u);
+    // And the worker's next heartbeat holds the lease.
+    auto beat = (*store)->queue().Heartbeat(*worker, {lease}, kLeaseUs);
+    ASSERT_TRUE(beat.ok()) << beat.status();
+    EXPECT_EQ(beat->extended.size(), 1u);
+  }
+  store->reset();
+}
+
+// A coordinator (re)started on a full disk serves reads and refuses
+// writes, instead of refusing to start; a running job keeps its lease.
+// Where SQLite cannot even create its -wal and -shm files, start-up ends
+// in one line that says the filesystem is full.
+TEST(DiskFullTest, ACoordinatorStartedOnAFullDiskServesReads) {
+  Cluster c("full_at_start");
+  SmallFilesystem small(c.dir() / "small", 4);
+  if (!small.mounted()) GTEST_SKIP() << "cannot mount a tmpfs: " << small.error();
+  c.SetDbPath((c.dir() / "small" / "mixcal.db").string());
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5.0, /*heartbeat_s=*/0.25));
+  int64_t sweep_id = 0;
+  {
+    grpc::ClientContext ctx;
+    v1::SubmitSweepRequest req;
+    *req.mutable_spec() = TinySweep("before", 3, 1);
+    v1::Sweep sweep;
+    ASSERT_TRUE(c.api().SubmitSweep(&ctx, req, &sweep).ok());
+    sweep_id = sweep.id();
+  }
+  // A job running when the coordinator goes: its lease must be extended at
+  // start-up, a write.
+  int64_t job_id = 0;
+  {
+    grpc::ClientContext rc;
+    v1::RegisterWorkerRequest reg;
+    reg.set_host("h");
+    reg.set_device("cpu");
+    v1::RegisterWorkerResponse w;
+    ASSERT_TRUE(c.workers().RegisterWorker(&rc, reg, &w).ok());
+    grpc::ClientContext ac;
+    v1::AcquireJobRequest ar;
+    ar.set_worker_id(w.worker_id());
+    ar.set_wait_ms(2000);
+    v1::AcquireJobResponse a;
+    ASSERT_TRUE(c.workers().AcquireJob(&ac, ar, &a).ok());
+    ASSERT_TRUE(a.has_job());
+    job_id = a.job().id();
+  }
+  c.KillCoordinator();
+  // Closed cleanly by another program: SQLite deleted its -wal and -shm,
+  // and a full filesystem has no room to make them again.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(c.db_path().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "SELECT COUNT(*) FROM jobs", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);  // opens the log, which the close then removes
+    sqlite3_close(db);
+  }
+  ASSERT_FALSE(fs::exists(c.db_path() + "-shm"));
+  small.Fill();
+  {
+    // (The log cannot go on the full filesystem.)
+    const std::string log = (c.dir() / "refused.log").string();
+    ExpectRefusedAtStartUp(c.db_path(), "full, no -shm", log);
+    EXPECT_NE(Slurp(log).find("filesystem is full"), std::string::npos)
+        << Slurp(log);
+  }
+  small.Free();
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5.0, /*heartbeat_s=*/0.25));
+  c.KillCoordinator();
+  // Killed (its -wal and -shm stay), the log emptied into the database so
+  // that any write must grow it.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(c.db_path().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "SELECT COUNT(*) FROM jobs", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+    int persist = 1;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr,
+                 nullptr);
+    sqlite3_close(db);
+  }
+  ASSERT_TRUE(fs::exists(c.db_path() + "-shm"));
+  small.Fill();
+  ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5.0, /*heartbeat_s=*/0.25))
+      << Slurp(c.CoordinatorLog());
+  EXPECT_EQ(c.GetSweep(sweep_id).id(), sweep_id);
+  EXPECT_EQ(c.GetJob(job_id).state(), v1::RUNNING);
+  {
+    grpc::ClientContext ctx;
+    v1::SubmitSweepRequest req;
+    *req.mutable_spec() = TinySweep("while-full", 3, 200);
+    v1::Sweep sweep;
+    grpc::Status s = c.api().SubmitSweep(&ctx, req, &sweep);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << s.error_message();
+  }
+  small.Free();
+  {
+    grpc::ClientContext ctx;
+    v1::SubmitSweepRequest req;
+    *req.mutable_spec() = TinySweep("after", 3, 1);
+    v1::Sweep sweep;
+    grpc::Status s = c.api().SubmitSweep(&ctx, req, &sweep);
+    EXPECT_TRUE(s.ok()) << s.error_message();
   }
 }
 

@@ -64,7 +64,8 @@ inline v1::EpochMetrics TestMetrics(uint32_t epoch) {
 
 class ApiTest : public ::testing::Test {
  protected:
-  void Start(bool tokens, double lease_s = 30, size_t watch_buffer = 0) {
+  void Start(bool tokens, double lease_s = 30, size_t watch_buffer = 0,
+             int max_watchers_per_caller = 0) {
     dir_ = ::mixcal::testing::FreshTestDir("api");
     CoordinatorOptions o;
     o.listen = "127.0.0.1:0";
@@ -72,6 +73,8 @@ class ApiTest : public ::testing::Test {
     o.lease_ms = static_cast<int64_t>(lease_s * 1000);
     o.heartbeat_ms = o.lease_ms / 4;
     if (watch_buffer > 0) o.watch_buffer_bytes = watch_buffer;
+    if (max_watchers_per_caller > 0)
+      o.max_watchers_per_caller = max_watchers_per_caller;
     if (tokens) {
       o.tokens_file = (dir_ / "tokens").string();
       std::ofstream(o.tokens_file) << "# token role name\n"
@@ -98,7 +101,8 @@ class ApiTest : public ::testing::Test {
   static void Auth(grpc::ClientContext& ctx, const std::string& token) {
     if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
   }
-  int64_t Register(const std::string& token = "") {
+  // `key`, when given, receives the worker's key.
+  int64_t Register(const std::string& token = "", std::string* key = nullptr) {
     grpc::ClientContext ctx;
     Auth(ctx, token);
     v1::RegisterWorkerRequest req;
@@ -106,6 +110,7 @@ class ApiTest : public ::testing::Test {
     req.set_device("cpu");
     v1::RegisterWorkerResponse resp;
     EXPECT_TRUE(workers_->RegisterWorker(&ctx, req, &resp).ok());
+    if (key != nullptr) *key = resp.worker_key();
     return resp.worker_id();
   }
   // One long poll of up to 3 s for worker w.

@@ -21,6 +21,7 @@ enum Need { kReadCall, kWriteCall, kWorkerCall };
 // What the auth matrix's calls act on.
 struct Ids {
   int64_t sweep = 0, job = 0, cancelled_job = 0, worker = 0, ended_sweep = 0;
+  std::string worker_key;
   v1::Lease lease;
   std::string file;  // a stored file's sha256
 };
@@ -54,7 +55,7 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
     v1::Sweep sweep;
     EXPECT_TRUE(Submit(spec, &sweep, kAdmin).ok());
     ids.sweep = sweep.id();
-    ids.worker = Register(kAdmin);
+    ids.worker = Register(kAdmin, &ids.worker_key);
     v1::AcquireJobResponse a = Acquire(ids.worker, kAdmin);
     ids.job = a.job().id();
     ids.lease = a.lease();
@@ -239,7 +240,8 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
        [&](auto* c, const Ids& ids) {
          v1::FinishJobRequest r;
          *r.mutable_lease() = ids.lease;
-         r.set_outcome(v1::SUCCEEDED);
+         // (FAILED: a success needs every epoch stored.)
+         r.set_outcome(v1::FAILED);
          v1::FinishJobResponse s;
          return workers_->FinishJob(c, r, &s);
        }},
@@ -247,6 +249,7 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
        [&](auto* c, const Ids& ids) {
          v1::LeaveRotationRequest r;
          r.set_worker_id(ids.worker);
+         r.set_worker_key(ids.worker_key);
          r.set_reason("stopped");
          v1::LeaveRotationResponse s;
          return workers_->LeaveRotation(c, r, &s);
@@ -275,7 +278,7 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
          v1::WorkerReport r;
          r.set_sequence(1);
          *r.mutable_finish()->mutable_lease() = ids.lease;
-         r.mutable_finish()->set_outcome(v1::SUCCEEDED);
+         r.mutable_finish()->set_outcome(v1::FAILED);
          stream->Write(r);
          stream->WritesDone();
          v1::ReportAcks acks;

@@ -93,7 +93,9 @@ TEST_F(ReportStreamTest, ReportStreamAcksEachReportInOrderWithItsOwnStatus) {
 TEST_F(ReportStreamTest, ThousandsOfReportsOnOneStreamAreAckedOnceEachInOrder) {
   Start(false);
   v1::Sweep sweep;
-  ASSERT_TRUE(Submit(Spec("many"), &sweep).ok());
+  v1::SweepSpec spec = Spec("many");
+  spec.mutable_training()->set_epochs(5000);
+  ASSERT_TRUE(Submit(spec, &sweep).ok());
   const v1::AcquireJobResponse a = Acquire(Register());
   ASSERT_TRUE(a.has_job());
   // More than the 1,024 a stream may have unacknowledged, written without
@@ -156,7 +158,11 @@ TEST_F(ReportStreamTest,
        KeptPredictionsOnAStreamKeepTheirOrderAndSurviveCancels) {
   Start(false);
   v1::Sweep sweep;
-  ASSERT_TRUE(Submit(Spec("kept"), &sweep).ok());
+  v1::SweepSpec spec = Spec("kept");
+  spec.mutable_training()->set_epochs(3);
+  spec.mutable_evaluation()->set_predictions("every_n");
+  spec.mutable_evaluation()->set_predictions_every(1);
+  ASSERT_TRUE(Submit(spec, &sweep).ok());
   const v1::AcquireJobResponse a = Acquire(Register());
   ASSERT_TRUE(a.has_job());
   // Their bytes are written on a preparing thread; the reports after them
@@ -179,6 +185,7 @@ TEST_F(ReportStreamTest,
     v1::EpochMetrics* m = r.mutable_epoch()->add_metrics();
     m->set_epoch(e);
     m->set_split("test");
+    m->set_count(kRows);
     if (keep) {
       v1::Predictions* p = r.mutable_epoch()->add_predictions();
       p->set_epoch(e);

@@ -2,6 +2,9 @@
 // off once its buffer is full, and nobody else is held up.
 
 #include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
 
 #include "tests/server/api_fixture.h"
 
@@ -63,6 +66,72 @@ TEST_F(WatchHubTest, AWatcherThatDoesNotReadIsCutOffNotBuffered) {
   g.set_sweep_id(sweep.id());
   v1::Sweep again;
   EXPECT_TRUE(api_->GetSweep(&ctx, g, &again).ok());
+}
+
+// One caller may hold --max_watchers_per_caller open watchers: the next is
+// refused naming the flag, another caller is not held up by it, and a
+// closed watcher's place is free again.
+TEST_F(WatchHubTest, OneCallerMayOpenOnlySoManyWatchers) {
+  Start(/*tokens=*/true, 30, 0, /*max_watchers_per_caller=*/2);
+  v1::Sweep sweep;
+  {
+    grpc::ClientContext ctx;
+    Auth(ctx, kSubmit);
+    v1::SubmitSweepRequest req;
+    *req.mutable_spec() = Spec("watched");
+    ASSERT_TRUE(api_->SubmitSweep(&ctx, req, &sweep).ok());
+  }
+  struct Watcher {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::SweepUpdate>> reader;
+  };
+  // Opens a watcher and reads its first update (the stream is up), or
+  // returns the status it ended with.
+  auto open = [&](const std::string& token, Watcher* w) {
+    Auth(w->ctx, token);
+    w->ctx.set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(30));
+    v1::WatchSweepRequest wr;
+    wr.set_sweep_id(sweep.id());
+    w->reader = api_->WatchSweep(&w->ctx, wr);
+    v1::SweepUpdate u;
+    if (w->reader->Read(&u)) return grpc::Status::OK;
+    return w->reader->Finish();
+  };
+  Watcher a, b, c, other;
+  ASSERT_TRUE(open(kRead, &a).ok());
+  ASSERT_TRUE(open(kRead, &b).ok());
+  grpc::Status third = open(kRead, &c);
+  EXPECT_EQ(third.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << third.error_message();
+  EXPECT_NE(third.error_message().find("--max_watchers_per_caller"),
+            std::string::npos)
+      << third.error_message();
+  EXPECT_NE(third.error_message().find("carol"), std::string::npos)
+      << third.error_message();
+  EXPECT_TRUE(open(kAdmin, &other).ok());  // alice is another caller
+  // Carol closes one: her next watcher is let in (once the server has
+  // seen the close).
+  a.ctx.TryCancel();
+  a.reader->Finish();
+  bool reopened = false;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!reopened && std::chrono::steady_clock::now() < deadline) {
+    auto again = std::make_unique<Watcher>();
+    reopened = open(kRead, again.get()).ok();
+    if (reopened) {
+      again->ctx.TryCancel();
+      again->reader->Finish();
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  EXPECT_TRUE(reopened);
+  for (Watcher* w : {&b, &other}) {
+    w->ctx.TryCancel();
+    w->reader->Finish();
+  }
 }
 
 }  // namespace

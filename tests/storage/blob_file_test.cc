@@ -39,6 +39,35 @@ TEST(BlobHashTest, AnySplitOfTheBytesHashesAlikeAndAnyChangeDiffers) {
   EXPECT_NE(BlobHash(bytes + std::string(1, '\0')), whole);  // zeros appended
 }
 
+// The file deleted while open (a clean-up by hand): the next append says
+// so and starts a new file at the path, instead of writing into the
+// deleted one, whose bytes would vanish with the process. What was in the
+// old file reads as DataLoss.
+TEST(BlobFileTest, AFileDeletedWhileOpenIsNoticedAtTheNextAppend) {
+  const fs::path dir = ::mixcal::testing::FreshTestDir("blob_deleted");
+  const std::string path = (dir / "mixcal.db.predictions").string();
+  auto f = BlobFile::Open(DefaultEnv(), path);
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto before = (*f)->Append(std::string(1000, 'a'), std::string(40, 'b'));
+  ASSERT_TRUE(before.ok()) << before.status();
+  fs::remove(path);
+  ::testing::internal::CaptureStderr();
+  auto after = (*f)->Append(std::string(500, 'c'), std::string(20, 'd'));
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_NE(log.find(path), std::string::npos) << log;
+  EXPECT_NE(log.find("deleted"), std::string::npos) << log;
+  ASSERT_TRUE(fs::exists(path));
+  EXPECT_EQ(fs::file_size(path), 520u);  // the new bytes are on disk
+  auto read = (*f)->Read(*after, "job 2");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, std::string(500, 'c') + std::string(20, 'd'));
+  EXPECT_EQ((*f)->Read(*before, "job 1").status().code(),
+            absl::StatusCode::kDataLoss);
+  f->reset();
+  fs::remove_all(dir);
+}
+
 TEST(BlobFileTest, NoSpaceLeftIsStorageFullNamingTheFile) {
   // /dev/full refuses every write with ENOSPC, as a full disk does.
   auto f = BlobFile::Open(DefaultEnv(), "/dev/full");
@@ -58,7 +87,7 @@ TEST_F(PredictionsFileTest, KeptPredictionsLiveInTheirOwnFileWrittenOnce) {
     v1::ReportEpochRequest r;
     *r.mutable_lease() = a.lease;
     *r.add_metrics() = Metrics(1, "test", 0.1);
-    *r.add_predictions() = MakePredictions(1, 500, 0.7f, j);
+    *r.add_predictions() = MakePredictions(1, 100, 0.7f, j);
     ASSERT_TRUE(store_->reports().ReportEpoch(r).ok());
     sent.push_back(r);
   }

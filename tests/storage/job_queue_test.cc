@@ -12,20 +12,37 @@ namespace {
 class JobQueueTest : public StoreTest {};
 
 TEST_F(JobQueueTest, ALeavingWorkerIsShownWithItsReasonUntilItIsBack) {
-  const int64_t w = Worker();
+  v1::WorkerInfo self;
+  self.set_host("host-a");
+  self.set_device("cpu");
+  std::string key;
+  absl::StatusOr<int64_t> registered =
+      store_->queue().RegisterWorker(self, &key);
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  const int64_t w = *registered;
+  EXPECT_EQ(key.size(), 32u);
+  // Another caller with a worker token, without the worker's key: refused,
+  // and the worker stays in rotation.
+  absl::Status other = store_->queue().LeaveRotation(w, true, "hijack", "");
+  EXPECT_TRUE(absl::IsPermissionDenied(other)) << other;
+  other = store_->queue().LeaveRotation(w, true, "hijack",
+                                        std::string(32, '0'));
+  EXPECT_TRUE(absl::IsPermissionDenied(other)) << other;
+  EXPECT_EQ(store_->queue().ListWorkers()->at(0).state(), v1::WORKER_ACTIVE);
   ASSERT_TRUE(store_->queue()
-                  .LeaveRotation(w, true, "checkpoint_dir /x: read-only")
+                  .LeaveRotation(w, true, "checkpoint_dir /x: read-only", key)
                   .ok());
   v1::WorkerInfo info = store_->queue().ListWorkers()->at(0);
   EXPECT_EQ(info.state(), v1::WORKER_OUT_OF_ROTATION);
   EXPECT_EQ(info.state_reason(), "checkpoint_dir /x: read-only");
   ASSERT_TRUE(
-      store_->queue().LeaveRotation(w, false, "stopped by a signal").ok());
+      store_->queue().LeaveRotation(w, false, "stopped by a signal", key).ok());
   EXPECT_EQ(store_->queue().ListWorkers()->at(0).state(), v1::WORKER_STOPPED);
   // Unknown workers and bad reasons change nothing.
   EXPECT_TRUE(
-      absl::IsNotFound(store_->queue().LeaveRotation(w + 1, true, "x")));
-  absl::Status bad = store_->queue().LeaveRotation(w, true, "cut \xE2\x82");
+      absl::IsNotFound(store_->queue().LeaveRotation(w + 1, true, "x", key)));
+  absl::Status bad =
+      store_->queue().LeaveRotation(w, true, "cut \xE2\x82", key);
   EXPECT_TRUE(absl::IsInvalidArgument(bad)) << bad;
   EXPECT_NE(bad.message().find("reason"), std::string::npos) << bad;
   EXPECT_EQ(store_->queue().ListWorkers()->at(0).state_reason(),

@@ -69,7 +69,7 @@ TEST_F(MetricReaderTest, QueryMetricsFiltersAndPages) {
 }
 
 TEST_F(MetricReaderTest, LatestOnlyReadsEachJobsNewestEpochAndCountsSumEpochs) {
-  auto sweep = store_->sweeps().CreateSweep(Spec("latest", 2));  // 4 jobs
+  auto sweep = store_->sweeps().CreateSweep(Spec("latest", 2, /*epochs=*/4));  // 4 jobs
   ASSERT_TRUE(sweep.ok());
   int64_t w = Worker();
   // Job j stores epochs 1..j+1.
@@ -139,15 +139,16 @@ TEST_F(MetricReaderTest, MetricsBeyondEceAndTheirEstimatorsRoundTrip) {
 TEST_F(MetricReaderTest, PredictionsComeBackBitForBitAndBadOnesAreRefused) {
   store_->sweeps().CreateSweep(Spec("pred", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
+  StoreEpochs(a.lease, 2);
   v1::ReportEpochRequest r;
   *r.mutable_lease() = a.lease;
   *r.add_metrics() = Metrics(3, "test", 0.1);
-  *r.add_predictions() = MakePredictions(3, 7, 0.8f, 0);
+  *r.add_predictions() = MakePredictions(3, 100, 0.8f, 0);
   ASSERT_TRUE(store_->reports().ReportEpoch(r).ok());
   auto got = store_->metrics().GetPredictions(a.lease.job_id(), 0, "");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->epoch(), 3u);
-  EXPECT_EQ(got->count(), 7u);
+  EXPECT_EQ(got->count(), 100u);
   EXPECT_EQ(got->classes(), 3u);
   EXPECT_EQ(got->probabilities(), r.predictions(0).probabilities());
   EXPECT_EQ(got->labels(), r.predictions(0).labels());
@@ -194,8 +195,8 @@ TEST_F(MetricReaderTest, SeedEnsembleAveragesTheKeptProbabilities) {
     v1::ReportEpochRequest r;
     *r.mutable_lease() = a.lease;
     *r.add_metrics() = Metrics(1, "test", 0.1);
-    *r.add_predictions() = j < 3 ? MakePredictions(1, 30, 0.8f, 0)
-                                 : MakePredictions(1, 30, 0.6f, j - 3);
+    *r.add_predictions() = j < 3 ? MakePredictions(1, 100, 0.8f, 0)
+                                 : MakePredictions(1, 100, 0.6f, j - 3);
     ASSERT_TRUE(store_->reports().ReportEpoch(r).ok());
   }
   v1::SummaryPoint final_point;
@@ -216,8 +217,8 @@ TEST_F(MetricReaderTest, SeedEnsembleAveragesTheKeptProbabilities) {
   // right: accuracy 1, NLL -ln 0.8 in float16, ECE 1 - 0.8).
   const calib::ProbabilityMetrics one = calib::MetricsOfProbabilities(
       *calib::DecodeProbabilities(
-          MakePredictions(1, 30, 0.8f, 0).probabilities(), 30, 3),
-      *calib::DecodeLabels(MakePredictions(1, 30, 0.8f, 0).labels(), 30, 3), 3,
+          MakePredictions(1, 100, 0.8f, 0).probabilities(), 100, 3),
+      *calib::DecodeLabels(MakePredictions(1, 100, 0.8f, 0).labels(), 100, 3), 3,
       15);
   EXPECT_EQ(ens[0].method(), "baseline");
   EXPECT_EQ(ens[0].seeds(), 3u);

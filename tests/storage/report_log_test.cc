@@ -144,6 +144,7 @@ TEST_F(ReportLogTest, FinishIsIdempotentAndEndsTheSweep) {
   auto sweep = store_->sweeps().CreateSweep(s);
   int64_t w = Worker();
   Assignment a = Acquire(w);
+  StoreEpochs(a.lease, 3);
   EXPECT_EQ(*store_->reports().FinishJob(a.lease, v1::SUCCEEDED, ""),
             v1::SUCCEEDED);
   EXPECT_EQ(*store_->reports().FinishJob(a.lease, v1::SUCCEEDED, ""),
@@ -210,7 +211,7 @@ TEST_F(ReportLogTest, ACheckpointIsRecordedOnlyAfterEveryEpochItCovers) {
 }
 
 TEST_F(ReportLogTest, StreamedReportsApplyInOrderEachFencedOnItsOwn) {
-  store_->sweeps().CreateSweep(Spec("stream", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("stream", 1, /*epochs=*/2)).IgnoreError();
   const int64_t w = Worker();
   Assignment a = Acquire(w);
   std::vector<v1::WorkerReport> reports(7);
@@ -268,7 +269,7 @@ TEST_F(ReportLogTest,
   // epoch carrying predictions is refused, and so must be what the worker
   // sent after it (its checkpoint and finish), in this batch and in later
   // ones, until it resends that epoch; then all goes in.
-  store_->sweeps().CreateSweep(Spec("hole", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("hole", 1, /*epochs=*/2)).IgnoreError();
   Assignment a = Acquire(Worker());
   std::vector<v1::WorkerReport> reports(4);
   *reports[0].mutable_epoch()->mutable_lease() = a.lease;
@@ -276,7 +277,7 @@ TEST_F(ReportLogTest,
   *reports[1].mutable_epoch()->mutable_lease() = a.lease;
   *reports[1].mutable_epoch()->add_metrics() = Metrics(2, "test", 0.2);
   *reports[1].mutable_epoch()->add_predictions() =
-      MakePredictions(2, 50, 0.8f, 0);
+      MakePredictions(2, 100, 0.8f, 0);
   *reports[2].mutable_checkpoint()->mutable_lease() = a.lease;
   reports[2].mutable_checkpoint()->set_epoch(2);
   reports[2].mutable_checkpoint()->set_path("job-1/epoch-2.pt");
@@ -322,14 +323,14 @@ TEST_F(ReportLogTest, UnaryFinishAndCheckpointAreRefusedPastAnUnstoredEpoch) {
   // The unary RPCs go through the report stream's checks: a finish or a
   // checkpoint sent alone after an epoch that could not be stored must not
   // end the job with that epoch missing.
-  store_->sweeps().CreateSweep(Spec("unary-hole", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("unary-hole", 1, /*epochs=*/2)).IgnoreError();
   Assignment a = Acquire(Worker());
   ASSERT_TRUE(
       store_->reports().ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
   v1::ReportEpochRequest second;
   *second.mutable_lease() = a.lease;
   *second.add_metrics() = Metrics(2, "test", 0.2);
-  *second.add_predictions() = MakePredictions(2, 50, 0.8f, 0);
+  *second.add_predictions() = MakePredictions(2, 100, 0.8f, 0);
   env_.set_full(true);
   EXPECT_TRUE(IsStorageFull(store_->reports().ReportEpoch(second)));
   env_.set_full(false);
@@ -358,57 +359,79 @@ TEST_F(ReportLogTest, UnaryFinishAndCheckpointAreRefusedPastAnUnstoredEpoch) {
 
 TEST_F(ReportLogTest, PreparedReportsWriteTheirBytesOnceAndKeepEveryRefusal) {
   // The coordinator's path: each report is prepared (checked, its bytes
-  // appended) where it was received, then stored in a batch.
+  // appended) where it was received, then stored in a batch. Bytes are
+  // appended while preparing only for an attempt whose kept predictions
+  // already passed the job's checks; an attempt's first are checked and
+  // appended under the lock.
   store_->sweeps().CreateSweep(Spec("prepared", 1)).IgnoreError();
   Assignment a = Acquire(Worker());
   const std::string file = path_ + ".predictions";
   const auto file_size = [&] {
-    return static_cast<int64_t>(fs::file_size(file));
+    std::error_code ec;
+    const auto n = fs::file_size(file, ec);
+    return ec ? int64_t{0} : static_cast<int64_t>(n);
   };
-  std::vector<v1::WorkerReport> reports(4);
+  const int64_t one = 100 * 3 * 2 + 100 * 4;  // 100 x 3 float16, 100 labels
+  std::vector<v1::WorkerReport> reports(5);
   *reports[0].mutable_epoch()->mutable_lease() = a.lease;
   *reports[0].mutable_epoch()->add_metrics() = Metrics(1, "test", 0.1);
   *reports[0].mutable_epoch()->add_predictions() =
-      MakePredictions(1, 50, 0.8f, 0);
-  // Refused by its own checks: its bytes are never written.
+      MakePredictions(1, 100, 0.8f, 0);
+  {
+    // The attempt's first: not appended while preparing.
+    const int64_t before = file_size();
+    PreparedReport first = store_->reports().PrepareReport(&reports[0]);
+    EXPECT_TRUE(first.checked.ok()) << first.checked;
+    EXPECT_FALSE(first.in_file());
+    EXPECT_EQ(file_size(), before);
+    const v1::WorkerReport* r0 = &reports[0];
+    const PreparedReport* p0 = &first;
+    ASSERT_TRUE(store_->reports().StoreReports({&r0, 1}, {&p0, 1})[0]
+                    .status.ok());
+    EXPECT_EQ(file_size() - before, one);
+  }
   *reports[1].mutable_epoch()->mutable_lease() = a.lease;
   *reports[1].mutable_epoch()->add_metrics() = Metrics(2, "test", 0.2);
   *reports[1].mutable_epoch()->add_predictions() =
-      MakePredictions(2, 50, 0.8f, 0);
-  reports[1]
+      MakePredictions(2, 100, 0.7f, 1);
+  // Refused by its own checks: its bytes are never written.
+  *reports[2].mutable_epoch()->mutable_lease() = a.lease;
+  *reports[2].mutable_epoch()->add_metrics() = Metrics(3, "test", 0.2);
+  *reports[2].mutable_epoch()->add_predictions() =
+      MakePredictions(3, 100, 0.8f, 0);
+  reports[2]
       .mutable_epoch()
       ->mutable_predictions(0)
       ->mutable_labels()
       ->pop_back();
-  *reports[2].mutable_epoch()->mutable_lease() = a.lease;
-  *reports[2].mutable_epoch()->add_metrics() = Metrics(2, "test", 0.2);
-  *reports[2].mutable_epoch()->add_predictions() =
-      MakePredictions(2, 50, 0.7f, 1);
-  *reports[3].mutable_finish()->mutable_lease() = a.lease;
-  reports[3].mutable_finish()->set_outcome(v1::SUCCEEDED);
+  *reports[3].mutable_epoch()->mutable_lease() = a.lease;
+  *reports[3].mutable_epoch()->add_metrics() = Metrics(3, "test", 0.2);
+  *reports[3].mutable_epoch()->add_predictions() =
+      MakePredictions(3, 100, 0.6f, 2);
+  *reports[4].mutable_finish()->mutable_lease() = a.lease;
+  reports[4].mutable_finish()->set_outcome(v1::SUCCEEDED);
   const int64_t before = file_size();
   // What was sent, to compare with what is read back: preparing drops the
   // bytes it wrote from the report.
   const std::vector<v1::WorkerReport> sent = reports;
   std::vector<PreparedReport> prepared;
-  for (auto& r : reports)
-    prepared.push_back(store_->reports().PrepareReport(&r));
-  EXPECT_TRUE(reports[0].epoch().predictions(0).probabilities().empty());
-  EXPECT_EQ(reports[0].epoch().predictions(0).count(), 50u);
+  for (size_t i = 1; i < reports.size(); ++i)
+    prepared.push_back(store_->reports().PrepareReport(&reports[i]));
+  EXPECT_TRUE(reports[1].epoch().predictions(0).probabilities().empty());
+  EXPECT_EQ(reports[1].epoch().predictions(0).count(), 100u);
   // A refused report keeps its bytes (nothing was written).
-  EXPECT_EQ(reports[1].epoch().predictions(0).probabilities(),
-            sent[1].epoch().predictions(0).probabilities());
-  const int64_t one = 50 * 3 * 2 + 50 * 4;   // 50 x 3 float16, 50 int32 labels
-  EXPECT_EQ(file_size() - before, 2 * one);  // reports 0 and 2, once each
+  EXPECT_EQ(reports[2].epoch().predictions(0).probabilities(),
+            sent[2].epoch().predictions(0).probabilities());
+  EXPECT_EQ(file_size() - before, 2 * one);  // reports 1 and 3, once each
   EXPECT_EQ(prepared[1].checked.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(prepared[1].checked.message().find("predictions[0].labels"),
             std::string::npos)
       << prepared[1].checked;
   std::vector<const v1::WorkerReport*> ptrs;
   std::vector<const PreparedReport*> pre;
-  for (size_t i = 0; i < reports.size(); ++i) {
+  for (size_t i = 1; i < reports.size(); ++i) {
     ptrs.push_back(&reports[i]);
-    pre.push_back(&prepared[i]);
+    pre.push_back(&prepared[i - 1]);
   }
   std::vector<ReportResult> res = store_->reports().StoreReports(ptrs, pre);
   EXPECT_TRUE(res[0].status.ok()) << res[0].status;
@@ -416,23 +439,28 @@ TEST_F(ReportLogTest, PreparedReportsWriteTheirBytesOnceAndKeepEveryRefusal) {
   EXPECT_TRUE(res[2].status.ok()) << res[2].status;
   EXPECT_TRUE(res[3].status.ok()) << res[3].status;
   EXPECT_EQ(file_size() - before, 2 * one);  // storing wrote no bytes again
-  for (uint32_t epoch : {1u, 2u}) {
+  for (uint32_t epoch : {1u, 2u, 3u}) {
     auto kept =
         store_->metrics().GetPredictions(a.lease.job_id(), epoch, "test");
     ASSERT_TRUE(kept.ok()) << kept.status();
     const v1::Predictions& want =
-        sent[epoch == 1 ? 0 : 2].epoch().predictions(0);
+        sent[epoch == 1 ? 0 : epoch == 2 ? 1 : 3].epoch().predictions(0);
     EXPECT_EQ(kept->probabilities(), want.probabilities());
     EXPECT_EQ(kept->labels(), want.labels());
   }
   // A report prepared with the disk full leaves the same hole as one
   // whose bytes could not be written while storing.
-  store_->sweeps().CreateSweep(Spec("prepared-full", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("prepared-full", 1, 2)).IgnoreError();
   Assignment b = Acquire(Worker());
+  v1::ReportEpochRequest first;
+  *first.mutable_lease() = b.lease;
+  *first.add_metrics() = Metrics(1, "test", 0.1);
+  *first.add_predictions() = MakePredictions(1, 100, 0.8f, 0);
+  ASSERT_TRUE(store_->reports().ReportEpoch(first).ok());
   v1::WorkerReport full, finish;
   *full.mutable_epoch()->mutable_lease() = b.lease;
-  *full.mutable_epoch()->add_metrics() = Metrics(1, "test", 0.1);
-  *full.mutable_epoch()->add_predictions() = MakePredictions(1, 50, 0.8f, 0);
+  *full.mutable_epoch()->add_metrics() = Metrics(2, "test", 0.1);
+  *full.mutable_epoch()->add_predictions() = MakePredictions(2, 100, 0.8f, 0);
   *finish.mutable_finish()->mutable_lease() = b.lease;
   finish.mutable_finish()->set_outcome(v1::SUCCEEDED);
   env_.set_full(true);
@@ -448,6 +476,38 @@ TEST_F(ReportLogTest, PreparedReportsWriteTheirBytesOnceAndKeepEveryRefusal) {
   auto job = store_->sweeps().GetJob(b.lease.job_id());
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->state(), v1::RUNNING);
+  env_.set_full(false);
+}
+
+// Kept predictions prepared under a lease the store never gave (a forged
+// token) are not appended while preparing, and are refused when stored:
+// a worker token alone cannot grow the predictions file.
+TEST_F(ReportLogTest, AForgedLeasesPredictionsNeverReachTheFile) {
+  store_->sweeps().CreateSweep(Spec("forged", 1)).IgnoreError();
+  Assignment a = Acquire(Worker());
+  v1::ReportEpochRequest first;
+  *first.mutable_lease() = a.lease;
+  *first.add_metrics() = Metrics(1, "test", 0.1);
+  *first.add_predictions() = MakePredictions(1, 100, 0.8f, 0);
+  ASSERT_TRUE(store_->reports().ReportEpoch(first).ok());
+  const std::string file = path_ + ".predictions";
+  const auto before = fs::file_size(file);
+  v1::WorkerReport forged;
+  *forged.mutable_epoch()->mutable_lease() = a.lease;
+  forged.mutable_epoch()->mutable_lease()->set_token(std::string(32, 'f'));
+  *forged.mutable_epoch()->add_metrics() = Metrics(2, "test", 0.1);
+  *forged.mutable_epoch()->add_predictions() = MakePredictions(2, 100, 0.8f, 0);
+  for (int i = 0; i < 50; ++i) {
+    v1::WorkerReport copy = forged;
+    const PreparedReport p = store_->reports().PrepareReport(&copy);
+    EXPECT_FALSE(p.in_file());
+    const v1::WorkerReport* r = &copy;
+    const PreparedReport* pp = &p;
+    EXPECT_EQ(store_->reports().StoreReports({&r, 1}, {&pp, 1})[0]
+                  .status.code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+  EXPECT_EQ(fs::file_size(file), before);
 }
 
 TEST_F(ReportLogTest, AStreamedReportOfACancelledJobIsRefusedSayingCancelled) {
@@ -467,7 +527,7 @@ TEST_F(ReportLogTest, ConcurrentReportsAreFencedEachOnItsOwn) {
   // Eight jobs reported from eight threads at once, with a
   // ninth thread sending stale reports in between: every good report is
   // stored once, every stale one is refused, and none disturbs another.
-  v1::SweepSpec s = Spec("group", 1);
+  v1::SweepSpec s = Spec("group", 1, /*epochs=*/40);
   s.clear_seeds();
   for (int i = 0; i < 9; ++i) s.add_seeds(i);
   s.clear_methods();

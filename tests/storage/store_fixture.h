@@ -30,13 +30,17 @@ namespace mixcal::storage {
 
 inline constexpr int64_t kLease = 30'000'000;  // 30 s
 
-// Two methods (baseline; mixup at 0.2) times `seeds` seeds, 3 epochs a job.
-inline v1::SweepSpec Spec(const std::string& name, int seeds = 2) {
+// Two methods (baseline; mixup at 0.2) times `seeds` seeds, `epochs` (3)
+// epochs a job, the test split's predictions kept at every epoch.
+inline v1::SweepSpec Spec(const std::string& name, int seeds = 2,
+                          int epochs = 3) {
   v1::SweepSpec s;
   s.set_name(name);
   s.mutable_data()->set_dataset("synthetic");
   s.set_model("mlp");
-  s.mutable_training()->set_epochs(3);
+  s.mutable_training()->set_epochs(epochs);
+  s.mutable_evaluation()->set_predictions("every_n");
+  s.mutable_evaluation()->set_predictions_every(1);
   s.add_methods()->set_name("baseline");
   v1::MethodSpec* m = s.add_methods();
   m->set_name("mixup");
@@ -120,6 +124,16 @@ class StoreTest : public ::testing::Test {
     EXPECT_TRUE(a.ok()) << a.status();
     EXPECT_TRUE(a->has_value());
     return **a;
+  }
+  // Stores the test split's metrics of epochs `from`..`through` (what a job
+  // needs stored before it may succeed).
+  void StoreEpochs(const v1::Lease& lease, uint32_t through,
+                   uint32_t from = 1) {
+    for (uint32_t e = from; e <= through; ++e) {
+      absl::Status s =
+          store_->reports().ReportEpoch(lease, {Metrics(e, "test", 0.1)});
+      EXPECT_TRUE(s.ok()) << s;
+    }
   }
   // All pages.
   int CountRows(const std::string& split) {

@@ -271,7 +271,7 @@ TEST(CheckpointerTest, CopiesTheLogIntoTheDatabaseInTheBackground) {
 }
 
 TEST_F(StoreTest, ReadersSeeWholeReportsWhileAWriterWrites) {
-  store_->sweeps().CreateSweep(Spec("concurrent", 1)).IgnoreError();
+  store_->sweeps().CreateSweep(Spec("concurrent", 1, 10000)).IgnoreError();
   Assignment a = Acquire(Worker());
   std::atomic<bool> done{false};
   std::atomic<int> checks{0}, torn{0};
@@ -297,7 +297,7 @@ TEST_F(StoreTest, ReadersSeeWholeReportsWhileAWriterWrites) {
   // Write until the reader has looked 20 times while writes were going on
   // (bounded, so the test ends even on a starved machine).
   uint32_t e = 0;
-  while (e < 300 || (checks.load() < 20 && e < 20000)) {
+  while (e < 300 || (checks.load() < 20 && e < 10000)) {
     ++e;
     ASSERT_TRUE(store_->reports()
                     .ReportEpoch(a.lease, {Metrics(e, "test", 0.1),

@@ -285,41 +285,30 @@ absl::Status CheckScriptModel(const std::string& path,
     torch::NoGradGuard ng;
     const at::Tensor x = ProbeBatch(shape);
     MIXCAL_RETURN_IF_ERROR(CheckLogits(who, "forward(x)", m.forward({x}), shape));
-    const bool has_embed = m.find_method("embed").has_value(),
-               has_fe = m.find_method("forward_embedded").has_value();
-    if (has_embed != has_fe) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          who, ": defines ", has_embed ? "embed" : "forward_embedded",
-          " without ", has_embed ? "forward_embedded" : "embed",
-          "; embedding-space mixing needs both"));
-    }
-    if (has_embed) {
-      c10::IValue e = m.get_method("embed")({x});
-      if (!e.isTensor()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(who, ": embed(x) must return a tensor"));
+    // The optional pairs of the convention: both or neither, and together
+    // they give logits as forward does.
+    auto check_pair = [&](const std::string& first, const std::string& second,
+                          const std::string& purpose) -> absl::Status {
+      const bool has_first = m.find_method(first).has_value(),
+                 has_second = m.find_method(second).has_value();
+      if (has_first != has_second) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            who, ": defines ", has_first ? first : second, " without ",
+            has_first ? second : first, "; ", purpose, " needs both"));
       }
-      MIXCAL_RETURN_IF_ERROR(
-          CheckLogits(who, "forward_embedded(embed(x))",
-                      m.get_method("forward_embedded")({e}), shape));
-    }
-    const bool has_features = m.find_method("features").has_value(),
-               has_classify = m.find_method("classify").has_value();
-    if (has_features != has_classify) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          who, ": defines ", has_features ? "features" : "classify",
-          " without ", has_features ? "classify" : "features",
-          "; feature-level mixing needs both"));
-    }
-    if (has_features) {
-      c10::IValue h = m.get_method("features")({x});
+      if (!has_first) return absl::OkStatus();
+      c10::IValue h = m.get_method(first)({x});
       if (!h.isTensor()) {
         return absl::InvalidArgumentError(
-            absl::StrCat(who, ": features(x) must return a tensor"));
+            absl::StrCat(who, ": ", first, "(x) must return a tensor"));
       }
-      MIXCAL_RETURN_IF_ERROR(CheckLogits(
-          who, "classify(features(x))", m.get_method("classify")({h}), shape));
-    }
+      return CheckLogits(who, absl::StrCat(second, "(", first, "(x))"),
+                         m.get_method(second)({h}), shape);
+    };
+    MIXCAL_RETURN_IF_ERROR(
+        check_pair("embed", "forward_embedded", "embedding-space mixing"));
+    MIXCAL_RETURN_IF_ERROR(
+        check_pair("features", "classify", "feature-level mixing"));
   } catch (const std::exception& e) {
     const std::string what = OneLine(e.what());
     return absl::InvalidArgumentError(absl::StrCat(
