@@ -190,6 +190,7 @@ int main(int argc, char** argv) {
     final_point.set_final(true);
     epoch_point.set_epoch(epochs / 2);
     best_point.set_best_by("ece");
+    best_point.set_best_split("test");  // its rows have no validation split
     time_summary(final_point, "at final");
     time_summary(epoch_point, "at epoch N/2");
     time_summary(best_point, "best by ece");

@@ -138,14 +138,17 @@ const std::vector<Entry>& Commands() {
         1},
        WatchCmd},
       {{"summary",
-        "summary SWEEP [--at final|best:METRIC|epoch:N] [--split S] [--vs "
-        "METHOD[:VALUE]] [--ensemble]",
+        "summary SWEEP [--at final|best:METRIC|epoch:N] [--select-split S] "
+        "[--split S] [--vs METHOD[:VALUE]] [--ensemble]",
         "The papers' table: per method and value, mean ± std over seeds of "
         "accuracy, ECE, OE, MCE,\n"
         "NLL and Brier, and ECE, NLL and T after temperature scaling. --at "
         "picks each job's final epoch\n"
-        "(default), its best epoch by METRIC (e.g. best:ece), or epoch N. --vs "
-        "baseline (any method,\n"
+        "(default), its best epoch by METRIC (e.g. best:ece), or epoch N.\n"
+        "best:METRIC chooses each job's epoch on validation data (split val; "
+        "val_ts for the TS columns);\n"
+        "--select-split test chooses on test data instead, and the output "
+        "says so. --vs baseline (any method,\n"
         "METHOD:VALUE where it has several values) adds each configuration's "
         "difference to it, paired\n"
         "by seed, with a 95% Student-t interval; * marks an interval that "
@@ -153,7 +156,7 @@ const std::vector<Entry>& Commands() {
         "--ensemble adds each configuration's seed ensemble: the metrics of "
         "the average of its seeds'\n"
         "kept test probabilities (evaluation.predictions) at the same epochs.",
-        {"at", "split", "vs"},
+        {"at", "select-split", "split", "vs"},
         {"ensemble"},
         1,
         1},

@@ -21,13 +21,15 @@ namespace mixcal::client {
 
 int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
             const std::string& format, const std::string& vs, bool ensemble,
-            Session& s, std::ostream& out, std::ostream& err) {
+            Session& s, std::ostream& out, std::ostream& err,
+            const std::string& select_split) {
   v1::SummarizeSweepRequest req;
   req.set_sweep_id(sweep_id);
   if (at.empty() || at == "final") {
     req.mutable_at()->set_final(true);
   } else if (at.rfind("best:", 0) == 0) {
     req.mutable_at()->set_best_by(at.substr(5));
+    req.mutable_at()->set_best_split(select_split);
   } else if (at.rfind("epoch:", 0) == 0) {
     uint32_t e = 0;
     if (!absl::SimpleAtoi(at.substr(6), &e) || e == 0) {
@@ -61,11 +63,18 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
     return m->count() > 1 ? absl::StrCat(Num(m->mean()), " ± ", Num(m->std()))
                           : Num(m->mean());
   };
+  if (!select_split.empty() && !req.at().has_best_by()) {
+    err << "mixcal: --select-split needs --at best:METRIC\n";
+    return kUsage;
+  }
   if (format == "csv") {
+    const bool best = req.at().has_best_by();
     out << "method,value,split,seeds,metric,mean,std,count";
     if (ensemble) out << ",ensemble";
     if (!vs.empty())
       out << ",vs_method,vs_value,vs_diff,vs_low,vs_high,vs_pairs,vs_significant";
+    // With best:METRIC, the split each row's epochs were chosen on.
+    if (best) out << ",selected_on";
     out << "\n";
     for (const auto& r : resp.rows())
       for (const auto& m : r.stats()) {
@@ -82,6 +91,7 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
           else
             out << ",,,,";
         }
+        if (best) out << "," << r.selected_on();
         out << "\n";
       }
     return kOk;
@@ -122,6 +132,23 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
   out << "sweep " << sweep_id << ", split " << main_split << ", at "
       << (at.empty() ? "final" : at)
       << " (mean ± std over seeds; TS: after temperature scaling)\n";
+  if (req.at().has_best_by()) {
+    // Where each epoch was chosen, as plainly as the numbers themselves.
+    std::string on;
+    for (const auto& key : order) {
+      const v1::SummaryRow* t =
+          groups[key].count(main_split) ? groups[key][main_split] : nullptr;
+      if (t != nullptr) on = t->selected_on();
+    }
+    const bool test_data = on.rfind("test", 0) == 0;
+    if (test_data) {
+      out << "EPOCHS CHOSEN ON TEST DATA (split " << on
+          << "): the numbers below are selected on the data they report\n";
+    } else {
+      out << "epochs chosen on validation data (split " << on
+          << "; TS columns on val_ts)\n";
+    }
+  }
   PrintTable(out,
              {"method", "seeds", "accuracy", "ECE", "OE", "MCE", "NLL", "Brier",
               "ECE (TS)", "NLL (TS)", "T"},
@@ -193,7 +220,8 @@ int SummaryCmd(const Parsed& p, Session& s, std::ostream& out,
   if (!ParseId("SWEEP", p.positional[0], &id, err)) return kUsage;
   return Summary(id, p.Get("at", "final"), p.Get("split"),
                  p.Get("format", "text"), p.Get("vs"),
-                 p.switches.count("ensemble") > 0, s, out, err);
+                 p.switches.count("ensemble") > 0, s, out, err,
+                 p.Get("select-split"));
 }
 
 int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,

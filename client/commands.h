@@ -36,9 +36,12 @@ int WatchCmd(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
 int PredictionsCmd(const Parsed& p, Session& s, std::ostream& out,
                    std::ostream& err, bool tty);
 // summary, metrics (cmd_summary.cc)
+// `select_split`: with --at best:METRIC, the split each epoch is chosen on
+// ("" = the validation variant of each reported split).
 int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
             const std::string& format, const std::string& vs, bool ensemble,
-            Session& s, std::ostream& out, std::ostream& err);
+            Session& s, std::ostream& out, std::ostream& err,
+            const std::string& select_split = "");
 // Every row `req` selects, as CSV (the metric table's columns) or a JSON
 // array, written as the pages arrive; the first failed call's status, or
 // ToJson's error for the first row it cannot write (client/output.h).

@@ -206,7 +206,7 @@ async function sweepPage(id) {
     const key = j.method === 'baseline' ? 'baseline' : j.method + ':' + j.value;
     if (!seen.has(key)) { seen.add(key); configs.push([key, j.method === 'baseline' ? 'baseline' : j.method + ' ' + j.value]); }
   }
-  const atSel = select('at', [['final', 'final epoch'], ['best:ece', 'best by ECE'], ['best:accuracy', 'best by accuracy'], ['best:nll', 'best by NLL'], ['epoch', 'epoch N']], 'final');
+  const atSel = select('at', [['final', 'final epoch'], ['best:ece', 'best by validation ECE'], ['best:accuracy', 'best by validation accuracy'], ['best:nll', 'best by validation NLL'], ['epoch', 'epoch N']], 'final');
   const epochIn = el('input', { id: 'at-epoch', type: 'number', min: '1', value: '1', size: '4', hidden: '' });
   const splitSel = select('split', [['test', 'raw'], ['test_ts', 'temperature-scaled']], 'test');
   const vsSel = select('vs', configs, seen.has('baseline') ? 'baseline' : '');

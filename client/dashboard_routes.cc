@@ -130,6 +130,9 @@ void ApiSummary(Session& s, const httplib::Request& req,
     sreq.mutable_at()->set_final(true);
   } else if (absl::StartsWith(at, "best:")) {
     sreq.mutable_at()->set_best_by(at.substr(5));
+    // Chosen on validation data unless ?select= names another split (the
+    // rows' selected_on says which).
+    sreq.mutable_at()->set_best_split(req.get_param_value("select"));
   } else if (uint32_t e; absl::StartsWith(at, "epoch:") &&
                          absl::SimpleAtoi(at.substr(6), &e) && e > 0) {
     sreq.mutable_at()->set_epoch(e);

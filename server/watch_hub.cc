@@ -36,6 +36,10 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::SweepUpdate> {
     const v1::SweepUpdate& u = *s.update;
     absl::MutexLock lock(&mu_);
     if (finished_ || overflowed_) return;
+    // The sweep's end is the stream's last word: anything published after
+    // it (a late duplicate from another thread) is dropped, except while
+    // the opening snapshot is still being queued.
+    if (end_after_ && !snapshot_pending_) return;
     queued_bytes_ += s.bytes;
     if (queued_bytes_ > hub_->max_queued_bytes_) {
       // The client does not read: drop what it has not read and end it.

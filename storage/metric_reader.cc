@@ -32,6 +32,20 @@
 namespace mixcal::storage {
 namespace {
 
+// A reported split's validation variant, where best_by chooses its epoch:
+// test -> val, test_X -> val_X, a val split itself, anything else -> val.
+std::string ValidationVariant(const std::string& split) {
+  if (split == "test") return "val";
+  if (split.rfind("test_", 0) == 0) return "val" + split.substr(4);
+  if (split.rfind("val", 0) == 0) return split;
+  return "val";
+}
+// The same, in SQL over the reported row m.
+constexpr char kValidationVariantSql[] =
+    "(CASE WHEN m.split = 'test' THEN 'val' "
+    "WHEN substr(m.split, 1, 5) = 'test_' THEN 'val' || substr(m.split, 5) "
+    "WHEN substr(m.split, 1, 3) = 'val' THEN m.split ELSE 'val' END)";
+
 // The metrics SummarizeSweep reports, in the metric table's order.
 const std::vector<const calib::Metric*>& SummaryMetrics() {
   static const auto* list = [] {
@@ -224,8 +238,12 @@ absl::StatusOr<std::vector<v1::SummaryRow>> MetricReader::SummarizeSweep(
     return absl::InvalidArgumentError(
         absl::StrCat("split \"", Echo(split), "\" is not a split name"));
   }
-  // Which epoch of each job to read, as SQL yielding (job_id, epoch).
+  // Which epoch of each job to read, as SQL yielding (job_id, epoch), and
+  // with best_by the split it was chosen on (sel), which a reported row's
+  // split maps to through selection_sql.
   std::string chosen;
+  bool best_by = false;
+  std::string selection_sql;
   if (at.at_case() == v1::SummaryPoint::kEpoch) {
     if (at.epoch() < 1)
       return absl::InvalidArgumentError("at.epoch must be at least 1");
@@ -235,19 +253,28 @@ absl::StatusOr<std::vector<v1::SummaryRow>> MetricReader::SummarizeSweep(
     MIXCAL_ASSIGN_OR_RETURN(const calib::Metric* col,
                             calib::ParseMetric(at.best_by(), "at.best_by",
                                                /*summarized_only=*/true));
-    const std::string best_split =
-        at.best_split().empty() ? "test" : at.best_split();
-    if (!ValidSplitName(best_split)) {
+    const std::string& asked = at.best_split();
+    if (!asked.empty() && !ValidSplitName(asked)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "at.best_split \"", Echo(best_split), "\" is not a split name"));
+          "at.best_split \"", Echo(asked), "\" is not a split name"));
     }
-    // SQLite fills the bare column `epoch` from the row holding MIN()/MAX().
+    best_by = true;
+    // Each reported split's epoch is chosen on its selection split (the
+    // validation variant unless one was asked for); the chosen set holds
+    // (job, selection split, epoch), and the reported rows join it through
+    // the same mapping. SQLite fills the bare column `epoch` from the row
+    // holding MIN()/MAX().
+    selection_sql = asked.empty()
+                        ? std::string(kValidationVariantSql)
+                        : absl::StrCat("'", asked, "'");
     chosen = absl::StrCat(
-        "SELECT m.job_id AS job_id, m.epoch AS epoch, ",
+        "SELECT m.job_id AS job_id, m.split AS sel, m.epoch AS epoch, ",
         col->higher_is_better ? "MAX" : "MIN", "(m.", col->name,
         ") FROM epoch_metrics m JOIN jobs j ON j.id = m.job_id "
-        "WHERE j.sweep_id = ?1 AND m.split = '",
-        best_split, "' AND m.", col->name, " IS NOT NULL GROUP BY m.job_id");
+        "WHERE j.sweep_id = ?1 AND ",
+        asked.empty() ? "m.split LIKE 'val%'"
+                      : absl::StrCat("m.split = '", asked, "'"),
+        " AND m.", col->name, " IS NOT NULL GROUP BY m.job_id, m.split");
   } else {
     chosen =
         "SELECT id AS job_id, last_epoch AS epoch FROM jobs WHERE sweep_id = "
@@ -258,10 +285,39 @@ absl::StatusOr<std::vector<v1::SummaryRow>> MetricReader::SummarizeSweep(
       SummaryColumnsSql(), " FROM (", chosen,
       ") c JOIN jobs j ON j.id = c.job_id "
       "JOIN epoch_metrics m ON m.job_id = c.job_id AND m.epoch = c.epoch",
+      best_by ? absl::StrCat(" AND c.sel = ", selection_sql) : "",
       split.empty() ? "" : " WHERE m.split = ?2", " ORDER BY j.id, m.split");
 
   RequestLock lock(c_);
   MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, ReadSweep(c_, sweep_id));
+  if (best_by) {
+    // The selection split must have rows: an empty answer would read as
+    // "nothing to compare".
+    const std::string needed =
+        !at.best_split().empty() ? at.best_split()
+                                 : ValidationVariant(split.empty() ? "test"
+                                                                   : split);
+    MIXCAL_ASSIGN_OR_RETURN(
+        Statement has,
+        c_.db()->Prepare("SELECT 1 FROM epoch_metrics m JOIN jobs j ON j.id = "
+                         "m.job_id WHERE j.sweep_id = ?1 AND m.split = ?2 "
+                         "LIMIT 1"));
+    has.Bind(1, sweep_id);
+    has.Bind(2, needed);
+    MIXCAL_ASSIGN_OR_RETURN(bool any, has.Step());
+    if (!any) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sweep ", sweep_id, " has no rows on split \"", needed,
+          "\", which best_by chooses each job's epoch on",
+          at.best_split().empty()
+              ? absl::StrCat(
+                    " (validation data: sweeps stored before validation "
+                    "metrics were kept, or run with val_fraction 0, have "
+                    "none; choosing on test data needs best_split \"test\", "
+                    "mixcal summary --select-split test)")
+              : ""));
+    }
+  }
   MIXCAL_ASSIGN_OR_RETURN(Statement s, c_.db()->Prepare(sql));
   s.Bind(1, sweep_id);
   if (!split.empty()) s.Bind(2, split);
@@ -285,6 +341,11 @@ absl::StatusOr<std::vector<v1::SummaryRow>> MetricReader::SummarizeSweep(
       g.row.set_method(std::get<0>(key));
       g.row.set_value(std::get<1>(key));
       g.row.set_split(std::get<2>(key));
+      if (best_by) {
+        g.row.set_selected_on(at.best_split().empty()
+                                  ? ValidationVariant(std::get<2>(key))
+                                  : at.best_split());
+      }
       g.values.resize(n_metrics);
       groups.push_back(std::move(g));
     }
@@ -362,7 +423,17 @@ absl::StatusOr<std::vector<v1::SummaryRow>> MetricReader::SummarizeSweep(
         sweep.spec().evaluation().ece_bins() > 0
             ? static_cast<int>(sweep.spec().evaluation().ece_bins())
             : 15;
-    MIXCAL_RETURN_IF_ERROR(AppendEnsembles(chosen, sweep_id, bins, ref, &out));
+    // Ensembles are of the test split: with best_by, its selection split's
+    // epochs.
+    const std::string ensemble_chosen =
+        best_by ? absl::StrCat("SELECT job_id, epoch FROM (", chosen,
+                               ") WHERE sel = '",
+                               at.best_split().empty() ? std::string("val")
+                                                       : at.best_split(),
+                               "'")
+                : chosen;
+    MIXCAL_RETURN_IF_ERROR(
+        AppendEnsembles(ensemble_chosen, sweep_id, bins, ref, &out));
   }
   return out;
 }

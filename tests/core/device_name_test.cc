@@ -46,5 +46,29 @@ TEST(DeviceNameTest, AGpuIsNamedOrFallsBackToTheDevice) {
   EXPECT_EQ(DeviceName("cuda:x"), "cuda:x");
 }
 
+
+// A device that fails mid-run is the worker's problem (Unavailable: the
+// job is handed back), not the job's; running out of memory and other
+// errors stay the job's. The texts are CUDA's own.
+TEST(TorchErrorStatusTest, ADeviceFailureIsTheWorkersAndTheRestTheJobs) {
+  for (const char* device_gone :
+       {"CUDA error: unspecified launch failure\nCUDA kernel errors might be "
+        "asynchronously reported",
+        "CUDA error: uncorrectable ECC error encountered",
+        "CUDA error: no CUDA-capable device is detected",
+        "CUDA error: CUDA-capable device(s) is/are busy or unavailable",
+        "Found no NVIDIA driver on your system."}) {
+    const absl::Status s = TorchErrorStatus(device_gone);
+    EXPECT_TRUE(absl::IsUnavailable(s)) << device_gone << ": " << s;
+    EXPECT_NE(s.message().find(device_gone), std::string::npos) << s;
+  }
+  EXPECT_TRUE(absl::IsResourceExhausted(TorchErrorStatus(
+      "CUDA out of memory. Tried to allocate 2.00 GiB")));
+  EXPECT_TRUE(absl::IsInternal(TorchErrorStatus(
+      "mat1 and mat2 shapes cannot be multiplied (64x100 and 784x10)")));
+  EXPECT_TRUE(absl::IsInternal(TorchErrorStatus(
+      "CUDA error: device-side assert triggered")));  // the job's labels
+}
+
 }  // namespace
 }  // namespace mixcal::core

@@ -78,7 +78,8 @@ TEST(TrainCliTest, PrintsOneJsonObjectPerEpochAndSplit) {
       "--noise-eval 64");
   ASSERT_EQ(o.code, 0) << o.out;
   std::vector<std::string> lines = Lines(o.out);
-  ASSERT_EQ(lines.size(), 6u) << o.out;  // 2 epochs x (test, test_ts, noise)
+  // 2 epochs x (test, val, val_ts, test_ts, noise)
+  ASSERT_EQ(lines.size(), 10u) << o.out;
   for (const std::string& line : lines) {
     EXPECT_EQ(line.front(), '{');
     EXPECT_EQ(line.back(), '}');
@@ -91,9 +92,13 @@ TEST(TrainCliTest, PrintsOneJsonObjectPerEpochAndSplit) {
     }
   }
   EXPECT_NE(lines[0].find("\"split\":\"test\""), std::string::npos);
-  EXPECT_NE(lines[1].find("\"temperature\":"), std::string::npos);
-  EXPECT_NE(lines[2].find("\"auroc\":"), std::string::npos);
-  EXPECT_NE(lines[3].find("\"epoch\":2"), std::string::npos);
+  EXPECT_NE(lines[1].find("\"split\":\"val\""), std::string::npos);
+  EXPECT_NE(lines[2].find("\"split\":\"val_ts\""), std::string::npos);
+  EXPECT_NE(lines[2].find("\"temperature\":"), std::string::npos);
+  EXPECT_NE(lines[3].find("\"split\":\"test_ts\""), std::string::npos);
+  EXPECT_NE(lines[3].find("\"temperature\":"), std::string::npos);
+  EXPECT_NE(lines[4].find("\"auroc\":"), std::string::npos);
+  EXPECT_NE(lines[5].find("\"epoch\":2"), std::string::npos);
   EXPECT_NE(lines[0].find("{\"count\":"), std::string::npos);
 }
 

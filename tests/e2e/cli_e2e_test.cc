@@ -103,7 +103,27 @@ TEST(CliEndToEndTest, SubmitWaitSummaryAndMetricsMatchTheStore) {
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
                   "{\"rows\":" + summary.out + "}", &rows)
                   .ok());
-  EXPECT_EQ(rows.rows_size(), 4);  // 2 methods x (test, test_ts)
+  // 2 methods x (test, test_ts, val, val_ts)
+  EXPECT_EQ(rows.rows_size(), 8);
+  // The best epoch chosen on validation data, as each row says.
+  summary = Mixcal("summary 1 --at best:ece --format json", c.port());
+  ASSERT_EQ(summary.code, 0) << summary.err;
+  rows.Clear();
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  "{\"rows\":" + summary.out + "}", &rows)
+                  .ok());
+  for (const v1::SummaryRow& r : rows.rows()) {
+    if (r.split() == "test") EXPECT_EQ(r.selected_on(), "val");
+    if (r.split() == "test_ts") EXPECT_EQ(r.selected_on(), "val_ts");
+  }
+  Result on_test =
+      Mixcal("summary 1 --at best:ece --select-split test", c.port());
+  ASSERT_EQ(on_test.code, 0) << on_test.err;
+  EXPECT_NE(on_test.out.find("CHOSEN ON TEST DATA"), std::string::npos)
+      << on_test.out;
+  Result on_val = Mixcal("summary 1 --at best:ece", c.port());
+  EXPECT_NE(on_val.out.find("chosen on validation data"), std::string::npos)
+      << on_val.out;
 
   // Plots: each written, well-formed XML, and rendered to PNG.
   const std::string dir = "/tmp/mixcal_cli_plots_" + std::to_string(getpid());

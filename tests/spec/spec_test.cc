@@ -199,6 +199,7 @@ TEST(SpecTest, ExampleSpecFilesParseAndValidate) {
        {"mixup-fashion-mnist.json", "mixup-cifar100-vgg16.json",
         "quickstart.json", "quickstart-full-data.json",
         "papers/thulasidasan-fmnist.json",
+        "papers/thulasidasan-cifar10-resnet18-alpha.json",
         "papers/thulasidasan-unknown-classes.json",
         "papers/label-noise-fmnist.json", "papers/chidambaram-overlap.json"}) {
     std::ifstream in(std::string(MIXCAL_SOURCE_DIR) + "/examples/" + name);

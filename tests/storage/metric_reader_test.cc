@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <cmath>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <tuple>
@@ -236,6 +237,50 @@ TEST_F(MetricReaderTest, SeedEnsembleAveragesTheKeptProbabilities) {
   EXPECT_NEAR(stat(ens[1], "mean_entropy"), std::log(3.0), 1e-3);
 }
 
+// One seed's kept predictions damaged (their bytes cut off the end of the
+// predictions file): the ensemble of its configuration averages the other
+// seeds and names the one left out; the other configurations are whole.
+TEST_F(MetricReaderTest, SeedEnsembleLeavesOutADamagedSeedAndSaysSo) {
+  auto sweep = store_->sweeps().CreateSweep(Spec("ens-damaged", 2));
+  ASSERT_TRUE(sweep.ok());
+  const int64_t w = Worker();
+  int64_t last_job = 0;
+  std::string last_method;
+  for (int j = 0; j < 4; ++j) {
+    Assignment a = Acquire(w);
+    v1::ReportEpochRequest r;
+    *r.mutable_lease() = a.lease;
+    *r.add_metrics() = Metrics(1, "test", 0.1);
+    *r.add_predictions() = MakePredictions(1, 100, 0.8f, j);
+    ASSERT_TRUE(store_->reports().ReportEpoch(r).ok());
+    last_job = a.job.id();
+    last_method = a.job.method();
+  }
+  const std::string file = path_ + ".predictions";
+  std::filesystem::resize_file(file, std::filesystem::file_size(file) - 10);
+  v1::SummaryPoint final_point;
+  final_point.set_final(true);
+  auto rows =
+      store_->metrics().SummarizeSweep(sweep->id(), final_point, "", "", true);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  int ensembles = 0;
+  for (const v1::SummaryRow& r : *rows) {
+    if (!r.ensemble()) continue;
+    ++ensembles;
+    if (r.method() == last_method) {
+      EXPECT_EQ(r.seeds(), 1u);
+      ASSERT_EQ(r.left_out_size(), 1);
+      EXPECT_NE(r.left_out(0).find("job " + std::to_string(last_job)),
+                std::string::npos)
+          << r.left_out(0);
+    } else {
+      EXPECT_EQ(r.seeds(), 2u);
+      EXPECT_EQ(r.left_out_size(), 0);
+    }
+  }
+  EXPECT_EQ(ensembles, 2);
+}
+
 TEST_F(MetricReaderTest, SummaryIsMeanStdCountOverSeeds) {
   auto sweep = store_->sweeps().CreateSweep(
       Spec("summary", 3));  // baseline x3, mixup x3
@@ -278,6 +323,7 @@ TEST_F(MetricReaderTest, SummaryIsMeanStdCountOverSeeds) {
   // Best by accuracy (higher is better) picks epoch 3; by ece (lower) epoch 3.
   v1::SummaryPoint best;
   best.set_best_by("accuracy");
+  best.set_best_split("test");  // (this sweep has no validation rows)
   rows = store_->metrics().SummarizeSweep(sweep->id(), best, "test");
   ASSERT_TRUE(rows.ok()) << rows.status();
   for (uint32_t e : (*rows)[0].epochs()) EXPECT_EQ(e, 3u);
@@ -290,6 +336,88 @@ TEST_F(MetricReaderTest, SummaryIsMeanStdCountOverSeeds) {
   EXPECT_EQ(
       store_->metrics().SummarizeSweep(999, final_point, "").status().code(),
       absl::StatusCode::kNotFound);
+}
+
+// Best-epoch selection is made on validation data: a job whose best epoch
+// by test ECE (1) differs from its best by validation ECE (2) is read at
+// epoch 2 unless test selection is asked for, and each row says which split
+// chose it. test_ts is chosen on val_ts. A sweep with no validation rows
+// is an error naming the split, not an empty table.
+TEST_F(MetricReaderTest, BestEpochsAreChosenOnValidationDataUnlessAskedOtherwise) {
+  auto sweep = store_->sweeps().CreateSweep(Spec("select", 1));
+  ASSERT_TRUE(sweep.ok());
+  const int64_t w = Worker();
+  const double test_ece[] = {0.05, 0.20, 0.15};
+  const double val_ece[] = {0.30, 0.10, 0.20};
+  const double test_ts_ece[] = {0.09, 0.08, 0.07};
+  const double val_ts_ece[] = {0.02, 0.12, 0.06};
+  for (int j = 0; j < 2; ++j) {
+    Assignment a = Acquire(w);
+    for (uint32_t e = 1; e <= 3; ++e) {
+      ASSERT_TRUE(store_->reports()
+                      .ReportEpoch(a.lease, {Metrics(e, "test", test_ece[e - 1]),
+                                             Metrics(e, "val", val_ece[e - 1]),
+                                             Metrics(e, "test_ts",
+                                                     test_ts_ece[e - 1]),
+                                             Metrics(e, "val_ts",
+                                                     val_ts_ece[e - 1])})
+                      .ok());
+    }
+  }
+  auto stat = [](const v1::SummaryRow& r, const std::string& m) {
+    for (const auto& s : r.stats())
+      if (s.metric() == m) return s.mean();
+    return -1.0;
+  };
+  v1::SummaryPoint best;
+  best.set_best_by("ece");
+  auto rows = store_->metrics().SummarizeSweep(sweep->id(), best, "");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  int test_rows = 0, ts_rows = 0;
+  for (const v1::SummaryRow& r : *rows) {
+    if (r.split() == "test") {
+      ++test_rows;
+      EXPECT_EQ(r.selected_on(), "val");
+      for (uint32_t e : r.epochs()) EXPECT_EQ(e, 2u);
+      EXPECT_DOUBLE_EQ(stat(r, "ece"), 0.20);
+    } else if (r.split() == "test_ts") {
+      ++ts_rows;
+      EXPECT_EQ(r.selected_on(), "val_ts");
+      for (uint32_t e : r.epochs()) EXPECT_EQ(e, 1u);
+      EXPECT_DOUBLE_EQ(stat(r, "ece"), 0.09);
+    }
+  }
+  EXPECT_EQ(test_rows, 2);
+  EXPECT_EQ(ts_rows, 2);
+  // Asked for: chosen on test, and marked so.
+  best.set_best_split("test");
+  rows = store_->metrics().SummarizeSweep(sweep->id(), best, "test");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  for (const v1::SummaryRow& r : *rows) {
+    EXPECT_EQ(r.selected_on(), "test");
+    for (uint32_t e : r.epochs()) EXPECT_EQ(e, 1u);
+    EXPECT_DOUBLE_EQ(stat(r, "ece"), 0.05);
+  }
+  // A split nobody scored: an error naming it.
+  best.set_best_split("valid");
+  auto none = store_->metrics().SummarizeSweep(sweep->id(), best, "test");
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(none.status().message().find("\"valid\""), std::string::npos)
+      << none.status();
+  // A sweep stored without validation rows: the default says so.
+  auto old = store_->sweeps().CreateSweep(Spec("no-val", 1));
+  Assignment a = Acquire(w);
+  ASSERT_TRUE(
+      store_->reports().ReportEpoch(a.lease, {Metrics(1, "test", 0.1)}).ok());
+  best.clear_best_split();
+  none = store_->metrics().SummarizeSweep(old->id(), best, "");
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(none.status().message().find("\"val\""), std::string::npos)
+      << none.status();
+  EXPECT_NE(none.status().message().find("--select-split test"),
+            std::string::npos)
+      << none.status();
 }
 
 TEST_F(MetricReaderTest, SummaryComparesWithAReferencePairedBySeed) {

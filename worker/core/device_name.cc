@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "worker/core/trainer.h"
 
@@ -74,6 +75,33 @@ std::string DeviceName(const std::string& device) {
     if (valid && CudaAvailable()) name = CudaDeviceName(index);
   }
   return name.empty() ? device : name;
+}
+
+absl::Status TorchErrorStatus(absl::string_view what) {
+  if (absl::StrContains(what, "out of memory")) {
+    return absl::ResourceExhaustedError(absl::StrCat("out of memory: ", what));
+  }
+  // CUDA runtime and driver texts that say the device, not the job, failed.
+  static constexpr absl::string_view kDeviceFailures[] = {
+      "no CUDA-capable device is detected",
+      "CUDA-capable device(s) is/are busy or unavailable",
+      "CUDA driver version is insufficient",
+      "Found no NVIDIA driver",
+      "uncorrectable ECC error",
+      "GPU is lost",
+      "fallen off the bus",
+      "unspecified launch failure",
+      "CUDA error: initialization error",
+      "CUDA error: system not yet initialized",
+      "CUDA error: operation not permitted when stream is capturing",
+  };
+  for (absl::string_view failure : kDeviceFailures) {
+    if (absl::StrContains(what, failure)) {
+      return absl::UnavailableError(
+          absl::StrCat("the device failed: ", what));
+    }
+  }
+  return absl::InternalError(absl::StrCat("LibTorch error: ", what));
 }
 
 }  // namespace mixcal::core

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace mixcal::core {
@@ -18,6 +19,14 @@ std::string DeviceName(const std::string& device);
 // The first "model name" in /proc/cpuinfo's text; empty when there is none
 // (some ARM kernels leave it out).
 std::string CpuModelName(absl::string_view cpuinfo);
+
+// What a LibTorch error's text means for the job: out of memory is
+// ResourceExhausted (the job's own: it asked for too much); the device
+// itself failing or gone (no CUDA device or driver, an uncorrectable ECC
+// error, a GPU fallen off the bus, an unspecified launch failure) is
+// Unavailable: the worker's own environment, so the job is handed back and
+// the worker leaves rotation; anything else is Internal (the job's).
+absl::Status TorchErrorStatus(absl::string_view what);
 
 }  // namespace mixcal::core
 

@@ -17,6 +17,7 @@
 #include "base/program.h"
 #include "base/status_macros.h"
 #include "worker/core/checkpoint.h"
+#include "worker/core/device_name.h"
 #include "worker/core/evaluation_pass.h"
 #include "worker/core/execution.h"
 #include "worker/core/network.h"
@@ -70,12 +71,7 @@ class TorchTrainer : public Trainer {
       return absl::ResourceExhaustedError(
           absl::StrCat("out of memory: ", e.what_without_backtrace()));
     } catch (const c10::Error& e) {
-      std::string what = e.what_without_backtrace();
-      if (what.find("out of memory") != std::string::npos) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("out of memory: ", what));
-      }
-      return absl::InternalError(absl::StrCat("LibTorch error: ", what));
+      return TorchErrorStatus(e.what_without_backtrace());
     } catch (const std::bad_alloc&) {
       return absl::ResourceExhaustedError("out of host memory");
     } catch (const std::exception& e) {
