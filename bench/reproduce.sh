@@ -7,7 +7,7 @@
 # (docs/results/*.svg, drawn by `mixcal plot`) and docs/results.md with each
 # claim's numbers and verdict (bench/write_results.py).
 #
-#   bench/reproduce.sh                 # everything, about 40 minutes on 2 cores
+#   bench/reproduce.sh                 # everything, about 25 minutes on 2 cores
 #   ONLY=label-noise bench/reproduce.sh   # one claim's sweeps (name substring)
 #   WRITE_ONLY=1 bench/reproduce.sh      # rewrite docs/results.md from the
 #                                        # sweeps already in the database

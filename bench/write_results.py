@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from verdicts import NOT_TESTED, Part, judge  # noqa: E402
+from verdicts import Part, judge  # noqa: E402
 
 
 def load(path):

@@ -6,7 +6,9 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -138,6 +140,7 @@ int PredictionsCmd(const Parsed& p, Session& s, std::ostream& out,
     }
     all.mutable_probabilities()->append(chunk.probabilities());
     all.mutable_labels()->append(chunk.labels());
+    all.mutable_label_log_probs()->append(chunk.label_log_probs());
   }
   grpc::Status st = reader->Finish();
   if (!st.ok()) return s.Fail(st);
@@ -151,19 +154,38 @@ int PredictionsCmd(const Parsed& p, Session& s, std::ostream& out,
         << (probs.ok() ? labels.status() : probs.status()).message() << "\n";
     return kServerError;
   }
+  // Each label's float32 log-probability, when the worker kept them: what
+  // NLL needs where float16 probabilities round to 0.
+  const bool log_probs =
+      all.label_log_probs().size() == 4 * static_cast<size_t>(all.count());
+  auto log_p = [&](uint32_t i) {
+    float v;
+    std::memcpy(&v, all.label_log_probs().data() + 4 * i, 4);
+    return v;
+  };
   std::string text;
   if (npz) {
-    text = Zip({{"probabilities.npy",
-                 Npy("<f2", absl::StrCat("(", all.count(), ", ", all.classes(), ")"),
-                     all.probabilities())},
-                {"labels.npy",
-                 Npy("<i4", absl::StrCat("(", all.count(), ",)"), all.labels())}});
+    std::vector<std::pair<std::string, std::string>> arrays = {
+        {"probabilities.npy",
+         Npy("<f2", absl::StrCat("(", all.count(), ", ", all.classes(), ")"),
+             all.probabilities())},
+        {"labels.npy",
+         Npy("<i4", absl::StrCat("(", all.count(), ",)"), all.labels())}};
+    if (log_probs) {
+      arrays.push_back(
+          {"label_log_probs.npy",
+           Npy("<f4", absl::StrCat("(", all.count(), ",)"),
+               all.label_log_probs())});
+    }
+    text = Zip(arrays);
   } else {
     text = "row,label";
+    if (log_probs) text += ",log_p_label";
     for (uint32_t k = 0; k < all.classes(); ++k) absl::StrAppend(&text, ",p", k);
     text += "\n";
     for (uint32_t i = 0; i < all.count(); ++i) {
       absl::StrAppend(&text, i, ",", (*labels)[i]);
+      if (log_probs) absl::StrAppend(&text, ",", absl::StrFormat("%.9g", log_p(i)));
       for (uint32_t k = 0; k < all.classes(); ++k)
         absl::StrAppend(&text, ",", absl::StrFormat("%.6g", (*probs)[i * all.classes() + k]));
       text += "\n";

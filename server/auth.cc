@@ -127,6 +127,12 @@ absl::StatusOr<int> Authenticator::Find(
   return found;
 }
 
+bool Authenticator::IsAdmin(const grpc::ServerContextBase& context) const {
+  if (open()) return true;
+  absl::StatusOr<int> found = Find(context);
+  return found.ok() && *found >= 0 && tokens_[*found].role == Role::kAdmin;
+}
+
 std::string Authenticator::Who(const grpc::ServerContextBase& context) const {
   if (open()) return "local";
   absl::StatusOr<int> found = Find(context);

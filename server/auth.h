@@ -48,6 +48,9 @@ class Authenticator {
   // line ("token N" for line N's unnamed token), or "local" when the
   // coordinator is open; "" for a token it does not know.
   std::string Who(const grpc::ServerContextBase& context) const;
+  // Whether the caller may change anyone's sweeps: an admin token, or any
+  // caller of an open coordinator.
+  bool IsAdmin(const grpc::ServerContextBase& context) const;
 
  private:
   // SHA-256 of each token with its role. A presented token is hashed and

@@ -55,12 +55,21 @@ grpc::Status ExperimentService::ListSweeps(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+storage::SweepBook::Actor ExperimentService::Actor(
+    const grpc::ServerContextBase& ctx) const {
+  storage::SweepBook::Actor a;
+  a.who = b_.auth->Who(ctx);
+  a.admin = b_.auth->IsAdmin(ctx);
+  return a;
+}
+
 grpc::Status ExperimentService::CancelSweep(grpc::ServerContext* ctx,
                        const v1::CancelSweepRequest* req,
                        v1::Sweep* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
   MIXCAL_GRPC_CHECK(PositiveId("sweep_id", req->sweep_id()));
-  grpc::Status st = Assign(b_.store->sweeps().CancelSweep(req->sweep_id()), resp);
+  grpc::Status st = Assign(
+      b_.store->sweeps().CancelSweep(req->sweep_id(), Actor(*ctx)), resp);
   if (st.ok()) b_.hub->PublishSweepJobs(req->sweep_id());
   return st;
 }
@@ -93,7 +102,8 @@ grpc::Status ExperimentService::CancelJob(grpc::ServerContext* ctx,
                      v1::Job* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
   MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
-  grpc::Status st = Assign(b_.store->sweeps().CancelJob(req->job_id()), resp);
+  grpc::Status st =
+      Assign(b_.store->sweeps().CancelJob(req->job_id(), Actor(*ctx)), resp);
   if (st.ok()) b_.hub->PublishJob(*resp);
   return st;
 }
@@ -103,7 +113,8 @@ grpc::Status ExperimentService::RetryJob(grpc::ServerContext* ctx,
                     v1::Job* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kWrite));
   MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
-  grpc::Status st = Assign(b_.store->sweeps().RetryJob(req->job_id()), resp);
+  grpc::Status st =
+      Assign(b_.store->sweeps().RetryJob(req->job_id(), Actor(*ctx)), resp);
   if (st.ok()) {
     b_.dispatcher->Notify();
     b_.hub->PublishJob(*resp);
@@ -212,6 +223,8 @@ grpc::Status ExperimentService::GetPredictions(
     chunk.set_probabilities(p->probabilities().substr(2 * first * classes,
                                                       2 * n * classes));
     chunk.set_labels(p->labels().substr(4 * first, 4 * n));
+    if (!p->label_log_probs().empty())
+      chunk.set_label_log_probs(p->label_log_probs().substr(4 * first, 4 * n));
     if (ctx->IsCancelled() || !writer->Write(chunk)) {
       return grpc::Status(grpc::StatusCode::CANCELLED,
                           "the client stopped reading");

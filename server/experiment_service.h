@@ -71,6 +71,9 @@ class ExperimentService
       const v1::WatchSweepRequest* req) override;
 
  private:
+  // Who makes the call, for sweep ownership (cancel, retry).
+  storage::SweepBook::Actor Actor(const grpc::ServerContextBase& ctx) const;
+
   Backends b_;
 };
 

@@ -587,18 +587,32 @@ absl::StatusOr<v1::Predictions> MetricReader::GetPredictions(
   p.set_split(split);
   p.set_count(static_cast<uint32_t>(s->Int(6)));
   p.set_classes(static_cast<uint32_t>(s->Int(7)));
-  MIXCAL_RETURN_IF_ERROR(PredictionBytes(
-      *s, 1, job_id, p.mutable_probabilities(), p.mutable_labels()));
+  MIXCAL_RETURN_IF_ERROR(PredictionBytes(*s, 1, job_id,
+                                         p.mutable_probabilities(),
+                                         p.mutable_labels(),
+                                         p.mutable_label_log_probs()));
   return p;
 }
 
 absl::Status MetricReader::PredictionBytes(const Statement& s, int first,
                                            int64_t job_id,
                                            std::string* probabilities,
-                                           std::string* labels) {
+                                           std::string* labels,
+                                           std::string* label_log_probs) {
+  const int64_t count = s.Int(first + 5);
+  // Labels (4 bytes an example), then log-probabilities when kept (4 more).
+  auto split_labels = [&](std::string* both) {
+    if (static_cast<int64_t>(both->size()) == 8 * count) {
+      if (label_log_probs != nullptr)
+        label_log_probs->assign(*both, static_cast<size_t>(4 * count),
+                                std::string::npos);
+      both->resize(static_cast<size_t>(4 * count));
+    }
+  };
   if (s.IsNull(first + 2)) {  // kept in the row (":memory:", or schema < 17)
     *probabilities = s.Blob(first);
     *labels = s.Blob(first + 1);
+    split_labels(labels);
     return absl::OkStatus();
   }
   const std::string what = absl::StrCat("job ", job_id, "'s kept predictions");
@@ -609,16 +623,19 @@ absl::Status MetricReader::PredictionBytes(const Statement& s, int first,
   }
   const BlobRef ref{s.Int(first + 2), s.Int(first + 3),
                     static_cast<uint64_t>(s.Int(first + 4))};
-  const int64_t count = s.Int(first + 5), classes = s.Int(first + 6);
+  const int64_t classes = s.Int(first + 6);
   const int64_t probability_bytes = 2 * count * classes;
-  if (ref.bytes != probability_bytes + 4 * count) {
+  if (ref.bytes != probability_bytes + 4 * count &&
+      ref.bytes != probability_bytes + 8 * count) {
     return absl::DataLossError(absl::StrCat(
         what, ": the row names ", ref.bytes, " bytes, ", count, " x ", classes,
-        " predictions need ", probability_bytes + 4 * count));
+        " predictions need ", probability_bytes + 4 * count, " (or ",
+        probability_bytes + 8 * count, " with log-probabilities)"));
   }
   MIXCAL_ASSIGN_OR_RETURN(std::string bytes, blobs->Read(ref, what));
   labels->assign(bytes, static_cast<size_t>(probability_bytes),
                  std::string::npos);
+  split_labels(labels);
   bytes.resize(static_cast<size_t>(probability_bytes));
   *probabilities = std::move(bytes);
   return absl::OkStatus();

@@ -69,9 +69,12 @@ class MetricReader {
   absl::Status ReadBins(v1::EpochMetrics* m);
   // A predictions row's probabilities and labels, from columns `first`..
   // (probabilities, labels, file_offset, file_bytes, file_hash, count,
-  // classes): in the row, or in the predictions file it points into.
+  // classes): in the row, or in the predictions file it points into. The
+  // labels may be followed by each label's float32 log-probability (kept
+  // since they were sent): into `label_log_probs` when given, else dropped.
   absl::Status PredictionBytes(const Statement& s, int first, int64_t job_id,
-                               std::string* probabilities, std::string* labels);
+                               std::string* probabilities, std::string* labels,
+                               std::string* label_log_probs = nullptr);
 
   Connection& c_;
 };

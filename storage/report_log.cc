@@ -40,6 +40,14 @@ uint32_t EpochOf(const v1::WorkerReport& r) {
   return 0;
 }
 
+// What is stored after the probabilities: the labels, then each label's
+// log-probability when the worker sent them (MetricReader splits them by
+// size).
+std::string LabelBytes(const v1::Predictions& p) {
+  return p.label_log_probs().empty() ? p.labels()
+                                     : p.labels() + p.label_log_probs();
+}
+
 // Refusals that come before an item writes anything.
 bool Refusal(const absl::Status& s) {
   return absl::IsFailedPrecondition(s) || absl::IsNotFound(s) ||
@@ -132,7 +140,8 @@ PreparedReport ReportLog::PrepareReport(v1::WorkerReport* report) {
   // grow the file.
   if (!AdmitPrepared(report->epoch())) return out;
   for (const v1::Predictions& p : report->epoch().predictions()) {
-    absl::StatusOr<BlobRef> ref = blobs->Append(p.probabilities(), p.labels());
+    absl::StatusOr<BlobRef> ref =
+        blobs->Append(p.probabilities(), LabelBytes(p));
     if (!ref.ok()) {
       out.appended = ref.status();
       out.predictions.clear();
@@ -143,6 +152,7 @@ PreparedReport ReportLog::PrepareReport(v1::WorkerReport* report) {
   for (v1::Predictions& p : *report->mutable_epoch()->mutable_predictions()) {
     std::string().swap(*p.mutable_probabilities());
     std::string().swap(*p.mutable_labels());
+    std::string().swap(*p.mutable_label_log_probs());
   }
   return out;
 }
@@ -421,7 +431,8 @@ absl::Status ReportLog::CheckAgainstJob(const v1::ReportEpochRequest& report,
     bytes += prepared != nullptr && prepared->in_file()
                  ? prepared->predictions[k].bytes
                  : static_cast<int64_t>(p.probabilities().size() +
-                                        p.labels().size());
+                                        p.labels().size() +
+                                        p.label_log_probs().size());
   }
   // What the policy keeps, at most kKeptReplays times over (resent
   // reports append again), plus room for a few: beyond it, refused.
@@ -463,7 +474,8 @@ bool ReportLog::AdmitPrepared(const v1::ReportEpochRequest& report) {
         !calib::KeepsPredictions(kept.policy, static_cast<int>(p.epoch()))) {
       return false;
     }
-    bytes += static_cast<int64_t>(p.probabilities().size() + p.labels().size());
+    bytes += static_cast<int64_t>(p.probabilities().size() + p.labels().size() +
+                                  p.label_log_probs().size());
   }
   if (kept.sent + bytes > kept.limit) return false;
   kept.sent += bytes;
@@ -537,7 +549,7 @@ absl::Status ReportLog::WriteEpoch(const v1::ReportEpochRequest& report,
       } else if (blobs != nullptr) {
         // The bytes first, then the row that points at them (blob_file.h).
         MIXCAL_ASSIGN_OR_RETURN(ref,
-                                blobs->Append(p.probabilities(), p.labels()));
+                                blobs->Append(p.probabilities(), LabelBytes(p)));
       }
       if (ref) {
         put_pred->BindBlob(6, "")
@@ -547,7 +559,7 @@ absl::Status ReportLog::WriteEpoch(const v1::ReportEpochRequest& report,
             .Bind(11, static_cast<int64_t>(ref->hash));
       } else {
         put_pred->BindBlob(6, p.probabilities())
-            .BindBlob(7, p.labels())
+            .BindBlob(7, LabelBytes(p))
             .BindNull(9)
             .BindNull(10)
             .BindNull(11);

@@ -195,11 +195,28 @@ absl::StatusOr<std::vector<v1::Sweep>> SweepBook::ListSweeps(int limit,
   return out;
 }
 
-absl::StatusOr<v1::Sweep> SweepBook::CancelSweep(int64_t sweep_id) {
+namespace {
+
+// PermissionDenied unless `actor` may change sweep `sweep`: its submitter,
+// or an admin.
+absl::Status CheckOwner(const v1::Sweep& sweep, const SweepBook::Actor& actor,
+                        absl::string_view what) {
+  if (actor.admin || sweep.submitter() == actor.who) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      "sweep ", sweep.id(), " belongs to ", Echo(sweep.submitter()), ": only ",
+      "its submitter or an admin may ", what, " (you are ", Echo(actor.who),
+      ")"));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Sweep> SweepBook::CancelSweep(int64_t sweep_id,
+                                                 const Actor& actor) {
   RequestLock lock(c_);
   Transaction txn(c_.db());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
-  MIXCAL_RETURN_IF_ERROR(ReadSweep(c_, sweep_id).status());
+  MIXCAL_ASSIGN_OR_RETURN(v1::Sweep before, ReadSweep(c_, sweep_id));
+  MIXCAL_RETURN_IF_ERROR(CheckOwner(before, actor, "cancel it"));
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
       c_.db()->Cached(
@@ -210,7 +227,8 @@ absl::StatusOr<v1::Sweep> SweepBook::CancelSweep(int64_t sweep_id) {
       s->Bind(1, c_.clock()->NowMicros()).Bind(2, sweep_id).Run());
   MIXCAL_RETURN_IF_ERROR(
       AddEvent(c_, sweep_id, 0, "cancelled",
-               absl::StrCat(c_.db()->Changes(), " jobs cancelled")));
+               absl::StrCat(c_.db()->Changes(), " jobs cancelled by ",
+                            actor.who)));
   MIXCAL_RETURN_IF_ERROR(UpdateSweepState(c_, sweep_id));
   MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, ReadSweep(c_, sweep_id));
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
@@ -248,11 +266,14 @@ absl::StatusOr<std::vector<v1::Job>> SweepBook::ListJobs(
 
 absl::StatusOr<v1::Job> SweepBook::TransitionJob(
     int64_t job_id, std::initializer_list<v1::JobState> from, const char* verb,
-    const char* event, const char* update_sql) {
+    const char* event, const char* update_sql, const Actor& actor) {
   RequestLock lock(c_);
   Transaction txn(c_.db());
   MIXCAL_RETURN_IF_ERROR(txn.Begin());
   MIXCAL_ASSIGN_OR_RETURN(v1::Job job, ReadJob(c_, job_id));
+  MIXCAL_ASSIGN_OR_RETURN(v1::Sweep sweep, ReadSweep(c_, job.sweep_id()));
+  MIXCAL_RETURN_IF_ERROR(
+      CheckOwner(sweep, actor, absl::StrCat("change its jobs (", verb, ")")));
   if (std::find(from.begin(), from.end(), job.state()) == from.end()) {
     std::vector<std::string> names;
     for (v1::JobState s : from) names.push_back(v1::JobState_Name(s));
@@ -265,22 +286,26 @@ absl::StatusOr<v1::Job> SweepBook::TransitionJob(
       s->Bind(1, c_.clock()->NowMicros()).Bind(2, job_id).Run());
   MIXCAL_RETURN_IF_ERROR(
       AddEvent(c_, job.sweep_id(), job_id, event,
-               absl::StrCat("was ", v1::JobState_Name(job.state()))));
+               absl::StrCat("was ", v1::JobState_Name(job.state()), "; by ",
+                            actor.who)));
   MIXCAL_RETURN_IF_ERROR(UpdateSweepState(c_, job.sweep_id()));
   MIXCAL_ASSIGN_OR_RETURN(job, ReadJob(c_, job_id));
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
   return job;
 }
 
-absl::StatusOr<v1::Job> SweepBook::CancelJob(int64_t job_id) {
+absl::StatusOr<v1::Job> SweepBook::CancelJob(int64_t job_id,
+                                             const Actor& actor) {
   return TransitionJob(job_id, {v1::QUEUED, v1::RUNNING}, "cancelled",
                        "cancelled",
                        "UPDATE jobs SET state = " JOB_CANCELLED
                        ", finished_at = ?1, error = "
-                       "'cancelled' WHERE id = ?2");
+                       "'cancelled' WHERE id = ?2",
+                       actor);
 }
 
-absl::StatusOr<v1::Job> SweepBook::RetryJob(int64_t job_id) {
+absl::StatusOr<v1::Job> SweepBook::RetryJob(int64_t job_id,
+                                            const Actor& actor) {
   // Attempt numbers keep counting, so leases of earlier attempts stay fenced.
   return TransitionJob(job_id, {v1::FAILED, v1::CANCELLED}, "retried",
                        "retried",
@@ -289,7 +314,8 @@ absl::StatusOr<v1::Job> SweepBook::RetryJob(int64_t job_id) {
                        "lease_expires_at = 0, error = '', "
                        "finished_at = 0, max_attempts = attempt - handbacks + "
                        "(SELECT max_attempts FROM sweeps WHERE sweeps.id = "
-                       "jobs.sweep_id) WHERE id = ?2");
+                       "jobs.sweep_id) WHERE id = ?2",
+                       actor);
 }
 
 }  // namespace mixcal::storage

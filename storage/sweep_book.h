@@ -42,6 +42,14 @@ struct JobFilter {
   int limit = 0;                     // 0 = the API default (spec/limits.h)
 };
 
+// Who changes a sweep or job: a token's name ("local" without tokens), and
+// whether it may change anyone's (an admin). Others may change only the
+// sweeps they submitted (PermissionDenied, naming the owner).
+struct SweepActor {
+  std::string who = "local";
+  bool admin = true;
+};
+
 class SweepBook {
  public:
   explicit SweepBook(Connection& c) : c_(c) {}
@@ -58,17 +66,20 @@ class SweepBook {
   // Newest first.
   absl::StatusOr<std::vector<v1::Sweep>> ListSweeps(int limit,
                                                     bool active_only);
+  using Actor = SweepActor;
+
   // Cancels the sweep's queued and running jobs.
-  absl::StatusOr<v1::Sweep> CancelSweep(int64_t sweep_id);
+  absl::StatusOr<v1::Sweep> CancelSweep(int64_t sweep_id,
+                                        const Actor& actor = {});
 
   absl::StatusOr<v1::Job> GetJob(int64_t job_id);
   absl::StatusOr<std::vector<v1::Job>> ListJobs(const JobFilter& filter);
   // QUEUED or RUNNING -> CANCELLED; a running job's worker learns it from its
   // next heartbeat. Ended jobs: FailedPrecondition.
-  absl::StatusOr<v1::Job> CancelJob(int64_t job_id);
+  absl::StatusOr<v1::Job> CancelJob(int64_t job_id, const Actor& actor = {});
   // FAILED or CANCELLED -> QUEUED with max_attempts more attempts; the attempt
   // number keeps counting, so old leases stay fenced out.
-  absl::StatusOr<v1::Job> RetryJob(int64_t job_id);
+  absl::StatusOr<v1::Job> RetryJob(int64_t job_id, const Actor& actor = {});
 
  private:
   absl::Status CheckQuota(const SubmitQuota& quota, int64_t new_jobs);
@@ -76,7 +87,8 @@ class SweepBook {
   // (?1 = now, ?2 = job id), with an event; FailedPrecondition otherwise.
   absl::StatusOr<v1::Job> TransitionJob(
       int64_t job_id, std::initializer_list<v1::JobState> from,
-      const char* verb, const char* event, const char* update_sql);
+      const char* verb, const char* event, const char* update_sql,
+      const Actor& actor);
 
   Connection& c_;
 };

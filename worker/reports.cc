@@ -49,6 +49,7 @@ v1::WorkerReport EpochReport(const core::EpochReport& r,
     p->set_classes(static_cast<uint32_t>(k.classes));
     p->set_probabilities(k.probabilities);
     p->set_labels(k.labels);
+    p->set_label_log_probs(k.label_log_probs);
   }
   req->set_data(r.data);
   return report;

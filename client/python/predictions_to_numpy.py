@@ -6,9 +6,11 @@
 
 Streams GetPredictions (the test split's float16 probabilities and int32
 labels that the worker kept: evaluation.predictions, the final epoch by
-default) into arrays, then computes from them what any new metric would
-start from: accuracy, and the top-label ECE with 15 equal-width bins
-(reference/methods-and-metrics.md). `mixcal predictions JOB --out p.npz`
+default) into arrays, with each label's float32 log-probability where the
+worker kept it (float16 rounds a confidently wrong label's probability to
+0), then computes from them what any new metric would start from:
+accuracy, the top-label ECE with 15 equal-width bins
+(reference/methods-and-metrics.md), and NLL from the log-probabilities. `mixcal predictions JOB --out p.npz`
 writes the same arrays for np.load. Uses Debian's python3-grpcio and
 python3-numpy and the stubs the build generates (build/python).
 """
@@ -40,19 +42,24 @@ def main():
     api = experiment_pb2_grpc.ExperimentServiceStub(grpc.insecure_channel(a.address))
     metadata = [("authorization", "Bearer " + a.token)] if a.token else []
     request = experiment_pb2.GetPredictionsRequest(job_id=a.job, epoch=a.epoch, split=a.split)
-    probs, labels, head = [], [], None
+    probs, labels, log_probs, head = [], [], [], None
     try:
         for chunk in api.GetPredictions(request, metadata=metadata, timeout=300):
             if head is None:
                 head = chunk
             probs.append(chunk.probabilities)
             labels.append(chunk.labels)
+            log_probs.append(chunk.label_log_probs)
     except grpc.RpcError as e:
         sys.exit("predictions_to_numpy: %s: %s" % (e.code().name, e.details()))
     p = np.frombuffer(b"".join(probs), dtype="<f2").reshape(head.count, head.classes)
     y = np.frombuffer(b"".join(labels), dtype="<i4")
+    log_p = np.frombuffer(b"".join(log_probs), dtype="<f4")
+    arrays = {"probabilities": p, "labels": y}
+    if log_p.size == head.count:
+        arrays["label_log_probs"] = log_p
     if a.save:
-        np.savez(a.save, probabilities=p, labels=y)
+        np.savez(a.save, **arrays)
 
     conf = p.astype(np.float64).max(axis=1)
     correct = p.argmax(axis=1) == y
@@ -65,6 +72,10 @@ def main():
     print("job %d, epoch %d, split %s: %d examples x %d classes" % (
         a.job, head.epoch, head.split, head.count, head.classes))
     print("accuracy %.6f, ece %.6f" % (correct.mean(), ece))
+    if "label_log_probs" in arrays:
+        print("nll %.6f" % float(-log_p.astype(np.float64).mean()))
+    else:
+        print("nll - (no log-probabilities kept: predictions from before they were)")
 
 
 if __name__ == "__main__":

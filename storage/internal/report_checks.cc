@@ -1,6 +1,7 @@
 #include "storage/internal/report_checks.h"
 
 #include <cmath>
+#include <cstring>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -160,6 +161,24 @@ absl::Status ValidateReport(const v1::ReportEpochRequest& req) {
         !labels.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "predictions[", i, "].labels: ", labels.status().message()));
+    }
+    if (!p.label_log_probs().empty()) {
+      if (static_cast<int64_t>(p.label_log_probs().size()) !=
+          4 * int64_t{p.count()}) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "predictions[", i, "].label_log_probs must hold ",
+            4 * int64_t{p.count()}, " bytes (", p.count(),
+            " float32), got ", p.label_log_probs().size()));
+      }
+      for (uint32_t r = 0; r < p.count(); ++r) {
+        float v;
+        std::memcpy(&v, p.label_log_probs().data() + 4 * r, 4);
+        if (!(v <= 1e-3f)) {  // NaN fails too; log p is at most 0
+          return absl::InvalidArgumentError(absl::StrCat(
+              "predictions[", i, "].label_log_probs[", r,
+              "] must be a log-probability (<= 0), got ", v));
+        }
+      }
     }
     if (static_cast<int64_t>(p.probabilities().size()) != 2 * values) {
       return absl::InvalidArgumentError(

@@ -112,13 +112,14 @@ TEST(PythonClientTest, KeptPredictionsLoadIntoNumPyAndMatchTheStoredMetrics) {
   EXPECT_NE(out.find("epoch 2, split test: 512 examples x 4 classes"),
             std::string::npos)
       << out;
-  double accuracy = -1, ece = -1;
+  double accuracy = -1, ece = -1, nll = -1;
   for (absl::string_view line : absl::StrSplit(out, '\n')) {
     std::vector<std::string> w = absl::StrSplit(line, absl::ByAnyChar(" ,"),
                                                 absl::SkipEmpty());
     if (w.size() == 4 && w[0] == "accuracy") {
       ASSERT_TRUE(absl::SimpleAtod(w[1], &accuracy) && absl::SimpleAtod(w[3], &ece));
     }
+    if (w.size() == 2 && w[0] == "nll") ASSERT_TRUE(absl::SimpleAtod(w[1], &nll));
   }
   std::vector<v1::EpochMetrics> rows = c.Metrics(sweep.id(), "test");
   const v1::EpochMetrics* last = nullptr;
@@ -129,6 +130,8 @@ TEST(PythonClientTest, KeptPredictionsLoadIntoNumPyAndMatchTheStoredMetrics) {
   // the argmax: close, not equal.
   EXPECT_NEAR(accuracy, last->accuracy(), 4.0 / 512) << out;
   EXPECT_NEAR(ece, last->ece(), 5e-3) << out;
+  // NLL from the kept float32 log-probabilities: what the worker computed.
+  EXPECT_NEAR(nll, last->nll(), 1e-3) << out;
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ namespace mixcal::server {
 
 inline constexpr char kAdmin[] = "admin-token-0123456789";
 inline constexpr char kSubmit[] = "submit-token-0123456789";
+inline constexpr char kSubmit2[] = "submit2-token-0123456789";
 inline constexpr char kRead[] = "read-token-0123456789";
 inline constexpr char kWorker[] = "worker-token-0123456789";
 
@@ -80,6 +81,7 @@ class ApiTest : public ::testing::Test {
       std::ofstream(o.tokens_file) << "# token role name\n"
                                    << kAdmin << " admin alice\n"
                                    << kSubmit << " submit bob\n"
+                                   << kSubmit2 << " submit dave\n"
                                    << kRead << " read carol\n"
                                    << kWorker << " worker gpu-box\n";
     }

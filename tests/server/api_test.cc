@@ -44,16 +44,17 @@ grpc::Status UploadOne(v1::ExperimentService::Stub& api, grpc::ClientContext* c,
 
 TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
   Start(/*tokens=*/true);
-  // Fresh state for each call that should succeed, made as admin: a sweep
-  // with a job leased to a worker (epoch 1 stored) and a cancelled job, and
-  // a sweep that has ended.
-  auto fresh = [&]() {
+  // Fresh state for each call that should succeed, the sweep submitted by
+  // `owner` (sweeps belong to their submitter): a sweep with a job leased
+  // to a worker (epoch 1 stored) and a cancelled job, and a sweep that has
+  // ended.
+  auto fresh = [&](const std::string& owner) {
     Ids ids;
     v1::SweepSpec spec = Spec("auth");
     spec.add_seeds(0);
     spec.add_seeds(1);
     v1::Sweep sweep;
-    EXPECT_TRUE(Submit(spec, &sweep, kAdmin).ok());
+    EXPECT_TRUE(Submit(spec, &sweep, owner).ok());
     ids.sweep = sweep.id();
     ids.worker = Register(kAdmin, &ids.worker_key);
     v1::AcquireJobResponse a = Acquire(ids.worker, kAdmin);
@@ -302,7 +303,7 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
       {"read", kRead, {kReadCall}},
       {"worker", kWorker, {kWorkerCall}},
   };
-  const Ids any = fresh();
+  const Ids any = fresh(kAdmin);
   for (const auto& [name, need, call] : calls) {
     {
       grpc::ClientContext ctx;
@@ -317,7 +318,8 @@ TEST_F(ApiTest, AuthMatrixEveryRoleAgainstEveryRpc) {
     }
     for (const RoleCase& role : roles) {
       const bool allowed = role.allowed.count(need) > 0;
-      const Ids ids = allowed ? fresh() : any;
+      const bool submits = role.allowed.count(kWriteCall) > 0;
+      const Ids ids = allowed ? fresh(submits ? role.token : kAdmin) : any;
       grpc::ClientContext ctx;
       Auth(ctx, role.token);
       grpc::Status st = call(&ctx, ids);
@@ -408,6 +410,83 @@ TEST_F(ApiTest, AWorkerCannotActOnAnotherWorkersLease) {
     return workers_->ReportEpoch(c, r, &resp);
   });
   EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+// Sweeps belong to their submitter: another submitter's cancel or retry is
+// PERMISSION_DENIED naming the owner and changes nothing; the owner and an
+// admin may; events say who did it.
+TEST_F(ApiTest, OnlyItsSubmitterOrAnAdminChangesASweep) {
+  Start(true);
+  v1::Sweep bobs;
+  {
+    grpc::ClientContext ctx;
+    Auth(ctx, kSubmit);
+    v1::SubmitSweepRequest req;
+    *req.mutable_spec() = Spec("bobs");
+    req.mutable_spec()->add_seeds(0);
+    req.mutable_spec()->add_seeds(1);
+    ASSERT_TRUE(api_->SubmitSweep(&ctx, req, &bobs).ok());
+  }
+  auto cancel_sweep = [&](const char* token) {
+    grpc::ClientContext ctx;
+    Auth(ctx, token);
+    v1::CancelSweepRequest r;
+    r.set_sweep_id(bobs.id());
+    v1::Sweep s;
+    return api_->CancelSweep(&ctx, r, &s);
+  };
+  auto cancel_job = [&](const char* token, int64_t job) {
+    grpc::ClientContext ctx;
+    Auth(ctx, token);
+    v1::CancelJobRequest r;
+    r.set_job_id(job);
+    v1::Job j;
+    return api_->CancelJob(&ctx, r, &j);
+  };
+  auto retry_job = [&](const char* token, int64_t job) {
+    grpc::ClientContext ctx;
+    Auth(ctx, token);
+    v1::RetryJobRequest r;
+    r.set_job_id(job);
+    v1::Job j;
+    return api_->RetryJob(&ctx, r, &j);
+  };
+  // Dave, another submitter.
+  grpc::Status st = cancel_sweep(kSubmit2);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << st.error_message();
+  EXPECT_NE(st.error_message().find("belongs to bob"), std::string::npos)
+      << st.error_message();
+  st = cancel_job(kSubmit2, bobs.job_ids(0));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  {
+    grpc::ClientContext ctx;
+    Auth(ctx, kSubmit);
+    v1::GetSweepRequest g;
+    g.set_sweep_id(bobs.id());
+    v1::Sweep now;
+    ASSERT_TRUE(api_->GetSweep(&ctx, g, &now).ok());
+    EXPECT_NE(now.state(), v1::SWEEP_CANCELLED);
+  }
+  // Bob cancels one job; dave may not retry it; alice (admin) may.
+  ASSERT_TRUE(cancel_job(kSubmit, bobs.job_ids(0)).ok());
+  EXPECT_EQ(retry_job(kSubmit2, bobs.job_ids(0)).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(retry_job(kAdmin, bobs.job_ids(0)).ok());
+  EXPECT_TRUE(cancel_sweep(kAdmin).ok());
+  grpc::ClientContext ctx;
+  Auth(ctx, kAdmin);
+  v1::ListEventsRequest er;
+  er.set_sweep_id(bobs.id());
+  v1::ListEventsResponse events;
+  ASSERT_TRUE(api_->ListEvents(&ctx, er, &events).ok());
+  std::string all;
+  for (const v1::Event& e : events.events())
+    all += e.kind() + ": " + e.message() + "\n";
+  EXPECT_NE(all.find("cancelled: was QUEUED; by bob"), std::string::npos) << all;
+  EXPECT_NE(all.find("retried: was CANCELLED; by alice"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("jobs cancelled by alice"), std::string::npos) << all;
 }
 
 TEST_F(ApiTest, ASweepRecordsItsSubmittersTokenName) {

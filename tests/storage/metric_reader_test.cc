@@ -145,9 +145,17 @@ TEST_F(MetricReaderTest, PredictionsComeBackBitForBitAndBadOnesAreRefused) {
   *r.mutable_lease() = a.lease;
   *r.add_metrics() = Metrics(3, "test", 0.1);
   *r.add_predictions() = MakePredictions(3, 100, 0.8f, 0);
+  // Each label's float32 log-probability, beside the float16 rows: one so
+  // small that float16 holds 0 for it.
+  std::vector<float> log_p(100, std::log(0.8f));
+  log_p[7] = -40.0f;
+  r.mutable_predictions(0)->set_label_log_probs(
+      std::string(reinterpret_cast<const char*>(log_p.data()), 4 * 100));
   ASSERT_TRUE(store_->reports().ReportEpoch(r).ok());
   auto got = store_->metrics().GetPredictions(a.lease.job_id(), 0, "");
   ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->label_log_probs(), r.predictions(0).label_log_probs());
+  EXPECT_EQ(got->labels().size(), 400u);
   EXPECT_EQ(got->epoch(), 3u);
   EXPECT_EQ(got->count(), 100u);
   EXPECT_EQ(got->classes(), 3u);
@@ -172,6 +180,11 @@ TEST_F(MetricReaderTest, PredictionsComeBackBitForBitAndBadOnesAreRefused) {
   bad.mutable_predictions(0)->set_classes(2);
   bad.mutable_predictions(0)->set_probabilities(std::string(28, '\0'));
   EXPECT_NE(store_->reports().ReportEpoch(bad).message().find("outside [0, 2)"),
+            std::string::npos);
+  *bad.mutable_predictions(0) = MakePredictions(4, 7, 0.8f, 0);
+  bad.mutable_predictions(0)->set_label_log_probs(std::string(12, '\0'));
+  EXPECT_NE(store_->reports().ReportEpoch(bad).message().find(
+                "predictions[0].label_log_probs must hold 28 bytes"),
             std::string::npos);
   *bad.mutable_predictions(0) = MakePredictions(5, 7, 0.8f, 0);
   EXPECT_NE(store_->reports().ReportEpoch(bad).message().find(

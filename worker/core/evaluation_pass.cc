@@ -172,6 +172,14 @@ void EvaluateEpoch(const calib::TrainConfig& config, int epoch,
           probs.data_ptr<float>(), static_cast<size_t>(probs.numel())));
       kept.labels = calib::EncodeLabels(absl::MakeConstSpan(
           labels.data_ptr<int32_t>(), static_cast<size_t>(labels.numel())));
+      const at::Tensor log_p =
+          at::log_softmax(test_logits.to(at::kFloat), 1)
+              .gather(1, sets.test_y.to(at::kLong).view({-1, 1}))
+              .view({-1})
+              .contiguous();
+      kept.label_log_probs.assign(
+          reinterpret_cast<const char*>(log_p.data_ptr<float>()),
+          static_cast<size_t>(log_p.numel()) * sizeof(float));
       report->predictions.push_back(std::move(kept));
     }
     at::Tensor test_conf;  // for the OOD AUROCs only

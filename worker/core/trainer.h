@@ -53,6 +53,8 @@ struct KeptPredictions {
   int classes = 0;
   std::string probabilities;  // count x classes float16, little-endian
   std::string labels;         // count int32, little-endian
+  // count float32, little-endian: log p(label), for NLL kept exactly.
+  std::string label_log_probs;
 };
 
 struct EpochReport {
