@@ -99,11 +99,22 @@ absl::Status Agent::Run() {
   }
   const bool leaves_when_idle = o_.exit_when_idle > absl::ZeroDuration();
   int done = 0;
-  Backoff backoff;
+  // At most 2 s between tries: a coordinator that comes back is found at
+  // once (its clients' channels retry within half a second).
+  Backoff backoff(absl::Milliseconds(100), absl::Seconds(2));
+  bool registered_once = false;
   int64_t busy_us = NowMicros();  // the end of the last job (or the start)
   while (!Stopping()) {
     const absl::Duration idle = absl::Microseconds(NowMicros() - busy_us);
     if (leaves_when_idle && idle >= o_.exit_when_idle) {
+      if (!registered_once) {
+        // Not idle: it never got to work. A batch scheduler must not record
+        // this as a task that completed.
+        return absl::UnavailableError(absl::StrCat(
+            "never reached the coordinator at ", o_.address, " in ",
+            absl::FormatDuration(o_.exit_when_idle),
+            " (--exit_when_idle); leaving"));
+      }
       const std::string why =
           absl::StrCat("idle for ", absl::FormatDuration(o_.exit_when_idle));
       Log(absl::StrCat(why, "; leaving"));
@@ -120,6 +131,7 @@ absl::Status Agent::Run() {
         continue;
       }
       backoff.Reset();
+      registered_once = true;
     }
     absl::Duration wait = absl::Seconds(10);
     if (leaves_when_idle) {

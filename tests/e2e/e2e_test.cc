@@ -357,5 +357,28 @@ TEST(EndToEndTest, AWorkerWhoseDeviceCannotBeUsedRefusesToStart) {
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
 }
 
+// A worker that never reached its coordinator before --exit_when_idle ran
+// out did no work: it exits 1 saying so, so that a batch scheduler does not
+// record the task as completed (a worker that worked and then idled exits
+// 0).
+TEST(EndToEndTest, AWorkerThatNeverReachedItsCoordinatorExitsNonZero) {
+  const std::string dir = ::testing::TempDir() + "/mixcal_never_" +
+                          std::to_string(::getpid());
+  const std::string cmd = std::string(MIXCAL_WORKER_BIN) +
+                          " --coordinator 127.0.0.1:1 --exit_when_idle 2s "
+                          "--threads 1 --checkpoint_dir " + dir + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = ::pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << out;
+  EXPECT_NE(out.find("never reached the coordinator at 127.0.0.1:1"),
+            std::string::npos)
+      << out;
+}
+
 }  // namespace
 }  // namespace mixcal::testing
