@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -284,6 +285,29 @@ void Agent::RunJob(const v1::Job& job, const v1::Lease& lease) {
   so.stop = stop_;
   so.clock = o_.clock;
   so.stop_drain = o_.stop_drain;
+  if (!o_.keep_checkpoints) {
+    const fs::path job_dir = config->checkpoint_dir;
+    so.on_stored = [job_dir](const v1::WorkerReport& r,
+                             const v1::ReportAck& ack) {
+      std::error_code ec;
+      if (r.has_finish() && ack.state() == v1::SUCCEEDED) {
+        fs::remove_all(job_dir, ec);  // nothing will resume it
+      } else if (r.has_checkpoint()) {
+        // The coordinator now resumes from this epoch: older ones are
+        // never read again.
+        const uint32_t newest = r.checkpoint().epoch();
+        for (const auto& e : fs::directory_iterator(job_dir, ec)) {
+          int epoch = 0;
+          const std::string name = e.path().filename().string();
+          if (std::sscanf(name.c_str(), "checkpoint-epoch-%d.pt", &epoch) ==
+                  1 &&
+              epoch > 0 && static_cast<uint32_t>(epoch) < newest) {
+            fs::remove(e.path(), ec);
+          }
+        }
+      }
+    };
+  }
   ReportSender sender(so, &control);
   Heartbeater::Options ho;
   ho.stub = stub_.get();

@@ -50,6 +50,10 @@ struct AgentOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int threads = 0;  // intra-op threads when the job names none; 0 = default
   std::string checkpoint_dir = "mixcal-checkpoints";
+  // Checkpoint retention: false (default) deletes a job's older checkpoints
+  // once the coordinator has recorded a newer one (no attempt resumes from
+  // them), and the job's folder once it SUCCEEDED; true keeps them all.
+  bool keep_checkpoints = false;
   // The directories whose files a job may name (data.data_path, data_dir,
   // ood_data_dir), symbolic links resolved: a submitter cannot make the
   // worker read anything else. Empty: no path is allowed.

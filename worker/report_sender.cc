@@ -292,7 +292,10 @@ bool ReportSender::TakeAck(const v1::ReportAck& a) {
     Log(absl::StrCat("report refused as invalid (dropped): ", a.message()));
   } else if (code != grpc::StatusCode::OK) {
     return false;  // not stored now: resent on the next stream
-  } else if (r.has_finish()) {
+  } else if (o_.on_stored) {
+    o_.on_stored(r, a);
+  }
+  if (code == grpc::StatusCode::OK && r.has_finish()) {
     Log(absl::StrCat("job ", job_->job_id(), " ", v1::JobState_Name(a.state()),
                      r.finish().error().empty()
                          ? ""

@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -62,6 +63,10 @@ class ReportSender {
     // coordinator's own window (1,024) bounds. A sender pushed many at once
     // (bench/dispatch_bench.cc) sets one.
     size_t max_in_flight = 0;
+    // Called (on the sender's thread) for each report the coordinator
+    // stored, with its ack: what may be cleaned up after it.
+    std::function<void(const v1::WorkerReport&, const v1::ReportAck&)>
+        on_stored;
   };
 
   // Starts the thread. `options`' pointers and `job` must outlive this.

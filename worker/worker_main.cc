@@ -77,6 +77,10 @@ ABSL_FLAG(int, slots, 1,
           "process per slot (each with its own lease, heartbeats, reports "
           "and --threads/slots threads), named NAME/slotK; small models "
           "cannot fill a GPU alone");
+ABSL_FLAG(bool, keep_checkpoints, false,
+          "keep every checkpoint; by default a job's older checkpoints are "
+          "deleted once the coordinator has recorded a newer one, and its "
+          "folder once it succeeded");
 ABSL_FLAG(absl::Duration, exit_when_idle, absl::ZeroDuration(),
           "exit 0 after this long without a job (e.g. 5m), so that a batch "
           "allocation is released; 0 = never");
@@ -274,6 +278,7 @@ int main(int argc, char** argv) {
   }
   o.max_jobs = absl::GetFlag(FLAGS_max_jobs);
   o.exit_when_idle = idle;
+  o.keep_checkpoints = absl::GetFlag(FLAGS_keep_checkpoints);
   o.placement = placement.where;
   o.stop = &stop;
   absl::Status s = mixcal::worker::RunAgent(o);

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -378,6 +379,44 @@ TEST(EndToEndTest, AWorkerThatNeverReachedItsCoordinatorExitsNonZero) {
   EXPECT_NE(out.find("never reached the coordinator at 127.0.0.1:1"),
             std::string::npos)
       << out;
+}
+
+// Checkpoint retention: by default a job keeps only its newest recorded
+// checkpoint while it runs and none once it succeeded; --keep_checkpoints
+// keeps every epoch's.
+TEST(EndToEndTest, CheckpointsOfSucceededJobsAreDeletedUnlessKept) {
+  for (bool keep : {false, true}) {
+    Cluster c(keep ? "ckpt_keep" : "ckpt_drop");
+    ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5, /*heartbeat_s=*/0.25));
+    v1::SweepSpec spec = TinySweep("retention", 3, 1);
+    spec.set_checkpoint_every(1);
+    const int64_t id = Submit(c, spec);
+    if (keep) {
+      c.StartWorker({"--keep_checkpoints"});
+    } else {
+      c.StartWorker();
+    }
+    ASSERT_TRUE(WaitFor([&] { return Ended(c.GetSweep(id)); }, 120))
+        << Slurp(c.WorkerLog(0));
+    ASSERT_EQ(c.GetSweep(id).state(), v1::SWEEP_SUCCEEDED);
+    c.KillWorker(0, SIGTERM);  // its last acks handled
+    const v1::Sweep sweep = c.GetSweep(id);
+    ASSERT_EQ(sweep.job_ids_size(), 2);
+    ASSERT_TRUE(std::filesystem::exists(c.dir() / "checkpoints"));
+    for (int64_t job : sweep.job_ids()) {
+      const std::filesystem::path dir =
+          c.dir() / "checkpoints" / ("job-" + std::to_string(job));
+      if (keep) {
+        for (int e = 1; e <= 3; ++e) {
+          char name[64];
+          std::snprintf(name, sizeof name, "checkpoint-epoch-%05d.pt", e);
+          EXPECT_TRUE(std::filesystem::exists(dir / name)) << dir / name;
+        }
+      } else {
+        EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+      }
+    }
+  }
 }
 
 }  // namespace
