@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "base/utf8.h"
 #include "calib/metric_table.h"
 #include "spec/metric_values.h"
 
@@ -105,6 +106,15 @@ bool ValidSplitName(const std::string& s) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-';
   });
+}
+
+absl::StatusOr<std::string> SplitOrTest(const std::string& split) {
+  const std::string s = split.empty() ? "test" : split;
+  if (!ValidSplitName(s)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("split \"", Echo(s), "\" is not a split name"));
+  }
+  return s;
 }
 
 std::string WorkerDeviceClass(const std::string& device) {

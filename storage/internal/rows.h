@@ -35,6 +35,8 @@ void ReadMetricValues(const Statement& s, int first, v1::EpochMetrics* m);
 
 // A split name: 1-32 of [a-z0-9_-].
 bool ValidSplitName(const std::string& s);
+// `split` (empty: test), or InvalidArgument when it is not a split name.
+absl::StatusOr<std::string> SplitOrTest(const std::string& split);
 
 // "cuda" for cuda and cuda:N, else "cpu": the device class a worker serves.
 std::string WorkerDeviceClass(const std::string& device);
