@@ -91,6 +91,33 @@ inline std::shared_ptr<grpc::Channel> OwnChannel(const std::string& address) {
                                    args);
 }
 
+// A coordinator started from `binary` on a database in `dir` (listening on
+// a free loopback port) with `flags` added, and its address once it serves
+// ("127.0.0.1:PORT"); address empty when it did not start within 20 s (its
+// log is dir/coordinator.log).
+struct StartedCoordinator {
+  pid_t pid = 0;
+  std::string address;
+};
+inline StartedCoordinator StartCoordinator(const std::string& binary,
+                                           const std::filesystem::path& dir,
+                                           std::vector<std::string> flags,
+                                           int nofile = 0) {
+  const std::string port_file = (dir / "port").string();
+  std::vector<std::string> argv = {binary, "--listen=127.0.0.1:0",
+                                   "--db=" + (dir / "mixcal.db").string(),
+                                   "--port_file=" + port_file};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  StartedCoordinator c;
+  c.pid = Spawn(argv, (dir / "coordinator.log").string(), nofile);
+  for (int i = 0; i < 200 && !std::filesystem::exists(port_file); ++i)
+    usleep(100 * 1000);
+  std::string port;
+  std::ifstream(port_file) >> port;
+  if (!port.empty()) c.address = "127.0.0.1:" + port;
+  return c;
+}
+
 }  // namespace mixcal::bench
 
 #endif  // MIXCAL_BENCH_BENCH_PROCESS_H_

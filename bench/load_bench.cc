@@ -149,25 +149,20 @@ int main(int argc, char** argv) {
                        ("mixcal_load_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string port_file = (dir / "port").string();
-  const pid_t coordinator = Spawn(
-      {MIXCAL_COORDINATOR_BIN, "--listen=127.0.0.1:0",
-       "--db=" + (dir / "mixcal.db").string(), "--port_file=" + port_file,
-       "--lease_seconds=10", "--heartbeat_seconds=0.5",
+  const mixcal::bench::StartedCoordinator started = mixcal::bench::StartCoordinator(
+      MIXCAL_COORDINATOR_BIN, dir,
+      {"--lease_seconds=10", "--heartbeat_seconds=0.5",
        "--watch_buffer_mb=" + std::to_string(absl::GetFlag(FLAGS_watch_buffer_mb)),
        // One caller ("local") opens them all here.
        "--max_watchers_per_caller=100000"},
-      (dir / "coordinator.log").string(), absl::GetFlag(FLAGS_coordinator_nofile));
-  for (int i = 0; i < 200 && !fs::exists(port_file); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  std::string port;
-  std::ifstream(port_file) >> port;
-  if (port.empty()) {
+      absl::GetFlag(FLAGS_coordinator_nofile));
+  const pid_t coordinator = started.pid;
+  if (started.address.empty()) {
     std::fprintf(stderr, "load: the coordinator did not start; see %s\n",
                  (dir / "coordinator.log").c_str());
     return 1;
   }
-  const std::string address = "127.0.0.1:" + port;
+  const std::string address = started.address;
   auto main_channel =
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto api = v1::ExperimentService::NewStub(main_channel);

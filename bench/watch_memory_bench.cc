@@ -36,28 +36,29 @@
 
 ABSL_FLAG(int, watchers, 40, "WatchSweep streams that never read");
 ABSL_FLAG(int, watch_buffer_mb, 16, "the coordinator's --watch_buffer_mb");
-ABSL_FLAG(int, reports, 20000, "epoch reports of 8 splits each to send");
+ABSL_FLAG(int, reports, 10000,
+          "epoch reports of 8 splits each to send, one epoch each (1 to 10000, "
+          "a job's most epochs)");
 
 namespace {
 
 namespace v1 = mixcal::v1;
 namespace fs = std::filesystem;
 using mixcal::bench::OwnChannel;
-using mixcal::bench::Spawn;
 using mixcal::bench::Stat;
 
 constexpr char kUsage[] =
     "mixcal-bench-watch-memory: the coordinator's memory under WatchSweep "
     "streams that never read (see bench/watch_memory_bench.cc).";
 
-// One split's metrics at epoch 1: 1,000 examples in 15 bins.
-v1::EpochMetrics Split(const std::string& name, int i) {
+// One split's metrics at epoch `epoch`: 1,000 examples in 15 bins.
+v1::EpochMetrics Split(const std::string& name, int epoch) {
   v1::EpochMetrics m;
-  m.set_epoch(1);
+  m.set_epoch(epoch);
   m.set_split(name);
   m.set_count(1000);
   m.set_accuracy(0.9);
-  m.set_ece(0.01 * (i % 10));
+  m.set_ece(0.01 * (epoch % 10));
   m.set_nll(0.3);
   for (int b = 0; b < 15; ++b) {
     v1::ReliabilityBin* bin = m.add_bins();
@@ -83,28 +84,27 @@ int main(int argc, char** argv) {
   const int num_watchers = absl::GetFlag(FLAGS_watchers);
   const int buffer_mb = absl::GetFlag(FLAGS_watch_buffer_mb);
   const int num_reports = absl::GetFlag(FLAGS_reports);
+  if (num_reports < 1 || num_reports > 10000) {
+    std::fprintf(stderr, "watch-memory: --reports must be in [1, 10000], got %d\n",
+                 num_reports);
+    return 2;
+  }
   const fs::path dir = fs::temp_directory_path() /
                        ("mixcal_watchmem_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string port_file = (dir / "port").string();
-  const pid_t coordinator = Spawn(
-      {MIXCAL_COORDINATOR_BIN, "--listen=127.0.0.1:0",
-       "--db=" + (dir / "mixcal.db").string(), "--port_file=" + port_file,
-       "--lease_seconds=600", "--heartbeat_seconds=10",
+  const mixcal::bench::StartedCoordinator started = mixcal::bench::StartCoordinator(
+      MIXCAL_COORDINATOR_BIN, dir,
+      {"--lease_seconds=600", "--heartbeat_seconds=10",
        "--watch_buffer_mb=" + std::to_string(buffer_mb),
-       "--max_watchers_per_caller=" + std::to_string(num_watchers)},
-      (dir / "coordinator.log").string());
-  for (int i = 0; i < 200 && !fs::exists(port_file); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  std::string port;
-  std::ifstream(port_file) >> port;
-  if (port.empty()) {
+       "--max_watchers_per_caller=" + std::to_string(num_watchers)});
+  const pid_t coordinator = started.pid;
+  if (started.address.empty()) {
     std::fprintf(stderr, "watch-memory: the coordinator did not start; see %s\n",
                  (dir / "coordinator.log").c_str());
     return 1;
   }
-  const std::string address = "127.0.0.1:" + port;
+  const std::string address = started.address;
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto api = v1::ExperimentService::NewStub(channel);
   auto workers = v1::WorkerService::NewStub(channel);
@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
   spec.set_name("watch-memory");
   spec.mutable_data()->set_dataset("synthetic");
   spec.set_model("mlp");
-  spec.mutable_training()->set_epochs(10);
+  // One epoch per report: the coordinator takes each epoch once, in order.
+  spec.mutable_training()->set_epochs(num_reports);
   spec.add_methods()->set_name("baseline");
   spec.add_seeds(0);
   spec.set_device("cpu");
@@ -203,7 +204,7 @@ int main(int argc, char** argv) {
     grpc::ClientContext ctx;
     v1::ReportEpochRequest req;
     *req.mutable_lease() = lease;
-    for (int k = 0; k < 8; ++k) *req.add_metrics() = Split(kSplits[k], r);
+    for (int k = 0; k < 8; ++k) *req.add_metrics() = Split(kSplits[k], r + 1);
     v1::ReportEpochResponse resp;
     if (!workers->ReportEpoch(&ctx, req, &resp).ok()) ++failed;
   }
@@ -215,6 +216,17 @@ int main(int argc, char** argv) {
 
   // Now they read: what was in flight, then how each ended.
   int cut_off = 0, open = 0;
+  // A watch still open after 15 s is cancelled (a Read blocks while the
+  // stream is open and quiet).
+  std::atomic<bool> reading_done{false};
+  std::thread canceller([&] {
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!reading_done.load() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!reading_done.load())
+      for (auto& w : stalled) w->ctx.TryCancel();
+  });
   for (auto& w : stalled) {
     w->ctx.set_wait_for_ready(false);
     v1::SweepUpdate u;
@@ -239,6 +251,8 @@ int main(int argc, char** argv) {
       ++open;
     }
   }
+  reading_done.store(true);
+  canceller.join();
   stalled.clear();
   std::this_thread::sleep_for(std::chrono::seconds(3));
   const double after_close = Stat(coordinator).rss_mb;

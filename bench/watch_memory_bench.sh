@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs mixcal-bench-watch-memory: the coordinator's memory while
 # WatchSweep streams never read, and after they close. Extra arguments go to
-# the program (--watchers 40 --watch_buffer_mb 16 --reports 20000).
+# the program (--watchers 40 --watch_buffer_mb 16 --reports 10000).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MIXCAL_BUILD_DIR:-$root/build}"
