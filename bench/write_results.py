@@ -654,7 +654,7 @@ def main():
             "claimed side, is *contradicted* when it lies wholly on the other. **Reproduced**: "
             "every part holds. **Partly reproduced**: at least one part holds and none is "
             "contradicted. **Not reproduced**: otherwise — a point estimate in the claimed "
-            "direction is not enough, and three seeds leave many intervals too wide to decide. "
+            "direction is not enough, however many seeds ran. "
             "**Not tested**: this setting cannot test the claim (the reason is given).", "",
             "VERDICTS_TABLE", "")
     if "thulasidasan-fmnist" in by_name:
