@@ -118,6 +118,13 @@ int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
              {"id", "name", "host", "device", "state", "job", "heartbeat",
               "placed", "why"},
              rows);
+  if (!resp.launcher_events().empty()) {
+    out << "\nlauncher (newest " << resp.launcher_events_size()
+        << " events):\n";
+    for (const v1::Event& e : resp.launcher_events())
+      out << "  " << Ago(e.time_us()) << "  " << e.kind() << "  "
+          << e.message() << "\n";
+  }
   return kOk;
 }
 

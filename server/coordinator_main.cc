@@ -6,7 +6,10 @@
 
 #include <algorithm>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +56,13 @@ ABSL_FLAG(std::string, launcher, "none",
           "(sbatch, squeue, scancel on PATH)");
 ABSL_FLAG(std::string, launcher_script, "",
           "the worker batch script to submit (deploy/slurm/mixcal-worker.sbatch)");
+ABSL_FLAG(std::string, launcher_log_dir, "",
+          "where launched tasks write their output "
+          "(mixcal-worker-<array>_<task>.out), a directory every node can "
+          "write; default: worker-logs beside --db, made absolute");
+ABSL_FLAG(int, slurm_cpus_per_task, 0,
+          "sbatch --cpus-per-task, also the worker's --threads, [0, 1024]; "
+          "0: Slurm's default (1)");
 ABSL_FLAG(std::string, launcher_device_class, "cuda",
           "start workers for queued jobs of this device class: cuda | cpu");
 ABSL_FLAG(int, launcher_max_workers, 4,
@@ -207,7 +217,9 @@ int main(int argc, char** argv) {
                static_cast<unsigned long long>(fds.rlim_max));
   if (const std::string engine = absl::GetFlag(FLAGS_launcher);
       engine != "none") {
-    const std::string script = absl::GetFlag(FLAGS_launcher_script);
+    std::string script = absl::GetFlag(FLAGS_launcher_script);
+    std::string log_dir = absl::GetFlag(FLAGS_launcher_log_dir);
+    const int cpus = absl::GetFlag(FLAGS_slurm_cpus_per_task);
     const std::string device_class =
         absl::GetFlag(FLAGS_launcher_device_class);
     const int max_workers = absl::GetFlag(FLAGS_launcher_max_workers);
@@ -222,6 +234,29 @@ int main(int argc, char** argv) {
     } else if (max_workers < 1 || max_workers > 10000) {
       problem = absl::StrCat(
           "--launcher_max_workers must be in [1, 10000], got ", max_workers);
+    } else if (cpus < 0 || cpus > 1024) {
+      problem = absl::StrCat("--slurm_cpus_per_task must be in [0, 1024], got ",
+                             cpus);
+    } else if (access(script.c_str(), R_OK) != 0) {
+      problem = absl::StrCat("--launcher_script ", script, ": cannot read (",
+                             std::strerror(errno), ")");
+    } else {
+      // Absolute paths: the coordinator may run in / (a systemd service)
+      // and sbatch resolves relative ones against its working directory.
+      std::error_code ec;
+      script = std::filesystem::absolute(script, ec).string();
+      if (log_dir.empty()) {
+        log_dir = (std::filesystem::path(o.db_path).parent_path() /
+                   "worker-logs").string();
+      }
+      log_dir = std::filesystem::absolute(log_dir, ec).lexically_normal().string();
+      std::filesystem::create_directories(log_dir, ec);
+      if (ec || access(log_dir.c_str(), W_OK | X_OK) != 0) {
+        problem = absl::StrCat("--launcher_log_dir ", log_dir,
+                               ": cannot create or write it (",
+                               ec ? ec.message() : std::strerror(errno), ")");
+      }
+      if (!log_dir.empty() && log_dir.back() == '/') log_dir.pop_back();
     }
     if (!problem.empty()) {
       std::fprintf(stderr, "mixcal-coordinator: %s\n", problem.c_str());
@@ -241,6 +276,8 @@ int main(int argc, char** argv) {
     }
     mixcal::server::SlurmLauncherOptions so;
     so.script = script;
+    so.log_dir = log_dir;
+    so.cpus_per_task = cpus;
     so.partition = absl::GetFlag(FLAGS_slurm_partition);
     so.gres = absl::GetFlag(FLAGS_slurm_gres);
     so.time_limit = absl::GetFlag(FLAGS_slurm_time);
@@ -257,8 +294,9 @@ int main(int argc, char** argv) {
     (*c)->StartLauncher(mixcal::server::NewSlurmLauncher(so), ao);
     std::fprintf(stderr,
                  "mixcal-coordinator: launcher slurm: up to %d worker task(s) "
-                 "for %s jobs, told to reach %s\n",
-                 max_workers, device_class.c_str(), address.c_str());
+                 "for %s jobs, told to reach %s; task output in %s\n",
+                 max_workers, device_class.c_str(), address.c_str(),
+                 log_dir.c_str());
   }
   std::thread stopper([&] {
     int sig = 0;

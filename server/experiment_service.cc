@@ -183,6 +183,9 @@ grpc::Status ExperimentService::ListWorkers(grpc::ServerContext* ctx,
   auto w = b_.store->queue().ListWorkers();
   if (!w.ok()) return ToGrpc(w.status());
   for (auto& x : *w) *resp->add_workers() = std::move(x);
+  auto events = b_.store->launches().LauncherEvents(20);
+  if (!events.ok()) return ToGrpc(events.status());
+  for (auto& e : *events) *resp->add_launcher_events() = std::move(e);
   return grpc::Status::OK;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <cstring>
 #include <set>
 #include <utility>
@@ -121,6 +122,10 @@ class SlurmLauncher : public Launcher {
       argv.push_back("--gres=" + o_.gres);
     if (!o_.time_limit.empty()) argv.push_back("--time=" + o_.time_limit);
     if (!o_.account.empty()) argv.push_back("--account=" + o_.account);
+    if (o_.cpus_per_task > 0)
+      argv.push_back(absl::StrCat("--cpus-per-task=", o_.cpus_per_task));
+    if (!o_.log_dir.empty())
+      argv.push_back("--output=" + o_.log_dir + "/mixcal-worker-%A_%a.out");
     argv.insert(argv.end(), o_.extra_args.begin(), o_.extra_args.end());
     argv.push_back(o_.script);
     absl::StatusOr<std::string> out = RunCommand(argv, o_.env);
@@ -145,21 +150,71 @@ class SlurmLauncher : public Launcher {
     // id and the compact state. (Asking by id fails for ids Slurm forgot.)
     absl::StatusOr<std::string> text =
         RunCommand({Bin("squeue"), "--noheader", "--array", "--me",
-                    "--name=" + o_.job_name, "--format=%F %t"});
+                    "--name=" + o_.job_name, "--format=%F %t %r"});
     if (!text.ok()) return text.status();
     const std::set<std::string> wanted(ids.begin(), ids.end());
     for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
-      std::vector<std::string> f =
-          absl::StrSplit(line, ' ', absl::SkipWhitespace());
+      std::vector<std::string> f = absl::StrSplit(
+          absl::StripAsciiWhitespace(line), absl::MaxSplits(' ', 2),
+          absl::SkipWhitespace());
       if (f.size() < 2 || wanted.count(f[0]) == 0) continue;
-      TaskCounts& c = out[f[0]];
-      (f[1] == "PD" ? c.pending : c.running)++;
+      TaskCounts& c = out[f[0]];  // listed: not ended, whatever its tasks do
+      if (f[1] == "PD") {
+        ++c.pending;
+        if (f.size() > 2)
+          c.pending_reason = std::string(absl::StripAsciiWhitespace(f[2]));
+      } else if (f[1] == "R" || f[1] == "CF") {
+        ++c.running;  // CF: configuring, about to run
+      }
+      // CG, F, CA, TO, NF, OOM...: ending or ended, neither.
     }
     return out;
   }
 
   absl::Status CancelPending(const std::string& id) override {
     return RunCommand({Bin("scancel"), "--state=PENDING", id}).status();
+  }
+
+  std::string WorkerPlacement(const std::string& id) const override {
+    return "slurm job " + id;  // as worker/placement.cc writes it
+  }
+
+  LaunchEnd DescribeEnd(const std::string& id) override {
+    // One line per task: "JobId=43 ArrayJobId=42 ... JobState=FAILED
+    // Reason=NonZeroExitCode ... ExitCode=1:0 ... StdOut=/x.out". Slurm
+    // keeps ended jobs for MinJobAge (300 s by default).
+    absl::StatusOr<std::string> text =
+        RunCommand({Bin("scontrol"), "--oneliner", "show", "job", id});
+    LaunchEnd end;
+    if (!text.ok()) {
+      end.summary = "Slurm has no record of it any more (scontrol: " +
+                    std::string(text.status().message()) + ")";
+      return end;
+    }
+    end.cancelled = true;
+    std::map<std::string, int> outcomes;  // "FAILED (NonZeroExitCode, exit 1:0)"
+    std::string output;
+    for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+      std::map<std::string, std::string> kv;
+      for (absl::string_view field :
+           absl::StrSplit(line, ' ', absl::SkipWhitespace())) {
+        const size_t eq = field.find('=');
+        if (eq != absl::string_view::npos)
+          kv.emplace(std::string(field.substr(0, eq)),
+                     std::string(field.substr(eq + 1)));
+      }
+      if (kv["JobState"] != "CANCELLED") end.cancelled = false;
+      ++outcomes[absl::StrCat(kv["JobState"], " (reason ", kv["Reason"],
+                              ", exit code ", kv["ExitCode"], ")")];
+      if (output.empty()) output = kv["StdOut"];
+    }
+    std::vector<std::string> parts;
+    for (const auto& [what, n] : outcomes)
+      parts.push_back(absl::StrCat(n, " task(s) ", what));
+    if (parts.empty()) end.cancelled = false;
+    end.summary = absl::StrJoin(parts, "; ");
+    if (!output.empty()) absl::StrAppend(&end.summary, "; output ", output);
+    return end;
   }
 
  private:

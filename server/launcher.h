@@ -18,6 +18,16 @@ namespace mixcal::server {
 struct TaskCounts {
   int pending = 0;  // waiting for resources
   int running = 0;  // started (a worker, or about to be one)
+  // Why the scheduler holds the pending ones (Slurm's reason, e.g.
+  // "Resources", "PartitionConfig"); empty when none pends.
+  std::string pending_reason;
+};
+
+struct LaunchEnd {
+  // In a line: each state with its reason and exit code, where the tasks'
+  // output went.
+  std::string summary;
+  bool cancelled = false;  // every task was cancelled (scancel), none failed
 };
 
 class Launcher {
@@ -36,6 +46,13 @@ class Launcher {
   // Cancels the tasks of `id` that have not started; running ones are left
   // to leave by themselves when idle.
   virtual absl::Status CancelPending(const std::string& id) = 0;
+  // What the workers of `id`'s tasks register as their placement, up to
+  // the task ("slurm job 41" for "slurm job 41_3, gpu 1"): how the
+  // launcher tells tasks still starting from tasks whose worker is up.
+  virtual std::string WorkerPlacement(const std::string& id) const = 0;
+  // How the tasks of `id` ended, for a launch none of whose workers
+  // registered.
+  virtual LaunchEnd DescribeEnd(const std::string& id) = 0;
 };
 
 // Slurm through sbatch, squeue and scancel (on PATH, or `bin_dir`).
@@ -46,6 +63,10 @@ struct SlurmLauncherOptions {
   std::string gres;        // per task, e.g. gpu:1; empty: the script's own
   std::string time_limit;  // e.g. 4:00:00; empty: the script's own
   std::string account;
+  // The tasks' output files go here (mixcal-worker-<array>_<task>.out), an
+  // absolute path every node can write; empty: the script's own --output.
+  std::string log_dir;
+  int cpus_per_task = 0;  // 0: the script's own, else Slurm's default
   std::vector<std::string> extra_args;  // more sbatch arguments
   // Added to the tasks' environment (sbatch passes the coordinator's own
   // environment on, too): MIXCAL_ADDRESS at least.

@@ -4,6 +4,7 @@
 #include "base/status_macros.h"
 #include "storage/internal/connection.h"
 #include "storage/internal/job_states.h"
+#include "storage/internal/records.h"
 #include "storage/internal/rows.h"
 
 namespace mixcal::storage {
@@ -83,6 +84,60 @@ absl::Status Launches::EndLaunch(const std::string& engine,
       .Bind(2, engine)
       .Bind(3, scheduler_id)
       .Run();
+}
+
+absl::StatusOr<int64_t> Launches::WorkersFrom(const std::string& placement,
+                                              int64_t heard_after_us) {
+  RequestLock lock(c_);
+  // LIKE with the placement escaped: '_' and '%' in it are literal.
+  std::string escaped;
+  for (char ch : placement) {
+    if (ch == '_' || ch == '%' || ch == '\\') escaped += '\\';
+    escaped += ch;
+  }
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      c_.db()->Cached(
+          "SELECT COUNT(DISTINCT placement) FROM workers WHERE (placement = ?1 "
+          "OR placement LIKE ?2 ESCAPE '\\' OR placement LIKE ?3 ESCAPE '\\') "
+          "AND (?4 = 0 OR (state = " WORKER_IS_ACTIVE
+          " AND last_heartbeat > ?4))"));
+  s->Bind(1, placement)
+      .Bind(2, escaped + "\\_%")
+      .Bind(3, escaped + ",%")
+      .Bind(4, heard_after_us);
+  MIXCAL_RETURN_IF_ERROR(s->Step().status());
+  return s->Int(0);
+}
+
+absl::Status Launches::AddLauncherEvent(const std::string& kind,
+                                        const std::string& message) {
+  RequestLock lock(c_);
+  return AddEvent(c_, 0, 0, kind, message);
+}
+
+absl::StatusOr<std::vector<v1::Event>> Launches::LauncherEvents(int limit) {
+  RequestLock lock(c_);
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement s,
+      c_.db()->Cached(
+          "SELECT id, time, kind, message FROM (SELECT id, time, kind, message "
+          "FROM events WHERE sweep_id = 0 AND job_id = 0 AND kind LIKE "
+          "'launch%' ORDER BY id DESC "
+          "LIMIT ?) ORDER BY id"));
+  s->Bind(1, limit);
+  std::vector<v1::Event> out;
+  while (true) {
+    MIXCAL_ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) break;
+    v1::Event e;
+    e.set_id(s->Int(0));
+    e.set_time_us(s->Int(1));
+    e.set_kind(s->Text(2));
+    e.set_message(s->Text(3));
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 }  // namespace mixcal::storage

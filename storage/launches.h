@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "mixcal/v1/jobs.pb.h"
 
 namespace mixcal::storage {
 
@@ -46,6 +47,21 @@ class Launches {
   absl::StatusOr<std::vector<Launch>> ActiveLaunches(const std::string& engine);
   absl::Status EndLaunch(const std::string& engine,
                          const std::string& scheduler_id);
+
+  // Workers that registered from a launch's tasks: distinct placements equal
+  // to `placement` or starting with it and then "_" or "," (a Slurm array's
+  // "slurm job 41" covers "slurm job 41_3, gpu 1"). With heard_after_us > 0
+  // only active workers heard from since then (the tasks' workers alive
+  // now); with 0 every worker that ever registered from it.
+  absl::StatusOr<int64_t> WorkersFrom(const std::string& placement,
+                                      int64_t heard_after_us);
+
+  // The launcher's own events (sweep 0, job 0, kinds launch*): what it
+  // submitted, what failed and why, when it backs off or stops.
+  absl::Status AddLauncherEvent(const std::string& kind,
+                                const std::string& message);
+  // Its newest `limit` events, oldest first.
+  absl::StatusOr<std::vector<v1::Event>> LauncherEvents(int limit);
 
  private:
   Connection& c_;

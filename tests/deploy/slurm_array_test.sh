@@ -103,8 +103,9 @@ sweep="$(grep -oE 'sweep [0-9]+' "$R/submit.out" | head -1 | awk '{print $2}')"
 [[ -n "$sweep" ]] || { echo "submit failed"; cat "$R/submit.out"; exit 1; }
 
 # The array: two tasks, a fake GPU each, draining a 6-job sweep; they leave
-# 3 s after the queue empties.
-export MIXCAL_CHECKPOINT_DIR="$R/ckpt" MIXCAL_EXIT_WHEN_IDLE=3s
+# 6 s after the queue empties (time enough to reach the coordinator on a
+# loaded machine: a worker that never reaches it in that time exits 1).
+export MIXCAL_CHECKPOINT_DIR="$R/ckpt" MIXCAL_EXIT_WHEN_IDLE=6s
 export MIXCAL_WORKER_BIN="$build/worker/mixcal-worker" OMP_NUM_THREADS=1
 start=$(date +%s)
 job=$(sbatch --parsable --array=0-1 --cpus-per-task=1 --time=5 \
@@ -122,7 +123,7 @@ check "[[ \$(grep -c 'JobState=COMPLETED' '$R/log/jobcomp.log') -eq 2 ]]" "both 
 check "[[ \$(grep -c 'ExitCode=0:0' '$R/log/jobcomp.log') -eq 2 ]]" "both tasks exited 0"
 check "grep -q 'slurm job ${job}_0, gpu [01]' '$R/workers.out'" "task 0 registered its Slurm job and GPU"
 check "grep -q 'slurm job ${job}_1, gpu [01]' '$R/workers.out'" "task 1 registered its Slurm job and GPU"
-check "[[ \$(grep -c 'idle for 3s' '$R/workers.out') -eq 2 ]]" "both left once idle, saying so"
+check "[[ \$(grep -c 'idle for 6s' '$R/workers.out') -eq 2 ]]" "both left once idle, saying so"
 echo "slurm array of 2 tasks: sweep $sweep done and tasks gone in ${took} s"
 cat "$R/workers.out"
 if [[ $fail -ne 0 ]]; then
@@ -147,8 +148,8 @@ port=$(( 20000 + RANDOM % 20000 ))
   --db "$R/ondemand.db" --lease_seconds 5 --heartbeat_seconds 0.5 \
   --launcher slurm --launcher_script "$root/deploy/slurm/mixcal-worker.sbatch" \
   --launcher_device_class cpu --launcher_max_workers 2 \
-  --launcher_period_seconds 0.5 --slurm_time 5 \
-  --slurm_args="--cpus-per-task=1 --output=$R/out/%A_%a.out" \
+  --launcher_period_seconds 0.5 --slurm_time 5 --slurm_cpus_per_task 1 \
+  --launcher_log_dir "$R/out" \
   > "$R/log/ondemand.log" 2>&1 & echo $! > "$R/coordinator.pid"
 export MIXCAL_ADDRESS="127.0.0.1:$port"
 for _ in $(seq 100); do "$build/client/mixcal" sweeps >/dev/null 2>&1 && break; sleep 0.1; done
@@ -167,7 +168,7 @@ check "[[ -n '$ended' ]]" "the launched array ended and the launcher saw it"
 check "grep -qE '^ *$sweep2 +slurm +succeeded' '$R/sweeps2.out'" "the on-demand sweep succeeded"
 check "grep -q 'with 2 task(s)' '$R/log/ondemand.log'" "it submitted 2 tasks (the maximum) for 6 queued jobs"
 check "[[ \$(grep -cE 'with [0-9]+ task' '$R/log/ondemand.log') -eq 1 ]]" "and submitted once"
-check "[[ \$(grep -c 'slurm job' '$R/workers2.out') -eq 2 ]]" "2 workers from Slurm registered"
+check "[[ \$(grep -cE 'slurm job [0-9]+_[0-9]+, gpu' '$R/workers2.out') -eq 2 ]]" "2 workers from Slurm registered"
 echo "workers on demand: sweep $sweep2 done and the array gone in ${took} s"
 grep "launcher" "$R/log/ondemand.log"
 cat "$R/workers2.out"
@@ -205,6 +206,64 @@ for _ in $(seq 40); do [[ -z "$(squeue -h -o %i)" ]] && break; sleep 0.25; done
 check "[[ -z \$(squeue -h -o %i) ]]" "an empty queue cancelled the pending tasks"
 grep "launcher" "$R/log/restart.log"
 if [[ $fail -ne 0 ]]; then cat "$R/log/restart.log"; exit 1; fi
+
+# Slow starts: workers that take 8 s to come up (CUDA, a conda environment)
+# are counted as coming, so 2 queued jobs get exactly 2 tasks, not 4.
+on_demand() {  # on_demand DB LOG [more flags]: a launcher coordinator
+  local db=$1 log=$2; shift 2
+  "$build/server/mixcal-coordinator" --listen "127.0.0.1:$port" \
+    --db "$db" --lease_seconds 5 --heartbeat_seconds 0.5 \
+    --launcher slurm --launcher_script "$root/deploy/slurm/mixcal-worker.sbatch" \
+    --launcher_device_class cpu --launcher_max_workers 4 \
+    --launcher_period_seconds 0.5 --slurm_time 5 --slurm_cpus_per_task 1 \
+    --launcher_log_dir "$R/out" "$@" > "$log" 2>&1 & echo $! > "$R/coordinator.pid"
+  for _ in $(seq 100); do "$build/client/mixcal" sweeps >/dev/null 2>&1 && break; sleep 0.1; done
+}
+stop_coordinator
+cat > "$R/slow-worker" <<SH
+#!/bin/sh
+sleep 8
+exec "$build/worker/mixcal-worker" "\$@"
+SH
+chmod 755 "$R/slow-worker"
+MIXCAL_WORKER_BIN="$R/slow-worker" on_demand "$R/slow.db" "$R/log/slow.log"
+sed 's/"seeds": \[0, 1, 2\]/"seeds": [0]/' "$R/sweep.json" > "$R/two.json"
+"$build/client/mixcal" submit "$R/two.json" > "$R/submit3.out"
+sweep3="$(grep -oE 'sweep [0-9]+' "$R/submit3.out" | head -1 | awk '{print $2}')"
+for _ in $(seq 600); do
+  "$build/client/mixcal" sweeps 2>/dev/null | grep -qE "^ *$sweep3 +slurm +succeeded" && break
+  sleep 0.5
+done
+"$build/client/mixcal" sweeps > "$R/sweeps3.out"
+"$build/client/mixcal" workers > "$R/workers3.out"
+check "grep -qE '^ *$sweep3 +slurm +succeeded' '$R/sweeps3.out'" "the slow-start sweep succeeded"
+check "[[ \$(grep -cE 'with [0-9]+ task' '$R/log/slow.log') -eq 1 ]]" "one launch for 2 queued jobs"
+check "grep -q 'with 2 task(s)' '$R/log/slow.log'" "of 2 tasks, not more while they started"
+echo "slow-starting workers: $(grep -E 'with [0-9]+ task' "$R/log/slow.log" | sed 's/.*launcher: //')"
+if [[ $fail -ne 0 ]]; then cat "$R/log/slow.log" "$R/workers3.out"; exit 1; fi
+
+# Tasks that fail at once (here: the worker binary is missing) are launches
+# with no worker registered: the launcher backs off (1, 2, 4, 8 s at a
+# 0.5 s period), says why in `mixcal workers`, and stops after 5 in a row.
+stop_coordinator
+scancel --quiet --user=root 2>/dev/null || true
+for _ in $(seq 50); do [[ -z "$(squeue -h -o %i)" ]] && break; sleep 0.2; done
+MIXCAL_WORKER_BIN=/nonexistent/mixcal-worker on_demand "$R/fail.db" "$R/log/fail.log"
+"$build/client/mixcal" submit "$R/two.json" > /dev/null
+start=$(date +%s)
+for _ in $(seq 240); do grep -q "launcher_stopped\|submits nothing more" "$R/log/fail.log" && break; sleep 0.5; done
+took=$(( $(date +%s) - start ))
+sleep 3
+"$build/client/mixcal" workers > "$R/workers4.out"
+check "[[ \$(grep -cE 'with [0-9]+ task' '$R/log/fail.log') -eq 5 ]]" "5 launches, then no more (got \$(grep -cE 'with [0-9]+ task' '$R/log/fail.log'))"
+check "grep -q 'launch_failed.*FAILED (reason NonZeroExitCode, exit code 127:0).*output $R/out/mixcal-worker-' '$R/workers4.out'" "mixcal workers shows why, with Slurm's reason and the output file"
+check "grep -q 'next launch in 8s' '$R/workers4.out'" "backed off exponentially"
+check "grep -q 'launcher_stopped' '$R/workers4.out'" "and says it stopped"
+check "[[ -z \$(squeue -h -o %i) ]]" "nothing left in Slurm"
+check "ls $R/out/mixcal-worker-*_0.out >/dev/null" "task output in the launcher's log directory"
+echo "failing tasks: launcher stopped after 5 launches in ${took} s"
+cat "$R/workers4.out"
+if [[ $fail -ne 0 ]]; then cat "$R/log/fail.log"; exit 1; fi
 
 # Preemption: scancel of the task that trains a job, mid-job. The job is
 # back in the queue at once (a hand-back, not a lease expiry), resumes from

@@ -23,9 +23,11 @@ class FakeLauncher : public Launcher {
   std::string engine() const override { return "fake"; }
   absl::StatusOr<std::string> Submit(const std::string& device_class,
                                      int tasks) override {
+    ++attempts;
+    if (refuse) return absl::InvalidArgumentError("sbatch: invalid partition");
     const std::string id = std::to_string(next_id_++);
     submitted.push_back(tasks);
-    tasks_[id] = {tasks, 0};
+    tasks_[id] = TaskCounts{tasks, 0, ""};
     EXPECT_EQ(device_class, "cuda");
     return id;
   }
@@ -41,6 +43,15 @@ class FakeLauncher : public Launcher {
     tasks_[id].pending = 0;
     return absl::OkStatus();
   }
+  std::string WorkerPlacement(const std::string& id) const override {
+    return "fake job " + id;
+  }
+  LaunchEnd DescribeEnd(const std::string& id) override {
+    LaunchEnd end;
+    end.summary = "2 task(s) FAILED (reason NonZeroExitCode) job " + id;
+    end.cancelled = ends_cancelled;
+    return end;
+  }
   // The scheduler starts n pending tasks of id.
   void Start(const std::string& id, int n) {
     tasks_[id].pending -= n;
@@ -50,6 +61,9 @@ class FakeLauncher : public Launcher {
 
   std::vector<int> submitted;
   std::vector<std::string> cancelled;
+  bool ends_cancelled = false;
+  bool refuse = false;  // Submit fails
+  int attempts = 0;
   std::map<std::string, TaskCounts> tasks_;
   int next_id_ = 100;
 };
@@ -77,6 +91,25 @@ class AutoscalerTest : public ::testing::Test {
     for (int i = 0; i < n; ++i) s.add_seeds(i);
     s.set_device("cuda");
     return store_->sweeps().CreateSweep(s)->id();
+  }
+  // A worker of a launch's task registers ("fake job 100_0").
+  int64_t RegisterFrom(const std::string& id, int task) {
+    v1::WorkerInfo w;
+    w.set_host("node" + std::to_string(task));
+    w.set_device("cuda:0");
+    w.set_placement("fake job " + id + "_" + std::to_string(task) + ", gpu 0");
+    absl::StatusOr<int64_t> worker = store_->queue().RegisterWorker(w);
+    EXPECT_TRUE(worker.ok()) << worker.status();
+    return worker.value_or(0);
+  }
+  std::vector<std::string> LauncherEventKinds() {
+    std::vector<std::string> kinds;
+    absl::StatusOr<std::vector<v1::Event>> events =
+        store_->launches().LauncherEvents(100);
+    EXPECT_TRUE(events.ok()) << events.status();
+    for (const v1::Event& e : events.value_or(std::vector<v1::Event>{}))
+      kinds.push_back(e.kind());
+    return kinds;
   }
   std::unique_ptr<Autoscaler> Scaler(Launcher* l, int max_workers) {
     AutoscalerOptions o;
@@ -153,13 +186,126 @@ TEST_F(AutoscalerTest, AfterARestartItReconcilesInsteadOfSubmittingAgain) {
   EXPECT_TRUE(same_scheduler.submitted.empty());
   // Had the scheduler forgotten them (all ended), it would submit anew and
   // mark the old launch ended.
+  // (No worker registered from it: a failed launch, so after the first
+  // back-off of 2 periods.)
   same_scheduler.Forget("100");
-  ASSERT_TRUE(Scaler(&same_scheduler, 8)->Tick().ok());
+  auto restarted = Scaler(&same_scheduler, 8);
+  ASSERT_TRUE(restarted->Tick().ok());
+  EXPECT_TRUE(same_scheduler.submitted.empty());
+  clock_.AdvanceMicros(10'000'000);
+  ASSERT_TRUE(restarted->Tick().ok());
   EXPECT_EQ(same_scheduler.submitted, std::vector<int>{3});
   auto active = store_->launches().ActiveLaunches("fake");
   ASSERT_TRUE(active.ok());
   ASSERT_EQ(active->size(), 1u);
   EXPECT_EQ((*active)[0].scheduler_id, "101");
+}
+
+TEST_F(AutoscalerTest, TasksRunningButNotYetRegisteredAreNotCoveredAgain) {
+  SubmitCudaJobs(2);
+  FakeLauncher fake;
+  auto scaler = Scaler(&fake, 8);
+  ASSERT_TRUE(scaler->Tick().ok());
+  // Both tasks start; their workers take a while (CUDA, an environment).
+  fake.Start("100", 2);
+  for (int i = 0; i < 5; ++i) {
+    clock_.AdvanceMicros(5'000'000);
+    ASSERT_TRUE(scaler->Tick().ok());
+  }
+  EXPECT_EQ(fake.submitted, std::vector<int>{2});
+  // One registers and takes a job: one queued, one task starting, nothing new.
+  const int64_t worker = RegisterFrom("100", 0);
+  auto job = store_->queue().AcquireJob(worker, 60'000'000);
+  ASSERT_TRUE(job.ok() && job->has_value());
+  ASSERT_TRUE(scaler->Tick().ok());
+  EXPECT_EQ(fake.submitted, std::vector<int>{2});
+}
+
+TEST_F(AutoscalerTest, FailedLaunchesBackOffAndStopAfterTheBound) {
+  SubmitCudaJobs(2);
+  FakeLauncher fake;
+  AutoscalerOptions o;
+  o.period = absl::Seconds(5);
+  o.max_failures = 3;
+  Autoscaler scaler(store_.get(), &fake, &clock_, o);
+  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_EQ(fake.submitted, std::vector<int>{2});
+  // Every task fails at once, no worker registered: 10 s before the next.
+  fake.Forget("100");
+  ASSERT_TRUE(scaler.Tick().ok());
+  EXPECT_EQ(fake.submitted, std::vector<int>{2});
+  clock_.AdvanceMicros(9'000'000);
+  ASSERT_TRUE(scaler.Tick().ok());
+  EXPECT_EQ(fake.submitted, std::vector<int>{2});
+  clock_.AdvanceMicros(1'000'000);
+  ASSERT_TRUE(scaler.Tick().ok());
+  EXPECT_EQ(fake.submitted, (std::vector<int>{2, 2}));
+  // It fails again: 20 s now.
+  fake.Forget("101");
+  ASSERT_TRUE(scaler.Tick().ok());
+  clock_.AdvanceMicros(19'000'000);
+  ASSERT_TRUE(scaler.Tick().ok());
+  EXPECT_EQ(fake.submitted.size(), 2u);
+  clock_.AdvanceMicros(1'000'000);
+  ASSERT_TRUE(scaler.Tick().ok());
+  EXPECT_EQ(fake.submitted.size(), 3u);
+  // The third failure in a row stops it, whatever the wait.
+  fake.Forget("102");
+  ASSERT_TRUE(scaler.Tick().ok());
+  clock_.AdvanceMicros(3'600'000'000);
+  ASSERT_TRUE(scaler.Tick().ok());
+  EXPECT_EQ(fake.submitted.size(), 3u);
+  EXPECT_EQ(LauncherEventKinds(),
+            (std::vector<std::string>{"launched", "launch_failed", "launched",
+                                      "launch_failed", "launched",
+                                      "launch_failed", "launcher_stopped"}));
+  const std::vector<v1::Event> events = *store_->launches().LauncherEvents(100);
+  EXPECT_NE(events[1].message().find("NonZeroExitCode"), std::string::npos)
+      << events[1].message();
+  EXPECT_NE(events[1].message().find("next launch in 10s"), std::string::npos)
+      << events[1].message();
+  // Only the newest N, oldest first.
+  const std::vector<v1::Event> last = *store_->launches().LauncherEvents(2);
+  ASSERT_EQ(last.size(), 2u);
+  EXPECT_EQ(last[1].kind(), "launcher_stopped");
+}
+
+TEST_F(AutoscalerTest, ALaunchWhoseWorkerRegisteredOrThatWasCancelledIsNoFailure) {
+  SubmitCudaJobs(2);
+  FakeLauncher fake;
+  auto scaler = Scaler(&fake, 8);
+  ASSERT_TRUE(scaler->Tick().ok());
+  fake.Start("100", 2);
+  RegisterFrom("100", 1);
+  fake.Forget("100");  // ended after its worker ran
+  ASSERT_TRUE(scaler->Tick().ok());
+  // The one worker is idle: one more task, at once (no back-off).
+  EXPECT_EQ(fake.submitted, (std::vector<int>{2, 1}));
+  fake.ends_cancelled = true;  // an admin scancel'ed it
+  fake.Forget("101");
+  ASSERT_TRUE(scaler->Tick().ok());
+  EXPECT_EQ(fake.submitted, (std::vector<int>{2, 1, 1}));
+  for (const std::string& kind : LauncherEventKinds())
+    EXPECT_EQ(kind, "launched");
+}
+
+TEST_F(AutoscalerTest, ASubmissionTheSchedulerRefusesBacksOffToo) {
+  SubmitCudaJobs(1);
+  FakeLauncher fake;
+  fake.refuse = true;
+  auto scaler = Scaler(&fake, 8);
+  ASSERT_TRUE(scaler->Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
+  clock_.AdvanceMicros(5'000'000);
+  ASSERT_TRUE(scaler->Tick().ok());
+  EXPECT_EQ(fake.attempts, 1);  // the next try after 10 s
+  clock_.AdvanceMicros(5'000'000);
+  ASSERT_TRUE(scaler->Tick().ok());
+  EXPECT_EQ(fake.attempts, 2);
+  const std::vector<v1::Event> events = *store_->launches().LauncherEvents(10);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_NE(events[0].message().find("invalid partition"), std::string::npos)
+      << events[0].message();
 }
 
 void Script(const fs::path& path, const std::string& body) {
@@ -175,7 +321,16 @@ TEST(SlurmLauncherTest, SpeaksSbatchSqueueAndScancel) {
   Script(bin / "sbatch", "echo \"$@ MIXCAL_ADDRESS=$MIXCAL_ADDRESS\" > " +
                              args.string() + "; echo '4242;cluster'");
   Script(bin / "squeue",
-         "echo '4242 PD'; echo '4242 PD'; echo '4242 R'; echo '99 R'");
+         "echo '4242 PD Resources'; echo '4242 PD Resources'; "
+         "echo '4242 R None'; echo '4242 CG None'; echo '99 R None'");
+  Script(bin / "scontrol",
+         "echo \"$@\" > " + (bin / "scontrol_args").string() +
+             "; echo 'JobId=4243 ArrayJobId=4242 ArrayTaskId=0 "
+             "JobState=FAILED Reason=NonZeroExitCode ExitCode=1:0 "
+             "StdOut=/logs/mixcal-worker-4242_0.out'; "
+             "echo 'JobId=4244 ArrayJobId=4242 ArrayTaskId=1 "
+             "JobState=FAILED Reason=NonZeroExitCode ExitCode=1:0 "
+             "StdOut=/logs/mixcal-worker-4242_1.out'");
   Script(bin / "scancel", "echo \"$@\" > " + args.string());
   SlurmLauncherOptions o;
   o.script = "/opt/mixcal-worker.sbatch";
@@ -183,6 +338,8 @@ TEST(SlurmLauncherTest, SpeaksSbatchSqueueAndScancel) {
   o.gres = "gpu:1";
   o.time_limit = "4:00:00";
   o.extra_args = {"--qos=low"};
+  o.log_dir = "/logs";
+  o.cpus_per_task = 2;
   o.env["MIXCAL_ADDRESS"] = "head:7707";
   o.bin_dir = bin.string();
   auto slurm = NewSlurmLauncher(o);
@@ -193,13 +350,22 @@ TEST(SlurmLauncherTest, SpeaksSbatchSqueueAndScancel) {
   std::getline(std::ifstream(args), line);
   EXPECT_EQ(line,
             "--parsable --array=0-2 --job-name=mixcal-worker --partition=gpu "
-            "--gres=gpu:1 --time=4:00:00 --qos=low /opt/mixcal-worker.sbatch "
+            "--gres=gpu:1 --time=4:00:00 --cpus-per-task=2 "
+            "--output=/logs/mixcal-worker-%A_%a.out --qos=low "
+            "/opt/mixcal-worker.sbatch "
             "MIXCAL_ADDRESS=head:7707");
   auto counts = slurm->Query({"4242", "7"});
   ASSERT_TRUE(counts.ok()) << counts.status();
   ASSERT_EQ(counts->size(), 1u);  // 7 is not listed: ended; 99 not ours
   EXPECT_EQ((*counts)["4242"].pending, 2);
-  EXPECT_EQ((*counts)["4242"].running, 1);
+  EXPECT_EQ((*counts)["4242"].running, 1);  // CG: ending, neither
+  EXPECT_EQ((*counts)["4242"].pending_reason, "Resources");
+  const LaunchEnd end = slurm->DescribeEnd("4242");
+  EXPECT_EQ(end.summary,
+            "2 task(s) FAILED (reason NonZeroExitCode, exit code 1:0); output "
+            "/logs/mixcal-worker-4242_0.out");
+  EXPECT_FALSE(end.cancelled);
+  EXPECT_EQ(slurm->WorkerPlacement("4242"), "slurm job 4242");
   ASSERT_TRUE(slurm->CancelPending("4242").ok());
   std::getline(std::ifstream(args), line);
   EXPECT_EQ(line, "--state=PENDING 4242");
