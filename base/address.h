@@ -10,6 +10,10 @@ namespace mixcal {
 // decided by parsing the address (127.evil.example is not loopback).
 bool IsLoopback(const std::string& address);
 
+// Whether a TCP connection to `address` (host:port as above) is accepted
+// within `timeout_ms`: something listens there, whatever it speaks.
+bool PortAccepts(const std::string& address, int timeout_ms = 1000);
+
 }  // namespace mixcal
 
 #endif  // MIXCAL_BASE_ADDRESS_H_

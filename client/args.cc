@@ -13,7 +13,8 @@ std::string Env(const char* name, const char* fallback) {
 
 const std::set<std::string>& GlobalValueFlags() {
   static const auto* f =
-      new std::set<std::string>{"address", "token", "tls-ca", "format"};
+      new std::set<std::string>{"address", "token", "token-file", "tls-ca",
+                                "format"};
   return *f;
 }
 

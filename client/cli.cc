@@ -242,13 +242,16 @@ std::string MainHelp() {
   std::string s =
       "mixcal: run calibration sweeps on a mixcal coordinator.\n\n"
       "usage: mixcal COMMAND [ARGS] [--address HOST:PORT] [--token T] "
-      "[--tls-ca CA.pem] [--insecure] [--format text|json]\n\n"
+      "[--token-file F] [--tls-ca CA.pem] [--insecure] "
+      "[--format text|json]\n\n"
       "Commands:\n";
   for (const Entry& e : Commands())
     absl::StrAppend(&s, "  mixcal ", e.cmd.synopsis, "\n");
   absl::StrAppend(&s,
-                  "\nThe address and token default to $MIXCAL_ADDRESS (else "
-                  "127.0.0.1:7707) and $MIXCAL_TOKEN. A token goes to an "
+                  "\nThe address defaults to $MIXCAL_ADDRESS (else "
+                  "127.0.0.1:7707); the token to --token-file, "
+                  "$MIXCAL_TOKEN or $MIXCAL_TOKEN_FILE (a file holding it); "
+                  "the CA to $MIXCAL_TLS_CA. A token goes to an "
                   "address other than this machine only over TLS "
                   "(--tls-ca), or with --insecure.\n"
                   "`mixcal COMMAND --help` describes a command. Exit codes: 0 "

@@ -4,18 +4,36 @@
 #include <utility>
 
 #include "base/address.h"
+#include "absl/strings/ascii.h"
 #include "base/file.h"
 
 namespace mixcal::client {
 
 Session::Session(const Parsed& p, std::ostream& err) : err_(err) {
   address_ = p.Get("address", Env("MIXCAL_ADDRESS", "127.0.0.1:7707"));
-  token_ = p.Get("token", Env("MIXCAL_TOKEN", ""));
-  tls_ca_ = p.Get("tls-ca");
+  token_ = p.Get("token");
+  if (token_.empty()) token_file_ = p.Get("token-file");
+  if (token_.empty() && token_file_.empty()) token_ = Env("MIXCAL_TOKEN", "");
+  if (token_.empty() && token_file_.empty())
+    token_file_ = Env("MIXCAL_TOKEN_FILE", "");
+  tls_ca_ = p.Get("tls-ca", Env("MIXCAL_TLS_CA", ""));
   insecure_ = p.switches.count("insecure") > 0;
 }
 
 bool Session::Connect() {
+  if (!token_file_.empty()) {
+    absl::StatusOr<std::string> t =
+        ReadFile(token_file_, "--token-file / MIXCAL_TOKEN_FILE");
+    if (!t.ok()) {
+      err_ << "mixcal: " << t.status().message() << "\n";
+      return false;
+    }
+    token_ = std::string(absl::StripAsciiWhitespace(*t));
+    if (token_.empty()) {
+      err_ << "mixcal: token file " << token_file_ << " is empty\n";
+      return false;
+    }
+  }
   if (!token_.empty() && tls_ca_.empty() && !insecure_ &&
       !IsLoopback(address_)) {
     err_ << "mixcal: refusing to send the token in plaintext to " << address_
@@ -26,7 +44,8 @@ bool Session::Connect() {
   std::shared_ptr<grpc::ChannelCredentials> creds =
       grpc::InsecureChannelCredentials();
   if (!tls_ca_.empty()) {
-    absl::StatusOr<std::string> ca = ReadFile(tls_ca_, "--tls-ca");
+    absl::StatusOr<std::string> ca =
+        ReadFile(tls_ca_, "--tls-ca / MIXCAL_TLS_CA");
     if (!ca.ok()) {
       err_ << "mixcal: " << ca.status().message() << "\n";
       return false;
@@ -56,10 +75,28 @@ void Session::Prepare(grpc::ClientContext& ctx, bool deadline) {
 int Session::Fail(const grpc::Status& s) {
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
       s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    err_ << "mixcal: cannot reach the coordinator at " << address_ << " ("
-         << s.error_message()
-         << "); start it with mixcal-coordinator, or set --address / "
-            "MIXCAL_ADDRESS\n";
+    const std::string& m = s.error_message();
+    if (!tls_ca_.empty() &&
+        (m.find("andshake") != std::string::npos ||
+         m.find("SSL") != std::string::npos ||
+         m.find("ssl") != std::string::npos)) {
+      err_ << "mixcal: the TLS handshake with " << address_
+           << " failed (" << m
+           << "): the coordinator may serve plaintext (then drop --tls-ca / "
+              "MIXCAL_TLS_CA), or its certificate is not signed by "
+           << tls_ca_ << " or not for this host name\n";
+    } else if (tls_ca_.empty() && PortAccepts(address_)) {
+      err_ << "mixcal: " << address_
+           << " accepts connections but does not speak plaintext gRPC ("
+           << m
+           << "): the coordinator probably serves TLS; give --tls-ca CA.pem "
+              "or set MIXCAL_TLS_CA\n";
+    } else {
+      err_ << "mixcal: cannot reach the coordinator at " << address_ << " ("
+           << m
+           << "); start it with mixcal-coordinator, or set --address / "
+              "MIXCAL_ADDRESS\n";
+    }
   } else {
     err_ << "mixcal: " << s.error_message() << "\n";
   }

@@ -18,10 +18,12 @@ namespace mixcal::client {
 
 class Session {
  public:
-  // Address and token from --address/--token, else $MIXCAL_ADDRESS
-  // (127.0.0.1:7707) and $MIXCAL_TOKEN; --tls-ca turns TLS on.
+  // Address from --address, else $MIXCAL_ADDRESS (127.0.0.1:7707); the
+  // token from --token, --token-file, $MIXCAL_TOKEN or $MIXCAL_TOKEN_FILE,
+  // in that order; --tls-ca (else $MIXCAL_TLS_CA) turns TLS on.
   Session(const Parsed& p, std::ostream& err);
-  // Builds the channel; false (the error printed) when the CA cannot be read.
+  // Builds the channel; false (the error printed) when the CA or the token
+  // file cannot be read.
   bool Connect();
   // A 60 s deadline (unless `deadline` is false: streams) and the token.
   void Prepare(grpc::ClientContext& ctx, bool deadline = true);
@@ -49,7 +51,7 @@ class Session {
 
  private:
   std::ostream& err_;
-  std::string address_, token_, tls_ca_;
+  std::string address_, token_, token_file_, tls_ca_;
   bool insecure_ = false;  // --insecure: a token may go in plaintext
   std::unique_ptr<v1::ExperimentService::Stub> stub_;
 };

@@ -18,6 +18,8 @@ PACKAGES=(
   # TLS certificates for the tests (and for labs that make their own);
   # rsvg-convert renders the plots to PNG in the tests
   openssl librsvg2-bin
+  # the .deb: cpack -G DEB computes its dependencies with dpkg-shlibdeps
+  dpkg-dev file
   # data: Fashion-MNIST for the quickstart and benchmarks
   dataset-fashion-mnist
   # the benchmarks' references: a plain PyTorch script (same kernels as the

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -40,6 +41,14 @@ ABSL_FLAG(std::string, tokens_file, "",
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain; with --tls_key serves TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
+ABSL_FLAG(std::string, credentials_dir,
+          [] {
+            const char* d = std::getenv("CREDENTIALS_DIRECTORY");
+            return std::string(d == nullptr ? "" : d);
+          }(),
+          "a directory whose `tokens`, `server.pem` and `server.key` stand "
+          "for --tokens_file, --tls_cert and --tls_key when those are not "
+          "given (default $CREDENTIALS_DIRECTORY: systemd's LoadCredential=)");
 ABSL_FLAG(bool, insecure, false,
           "allow a non-loopback address without TLS and tokens");
 ABSL_FLAG(int, max_message_mb, 8, "largest request accepted, in MiB, [1, 256]");
@@ -130,6 +139,17 @@ int main(int argc, char** argv) {
   o.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  if (const std::string creds = absl::GetFlag(FLAGS_credentials_dir);
+      !creds.empty()) {
+    // systemd copies root's files there, readable by the service's user.
+    auto from = [&](std::string* path, const char* name) {
+      const std::string p = creds + "/" + name;
+      if (path->empty() && access(p.c_str(), F_OK) == 0) *path = p;
+    };
+    from(&o.tokens_file, "tokens");
+    from(&o.tls_cert_file, "server.pem");
+    from(&o.tls_key_file, "server.key");
+  }
   o.insecure = absl::GetFlag(FLAGS_insecure);
   o.check_integrity = !absl::GetFlag(FLAGS_skip_integrity_check);
   const int mb = absl::GetFlag(FLAGS_max_message_mb);
@@ -206,9 +226,14 @@ int main(int argc, char** argv) {
     }
   }
   std::fprintf(
-      stderr, "mixcal-coordinator: serving on port %d, state in %s%s\n",
-      (*c)->port(), o.db_path.c_str(),
-      o.tokens_file.empty() ? " (no tokens: open to local users)" : "");
+      stderr, "mixcal-coordinator: serving on port %d (%s), state in %s%s\n",
+      (*c)->port(),
+      o.tls_cert_file.empty() ? "plaintext"
+                              : ("TLS, " + o.tls_cert_file).c_str(),
+      o.db_path.c_str(),
+      o.tokens_file.empty()
+          ? " (no tokens: open to local users)"
+          : (", tokens from " + o.tokens_file).c_str());
   std::fprintf(stderr,
                "mixcal-coordinator: open files limit %llu (was %llu; hard "
                "%llu)\n",

@@ -12,11 +12,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "base/address.h"
+#include "base/file.h"
 #include "base/program.h"
 #include "worker/agent.h"
 #include "worker/model_check.h"
@@ -36,8 +38,16 @@ ABSL_FLAG(std::string, coordinator, Env("MIXCAL_ADDRESS", "127.0.0.1:7707"),
           "coordinator address (default $MIXCAL_ADDRESS or 127.0.0.1:7707)");
 ABSL_FLAG(std::string, token, Env("MIXCAL_TOKEN", ""),
           "worker token (default $MIXCAL_TOKEN)");
-ABSL_FLAG(std::string, tls_ca, "",
-          "PEM CA certificate of the coordinator; turns TLS on");
+ABSL_FLAG(std::string, token_file, Env("MIXCAL_TOKEN_FILE", ""),
+          "a file holding the worker token (default $MIXCAL_TOKEN_FILE); "
+          "used when --token is empty");
+ABSL_FLAG(std::string, tls_ca, Env("MIXCAL_TLS_CA", ""),
+          "PEM CA certificate of the coordinator; turns TLS on (default "
+          "$MIXCAL_TLS_CA)");
+ABSL_FLAG(std::string, credentials_dir, Env("CREDENTIALS_DIRECTORY", ""),
+          "a directory whose `token` and `ca.pem` stand for --token_file and "
+          "--tls_ca when those are not given (default $CREDENTIALS_DIRECTORY: "
+          "systemd's LoadCredential=)");
 ABSL_FLAG(std::string, device, "cpu",
           "cpu, cuda, cuda:N, or auto: the GPU the scheduler assigned "
           "(CUDA_VISIBLE_DEVICES, SLURM_JOB_GPUS) on a CUDA build, else cpu; "
@@ -188,8 +198,34 @@ int main(int argc, char** argv) {
                  absl::FormatDuration(idle).c_str());
     return 2;
   }
-  if (!absl::GetFlag(FLAGS_token).empty() &&
-      absl::GetFlag(FLAGS_tls_ca).empty() && !absl::GetFlag(FLAGS_insecure) &&
+  // The token and CA: flags, the environment, then systemd's credentials.
+  std::string token = absl::GetFlag(FLAGS_token);
+  std::string token_file = absl::GetFlag(FLAGS_token_file);
+  std::string tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  if (const std::string creds = absl::GetFlag(FLAGS_credentials_dir);
+      !creds.empty()) {
+    if (token.empty() && token_file.empty() &&
+        access((creds + "/token").c_str(), F_OK) == 0)
+      token_file = creds + "/token";
+    if (tls_ca.empty() && access((creds + "/ca.pem").c_str(), F_OK) == 0)
+      tls_ca = creds + "/ca.pem";
+  }
+  if (token.empty() && !token_file.empty()) {
+    absl::StatusOr<std::string> t = mixcal::ReadFile(token_file, "--token_file");
+    if (!t.ok()) {
+      std::fprintf(stderr, "mixcal-worker: %s\n",
+                   std::string(t.status().message()).c_str());
+      return 2;
+    }
+    token = std::string(absl::StripAsciiWhitespace(*t));
+    if (token.empty()) {
+      std::fprintf(stderr, "mixcal-worker: token file %s is empty\n",
+                   token_file.c_str());
+      return 2;
+    }
+  }
+  if (!token.empty() &&
+      tls_ca.empty() && !absl::GetFlag(FLAGS_insecure) &&
       !mixcal::IsLoopback(absl::GetFlag(FLAGS_coordinator))) {
     std::fprintf(stderr,
                  "mixcal-worker: refusing to send the token in plaintext to "
@@ -249,8 +285,8 @@ int main(int argc, char** argv) {
 
   mixcal::worker::AgentOptions o;
   o.address = absl::GetFlag(FLAGS_coordinator);
-  o.token = absl::GetFlag(FLAGS_token);
-  o.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
+  o.token = token;
+  o.tls_ca_file = tls_ca;
   o.device = device;
   o.threads = threads;
   if (slot >= 0) {
