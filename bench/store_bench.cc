@@ -5,6 +5,9 @@
 //   2b, 2c. ingest from 32 concurrent writers (a transaction each), and in
 //   batches
 //      of 128 as the coordinator's report streams hand them over;
+//   2d. an online backup of that store (storage/backup.h) while a writer
+//       keeps storing reports: its time, and the writes' latency during it
+//       against just before;
 //   3. next-job selection (AcquireJob) with 10,000 queued jobs in 100 sweeps.
 //
 //   mixcal-bench-store [--dir DIR] [--jobs 10000] [--epochs 100]
@@ -12,6 +15,7 @@
 // Writes about 1 GB under DIR (default /tmp) and removes it afterwards.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +24,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "storage/backup.h"
 #include "storage/store.h"
 
 namespace {
@@ -194,6 +199,66 @@ int main(int argc, char** argv) {
     time_summary(final_point, "at final");
     time_summary(epoch_point, "at epoch N/2");
     time_summary(best_point, "best by ece");
+
+    // --- 2d: an online backup of this store while a writer keeps storing
+    // reports: the backup's time and size, and each write's latency during
+    // it against the same writer's in the seconds just before (reference).
+    // 1,000 jobs x 100 epochs: more than the writer stores in the test.
+    auto more = store->sweeps().CreateSweep(SweepOf("during-backup", 10, 100));
+    Check(more.status(), "create sweep");
+    std::vector<v1::Lease> writing;
+    for (int j = 0; j < 1000; ++j) {
+      auto a = store->queue().AcquireJob(worker, int64_t{1} << 40);
+      Check(a.status(), "acquire");
+      writing.push_back((*a)->lease);
+    }
+    std::atomic<int> phase{0};  // 0 reference, 1 backup, 2 stop
+    std::vector<double> before_ms, during_ms;
+    std::thread writer([&] {
+      for (int e = 1; e <= 100 && phase.load() < 2; ++e) {
+        for (const v1::Lease& l : writing) {
+          if (phase.load() >= 2) break;
+          const int now = phase.load();
+          auto t = Clock::now();
+          Check(store->reports().ReportEpoch(l, {Report(e, l.job_id())}),
+                "report during backup");
+          (now == 0 ? before_ms : during_ms).push_back(Ms(t));
+        }
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    phase = 1;
+    auto b = mixcal::storage::WriteBackup((root / "summary.db").string(),
+                                          (root / "backups").string(), 1);
+    phase = 2;
+    writer.join();
+    Check(b.status(), "backup");
+    auto stats = [](std::vector<double> v, double seconds) {
+      if (v.empty()) return std::string("no writes");
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "%zu writes (%.0f/s), median %.3f ms, p99 %.3f ms, max "
+                    "%.1f ms",
+                    v.size(), v.size() / seconds, Percentile(v, 0.5),
+                    Percentile(v, 0.99), *std::max_element(v.begin(), v.end()));
+      return std::string(buf);
+    };
+    std::printf(
+        "backup of %lld rows: %.1f s, database copy %.0f MB (%.0f MB/s)\n",
+        static_cast<long long>(reports), b->seconds, b->database_bytes / 1e6,
+        b->database_bytes / 1e6 / b->seconds);
+    std::printf("  writes before it (reference, 2 s): %s\n",
+                stats(before_ms, 2).c_str());
+    std::printf("  writes during it:                  %s\n",
+                stats(during_ms, b->seconds).c_str());
+    if (!before_ms.empty() && !during_ms.empty()) {
+      std::printf(
+          "  during / before: throughput %.2fx, median latency %.2fx, "
+          "p99 %.2fx\n",
+          (during_ms.size() / b->seconds) / (before_ms.size() / 2.0),
+          Percentile(during_ms, 0.5) / Percentile(before_ms, 0.5),
+          Percentile(during_ms, 0.99) / Percentile(before_ms, 0.99));
+    }
   }
 
   // --- 2b: the same reports from 32 concurrent writers, a transaction each ---

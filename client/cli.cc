@@ -82,6 +82,19 @@ const std::vector<Entry>& Commands() {
         0,
         0},
        Workers},
+      {{"backup",
+        "backup",
+        "Has the coordinator write an online backup of its store now (an "
+        "admin token): a consistent copy of the database and the "
+        "predictions file in a new folder under its --backup_dir, taken "
+        "while it keeps serving; prints the folder, sizes and time. Restore: "
+        "stop the coordinator and copy both files back (docs/storage.md, "
+        "\"Backups\").",
+        {},
+        {},
+        0,
+        0},
+       Backup},
       {{"models",
         "models [upload FILE]",
         "Lists the model files stored on the coordinator (TorchScript, by "

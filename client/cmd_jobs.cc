@@ -128,6 +128,23 @@ int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   return kOk;
 }
 
+int Backup(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+           bool) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx, /*deadline=*/false);  // a large store takes minutes
+  v1::BackupStoreResponse resp;
+  grpc::Status st =
+      s.api().BackupStore(&ctx, v1::BackupStoreRequest(), &resp);
+  if (!st.ok()) return s.Fail(st);
+  if (p.Get("format") == "json") return PrintJson(ToJson(resp), out, err);
+  out << "backup " << resp.dir() << ": database "
+      << absl::StrFormat("%.1f", resp.database_bytes() / 1e6)
+      << " MB, predictions "
+      << absl::StrFormat("%.1f", resp.predictions_bytes() / 1e6) << " MB, "
+      << absl::StrFormat("%.2f", resp.seconds()) << " s\n";
+  return kOk;
+}
+
 int Cancel(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
            bool) {
   grpc::ClientContext ctx;

@@ -16,7 +16,7 @@ namespace mixcal::client {
 // submit (cmd_submit.cc)
 int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
            bool tty);
-// sweeps, jobs, workers, cancel, retry (cmd_jobs.cc)
+// sweeps, jobs, workers, cancel, retry, backup (cmd_jobs.cc)
 int Sweeps(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
            bool tty);
 int Jobs(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
@@ -24,6 +24,8 @@ int Jobs(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
 int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
             bool tty);
 int Cancel(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+           bool tty);
+int Backup(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
            bool tty);
 int Retry(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
           bool tty);

@@ -157,10 +157,13 @@ absl::Status Authenticator::Check(const grpc::ServerContextBase& context,
     case Permission::kWorker:
       allowed = role == Role::kAdmin || role == Role::kWorker;
       break;
+    case Permission::kAdmin:
+      allowed = role == Role::kAdmin;
+      break;
   }
   if (!allowed) {
     static const char* kNames[] = {"admin", "submit", "read", "worker"};
-    static const char* kNeeds[] = {"read", "submit", "worker"};
+    static const char* kNeeds[] = {"read", "submit", "worker", "admin"};
     return absl::PermissionDeniedError(
         absl::StrCat("role ", kNames[static_cast<int>(role)], " may not make ",
                      kNeeds[static_cast<int>(needed)], " calls"));

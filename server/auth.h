@@ -21,7 +21,7 @@ namespace mixcal::server {
 enum class Role { kAdmin, kSubmit, kRead, kWorker };
 
 // What a call needs.
-enum class Permission { kRead, kWrite, kWorker };
+enum class Permission { kRead, kWrite, kWorker, kAdmin };
 
 class Authenticator {
  public:

@@ -14,6 +14,8 @@
 
 namespace mixcal::server {
 
+class Backups;  // server/backups.h
+
 struct Backends {
   storage::Store* store;
   const Authenticator* auth;
@@ -25,6 +27,7 @@ struct Backends {
   int64_t max_unfinished_jobs_per_submitter;  // 0 = no limit
   int64_t max_active_sweeps_per_submitter;    // 0 = no limit
   uint64_t max_upload_bytes;
+  Backups* backups;
 };
 
 }  // namespace mixcal::server

@@ -27,6 +27,7 @@
 #include "server/experiment_service.h"
 #include "server/lease_reaper.h"
 #include "server/listener_watch.h"
+#include "server/backups.h"
 #include "server/parse_errors.h"
 #include "server/report_writer.h"
 #include "server/watch_hub.h"
@@ -54,6 +55,7 @@ class CoordinatorImpl {
         reaper_(store_.get(), &hub_, &dispatcher_,
                 absl::Milliseconds(std::max<int64_t>(50, o.lease_ms / 10)),
                 clock_, o.lease_ms * 1000),
+        backups_({o.db_path, o.backup_dir, o.backup_every, o.backup_keep}),
         experiment_(Deps()),
         worker_(Deps()) {}
 
@@ -67,7 +69,8 @@ class CoordinatorImpl {
                     options_.heartbeat_ms,
                     options_.max_unfinished_jobs_per_submitter,
                     options_.max_active_sweeps_per_submitter,
-                    options_.max_upload_bytes};
+                    options_.max_upload_bytes,
+                    &backups_};
   }
 
   // Builds and starts the gRPC server on `address` (port 0: a free one, put
@@ -156,6 +159,7 @@ class CoordinatorImpl {
   Dispatcher dispatcher_;
   ReportWriter writer_;  // outlives the server: streams end before it stops
   LeaseReaper reaper_;
+  Backups backups_;
   ExperimentService experiment_;
   WorkerService worker_;
   std::shared_ptr<grpc::ServerCredentials> creds_;
@@ -285,6 +289,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
       impl->port_, [p = impl.get()] { p->Restart(); });
   impl->watch_->Start();
   impl->reaper_.Start();
+  impl->backups_.Start();
   return std::unique_ptr<Coordinator>(new Coordinator(std::move(impl)));
 }
 
@@ -326,6 +331,7 @@ void Coordinator::Shutdown() {
   if (impl_->watch_ != nullptr) impl_->watch_->Stop();  // no restart now
   if (impl_->autoscaler_ != nullptr) impl_->autoscaler_->Stop();
   impl_->reaper_.Stop();
+  impl_->backups_.Stop();
   impl_->hub_.Stop();  // pending snapshots end, so no stream waits on it
   {
     absl::MutexLock lock(&impl_->server_mu_);

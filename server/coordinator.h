@@ -29,6 +29,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/time.h"
+
 #include "absl/status/statusor.h"
 #include "base/clock.h"
 
@@ -70,6 +72,12 @@ struct CoordinatorOptions {
   int64_t max_active_sweeps_per_submitter = 1000;
   // The largest file UploadFile accepts (a model, a dataset).
   uint64_t max_upload_bytes = uint64_t{512} << 20;
+  // Online backups of the store (server/backups.h) into backup_dir, every
+  // backup_every (zero: on demand only), the newest backup_keep kept.
+  // Empty backup_dir: none.
+  std::string backup_dir;
+  absl::Duration backup_every = absl::Hours(24);
+  int backup_keep = 7;
 };
 
 class CoordinatorImpl;

@@ -96,6 +96,13 @@ ABSL_FLAG(int64_t, max_active_sweeps_per_submitter, 1000,
 ABSL_FLAG(int32_t, max_upload_mb, 512,
           "the largest model or dataset file a submitter may upload, in "
           "MiB, [1, 65536]");
+ABSL_FLAG(std::string, backup_dir, "",
+          "online backups of the database and predictions file go here, "
+          "each in a folder mixcal-<UTC time>; default: backups beside --db; "
+          "none: no backups");
+ABSL_FLAG(double, backup_every_hours, 24,
+          "a backup this often, [0, 8760]; 0: only on demand (mixcal backup)");
+ABSL_FLAG(int, backup_keep, 3, "the newest backups kept, [1, 1000]");
 ABSL_FLAG(bool, skip_integrity_check, false,
           "start without SQLite's quick_check of --db (it reads the whole "
           "file: seconds per GB)");
@@ -200,6 +207,37 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.max_upload_bytes = static_cast<uint64_t>(upload_mb) << 20;
+  {
+    const double hours = absl::GetFlag(FLAGS_backup_every_hours);
+    const int keep = absl::GetFlag(FLAGS_backup_keep);
+    if (!(hours >= 0 && hours <= 8760)) {
+      std::fprintf(stderr,
+                   "mixcal-coordinator: --backup_every_hours must be in "
+                   "[0, 8760], got %g\n",
+                   hours);
+      return 2;
+    }
+    if (keep < 1 || keep > 1000) {
+      std::fprintf(stderr,
+                   "mixcal-coordinator: --backup_keep must be in [1, 1000], "
+                   "got %d\n",
+                   keep);
+      return 2;
+    }
+    std::string dir = absl::GetFlag(FLAGS_backup_dir);
+    if (dir.empty() && o.db_path != ":memory:") {
+      dir = (std::filesystem::path(o.db_path).parent_path() / "backups")
+                .string();
+    }
+    if (dir == "none" || o.db_path == ":memory:") dir.clear();
+    if (!dir.empty()) {
+      std::error_code ec;
+      dir = std::filesystem::absolute(dir, ec).lexically_normal().string();
+    }
+    o.backup_dir = dir;
+    o.backup_every = absl::Seconds(hours * 3600);
+    o.backup_keep = keep;
+  }
 
   // SIGINT/SIGTERM are taken by a thread of our own, which shuts down cleanly.
   sigset_t signals;

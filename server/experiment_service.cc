@@ -1,10 +1,10 @@
 #include "server/experiment_service.h"
 
 #include <algorithm>
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/backups.h"
 #include "server/grpc_status.h"
 #include "spec/limits.h"
 
@@ -186,6 +186,19 @@ grpc::Status ExperimentService::ListWorkers(grpc::ServerContext* ctx,
   auto events = b_.store->launches().LauncherEvents(20);
   if (!events.ok()) return ToGrpc(events.status());
   for (auto& e : *events) *resp->add_launcher_events() = std::move(e);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentService::BackupStore(grpc::ServerContext* ctx,
+                                            const v1::BackupStoreRequest*,
+                                            v1::BackupStoreResponse* resp) {
+  MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kAdmin));
+  absl::StatusOr<storage::BackupInfo> b = b_.backups->Run();
+  if (!b.ok()) return ToGrpc(b.status());
+  resp->set_dir(b->dir);
+  resp->set_database_bytes(b->database_bytes);
+  resp->set_predictions_bytes(b->predictions_bytes);
+  resp->set_seconds(b->seconds);
   return grpc::Status::OK;
 }
 

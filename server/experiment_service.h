@@ -66,6 +66,9 @@ class ExperimentService
   grpc::Status ListFiles(grpc::ServerContext* ctx,
                          const v1::ListFilesRequest* req,
                          v1::ListFilesResponse* resp) override;
+  grpc::Status BackupStore(grpc::ServerContext* ctx,
+                           const v1::BackupStoreRequest* req,
+                           v1::BackupStoreResponse* resp) override;
   grpc::ServerWriteReactor<v1::SweepUpdate>* WatchSweep(
       grpc::CallbackServerContext* ctx,
       const v1::WatchSweepRequest* req) override;

@@ -1,6 +1,8 @@
 #include "worker/core/checkpoint.h"
 
+#include <sys/stat.h>
 #include <torch/serialize/archive.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <sstream>
@@ -68,6 +70,39 @@ absl::StatusOr<int> LoadCheckpoint(const std::string& path,
   return static_cast<int>(stored_epoch.toInt());
 }
 
+namespace {
+
+// Shared checkpoint folders (docs/cluster.md, "Shared checkpoints"): when
+// the folder above is group-writable (a lab's checkpoint root, group
+// `mixcal`, mode 2775), what this worker creates is too, whatever its
+// umask, so that another lab user's worker can resume the job: the job
+// folder gets the group's rwx (and setgid, so files keep the group), each
+// checkpoint the group's rw. Only the owner may chmod; a folder another
+// user made is left as it is.
+void ShareWithGroup(const fs::path& dir) {
+  struct stat parent, self;
+  if (stat(dir.parent_path().c_str(), &parent) != 0 ||
+      (parent.st_mode & S_IWGRP) == 0 || stat(dir.c_str(), &self) != 0 ||
+      self.st_uid != geteuid()) {
+    return;
+  }
+  const mode_t want =
+      (self.st_mode & 07777) | S_IRWXG | (parent.st_mode & S_ISGID);
+  if (want != (self.st_mode & 07777)) chmod(dir.c_str(), want);
+}
+
+void ShareFileWithGroup(const fs::path& file) {
+  struct stat dir, self;
+  if (stat(file.parent_path().c_str(), &dir) != 0 ||
+      (dir.st_mode & S_IWGRP) == 0 || stat(file.c_str(), &self) != 0 ||
+      self.st_uid != geteuid()) {
+    return;
+  }
+  chmod(file.c_str(), (self.st_mode & 07777) | S_IRGRP | S_IWGRP);
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> SaveCheckpoint(const std::string& dir, int epoch,
                                            const std::string& fingerprint,
                                            Network& model,
@@ -78,6 +113,7 @@ absl::StatusOr<std::string> SaveCheckpoint(const std::string& dir, int epoch,
     return absl::UnavailableError(
         absl::StrCat("checkpoint_dir ", dir, ": ", ec.message()));
   }
+  ShareWithGroup(dir);
   const std::string path =
       (fs::path(dir) / absl::StrFormat("checkpoint-epoch-%05d.pt", epoch))
           .string();
@@ -103,6 +139,7 @@ absl::StatusOr<std::string> SaveCheckpoint(const std::string& dir, int epoch,
       !s.ok()) {
     return absl::UnavailableError(s.message());
   }
+  ShareFileWithGroup(path);
   return path;
 }
 
