@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -89,6 +90,25 @@ bool ParseProgramFlags(int argc, char** argv, absl::string_view usage) {
   TurnOffMutexDeadlockDetection();
   std::vector<std::string> keep;
   std::vector<char*> args = UnderscoreFlags(argc, argv, &keep);
+  // Unknown flags are bad usage, exit 2 like every other usage error
+  // (Abseil's parser would exit 1).
+  for (size_t i = 1; i < args.size(); ++i) {
+    absl::string_view a = args[i];
+    if (a == "--") break;
+    if (!absl::StartsWith(a, "-") || a == "-") continue;
+    a.remove_prefix(absl::StartsWith(a, "--") ? 2 : 1);
+    absl::string_view name = a.substr(0, a.find('='));
+    if (absl::FindCommandLineFlag(name) != nullptr) continue;
+    if (absl::StartsWith(name, "no")) {
+      const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name.substr(2));
+      if (f != nullptr && f->IsOfType<bool>()) continue;
+    }
+    std::fprintf(stderr, "%s: unknown flag --%s (--help lists them)\n",
+                 std::string(absl::string_view(argv[0]).substr(
+                     absl::string_view(argv[0]).rfind('/') + 1)).c_str(),
+                 std::string(name).c_str());
+    std::exit(2);
+  }
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   return true;
 }

@@ -75,10 +75,13 @@ const std::vector<Entry>& Commands() {
         1},
        Jobs},
       {{"workers",
-        "workers",
-        "Lists the workers with their device, state and current job.",
+        "workers [--all]",
+        "Lists the workers with their device, state (busy, idle, or gone: "
+        "stopped, lost, out of rotation, or silent for over a minute) and "
+        "current job; gone workers only with --all. Under the table, the "
+        "on-demand launcher's newest events.",
         {},
-        {},
+        {"all"},
         0,
         0},
        Workers},

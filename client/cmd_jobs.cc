@@ -53,6 +53,13 @@ int Jobs(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     int64_t id;
     if (!ParseId("SWEEP", p.positional[0], &id, err)) return kUsage;
     req.set_sweep_id(id);
+    // A sweep that does not exist is an error (NOT_FOUND: "no sweep N"),
+    // not an empty table.
+    v1::GetSweepRequest sreq;
+    sreq.set_sweep_id(id);
+    v1::Sweep sweep;
+    grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetSweep, sreq, &sweep);
+    if (!st.ok()) return s.Fail(st);
   }
   grpc::ClientContext ctx;
   s.Prepare(ctx);
@@ -91,15 +98,32 @@ int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   if (!st.ok()) return s.Fail(st);
   if (p.Get("format") == "json")
     return PrintJson(JsonArray(resp.workers()), out, err);
+  // What a person wants to know: busy (a job), idle, or gone. A worker the
+  // coordinator still counts as active but has not heard from for over a
+  // minute (killed, its machine down) is gone too; gone ones are listed
+  // only with --all.
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const bool all = p.switches.count("all") > 0;
+  int hidden = 0;
   std::vector<std::vector<std::string>> rows;
   for (const auto& w : resp.workers()) {
     std::string state;
+    const bool silent = now_us - w.last_heartbeat_us() > 60'000'000;
     switch (w.state()) {
-      case v1::WORKER_ACTIVE: state = "active"; break;
-      case v1::WORKER_LOST: state = "lost"; break;
-      case v1::WORKER_OUT_OF_ROTATION: state = "out of rotation"; break;
-      case v1::WORKER_STOPPED: state = "stopped"; break;
+      case v1::WORKER_ACTIVE:
+        state = silent ? "gone (silent)"
+                       : (w.current_job_id() ? "busy" : "idle");
+        break;
+      case v1::WORKER_LOST: state = "gone (lost)"; break;
+      case v1::WORKER_OUT_OF_ROTATION: state = "gone (out of rotation)"; break;
+      case v1::WORKER_STOPPED: state = "gone (stopped)"; break;
       default: state = "?";
+    }
+    if (!all && state.rfind("gone", 0) == 0) {
+      ++hidden;
+      continue;
     }
     // The reason, on one line and cut for the table (--format json has it
     // whole).
@@ -109,7 +133,7 @@ int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     rows.push_back(
         {absl::StrCat(w.id()), w.name().empty() ? "-" : w.name(), w.host(),
          w.device(), state,
-         w.current_job_id() ? absl::StrCat(w.current_job_id()) : "idle",
+         w.current_job_id() ? absl::StrCat(w.current_job_id()) : "-",
          Ago(w.last_heartbeat_us()),
          w.placement().empty() ? "-" : w.placement(),
          reason.empty() ? "-" : reason});
@@ -118,6 +142,8 @@ int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
              {"id", "name", "host", "device", "state", "job", "heartbeat",
               "placed", "why"},
              rows);
+  if (hidden > 0)
+    out << "(" << hidden << " gone worker(s) not shown; --all lists them)\n";
   if (!resp.launcher_events().empty()) {
     out << "\nlauncher (newest " << resp.launcher_events_size()
         << " events):\n";

@@ -125,12 +125,47 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
                     cell(ts, "nll"), cell(ts, "temperature")});
   }
   if (rows.empty()) {
-    out << "sweep " << sweep_id << ": no epochs stored on split " << main_split
-        << "\n";
+    std::set<std::string> known;
+    for (const auto& r : resp.rows()) known.insert(r.split());
+    if (known.empty() && !split.empty()) {  // which splits it does have
+      v1::SummarizeSweepRequest all = req;
+      all.set_split("");
+      all.set_vs("");
+      v1::SummarizeSweepResponse every;
+      if (s.Call(&v1::ExperimentService::Stub::SummarizeSweep, all, &every)
+              .ok())
+        for (const auto& r : every.rows()) known.insert(r.split());
+    }
+    if (!known.empty()) {  // the sweep has epochs, not on this split
+      err << "mixcal: no split " << main_split << " in sweep " << sweep_id
+          << " (known: " << absl::StrJoin(known, ", ") << ")\n";
+      return kServerError;
+    }
+    out << "sweep " << sweep_id << ": no epochs stored yet\n";
     return kOk;
   }
+  // "final" only once the sweep has ended: while it runs, each job's
+  // newest epoch is not its last.
+  std::string at_label = at.empty() ? "final" : at;
+  if (at_label == "final") {
+    v1::GetSweepRequest sreq;
+    sreq.set_sweep_id(sweep_id);
+    v1::Sweep sweep;
+    if (s.Call(&v1::ExperimentService::Stub::GetSweep, sreq, &sweep).ok() &&
+        sweep.state() == v1::SWEEP_ACTIVE) {
+      uint32_t lo = 0, hi = 0;
+      for (const auto& r : resp.rows())
+        for (uint32_t e : r.epochs()) {
+          lo = lo == 0 ? e : std::min(lo, e);
+          hi = std::max(hi, e);
+        }
+      at_label = absl::StrCat(
+          "the newest epoch (", lo == hi ? absl::StrCat(hi) : absl::StrCat(lo, "-", hi),
+          " of ", sweep.spec().training().epochs(), "; the sweep is running)");
+    }
+  }
   out << "sweep " << sweep_id << ", split " << main_split << ", at "
-      << (at.empty() ? "final" : at)
+      << at_label
       << " (mean ± std over seeds; TS: after temperature scaling)\n";
   if (req.at().has_best_by()) {
     // Where each epoch was chosen, as plainly as the numbers themselves.
@@ -239,6 +274,40 @@ int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,
     err << "usage: mixcal metrics SWEEP | --job JOB [--split S] [--format "
            "csv|json]\n";
     return kUsage;
+  }
+  // A sweep or job that does not exist, or a split the sweep has no rows
+  // of, is an error naming it, not an empty table.
+  int64_t sweep_id = f->sweep_id();
+  if (p.Has("job")) {
+    v1::GetJobRequest jreq;
+    jreq.set_job_id(id);
+    v1::Job job;
+    grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &job);
+    if (!st.ok()) return s.Fail(st);
+    sweep_id = job.sweep_id();
+  } else {
+    v1::GetSweepRequest sreq;
+    sreq.set_sweep_id(sweep_id);
+    v1::Sweep sweep;
+    grpc::Status st =
+        s.Call(&v1::ExperimentService::Stub::GetSweep, sreq, &sweep);
+    if (!st.ok()) return s.Fail(st);
+  }
+  if (p.Has("split")) {
+    v1::SummarizeSweepRequest sreq;
+    sreq.set_sweep_id(sweep_id);
+    sreq.mutable_at()->set_final(true);
+    v1::SummarizeSweepResponse sresp;
+    grpc::Status st =
+        s.Call(&v1::ExperimentService::Stub::SummarizeSweep, sreq, &sresp);
+    if (!st.ok()) return s.Fail(st);
+    std::set<std::string> known;
+    for (const auto& r : sresp.rows()) known.insert(r.split());
+    if (!known.empty() && !known.count(p.Get("split"))) {
+      err << "mixcal: no split " << p.Get("split") << " in sweep " << sweep_id
+          << " (known: " << absl::StrJoin(known, ", ") << ")\n";
+      return kServerError;
+    }
   }
   f->set_split(p.Get("split"));
   f->set_include_bins(p.switches.count("bins"));

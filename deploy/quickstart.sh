@@ -39,7 +39,8 @@ build="${MIXCAL_BUILD_DIR:-$root/build}"
 
 bash deploy/setup.sh
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j 2 --target mixcal-coordinator mixcal-worker mixcal
+cmake --build "$build" -j 2 --target mixcal-coordinator mixcal-worker mixcal mixcal_python
+bash deploy/python_path.sh "$build"
 bin="$build"
 mixcal() { "$bin/client/mixcal" "$@"; }
 

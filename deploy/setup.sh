@@ -28,6 +28,8 @@ PACKAGES=(
   # the Python client example (client/python/); scikit-learn for the
   # metrics' golden values (tests/calib/golden_metrics.py)
   python3-grpcio python3-protobuf python3-pandas python3-sklearn
+  # the analysis example (examples/analysis.py)
+  python3-matplotlib
   # the deployment tests: a real single-node Slurm cluster (tests/deploy/),
   # systemd-analyze for the units, clang for the libFuzzer targets
   slurmctld slurmd slurm-client munge systemd clang

@@ -215,7 +215,7 @@ absl::StatusOr<std::optional<Assignment>> JobQueue::AcquireJob(
       CachedStatement lease,
       c_.db()->Cached(
           "UPDATE jobs SET state = " JOB_RUNNING
-          ", attempt = attempt + 1, worker_id = ?, "
+          ", attempt = attempt + 1, worker_id = ?, error = '', "
           "lease_expires_at = ?, started_at = CASE WHEN started_at = 0 THEN ? "
           "ELSE started_at END, lease_token = ? WHERE id = ?"));
   const std::string token = NewLeaseToken();
@@ -239,8 +239,15 @@ absl::StatusOr<std::optional<Assignment>> JobQueue::AcquireJob(
   a.lease.set_token(token);
   MIXCAL_RETURN_IF_ERROR(
       AddEvent(c_, sweep_id, job_id, "leased",
-               absl::StrCat("worker ", worker_id, ", attempt ", a.job.attempt(),
-                            " of ", a.job.max_attempts())));
+               absl::StrCat("worker ", worker_id, ", lease ", a.job.attempt(),
+                            ": attempt ",
+                            a.job.attempt() - a.job.handbacks(), " of ",
+                            a.job.max_attempts(),
+                            a.job.handbacks() > 0
+                                ? absl::StrCat(" (", a.job.handbacks(),
+                                               " lease(s) handed back, not "
+                                               "counted)")
+                                : "")));
   MIXCAL_RETURN_IF_ERROR(txn.Commit());
   return std::optional<Assignment>(std::move(a));
 }
@@ -318,26 +325,27 @@ absl::StatusOr<ExpireResult> JobQueue::ExpireLeases() {
   MIXCAL_ASSIGN_OR_RETURN(
       CachedStatement s,
       c_.db()->Cached("SELECT id, sweep_id, attempt - handbacks, max_attempts, "
-                      "COALESCE(worker_id, 0) FROM jobs "
+                      "COALESCE(worker_id, 0), attempt FROM jobs "
                       "WHERE state = " JOB_RUNNING
                       " AND lease_expires_at < ?"));
   s->Bind(1, now);
   struct Expired {
-    int64_t id, sweep_id, attempt, max_attempts, worker_id;  // attempt:
-                                                             // those counted
+    // attempt: those counted (not handed back); lease: every one.
+    int64_t id, sweep_id, attempt, max_attempts, worker_id, lease;
   };
   std::vector<Expired> expired;
   while (true) {
     MIXCAL_ASSIGN_OR_RETURN(bool row, s->Step());
     if (!row) break;
-    expired.push_back({s->Int(0), s->Int(1), s->Int(2), s->Int(3), s->Int(4)});
+    expired.push_back(
+        {s->Int(0), s->Int(1), s->Int(2), s->Int(3), s->Int(4), s->Int(5)});
   }
   ExpireResult r;
   for (const Expired& e : expired) {
     const bool give_up = e.attempt >= e.max_attempts;
-    const std::string why = absl::StrCat("lease expired on attempt ", e.attempt,
-                                         " of ", e.max_attempts, ": worker ",
-                                         e.worker_id, " stopped heartbeating");
+    const std::string why = absl::StrCat(
+        "lease ", e.lease, " expired: attempt ", e.attempt, " of ",
+        e.max_attempts, ", worker ", e.worker_id, " stopped heartbeating");
     MIXCAL_ASSIGN_OR_RETURN(
         CachedStatement u,
         c_.db()->Cached("UPDATE jobs SET state = ?, worker_id = NULL, "

@@ -23,6 +23,7 @@ jobs="${MIXCAL_JOBS:-2}"
 start=$(date +%s)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "$jobs"
+bash deploy/python_path.sh "$build"
 built=$(date +%s)
 echo "tests/run.sh: build took $((built - start)) s"
 

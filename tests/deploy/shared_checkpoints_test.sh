@@ -57,13 +57,20 @@ kill -TERM "$(cat "$R/alice.pid")"   # alice's worker stops: the job is handed b
 for _ in $(seq 100); do kill -0 "$(cat "$R/alice.pid")" 2>/dev/null || break; sleep 0.1; done
 rm -f "$R/alice.pid"
 worker_as "$B" bob
+for _ in $(seq 300); do [[ "$(job_field attempt)" -ge 2 ]] && break; sleep 0.1; done
+running_error="$(job_field error)"
 for _ in $(seq 900); do [[ "$(job_field state)" =~ SUCCEEDED|FAILED ]] && break; sleep 0.2; done
 fail=0
 check() { if ! eval "$1"; then echo "FAILED: $2"; fail=1; fi; }
 check "[[ '$(job_field state)' == SUCCEEDED ]]" "the job succeeded (state $(job_field state))"
 check "grep -q 'resuming from' '$R/bob.log'" "bob's worker resumed alice's checkpoint"
 check "! grep -qi 'permission denied' '$R/bob.log'" "bob's worker was never refused a write"
-"$build/client/mixcal" workers > "$R/workers.out"
+check "[[ '$running_error' == 0 || -z '$running_error' ]]" "the running job's error column is not the old hand-back ($running_error)"
+leased="$(/usr/bin/python3 -c "
+import sqlite3; c = sqlite3.connect('$R/mixcal.db')
+print(*[m for (m,) in c.execute(\"select message from events where kind = 'leased' order by id\")], sep='|')")"
+check "[[ '$leased' == *'lease 2: attempt 1 of 3 (1 lease(s) handed back, not counted)'* ]]" "events number a lease once, hand-backs apart ($leased)"
+"$build/client/mixcal" workers --all > "$R/workers.out"
 check "! grep -q 'out of rotation' '$R/workers.out'" "no worker left rotation"
 echo "shared checkpoints: alice's job resumed by bob's worker and finished"
 if [[ $fail -ne 0 ]]; then cat "$R/alice.log" "$R/bob.log" "$R/workers.out"; ls -la "$R/ckpt" "$R"/ckpt/*; exit 1; fi

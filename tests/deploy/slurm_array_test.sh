@@ -116,7 +116,7 @@ took=$(( $(date +%s) - start ))
 fail=0
 check() { if ! eval "$1"; then echo "FAILED: $2"; fail=1; fi; }
 "$build/client/mixcal" sweeps > "$R/sweeps.out"
-"$build/client/mixcal" workers > "$R/workers.out"
+"$build/client/mixcal" workers --all > "$R/workers.out"
 check "grep -qE '^ *$sweep +slurm +succeeded' '$R/sweeps.out'" "the sweep succeeded"
 check "[[ -z \$(squeue -h -o %i) ]]" "squeue is empty at the end"
 check "[[ \$(grep -c 'JobState=COMPLETED' '$R/log/jobcomp.log') -eq 2 ]]" "both tasks completed (exit 0)"
@@ -163,7 +163,7 @@ for _ in $(seq 600); do
 done
 took=$(( $(date +%s) - start ))
 "$build/client/mixcal" sweeps > "$R/sweeps2.out"
-"$build/client/mixcal" workers > "$R/workers2.out"
+"$build/client/mixcal" workers --all > "$R/workers2.out"
 check "[[ -n '$ended' ]]" "the launched array ended and the launcher saw it"
 check "grep -qE '^ *$sweep2 +slurm +succeeded' '$R/sweeps2.out'" "the on-demand sweep succeeded"
 check "grep -q 'with 2 task(s)' '$R/log/ondemand.log'" "it submitted 2 tasks (the maximum) for 6 queued jobs"

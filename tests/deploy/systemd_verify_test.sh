@@ -117,10 +117,10 @@ check "grep -qi 'token' '$R/notoken.out'" "a call without a token is refused ($(
 export MIXCAL_WORKER_ARGS="--exit_when_idle 60s"
 ( unset MIXCAL_TLS_CA MIXCAL_TOKEN_FILE; run_unit mixcal-worker@.service worker worker )
 for _ in $(seq 100); do
-  "$build/client/mixcal" workers 2>/dev/null | grep -q "gpu0 .*active" && break; sleep 0.2
+  "$build/client/mixcal" workers 2>/dev/null | grep -qE "gpu0 .*(idle|busy)" && break; sleep 0.2
 done
 "$build/client/mixcal" workers > "$R/workers.out" 2>&1 || true
-check "grep -q 'gpu0 .*active' '$R/workers.out'" "the unit's worker registered over TLS with its credential token"
+check "grep -qE 'gpu0 .*(idle|busy)' '$R/workers.out'" "the unit's worker registered over TLS with its credential token"
 cat > "$R/sweep.json" <<JSON
 {"name": "unit", "data": {"dataset": "synthetic",
   "synthetic": {"trainCount": 256, "testCount": 128}},

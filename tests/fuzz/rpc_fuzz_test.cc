@@ -205,7 +205,7 @@ TEST(RpcFuzzTest, EveryUnaryRpcSurvivesGarbageAndTheStoreStaysReadable) {
       if (!m->client_streaming() && !m->server_streaming()) methods.push_back(m);
     }
   }
-  ASSERT_EQ(methods.size(), 21u);  // 14 + 7; the four streams are apart
+  ASSERT_EQ(methods.size(), 22u);  // 15 + 7; the four streams are apart
 
   grpc::GenericStub generic(channel);
   google::protobuf::DynamicMessageFactory factory;

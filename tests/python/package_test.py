@@ -1,0 +1,103 @@
+"""The mixcal Python package against a real coordinator and worker
+(tests/python/package_test.sh starts them and passes the address).
+
+Checks, against numbers not computed by the package: the metrics frame
+against the CLI's CSV export, the summary's means against pandas over that
+frame, kept predictions against the stored accuracy, and that errors come
+as mixcal's typed errors."""
+import csv
+import io
+import math
+import subprocess
+import sys
+
+import numpy as np
+
+import mixcal
+
+cli, spec_path = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(ok, what):
+    print(("ok: " if ok else "FAILED: ") + what)
+    if not ok:
+        failures.append(what)
+
+
+c = mixcal.Client()
+sweep = c.submit(spec_path, wait=True, poll_seconds=0.5)
+sweeps = c.sweeps()
+check(sweep in set(sweeps["sweep"]) and
+      sweeps.set_index("sweep").loc[sweep, "state"] == "succeeded",
+      "submit(wait=True) returns once the sweep succeeded; sweeps() lists it")
+
+jobs = c.jobs(sweep)
+check(len(jobs) == 4 and set(jobs["method"]) == {"baseline", "mixup"},
+      "jobs(): 4 jobs, baseline and mixup (%d)" % len(jobs))
+check(all("training" in cfg for cfg in jobs["config"]), "jobs(): each row has the job's configuration")
+
+df = c.metrics(sweep)
+for col in ("sweep", "job", "method", "hyperparameter", "seed", "epoch", "split",
+            "accuracy", "nll", "brier", "ece", "mce", "oe", "adaptive_ece",
+            "mean_confidence", "classwise_ece", "temperature", "auroc", "smece"):
+    check(col in df.columns, "metrics() has column %s" % col)
+exported = list(csv.DictReader(io.StringIO(subprocess.run(
+    [cli, "metrics", str(sweep)], check=True, capture_output=True, text=True).stdout)))
+check(len(df) == len(exported), "metrics(): as many rows as `mixcal metrics` (%d, %d)"
+      % (len(df), len(exported)))
+by_key = {(int(r["job_id"]), int(r["epoch"]), r["split"]): float(r["ece"]) for r in exported}
+mismatch = [k for k, e in zip(zip(df["job"], df["epoch"], df["split"]), df["ece"])
+            if not math.isclose(by_key.get((int(k[0]), int(k[1]), k[2]), -1), e, rel_tol=1e-6, abs_tol=1e-9)]
+check(not mismatch, "metrics(): every row's ECE equals the CLI's (%d differ)" % len(mismatch))
+
+test = c.metrics(sweep, split="test")
+check(set(test["split"]) == {"test"} and len(test) == 4 * 3, "metrics(split='test'): 4 jobs x 3 epochs")
+final = test[test["epoch"] == 3]
+s = c.summary(sweep, vs="baseline")
+base = s[(s["method"] == "baseline") & (s["split"] == "test")].iloc[0]
+check(math.isclose(base["ece_mean"], final[final["method"] == "baseline"]["ece"].mean(), rel_tol=1e-9),
+      "summary(): the baseline's ECE mean is pandas' mean over its seeds at the final epoch")
+mix = s[(s["method"] == "mixup") & (s["split"] == "test")].iloc[0]
+diffs = (final[final["method"] == "mixup"].sort_values("seed")["ece"].values
+         - final[final["method"] == "baseline"].sort_values("seed")["ece"].values)
+check(math.isclose(mix["ece_diff"], diffs.mean(), rel_tol=1e-9, abs_tol=1e-12),
+      "summary(vs='baseline'): mixup's ECE difference is the mean paired difference")
+check(mix["ece_low"] <= mix["ece_diff"] <= mix["ece_high"], "summary(): the interval holds the difference")
+
+job = int(jobs.iloc[0]["job"])
+probs, labels = c.predictions(job)
+acc = float((probs.astype(np.float64).argmax(axis=1) == labels).mean())
+stored = test[(test["job"] == job) & (test["epoch"] == 3)]["accuracy"].iloc[0]
+check(probs.dtype == np.float16 and labels.dtype == np.int32 and abs(acc - stored) < 0.01,
+      "predictions(): float16 x int32 arrays whose accuracy is the stored one (%.4f, %.4f)" % (acc, stored))
+
+kinds = [k for k, _ in c.watch(sweep)]
+check(kinds and kinds[-1] == "sweep", "watch(): updates ending with the sweep's state (%s)" % kinds[-3:])
+check(len(c.workers()) >= 1, "workers(): the worker is listed")
+
+
+def raises(kind, fn, words, what):
+    try:
+        fn()
+    except kind as e:
+        check(all(w in str(e) for w in words), "%s: %s(%s)" % (what, kind.__name__, e))
+        return
+    except Exception as e:  # noqa: BLE001 - any other error is the failure
+        check(False, "%s: %s instead of %s" % (what, type(e).__name__, kind.__name__))
+        return
+    check(False, "%s: no error" % what)
+
+
+raises(mixcal.NotFound, lambda: c.jobs(9999), ["9999"], "jobs(9999)")
+raises(mixcal.NotFound, lambda: c.metrics(sweep, split="tset"), ["tset", "test"], "metrics(split='tset')")
+raises(mixcal.InvalidArgument, lambda: c.submit({"name": "x", "seeds": [0], "epochz": 3}), ["epochz"],
+       "submit() with an unknown field")
+raises(mixcal.InvalidArgument,
+       lambda: c.submit({"name": "x", "data": {"dataset": "synthetic"}, "model": "mlp",
+                         "methods": [{"name": "mixup", "values": [-1]}], "seeds": [0]}),
+       ["alpha"], "submit() with alpha out of range")
+raises(mixcal.Unavailable, lambda: mixcal.Client(address="127.0.0.1:1").sweeps(), ["127.0.0.1:1"],
+       "a coordinator that is not there")
+check(mixcal.Client.__doc__ and mixcal.Client.metrics.__doc__, "the package has docstrings")
+sys.exit(1 if failures else 0)
