@@ -109,18 +109,7 @@ int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   int hidden = 0;
   std::vector<std::vector<std::string>> rows;
   for (const auto& w : resp.workers()) {
-    std::string state;
-    const bool silent = now_us - w.last_heartbeat_us() > 60'000'000;
-    switch (w.state()) {
-      case v1::WORKER_ACTIVE:
-        state = silent ? "gone (silent)"
-                       : (w.current_job_id() ? "busy" : "idle");
-        break;
-      case v1::WORKER_LOST: state = "gone (lost)"; break;
-      case v1::WORKER_OUT_OF_ROTATION: state = "gone (out of rotation)"; break;
-      case v1::WORKER_STOPPED: state = "gone (stopped)"; break;
-      default: state = "?";
-    }
+    const std::string state = WorkerStateWords(w, now_us);
     if (!all && state.rfind("gone", 0) == 0) {
       ++hidden;
       continue;

@@ -323,7 +323,7 @@ async function workersPage() {
   document.title = 'mixcal: workers';
   for (;;) {
     const ws = await api('/api/workers');
-    const rows = ws.map(w => el('tr', {}, td(w.id, 'num'), td(w.name), td(w.host), td(w.device + (w.device_name ? ' (' + w.device_name + ')' : '')),
+    const rows = ws.map(w => el('tr', {}, td(w.id, 'num'), td(w.name), td(w.host), td(w.device + (w.device_name && w.device_name !== w.device ? ' (' + w.device_name + ')' : '')),
       td(w.state + (w.reason ? ': ' + w.reason : '')), el('td', { class: 'num' }, w.current_job ? link('/job/' + w.current_job, String(w.current_job)) : '–'),
       td(w.heartbeat_ago_s == null ? '–' : Math.round(w.heartbeat_ago_s) + ' s ago', 'num'), td(w.placement || '–')));
     main.replaceChildren(el('h1', { text: 'Workers' }),

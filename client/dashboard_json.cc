@@ -141,8 +141,7 @@ std::string EventJson(const v1::Event& e) {
 }
 
 std::string WorkerJson(const v1::WorkerInfo& w, int64_t now_us) {
-  std::string state = v1::WorkerState_Name(w.state());
-  for (char& c : state) c = static_cast<char>(std::tolower(c));
+  const std::string state = WorkerStateWords(w, now_us);
   return JsonObject()
       .Int("id", w.id())
       .String("name", w.name())

@@ -23,6 +23,17 @@ std::vector<Bin> BinsOf(const v1::GetReliabilityResponse& r) {
   return bins;
 }
 
+// "NAME (sweep N)" for titles; "sweep N" when the name cannot be read.
+std::string SweepTitle(Session& s, int64_t sweep) {
+  v1::GetSweepRequest req;
+  req.set_sweep_id(sweep);
+  v1::Sweep out;
+  if (!s.Call(&v1::ExperimentService::Stub::GetSweep, req, &out).ok() ||
+      out.name().empty())
+    return absl::StrCat("sweep ", sweep);
+  return absl::StrCat(out.name(), " (sweep ", sweep, ")");
+}
+
 }  // namespace
 
 absl::Status FromGrpc(const grpc::Status& s) {
@@ -41,8 +52,18 @@ absl::StatusOr<Figure> ReliabilityFigure(Session& s, int64_t job,
   grpc::Status st =
       s.Call(&v1::ExperimentService::Stub::GetReliability, req, &r);
   if (!st.ok()) return FromGrpc(st);
-  return Figure{ReliabilityPlot(absl::StrCat("job ", job, ", epoch ",
-                                             r.epoch(), ", ", split),
+  // The title names the method, its seed and the sweep, as a caption would.
+  std::string title = absl::StrCat("job ", job, ", epoch ", r.epoch(), ", ",
+                                   split);
+  v1::GetJobRequest jreq;
+  jreq.set_job_id(job);
+  v1::Job j;
+  if (s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &j).ok()) {
+    title = absl::StrCat(MethodLabel(j.method(), j.value()), ", seed ",
+                         j.seed(), ": epoch ", r.epoch(), ", ", split, "\n",
+                         SweepTitle(s, j.sweep_id()), ", job ", job);
+  }
+  return Figure{ReliabilityPlot(title,
                                 BinsOf(r), r.ece(), r.mce(), r.oe()),
                 absl::StrCat("reliability-job", job, "-epoch", r.epoch(), "-",
                              split, ".svg")};
@@ -62,6 +83,7 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
   // series label -> epoch -> values over seeds
   std::map<std::string, std::map<uint32_t, std::vector<double>>> groups;
   std::vector<std::string> order;
+  std::map<std::string, std::pair<std::string, double>> method_of;
   grpc::Status st =
       s.ForEachMetricsPage(req, [&](const v1::QueryMetricsResponse& resp) {
         for (const auto& m : resp.rows()) {
@@ -70,6 +92,7 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
           const std::string key =
               job > 0 ? m.split() : MethodLabel(m.method(), m.value());
           if (!groups.count(key)) order.push_back(key);
+          method_of[key] = {m.method(), m.value()};
           groups[key][m.epoch()].push_back(*v);
         }
       });
@@ -80,10 +103,22 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
                 : absl::StrCat("sweep ", sweep, " has no ", metric.name,
                                " on split ", split, " yet"));
   }
+  // Each method its colour in every figure; its values shades of it.
+  std::map<std::string, std::vector<double>> values_of;
+  for (const auto& [key, mv] : method_of) values_of[mv.first].push_back(mv.second);
+  for (auto& [method, values] : values_of) std::sort(values.begin(), values.end());
   std::vector<Series> series;
   for (const std::string& key : order) {
     Series sr;
     sr.label = key;
+    if (job == 0) {
+      const auto& [method, value] = method_of[key];
+      const std::vector<double>& vals = values_of[method];
+      const int rank = static_cast<int>(
+          std::lower_bound(vals.begin(), vals.end(), value) - vals.begin());
+      sr.color = MethodColor(method, rank, static_cast<int>(vals.size()));
+      sr.dashed = method == "baseline";
+    }
     for (const auto& [epoch, values] : groups[key]) {
       const calib::MeanStd ms = calib::MeanAndStd(values);
       sr.x.push_back(epoch);
@@ -96,15 +131,15 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
     series.push_back(std::move(sr));
   }
   if (job > 0) {
-    return Figure{LinePlot(absl::StrCat("job ", job, ": ", metric.name,
-                                        " per split"),
-                           "epoch", metric.name, series),
+    return Figure{LinePlot(absl::StrCat("job ", job, ": ",
+                                        MetricLabel(metric.name), " per split"),
+                           "epoch", MetricLabel(metric.name), series),
                   absl::StrCat("curves-job", job, "-", metric.name, ".svg")};
   }
-  return Figure{LinePlot(absl::StrCat("sweep ", sweep, ": ", metric.name,
-                                      " on ", split,
+  return Figure{LinePlot(absl::StrCat(SweepTitle(s, sweep), ": ",
+                                      MetricLabel(metric.name), " on ", split,
                                       " (mean ± std over seeds)"),
-                         "epoch", metric.name, series),
+                         "epoch", MetricLabel(metric.name), series),
                 absl::StrCat("curves-sweep", sweep, "-", metric.name, ".svg")};
 }
 
@@ -161,6 +196,7 @@ absl::StatusOr<Figure> SweepFigure(Session& s, int64_t sweep,
     if (!methods.empty() && !methods.count(r.method())) continue;
     Series& sr = by_method[r.method()];
     sr.label = r.method();
+    sr.color = MethodColor(r.method());
     sr.markers = true;
     sr.x.push_back(r.value());
     sr.y.push_back(y);
@@ -194,6 +230,7 @@ absl::StatusOr<Figure> SweepFigure(Session& s, int64_t sweep,
     Series b;
     b.label = vs.empty() ? "baseline" : absl::StrCat(vs_label, " (zero)");
     b.dashed = true;
+    b.color = MethodColor("baseline");
     // One value: the plot pads the x range by 0.5 each side; span it.
     b.x = xmax - xmin < 1e-12 ? std::vector<double>{xmin - 0.5, xmax + 0.5}
                               : std::vector<double>{xmin, xmax};
@@ -205,16 +242,18 @@ absl::StatusOr<Figure> SweepFigure(Session& s, int64_t sweep,
       absl::StrCat("sweep", sweep, "-", metric.name, vs.empty() ? "" : "-diff",
                    "-vs-", param.empty() ? "value" : param, ".svg");
   if (vs.empty()) {
-    return Figure{LinePlot(absl::StrCat("sweep ", sweep, ": final ",
-                                        metric.name, " on ", split,
+    return Figure{LinePlot(absl::StrCat(SweepTitle(s, sweep), ": final ",
+                                        MetricLabel(metric.name), " on ", split,
                                         " (mean ± std over seeds)"),
-                           x_label, metric.name, series),
+                           x_label, MetricLabel(metric.name), series),
                   name};
   }
-  return Figure{LinePlot(absl::StrCat("sweep ", sweep, ": final ", metric.name,
-                                      " on ", split, " minus ", vs_label,
+  return Figure{LinePlot(absl::StrCat(SweepTitle(s, sweep), ": final ",
+                                      MetricLabel(metric.name), " on ", split,
+                                      " minus ", vs_label,
                                       " (paired by seed, 95% CI)"),
-                         x_label, absl::StrCat(metric.name, " difference"),
+                         x_label,
+                         absl::StrCat(MetricLabel(metric.name), " difference"),
                          series),
                 name};
 }

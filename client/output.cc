@@ -116,6 +116,22 @@ std::string SweepStateName(v1::SweepState s) {
   return n;
 }
 
+std::string WorkerStateWords(const v1::WorkerInfo& w, int64_t now_us) {
+  switch (w.state()) {
+    case v1::WORKER_ACTIVE:
+      if (now_us - w.last_heartbeat_us() > 60'000'000) return "gone (silent)";
+      return w.current_job_id() ? "busy" : "idle";
+    case v1::WORKER_LOST:
+      return "gone (lost)";
+    case v1::WORKER_OUT_OF_ROTATION:
+      return "gone (out of rotation)";
+    case v1::WORKER_STOPPED:
+      return "gone (stopped)";
+    default:
+      return "?";
+  }
+}
+
 std::string Ago(int64_t us) {
   if (us <= 0) return "-";
   const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -58,6 +58,10 @@ std::string StateName(v1::JobState s);
 std::string SweepStateName(v1::SweepState s);
 // "12s ago", "3m ago", "2h ago"; "-" for 0.
 std::string Ago(int64_t us);
+// A worker's state in words (the CLI's and the dashboard's): busy, idle,
+// or gone (stopped, lost, out of rotation, or silent: still active for the
+// coordinator but not heard from for over a minute).
+std::string WorkerStateWords(const v1::WorkerInfo& w, int64_t now_us);
 // "baseline", "mixup 0.4".
 std::string MethodLabel(const std::string& method, double value);
 

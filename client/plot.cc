@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -50,6 +53,7 @@ double Step(double span) {
 struct Frame {
   double x0, y0, w, h;  // pixel box of the plotting area
   double xmin, xmax, ymin, ymax;
+  bool integer_x = false;  // whole-number ticks only (epochs)
   double X(double v) const { return x0 + (v - xmin) / (xmax - xmin) * w; }
   double Y(double v) const { return y0 + h - (v - ymin) / (ymax - ymin) * h; }
 };
@@ -60,7 +64,9 @@ std::string Axes(const Frame& f, const std::string& x_label,
       "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
       "fill=\"none\" stroke=\"#333\"/>\n",
       f.x0, f.y0, f.w, f.h);
-  const double xs = Step(f.xmax - f.xmin), ys = Step(f.ymax - f.ymin);
+  double xs = Step(f.xmax - f.xmin);
+  if (f.integer_x) xs = std::max(1.0, std::round(xs));
+  const double ys = Step(f.ymax - f.ymin);
   for (double v = std::ceil(f.xmin / xs) * xs; v <= f.xmax + 1e-9 * xs;
        v += xs) {
     absl::StrAppendFormat(&s,
@@ -93,18 +99,83 @@ std::string Axes(const Frame& f, const std::string& x_label,
 }
 
 std::string Header(int w, int h, const std::string& title) {
+  // A long title shrinks to fit the width (about 0.55 em a character).
+  int chars = 0;
+  for (unsigned char c : title) chars += (c & 0xC0) != 0x80;
+  const double size =
+      std::min(16.0, std::max(9.0, (w - 20) / (0.55 * std::max(chars, 1))));
   return absl::StrFormat(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
       "viewBox=\"0 0 %d %d\" "
       "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" "
       "fill=\"white\"/>\n"
-      "<text x=\"%d\" y=\"24\" font-size=\"16\" "
+      "<text x=\"%d\" y=\"24\" font-size=\"%.1f\" "
       "text-anchor=\"middle\">%s</text>\n",
-      w, h, w, h, w / 2, Escape(title));
+      w, h, w, h, w / 2, size, Escape(title));
+}
+
+int HexDigit(char c) {
+  return c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0';
 }
 
 }  // namespace
+
+std::string MethodColor(const std::string& method, int rank, int count) {
+  static const std::map<std::string, std::string>* kByMethod =
+      new std::map<std::string, std::string>{
+          {"baseline", "#000000"},        {"mixup", "#1f77b4"},
+          {"feature_mixup", "#17becf"},   {"label_smoothing", "#2ca02c"},
+          {"erl", "#ff7f0e"},             {"focal", "#9467bd"},
+          {"cutmix", "#8c564b"},          {"regmixup", "#e377c2"},
+          {"manifold_mixup", "#bcbd22"},  {"mmce", "#d62728"}};
+  auto it = kByMethod->find(method);
+  std::string base = it != kByMethod->end() ? it->second : "#7f7f7f";
+  if (it == kByMethod->end()) {  // an unknown name: a stable pick
+    size_t h = std::hash<std::string>()(method);
+    base = kColors[h % 10];
+  }
+  if (count <= 1 || method == "baseline") return base;
+  // Lightest for the smallest value, the method's own colour for the
+  // largest.
+  const double t = 0.6 * (1.0 - static_cast<double>(rank) / (count - 1));
+  std::string out = "#";
+  for (int i = 0; i < 3; ++i) {
+    const int v = HexDigit(base[1 + 2 * i]) * 16 + HexDigit(base[2 + 2 * i]);
+    absl::StrAppendFormat(&out, "%02x",
+                          static_cast<int>(std::lround(v + (255 - v) * t)));
+  }
+  return out;
+}
+
+std::string MetricLabel(const std::string& metric) {
+  static const std::map<std::string, std::string>* kLabels =
+      new std::map<std::string, std::string>{
+          {"ece", "ECE"},
+          {"mce", "MCE"},
+          {"oe", "overconfidence error (OE)"},
+          {"nll", "NLL"},
+          {"brier", "Brier score"},
+          {"accuracy", "accuracy"},
+          {"adaptive_ece", "adaptive ECE"},
+          {"classwise_ece", "classwise ECE"},
+          {"mean_confidence", "mean confidence"},
+          {"mean_entropy", "mean entropy"},
+          {"auroc", "AUROC"},
+          {"aupr", "AUPR"},
+          {"aurc", "AURC"},
+          {"fpr95", "FPR at 95% TPR"},
+          {"mmce", "MMCE"},
+          {"tace", "TACE"},
+          {"rmsce", "RMSCE"},
+          {"smece", "smooth ECE"},
+          {"temperature", "temperature"},
+          {"train_loss", "training loss"},
+          {"train_accuracy", "training accuracy"},
+          {"lr", "learning rate"}};
+  auto it = kLabels->find(metric);
+  return it != kLabels->end() ? it->second : metric;
+}
 
 std::string LinePlot(const std::string& title, const std::string& x_label,
                      const std::string& y_label,
@@ -134,10 +205,24 @@ std::string LinePlot(const std::string& title, const std::string& x_label,
   ymax += pad;
   const int width = 760, height = 460;
   Frame f{70, 40, 480, 360, xmin, xmax, ymin, ymax};
+  f.integer_x = true;
+  for (const Series& s : series)
+    for (double x : s.x)
+      if (std::abs(x - std::round(x)) > 1e-9) f.integer_x = false;
   std::string svg = Header(width, height, title) + Axes(f, x_label, y_label);
+  // Marker series are dodged: each its own small offset around the true x.
+  std::vector<const Series*> marked;
+  for (const Series& s : series)
+    if (s.markers) marked.push_back(&s);
   for (size_t k = 0; k < series.size(); ++k) {
     const Series& s = series[k];
-    const char* color = kColors[k % 10];
+    const std::string color = s.color.empty() ? kColors[k % 10] : s.color;
+    double dodge = 0;
+    if (s.markers && marked.size() > 1) {
+      const size_t i =
+          std::find(marked.begin(), marked.end(), &s) - marked.begin();
+      dodge = (static_cast<double>(i) - (marked.size() - 1) / 2.0) * 6.0;
+    }
     if (!s.lo.empty() && !s.markers && s.x.size() > 1) {
       std::string pts;
       for (size_t i = 0; i < s.x.size(); ++i)
@@ -151,7 +236,8 @@ std::string LinePlot(const std::string& title, const std::string& x_label,
     }
     std::string pts;
     for (size_t i = 0; i < s.x.size(); ++i)
-      absl::StrAppendFormat(&pts, "%.1f,%.1f ", f.X(s.x[i]), f.Y(s.y[i]));
+      absl::StrAppendFormat(&pts, "%.1f,%.1f ", f.X(s.x[i]) + dodge,
+                            f.Y(s.y[i]));
     absl::StrAppendFormat(&svg,
                           "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" "
                           "stroke-width=\"2\"%s/>\n",
@@ -161,13 +247,13 @@ std::string LinePlot(const std::string& title, const std::string& x_label,
       for (size_t i = 0; i < s.x.size(); ++i) {
         absl::StrAppendFormat(
             &svg, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n",
-            f.X(s.x[i]), f.Y(s.y[i]), color);
+            f.X(s.x[i]) + dodge, f.Y(s.y[i]), color);
         if (!s.lo.empty()) {
           absl::StrAppendFormat(&svg,
                                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
                                 "y2=\"%.1f\" stroke=\"%s\"/>\n",
-                                f.X(s.x[i]), f.Y(s.lo[i]), f.X(s.x[i]),
-                                f.Y(s.hi[i]), color);
+                                f.X(s.x[i]) + dodge, f.Y(s.lo[i]),
+                                f.X(s.x[i]) + dodge, f.Y(s.hi[i]), color);
         }
       }
     }
@@ -186,22 +272,44 @@ std::string LinePlot(const std::string& title, const std::string& x_label,
 std::string ReliabilityPlot(const std::string& title,
                             const std::vector<Bin>& bins, double ece,
                             double mce, double oe) {
-  const int width = 560, height = 620;
+  const int width = 560, height = 690;
   const int m = static_cast<int>(bins.size());
-  Frame top{70, 40, 440, 380, 0, 1, 0, 1};
-  std::string svg =
-      Header(width, height, title) + Axes(top, "confidence", "accuracy");
+  int64_t total = 0, most = 1;
+  for (const Bin& b : bins) {
+    total += b.count;
+    most = std::max(most, b.count);
+  }
+  // The legend and the metrics between the title and the plot, where no
+  // bar can be; a second line of the title (after "\n") goes under them.
+  const size_t nl = title.find('\n');
+  std::string svg = Header(width, height, title.substr(0, nl));
+  if (nl != std::string::npos) {
+    absl::StrAppendFormat(&svg,
+                          "<text x=\"70\" y=\"88\" font-size=\"11\" "
+                          "fill=\"#555\">%s</text>\n",
+                          Escape(title.substr(nl + 1)));
+  }
+  absl::StrAppendFormat(
+      &svg,
+      "<rect x=\"70\" y=\"40\" width=\"12\" height=\"12\" fill=\"#1f77b4\"/>"
+      "<text x=\"88\" y=\"50\" font-size=\"12\">accuracy</text>\n"
+      "<rect x=\"170\" y=\"40\" width=\"12\" height=\"12\" fill=\"#d62728\" "
+      "fill-opacity=\"0.5\"/>"
+      "<text x=\"188\" y=\"50\" font-size=\"12\">gap: overconfident</text>\n"
+      "<rect x=\"320\" y=\"40\" width=\"12\" height=\"12\" fill=\"#2ca02c\" "
+      "fill-opacity=\"0.5\"/>"
+      "<text x=\"338\" y=\"50\" font-size=\"12\">gap: underconfident</text>\n"
+      "<text x=\"70\" y=\"72\" font-size=\"12\">ECE %.4f   MCE %.4f   OE %.4f"
+      "   (%d bins, %lld examples)</text>\n",
+      ece, mce, oe, m, static_cast<long long>(total));
+  Frame top{70, 100, 440, 380, 0, 1, 0, 1};
+  svg += Axes(top, "confidence", "accuracy");
   // The diagonal: perfect calibration.
   absl::StrAppendFormat(
       &svg,
       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" "
       "stroke-dasharray=\"5,4\"/>\n",
       top.X(0), top.Y(0), top.X(1), top.Y(1));
-  int64_t total = 0, most = 1;
-  for (const Bin& b : bins) {
-    total += b.count;
-    most = std::max(most, b.count);
-  }
   for (int i = 0; i < m; ++i) {
     const Bin& b = bins[i];
     const double lo = static_cast<double>(i) / m,
@@ -218,30 +326,21 @@ std::string ReliabilityPlot(const std::string& title,
                           top.X(lo), top.Y(acc), top.X(hi) - top.X(lo),
                           top.Y(0) - top.Y(acc), i + 1, acc, conf,
                           static_cast<long long>(b.count));
-    // The gap between the bin's accuracy and its mean confidence.
+    // The gap between the bin's accuracy and its mean confidence: red when
+    // the bin is overconfident, green when underconfident.
+    const char* gap = conf > acc ? "#d62728" : "#2ca02c";
     absl::StrAppendFormat(&svg,
                           "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-                          "height=\"%.1f\" fill=\"#d62728\" "
-                          "fill-opacity=\"0.35\" stroke=\"#d62728\"/>\n",
+                          "height=\"%.1f\" fill=\"%s\" "
+                          "fill-opacity=\"0.5\" stroke=\"%s\"/>\n",
                           top.X(lo), top.Y(std::max(acc, conf)),
                           top.X(hi) - top.X(lo),
-                          std::abs(top.Y(acc) - top.Y(conf)));
+                          std::abs(top.Y(acc) - top.Y(conf)), gap, gap);
   }
-  absl::StrAppendFormat(
-      &svg,
-      "<rect x=\"82\" y=\"52\" width=\"12\" height=\"12\" fill=\"#1f77b4\"/>"
-      "<text x=\"100\" y=\"62\" font-size=\"12\">accuracy</text>\n"
-      "<rect x=\"82\" y=\"72\" width=\"12\" height=\"12\" fill=\"#d62728\" "
-      "fill-opacity=\"0.35\"/>"
-      "<text x=\"100\" y=\"82\" font-size=\"12\">gap to confidence</text>\n"
-      "<text x=\"82\" y=\"104\" font-size=\"12\">ECE %.4f   MCE %.4f   OE %.4f "
-      "  (%d bins, %lld "
-      "examples)</text>\n",
-      ece, mce, oe, m, static_cast<long long>(total));
-  // The confidence histogram.
+  // The confidence histogram, each bar with its count.
   Frame bottom{
-      70, 470, 440, 100,
-      0,  1,   0,   static_cast<double>(most) / std::max<int64_t>(total, 1)};
+      70, 540, 440, 100,
+      0,  1,   0,   1.15 * static_cast<double>(most) / std::max<int64_t>(total, 1)};
   svg += Axes(bottom, "confidence", "fraction");
   for (int i = 0; i < m; ++i) {
     const double lo = static_cast<double>(i) / m,
@@ -255,6 +354,14 @@ std::string ReliabilityPlot(const std::string& title,
                           bottom.X(lo), bottom.Y(frac),
                           bottom.X(hi) - bottom.X(lo),
                           bottom.Y(0) - bottom.Y(frac));
+    if (bins[i].count > 0) {
+      absl::StrAppendFormat(&svg,
+                            "<text x=\"%.1f\" y=\"%.1f\" font-size=\"8\" "
+                            "text-anchor=\"middle\">%lld</text>\n",
+                            (bottom.X(lo) + bottom.X(hi)) / 2,
+                            bottom.Y(frac) - 2,
+                            static_cast<long long>(bins[i].count));
+    }
   }
   return svg + "</svg>\n";
 }

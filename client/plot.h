@@ -15,9 +15,21 @@ struct Series {
   std::vector<double> lo, hi;  // a band (or error bars) when not empty
   bool dashed = false;
   bool markers = false;  // points with error bars instead of a band
+  std::string color;     // "#rrggbb"; empty: the next of a fixed cycle
 };
 
-// Lines (with bands or error bars) on shared axes, with a legend.
+// One colour per method in every figure (baseline black); the `rank`-th of
+// `count` hyperparameter values of one method a lighter or darker shade of
+// it (the largest value darkest).
+std::string MethodColor(const std::string& method, int rank = 0,
+                        int count = 1);
+// A metric as a paper labels its axis: "ECE", "NLL", "Brier score", ...
+std::string MetricLabel(const std::string& metric);
+
+// Lines (with bands or error bars) on shared axes, with a legend. An x axis
+// whose values are all whole numbers (epochs) gets whole-number ticks;
+// points of several series at one x are spread apart a little so that no
+// interval hides another.
 std::string LinePlot(const std::string& title, const std::string& x_label,
                      const std::string& y_label,
                      const std::vector<Series>& series);
@@ -29,8 +41,9 @@ struct Bin {
 };
 
 // A reliability diagram as in Guo et al.: accuracy per confidence bin against
-// the diagonal, the gap to each bin's mean confidence drawn, and below it the
-// histogram of confidences.
+// the diagonal, the gap to each bin's mean confidence drawn (red where the
+// bin is overconfident, green where underconfident), the metrics above the
+// plot, and below it the histogram of confidences with each bin's count.
 std::string ReliabilityPlot(const std::string& title,
                             const std::vector<Bin>& bins, double ece,
                             double mce, double oe);

@@ -79,11 +79,16 @@ TEST(DashboardJsonTest, WorkerHeartbeatAgeIsNullBeforeTheFirst) {
   w.set_last_heartbeat_us(1'000'000);
   const std::string head =
       R"({"id":4,"name":"","host":"h","device":"","device_name":"",)"
-      R"("state":"worker_active","reason":"","placement":"",)"
+      R"("state":"idle","reason":"","placement":"",)"
       R"("current_job":0,"heartbeat_ago_s":)";
   EXPECT_EQ(WorkerJson(w, 3'500'000), head + "2.5}");
+  // Never heard from in over a minute: gone, in words.
   w.set_last_heartbeat_us(0);
-  EXPECT_EQ(WorkerJson(w, 3'500'000), head + "null}");
+  const std::string gone =
+      R"({"id":4,"name":"","host":"h","device":"","device_name":"",)"
+      R"x("state":"gone (silent)","reason":"","placement":"",)x"
+      R"("current_job":0,"heartbeat_ago_s":)";
+  EXPECT_EQ(WorkerJson(w, 3'500'000'000), gone + "null}");
 }
 
 TEST(DashboardJsonTest, LatestRowHasNineDigitsAndNullForNaN) {

@@ -9,6 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
 R="$(mktemp -d /tmp/mixcal_cliwords.XXXXXX)"
 cleanup() {
+  set +e
   for pidfile in "$R"/*.pid; do [[ -f "$pidfile" ]] && kill -TERM "$(cat "$pidfile")" 2>/dev/null; done
   sleep 1; rm -rf "$R"
 }
