@@ -49,6 +49,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .state-queued { color: #6b7280; } .state-running { color: #1d4ed8; font-weight: bold; }
 .state-succeeded { color: #15803d; } .state-failed { color: #b91c1c; font-weight: bold; }
 .state-cancelled { color: #92400e; }
+th.sortable { cursor: pointer; user-select: none; }
+th[aria-sort=ascending]::after { content: ' ▲'; } th[aria-sort=descending]::after { content: ' ▼'; }
+table.summary th:first-child, table.summary td:first-child { position: sticky; left: 0; background: #fff; }
+figure.fig { margin: 0; } figure.fig figcaption { font-size: 12px; color: #555; }
 progress { width: 120px; vertical-align: middle; }
 .controls { display: flex; flex-wrap: wrap; gap: 1em; align-items: center; margin: .4em 0; }
 .figs { display: flex; flex-wrap: wrap; gap: 1em; }
@@ -118,6 +122,27 @@ function select(id, options, value) {
   return s;
 }
 function img(src, alt) { return el('img', { src, alt, loading: 'lazy' }); }
+// A figure with its downloads: the SVG as drawn, and a PNG rendered from it
+// at twice the size (for slides and documents that take no SVG).
+function figBox(image) {
+  const name = () => { const u = new URL(image.src, location.href); return u.pathname.split('/').pop().replace('.svg', '') + '-' + (u.searchParams.get('sweep') || u.searchParams.get('job') || ''); };
+  const svgLink = el('a', { href: '#', class: 'download', text: 'SVG' });
+  svgLink.addEventListener('click', () => { svgLink.href = image.src; svgLink.download = name() + '.svg'; });
+  const pngLink = el('a', { href: '#', class: 'download', text: 'PNG' });
+  pngLink.addEventListener('click', async ev => {
+    ev.preventDefault();
+    const svg = await (await fetch(image.src)).text();
+    const pic = new Image();
+    pic.src = 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(svg);
+    await pic.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = pic.naturalWidth * 2; canvas.height = pic.naturalHeight * 2;
+    const ctx = canvas.getContext('2d'); ctx.scale(2, 2); ctx.drawImage(pic, 0, 0);
+    const a = el('a', { href: canvas.toDataURL('image/png'), download: name() + '.png' });
+    document.body.append(a); a.click(); a.remove();
+  });
+  return el('figure', { class: 'fig' }, image, el('figcaption', {}, 'download ', svgLink, ' · ', pngLink));
+}
 
 // --- sweeps ---
 async function sweepsPage() {
@@ -198,6 +223,33 @@ async function sweepPage(id) {
   jobTable.tBodies[0].innerHTML = data.jobs.map(rowHtml).join('');
   for (const tr of jobTable.tBodies[0].rows) rows.set(Number(tr.dataset.job), tr);
   for (const j of data.jobs) jobs.set(j.id, j);
+  // Sorting (a click on a column's head; again: the other way) and
+  // filtering (every word must appear in the row, e.g. "mixup 0.4 running").
+  let sortCol = -1, sortDir = 1;
+  const cellValue = (tr, c) => { const t = tr.children[c].textContent; const n = parseFloat(t); return isNaN(n) ? t.toLowerCase() : n; };
+  Array.from(jobTable.tHead.rows[0].cells).forEach((th, c) => {
+    th.classList.add('sortable'); th.title = 'sort by ' + th.textContent;
+    th.addEventListener('click', () => {
+      sortDir = sortCol === c ? -sortDir : 1; sortCol = c;
+      for (const h of jobTable.tHead.rows[0].cells) h.removeAttribute('aria-sort');
+      th.setAttribute('aria-sort', sortDir > 0 ? 'ascending' : 'descending');
+      const trs = Array.from(jobTable.tBodies[0].rows);
+      trs.sort((a, b) => { const x = cellValue(a, c), y = cellValue(b, c); return (x < y ? -1 : x > y ? 1 : 0) * sortDir; });
+      jobTable.tBodies[0].append(...trs);
+    });
+  });
+  const filterIn = el('input', { id: 'job-filter', type: 'search', placeholder: 'filter: method, value, seed, state…', size: '32' });
+  const filterCount = el('span', { class: 'muted', id: 'job-filter-count' });
+  filterIn.addEventListener('input', () => {
+    const words = filterIn.value.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const tr of jobTable.tBodies[0].rows) {
+      const text = Array.from(tr.children).slice(0, 6).map(td => td.textContent.toLowerCase()).join(' ');
+      const ok = words.every(w => text.includes(w));
+      tr.hidden = !ok; shown += ok;
+    }
+    filterCount.textContent = words.length ? shown + ' of ' + jobTable.tBodies[0].rows.length + ' jobs' : '';
+  });
 
   // Summary with selectors.
   const configs = [['', 'none']];
@@ -236,7 +288,7 @@ async function sweepPage(id) {
       return el('tr', { 'data-config': r.method + ':' + r.value }, td(r.method === 'baseline' ? 'baseline' : r.method + ' ' + r.value), td(r.seeds, 'num'), ...cells);
     });
     const names = { accuracy: 'accuracy', ece: 'ECE', oe: 'OE', mce: 'MCE', nll: 'NLL', brier: 'Brier' };
-    summaryBox.replaceChildren(trs.length ? table(['method', 'seeds', ...metrics.map(m => names[m])], trs, 'summary')
+    summaryBox.replaceChildren(trs.length ? el('div', { class: 'scroll' }, table(['method', 'seeds', ...metrics.map(m => names[m])], trs, 'summary'))
       : el('p', { class: 'muted', text: 'No finished epochs yet.' }),
       el('p', { class: 'muted', text: 'mean ± std over seeds' + (vsSel.value ? '; below: difference to ' + vsSel.value + ' paired by seed [95% Student-t interval], * = the interval excludes 0' : '') }));
   }
@@ -263,8 +315,9 @@ async function sweepPage(id) {
     summaryBox,
     el('h2', { text: 'Curves' }),
     el('div', { class: 'controls' }, el('label', {}, 'metric ', metricSel), el('label', {}, 'hyperparameter ', paramSel)),
-    el('div', { class: 'figs' }, curves, vsParam),
-    el('h2', { text: 'Jobs' }), el('div', { class: 'scroll jobs-box' }, jobTable));
+    el('div', { class: 'figs' }, figBox(curves), figBox(vsParam)),
+    el('h2', { text: 'Jobs' }), el('div', { class: 'controls' }, filterIn, ' ', filterCount),
+    el('div', { class: 'scroll jobs-box' }, jobTable));
   // The table and summary first; the figures (which read every epoch) after.
   await loadSummary();
   loadFigures();
@@ -285,6 +338,20 @@ async function sweepPage(id) {
   });
   es.addEventListener('failure', e => { showError(JSON.parse(e.data).error + ' — reconnecting'); conn.textContent = 'reconnecting'; });
   es.onerror = () => { conn.textContent = 'reconnecting'; };
+}
+
+// A job's configuration as a two-column table, nested keys dotted
+// ("training.lr"); settings left empty are not listed.
+function configTable(config) {
+  const rows = [];
+  const walk = (o, prefix) => {
+    for (const [k, v] of Object.entries(o)) {
+      if (v && typeof v === 'object' && !Array.isArray(v)) walk(v, prefix + k + '.');
+      else if (v !== '' && !(Array.isArray(v) && !v.length)) rows.push(el('tr', {}, td(prefix + k), td(Array.isArray(v) ? v.join(', ') : String(v))));
+    }
+  };
+  walk(config, '');
+  return rows.length ? table(['setting', 'value'], rows, 'config') : el('p', { class: 'muted', text: 'Defaults only.' });
 }
 
 // --- one job ---
@@ -311,9 +378,10 @@ async function jobPage(id) {
       ' · epoch ' + j.epoch + ' / ' + j.epochs + ' · attempt ' + j.attempt + ' / ' + j.max_attempts + (j.error ? ' · ' + j.error : '')),
     el('h2', { text: 'Reliability' }),
     el('div', { class: 'controls' }, el('label', {}, slider, ' ', epochLabel), el('label', {}, 'split ', splitSel)),
-    j.epoch ? rel : el('p', { class: 'muted', text: 'No epochs stored yet.' }),
+    j.epoch ? figBox(rel) : el('p', { class: 'muted', text: 'No epochs stored yet.' }),
     el('h2', { text: 'Curves' }), el('div', { class: 'controls' }, el('label', {}, 'metric ', metricSel)),
-    j.epoch ? curve : null,
+    j.epoch ? figBox(curve) : null,
+    el('h2', { text: 'Configuration' }), configTable(data.config || {}),
     el('h2', { text: 'Events' }), table(['time', 'kind', 'message'], events, 'events'));
   if (j.epoch) { loadRel(); loadCurve(); }
 }

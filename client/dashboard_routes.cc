@@ -195,8 +195,12 @@ void ApiJob(Session& s, const httplib::Request& req, httplib::Response& res) {
   if (!st.ok()) return ReplyFailure(res, FromGrpc(st), s.address());
   JsonList event_list(",\n");
   for (const v1::Event& e : events.events()) event_list.Add(EventJson(e));
+  // The job's whole configuration (training, data, evaluation, method), as
+  // the worker receives it.
+  absl::StatusOr<std::string> config = ToJson(job.config());
   ReplyJson(res, JsonObject()
                          .Raw("job", JobJson(job))
+                         .Raw("config", config.ok() ? *config : "{}")
                          .Raw("splits", splits.str())
                          .Raw("events", event_list.str())
                          .str() +

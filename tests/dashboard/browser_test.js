@@ -140,6 +140,31 @@ async function main() {
     check(curvesOk, 'the curves figure (the CLI\'s SVG) renders');
     await page.screenshot({ path: path.join(artifacts, '2-sweep.png'), fullPage: true });
 
+    // 3b. The job table sorts by a column and filters by words.
+    const seeds = () => page.$$eval('table.jobs tbody tr:not([hidden])', trs => trs.map(t => Number(t.children[3].textContent)));
+    await page.click('table.jobs thead th:nth-child(4)');
+    let order = await seeds();
+    check(order.join() === [...order].sort((a, b) => a - b).join() && order[0] === 0, 'a click on "seed" sorts the jobs by seed (' + order + ')');
+    await page.click('table.jobs thead th:nth-child(4)');
+    order = await seeds();
+    check(order[0] === 1 && order[order.length - 1] === 0, 'a second click sorts the other way (' + order + ')');
+    await page.type('#job-filter', 'mixup');
+    const shown = await page.$$eval('table.jobs tbody tr:not([hidden])', trs => trs.map(t => t.children[1].textContent));
+    check(shown.length === 2 && shown.every(m => m === 'mixup'), 'filtering by "mixup" leaves its 2 jobs (' + shown + ')');
+    check((await page.$eval('#job-filter-count', e => e.textContent)) === '2 of 4 jobs', 'the filter says how many it shows');
+    // A figure downloads as PNG (drawn from its SVG in the page).
+    const downloads = path.join(work, 'downloads');
+    fs.mkdirSync(downloads, { recursive: true });
+    const cdp = await page.target().createCDPSession();
+    await cdp.send('Page.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+    await page.$$eval('figure.fig figcaption a', as => as.find(a => a.textContent === 'PNG').click());
+    let png = null;
+    for (let i = 0; i < 100 && !png; i++) {
+      png = fs.readdirSync(downloads).find(f => f.endsWith('.png'));
+      if (!png) await sleep(100);
+    }
+    check(png && fs.readFileSync(path.join(downloads, png)).slice(1, 4).toString() === 'PNG', 'a figure downloads as a PNG file (' + png + ')');
+
     // 4. A job's reliability diagram at a chosen epoch.
     const jobId = sweep.job_ids[0];
     await page.goto(dash + '/job/' + jobId, { waitUntil: 'networkidle2' });
@@ -152,6 +177,8 @@ async function main() {
     const svg = await page.evaluate(async () => (await fetch(document.getElementById('reliability').src)).text());
     check(svg.includes('epoch 2, test') && svg.includes('<rect'), 'the reliability diagram renders for epoch 2');
     check((await page.$eval('#epoch-label', e => e.textContent)) === 'epoch 2', 'the slider names the epoch shown');
+    const config = await page.$eval('table.config', t => t.textContent);
+    check(config.includes('training.epochs') && config.includes('method.name'), 'the job page lists the job\'s configuration');
     await page.screenshot({ path: path.join(artifacts, '3-job.png'), fullPage: true });
 
     // 5. Workers.
