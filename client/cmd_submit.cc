@@ -20,6 +20,7 @@
 #include "base/file.h"
 #include "calib/config.h"
 #include "spec/sha256.h"
+#include "base/json_syntax.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace mixcal::client {
@@ -72,6 +73,12 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     absl::StatusOr<std::string> text = ReadFile(p.positional[0], "sweep spec");
     if (!text.ok()) {
       err << "mixcal: " << text.status().message() << "\n";
+      return kUsage;
+    }
+    // Strict JSON first: Protobuf's parser accepts "[0.2,]" and the like.
+    if (absl::Status syntax = CheckJsonSyntax(*text); !syntax.ok()) {
+      err << "mixcal: " << p.positional[0] << ": not JSON: "
+          << syntax.message() << "\n";
       return kUsage;
     }
     auto st = google::protobuf::util::JsonStringToMessage(*text, &spec);

@@ -93,6 +93,14 @@ TEST(CliArgsTest, EveryCommandHasHelpListingItsFlagsAndExitsZero) {
         << h.out;
   }
   EXPECT_NE(RunLine("summary --help").out.find("best:METRIC"), std::string::npos);
+  // Every choice of submit's flags: the methods, datasets and models.
+  const std::string submit = RunLine("submit --help").out;
+  for (const char* choice :
+       {"baseline", "mixup", "feature_mixup", "label_smoothing", "erl",
+        "focal", "cutmix", "regmixup", "mmce", "manifold_mixup",
+        "fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "npz",
+        "image-folder", "lenet", "mlp", "resnet18", "vgg16", "torchscript"})
+    EXPECT_NE(submit.find(choice), std::string::npos) << choice;
   EXPECT_NE(RunLine("plot --help").out.find("--metric"), std::string::npos);
 }
 
