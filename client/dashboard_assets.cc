@@ -194,7 +194,8 @@ async function sweepPage(id) {
     `<td>${esc(j.method)}</td><td class="num">${j.method === 'baseline' ? '–' : esc(j.value)}</td><td class="num">${j.seed}</td>` +
     `<td class="state-${esc(j.state)}">${esc(j.state)}</td><td class="num">${j.epoch} / ${j.epochs}</td>` +
     `<td class="num">${num(m.samples_per_sec, 0)}</td><td class="num">${num(m.accuracy)}</td><td class="num">${num(m.ece)}</td><td class="num">${num(m.oe)}</td>` +
-    `<td class="num">${j.worker || '–'}</td><td class="num">${j.attempt} / ${j.max_attempts}</td><td>${esc(j.error)}</td></tr>`; };
+    `<td class="num">${j.worker || '–'}</td><td class="num">${j.attempt} / ${j.max_attempts}</td><td>${esc(j.error)}</td>` +
+    `<td><input type="checkbox" class="pick" value="${j.id}" aria-label="compare job ${j.id}"></td></tr>`; };
   // Cells: 4 state, 5 epoch, 6 samples/s, 7 accuracy, 8 ECE, 9 OE, 10 worker, 11 attempts, 12 error.
   function updateJob(j) {
     jobs.set(j.id, j);
@@ -219,7 +220,7 @@ async function sweepPage(id) {
     const j = jobs.get(m.job_id);
     if (j && m.epoch > j.epoch) { j.epoch = m.epoch; c[5].textContent = j.epoch + ' / ' + j.epochs; }
   }
-  const jobTable = table(['job', 'method', 'value', 'seed', 'state', 'epoch', 'samples/s', 'accuracy', 'ECE', 'OE', 'worker', 'attempts', 'error'], [], 'jobs');
+  const jobTable = table(['job', 'method', 'value', 'seed', 'state', 'epoch', 'samples/s', 'accuracy', 'ECE', 'OE', 'worker', 'attempts', 'error', 'compare'], [], 'jobs');
   jobTable.tBodies[0].innerHTML = data.jobs.map(rowHtml).join('');
   for (const tr of jobTable.tBodies[0].rows) rows.set(Number(tr.dataset.job), tr);
   for (const j of data.jobs) jobs.set(j.id, j);
@@ -238,6 +239,20 @@ async function sweepPage(id) {
       jobTable.tBodies[0].append(...trs);
     });
   });
+  // Compare: the ticked jobs' curves on one figure and their reliability
+  // diagrams side by side (each at its newest epoch).
+  const cmpMetric = select('compare-metric', ['ece', 'oe', 'accuracy', 'nll', 'brier', 'mce', 'mean_confidence', 'train_loss'], 'ece');
+  const cmpBox = el('div', { id: 'compare', class: 'figs' }, el('p', { class: 'muted', text: 'Tick jobs in the table (column "compare") to see them side by side.' }));
+  function loadCompare() {
+    const ids = Array.from(jobTable.querySelectorAll('input.pick:checked')).map(c => c.value);
+    if (!ids.length) { cmpBox.replaceChildren(el('p', { class: 'muted', text: 'Tick jobs in the table (column "compare") to see them side by side.' })); return; }
+    const curve = img('/plot/curves.svg?jobs=' + ids.join(',') + '&metric=' + cmpMetric.value + '&split=' + splitSel.value + '&t=' + Date.now(), 'chosen jobs compared');
+    curve.id = 'compare-curves';
+    const rels = ids.map(id => { const r = img('/plot/reliability.svg?job=' + id + '&split=' + splitSel.value + '&t=' + Date.now(), 'reliability of job ' + id); r.className = 'compare-rel'; return figBox(r); });
+    cmpBox.replaceChildren(figBox(curve), ...rels);
+  }
+  jobTable.addEventListener('change', e => { if (e.target.classList.contains('pick')) loadCompare(); });
+  cmpMetric.addEventListener('change', loadCompare);
   const filterIn = el('input', { id: 'job-filter', type: 'search', placeholder: 'filter: method, value, seed, state…', size: '32' });
   const filterCount = el('span', { class: 'muted', id: 'job-filter-count' });
   filterIn.addEventListener('input', () => {
@@ -317,7 +332,8 @@ async function sweepPage(id) {
     el('div', { class: 'controls' }, el('label', {}, 'metric ', metricSel), el('label', {}, 'hyperparameter ', paramSel)),
     el('div', { class: 'figs' }, figBox(curves), figBox(vsParam)),
     el('h2', { text: 'Jobs' }), el('div', { class: 'controls' }, filterIn, ' ', filterCount),
-    el('div', { class: 'scroll jobs-box' }, jobTable));
+    el('div', { class: 'scroll jobs-box' }, jobTable),
+    el('h2', { text: 'Compare' }), el('div', { class: 'controls' }, el('label', {}, 'metric ', cmpMetric)), cmpBox);
   // The table and summary first; the figures (which read every epoch) after.
   await loadSummary();
   loadFigures();
@@ -365,8 +381,16 @@ async function jobPage(id) {
   const splits = data.splits.filter(s => s !== 'noise' && s !== 'ood');
   const splitSel = select('rel-split', splits.length ? splits : ['test'], 'test');
   const rel = img('', 'reliability diagram'); rel.id = 'reliability';
-  const loadRel = () => { epochLabel.textContent = 'epoch ' + slider.value; rel.src = '/plot/reliability.svg?job=' + id + '&epoch=' + slider.value + '&split=' + splitSel.value; };
-  slider.addEventListener('input', loadRel); splitSel.addEventListener('change', loadRel);
+  // A second epoch beside the first: the same job early and late.
+  const slider2 = el('input', { id: 'epoch2', type: 'range', min: '1', max: String(last), value: '1' });
+  const epochLabel2 = el('span', { id: 'epoch2-label', text: 'epoch 1' });
+  const rel2 = img('', 'reliability diagram, second epoch'); rel2.id = 'reliability2';
+  const loadRel = () => {
+    epochLabel.textContent = 'epoch ' + slider.value; epochLabel2.textContent = 'epoch ' + slider2.value;
+    rel.src = '/plot/reliability.svg?job=' + id + '&epoch=' + slider.value + '&split=' + splitSel.value;
+    rel2.src = '/plot/reliability.svg?job=' + id + '&epoch=' + slider2.value + '&split=' + splitSel.value;
+  };
+  slider.addEventListener('input', loadRel); slider2.addEventListener('input', loadRel); splitSel.addEventListener('change', loadRel);
   const metricSel = select('job-metric', ['ece', 'oe', 'accuracy', 'nll', 'brier', 'mean_confidence', 'auroc'], 'ece');
   const curve = img('', 'curves'); curve.id = 'job-curves';
   const loadCurve = () => { curve.src = '/plot/curves.svg?job=' + id + '&metric=' + metricSel.value; };
@@ -377,8 +401,8 @@ async function jobPage(id) {
     el('p', {}, link('/sweep/' + j.sweep_id, 'sweep ' + j.sweep_id), ' · ', el('span', { class: 'state-' + j.state, text: j.state }),
       ' · epoch ' + j.epoch + ' / ' + j.epochs + ' · attempt ' + j.attempt + ' / ' + j.max_attempts + (j.error ? ' · ' + j.error : '')),
     el('h2', { text: 'Reliability' }),
-    el('div', { class: 'controls' }, el('label', {}, slider, ' ', epochLabel), el('label', {}, 'split ', splitSel)),
-    j.epoch ? figBox(rel) : el('p', { class: 'muted', text: 'No epochs stored yet.' }),
+    el('div', { class: 'controls' }, el('label', {}, slider, ' ', epochLabel), el('label', {}, 'beside it ', slider2, ' ', epochLabel2), el('label', {}, 'split ', splitSel)),
+    j.epoch ? el('div', { class: 'figs' }, figBox(rel), figBox(rel2)) : el('p', { class: 'muted', text: 'No epochs stored yet.' }),
     el('h2', { text: 'Curves' }), el('div', { class: 'controls' }, el('label', {}, 'metric ', metricSel)),
     j.epoch ? figBox(curve) : null,
     el('h2', { text: 'Configuration' }), configTable(data.config || {}),

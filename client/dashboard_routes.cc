@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "calib/config.h"
 #include "calib/metric_table.h"
 #include "client/commands.h"
@@ -18,6 +19,7 @@
 #include "client/dashboard_stream.h"
 #include "client/figures.h"
 #include "client/output.h"
+#include "client/plot.h"
 
 namespace mixcal::client {
 
@@ -225,6 +227,14 @@ void ApiWorkers(Session& s, const httplib::Request&, httplib::Response& res) {
 
 void ReplySvg(Session& s, httplib::Response& res,
               const absl::StatusOr<Figure>& fig) {
+  // Nothing to draw yet (a sweep still running, a split without rows): a
+  // figure that says so, not a broken image.
+  if (!fig.ok() && (absl::IsNotFound(fig.status()) ||
+                    absl::IsFailedPrecondition(fig.status()))) {
+    res.set_content(MessagePlot(std::string(fig.status().message())),
+                    "image/svg+xml; charset=utf-8");
+    return;
+  }
   if (!fig.ok()) return ReplyFailure(res, fig.status(), s.address());
   res.set_content(fig->svg, "image/svg+xml; charset=utf-8");
 }
@@ -247,6 +257,26 @@ void CurvesSvg(Session& s, const httplib::Request& req,
                httplib::Response& res) {
   int64_t sweep = 0, job = 0;
   std::string error;
+  if (req.has_param("jobs")) {  // chosen jobs compared: "3,7,12"
+    std::vector<int64_t> jobs;
+    for (absl::string_view part :
+         absl::StrSplit(req.get_param_value("jobs"), ',', absl::SkipEmpty())) {
+      int64_t id = 0;
+      if (!absl::SimpleAtoi(part, &id) || id < 1 || jobs.size() >= 50)
+        return ReplyBadRequest(
+            res, "jobs must be 1 to 50 job ids separated by commas");
+      jobs.push_back(id);
+    }
+    if (jobs.empty())
+      return ReplyBadRequest(res, "jobs must be 1 to 50 job ids separated by commas");
+    absl::StatusOr<const calib::Metric*> metric =
+        calib::ParseMetric(ParamOr(req, "metric", "ece"), "metric");
+    if (!metric.ok())
+      return ReplyBadRequest(res, std::string(metric.status().message()));
+    return ReplySvg(s, res,
+                    JobsCurvesFigure(s, jobs, **metric,
+                                     ParamOr(req, "split", "test")));
+  }
   if (req.has_param("job")) {
     if (!IntParam(req, "job", 1, INT64_MAX, &job, &error))
       return ReplyBadRequest(res, error);

@@ -34,6 +34,11 @@ std::string SweepTitle(Session& s, int64_t sweep) {
   return absl::StrCat(out.name(), " (sweep ", sweep, ")");
 }
 
+bool NeedsNoLabels(const std::string& metric) {
+  return metric == "mean_confidence" || metric == "mean_entropy" ||
+         metric == "auroc" || metric == "aupr" || metric == "fpr95";
+}
+
 }  // namespace
 
 absl::Status FromGrpc(const grpc::Status& s) {
@@ -89,6 +94,11 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
         for (const auto& m : resp.rows()) {
           std::optional<double> v = spec::MetricValue(m, metric);
           if (!v) continue;
+          // Noise and unknown-class inputs have no labels: only their
+          // confidence-based metrics mean something.
+          if (job > 0 && (m.split() == "noise" || m.split() == "ood") &&
+              !NeedsNoLabels(metric.name))
+            continue;
           const std::string key =
               job > 0 ? m.split() : MethodLabel(m.method(), m.value());
           if (!groups.count(key)) order.push_back(key);
@@ -141,6 +151,48 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
                                       " (mean ± std over seeds)"),
                          "epoch", MetricLabel(metric.name), series),
                 absl::StrCat("curves-sweep", sweep, "-", metric.name, ".svg")};
+}
+
+absl::StatusOr<Figure> JobsCurvesFigure(Session& s,
+                                        const std::vector<int64_t>& jobs,
+                                        const calib::Metric& metric,
+                                        const std::string& split) {
+  std::vector<Series> series;
+  for (int64_t id : jobs) {
+    v1::GetJobRequest jreq;
+    jreq.set_job_id(id);
+    v1::Job job;
+    grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &job);
+    if (!st.ok()) return FromGrpc(st);
+    v1::QueryMetricsRequest req;
+    req.mutable_filter()->add_job_ids(id);
+    req.mutable_filter()->set_split(split);
+    req.mutable_filter()->set_page_size(10000);
+    Series sr;
+    sr.label = absl::StrCat("job ", id, ": ",
+                            MethodLabel(job.method(), job.value()), ", seed ",
+                            job.seed());
+    sr.color = MethodColor(job.method());
+    sr.dashed = job.seed() % 2 == 1;  // two seeds of one method apart
+    st = s.ForEachMetricsPage(req, [&](const v1::QueryMetricsResponse& r) {
+      for (const auto& m : r.rows()) {
+        std::optional<double> v = spec::MetricValue(m, metric);
+        if (!v) continue;
+        sr.x.push_back(m.epoch());
+        sr.y.push_back(*v);
+      }
+    });
+    if (!st.ok()) return FromGrpc(st);
+    if (!sr.x.empty()) series.push_back(std::move(sr));
+  }
+  if (series.empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        "the chosen jobs have no ", metric.name, " on split ", split, " yet"));
+  }
+  return Figure{LinePlot(absl::StrCat(MetricLabel(metric.name), " on ", split,
+                                      ": ", jobs.size(), " jobs compared"),
+                         "epoch", MetricLabel(metric.name), series),
+                absl::StrCat("curves-jobs-", metric.name, ".svg")};
 }
 
 absl::StatusOr<Figure> SweepFigure(Session& s, int64_t sweep,

@@ -37,6 +37,13 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
                                     const calib::Metric& metric,
                                     const std::string& split);
 
+// A metric against epoch for chosen jobs, a line each ("job 3: mixup 0.4,
+// seed 1"), coloured by method: runs compared side by side.
+absl::StatusOr<Figure> JobsCurvesFigure(Session& s,
+                                        const std::vector<int64_t>& jobs,
+                                        const calib::Metric& metric,
+                                        const std::string& split);
+
 // The final metric against the hyperparameter, per method (mean ± std,
 // baseline dashed), or with `vs` the paired difference to that
 // configuration with 95% intervals. `param` "" = every method with values.

@@ -177,6 +177,14 @@ std::string MetricLabel(const std::string& metric) {
   return it != kLabels->end() ? it->second : metric;
 }
 
+std::string MessagePlot(const std::string& message) {
+  return Header(760, 120, "") +
+         absl::StrFormat("<text x=\"380\" y=\"64\" font-size=\"14\" "
+                         "fill=\"#555\" text-anchor=\"middle\">%s</text>\n",
+                         Escape(message)) +
+         "</svg>\n";
+}
+
 std::string LinePlot(const std::string& title, const std::string& x_label,
                      const std::string& y_label,
                      const std::vector<Series>& series) {

@@ -23,6 +23,9 @@ struct Series {
 // it (the largest value darkest).
 std::string MethodColor(const std::string& method, int rank = 0,
                         int count = 1);
+// A figure-sized SVG holding only `message` (nothing to draw yet): what the
+// dashboard shows instead of a broken image.
+std::string MessagePlot(const std::string& message);
 // A metric as a paper labels its axis: "ECE", "NLL", "Brier score", ...
 std::string MetricLabel(const std::string& metric);
 

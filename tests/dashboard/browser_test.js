@@ -152,6 +152,18 @@ async function main() {
     const shown = await page.$$eval('table.jobs tbody tr:not([hidden])', trs => trs.map(t => t.children[1].textContent));
     check(shown.length === 2 && shown.every(m => m === 'mixup'), 'filtering by "mixup" leaves its 2 jobs (' + shown + ')');
     check((await page.$eval('#job-filter-count', e => e.textContent)) === '2 of 4 jobs', 'the filter says how many it shows');
+    // Two jobs ticked: their curves on one figure, their reliability diagrams side by side.
+    await page.$eval('#job-filter', f => { f.value = ''; f.dispatchEvent(new Event('input')); });
+    const picks = await page.$$('table.jobs input.pick');
+    await picks[0].click();
+    await picks[picks.length - 1].click();
+    await page.waitForFunction(() => {
+      const c = document.getElementById('compare-curves');
+      return c && c.complete && c.naturalWidth > 0 && document.querySelectorAll('img.compare-rel').length === 2;
+    }, { timeout: 10000 });
+    const cmpSvg = await page.evaluate(async () => (await fetch(document.getElementById('compare-curves').src)).text());
+    check((cmpSvg.match(/job \d+: /g) || []).length === 2 && cmpSvg.includes('2 jobs compared'),
+      'two ticked jobs are overlaid on one curves figure, with a reliability diagram each');
     // A figure downloads as PNG (drawn from its SVG in the page).
     const downloads = path.join(work, 'downloads');
     fs.mkdirSync(downloads, { recursive: true });
@@ -177,6 +189,12 @@ async function main() {
     const svg = await page.evaluate(async () => (await fetch(document.getElementById('reliability').src)).text());
     check(svg.includes('epoch 2, test') && svg.includes('<rect'), 'the reliability diagram renders for epoch 2');
     check((await page.$eval('#epoch-label', e => e.textContent)) === 'epoch 2', 'the slider names the epoch shown');
+    await page.$eval('#epoch2', s => { s.value = '4'; s.dispatchEvent(new Event('input')); });
+    await page.waitForFunction(() => {
+      const img = document.getElementById('reliability2');
+      return img.src.includes('epoch=4') && img.complete && img.naturalWidth > 0;
+    }, { timeout: 10000 });
+    check(true, 'the same job at a second epoch (4) is drawn beside epoch 2');
     const config = await page.$eval('table.config', t => t.textContent);
     check(config.includes('training.epochs') && config.includes('method.name'), 'the job page lists the job\'s configuration');
     await page.screenshot({ path: path.join(artifacts, '3-job.png'), fullPage: true });
