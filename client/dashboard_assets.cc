@@ -49,7 +49,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .state-queued { color: #6b7280; } .state-running { color: #1d4ed8; font-weight: bold; }
 .state-succeeded { color: #15803d; } .state-failed { color: #b91c1c; font-weight: bold; }
 .state-cancelled { color: #92400e; }
-th.sortable { cursor: pointer; user-select: none; }
+th.sortable { cursor: pointer; user-select: none; } td.pick { cursor: pointer; text-align: center; }
 th[aria-sort=ascending]::after { content: ' ▲'; } th[aria-sort=descending]::after { content: ' ▼'; }
 table.summary th:first-child, table.summary td:first-child { position: sticky; left: 0; background: #fff; }
 figure.fig { margin: 0; } figure.fig figcaption { font-size: 12px; color: #555; }
@@ -195,7 +195,7 @@ async function sweepPage(id) {
     `<td class="state-${esc(j.state)}">${esc(j.state)}</td><td class="num">${j.epoch} / ${j.epochs}</td>` +
     `<td class="num">${num(m.samples_per_sec, 0)}</td><td class="num">${num(m.accuracy)}</td><td class="num">${num(m.ece)}</td><td class="num">${num(m.oe)}</td>` +
     `<td class="num">${j.worker || '–'}</td><td class="num">${j.attempt} / ${j.max_attempts}</td><td>${esc(j.error)}</td>` +
-    `<td><input type="checkbox" class="pick" value="${j.id}" aria-label="compare job ${j.id}"></td></tr>`; };
+    `<td class="pick" title="compare job ${j.id}">☐</td></tr>`; };
   // Cells: 4 state, 5 epoch, 6 samples/s, 7 accuracy, 8 ECE, 9 OE, 10 worker, 11 attempts, 12 error.
   function updateJob(j) {
     jobs.set(j.id, j);
@@ -244,14 +244,20 @@ async function sweepPage(id) {
   const cmpMetric = select('compare-metric', ['ece', 'oe', 'accuracy', 'nll', 'brier', 'mce', 'mean_confidence', 'train_loss'], 'ece');
   const cmpBox = el('div', { id: 'compare', class: 'figs' }, el('p', { class: 'muted', text: 'Tick jobs in the table (column "compare") to see them side by side.' }));
   function loadCompare() {
-    const ids = Array.from(jobTable.querySelectorAll('input.pick:checked')).map(c => c.value);
+    const ids = Array.from(jobTable.querySelectorAll('td.pick.picked')).map(c => c.parentElement.dataset.job);
     if (!ids.length) { cmpBox.replaceChildren(el('p', { class: 'muted', text: 'Tick jobs in the table (column "compare") to see them side by side.' })); return; }
     const curve = img('/plot/curves.svg?jobs=' + ids.join(',') + '&metric=' + cmpMetric.value + '&split=' + splitSel.value + '&t=' + Date.now(), 'chosen jobs compared');
     curve.id = 'compare-curves';
     const rels = ids.map(id => { const r = img('/plot/reliability.svg?job=' + id + '&split=' + splitSel.value + '&t=' + Date.now(), 'reliability of job ' + id); r.className = 'compare-rel'; return figBox(r); });
     cmpBox.replaceChildren(figBox(curve), ...rels);
   }
-  jobTable.addEventListener('change', e => { if (e.target.classList.contains('pick')) loadCompare(); });
+  // A plain cell, not 1,000 checkboxes: the table stays as quick to draw.
+  jobTable.addEventListener('click', e => {
+    const c = e.target.closest('td.pick');
+    if (!c) return;
+    c.classList.toggle('picked'); c.textContent = c.classList.contains('picked') ? '☑' : '☐';
+    loadCompare();
+  });
   cmpMetric.addEventListener('change', loadCompare);
   const filterIn = el('input', { id: 'job-filter', type: 'search', placeholder: 'filter: method, value, seed, state…', size: '32' });
   const filterCount = el('span', { class: 'muted', id: 'job-filter-count' });

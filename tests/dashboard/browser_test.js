@@ -154,7 +154,7 @@ async function main() {
     check((await page.$eval('#job-filter-count', e => e.textContent)) === '2 of 4 jobs', 'the filter says how many it shows');
     // Two jobs ticked: their curves on one figure, their reliability diagrams side by side.
     await page.$eval('#job-filter', f => { f.value = ''; f.dispatchEvent(new Event('input')); });
-    const picks = await page.$$('table.jobs input.pick');
+    const picks = await page.$$('table.jobs td.pick');
     await picks[0].click();
     await picks[picks.length - 1].click();
     await page.waitForFunction(() => {
