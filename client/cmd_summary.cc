@@ -241,6 +241,22 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
                      diff(t, "ece"), diff(t, "oe"), diff(t, "nll"),
                      diff(ts, "ece")});
   }
+  // An empty comparison says why instead of printing an empty table.
+  bool any_pair = false;
+  for (const auto& row : diffs)
+    for (size_t c = 1; c < row.size(); ++c) any_pair |= row[c] != "-";
+  if (diffs.empty()) {
+    out << "\nno comparison: the sweep has no configuration other than "
+        << (ref_label.empty() ? vs : ref_label) << "\n";
+    return kOk;
+  }
+  if (!any_pair) {
+    out << "\nno comparison with " << (ref_label.empty() ? vs : ref_label)
+        << " yet: no configuration shares a seed with it at this point "
+           "(paired differences need the same seed finished on both "
+           "sides)\n";
+    return kOk;
+  }
   out << "\ndifference to " << ref_label
       << " (paired by seed: mean [95% CI, Student t]; * = the interval "
          "excludes 0)\n";
