@@ -339,8 +339,22 @@ grpc::Status WriteMetrics(Session& s, const v1::QueryMetricsRequest& req,
                           const std::string& format, std::ostream& out) {
   // The columns: the row's identity, then the metric table's metrics (an
   // optional one empty where the row has none), then wall_seconds.
+  // Each row's sweep (the rows carry their job only): the filter's sweep,
+  // or each filtered job's.
+  std::map<int64_t, int64_t> sweep_of;
+  if (format == "csv" && req.filter().sweep_id() == 0) {
+    for (int64_t job_id : req.filter().job_ids()) {
+      v1::GetJobRequest jreq;
+      jreq.set_job_id(job_id);
+      v1::Job job;
+      grpc::Status st =
+          s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &job);
+      if (!st.ok()) return st;
+      sweep_of[job_id] = job.sweep_id();
+    }
+  }
   if (format == "csv") {
-    out << "job_id,method,value,seed,epoch,split,count";
+    out << "sweep_id,job_id,method,value,seed,epoch,split,count";
     for (const calib::Metric& m : calib::Metrics()) out << "," << m.name;
     out << ",wall_seconds\n";
   } else {
@@ -354,7 +368,9 @@ grpc::Status WriteMetrics(Session& s, const v1::QueryMetricsRequest& req,
       req, [&](const v1::QueryMetricsResponse& resp) {
         for (const auto& m : resp.rows()) {
           if (format == "csv") {
-            out << m.job_id() << "," << m.method() << "," << g(m.value())
+            out << (req.filter().sweep_id() > 0 ? req.filter().sweep_id()
+                                                 : sweep_of[m.job_id()])
+                << "," << m.job_id() << "," << m.method() << "," << g(m.value())
                 << "," << m.seed() << "," << m.epoch() << "," << m.split()
                 << "," << m.count();
             for (const calib::Metric& metric : calib::Metrics()) {

@@ -50,6 +50,7 @@ expect 1 "no split tset in sweep 1 (known:" -- mixcal summary 1 --split tset
 expect 1 "no split tset in sweep 1 (known:" -- mixcal metrics 1 --split tset
 for _ in $(seq 600); do mixcal sweeps | grep -qE '^ *1 +words +succeeded' && break; sleep 0.2; done
 expect 0 ", at final" -- mixcal summary 1
+expect 0 "sweep_id,job_id,method" -- mixcal metrics 1
 expect 0 "no comparison: the sweep has no configuration other than baseline" -- mixcal summary 1 --vs baseline
 for _ in $(seq 100); do kill -0 "$(cat "$R/worker.pid")" 2>/dev/null || break; sleep 0.1; done
 expect 0 "1 gone worker(s) not shown; --all lists them" -- mixcal workers
