@@ -115,7 +115,14 @@ TEST(AddedMetricTest, OneTableEntryWithItsComputationReachesEveryLayer) {
       std::find(header.begin(), header.end(), "wrong_confident");
   ASSERT_NE(column, header.end()) << lines[0];
   const size_t c = static_cast<size_t>(column - header.begin());
-  const size_t job_c = 0, epoch_c = 4;
+  // The identity columns by name (the CSV begins sweep_id, job_id, ...).
+  auto index_of = [&](const char* name) {
+    return static_cast<size_t>(
+        std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  const size_t job_c = index_of("job_id"), epoch_c = index_of("epoch");
+  ASSERT_LT(job_c, header.size());
+  ASSERT_LT(epoch_c, header.size());
 
   // Each job's final epoch: the stored value is the share recomputed from
   // its kept test probabilities (float16, so within a few examples).
