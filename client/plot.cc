@@ -397,11 +397,8 @@ std::string EvolutionPlot(const std::string& title,
       absl::StrAppendFormat(
           &svg,
           "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-          "stroke=\"#555\" stroke-dasharray=\"5,4\"/>\n"
-          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" "
-          "text-anchor=\"middle\">epoch %u: ECE %.3f, OE %.3f</text>\n",
-          f.X(0), f.Y(0), f.X(1), f.Y(1), f.x0 + side / 2, f.y0 - 6, p.epoch,
-          p.ece, p.oe);
+          "stroke=\"#555\" stroke-dasharray=\"5,4\"/>\n",
+          f.X(0), f.Y(0), f.X(1), f.Y(1));
       int64_t total = 0;
       for (const Bin& b : p.bins) total += b.count;
       for (size_t i = 0; i < p.bins.size(); ++i) {
@@ -423,6 +420,14 @@ std::string EvolutionPlot(const std::string& title,
             f.X(conf), f.Y(acc), radius, color, color, static_cast<int>(i + 1),
             conf, acc, 100 * share);
       }
+      // The panel's title from its left edge, over the bubbles with a white
+      // halo: a large bin near (1, 1) reaches above the frame's right end.
+      absl::StrAppendFormat(
+          &svg,
+          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" "
+          "stroke=\"white\" stroke-width=\"4\" "
+          "paint-order=\"stroke\">epoch %u: ECE %.3f, OE %.3f</text>\n",
+          f.x0, f.y0 - 6, p.epoch, p.ece, p.oe);
     }
   }
   absl::StrAppendFormat(
