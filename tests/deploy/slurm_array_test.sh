@@ -8,7 +8,7 @@
 #   tests/deploy/slurm_array_test.sh BUILD_DIR
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-build="${1:-$root/build}"
+build="$(cd "${1:-$root/build}" && pwd)"  # absolute: tasks run elsewhere
 if [[ $(id -u) -ne 0 ]]; then echo "skipped: needs root"; exit 77; fi
 for tool in slurmctld slurmd sbatch munged; do
   if ! command -v "$tool" >/dev/null; then
@@ -264,6 +264,58 @@ check "ls $R/out/mixcal-worker-*_0.out >/dev/null" "task output in the launcher'
 echo "failing tasks: launcher stopped after 5 launches in ${took} s"
 cat "$R/workers4.out"
 if [[ $fail -ne 0 ]]; then cat "$R/log/fail.log"; exit 1; fi
+
+# A second user: two lab users' tasks share one checkpoint folder (group
+# mixcal-lab, setgid 2770, docs/cluster.md "Shared checkpoints"). Alice's
+# task trains a job and is scancel'ed mid-job; Bob's task resumes it from
+# her checkpoint, in the job folder her worker made, and finishes.
+G=mixcal-lab-slurm; UA=mixcal-alice-slurm; UB=mixcal-bob-slurm
+getent group "$G" >/dev/null || groupadd --system "$G"
+for u in "$UA" "$UB"; do
+  id "$u" >/dev/null 2>&1 || useradd --system --no-create-home --shell /bin/sh -G "$G" "$u"
+done
+remove_users() { userdel "$UA" 2>/dev/null; userdel "$UB" 2>/dev/null; groupdel "$G" 2>/dev/null; }
+trap 'remove_users; cleanup' EXIT
+chmod 755 "$R"
+install -d -g "$G" -m 2770 "$R/shared-ckpt"
+install -d -m 1777 "$R/u"
+stop_coordinator
+"$build/server/mixcal-coordinator" --listen "127.0.0.1:$port" \
+  --db "$R/users.db" --lease_seconds 30 --heartbeat_seconds 0.5 \
+  > "$R/log/users.log" 2>&1 & echo $! > "$R/coordinator.pid"
+for _ in $(seq 100); do "$build/client/mixcal" sweeps >/dev/null 2>&1 && break; sleep 0.1; done
+cat > "$R/users.json" <<JSON
+{"name": "two-users", "data": {"dataset": "synthetic",
+  "synthetic": {"trainCount": 16384, "testCount": 256}},
+ "model": "mlp", "training": {"epochs": 12, "batchSize": 64},
+ "methods": [{"name": "baseline"}], "seeds": [0], "device": "cpu"}
+JSON
+"$build/client/mixcal" submit "$R/users.json" > /dev/null
+as_user() {  # as_user USER: one task run by USER; its array id
+  MIXCAL_CHECKPOINT_DIR="$R/shared-ckpt" MIXCAL_EXIT_WHEN_IDLE=60s \
+    sbatch --parsable --uid="$1" --chdir="$R/u" --array=0 --cpus-per-task=1 --time=5 \
+    -o "$R/u/$1-%A_%a.out" "$root/deploy/slurm/mixcal-worker.sbatch" --cache_dir "$R/u/cache-$1"
+}
+users_job() {
+  "$build/client/mixcal" jobs --format json | /usr/bin/python3 -c \
+    "import json,sys; j=json.load(sys.stdin)[0]; print(j.get('$1', 0))"
+}
+alice_task=$(as_user "$UA")
+for _ in $(seq 400); do [[ "$(users_job checkpoint_epoch)" -ge 2 ]] && break; sleep 0.25; done
+scancel "$alice_task"
+for _ in $(seq 100); do [[ "$(users_job handbacks)" -ge 1 ]] && break; sleep 0.1; done
+bob_task=$(as_user "$UB")
+for _ in $(seq 600); do [[ "$(users_job state)" =~ SUCCEEDED|FAILED ]] && break; sleep 0.25; done
+check "[[ '$(users_job state)' == SUCCEEDED ]]" "the two users' job succeeded ($(users_job state))"
+check "grep -q 'resuming from' $R/u/$UB-*.out" "bob's task resumed alice's checkpoint"
+check "! grep -qi 'permission denied' $R/u/$UB-*.out" "bob's task was never refused a write"
+check "grep -q 'attempt 1' $R/u/$UA-*.out" "alice's task trained the job first"
+echo "second user: alice's task (slurm job $alice_task) stopped mid-job, bob's ($bob_task) resumed and finished"
+# Bob's task would wait for work until its idle timeout: end it here, so it
+# takes nothing of the next part's.
+scancel "$bob_task"
+for _ in $(seq 100); do [[ -z "$(squeue -h -j "$bob_task" 2>/dev/null)" ]] && break; sleep 0.1; done
+if [[ $fail -ne 0 ]]; then cat "$R/log/users.log" "$R"/u/*.out | tail -40; exit 1; fi
 
 # Preemption: scancel of the task that trains a job, mid-job. The job is
 # back in the queue at once (a hand-back, not a lease expiry), resumes from
