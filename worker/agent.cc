@@ -32,6 +32,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Deletes a job's checkpoints that no attempt will read: those of epochs
+// before `newest` (0: all, the job has succeeded), except every `every`-th
+// epoch's when `every` > 0. A job folder left empty is removed.
+void PruneCheckpoints(const fs::path& job_dir, uint32_t newest, int every) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(job_dir, ec)) {
+    int epoch = 0;
+    const std::string name = e.path().filename().string();
+    if (std::sscanf(name.c_str(), "checkpoint-epoch-%d.pt", &epoch) != 1 ||
+        epoch <= 0) {
+      continue;
+    }
+    if (newest != 0 && static_cast<uint32_t>(epoch) >= newest) continue;
+    if (every > 0 && epoch % every == 0) continue;
+    fs::remove(e.path(), ec);
+  }
+  if (newest == 0) fs::remove(job_dir, ec);  // only if empty
+}
+
 AgentOptions WithClock(AgentOptions o) {
   if (o.clock == nullptr) o.clock = SystemClock();
   return o;
@@ -287,24 +306,16 @@ void Agent::RunJob(const v1::Job& job, const v1::Lease& lease) {
   so.stop_drain = o_.stop_drain;
   if (!o_.keep_checkpoints) {
     const fs::path job_dir = config->checkpoint_dir;
-    so.on_stored = [job_dir](const v1::WorkerReport& r,
-                             const v1::ReportAck& ack) {
-      std::error_code ec;
+    const int every = o_.keep_checkpoints_every;
+    so.on_stored = [job_dir, every](const v1::WorkerReport& r,
+                                    const v1::ReportAck& ack) {
       if (r.has_finish() && ack.state() == v1::SUCCEEDED) {
-        fs::remove_all(job_dir, ec);  // nothing will resume it
+        // Nothing will resume it: only the every-N-th kept.
+        PruneCheckpoints(job_dir, /*newest=*/0, every);
       } else if (r.has_checkpoint()) {
         // The coordinator now resumes from this epoch: older ones are
         // never read again.
-        const uint32_t newest = r.checkpoint().epoch();
-        for (const auto& e : fs::directory_iterator(job_dir, ec)) {
-          int epoch = 0;
-          const std::string name = e.path().filename().string();
-          if (std::sscanf(name.c_str(), "checkpoint-epoch-%d.pt", &epoch) ==
-                  1 &&
-              epoch > 0 && static_cast<uint32_t>(epoch) < newest) {
-            fs::remove(e.path(), ec);
-          }
-        }
+        PruneCheckpoints(job_dir, r.checkpoint().epoch(), every);
       }
     };
   }

@@ -54,6 +54,9 @@ struct AgentOptions {
   // once the coordinator has recorded a newer one (no attempt resumes from
   // them), and the job's folder once it SUCCEEDED; true keeps them all.
   bool keep_checkpoints = false;
+  // With keep_checkpoints false: also keep every N-th epoch's checkpoint
+  // (epochs N, 2N, ...), while the job runs and after it succeeded; 0 = none.
+  int keep_checkpoints_every = 0;
   // The directories whose files a job may name (data.data_path, data_dir,
   // ood_data_dir), symbolic links resolved: a submitter cannot make the
   // worker read anything else. Empty: no path is allowed.

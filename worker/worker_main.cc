@@ -91,6 +91,10 @@ ABSL_FLAG(bool, keep_checkpoints, false,
           "keep every checkpoint; by default a job's older checkpoints are "
           "deleted once the coordinator has recorded a newer one, and its "
           "folder once it succeeded");
+ABSL_FLAG(int, keep_checkpoints_every, 0,
+          "without --keep_checkpoints: also keep every N-th epoch's "
+          "checkpoint (N, 2N, ...), also after the job succeeded, [0, "
+          "100000]; 0: none");
 ABSL_FLAG(absl::Duration, exit_when_idle, absl::ZeroDuration(),
           "exit 0 after this long without a job (e.g. 5m), so that a batch "
           "allocation is released; 0 = never");
@@ -161,6 +165,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "mixcal-worker: --cache_gb must be in (0, 100000], got %g\n",
                  cache_gb);
+    return 2;
+  }
+  const int keep_every = absl::GetFlag(FLAGS_keep_checkpoints_every);
+  if (keep_every < 0 || keep_every > 100000) {
+    std::fprintf(stderr,
+                 "mixcal-worker: --keep_checkpoints_every must be in [0, "
+                 "100000], got %d\n",
+                 keep_every);
     return 2;
   }
   const int slots = absl::GetFlag(FLAGS_slots);
@@ -315,6 +327,7 @@ int main(int argc, char** argv) {
   o.max_jobs = absl::GetFlag(FLAGS_max_jobs);
   o.exit_when_idle = idle;
   o.keep_checkpoints = absl::GetFlag(FLAGS_keep_checkpoints);
+  o.keep_checkpoints_every = absl::GetFlag(FLAGS_keep_checkpoints_every);
   o.placement = placement.where;
   o.stop = &stop;
   absl::Status s = mixcal::worker::RunAgent(o);

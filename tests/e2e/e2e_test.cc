@@ -101,8 +101,9 @@ TEST(EndToEndTest, SweepRunsToCompletionOnTwoWorkers) {
     ASSERT_EQ(n, 2);
     EXPECT_EQ(row.seeds(), 2u);
     for (const auto& stat : row.stats()) {
-      if (stat.metric() == "ece")
+      if (stat.metric() == "ece") {
         EXPECT_NEAR(stat.mean(), sum / n, 1e-12) << row.method();
+      }
     }
   }
 
@@ -383,16 +384,21 @@ TEST(EndToEndTest, AWorkerThatNeverReachedItsCoordinatorExitsNonZero) {
 
 // Checkpoint retention: by default a job keeps only its newest recorded
 // checkpoint while it runs and none once it succeeded; --keep_checkpoints
-// keeps every epoch's.
+// keeps every epoch's; --keep_checkpoints_every 2 keeps epochs 2 and 4.
 TEST(EndToEndTest, CheckpointsOfSucceededJobsAreDeletedUnlessKept) {
-  for (bool keep : {false, true}) {
-    Cluster c(keep ? "ckpt_keep" : "ckpt_drop");
+  enum Policy { kDrop, kKeepAll, kEverySecond };
+  for (Policy policy : {kDrop, kKeepAll, kEverySecond}) {
+    Cluster c(policy == kDrop      ? "ckpt_drop"
+              : policy == kKeepAll ? "ckpt_keep"
+                                   : "ckpt_every");
     ASSERT_TRUE(c.StartCoordinator(/*lease_s=*/5, /*heartbeat_s=*/0.25));
-    v1::SweepSpec spec = TinySweep("retention", 3, 1);
+    v1::SweepSpec spec = TinySweep("retention", 5, 1);
     spec.set_checkpoint_every(1);
     const int64_t id = Submit(c, spec);
-    if (keep) {
+    if (policy == kKeepAll) {
       c.StartWorker({"--keep_checkpoints"});
+    } else if (policy == kEverySecond) {
+      c.StartWorker({"--keep_checkpoints_every", "2"});
     } else {
       c.StartWorker();
     }
@@ -406,14 +412,15 @@ TEST(EndToEndTest, CheckpointsOfSucceededJobsAreDeletedUnlessKept) {
     for (int64_t job : sweep.job_ids()) {
       const std::filesystem::path dir =
           c.dir() / "checkpoints" / ("job-" + std::to_string(job));
-      if (keep) {
-        for (int e = 1; e <= 3; ++e) {
-          char name[64];
-          std::snprintf(name, sizeof name, "checkpoint-epoch-%05d.pt", e);
-          EXPECT_TRUE(std::filesystem::exists(dir / name)) << dir / name;
-        }
-      } else {
+      if (policy == kDrop) {
         EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+        continue;
+      }
+      for (int e = 1; e <= 5; ++e) {
+        char name[64];
+        std::snprintf(name, sizeof name, "checkpoint-epoch-%05d.pt", e);
+        const bool kept = policy == kKeepAll || e % 2 == 0;
+        EXPECT_EQ(std::filesystem::exists(dir / name), kept) << dir / name;
       }
     }
   }
