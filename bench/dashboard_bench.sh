@@ -56,3 +56,6 @@ api_ms=$(curl -s -o /dev/null -w '%{time_total}' "$dash/api/sweep/$big")
 result=$(node "$root/bench/dashboard_bench.js" "$dash" "$big" "$JOBS" "$live" "$address" "$build/python")
 echo "$result"
 echo "its JSON /api/sweep/$big alone: $(/usr/bin/python3 -c "print(round($api_ms * 1000))") ms (curl)"
+for _ in 1 2 3 4 5; do
+  curl -s -o /dev/null -w '%{time_total}\n' "$dash/api/sweep/$big/summary?at=final&split=test&vs=baseline"
+done | sort -n | sed -n 3p | { read -r s; echo "its summary JSON (final epoch against the baseline) alone: $(/usr/bin/python3 -c "print(round($s * 1000))") ms (curl, median of 5)"; }
