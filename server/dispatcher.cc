@@ -25,6 +25,7 @@ class AcquireReactor : public grpc::ServerUnaryReactor {
   const int64_t worker_id_;
   const int64_t deadline_us_;  // on the dispatcher's clock
   v1::AcquireJobResponse* const response_;
+  bool noted_idle_ = false;  // the store knows it asked and waits
 };
 
 Dispatcher::Dispatcher(storage::Store* store, int64_t lease_us, Clock* clock,
@@ -147,6 +148,12 @@ void Dispatcher::Loop() {
     std::vector<AcquireReactor*> keep;
     for (AcquireReactor* r : batch) {
       if (TryLease(r)) continue;
+      if (!r->noted_idle_) {
+        // Once per long poll (every 10 s at most): an idle worker's sign of
+        // life, for `mixcal workers` and the launcher's idle count.
+        r->noted_idle_ = true;
+        store_->queue().NoteIdle(r->worker_id_).IgnoreError();
+      }
       if (r->deadline_us_ <= now) {
         r->Finish(grpc::Status::OK);  // no job this time
       } else {

@@ -252,6 +252,11 @@ absl::StatusOr<std::optional<Assignment>> JobQueue::AcquireJob(
   return std::optional<Assignment>(std::move(a));
 }
 
+absl::Status JobQueue::NoteIdle(int64_t worker_id) {
+  RequestLock lock(c_);
+  return TouchWorker(c_, worker_id, c_.clock()->NowMicros());
+}
+
 absl::StatusOr<HeartbeatResult> JobQueue::Heartbeat(
     int64_t worker_id, const std::vector<v1::Lease>& leases, int64_t lease_us) {
   absl::StatusOr<HeartbeatResult> r =

@@ -71,6 +71,11 @@ class JobQueue {
   absl::StatusOr<std::optional<Assignment>> AcquireJob(int64_t worker_id,
                                                        int64_t lease_us);
 
+  // Records that an idle worker asked for work (a long poll found none):
+  // heard from now, so it is not taken for gone while it waits. Idle workers
+  // send no heartbeats.
+  absl::Status NoteIdle(int64_t worker_id);
+
   // Leases one heartbeat may carry.
   static constexpr size_t kMaxLeasesPerHeartbeat = 256;
 

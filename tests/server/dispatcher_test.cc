@@ -49,5 +49,33 @@ TEST_F(DispatcherTest, EmptyLongPollReturnsAfterItsWait) {
   EXPECT_FALSE(resp.has_job());
 }
 
+// An idle worker sends no heartbeats; its long polls are its sign of life,
+// or `mixcal workers` (and the launcher's idle count) would take a worker
+// waiting for work a minute for gone.
+TEST_F(DispatcherTest, AnIdleWorkersLongPollCountsAsHeardFrom) {
+  Start(false);
+  const int64_t w = Register();
+  auto heard = [&] {
+    grpc::ClientContext ctx;
+    v1::ListWorkersResponse resp;
+    EXPECT_TRUE(api_->ListWorkers(&ctx, v1::ListWorkersRequest(), &resp).ok());
+    for (const auto& worker : resp.workers()) {
+      if (worker.id() == w) return worker.last_heartbeat_us();
+    }
+    ADD_FAILURE() << "no worker " << w;
+    return int64_t{0};
+  };
+  const int64_t registered = heard();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  grpc::ClientContext ctx;
+  v1::AcquireJobRequest req;
+  req.set_worker_id(w);
+  req.set_wait_ms(200);
+  v1::AcquireJobResponse resp;
+  ASSERT_TRUE(workers_->AcquireJob(&ctx, req, &resp).ok());
+  ASSERT_FALSE(resp.has_job());
+  EXPECT_GE(heard() - registered, 1'000'000);
+}
+
 }  // namespace
 }  // namespace mixcal::server
