@@ -1,5 +1,7 @@
 #include "base/file.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -49,6 +51,14 @@ absl::Status WriteFileAtomically(const std::string& path,
   if (std::fclose(f) != 0) return fail("close");
   if (std::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename");
   return absl::OkStatus();
+}
+
+std::string CredentialFile(const std::string& dir, const std::string& name) {
+  for (const std::string& path :
+       {absl::StrCat(dir, "/mixcal_", name), absl::StrCat(dir, "/", name)}) {
+    if (access(path.c_str(), F_OK) == 0) return path;
+  }
+  return "";
 }
 
 }  // namespace mixcal

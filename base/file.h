@@ -25,6 +25,12 @@ absl::Status WriteFileAtomically(const std::string& path,
                                  const std::string& text,
                                  const std::string& what);
 
+// The credential `name` (e.g. "tokens") in `dir`, a systemd credentials
+// directory: the units load /etc/mixcal/<unit>/ as `LoadCredential=mixcal:`,
+// which systemd names `mixcal_<file>`; a plain `<name>` is also found (a
+// directory given by hand). Empty when neither exists.
+std::string CredentialFile(const std::string& dir, const std::string& name);
+
 }  // namespace mixcal
 
 #endif  // MIXCAL_BASE_FILE_H_

@@ -144,6 +144,17 @@ const std::vector<Entry>& Commands() {
         1,
         1},
        Retry},
+      {{"events",
+        "events SWEEP [--job JOB] [--limit N]",
+        "Lists what happened to a sweep and its jobs, oldest first: "
+        "submitted, leased, handed back, requeued, cancelled (and by whom), "
+        "retried, ended. --limit: at most N events, [1, 10000] (default "
+        "1000).",
+        {"job", "limit"},
+        {},
+        1,
+        1},
+       Events},
       {{"watch",
         "watch SWEEP",
         "Follows a sweep live: a bar per running job (epoch, samples/s, latest "

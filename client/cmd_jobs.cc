@@ -121,7 +121,10 @@ int Workers(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     if (reason.size() > 100) reason = ToValidUtf8(reason, 97) + "...";
     rows.push_back(
         {absl::StrCat(w.id()), w.name().empty() ? "-" : w.name(), w.host(),
-         w.device(), state,
+         w.device_name().empty() || w.device_name() == w.device()
+             ? w.device()
+             : absl::StrCat(w.device(), " (", w.device_name(), ")"),
+         state,
          w.current_job_id() ? absl::StrCat(w.current_job_id()) : "-",
          Ago(w.last_heartbeat_us()),
          w.placement().empty() ? "-" : w.placement(),
@@ -192,7 +195,60 @@ int Cancel(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   if (!st.ok()) return s.Fail(st);
   if (p.Get("format") == "json") return PrintJson(ToJson(sweep), out, err);
   out << "sweep " << sweep.id() << " " << SweepStateName(sweep.state()) << ": "
-      << sweep.counts().cancelled() << " jobs cancelled\n";
+      << sweep.counts().cancelled()
+      << " of its jobs cancelled (now and before; mixcal events " << sweep.id()
+      << " says who)\n";
+  return kOk;
+}
+
+int Events(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+           bool) {
+  v1::ListEventsRequest req;
+  int64_t id;
+  if (!ParseId("SWEEP", p.positional[0], &id, err)) return kUsage;
+  req.set_sweep_id(id);
+  if (p.Has("job")) {
+    if (!ParseId("--job", p.Get("job"), &id, err)) return kUsage;
+    req.set_job_id(id);
+  }
+  uint32_t limit = 1000;
+  if (p.Has("limit") &&
+      (!absl::SimpleAtoi(p.Get("limit"), &limit) || limit < 1 ||
+       limit > 10000)) {
+    err << "mixcal: --limit must be in [1, 10000], got \"" << p.Get("limit")
+        << "\"\n";
+    return kUsage;
+  }
+  req.set_limit(limit);
+  // The sweep first: a sweep that does not exist is an error, not an
+  // empty list.
+  {
+    grpc::ClientContext ctx;
+    s.Prepare(ctx);
+    v1::GetSweepRequest sreq;
+    sreq.set_sweep_id(req.sweep_id());
+    v1::Sweep sweep;
+    grpc::Status st = s.api().GetSweep(&ctx, sreq, &sweep);
+    if (!st.ok()) return s.Fail(st);
+  }
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  v1::ListEventsResponse resp;
+  grpc::Status st = s.api().ListEvents(&ctx, req, &resp);
+  if (!st.ok()) return s.Fail(st);
+  if (p.Get("format") == "json")
+    return PrintJson(JsonArray(resp.events()), out, err);
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::Event& e : resp.events()) {
+    std::string message = e.message();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    rows.push_back({Ago(e.time_us()),
+                    e.job_id() ? absl::StrCat(e.job_id()) : "sweep", e.kind(),
+                    message});
+  }
+  PrintTable(out, {"when", "job", "event", "what"}, rows);
+  if (resp.events_size() == static_cast<int>(limit))
+    out << "(the first " << limit << " events; --limit shows more)\n";
   return kOk;
 }
 

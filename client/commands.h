@@ -29,6 +29,8 @@ int Backup(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
            bool tty);
 int Retry(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
           bool tty);
+int Events(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
+           bool tty);
 // watch (cmd_watch.cc); Watch also ends `submit --wait`.
 int Watch(int64_t sweep_id, Session& s, std::ostream& out, std::ostream& err,
           bool tty, const std::string& format);

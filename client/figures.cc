@@ -108,6 +108,19 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
       });
   if (!st.ok()) return FromGrpc(st);
   if (groups.empty()) {
+    // A sweep or job that does not exist is said so, not "no ECE yet".
+    if (job > 0) {
+      v1::GetJobRequest jreq;
+      jreq.set_job_id(job);
+      v1::Job j;
+      st = s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &j);
+    } else {
+      v1::GetSweepRequest sreq;
+      sreq.set_sweep_id(sweep);
+      v1::Sweep sw;
+      st = s.Call(&v1::ExperimentService::Stub::GetSweep, sreq, &sw);
+    }
+    if (!st.ok()) return FromGrpc(st);
     return absl::NotFoundError(
         job > 0 ? absl::StrCat("job ", job, " has no ", metric.name, " yet")
                 : absl::StrCat("sweep ", sweep, " has no ", metric.name,

@@ -79,7 +79,9 @@ int Session::Fail(const grpc::Status& s) {
     if (!tls_ca_.empty() &&
         (m.find("andshake") != std::string::npos ||
          m.find("SSL") != std::string::npos ||
-         m.find("ssl") != std::string::npos)) {
+         m.find("ssl") != std::string::npos ||
+         m.find("ertificate") != std::string::npos ||
+         m.find("Peer name") != std::string::npos)) {
       err_ << "mixcal: the TLS handshake with " << address_
            << " failed (" << m
            << "): the coordinator may serve plaintext (then drop --tls-ca / "

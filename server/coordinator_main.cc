@@ -46,9 +46,10 @@ ABSL_FLAG(std::string, credentials_dir,
             const char* d = std::getenv("CREDENTIALS_DIRECTORY");
             return std::string(d == nullptr ? "" : d);
           }(),
-          "a directory whose `tokens`, `server.pem` and `server.key` stand "
-          "for --tokens_file, --tls_cert and --tls_key when those are not "
-          "given (default $CREDENTIALS_DIRECTORY: systemd's LoadCredential=)");
+          "a directory whose `tokens`, `server.pem` and `server.key` (or, as "
+          "systemd names them for LoadCredential=mixcal:DIR, `mixcal_tokens` "
+          "...) stand for --tokens_file, --tls_cert and --tls_key when those "
+          "are not given (default $CREDENTIALS_DIRECTORY)");
 ABSL_FLAG(bool, insecure, false,
           "allow a non-loopback address without TLS and tokens");
 ABSL_FLAG(int, max_message_mb, 8, "largest request accepted, in MiB, [1, 256]");
@@ -150,8 +151,7 @@ int main(int argc, char** argv) {
       !creds.empty()) {
     // systemd copies root's files there, readable by the service's user.
     auto from = [&](std::string* path, const char* name) {
-      const std::string p = creds + "/" + name;
-      if (path->empty() && access(p.c_str(), F_OK) == 0) *path = p;
+      if (path->empty()) *path = mixcal::CredentialFile(creds, name);
     };
     from(&o.tokens_file, "tokens");
     from(&o.tls_cert_file, "server.pem");

@@ -1,9 +1,11 @@
 #include "server/experiment_service.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/backups.h"
 #include "server/grpc_status.h"
 #include "spec/limits.h"
@@ -155,6 +157,32 @@ grpc::Status ExperimentService::SummarizeSweep(grpc::ServerContext* ctx,
       b_.store->metrics().SummarizeSweep(req->sweep_id(), req->at(), req->split(),
                                 req->vs(), req->ensemble());
   if (!rows.ok()) return ToGrpc(rows.status());
+  if (rows->empty() && (!req->split().empty() || req->at().epoch() > 0)) {
+    // Nothing at that split or epoch: an error naming what the sweep has,
+    // unless it has no epochs at all yet (then empty is the answer).
+    v1::SummaryPoint final_point;
+    final_point.set_final(true);
+    auto all = b_.store->metrics().SummarizeSweep(req->sweep_id(), final_point,
+                                                  "", "", false);
+    if (all.ok() && !all->empty()) {
+      std::set<std::string> splits;
+      uint32_t newest = 0;
+      for (const v1::SummaryRow& r : *all) {
+        splits.insert(r.split());
+        for (uint32_t e : r.epochs()) newest = std::max(newest, e);
+      }
+      if (!req->split().empty() && !splits.count(req->split())) {
+        return ToGrpc(absl::NotFoundError(absl::StrCat(
+            "no split ", req->split(), " in sweep ", req->sweep_id(),
+            " (known: ", absl::StrJoin(splits, ", "), ")")));
+      }
+      if (req->at().epoch() > 0) {
+        return ToGrpc(absl::NotFoundError(absl::StrCat(
+            "no epoch ", req->at().epoch(), " in sweep ", req->sweep_id(),
+            " (its jobs have epochs 1 to ", newest, ")")));
+      }
+    }
+  }
   for (auto& r : *rows) *resp->add_rows() = std::move(r);
   return grpc::Status::OK;
 }

@@ -118,8 +118,13 @@ class SlurmLauncher : public Launcher {
         Bin("sbatch"), "--parsable", absl::StrCat("--array=0-", tasks - 1),
         "--job-name=" + o_.job_name};
     if (!o_.partition.empty()) argv.push_back("--partition=" + o_.partition);
-    if (!o_.gres.empty() && device_class == "cuda")
-      argv.push_back("--gres=" + o_.gres);
+    if (device_class == "cuda") {
+      if (!o_.gres.empty()) argv.push_back("--gres=" + o_.gres);
+    } else {
+      // The script asks for a GPU (#SBATCH --gres=gpu:1); a CPU worker
+      // takes none (and a node without GPUs refuses the request).
+      argv.push_back("--gres=none");
+    }
     if (!o_.time_limit.empty()) argv.push_back("--time=" + o_.time_limit);
     if (!o_.account.empty()) argv.push_back("--account=" + o_.account);
     if (o_.cpus_per_task > 0)

@@ -133,7 +133,11 @@ absl::Status Agent::Run() {
         return absl::UnavailableError(absl::StrCat(
             "never reached the coordinator at ", o_.address, " in ",
             absl::FormatDuration(o_.exit_when_idle),
-            " (--exit_when_idle); leaving"));
+            " (--exit_when_idle); leaving",
+            o_.tls_ca_file.empty()
+                ? " (without TLS: if the coordinator serves TLS, give "
+                  "--tls_ca or MIXCAL_TLS_CA)"
+                : ""));
       }
       const std::string why =
           absl::StrCat("idle for ", absl::FormatDuration(o_.exit_when_idle));
@@ -235,8 +239,18 @@ absl::Status Agent::Register() {
   grpc::Status s = stub_->RegisterWorker(&ctx, req, &resp);
   if (!s.ok()) {
     if (!Stopping()) {
-      Log(absl::StrCat("cannot register with ", o_.address, ": ",
-                       s.error_message()));
+      // Plaintext against a TLS port fails as a closed socket or a
+      // handshake: say what it probably is.
+      const std::string& m = s.error_message();
+      const bool looks_like_tls =
+          o_.tls_ca_file.empty() && s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+          (m.find("Socket closed") != std::string::npos ||
+           m.find("handshak") != std::string::npos);
+      Log(absl::StrCat("cannot register with ", o_.address, ": ", m,
+                       looks_like_tls
+                           ? " (the coordinator may serve TLS: give --tls_ca "
+                             "CA.pem or set MIXCAL_TLS_CA)"
+                           : ""));
     }
     return FromGrpc(s);
   }

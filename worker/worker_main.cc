@@ -45,9 +45,10 @@ ABSL_FLAG(std::string, tls_ca, Env("MIXCAL_TLS_CA", ""),
           "PEM CA certificate of the coordinator; turns TLS on (default "
           "$MIXCAL_TLS_CA)");
 ABSL_FLAG(std::string, credentials_dir, Env("CREDENTIALS_DIRECTORY", ""),
-          "a directory whose `token` and `ca.pem` stand for --token_file and "
-          "--tls_ca when those are not given (default $CREDENTIALS_DIRECTORY: "
-          "systemd's LoadCredential=)");
+          "a directory whose `token` and `ca.pem` (or, as systemd names them "
+          "for LoadCredential=mixcal:DIR, `mixcal_token` and `mixcal_ca.pem`) "
+          "stand for --token_file and --tls_ca when those are not given "
+          "(default $CREDENTIALS_DIRECTORY)");
 ABSL_FLAG(std::string, device, "cpu",
           "cpu, cuda, cuda:N, or auto: the GPU the scheduler assigned "
           "(CUDA_VISIBLE_DEVICES, SLURM_JOB_GPUS) on a CUDA build, else cpu; "
@@ -216,11 +217,9 @@ int main(int argc, char** argv) {
   std::string tls_ca = absl::GetFlag(FLAGS_tls_ca);
   if (const std::string creds = absl::GetFlag(FLAGS_credentials_dir);
       !creds.empty()) {
-    if (token.empty() && token_file.empty() &&
-        access((creds + "/token").c_str(), F_OK) == 0)
-      token_file = creds + "/token";
-    if (tls_ca.empty() && access((creds + "/ca.pem").c_str(), F_OK) == 0)
-      tls_ca = creds + "/ca.pem";
+    if (token.empty() && token_file.empty())
+      token_file = mixcal::CredentialFile(creds, "token");
+    if (tls_ca.empty()) tls_ca = mixcal::CredentialFile(creds, "ca.pem");
   }
   if (token.empty() && !token_file.empty()) {
     absl::StatusOr<std::string> t = mixcal::ReadFile(token_file, "--token_file");

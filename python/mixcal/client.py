@@ -257,7 +257,8 @@ class Client:
                    + [fd.name for fd in fields] + (["bins"] if bins else []))
         return pd.DataFrame(rows, columns=columns)
 
-    def summary(self, sweep, at="final", split="test", vs=None, select_split=""):
+    def summary(self, sweep, at="final", split="test", vs=None, select_split="",
+                ensemble=False):
         """Mean and standard deviation over seeds per (method, hyperparameter,
         split), as ``mixcal summary`` prints them: columns ``METRIC_mean``,
         ``METRIC_std``; with ``vs`` (a method such as "baseline", or
@@ -267,13 +268,19 @@ class Client:
         ``at``: "final" (each job's newest epoch), an epoch number, or
         "best:METRIC" (the epoch with the best METRIC on the validation
         split; ``select_split="test"`` chooses on test, and the column
-        ``selected_on`` says so). ``split=None`` summarises every split.
+        ``selected_on`` says so); "epoch:N" as the CLI writes it is N.
+        ``split=None`` summarises every split; a split or epoch the sweep
+        does not have raises NotFound naming what it has. ``ensemble``: also
+        a row per configuration for the seeds' averaged kept predictions
+        (column ``ensemble``), as ``mixcal summary --ensemble``.
         """
         point = metrics_pb2.SummaryPoint()
         if at == "final":
             point.final = True
         elif isinstance(at, int):
             point.epoch = at
+        elif isinstance(at, str) and at.startswith("epoch:") and at[6:].isdigit():
+            point.epoch = int(at[6:])
         elif isinstance(at, str) and at.startswith("best:"):
             point.best_by = at[len("best:"):]
             point.best_split = select_split
@@ -281,12 +288,15 @@ class Client:
             raise InvalidArgument("summary: at must be 'final', an epoch or "
                                   "'best:METRIC', got %r" % (at,), "INVALID_ARGUMENT")
         r = self._call("SummarizeSweep", experiment_pb2.SummarizeSweepRequest(
-            sweep_id=sweep, at=point, split=split or "", vs=vs or ""))
+            sweep_id=sweep, at=point, split=split or "", vs=vs or "",
+            ensemble=bool(ensemble)))
         rows = []
         for row in r.rows:
             d = {"method": row.method, "hyperparameter": row.value, "split": row.split,
                  "seeds": row.seeds, "epochs": list(row.epochs),
                  "selected_on": row.selected_on}
+            if ensemble:
+                d["ensemble"] = row.ensemble
             if vs:
                 d["vs"] = row.vs_method + ("" if row.vs_method == "baseline" else
                                            " %g" % row.vs_value)

@@ -138,6 +138,24 @@ stop_coordinator() {
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 }
+# fresh_coordinator NAME: the coordinator replaced by one on $R/NAME.db
+# (lease 30 s, heartbeats 0.5 s), serving once this returns.
+fresh_coordinator() {
+  stop_coordinator
+  "$build/server/mixcal-coordinator" --listen "127.0.0.1:$port" \
+    --db "$R/$1.db" --lease_seconds 30 --heartbeat_seconds 0.5 \
+    > "$R/log/$1.log" 2>&1 & echo $! > "$R/coordinator.pid"
+  for _ in $(seq 100); do "$build/client/mixcal" sweeps >/dev/null 2>&1 && break; sleep 0.1; done
+}
+# one_job_spec NAME EPOCHS: a one-job MLP sweep on synthetic data
+one_job_spec() {
+  cat <<JSON
+{"name": "$1", "data": {"dataset": "synthetic",
+  "synthetic": {"trainCount": 16384, "testCount": 256}},
+ "model": "mlp", "training": {"epochs": $2, "batchSize": 64},
+ "methods": [{"name": "baseline"}], "seeds": [0], "device": "cpu"}
+JSON
+}
 
 # Workers on demand: a second coordinator (its own store) that submits the
 # array itself when jobs are queued, at most 2 tasks, and marks the launch
@@ -279,17 +297,8 @@ trap 'remove_users; cleanup' EXIT
 chmod 755 "$R"
 install -d -g "$G" -m 2770 "$R/shared-ckpt"
 install -d -m 1777 "$R/u"
-stop_coordinator
-"$build/server/mixcal-coordinator" --listen "127.0.0.1:$port" \
-  --db "$R/users.db" --lease_seconds 30 --heartbeat_seconds 0.5 \
-  > "$R/log/users.log" 2>&1 & echo $! > "$R/coordinator.pid"
-for _ in $(seq 100); do "$build/client/mixcal" sweeps >/dev/null 2>&1 && break; sleep 0.1; done
-cat > "$R/users.json" <<JSON
-{"name": "two-users", "data": {"dataset": "synthetic",
-  "synthetic": {"trainCount": 16384, "testCount": 256}},
- "model": "mlp", "training": {"epochs": 12, "batchSize": 64},
- "methods": [{"name": "baseline"}], "seeds": [0], "device": "cpu"}
-JSON
+fresh_coordinator users
+one_job_spec two-users 12 > "$R/users.json"
 "$build/client/mixcal" submit "$R/users.json" > /dev/null
 as_user() {  # as_user USER: one task run by USER; its array id
   MIXCAL_CHECKPOINT_DIR="$R/shared-ckpt" MIXCAL_EXIT_WHEN_IDLE=60s \
@@ -320,17 +329,8 @@ if [[ $fail -ne 0 ]]; then cat "$R/log/users.log" "$R"/u/*.out | tail -40; exit 
 # Preemption: scancel of the task that trains a job, mid-job. The job is
 # back in the queue at once (a hand-back, not a lease expiry), resumes from
 # its checkpoint on the other task, and no epoch is lost or stored twice.
-stop_coordinator
-"$build/server/mixcal-coordinator" --listen "127.0.0.1:$port" \
-  --db "$R/preempt.db" --lease_seconds 30 --heartbeat_seconds 0.5 \
-  > "$R/log/preempt.log" 2>&1 & echo $! > "$R/coordinator.pid"
-for _ in $(seq 100); do "$build/client/mixcal" sweeps >/dev/null 2>&1 && break; sleep 0.1; done
-cat > "$R/long.json" <<JSON
-{"name": "preempt", "data": {"dataset": "synthetic",
-  "synthetic": {"trainCount": 16384, "testCount": 256}},
- "model": "mlp", "training": {"epochs": 30, "batchSize": 64},
- "methods": [{"name": "baseline"}], "seeds": [0], "device": "cpu"}
-JSON
+fresh_coordinator preempt
+one_job_spec preempt 30 > "$R/long.json"
 "$build/client/mixcal" submit "$R/long.json" > /dev/null
 MIXCAL_EXIT_WHEN_IDLE=60s sbatch --parsable --array=0-1 --cpus-per-task=1 --time=5 \
   -o "$R/out/p%A_%a.out" "$root/deploy/slurm/mixcal-worker.sbatch" > /dev/null

@@ -76,7 +76,13 @@ port=$(( 20000 + RANDOM % 20000 ))
 run_unit() {
   local unit=$1 name=$2 line state="$R/var/lib/$2" creds="$R/run/credentials/$1"
   mkdir -p "$state" "$creds"
-  cp "$R/etc/mixcal/$3"/* "$creds/"
+  # LoadCredential=ID:DIR, as systemd does it: each file of DIR becomes the
+  # credential ID_FILE (systemd.exec(5)).
+  local load id dir f
+  load="$(sed -n 's/^LoadCredential=//p' "$units/$unit")"
+  id="${load%%:*}"; dir="${load#*:}"
+  [[ "$dir" == "/etc/mixcal/$3" ]] || { echo "FAILED: $unit loads $dir, not /etc/mixcal/$3"; exit 1; }
+  for f in "$R$dir"/*; do cp "$f" "$creds/${id}_$(basename "$f")"; done
   chown -R "$U:$U" "$state" "$creds"
   chmod 500 "$creds"; chmod 400 "$creds"/*
   line="$(sed -n 's/^ExecStart=//p' "$units/$unit")"

@@ -55,4 +55,12 @@ expect 0 "no comparison: the sweep has no configuration other than baseline" -- 
 for _ in $(seq 100); do kill -0 "$(cat "$R/worker.pid")" 2>/dev/null || break; sleep 0.1; done
 expect 0 "1 gone worker(s) not shown; --all lists them" -- mixcal workers
 expect 0 "gone (stopped)" -- mixcal workers --all
+# Who cancelled a sweep is in its events, and the CLI shows them.
+mixcal submit "$R/sweep.json" --name cancelled > /dev/null
+expect 0 "of its jobs cancelled" -- mixcal cancel 2
+expect 0 "jobs cancelled by" -- mixcal events 2
+expect 1 "no sweep 9999" -- mixcal events 9999
+expect 2 "--limit must be in [1, 10000]" -- mixcal events 2 --limit 0
+expect 1 "no sweep 9999" -- mixcal plot curves 9999
+expect 1 "no epoch 99 in sweep 1 (its jobs have epochs 1 to 6)" -- mixcal summary 1 --at epoch:99
 [[ $fail -eq 0 ]] || { tail -n 20 "$R/coordinator.log"; exit 1; }

@@ -91,6 +91,12 @@ def raises(kind, fn, words, what):
 
 raises(mixcal.NotFound, lambda: c.jobs(9999), ["9999"], "jobs(9999)")
 raises(mixcal.NotFound, lambda: c.metrics(sweep, split="tset"), ["tset", "test"], "metrics(split='tset')")
+raises(mixcal.NotFound, lambda: c.summary(sweep, split="tset"), ["no split tset", "test"],
+       "summary(split='tset')")
+raises(mixcal.NotFound, lambda: c.summary(sweep, at=99), ["no epoch 99", "epochs 1 to 3"],
+       "summary(at=99)")
+e2 = c.summary(sweep, at="epoch:2")
+check(len(e2) > 0 and all(e == 2 for es in e2["epochs"] for e in es), "summary(at='epoch:2') reads epoch 2 as the CLI's syntax")
 raises(mixcal.InvalidArgument, lambda: c.submit({"name": "x", "seeds": [0], "epochz": 3}), ["epochz"],
        "submit() with an unknown field")
 raises(mixcal.InvalidArgument,

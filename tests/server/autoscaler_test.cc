@@ -354,6 +354,11 @@ TEST(SlurmLauncherTest, SpeaksSbatchSqueueAndScancel) {
             "--output=/logs/mixcal-worker-%A_%a.out --qos=low "
             "/opt/mixcal-worker.sbatch "
             "MIXCAL_ADDRESS=head:7707");
+  // CPU workers ask for no GPU, whatever the script's #SBATCH --gres says.
+  ASSERT_TRUE(slurm->Submit("cpu", 1).ok());
+  std::getline(std::ifstream(args), line);
+  EXPECT_NE(line.find(" --gres=none "), std::string::npos) << line;
+  EXPECT_EQ(line.find("gpu:1"), std::string::npos) << line;
   auto counts = slurm->Query({"4242", "7"});
   ASSERT_TRUE(counts.ok()) << counts.status();
   ASSERT_EQ(counts->size(), 1u);  // 7 is not listed: ended; 99 not ours
