@@ -48,12 +48,14 @@ const std::vector<Entry>& Commands() {
         "  image folder on the workers, inside their --data_root),\n"
         "  --seeds N (seeds 0..N-1), --epochs, --batch-size, --lr, "
         "--weight-decay, --schedule constant|step|cosine,\n"
+        "  --milestones E1,E2,... (the step schedule's epochs; none clears "
+        "them; another --schedule drops them),\n"
         "  --threads, --train-limit, --test-limit, --device cpu|cuda|any, "
         "--priority,\n"
         "  --request-id (resubmitting with it never makes a copy), --wait "
         "(follow it to the end).",
         {"name", "dataset", "data-dir", "model", "methods", "seeds", "epochs",
-         "batch-size", "lr", "weight-decay", "schedule", "threads",
+         "batch-size", "lr", "weight-decay", "schedule", "milestones", "threads",
          "train-limit", "test-limit", "device", "priority", "request-id",
          "model-file", "data-file", "data-path"},
         {"wait"},

@@ -132,8 +132,26 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
         << " " << path.string() << " (" << stored.sha256() << ")\n";
     *field = stored.sha256();
   }
-  if (p.Has("schedule"))
+  if (p.Has("schedule")) {
     spec.mutable_training()->set_schedule(p.Get("schedule"));
+    // Milestones belong to the step schedule only.
+    if (p.Get("schedule") != "step") spec.mutable_training()->clear_milestones();
+  }
+  if (p.Has("milestones")) {
+    spec.mutable_training()->clear_milestones();
+    const std::string m = p.Get("milestones");
+    if (m != "none" && !m.empty()) {
+      for (absl::string_view part : absl::StrSplit(m, ',')) {
+        uint32_t e = 0;
+        if (!absl::SimpleAtoi(part, &e) || e == 0) {
+          err << "mixcal: --milestones expects epochs like 5,8 (or none), got \""
+              << m << "\"\n";
+          return kUsage;
+        }
+        spec.mutable_training()->add_milestones(e);
+      }
+    }
+  }
   if (p.Has("methods")) {
     spec.clear_methods();
     if (auto u = ParseMethods(p.Get("methods"), &spec)) {
@@ -195,6 +213,20 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     f.set(v);
   }
   if (p.Has("device") || !from_file) spec.set_device(p.Get("device", "any"));
+  // Fewer epochs than the file's step milestones: say which field and how
+  // to override it, rather than the bare range check.
+  if (from_file && p.Has("epochs") && !p.Has("milestones")) {
+    const auto& ms = spec.training().milestones();
+    if (!ms.empty() && *std::max_element(ms.begin(), ms.end()) >
+                           spec.training().epochs()) {
+      err << "mixcal: the file's training.milestones (" << absl::StrJoin(ms, ",")
+          << ") lie past --epochs " << spec.training().epochs()
+          << ": give --milestones with it (e.g. --milestones "
+          << std::max<uint32_t>(1, spec.training().epochs() / 2)
+          << ", or none), or --schedule cosine\n";
+      return kUsage;
+    }
+  }
   // Fewer epochs than the file's checkpoint interval: checkpoint at the
   // end rather than refuse the override.
   if (from_file && p.Has("epochs") && spec.has_checkpoint_every() &&
@@ -212,7 +244,7 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
          {"name", "dataset", "data-dir", "model", "schedule", "methods",
           "seeds", "epochs", "batch-size", "lr", "weight-decay", "threads",
           "train-limit", "test-limit", "priority", "device", "model-file",
-          "data-file", "data-path"}) {
+          "data-file", "data-path", "milestones"}) {
       if (p.Has(f)) {
         spec.clear_request_id();
         break;

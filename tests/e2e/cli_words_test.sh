@@ -63,4 +63,10 @@ expect 1 "no sweep 9999" -- mixcal events 9999
 expect 2 "--limit must be in [1, 10000]" -- mixcal events 2 --limit 0
 expect 1 "no sweep 9999" -- mixcal plot curves 9999
 expect 1 "no epoch 99 in sweep 1 (its jobs have epochs 1 to 6)" -- mixcal summary 1 --at epoch:99
+# A file shortened from the command line: its step milestones named, and
+# overridden.
+expect 2 "training.milestones (5,8) lie past --epochs 2: give --milestones" -- \
+  mixcal submit "$root/examples/mixup-fashion-mnist.json" --epochs 2 --seeds 1
+expect 0 "submitted" -- mixcal submit "$root/examples/mixup-fashion-mnist.json" --epochs 2 --seeds 1 --milestones 1
+expect 0 "submitted" -- mixcal submit "$root/examples/mixup-fashion-mnist.json" --epochs 2 --seeds 1 --schedule cosine
 [[ $fail -eq 0 ]] || { tail -n 20 "$R/coordinator.log"; exit 1; }
