@@ -71,9 +71,10 @@ const std::vector<Entry>& Commands() {
         0},
        Sweeps},
       {{"jobs",
-        "jobs [SWEEP]",
-        "Lists the jobs of a sweep (or of all sweeps).",
-        {},
+        "jobs [SWEEP] [--job JOB]",
+        "Lists the jobs of a sweep (or of all sweeps); --job JOB shows one "
+        "job with every setting it trains with, defaults filled in.",
+        {"job"},
         {},
         0,
         1},

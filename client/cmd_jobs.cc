@@ -48,6 +48,30 @@ int Sweeps(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
 
 int Jobs(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
          bool) {
+  if (p.Has("job")) {  // one job: its state and the settings it trains with
+    int64_t id;
+    if (!ParseId("--job", p.Get("job"), &id, err)) return kUsage;
+    v1::GetJobRequest jreq;
+    jreq.set_job_id(id);
+    v1::Job j;
+    grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &j);
+    if (!st.ok()) return s.Fail(st);
+    if (p.Get("format") == "json") return PrintJson(ToJson(j), out, err);
+    out << "job " << j.id() << " of sweep " << j.sweep_id() << ": "
+        << MethodLabel(j.method(), j.value()) << ", seed " << j.seed() << ", "
+        << StateName(j.state()) << ", epoch " << j.last_epoch()
+        << (j.error().empty() ? "" : ", " + ToValidUtf8(j.error(), 200))
+        << "\n";
+    // Left-aligned: the values are words and numbers alike.
+    size_t width = 0;
+    for (const v1::Setting& x : j.settings())
+      width = std::max(width, x.name().size());
+    out << "settings it trains with (defaults filled in):\n";
+    for (const v1::Setting& x : j.settings())
+      out << "  " << x.name() << std::string(width + 2 - x.name().size(), ' ')
+          << x.value() << "\n";
+    return kOk;
+  }
   v1::ListJobsRequest req;
   if (!p.positional.empty()) {
     int64_t id;

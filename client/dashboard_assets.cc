@@ -411,7 +411,11 @@ async function jobPage(id) {
     j.epoch ? el('div', { class: 'figs' }, figBox(rel), figBox(rel2)) : el('p', { class: 'muted', text: 'No epochs stored yet.' }),
     el('h2', { text: 'Curves' }), el('div', { class: 'controls' }, el('label', {}, 'metric ', metricSel)),
     j.epoch ? figBox(curve) : null,
-    el('h2', { text: 'Configuration' }), configTable(data.config || {}),
+    el('h2', { text: 'Configuration' }),
+    (data.settings || []).length
+      ? table(['setting', 'value (as trained, defaults filled in)'], data.settings.map(x => el('tr', {}, td(x.name), td(x.value))), 'config settings')
+      : null,
+    el('details', {}, el('summary', { text: 'as submitted (fields left empty take the defaults above)' }), configTable(data.config || {})),
     el('h2', { text: 'Events' }), table(['time', 'kind', 'message'], events, 'events'));
   if (j.epoch) { loadRel(); loadCurve(); }
 }

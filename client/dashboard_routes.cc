@@ -200,9 +200,17 @@ void ApiJob(Session& s, const httplib::Request& req, httplib::Response& res) {
   // The job's whole configuration (training, data, evaluation, method), as
   // the worker receives it.
   absl::StatusOr<std::string> config = ToJson(job.config());
+  // And what it trains with, defaults filled in.
+  JsonList settings;
+  for (const v1::Setting& x : job.settings())
+    settings.Add(JsonObject()
+                     .String("name", x.name())
+                     .String("value", x.value())
+                     .str());
   ReplyJson(res, JsonObject()
                          .Raw("job", JobJson(job))
                          .Raw("config", config.ok() ? *config : "{}")
+                         .Raw("settings", settings.str())
                          .Raw("splits", splits.str())
                          .Raw("events", event_list.str())
                          .str() +

@@ -9,6 +9,7 @@
 #include "server/backups.h"
 #include "server/grpc_status.h"
 #include "spec/limits.h"
+#include "spec/spec.h"
 
 namespace mixcal::server {
 namespace {
@@ -80,7 +81,17 @@ grpc::Status ExperimentService::GetJob(grpc::ServerContext* ctx, const v1::GetJo
                   v1::Job* resp) {
   MIXCAL_GRPC_CHECK(b_.auth->Check(*ctx, Permission::kRead));
   MIXCAL_GRPC_CHECK(PositiveId("job_id", req->job_id()));
-  return Assign(b_.store->sweeps().GetJob(req->job_id()), resp);
+  grpc::Status st = Assign(b_.store->sweeps().GetJob(req->job_id()), resp);
+  if (!st.ok()) return st;
+  auto settings = spec::EffectiveSettings(resp->config());
+  if (settings.ok()) {
+    for (const auto& [name, value] : *settings) {
+      v1::Setting* s = resp->add_settings();
+      s->set_name(name);
+      s->set_value(value);
+    }
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status ExperimentService::ListJobs(grpc::ServerContext* ctx,

@@ -3,6 +3,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
@@ -365,6 +366,69 @@ int JobEpochs(const v1::JobConfig& job) {
   const uint64_t epochs = job.training().epochs();
   if (epochs == 0) return calib::TrainConfig().epochs;
   return static_cast<int>(std::min<uint64_t>(epochs, 1u << 30));
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+EffectiveSettings(const v1::JobConfig& job) {
+  MIXCAL_ASSIGN_OR_RETURN(calib::TrainConfig c, ToTrainConfig(job));
+  std::vector<std::pair<std::string, std::string>> out;
+  auto add = [&](const std::string& name, const auto& value) {
+    out.emplace_back(name, absl::StrCat(value));
+  };
+  auto ints = [](const std::vector<int>& v) {
+    return v.empty() ? std::string("none") : absl::StrJoin(v, ", ");
+  };
+  const bool file = !c.data_file.empty();
+  add("data.dataset", file ? std::string(absl::StartsWith(c.data_file, kUploadedPrefix)
+                                             ? "uploaded file"
+                                             : "file " + c.data_file)
+                           : std::string(calib::Name(c.dataset)));
+  if (c.dataset == calib::DatasetKind::kSynthetic && !file) {
+    add("data.synthetic.classes", c.synthetic.classes);
+    add("data.synthetic.train_count", c.synthetic.train_count);
+    add("data.synthetic.test_count", c.synthetic.test_count);
+  }
+  add("data.train_limit", c.train_limit > 0 ? absl::StrCat(c.train_limit)
+                                            : std::string("all"));
+  add("data.test_limit", c.test_limit > 0 ? absl::StrCat(c.test_limit)
+                                          : std::string("all"));
+  add("data.val_fraction",
+      absl::StrCat(c.val_fraction,
+                   c.val_fraction > 0
+                       ? " (of the whole training set, held out before "
+                         "train_limit)"
+                       : ""));
+  add("data.augment", calib::Name(c.augment));
+  if (c.label_noise > 0) {
+    add("data.label_noise", c.label_noise);
+    add("data.noise_kind", calib::Name(c.noise_kind));
+  }
+  if (!c.classes.empty()) add("data.classes", ints(c.classes));
+  add("model", c.model_file.empty() ? std::string(calib::Name(c.model))
+                                    : std::string("uploaded TorchScript"));
+  add("method", calib::Name(c.method));
+  if (const double* v = calib::HyperparameterField(c))
+    add(absl::StrCat("method.", calib::HyperparameterName(c.method)), *v);
+  add("seed", job.seed());
+  add("training.optimizer", calib::Name(c.optimizer));
+  add("training.epochs", c.epochs);
+  add("training.batch_size", c.batch_size);
+  add("training.lr", c.lr);
+  add("training.momentum", c.momentum);
+  add("training.weight_decay", c.weight_decay);
+  add("training.schedule", calib::Name(c.schedule));
+  if (c.schedule == calib::Schedule::kStep) {
+    add("training.milestones", ints(calib::EffectiveMilestones(c)));
+    add("training.lr_gamma", c.lr_gamma);
+  }
+  add("evaluation.ece_bins", c.ece_bins);
+  add("evaluation.temperature_scaling",
+      c.temperature_scaling && c.val_fraction > 0 ? "yes" : "no");
+  add("evaluation.predictions", calib::Name(c.predictions));
+  add("checkpoint_every", c.checkpoint_every > 0
+                              ? absl::StrCat("every ", c.checkpoint_every, " epoch(s)")
+                              : std::string("never"));
+  return out;
 }
 
 }  // namespace mixcal::spec

@@ -59,6 +59,14 @@ absl::StatusOr<calib::TrainConfig> ToTrainConfig(const v1::JobConfig& job);
 // store checks reports against it without building the whole config).
 int JobEpochs(const v1::JobConfig& job);
 
+// The settings a job trains with, defaults filled in (batch size 128 where
+// the spec left it empty, the step schedule's milestones, ...), as
+// (name, value) pairs named like the spec's fields ("training.batch_size"),
+// in the order a person reads them: data, model and method, training,
+// evaluation. What a job page and `mixcal jobs --job` show.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+EffectiveSettings(const v1::JobConfig& job);
+
 }  // namespace mixcal::spec
 
 #endif  // MIXCAL_SPEC_SPEC_H_

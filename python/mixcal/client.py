@@ -48,6 +48,50 @@ def _is_loopback(address):
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+def _enum_word(enum_type, number):
+    """An enum value as the CLI writes it: SWEEP_SUCCEEDED -> succeeded."""
+    value = enum_type.values_by_number.get(number)
+    if value is None:
+        return number
+    name = value.name
+    prefix = enum_type.name.replace("State", "").upper() + "_"
+    if name.startswith(prefix):
+        name = name[len(prefix):]
+    return name.lower()
+
+
+def _to_dict(message, defaults=True):
+    """A message as plain Python: ints as ints (not JSON's strings), enums
+    as words, nested messages as dicts. ``defaults``: also the fields left at
+    their default (seed 0, epoch 0); without, only the fields set."""
+    out = {}
+    if defaults:
+        fields = [(fd, getattr(message, fd.name)) for fd in message.DESCRIPTOR.fields
+                  if fd.label == fd.LABEL_REPEATED or fd.message_type is None
+                  or message.HasField(fd.name)]
+    else:
+        fields = message.ListFields()
+    for fd, value in fields:
+        if fd.label == fd.LABEL_REPEATED:
+            if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+                vfd = fd.message_type.fields_by_name["value"]
+                out[fd.name] = {k: (_to_dict(v, defaults) if vfd.message_type else v)
+                                for k, v in value.items()}
+            elif fd.message_type is not None:
+                out[fd.name] = [_to_dict(v, defaults) for v in value]
+            elif fd.enum_type is not None:
+                out[fd.name] = [_enum_word(fd.enum_type, v) for v in value]
+            else:
+                out[fd.name] = list(value)
+        elif fd.message_type is not None:
+            out[fd.name] = _to_dict(value, defaults)
+        elif fd.enum_type is not None:
+            out[fd.name] = _enum_word(fd.enum_type, value)
+        else:
+            out[fd.name] = value
+    return out
+
+
 class Client:
     """A connection to a mixcal coordinator.
 
@@ -142,18 +186,30 @@ class Client:
         return sweep.id
 
     def wait(self, sweep, poll_seconds=2.0):
-        """Blocks until every job of ``sweep`` ended; returns its state name."""
+        """Blocks until every job of ``sweep`` ended; returns its state as
+        ``sweeps()`` writes it (``"succeeded"``, ``"failed"``, ``"cancelled"``)."""
         while True:
             s = self._call("GetSweep", experiment_pb2.GetSweepRequest(sweep_id=sweep))
             name = jobs_pb2.SweepState.Name(s.state).replace("SWEEP_", "")
             if name in _TERMINAL:
-                return name
+                return name.lower()
             time.sleep(poll_seconds)
 
     def sweep(self, sweep):
         """One sweep as a dict (its spec, state, job counts, submitter)."""
         s = self._call("GetSweep", experiment_pb2.GetSweepRequest(sweep_id=sweep))
-        return json_format.MessageToDict(s, preserving_proto_field_name=True)
+        return _to_dict(s)
+
+    def job(self, job):
+        """One job as a dict: method, value, seed, state, epochs, error, its
+        configuration as submitted (``config``, the fields set) and
+        ``settings``: every setting it trains with, defaults filled in
+        (name -> value, e.g. ``"training.batch_size": "128"``)."""
+        j = self._call("GetJob", experiment_pb2.GetJobRequest(job_id=job))
+        d = _to_dict(j)
+        d["config"] = _to_dict(j.config, defaults=False)
+        d["settings"] = {x.name: x.value for x in j.settings}
+        return d
 
     def sweeps(self, active_only=False, limit=1000):
         """The sweeps, newest first: id, name, state, created, submitter and
@@ -192,8 +248,7 @@ class Client:
                 "max_attempts": j.max_attempts, "handbacks": j.handbacks,
                 "last_epoch": j.last_epoch, "checkpoint_epoch": j.checkpoint_epoch,
                 "error": j.error,
-                "config": json_format.MessageToDict(
-                    j.config, preserving_proto_field_name=True)})
+                "config": _to_dict(j.config, defaults=False)})
         return pd.DataFrame(rows, columns=[
             "sweep", "job", "method", "hyperparameter", "seed", "state", "device",
             "attempt", "max_attempts", "handbacks", "last_epoch",
@@ -341,20 +396,30 @@ class Client:
     def watch(self, sweep):
         """Follows a sweep live: yields ``("job", dict)`` when a job changes
         state, ``("metrics", dict)`` when an epoch is stored and ``("sweep",
-        dict)`` for the sweep's state; ends when the sweep has ended."""
+        dict)`` for the sweep's state; ends when the sweep has ended. The
+        dicts are the messages as plain Python (ints, states as words such
+        as ``"running"``, ``"succeeded"``), as ``job()`` and ``sweep()``."""
         request = experiment_pb2.WatchSweepRequest(sweep_id=sweep)
         for update in self._stream("WatchSweep", request):
             kind = update.WhichOneof("update")
-            yield kind, json_format.MessageToDict(
-                getattr(update, kind), preserving_proto_field_name=True)
+            yield kind, _to_dict(getattr(update, kind))
 
     def workers(self):
-        """The registered workers: id, name, host, device, state, job and
-        the age of the last heartbeat in seconds."""
+        """The registered workers: id, name, host, device, state (busy,
+        idle, or gone: stopped, lost, out of rotation, silent for over a
+        minute; as ``mixcal workers --all``), job and the age of the last
+        heartbeat in seconds."""
         r = self._call("ListWorkers", experiment_pb2.ListWorkersRequest())
         now = time.time() * 1e6
+
+        def words(w):  # as `mixcal workers` says it
+            if w.state == jobs_pb2.WORKER_ACTIVE:
+                if now - w.last_heartbeat_us > 60e6:
+                    return "gone (silent)"
+                return "busy" if w.current_job_id else "idle"
+            return "gone (%s)" % _enum_word(jobs_pb2.WorkerState.DESCRIPTOR, w.state).replace("_", " ")
         rows = [{"worker": w.id, "name": w.name, "host": w.host, "device": w.device,
-                 "state": jobs_pb2.WorkerState.Name(w.state).replace("WORKER_", "").lower(),
+                 "state": words(w),
                  "job": w.current_job_id or None, "placement": w.placement,
                  "heartbeat_age_s": (now - w.last_heartbeat_us) / 1e6 if w.last_heartbeat_us else None}
                 for w in r.workers]

@@ -195,8 +195,12 @@ async function main() {
       return img.src.includes('epoch=4') && img.complete && img.naturalWidth > 0;
     }, { timeout: 10000 });
     check(true, 'the same job at a second epoch (4) is drawn beside epoch 2');
-    const config = await page.$eval('table.config', t => t.textContent);
-    check(config.includes('training.epochs') && config.includes('method.name'), 'the job page lists the job\'s configuration');
+    const settings = await page.$eval('table.settings', t => t.textContent);
+    // The spec left batch size and bins empty: their defaults are shown, not 0.
+    check(settings.includes('training.batch_size128') && settings.includes('evaluation.ece_bins15') &&
+          settings.includes('training.milestones'), 'the job page lists the settings it trained with, defaults filled in');
+    const config = await page.$eval('table.config:not(.settings)', t => t.textContent);
+    check(config.includes('training.epochs') && config.includes('method.name'), 'the job page lists the job\'s configuration as submitted');
     await page.screenshot({ path: path.join(artifacts, '3-job.png'), fullPage: true });
 
     // 5. Workers.

@@ -63,6 +63,15 @@ expect 1 "no sweep 9999" -- mixcal events 9999
 expect 2 "--limit must be in [1, 10000]" -- mixcal events 2 --limit 0
 expect 1 "no sweep 9999" -- mixcal plot curves 9999
 expect 1 "no epoch 99 in sweep 1 (its jobs have epochs 1 to 6)" -- mixcal summary 1 --at epoch:99
+# One job's settings, defaults filled in (the spec left batch size empty).
+settings="$(mixcal jobs --job 1)"
+if grep -qE '^  training\.batch_size +64$' <<< "$settings" && grep -qE '^  evaluation\.ece_bins +15$' <<< "$settings" &&
+   grep -qE '^  training\.milestones +3, 4$' <<< "$settings"; then
+  echo "ok: mixcal jobs --job 1 lists its settings, defaults (15 bins, milestones 3, 4) filled in"
+else
+  echo "FAILED: mixcal jobs --job 1: $settings"; fail=1
+fi
+expect 1 "no job 9999" -- mixcal jobs --job 9999
 # A file shortened from the command line: its step milestones named, and
 # overridden.
 expect 2 "training.milestones (5,8) lie past --epochs 2: give --milestones" -- \

@@ -72,9 +72,21 @@ stored = test[(test["job"] == job) & (test["epoch"] == 3)]["accuracy"].iloc[0]
 check(probs.dtype == np.float16 and labels.dtype == np.int32 and abs(acc - stored) < 0.01,
       "predictions(): float16 x int32 arrays whose accuracy is the stored one (%.4f, %.4f)" % (acc, stored))
 
-kinds = [k for k, _ in c.watch(sweep)]
+updates = list(c.watch(sweep))
+kinds = [k for k, _ in updates]
 check(kinds and kinds[-1] == "sweep", "watch(): updates ending with the sweep's state (%s)" % kinds[-3:])
-check(len(c.workers()) >= 1, "workers(): the worker is listed")
+check(updates[-1][1]["state"] == "succeeded" and isinstance(updates[-1][1]["id"], int),
+      "watch(): plain values (state %r, id %r)" % (updates[-1][1].get("state"), updates[-1][1].get("id")))
+job_updates = [u for k, u in updates if k == "job"]
+check(job_updates and all(isinstance(u["seed"], int) and u["state"] in
+                          ("queued", "running", "succeeded") for u in job_updates),
+      "watch(): job updates with int seeds (seed 0 too) and states as words")
+check(c.sweep(sweep)["state"] == "succeeded", "sweep(): the state as sweeps() says it")
+one = c.job(job)
+check(one["settings"].get("training.batch_size") == "64" and one["settings"].get("evaluation.ece_bins") == "15",
+      "job(): settings as trained, defaults filled in (%s)" % {k: one["settings"].get(k) for k in ("training.batch_size", "evaluation.ece_bins")})
+w = c.workers()
+check(len(w) >= 1 and set(w["state"]) <= {"busy", "idle"}, "workers(): the worker is listed as busy/idle (%s)" % list(w["state"]))
 
 
 def raises(kind, fn, words, what):
