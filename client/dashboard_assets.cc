@@ -10,6 +10,7 @@ extern const char kDashboardPage[] = R"HTML(<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>mixcal</title>
 <link rel="stylesheet" href="/static/style.css">
@@ -104,6 +105,11 @@ async function api(path) {
     await new Promise(ok => setTimeout(ok, 2000));
   }
 }
+// Metric names as a paper writes them, for drop-downs: [value, label].
+const METRIC_WORDS = { ece: 'ECE', oe: 'OE', mce: 'MCE', nll: 'NLL', brier: 'Brier', accuracy: 'accuracy',
+  mean_confidence: 'mean confidence', train_loss: 'training loss', auroc: 'AUROC' };
+function metricChoices(names) { return names.map(n => [n, METRIC_WORDS[n] || n]); }
+
 function table(headers, rows, cls) {
   return el('table', { class: cls || '' },
     el('thead', {}, el('tr', {}, ...headers.map(h => el('th', { text: h })))),
@@ -241,7 +247,7 @@ async function sweepPage(id) {
   });
   // Compare: the ticked jobs' curves on one figure and their reliability
   // diagrams side by side (each at its newest epoch).
-  const cmpMetric = select('compare-metric', ['ece', 'oe', 'accuracy', 'nll', 'brier', 'mce', 'mean_confidence', 'train_loss'], 'ece');
+  const cmpMetric = select('compare-metric', metricChoices(['ece', 'oe', 'accuracy', 'nll', 'brier', 'mce', 'mean_confidence', 'train_loss']), 'ece');
   const cmpBox = el('div', { id: 'compare', class: 'figs' }, el('p', { class: 'muted', text: 'Tick jobs in the table (column "compare") to see them side by side.' }));
   function loadCompare() {
     const ids = Array.from(jobTable.querySelectorAll('td.pick.picked')).map(c => c.parentElement.dataset.job);
@@ -316,8 +322,12 @@ async function sweepPage(id) {
   for (const s of [atSel, splitSel, vsSel, epochIn]) s.addEventListener('change', loadSummary);
 
   // Figures: curves per metric (seed bands) and metric against hyperparameter.
-  const metricSel = select('curve-metric', ['ece', 'oe', 'accuracy', 'nll', 'brier', 'mce', 'mean_confidence', 'train_loss'], 'ece');
-  const paramSel = select('param', [['', 'every method'], ['alpha', 'alpha'], ['epsilon', 'epsilon'], ['beta', 'beta']], '');
+  const metricSel = select('curve-metric', metricChoices(['ece', 'oe', 'accuracy', 'nll', 'brier', 'mce', 'mean_confidence', 'train_loss']), 'ece');
+  // Only the hyperparameters this sweep's methods have.
+  const PARAM_OF = { mixup: 'alpha', feature_mixup: 'alpha', cutmix: 'alpha', regmixup: 'alpha', manifold_mixup: 'alpha',
+    label_smoothing: 'epsilon', erl: 'beta', focal: 'gamma', mmce: 'lambda' };
+  const params = [...new Set(data.jobs.map(j => PARAM_OF[j.method]).filter(Boolean))].sort();
+  const paramSel = select('param', [['', 'every method'], ...params.map(p => [p, p])], '');
   const curves = img('', 'curves'), vsParam = img('', 'metric against hyperparameter');
   curves.id = 'curves'; vsParam.id = 'vs-param';
   function loadFigures() {
@@ -397,7 +407,7 @@ async function jobPage(id) {
     rel2.src = '/plot/reliability.svg?job=' + id + '&epoch=' + slider2.value + '&split=' + splitSel.value;
   };
   slider.addEventListener('input', loadRel); slider2.addEventListener('input', loadRel); splitSel.addEventListener('change', loadRel);
-  const metricSel = select('job-metric', ['ece', 'oe', 'accuracy', 'nll', 'brier', 'mean_confidence', 'auroc'], 'ece');
+  const metricSel = select('job-metric', metricChoices(['ece', 'oe', 'accuracy', 'nll', 'brier', 'mean_confidence', 'auroc']), 'ece');
   const curve = img('', 'curves'); curve.id = 'job-curves';
   const loadCurve = () => { curve.src = '/plot/curves.svg?job=' + id + '&metric=' + metricSel.value; };
   metricSel.addEventListener('change', loadCurve);

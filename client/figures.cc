@@ -23,6 +23,22 @@ std::vector<Bin> BinsOf(const v1::GetReliabilityResponse& r) {
   return bins;
 }
 
+// A split as a caption says it: "test_ts" -> "test, temperature-scaled".
+std::string SplitWords(const std::string& split) {
+  static const auto* words = new std::map<std::string, std::string>{
+      {"test", "test"},
+      {"val", "validation"},
+      {"test_ts", "test, temperature-scaled"},
+      {"val_ts", "validation, temperature-scaled"},
+      {"noise", "random noise"},
+      {"ood", "unknown inputs"},
+      {"train", "training examples"}};
+  if (auto it = words->find(split); it != words->end()) return it->second;
+  if (split.rfind("test_", 0) == 0)
+    return absl::StrCat("test, calibrated (", split.substr(5), ")");
+  return split;
+}
+
 // "NAME (sweep N)" for titles; "sweep N" when the name cannot be read.
 std::string SweepTitle(Session& s, int64_t sweep) {
   v1::GetSweepRequest req;
@@ -59,13 +75,14 @@ absl::StatusOr<Figure> ReliabilityFigure(Session& s, int64_t job,
   if (!st.ok()) return FromGrpc(st);
   // The title names the method, its seed and the sweep, as a caption would.
   std::string title = absl::StrCat("job ", job, ", epoch ", r.epoch(), ", ",
-                                   split);
+                                   SplitWords(split));
   v1::GetJobRequest jreq;
   jreq.set_job_id(job);
   v1::Job j;
   if (s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &j).ok()) {
     title = absl::StrCat(MethodLabel(j.method(), j.value()), ", seed ",
-                         j.seed(), ": epoch ", r.epoch(), ", ", split, "\n",
+                         j.seed(), ": epoch ", r.epoch(), ", ",
+                         SplitWords(split), "\n",
                          SweepTitle(s, j.sweep_id()), ", job ", job);
   }
   return Figure{ReliabilityPlot(title,
@@ -100,7 +117,8 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
               !NeedsNoLabels(metric.name))
             continue;
           const std::string key =
-              job > 0 ? m.split() : MethodLabel(m.method(), m.value());
+              job > 0 ? SplitWords(m.split())
+                      : MethodLabel(m.method(), m.value());
           if (!groups.count(key)) order.push_back(key);
           method_of[key] = {m.method(), m.value()};
           groups[key][m.epoch()].push_back(*v);
@@ -160,7 +178,7 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
                   absl::StrCat("curves-job", job, "-", metric.name, ".svg")};
   }
   return Figure{LinePlot(absl::StrCat(SweepTitle(s, sweep), ": ",
-                                      MetricLabel(metric.name), " on ", split,
+                                      MetricLabel(metric.name), " on ", SplitWords(split),
                                       " (mean ± std over seeds)"),
                          "epoch", MetricLabel(metric.name), series),
                 absl::StrCat("curves-sweep", sweep, "-", metric.name, ".svg")};
@@ -202,7 +220,7 @@ absl::StatusOr<Figure> JobsCurvesFigure(Session& s,
     return absl::NotFoundError(absl::StrCat(
         "the chosen jobs have no ", metric.name, " on split ", split, " yet"));
   }
-  return Figure{LinePlot(absl::StrCat(MetricLabel(metric.name), " on ", split,
+  return Figure{LinePlot(absl::StrCat(MetricLabel(metric.name), " on ", SplitWords(split),
                                       ": ", jobs.size(), " jobs compared"),
                          "epoch", MetricLabel(metric.name), series),
                 absl::StrCat("curves-jobs-", metric.name, ".svg")};
@@ -308,13 +326,13 @@ absl::StatusOr<Figure> SweepFigure(Session& s, int64_t sweep,
                    "-vs-", param.empty() ? "value" : param, ".svg");
   if (vs.empty()) {
     return Figure{LinePlot(absl::StrCat(SweepTitle(s, sweep), ": final ",
-                                        MetricLabel(metric.name), " on ", split,
+                                        MetricLabel(metric.name), " on ", SplitWords(split),
                                         " (mean ± std over seeds)"),
                            x_label, MetricLabel(metric.name), series),
                   name};
   }
   return Figure{LinePlot(absl::StrCat(SweepTitle(s, sweep), ": final ",
-                                      MetricLabel(metric.name), " on ", split,
+                                      MetricLabel(metric.name), " on ", SplitWords(split),
                                       " minus ", vs_label,
                                       " (paired by seed, 95% CI)"),
                          x_label,
@@ -375,7 +393,7 @@ absl::StatusOr<Figure> EvolutionFigure(Session& s,
     }
     rows.push_back(std::move(row));
   }
-  return Figure{EvolutionPlot(absl::StrCat("reliability on ", split,
+  return Figure{EvolutionPlot(absl::StrCat("reliability on ", SplitWords(split),
                                            " across training (bubble: a "
                                            "confidence bin)"),
                               rows),

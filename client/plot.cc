@@ -211,7 +211,12 @@ std::string LinePlot(const std::string& title, const std::string& x_label,
   // Non-negative data keeps 0 as its floor; differences may go below it.
   ymin = ymin >= 0 ? std::max(0.0, ymin - pad) : ymin - pad;
   ymax += pad;
-  const int width = 760, height = 460;
+  // Wide enough for the longest legend entry (12 px text, about 7 px a
+  // character).
+  size_t longest = 0;
+  for (const Series& s : series) longest = std::max(longest, s.label.size());
+  const int width = std::max(760, 602 + static_cast<int>(7 * longest) + 12);
+  const int height = 460;
   Frame f{70, 40, 480, 360, xmin, xmax, ymin, ymax};
   f.integer_x = true;
   for (const Series& s : series)
@@ -301,11 +306,11 @@ std::string ReliabilityPlot(const std::string& title,
       &svg,
       "<rect x=\"70\" y=\"40\" width=\"12\" height=\"12\" fill=\"#1f77b4\"/>"
       "<text x=\"88\" y=\"50\" font-size=\"12\">accuracy</text>\n"
-      "<rect x=\"170\" y=\"40\" width=\"12\" height=\"12\" fill=\"#d62728\" "
-      "fill-opacity=\"0.5\"/>"
+      "<rect x=\"170\" y=\"40\" width=\"12\" height=\"12\" fill=\"#eb9394\" "
+      "stroke=\"#d62728\"/>"
       "<text x=\"188\" y=\"50\" font-size=\"12\">gap: overconfident</text>\n"
-      "<rect x=\"320\" y=\"40\" width=\"12\" height=\"12\" fill=\"#2ca02c\" "
-      "fill-opacity=\"0.5\"/>"
+      "<rect x=\"320\" y=\"40\" width=\"12\" height=\"12\" fill=\"#96d096\" "
+      "stroke=\"#2ca02c\"/>"
       "<text x=\"338\" y=\"50\" font-size=\"12\">gap: underconfident</text>\n"
       "<text x=\"70\" y=\"72\" font-size=\"12\">ECE %.4f   MCE %.4f   OE %.4f"
       "   (%d bins, %lld examples)</text>\n",
@@ -336,14 +341,17 @@ std::string ReliabilityPlot(const std::string& title,
                           static_cast<long long>(b.count));
     // The gap between the bin's accuracy and its mean confidence: red when
     // the bin is overconfident, green when underconfident.
-    const char* gap = conf > acc ? "#d62728" : "#2ca02c";
+    // Opaque, so that a gap drawn over the bar (underconfident) has the
+    // legend's colour too.
+    const bool over = conf > acc;
     absl::StrAppendFormat(&svg,
                           "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-                          "height=\"%.1f\" fill=\"%s\" "
-                          "fill-opacity=\"0.5\" stroke=\"%s\"/>\n",
+                          "height=\"%.1f\" fill=\"%s\" stroke=\"%s\"/>\n",
                           top.X(lo), top.Y(std::max(acc, conf)),
                           top.X(hi) - top.X(lo),
-                          std::abs(top.Y(acc) - top.Y(conf)), gap, gap);
+                          std::abs(top.Y(acc) - top.Y(conf)),
+                          over ? "#eb9394" : "#96d096",
+                          over ? "#d62728" : "#2ca02c");
   }
   // The confidence histogram, each bar with its count.
   Frame bottom{

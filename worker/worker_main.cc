@@ -102,8 +102,8 @@ ABSL_FLAG(absl::Duration, exit_when_idle, absl::ZeroDuration(),
 
 namespace {
 constexpr const char* kUsage =
-    "mixcal's worker: trains jobs from a mixcal-coordinator, one at a time, "
-    "on one device.\n"
+    "mixcal's worker: trains jobs from a mixcal-coordinator on one device, "
+    "one at a time (or --slots N at once).\n"
     "  mixcal-worker --device cuda:0\n"
     "  mixcal-worker --coordinator host:7707 --token $TOKEN --tls_ca ca.pem "
     "--threads 2";
