@@ -47,6 +47,7 @@ th { background: #f3f4f6; position: sticky; top: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .banner { background: #fee2e2; color: #7f1d1d; padding: .6em 1.2em; border-bottom: 1px solid #fca5a5; }
 .muted { color: #6b7280; }
+.running-note { color: #92400e; }
 .state-queued { color: #6b7280; } .state-running { color: #1d4ed8; font-weight: bold; }
 .state-succeeded { color: #15803d; } .state-failed { color: #b91c1c; font-weight: bold; }
 .state-cancelled { color: #92400e; }
@@ -186,7 +187,10 @@ async function sweepPage(id) {
   const rows = new Map();   // job id -> its <tr>
   const jobs = new Map();
   const head = el('p', { id: 'sweep-head' });
+  let sweepNow = sweep;     // its newest state, for the summary's note
   function renderHead(s) {
+    sweepNow = s;
+    if (s.state !== 'active') document.querySelector('.running-note')?.remove();
     const c = s.counts;
     head.textContent = s.state + ' · ' + (c.succeeded + c.failed + c.cancelled) + ' / ' + s.jobs +
       ' jobs done · ' + c.running + ' running · ' + c.queued + ' queued · ' + c.epochs_done + ' / ' +
@@ -317,7 +321,16 @@ async function sweepPage(id) {
     const names = { accuracy: 'accuracy', ece: 'ECE', oe: 'OE', mce: 'MCE', nll: 'NLL', brier: 'Brier' };
     summaryBox.replaceChildren(trs.length ? el('div', { class: 'scroll' }, table(['method', 'seeds', ...metrics.map(m => names[m])], trs, 'summary'))
       : el('p', { class: 'muted', text: 'No finished epochs yet.' }),
-      el('p', { class: 'muted', text: 'mean ± std over seeds' + (vsSel.value ? '; below: difference to ' + vsSel.value + ' paired by seed [95% Student-t interval], * = the interval excludes 0' : '') }));
+      el('p', { class: 'muted', text: 'mean ± std over seeds' + (vsSel.value ? '; below: difference to ' + vsSel.value + ' paired by seed [95% Student-t interval], * = the interval excludes 0' : '') }),
+      runningNote(rowsJ));
+  }
+  // While the sweep runs, "final" is each job's newest epoch: say which.
+  function runningNote(rowsJ) {
+    const eps = rowsJ.flatMap(r => r.epochs || []);
+    if (atSel.value !== 'final' || sweepNow.state !== 'active' || !eps.length) return '';
+    const lo = Math.min(...eps), hi = Math.max(...eps);
+    return el('p', { class: 'running-note', text: 'The sweep is running: each job at its newest epoch, ' +
+      (lo === hi ? 'epoch ' + lo : 'epochs ' + lo + ' to ' + hi) + ' of ' + sweepNow.epochs_per_job + ' — not final yet.' });
   }
   for (const s of [atSel, splitSel, vsSel, epochIn]) s.addEventListener('change', loadSummary);
 
