@@ -207,8 +207,11 @@ const std::vector<Entry>& Commands() {
         "split's probabilities at the\n"
         "final epoch by default) for NumPy: np.load(FILE.npz) holds "
         "probabilities (float16, examples x\n"
-        "classes) and labels (int32); or as CSV (row, label, p0, p1, ...). "
-        "--epoch picks another kept\n"
+        "classes), labels (int32) and, where the worker kept them, "
+        "label_log_probs (float32: each\n"
+        "label's log-probability, exact where float16 rounds to 0; "
+        "-mean is the NLL); or as CSV (row,\n"
+        "label, log_p_label, p0, p1, ...). --epoch picks another kept "
         "epoch (default: the newest kept).",
         {"out", "epoch", "split"},
         {},

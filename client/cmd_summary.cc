@@ -96,7 +96,22 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
       }
     return kOk;
   }
-  // The papers' table: raw test metrics, then after temperature scaling.
+  // The papers' table: raw metrics of the split, then after temperature
+  // scaling (its _ts variant: test_ts for test, val_ts for val; none for a
+  // split that is itself calibrated).
+  const std::string shown = split.empty() ? "test" : split;
+  const std::string ts_split =
+      shown == "test" || shown == "val" ? shown + "_ts" : "";
+  if (!split.empty() && !ts_split.empty()) {
+    v1::SummarizeSweepRequest ts_req = req;
+    ts_req.set_split(ts_split);
+    ts_req.set_ensemble(false);
+    v1::SummarizeSweepResponse ts_resp;
+    if (s.Call(&v1::ExperimentService::Stub::SummarizeSweep, ts_req, &ts_resp)
+            .ok()) {
+      for (auto& r : *ts_resp.mutable_rows()) *resp.add_rows() = std::move(r);
+    }
+  }
   std::map<std::pair<std::string, double>,
            std::map<std::string, const v1::SummaryRow*>>
       groups;
@@ -117,7 +132,8 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
     const v1::SummaryRow* t =
         groups[key].count(main_split) ? groups[key][main_split] : nullptr;
     const v1::SummaryRow* ts =
-        groups[key].count("test_ts") ? groups[key]["test_ts"] : nullptr;
+        !ts_split.empty() && groups[key].count(ts_split) ? groups[key][ts_split]
+                                                         : nullptr;
     rows.push_back({MethodLabel(key.first, key.second),
                     t ? absl::StrCat(t->seeds()) : "-", cell(t, "accuracy"),
                     cell(t, "ece"), cell(t, "oe"), cell(t, "mce"),
@@ -232,7 +248,8 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
     const v1::SummaryRow* t =
         groups[key].count(main_split) ? groups[key][main_split] : nullptr;
     const v1::SummaryRow* ts =
-        groups[key].count("test_ts") ? groups[key]["test_ts"] : nullptr;
+        !ts_split.empty() && groups[key].count(ts_split) ? groups[key][ts_split]
+                                                         : nullptr;
     const v1::SummaryRow* any = t ? t : ts;
     if (any == nullptr) continue;
     ref_label = MethodLabel(any->vs_method(), any->vs_value());
@@ -330,6 +347,11 @@ int MetricsCmd(const Parsed& p, Session& s, std::ostream& out,
   f->set_page_size(10000);
   const std::string format =
       p.Get("format", "text") == "text" ? "csv" : p.Get("format");
+  if (p.switches.count("bins") && format != "json") {
+    err << "mixcal: --bins needs --format json (a row's reliability bins do "
+           "not fit CSV columns)\n";
+    return kUsage;
+  }
   grpc::Status st = WriteMetrics(s, req, format, out);
   if (!st.ok()) return s.Fail(st);
   return kOk;
