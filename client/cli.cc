@@ -48,8 +48,8 @@ const std::vector<Entry>& Commands() {
         "  image folder on the workers, inside their --data_root),\n"
         "  --seeds N (seeds 0..N-1), --epochs, --batch-size, --lr, "
         "--weight-decay, --schedule constant|step|cosine,\n"
-        "  --milestones E1,E2,... (the step schedule's epochs; none clears "
-        "them; another --schedule drops them),\n"
+        "  --milestones E1,E2,... (the step schedule's epochs; default: "
+        "epochs/2 and 3*epochs/4; another --schedule drops them),\n"
         "  --threads, --train-limit, --test-limit, --device cpu|cuda|any, "
         "--priority,\n"
         "  --request-id (resubmitting with it never makes a copy), --wait "
@@ -151,8 +151,8 @@ const std::vector<Entry>& Commands() {
         "events SWEEP [--job JOB] [--limit N]",
         "Lists what happened to a sweep and its jobs, oldest first: "
         "submitted, leased, handed back, requeued, cancelled (and by whom), "
-        "retried, ended. --limit: at most N events, [1, 10000] (default "
-        "1000).",
+        "retried, ended. --limit: the newest N events, [1, 1000000] "
+        "(default 1000).",
         {"job", "limit"},
         {},
         1,

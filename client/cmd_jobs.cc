@@ -235,15 +235,14 @@ int Events(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     if (!ParseId("--job", p.Get("job"), &id, err)) return kUsage;
     req.set_job_id(id);
   }
-  uint32_t limit = 1000;
+  size_t limit = 1000;
   if (p.Has("limit") &&
       (!absl::SimpleAtoi(p.Get("limit"), &limit) || limit < 1 ||
-       limit > 10000)) {
-    err << "mixcal: --limit must be in [1, 10000], got \"" << p.Get("limit")
+       limit > 1000000)) {
+    err << "mixcal: --limit must be in [1, 1000000], got \"" << p.Get("limit")
         << "\"\n";
     return kUsage;
   }
-  req.set_limit(limit);
   // The sweep first: a sweep that does not exist is an error, not an
   // empty list.
   {
@@ -255,24 +254,37 @@ int Events(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     grpc::Status st = s.api().GetSweep(&ctx, sreq, &sweep);
     if (!st.ok()) return s.Fail(st);
   }
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  v1::ListEventsResponse resp;
-  grpc::Status st = s.api().ListEvents(&ctx, req, &resp);
-  if (!st.ok()) return s.Fail(st);
-  if (p.Get("format") == "json")
-    return PrintJson(JsonArray(resp.events()), out, err);
+  // Every page, oldest first; the newest `limit` are shown.
+  std::vector<v1::Event> all;
+  req.set_limit(10000);
+  while (true) {
+    v1::ListEventsResponse page;
+    grpc::Status st =
+        s.Call(&v1::ExperimentService::Stub::ListEvents, req, &page);
+    if (!st.ok()) return s.Fail(st);
+    for (auto& e : *page.mutable_events()) all.push_back(std::move(e));
+    if (page.events_size() < static_cast<int>(req.limit())) break;
+    req.set_after_id(all.back().id());
+  }
+  const size_t total = all.size();
+  if (all.size() > limit) all.erase(all.begin(), all.end() - limit);
+  if (p.Get("format") == "json") {
+    v1::ListEventsResponse shown;
+    for (auto& e : all) *shown.add_events() = std::move(e);
+    return PrintJson(JsonArray(shown.events()), out, err);
+  }
   std::vector<std::vector<std::string>> rows;
-  for (const v1::Event& e : resp.events()) {
+  for (const v1::Event& e : all) {
     std::string message = e.message();
     std::replace(message.begin(), message.end(), '\n', ' ');
     rows.push_back({Ago(e.time_us()),
                     e.job_id() ? absl::StrCat(e.job_id()) : "sweep", e.kind(),
                     message});
   }
+  if (total > all.size())
+    out << "(the newest " << all.size() << " of " << total
+        << " events; --limit shows more)\n";
   PrintTable(out, {"when", "job", "event", "what"}, rows);
-  if (resp.events_size() == static_cast<int>(limit))
-    out << "(the first " << limit << " events; --limit shows more)\n";
   return kOk;
 }
 

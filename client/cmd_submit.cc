@@ -138,13 +138,26 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
     if (p.Get("schedule") != "step") spec.mutable_training()->clear_milestones();
   }
   if (p.Has("milestones")) {
+    // The step schedule's epochs (the default schedule); "default": the
+    // schedule's own (epochs/2 and 3*epochs/4).
+    const std::string schedule = spec.training().schedule().empty()
+                                     ? "step"
+                                     : spec.training().schedule();
+    if (schedule != "step") {
+      err << "mixcal: --milestones applies to the step schedule; this sweep's "
+             "training.schedule is "
+          << schedule << "\n";
+      return kUsage;
+    }
     spec.mutable_training()->clear_milestones();
     const std::string m = p.Get("milestones");
-    if (m != "none" && !m.empty()) {
+    if (m != "default") {
       for (absl::string_view part : absl::StrSplit(m, ',')) {
         uint32_t e = 0;
         if (!absl::SimpleAtoi(part, &e) || e == 0) {
-          err << "mixcal: --milestones expects epochs like 5,8 (or none), got \""
+          err << "mixcal: --milestones expects epochs like 5,8 (or default: "
+                 "epochs/2 and 3*epochs/4; no decay is --schedule constant), "
+                 "got \""
               << m << "\"\n";
           return kUsage;
         }
@@ -215,7 +228,8 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   if (p.Has("device") || !from_file) spec.set_device(p.Get("device", "any"));
   // Fewer epochs than the file's step milestones: say which field and how
   // to override it, rather than the bare range check.
-  if (from_file && p.Has("epochs") && !p.Has("milestones")) {
+  if (from_file && p.Has("epochs") && !p.Has("milestones") &&
+      spec.training().epochs() > 0) {
     const auto& ms = spec.training().milestones();
     if (!ms.empty() && *std::max_element(ms.begin(), ms.end()) >
                            spec.training().epochs()) {
@@ -223,7 +237,8 @@ int Submit(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
           << ") lie past --epochs " << spec.training().epochs()
           << ": give --milestones with it (e.g. --milestones "
           << std::max<uint32_t>(1, spec.training().epochs() / 2)
-          << ", or none), or --schedule cosine\n";
+          << ", or default: epochs/2 and 3*epochs/4), or another --schedule "
+             "(cosine, constant)\n";
       return kUsage;
     }
   }

@@ -107,9 +107,14 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
     ts_req.set_split(ts_split);
     ts_req.set_ensemble(false);
     v1::SummarizeSweepResponse ts_resp;
-    if (s.Call(&v1::ExperimentService::Stub::SummarizeSweep, ts_req, &ts_resp)
-            .ok()) {
+    grpc::Status ts_st =
+        s.Call(&v1::ExperimentService::Stub::SummarizeSweep, ts_req, &ts_resp);
+    if (ts_st.ok()) {
       for (auto& r : *ts_resp.mutable_rows()) *resp.add_rows() = std::move(r);
+    } else if (ts_st.error_code() != grpc::StatusCode::NOT_FOUND &&
+               ts_st.error_code() != grpc::StatusCode::INVALID_ARGUMENT &&
+               ts_st.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
+      return s.Fail(ts_st);  // not "no such split": the coordinator's trouble
     }
   }
   std::map<std::pair<std::string, double>,
@@ -182,7 +187,9 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
   }
   out << "sweep " << sweep_id << ", split " << main_split << ", at "
       << at_label
-      << " (mean ± std over seeds; TS: after temperature scaling)\n";
+      << " (mean ± std over seeds"
+      << (ts_split.empty() ? "" : absl::StrCat("; TS: after temperature scaling, ", ts_split))
+      << ")\n";
   if (req.at().has_best_by()) {
     // Where each epoch was chosen, as plainly as the numbers themselves.
     std::string on;

@@ -149,8 +149,9 @@ void Dispatcher::Loop() {
     for (AcquireReactor* r : batch) {
       if (TryLease(r)) continue;
       if (!r->noted_idle_) {
-        // Once per long poll (every 10 s at most): an idle worker's sign of
-        // life, for `mixcal workers` and the launcher's idle count.
+        // Once per long poll (mixcal-worker's wait 10 s at most): an idle
+        // worker's sign of life, for `mixcal workers` and the launcher's
+        // idle count.
         r->noted_idle_ = true;
         store_->queue().NoteIdle(r->worker_id_).IgnoreError();
       }

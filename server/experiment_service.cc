@@ -167,10 +167,11 @@ grpc::Status ExperimentService::SummarizeSweep(grpc::ServerContext* ctx,
   auto rows =
       b_.store->metrics().SummarizeSweep(req->sweep_id(), req->at(), req->split(),
                                 req->vs(), req->ensemble());
-  if (!rows.ok()) return ToGrpc(rows.status());
-  if (rows->empty() && (!req->split().empty() || req->at().epoch() > 0)) {
-    // Nothing at that split or epoch: an error naming what the sweep has,
-    // unless it has no epochs at all yet (then empty is the answer).
+  // Nothing at that split or epoch (empty rows, or a --vs reference that
+  // therefore has none): an error naming what the sweep has, unless it has
+  // no epochs at all yet (then the answer stands).
+  if ((rows.ok() ? rows->empty() : absl::IsInvalidArgument(rows.status())) &&
+      (!req->split().empty() || req->at().epoch() > 0)) {
     v1::SummaryPoint final_point;
     final_point.set_final(true);
     auto all = b_.store->metrics().SummarizeSweep(req->sweep_id(), final_point,
@@ -187,13 +188,14 @@ grpc::Status ExperimentService::SummarizeSweep(grpc::ServerContext* ctx,
             "no split ", req->split(), " in sweep ", req->sweep_id(),
             " (known: ", absl::StrJoin(splits, ", "), ")")));
       }
-      if (req->at().epoch() > 0) {
+      if (req->at().epoch() > newest) {
         return ToGrpc(absl::NotFoundError(absl::StrCat(
             "no epoch ", req->at().epoch(), " in sweep ", req->sweep_id(),
             " (its jobs have epochs 1 to ", newest, ")")));
       }
     }
   }
+  if (!rows.ok()) return ToGrpc(rows.status());
   for (auto& r : *rows) *resp->add_rows() = std::move(r);
   return grpc::Status::OK;
 }

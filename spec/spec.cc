@@ -392,12 +392,9 @@ EffectiveSettings(const v1::JobConfig& job) {
                                             : std::string("all"));
   add("data.test_limit", c.test_limit > 0 ? absl::StrCat(c.test_limit)
                                           : std::string("all"));
-  add("data.val_fraction",
-      absl::StrCat(c.val_fraction,
-                   c.val_fraction > 0
-                       ? " (of the whole training set, held out before "
-                         "train_limit)"
-                       : ""));
+  // Of the whole training set, before train_limit (docs/sweep-spec.md); a
+  // .npz's own x_val replaces it.
+  add("data.val_fraction", c.val_fraction);
   add("data.augment", calib::Name(c.augment));
   if (c.label_noise > 0) {
     add("data.label_noise", c.label_noise);
@@ -410,21 +407,38 @@ EffectiveSettings(const v1::JobConfig& job) {
   if (const double* v = calib::HyperparameterField(c))
     add(absl::StrCat("method.", calib::HyperparameterName(c.method)), *v);
   add("seed", job.seed());
+  if (c.method == calib::MethodKind::kCutmix) add("method.cutmix_prob", c.cutmix_prob);
+  if (c.method == calib::MethodKind::kRegmixup)
+    add("method.regmixup_weight", c.regmixup_weight);
+  if (c.method == calib::MethodKind::kManifoldMixup)
+    add("method.mixup_blocks", ints(c.mixup_blocks));
   add("training.optimizer", calib::Name(c.optimizer));
   add("training.epochs", c.epochs);
   add("training.batch_size", c.batch_size);
   add("training.lr", c.lr);
   add("training.momentum", c.momentum);
+  add("training.nesterov", c.nesterov ? "yes" : "no");
   add("training.weight_decay", c.weight_decay);
   add("training.schedule", calib::Name(c.schedule));
   if (c.schedule == calib::Schedule::kStep) {
     add("training.milestones", ints(calib::EffectiveMilestones(c)));
     add("training.lr_gamma", c.lr_gamma);
   }
+  add("training.threads", c.threads > 0 ? absl::StrCat(c.threads)
+                                        : std::string("the worker's"));
   add("evaluation.ece_bins", c.ece_bins);
-  add("evaluation.temperature_scaling",
-      c.temperature_scaling && c.val_fraction > 0 ? "yes" : "no");
-  add("evaluation.predictions", calib::Name(c.predictions));
+  add("evaluation.eval_batch_size", c.eval_batch_size);
+  // Needs a validation split: val_fraction > 0, or a .npz's own x_val.
+  add("evaluation.temperature_scaling", c.temperature_scaling ? "yes" : "no");
+  std::vector<std::string> calibrators;
+  for (calib::Calibrator k : c.calibrators)
+    calibrators.emplace_back(calib::Name(k));
+  add("evaluation.calibrators",
+      calibrators.empty() ? std::string("none") : absl::StrJoin(calibrators, ", "));
+  add("evaluation.predictions",
+      c.predictions == calib::PredictionsMode::kEveryN
+          ? absl::StrCat(calib::Name(c.predictions), " ", c.predictions_every)
+          : std::string(calib::Name(c.predictions)));
   add("checkpoint_every", c.checkpoint_every > 0
                               ? absl::StrCat("every ", c.checkpoint_every, " epoch(s)")
                               : std::string("never"));

@@ -254,7 +254,14 @@ absl::StatusOr<std::optional<Assignment>> JobQueue::AcquireJob(
 
 absl::Status JobQueue::NoteIdle(int64_t worker_id) {
   RequestLock lock(c_);
-  return TouchWorker(c_, worker_id, c_.clock()->NowMicros());
+  // Active or lost (it is back) only: a worker that left (stopped, out of
+  // rotation) stays so, even if a poll of its raced with its leaving.
+  MIXCAL_ASSIGN_OR_RETURN(
+      CachedStatement touch,
+      c_.db()->Cached("UPDATE workers SET last_heartbeat = ?, state = " WORKER_IS_ACTIVE
+                      ", state_reason = '' WHERE id = ? AND state IN (" WORKER_IS_ACTIVE
+                      ", " WORKER_IS_LOST ")"));
+  return touch->Bind(1, c_.clock()->NowMicros()).Bind(2, worker_id).Run();
 }
 
 absl::StatusOr<HeartbeatResult> JobQueue::Heartbeat(

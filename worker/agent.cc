@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -33,20 +35,32 @@ namespace {
 namespace fs = std::filesystem;
 
 // Deletes a job's checkpoints that no attempt will read: those of epochs
-// before `newest` (0: all, the job has succeeded), except every `every`-th
-// epoch's when `every` > 0. A job folder left empty is removed.
+// before `newest` (0: the job has succeeded), except, when `every` > 0, every
+// `every`-th epoch's and, after success, the last one (the trained model).
+// Only names the worker writes (checkpoint-epoch-NNNNN.pt) are touched; a
+// job folder left empty is removed.
 void PruneCheckpoints(const fs::path& job_dir, uint32_t newest, int every) {
   std::error_code ec;
+  std::vector<std::pair<int, fs::path>> found;
   for (const auto& e : fs::directory_iterator(job_dir, ec)) {
     int epoch = 0;
+    char exact[64];
     const std::string name = e.path().filename().string();
     if (std::sscanf(name.c_str(), "checkpoint-epoch-%d.pt", &epoch) != 1 ||
         epoch <= 0) {
       continue;
     }
+    std::snprintf(exact, sizeof exact, "checkpoint-epoch-%05d.pt", epoch);
+    if (name != exact) continue;  // e.g. a .tmp being written
+    found.emplace_back(epoch, e.path());
+  }
+  int last = 0;
+  for (const auto& [epoch, path] : found) last = std::max(last, epoch);
+  for (const auto& [epoch, path] : found) {
     if (newest != 0 && static_cast<uint32_t>(epoch) >= newest) continue;
-    if (every > 0 && epoch % every == 0) continue;
-    fs::remove(e.path(), ec);
+    if (every > 0 && (epoch % every == 0 || (newest == 0 && epoch == last)))
+      continue;
+    fs::remove(path, ec);
   }
   if (newest == 0) fs::remove(job_dir, ec);  // only if empty
 }

@@ -55,7 +55,8 @@ struct AgentOptions {
   // them), and the job's folder once it SUCCEEDED; true keeps them all.
   bool keep_checkpoints = false;
   // With keep_checkpoints false: also keep every N-th epoch's checkpoint
-  // (epochs N, 2N, ...), while the job runs and after it succeeded; 0 = none.
+  // (epochs N, 2N, ...), while the job runs and after it succeeded (then
+  // also the last epoch's); 0 = none.
   int keep_checkpoints_every = 0;
   // The directories whose files a job may name (data.data_path, data_dir,
   // ood_data_dir), symbolic links resolved: a submitter cannot make the

@@ -94,7 +94,7 @@ ABSL_FLAG(bool, keep_checkpoints, false,
           "folder once it succeeded");
 ABSL_FLAG(int, keep_checkpoints_every, 0,
           "without --keep_checkpoints: also keep every N-th epoch's "
-          "checkpoint (N, 2N, ...), also after the job succeeded, [0, "
+          "checkpoint (N, 2N, ...) and, once the job succeeded, its last, [0, "
           "100000]; 0: none");
 ABSL_FLAG(absl::Duration, exit_when_idle, absl::ZeroDuration(),
           "exit 0 after this long without a job (e.g. 5m), so that a batch "

@@ -66,8 +66,11 @@ def _to_dict(message, defaults=True):
     their default (seed 0, epoch 0); without, only the fields set."""
     out = {}
     if defaults:
+        # A field with presence (a message, an `optional` scalar, a oneof
+        # member) only when set: an unset optional metric is absent, not 0.
         fields = [(fd, getattr(message, fd.name)) for fd in message.DESCRIPTOR.fields
-                  if fd.label == fd.LABEL_REPEATED or fd.message_type is None
+                  if fd.label == fd.LABEL_REPEATED
+                  or not (fd.message_type is not None or fd.containing_oneof is not None)
                   or message.HasField(fd.name)]
     else:
         fields = message.ListFields()

@@ -60,7 +60,8 @@ mixcal submit "$R/sweep.json" --name cancelled > /dev/null
 expect 0 "of its jobs cancelled" -- mixcal cancel 2
 expect 0 "jobs cancelled by" -- mixcal events 2
 expect 1 "no sweep 9999" -- mixcal events 9999
-expect 2 "--limit must be in [1, 10000]" -- mixcal events 2 --limit 0
+expect 2 "--limit must be in [1, 1000000]" -- mixcal events 2 --limit 0
+expect 0 "(the newest 1 of " -- mixcal events 2 --limit 1
 expect 1 "no sweep 9999" -- mixcal plot curves 9999
 expect 1 "no epoch 99 in sweep 1 (its jobs have epochs 1 to 6)" -- mixcal summary 1 --at epoch:99
 # One job's settings, defaults filled in (the spec left batch size empty).
@@ -78,4 +79,6 @@ expect 2 "training.milestones (5,8) lie past --epochs 2: give --milestones" -- \
   mixcal submit "$root/examples/mixup-fashion-mnist.json" --epochs 2 --seeds 1
 expect 0 "submitted" -- mixcal submit "$root/examples/mixup-fashion-mnist.json" --epochs 2 --seeds 1 --milestones 1
 expect 0 "submitted" -- mixcal submit "$root/examples/mixup-fashion-mnist.json" --epochs 2 --seeds 1 --schedule cosine
+expect 2 "--milestones applies to the step schedule" -- \
+  mixcal submit "$root/examples/mixup-fashion-mnist.json" --epochs 2 --schedule cosine --milestones 1
 [[ $fail -eq 0 ]] || { tail -n 20 "$R/coordinator.log"; exit 1; }

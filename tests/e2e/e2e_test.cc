@@ -384,7 +384,8 @@ TEST(EndToEndTest, AWorkerThatNeverReachedItsCoordinatorExitsNonZero) {
 
 // Checkpoint retention: by default a job keeps only its newest recorded
 // checkpoint while it runs and none once it succeeded; --keep_checkpoints
-// keeps every epoch's; --keep_checkpoints_every 2 keeps epochs 2 and 4.
+// keeps every epoch's; --keep_checkpoints_every 2 keeps epochs 2 and 4, and
+// the last, 5.
 TEST(EndToEndTest, CheckpointsOfSucceededJobsAreDeletedUnlessKept) {
   enum Policy { kDrop, kKeepAll, kEverySecond };
   for (Policy policy : {kDrop, kKeepAll, kEverySecond}) {
@@ -419,7 +420,8 @@ TEST(EndToEndTest, CheckpointsOfSucceededJobsAreDeletedUnlessKept) {
       for (int e = 1; e <= 5; ++e) {
         char name[64];
         std::snprintf(name, sizeof name, "checkpoint-epoch-%05d.pt", e);
-        const bool kept = policy == kKeepAll || e % 2 == 0;
+        // Every second epoch, and the last (the trained model).
+        const bool kept = policy == kKeepAll || e % 2 == 0 || e == 5;
         EXPECT_EQ(std::filesystem::exists(dir / name), kept) << dir / name;
       }
     }

@@ -77,6 +77,13 @@ kinds = [k for k, _ in updates]
 check(kinds and kinds[-1] == "sweep", "watch(): updates ending with the sweep's state (%s)" % kinds[-3:])
 check(updates[-1][1]["state"] == "succeeded" and isinstance(updates[-1][1]["id"], int),
       "watch(): plain values (state %r, id %r)" % (updates[-1][1].get("state"), updates[-1][1].get("id")))
+# An optional metric a row does not have is absent in the dicts watch()
+# yields, not 0 (an AUROC or a temperature of 0 would read as a value).
+from mixcal.client import _to_dict  # noqa: E402
+from mixcal.v1 import metrics_pb2  # noqa: E402
+row = _to_dict(metrics_pb2.EpochMetrics(job_id=3, epoch=2, split="test", ece=0.05))
+check(row["job_id"] == 3 and row["ece"] == 0.05 and "temperature" not in row and "auroc" not in row,
+      "watch()'s dicts: unset optional metrics absent, set ones as numbers")
 job_updates = [u for k, u in updates if k == "job"]
 check(job_updates and all(isinstance(u["seed"], int) and u["state"] in
                           ("queued", "running", "succeeded") for u in job_updates),
@@ -107,6 +114,10 @@ raises(mixcal.NotFound, lambda: c.summary(sweep, split="tset"), ["no split tset"
        "summary(split='tset')")
 raises(mixcal.NotFound, lambda: c.summary(sweep, at=99), ["no epoch 99", "epochs 1 to 3"],
        "summary(at=99)")
+raises(mixcal.NotFound, lambda: c.summary(sweep, split="tset", vs="baseline"), ["no split tset"],
+       "summary(split='tset', vs='baseline')")
+raises(mixcal.NotFound, lambda: c.summary(sweep, at=99, vs="baseline"), ["no epoch 99"],
+       "summary(at=99, vs='baseline')")
 e2 = c.summary(sweep, at="epoch:2")
 check(len(e2) > 0 and all(e == 2 for es in e2["epochs"] for e in es), "summary(at='epoch:2') reads epoch 2 as the CLI's syntax")
 raises(mixcal.InvalidArgument, lambda: c.submit({"name": "x", "seeds": [0], "epochz": 3}), ["epochz"],

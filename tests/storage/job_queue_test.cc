@@ -38,6 +38,9 @@ TEST_F(JobQueueTest, ALeavingWorkerIsShownWithItsReasonUntilItIsBack) {
   ASSERT_TRUE(
       store_->queue().LeaveRotation(w, false, "stopped by a signal", key).ok());
   EXPECT_EQ(store_->queue().ListWorkers()->at(0).state(), v1::WORKER_STOPPED);
+  // A long poll that raced with its leaving does not bring it back.
+  ASSERT_TRUE(store_->queue().NoteIdle(w).ok());
+  EXPECT_EQ(store_->queue().ListWorkers()->at(0).state(), v1::WORKER_STOPPED);
   // Unknown workers and bad reasons change nothing.
   EXPECT_TRUE(
       absl::IsNotFound(store_->queue().LeaveRotation(w + 1, true, "x", key)));
