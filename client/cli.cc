@@ -232,14 +232,20 @@ const std::vector<Entry>& Commands() {
         "confidence, accuracy), area =\n"
         "      share of examples, red when overconfident (Thulasidasan et al. "
         "Fig. 1; default: 4 epochs)\n"
-        "  curves SWEEP [--metric ece]              the metric against epoch "
-        "per method, mean over seeds\n"
-        "      with a ±std band\n"
-        "  sweep SWEEP [--metric ece] [--param alpha|epsilon|beta]  the final "
-        "metric against the\n"
-        "      hyperparameter, with baseline as a dashed line\n"
-        "--out names the file (default: a descriptive name in the current "
-        "directory).",
+        "  curves SWEEP [--metric ece] [--split test]  the metric against "
+        "epoch per method, mean over\n"
+        "      seeds with a ±std band (also training metrics: train_loss, "
+        "train_accuracy, lr)\n"
+        "  sweep SWEEP [--metric ece] [--split test] [--param "
+        "alpha|epsilon|beta|gamma|lambda]\n"
+        "      [--vs METHOD[:VALUE]]  the final metric against the "
+        "hyperparameter, baseline dashed;\n"
+        "      with --vs each configuration minus that one, paired by seed, "
+        "with its 95% interval\n"
+        "--split: test (default), test_ts (after temperature scaling), val, "
+        "val_ts, noise, ood, train, or a\n"
+        "calibrator's test_<name>. --out names the file (default: a "
+        "descriptive name in the current directory).",
         {"metric", "param", "split", "epoch", "epochs", "with", "vs", "out"},
         {},
         2,
