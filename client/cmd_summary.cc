@@ -214,6 +214,7 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
   if (ensemble) {
     std::vector<std::vector<std::string>> erows;
     for (const v1::SummaryRow* r : ensembles) {
+      if (r->seeds() == 0) continue;  // no ensemble: said below
       erows.push_back({MethodLabel(r->method(), r->value()),
                        absl::StrCat(r->seeds()), cell(r, "accuracy"),
                        cell(r, "ece"), cell(r, "oe"), cell(r, "mce"),
@@ -221,9 +222,11 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
     }
     out << "\nseed ensembles: the average of each configuration's seeds' kept "
            "test probabilities\n";
-    if (erows.empty()) {
+    if (ensembles.empty()) {
       out << "(none: no job kept predictions at these epochs; "
              "evaluation.predictions keeps them)\n";
+    } else if (erows.empty()) {
+      out << "(none: see below)\n";
     } else {
       PrintTable(out,
                  {"method", "members", "accuracy", "ECE", "OE", "MCE", "NLL",
@@ -232,8 +235,10 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
     }
     for (const v1::SummaryRow* r : ensembles) {
       for (const std::string& why : r->left_out()) {
-        out << "left out of " << MethodLabel(r->method(), r->value())
-            << "'s ensemble: " << Printable(why) << "\n";
+        out << (r->seeds() == 0 ? "no ensemble for " : "left out of ")
+            << MethodLabel(r->method(), r->value())
+            << (r->seeds() == 0 ? ": " : "'s ensemble: ") << Printable(why)
+            << "\n";
       }
     }
   }

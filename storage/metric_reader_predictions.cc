@@ -46,7 +46,23 @@ absl::Status MetricReader::AppendEnsembles(
   std::string labels;
   std::vector<std::string> left_out;  // this configuration's damaged seeds
   auto flush = [&]() {
-    if (members == 0 || !consistent) return absl::OkStatus();
+    if (members == 0 && left_out.empty()) return absl::OkStatus();
+    if (members == 0 || !consistent) {
+      // No ensemble: a row that says why, rather than silence.
+      v1::SummaryRow row;
+      row.set_method(method);
+      row.set_value(value);
+      row.set_split("test");
+      row.set_ensemble(true);
+      for (std::string& why : left_out) row.add_left_out(std::move(why));
+      if (!consistent) {
+        row.add_left_out(
+            "the seeds predicted different test sets (synthetic data is "
+            "drawn per seed; an ensemble averages one test set)");
+      }
+      out->push_back(std::move(row));
+      return absl::OkStatus();
+    }
     std::vector<float> mean(sum.size());
     for (size_t i = 0; i < sum.size(); ++i)
       mean[i] = static_cast<float>(sum[i] / members);

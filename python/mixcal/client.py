@@ -36,8 +36,11 @@ def _read(path, what):
     try:
         with open(path, "rb") as f:
             return f.read()
+    except FileNotFoundError as e:
+        raise NotFound("%s %s: %s" % (what, path, e.strerror), "NOT_FOUND") from None
     except OSError as e:
-        raise MixcalError("%s %s: %s" % (what, path, e.strerror)) from None
+        raise InvalidArgument("%s %s: %s" % (what, path, e.strerror),
+                              "INVALID_ARGUMENT") from None
 
 
 def _is_loopback(address):
@@ -93,6 +96,20 @@ def _to_dict(message, defaults=True):
         else:
             out[fd.name] = value
     return out
+
+
+def _job_dict(j):
+    """A Job as job() and watch() give it: the fields set in its config,
+    its settings as a dict, what its data turned out to be as a dict, and
+    None where a time or worker is not there yet."""
+    d = _to_dict(j)
+    d["config"] = _to_dict(j.config, defaults=False)
+    d["settings"] = {x.name: x.value for x in j.settings}
+    d["data"] = json.loads(j.data) if j.data else None
+    for key in ("worker_id", "lease_expires_at_us", "started_at_us", "finished_at_us"):
+        if not d.get(key):
+            d[key] = None
+    return d
 
 
 class Client:
@@ -201,18 +218,16 @@ class Client:
     def sweep(self, sweep):
         """One sweep as a dict (its spec, state, job counts, submitter)."""
         s = self._call("GetSweep", experiment_pb2.GetSweepRequest(sweep_id=sweep))
-        return _to_dict(s)
+        d = _to_dict(s)
+        d["spec"] = _to_dict(s.spec, defaults=False)  # the fields it set
+        return d
 
     def job(self, job):
         """One job as a dict: method, value, seed, state, epochs, error, its
         configuration as submitted (``config``, the fields set) and
         ``settings``: every setting it trains with, defaults filled in
         (name -> value, e.g. ``"training.batch_size": "128"``)."""
-        j = self._call("GetJob", experiment_pb2.GetJobRequest(job_id=job))
-        d = _to_dict(j)
-        d["config"] = _to_dict(j.config, defaults=False)
-        d["settings"] = {x.name: x.value for x in j.settings}
-        return d
+        return _job_dict(self._call("GetJob", experiment_pb2.GetJobRequest(job_id=job)))
 
     def sweeps(self, active_only=False, limit=1000):
         """The sweeps, newest first: id, name, state, created, submitter and
@@ -276,6 +291,9 @@ class Client:
             raise InvalidArgument("metrics: give a sweep or a job", "INVALID_ARGUMENT")
         if job is not None:
             j = self._call("GetJob", experiment_pb2.GetJobRequest(job_id=job))
+            if sweep is not None and j.sweep_id != sweep:
+                raise InvalidArgument("job %d is in sweep %d, not sweep %d"
+                                      % (job, j.sweep_id, sweep), "INVALID_ARGUMENT")
             sweep_id, f = j.sweep_id, metrics_pb2.MetricsFilter(job_ids=[job])
         else:
             self._call("GetSweep", experiment_pb2.GetSweepRequest(sweep_id=sweep))
@@ -328,18 +346,24 @@ class Client:
         split; ``select_split="test"`` chooses on test, and the column
         ``selected_on`` says so); "epoch:N" as the CLI writes it is N.
         ``split=None`` summarises every split; a split or epoch the sweep
-        does not have raises NotFound naming what it has. ``ensemble``: also
-        a row per configuration for the seeds' averaged kept predictions
-        (column ``ensemble``), as ``mixcal summary --ensemble``.
+        does not have raises NotFound naming what it has (a selection split
+        without rows: FailedPrecondition). ``ensemble``: also a row per
+        configuration for the seeds' averaged kept predictions (column
+        ``ensemble``; ``left_out`` names seeds left out, or why there is no
+        ensemble), as ``mixcal summary --ensemble``.
         """
         point = metrics_pb2.SummaryPoint()
+        best = isinstance(at, str) and at.startswith("best:")
+        if select_split and not best:
+            raise InvalidArgument("summary: select_split needs at='best:METRIC'",
+                                  "INVALID_ARGUMENT")
         if at == "final":
             point.final = True
         elif isinstance(at, int):
             point.epoch = at
         elif isinstance(at, str) and at.startswith("epoch:") and at[6:].isdigit():
             point.epoch = int(at[6:])
-        elif isinstance(at, str) and at.startswith("best:"):
+        elif best:
             point.best_by = at[len("best:"):]
             point.best_split = select_split
         else:
@@ -355,6 +379,7 @@ class Client:
                  "selected_on": row.selected_on}
             if ensemble:
                 d["ensemble"] = row.ensemble
+                d["left_out"] = list(row.left_out)
             if vs:
                 d["vs"] = row.vs_method + ("" if row.vs_method == "baseline" else
                                            " %g" % row.vs_value)
@@ -405,7 +430,8 @@ class Client:
         request = experiment_pb2.WatchSweepRequest(sweep_id=sweep)
         for update in self._stream("WatchSweep", request):
             kind = update.WhichOneof("update")
-            yield kind, _to_dict(getattr(update, kind))
+            part = getattr(update, kind)
+            yield kind, _job_dict(part) if kind == "job" else _to_dict(part)
 
     def workers(self):
         """The registered workers: id, name, host, device, state (busy,
@@ -433,4 +459,4 @@ class Client:
         """An online backup of the coordinator's store now (an admin token):
         a dict with its folder, sizes and seconds."""
         r = self._call("BackupStore", experiment_pb2.BackupStoreRequest(), timeout=None)
-        return json_format.MessageToDict(r, preserving_proto_field_name=True)
+        return _to_dict(r)

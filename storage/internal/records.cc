@@ -1,5 +1,7 @@
 #include "storage/internal/records.h"
 
+#include <cctype>
+
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "storage/internal/job_states.h"
@@ -130,7 +132,11 @@ absl::Status UpdateSweepState(Connection& c, int64_t sweep_id) {
       c.db()->Cached("UPDATE sweeps SET state = ? WHERE id = ?"));
   MIXCAL_RETURN_IF_ERROR(
       u->Bind(1, static_cast<int>(state)).Bind(2, sweep_id).Run());
-  return AddEvent(c, sweep_id, 0, "sweep_state", v1::SweepState_Name(state));
+  // In words, as `mixcal sweeps` writes states: "now cancelled".
+  std::string word = v1::SweepState_Name(state);
+  if (word.rfind("SWEEP_", 0) == 0) word = word.substr(6);
+  for (char& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return AddEvent(c, sweep_id, 0, "sweep_state", "now " + word);
 }
 
 }  // namespace mixcal::storage

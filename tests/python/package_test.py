@@ -120,6 +120,19 @@ raises(mixcal.NotFound, lambda: c.summary(sweep, at=99, vs="baseline"), ["no epo
        "summary(at=99, vs='baseline')")
 e2 = c.summary(sweep, at="epoch:2")
 check(len(e2) > 0 and all(e == 2 for es in e2["epochs"] for e in es), "summary(at='epoch:2') reads epoch 2 as the CLI's syntax")
+raises(mixcal.InvalidArgument, lambda: c.metrics(sweep + 1, job=job), ["is in sweep %d" % sweep],
+       "metrics() of a job of another sweep")
+raises(mixcal.NotFound, lambda: c.submit("/nonexistent/spec.json"), ["/nonexistent/spec.json"],
+       "submit() of a file that is not there")
+raises(mixcal.InvalidArgument, lambda: c.summary(sweep, select_split="test"), ["best:METRIC"],
+       "summary(select_split=) without at='best:...'")
+spec_training = c.sweep(sweep)["spec"]["training"]
+check(spec_training.get("batch_size") == 64 and "threads" not in spec_training,
+      "sweep(): the spec's fields as set, none at a misleading 0 (%s)" % spec_training)
+ens = c.summary(sweep, ensemble=True)
+ens_rows = ens[ens["ensemble"]]
+check(len(ens_rows) == 2 and all(any("different test sets" in w for w in lo) for lo in ens_rows["left_out"]),
+      "summary(ensemble=True) on synthetic data says why there is no ensemble")
 raises(mixcal.InvalidArgument, lambda: c.submit({"name": "x", "seeds": [0], "epochz": 3}), ["epochz"],
        "submit() with an unknown field")
 raises(mixcal.InvalidArgument,

@@ -294,6 +294,44 @@ TEST_F(MetricReaderTest, SeedEnsembleLeavesOutADamagedSeedAndSaysSo) {
   EXPECT_EQ(ensembles, 2);
 }
 
+// Seeds whose test sets differ (synthetic data is drawn per seed) have no
+// ensemble, and the row says so instead of the ensemble being left out
+// silently.
+TEST_F(MetricReaderTest, SeedsWithDifferentTestSetsGetNoEnsembleAndAReason) {
+  auto sweep = store_->sweeps().CreateSweep(Spec("ens-different", 2));
+  ASSERT_TRUE(sweep.ok());
+  const int64_t w = Worker();
+  for (int j = 0; j < 4; ++j) {
+    Assignment a = Acquire(w);
+    v1::ReportEpochRequest r;
+    *r.mutable_lease() = a.lease;
+    *r.add_metrics() = Metrics(1, "test", 0.1);
+    v1::Predictions p = MakePredictions(1, 100, 0.8f, 0);
+    if (a.job.seed() == 1) {  // the second seed's labels: another test set
+      std::vector<int32_t> y;
+      for (int i = 0; i < 100; ++i) y.push_back((i + 1) % 3);
+      p.set_labels(calib::EncodeLabels(y));
+    }
+    *r.add_predictions() = p;
+    ASSERT_TRUE(store_->reports().ReportEpoch(r).ok());
+  }
+  v1::SummaryPoint final_point;
+  final_point.set_final(true);
+  auto rows =
+      store_->metrics().SummarizeSweep(sweep->id(), final_point, "", "", true);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  int ensembles = 0;
+  for (const v1::SummaryRow& r : *rows) {
+    if (!r.ensemble()) continue;
+    ++ensembles;
+    EXPECT_EQ(r.stats_size(), 0);
+    ASSERT_EQ(r.left_out_size(), 1);
+    EXPECT_NE(r.left_out(0).find("different test sets"), std::string::npos)
+        << r.left_out(0);
+  }
+  EXPECT_EQ(ensembles, 2);
+}
+
 TEST_F(MetricReaderTest, SummaryIsMeanStdCountOverSeeds) {
   auto sweep = store_->sweeps().CreateSweep(
       Spec("summary", 3));  // baseline x3, mixup x3
