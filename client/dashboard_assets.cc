@@ -351,6 +351,19 @@ async function sweepPage(id) {
   }
   for (const s of [metricSel, paramSel, splitSel, vsSel]) s.addEventListener('change', loadFigures);
 
+  // What people did to the sweep (submitted, cancelled, retried: who and
+  // when) and its state changes, read when opened.
+  const sweepLog = el('details', { id: 'sweep-log' }, el('summary', { text: 'Events: submitted, cancelled, retried (who and when), state changes' }));
+  sweepLog.addEventListener('toggle', async () => {
+    if (!sweepLog.open || sweepLog.dataset.loaded) return;
+    sweepLog.dataset.loaded = '1';
+    try {
+      const evs = await api('/api/sweep/' + id + '/log');
+      sweepLog.append(evs.length ? table(['time', 'job', 'event', 'what'], evs.map(e => el('tr', {},
+        td(new Date(e.time_us / 1000).toLocaleString()), td(e.job_id ? String(e.job_id) : 'sweep'), td(e.kind), td(e.message))), 'events')
+        : el('p', { class: 'muted', text: 'No events.' }));
+    } catch (e) { sweepLog.append(el('p', { class: 'muted', text: e.message })); }
+  });
   main.replaceChildren(
     el('h1', { text: 'Sweep ' + id + ': ' + sweep.name }), head,
     el('p', {}, link('/api/sweep/' + id + '/metrics.csv', 'metrics.csv'), ' · ', link('/api/sweep/' + id + '/metrics.json', 'metrics.json')),
@@ -362,7 +375,8 @@ async function sweepPage(id) {
     el('div', { class: 'figs' }, figBox(curves), figBox(vsParam)),
     el('h2', { text: 'Jobs' }), el('div', { class: 'controls' }, filterIn, ' ', filterCount),
     el('div', { class: 'scroll jobs-box' }, jobTable),
-    el('h2', { text: 'Compare' }), el('div', { class: 'controls' }, el('label', {}, 'metric ', cmpMetric)), cmpBox);
+    el('h2', { text: 'Compare' }), el('div', { class: 'controls' }, el('label', {}, 'metric ', cmpMetric)), cmpBox,
+    sweepLog);
   // The table and summary first; the figures (which read every epoch) after.
   await loadSummary();
   loadFigures();

@@ -135,6 +135,7 @@ std::string LatestJson(const v1::EpochMetrics& m) {
 std::string EventJson(const v1::Event& e) {
   return JsonObject()
       .Int("time_us", e.time_us())
+      .Int("job_id", e.job_id())
       .String("kind", e.kind())
       .String("message", e.message())
       .str();

@@ -217,6 +217,34 @@ void ApiJob(Session& s, const httplib::Request& req, httplib::Response& res) {
                      "\n");
 }
 
+// What people did to a sweep, and its state changes: the sweep-level
+// events and its jobs' cancellations and retries (who and when), newest
+// 200, oldest first. Read on demand (the sweep page's "Events" section):
+// a big sweep has thousands of lease events.
+void ApiSweepLog(Session& s, const httplib::Request& req,
+                 httplib::Response& res) {
+  v1::ListEventsRequest ereq;
+  ereq.set_sweep_id(PathId(req));
+  ereq.set_limit(10000);
+  std::vector<v1::Event> kept;
+  while (true) {
+    v1::ListEventsResponse page;
+    grpc::Status st =
+        s.Call(&v1::ExperimentService::Stub::ListEvents, ereq, &page);
+    if (!st.ok()) return ReplyFailure(res, FromGrpc(st), s.address());
+    for (v1::Event& e : *page.mutable_events()) {
+      if (e.job_id() == 0 || e.kind() == "cancelled" || e.kind() == "retried")
+        kept.push_back(std::move(e));
+    }
+    if (page.events_size() < static_cast<int>(ereq.limit())) break;
+    ereq.set_after_id(page.events(page.events_size() - 1).id());
+  }
+  if (kept.size() > 200) kept.erase(kept.begin(), kept.end() - 200);
+  JsonList out(",\n");
+  for (const v1::Event& e : kept) out.Add(EventJson(e));
+  ReplyJson(res, out.str() + "\n");
+}
+
 void ApiWorkers(Session& s, const httplib::Request&, httplib::Response& res) {
   v1::ListWorkersRequest req;
   v1::ListWorkersResponse resp;
@@ -357,6 +385,7 @@ void AddDashboardRoutes(httplib::Server& svr, Session& session,
   svr.Get(R"(/api/sweep/(\d+))", Bind(session, ApiSweep));
   svr.Get(R"(/api/sweep/(\d+)/summary)", Bind(session, ApiSummary));
   svr.Get(R"(/api/sweep/(\d+)/metrics\.(csv|json))", Bind(session, ApiMetrics));
+  svr.Get(R"(/api/sweep/(\d+)/log)", Bind(session, ApiSweepLog));
   svr.Get(R"(/api/job/(\d+))", Bind(session, ApiJob));
   svr.Get("/api/workers", Bind(session, ApiWorkers));
 

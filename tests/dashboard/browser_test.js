@@ -139,6 +139,11 @@ async function main() {
     const curvesOk = await page.$eval('#curves', img => img.complete && img.naturalWidth > 0);
     check(curvesOk, 'the curves figure (the CLI\'s SVG) renders');
     await page.screenshot({ path: path.join(artifacts, '2-sweep.png'), fullPage: true });
+    // The sweep's events, read when opened: its submission among them.
+    await page.$eval('#sweep-log', d => { d.open = true; });
+    await page.waitForSelector('#sweep-log table.events', { timeout: 10000 });
+    const log = await page.$eval('#sweep-log', d => d.textContent);
+    check(log.includes('submitted') && log.includes('sweep'), 'the sweep page lists the sweep\'s events when opened');
 
     // 3b. The job table sorts by a column and filters by words.
     const seeds = () => page.$$eval('table.jobs tbody tr:not([hidden])', trs => trs.map(t => Number(t.children[3].textContent)));

@@ -50,7 +50,10 @@ TEST(EndToEndTest, SweepRunsToCompletionOnTwoWorkers) {
   Cluster c("complete");
   ASSERT_TRUE(c.StartCoordinator());
   // Watch from before the start: the stream must carry every epoch and end.
-  const int64_t id = Submit(c, TinySweep("complete", 3, 2));
+  // Jobs long enough (seconds) that the second worker, started a moment
+  // after the first, gets some.
+  const int64_t id =
+      Submit(c, TinySweep("complete", 3, 2, /*train_count=*/65536));
   std::vector<v1::SweepUpdate> updates;
   grpc::Status watch_status;
   std::thread watcher([&] {
