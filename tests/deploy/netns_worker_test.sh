@@ -61,6 +61,14 @@ cat > "$R/sweep.json" <<JSON
 JSON
 cli submit "$R/sweep.json" > /dev/null
 
+# The CLI above reached the coordinator from this namespace, which does not
+# cross the veth pair: wait until the worker's namespace reaches the port too
+# (a veth link can take a moment to carry packets on a loaded machine).
+for _ in $(seq 100); do
+  ip netns exec "$NS" timeout 1 bash -c "exec 3<>/dev/tcp/$HOST_IP/$port" 2>/dev/null && break
+  sleep 0.1
+done
+
 fail=0
 check() { if ! eval "$1"; then echo "FAILED: $2"; fail=1; fi; }
 worker=(ip netns exec "$NS" env OMP_NUM_THREADS=1 "$build/worker/mixcal-worker"
