@@ -314,7 +314,11 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
     std::vector<std::string> rest(args.begin() + 1, args.end());
     if (std::find(rest.begin(), rest.end(), "--help") != rest.end() ||
         std::find(rest.begin(), rest.end(), "-h") != rest.end()) {
-      out << "usage: mixcal " << e.cmd.synopsis << "\n\n" << e.cmd.help << "\n";
+      out << "usage: mixcal " << e.cmd.synopsis << "\n\n" << e.cmd.help
+          << "\n\nEvery command also takes --address HOST:PORT, --token T, "
+             "--token-file F, --tls-ca CA.pem,\n--insecure and --format "
+             "text|json (mixcal --help says where their defaults come "
+             "from).\n";
       return kOk;
     }
     Parsed p;
