@@ -249,8 +249,9 @@ async function sweepPage(id) {
       jobTable.tBodies[0].append(...trs);
     });
   });
-  // Compare: the ticked jobs' curves on one figure and their reliability
-  // diagrams side by side (each at its newest epoch).
+  // Compare: the ticked jobs' curves on one figure, their reliability curves
+  // on one axes, and each one's reliability diagram beside the others (each
+  // at its newest epoch).
   const cmpMetric = select('compare-metric', metricChoices(['ece', 'oe', 'accuracy', 'nll', 'brier', 'mce', 'mean_confidence', 'train_loss']), 'ece');
   const cmpBox = el('div', { id: 'compare', class: 'figs' }, el('p', { class: 'muted', text: 'Tick jobs in the table (column "compare") to see them side by side.' }));
   function loadCompare() {
@@ -258,8 +259,10 @@ async function sweepPage(id) {
     if (!ids.length) { cmpBox.replaceChildren(el('p', { class: 'muted', text: 'Tick jobs in the table (column "compare") to see them side by side.' })); return; }
     const curve = img('/plot/curves.svg?jobs=' + ids.join(',') + '&metric=' + cmpMetric.value + '&split=' + splitSel.value + '&t=' + Date.now(), 'chosen jobs compared');
     curve.id = 'compare-curves';
+    const overlay = img('/plot/reliability.svg?jobs=' + ids.join(',') + '&split=' + splitSel.value + '&t=' + Date.now(), 'chosen jobs\' reliability on one axes');
+    overlay.id = 'compare-reliability';
     const rels = ids.map(id => { const r = img('/plot/reliability.svg?job=' + id + '&split=' + splitSel.value + '&t=' + Date.now(), 'reliability of job ' + id); r.className = 'compare-rel'; return figBox(r); });
-    cmpBox.replaceChildren(figBox(curve), ...rels);
+    cmpBox.replaceChildren(figBox(curve), figBox(overlay), ...rels);
   }
   // A plain cell, not 1,000 checkboxes: the table stays as quick to draw.
   jobTable.addEventListener('click', e => {

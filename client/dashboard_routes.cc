@@ -275,10 +275,33 @@ void ReplySvg(Session& s, httplib::Response& res,
   res.set_content(fig->svg, "image/svg+xml; charset=utf-8");
 }
 
+// "3,7,12": 1 to 50 job ids; false (with the reply's words) otherwise.
+bool JobIds(const httplib::Request& req, std::vector<int64_t>* jobs) {
+  for (absl::string_view part :
+       absl::StrSplit(req.get_param_value("jobs"), ',', absl::SkipEmpty())) {
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(part, &id) || id < 1 || jobs->size() >= 50)
+      return false;
+    jobs->push_back(id);
+  }
+  return !jobs->empty();
+}
+constexpr char kJobIdsWords[] = "jobs must be 1 to 50 job ids separated by commas";
+
 void ReliabilitySvg(Session& s, const httplib::Request& req,
                     httplib::Response& res) {
   int64_t job = 0, epoch = 0;
   std::string error;
+  if (req.has_param("jobs")) {  // chosen jobs' reliability on one axes
+    std::vector<int64_t> jobs;
+    if (!JobIds(req, &jobs)) return ReplyBadRequest(res, kJobIdsWords);
+    if (req.has_param("epoch") &&
+        !IntParam(req, "epoch", 0, 10000, &epoch, &error))
+      return ReplyBadRequest(res, error);
+    return ReplySvg(s, res,
+                    JobsReliabilityFigure(s, jobs, static_cast<uint32_t>(epoch),
+                                          ParamOr(req, "split", "test")));
+  }
   if (!IntParam(req, "job", 1, INT64_MAX, &job, &error))
     return ReplyBadRequest(res, error);
   if (req.has_param("epoch") &&
@@ -295,16 +318,7 @@ void CurvesSvg(Session& s, const httplib::Request& req,
   std::string error;
   if (req.has_param("jobs")) {  // chosen jobs compared: "3,7,12"
     std::vector<int64_t> jobs;
-    for (absl::string_view part :
-         absl::StrSplit(req.get_param_value("jobs"), ',', absl::SkipEmpty())) {
-      int64_t id = 0;
-      if (!absl::SimpleAtoi(part, &id) || id < 1 || jobs.size() >= 50)
-        return ReplyBadRequest(
-            res, "jobs must be 1 to 50 job ids separated by commas");
-      jobs.push_back(id);
-    }
-    if (jobs.empty())
-      return ReplyBadRequest(res, "jobs must be 1 to 50 job ids separated by commas");
+    if (!JobIds(req, &jobs)) return ReplyBadRequest(res, kJobIdsWords);
     absl::StatusOr<const calib::Metric*> metric =
         calib::ParseMetric(ParamOr(req, "metric", "ece"), "metric");
     if (!metric.ok())

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "calib/config.h"
 #include "calib/stats.h"
 #include "client/output.h"
@@ -224,6 +225,56 @@ absl::StatusOr<Figure> JobsCurvesFigure(Session& s,
                                       ": ", jobs.size(), " jobs compared"),
                          "epoch", MetricLabel(metric.name), series),
                 absl::StrCat("curves-jobs-", metric.name, ".svg")};
+}
+
+absl::StatusOr<Figure> JobsReliabilityFigure(Session& s,
+                                             const std::vector<int64_t>& jobs,
+                                             uint32_t epoch,
+                                             const std::string& split) {
+  std::vector<Series> series;
+  Series diagonal;
+  diagonal.label = "perfect calibration";
+  diagonal.x = {0, 1};
+  diagonal.y = {0, 1};
+  diagonal.dashed = true;
+  diagonal.color = "#888888";
+  series.push_back(diagonal);
+  for (int64_t id : jobs) {
+    v1::GetJobRequest jreq;
+    jreq.set_job_id(id);
+    v1::Job job;
+    grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &job);
+    if (!st.ok()) return FromGrpc(st);
+    v1::GetReliabilityRequest req;
+    req.set_job_id(id);
+    req.set_epoch(epoch);
+    req.set_split(split);
+    v1::GetReliabilityResponse r;
+    st = s.Call(&v1::ExperimentService::Stub::GetReliability, req, &r);
+    if (st.error_code() == grpc::StatusCode::NOT_FOUND) continue;  // none yet
+    if (!st.ok()) return FromGrpc(st);
+    Series sr;
+    sr.label = absl::StrFormat("job %d: %s, seed %d, epoch %d (ECE %.3f)", id,
+                               MethodLabel(job.method(), job.value()),
+                               job.seed(), r.epoch(), r.ece());
+    sr.color = MethodColor(job.method());
+    sr.dashed = job.seed() % 2 == 1;
+    sr.markers = false;
+    for (const Bin& b : BinsOf(r)) {
+      if (b.count == 0) continue;
+      sr.x.push_back(b.confidence_sum / b.count);
+      sr.y.push_back(static_cast<double>(b.correct) / b.count);
+    }
+    if (!sr.x.empty()) series.push_back(std::move(sr));
+  }
+  if (series.size() == 1) {
+    return absl::NotFoundError(absl::StrCat(
+        "the chosen jobs have no reliability bins on split ", split, " yet"));
+  }
+  return Figure{LinePlot(absl::StrCat("reliability on ", SplitWords(split), ": ",
+                                      series.size() - 1, " jobs compared"),
+                         "confidence", "accuracy", series),
+                "reliability-jobs.svg"};
 }
 
 absl::StatusOr<Figure> SweepFigure(Session& s, int64_t sweep,

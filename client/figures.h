@@ -44,6 +44,15 @@ absl::StatusOr<Figure> JobsCurvesFigure(Session& s,
                                         const calib::Metric& metric,
                                         const std::string& split);
 
+// Reliability curves of chosen jobs on one axes: each job's accuracy against
+// mean confidence per non-empty bin at its newest epoch (or `epoch`), a line
+// each coloured by method, the diagonal dashed; the legend gives each job's
+// ECE.
+absl::StatusOr<Figure> JobsReliabilityFigure(Session& s,
+                                             const std::vector<int64_t>& jobs,
+                                             uint32_t epoch,
+                                             const std::string& split);
+
 // The final metric against the hyperparameter, per method (mean ± std,
 // baseline dashed), or with `vs` the paired difference to that
 // configuration with 95% intervals. `param` "" = every method with values.

@@ -169,6 +169,13 @@ async function main() {
     const cmpSvg = await page.evaluate(async () => (await fetch(document.getElementById('compare-curves').src)).text());
     check((cmpSvg.match(/job \d+: /g) || []).length === 2 && cmpSvg.includes('2 jobs compared'),
       'two ticked jobs are overlaid on one curves figure, with a reliability diagram each');
+    await page.waitForFunction(() => {
+      const c = document.getElementById('compare-reliability');
+      return c && c.complete && c.naturalWidth > 0;
+    }, { timeout: 10000 });
+    const relSvg = await page.evaluate(async () => (await fetch(document.getElementById('compare-reliability').src)).text());
+    check((relSvg.match(/job \d+: .*?\(ECE /g) || []).length === 2 && relSvg.includes('perfect calibration') &&
+          relSvg.includes('2 jobs compared'), 'the two ticked jobs\' reliability curves are overlaid on one axes, each with its ECE');
     // A figure downloads as PNG (drawn from its SVG in the page).
     const downloads = path.join(work, 'downloads');
     fs.mkdirSync(downloads, { recursive: true });
