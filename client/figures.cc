@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "calib/config.h"
+#include "base/status_macros.h"
 #include "calib/stats.h"
 #include "client/output.h"
 #include "client/plot.h"
@@ -63,6 +64,16 @@ absl::Status FromGrpc(const grpc::Status& s) {
                       s.error_message());
 }
 
+// One job, or the coordinator's error ("no job N").
+absl::StatusOr<v1::Job> ReadJob(Session& s, int64_t id) {
+  v1::GetJobRequest req;
+  req.set_job_id(id);
+  v1::Job job;
+  grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetJob, req, &job);
+  if (!st.ok()) return FromGrpc(st);
+  return job;
+}
+
 absl::StatusOr<Figure> ReliabilityFigure(Session& s, int64_t job,
                                          uint32_t epoch,
                                          const std::string& split) {
@@ -77,10 +88,8 @@ absl::StatusOr<Figure> ReliabilityFigure(Session& s, int64_t job,
   // The title names the method, its seed and the sweep, as a caption would.
   std::string title = absl::StrCat("job ", job, ", epoch ", r.epoch(), ", ",
                                    SplitWords(split));
-  v1::GetJobRequest jreq;
-  jreq.set_job_id(job);
-  v1::Job j;
-  if (s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &j).ok()) {
+  if (absl::StatusOr<v1::Job> read = ReadJob(s, job); read.ok()) {
+    const v1::Job& j = *read;
     title = absl::StrCat(MethodLabel(j.method(), j.value()), ", seed ",
                          j.seed(), ": epoch ", r.epoch(), ", ",
                          SplitWords(split), "\n",
@@ -129,10 +138,7 @@ absl::StatusOr<Figure> CurvesFigure(Session& s, int64_t sweep, int64_t job,
   if (groups.empty()) {
     // A sweep or job that does not exist is said so, not "no ECE yet".
     if (job > 0) {
-      v1::GetJobRequest jreq;
-      jreq.set_job_id(job);
-      v1::Job j;
-      st = s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &j);
+      MIXCAL_RETURN_IF_ERROR(ReadJob(s, job).status());
     } else {
       v1::GetSweepRequest sreq;
       sreq.set_sweep_id(sweep);
@@ -191,11 +197,7 @@ absl::StatusOr<Figure> JobsCurvesFigure(Session& s,
                                         const std::string& split) {
   std::vector<Series> series;
   for (int64_t id : jobs) {
-    v1::GetJobRequest jreq;
-    jreq.set_job_id(id);
-    v1::Job job;
-    grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &job);
-    if (!st.ok()) return FromGrpc(st);
+    MIXCAL_ASSIGN_OR_RETURN(const v1::Job job, ReadJob(s, id));
     v1::QueryMetricsRequest req;
     req.mutable_filter()->add_job_ids(id);
     req.mutable_filter()->set_split(split);
@@ -206,7 +208,8 @@ absl::StatusOr<Figure> JobsCurvesFigure(Session& s,
                             job.seed());
     sr.color = MethodColor(job.method());
     sr.dashed = job.seed() % 2 == 1;  // two seeds of one method apart
-    st = s.ForEachMetricsPage(req, [&](const v1::QueryMetricsResponse& r) {
+    grpc::Status st =
+        s.ForEachMetricsPage(req, [&](const v1::QueryMetricsResponse& r) {
       for (const auto& m : r.rows()) {
         std::optional<double> v = spec::MetricValue(m, metric);
         if (!v) continue;
@@ -240,17 +243,14 @@ absl::StatusOr<Figure> JobsReliabilityFigure(Session& s,
   diagonal.color = "#888888";
   series.push_back(diagonal);
   for (int64_t id : jobs) {
-    v1::GetJobRequest jreq;
-    jreq.set_job_id(id);
-    v1::Job job;
-    grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &job);
-    if (!st.ok()) return FromGrpc(st);
+    MIXCAL_ASSIGN_OR_RETURN(const v1::Job job, ReadJob(s, id));
     v1::GetReliabilityRequest req;
     req.set_job_id(id);
     req.set_epoch(epoch);
     req.set_split(split);
     v1::GetReliabilityResponse r;
-    st = s.Call(&v1::ExperimentService::Stub::GetReliability, req, &r);
+    grpc::Status st =
+        s.Call(&v1::ExperimentService::Stub::GetReliability, req, &r);
     if (st.error_code() == grpc::StatusCode::NOT_FOUND) continue;  // none yet
     if (!st.ok()) return FromGrpc(st);
     Series sr;
@@ -398,11 +398,7 @@ absl::StatusOr<Figure> EvolutionFigure(Session& s,
                                        const std::string& split) {
   std::vector<EvolutionRow> rows;
   for (int64_t job_id : jobs) {
-    v1::GetJobRequest jreq;
-    jreq.set_job_id(job_id);
-    v1::Job job;
-    grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetJob, jreq, &job);
-    if (!st.ok()) return FromGrpc(st);
+    MIXCAL_ASSIGN_OR_RETURN(const v1::Job job, ReadJob(s, job_id));
     if (job.last_epoch() == 0) {
       return absl::FailedPreconditionError(
           absl::StrCat("job ", job_id, " has no epochs stored yet"));
@@ -424,7 +420,8 @@ absl::StatusOr<Figure> EvolutionFigure(Session& s,
       req.set_epoch(e);
       req.set_split(split);
       v1::GetReliabilityResponse r;
-      st = s.Call(&v1::ExperimentService::Stub::GetReliability, req, &r);
+      grpc::Status st =
+          s.Call(&v1::ExperimentService::Stub::GetReliability, req, &r);
       if (!st.ok()) {
         absl::Status err = FromGrpc(st);
         if (st.error_code() == grpc::StatusCode::NOT_FOUND && split == "train") {
