@@ -99,9 +99,9 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
   // The papers' table: raw metrics of the split, then after temperature
   // scaling (its _ts variant: test_ts for test, val_ts for val; none for a
   // split that is itself calibrated).
-  const std::string shown = split.empty() ? "test" : split;
+  const std::string main_split = split.empty() ? "test" : split;
   const std::string ts_split =
-      shown == "test" || shown == "val" ? shown + "_ts" : "";
+      main_split == "test" || main_split == "val" ? main_split + "_ts" : "";
   if (!split.empty() && !ts_split.empty()) {
     v1::SummarizeSweepRequest ts_req = req;
     ts_req.set_split(ts_split);
@@ -132,7 +132,6 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
     groups[key][r.split()] = &r;
   }
   std::vector<std::vector<std::string>> rows;
-  const std::string main_split = split.empty() ? "test" : split;
   for (const auto& key : order) {
     const v1::SummaryRow* t =
         groups[key].count(main_split) ? groups[key][main_split] : nullptr;
@@ -146,18 +145,12 @@ int Summary(int64_t sweep_id, const std::string& at, const std::string& split,
                     cell(ts, "nll"), cell(ts, "temperature")});
   }
   if (rows.empty()) {
+    // A split asked for by name that the sweep lacks is the coordinator's
+    // NOT_FOUND (naming those it has); here only the default, every split
+    // read and none of them test.
     std::set<std::string> known;
     for (const auto& r : resp.rows()) known.insert(r.split());
-    if (known.empty() && !split.empty()) {  // which splits it does have
-      v1::SummarizeSweepRequest all = req;
-      all.set_split("");
-      all.set_vs("");
-      v1::SummarizeSweepResponse every;
-      if (s.Call(&v1::ExperimentService::Stub::SummarizeSweep, all, &every)
-              .ok())
-        for (const auto& r : every.rows()) known.insert(r.split());
-    }
-    if (!known.empty()) {  // the sweep has epochs, not on this split
+    if (!known.empty()) {
       err << "mixcal: no split " << main_split << " in sweep " << sweep_id
           << " (known: " << absl::StrJoin(known, ", ") << ")\n";
       return kServerError;
