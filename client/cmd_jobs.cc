@@ -245,27 +245,15 @@ int Events(const Parsed& p, Session& s, std::ostream& out, std::ostream& err,
   }
   // The sweep first: a sweep that does not exist is an error, not an
   // empty list.
-  {
-    grpc::ClientContext ctx;
-    s.Prepare(ctx);
-    v1::GetSweepRequest sreq;
-    sreq.set_sweep_id(req.sweep_id());
-    v1::Sweep sweep;
-    grpc::Status st = s.api().GetSweep(&ctx, sreq, &sweep);
-    if (!st.ok()) return s.Fail(st);
-  }
+  v1::GetSweepRequest sreq;
+  sreq.set_sweep_id(req.sweep_id());
+  v1::Sweep sweep;
+  grpc::Status st = s.Call(&v1::ExperimentService::Stub::GetSweep, sreq, &sweep);
+  if (!st.ok()) return s.Fail(st);
   // Every page, oldest first; the newest `limit` are shown.
   std::vector<v1::Event> all;
-  req.set_limit(10000);
-  while (true) {
-    v1::ListEventsResponse page;
-    grpc::Status st =
-        s.Call(&v1::ExperimentService::Stub::ListEvents, req, &page);
-    if (!st.ok()) return s.Fail(st);
-    for (auto& e : *page.mutable_events()) all.push_back(std::move(e));
-    if (page.events_size() < static_cast<int>(req.limit())) break;
-    req.set_after_id(all.back().id());
-  }
+  st = s.ForEachEvent(req, [&](v1::Event& e) { all.push_back(std::move(e)); });
+  if (!st.ok()) return s.Fail(st);
   const size_t total = all.size();
   if (all.size() > limit) all.erase(all.begin(), all.end() - limit);
   if (p.Get("format") == "json") {

@@ -225,20 +225,12 @@ void ApiSweepLog(Session& s, const httplib::Request& req,
                  httplib::Response& res) {
   v1::ListEventsRequest ereq;
   ereq.set_sweep_id(PathId(req));
-  ereq.set_limit(10000);
   std::vector<v1::Event> kept;
-  while (true) {
-    v1::ListEventsResponse page;
-    grpc::Status st =
-        s.Call(&v1::ExperimentService::Stub::ListEvents, ereq, &page);
-    if (!st.ok()) return ReplyFailure(res, FromGrpc(st), s.address());
-    for (v1::Event& e : *page.mutable_events()) {
-      if (e.job_id() == 0 || e.kind() == "cancelled" || e.kind() == "retried")
-        kept.push_back(std::move(e));
-    }
-    if (page.events_size() < static_cast<int>(ereq.limit())) break;
-    ereq.set_after_id(page.events(page.events_size() - 1).id());
-  }
+  grpc::Status st = s.ForEachEvent(ereq, [&](v1::Event& e) {
+    if (e.job_id() == 0 || e.kind() == "cancelled" || e.kind() == "retried")
+      kept.push_back(std::move(e));
+  });
+  if (!st.ok()) return ReplyFailure(res, FromGrpc(st), s.address());
   if (kept.size() > 200) kept.erase(kept.begin(), kept.end() - 200);
   JsonList out(",\n");
   for (const v1::Event& e : kept) out.Add(EventJson(e));

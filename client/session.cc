@@ -119,4 +119,18 @@ grpc::Status Session::ForEachMetricsPage(
   } while (!req.filter().page_token().empty());
   return grpc::Status::OK;
 }
+
+grpc::Status Session::ForEachEvent(
+    v1::ListEventsRequest req, const std::function<void(v1::Event&)>& event) {
+  req.set_limit(10000);  // the most one page holds
+  while (true) {
+    v1::ListEventsResponse page;
+    grpc::Status st = Call(&v1::ExperimentService::Stub::ListEvents, req, &page);
+    if (!st.ok()) return st;
+    for (v1::Event& e : *page.mutable_events()) event(e);
+    if (page.events_size() < static_cast<int>(req.limit()))
+      return grpc::Status::OK;
+    req.set_after_id(page.events(page.events_size() - 1).id());
+  }
+}
 }  // namespace mixcal::client

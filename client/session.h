@@ -48,6 +48,11 @@ class Session {
   grpc::Status ForEachMetricsPage(
       v1::QueryMetricsRequest req,
       const std::function<void(const v1::QueryMetricsResponse&)>& page);
+  // Every event ListEvents has for `req` (its sweep and job), oldest first,
+  // page after page (after_id), each handed to `event`; the first failed
+  // call's status.
+  grpc::Status ForEachEvent(v1::ListEventsRequest req,
+                            const std::function<void(v1::Event&)>& event);
 
  private:
   std::ostream& err_;
