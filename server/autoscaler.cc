@@ -92,6 +92,11 @@ absl::Status Autoscaler::Tick() {
   for (const storage::Launch& l : launches) ids.push_back(l.scheduler_id);
   MIXCAL_ASSIGN_OR_RETURN(auto counts, launcher_->Query(ids));
   int pending = 0, running = 0, starting = 0;
+  // A launch whose tasks are all ending and none of whose workers ever
+  // registered may be about to count as a failure: no new launch until the
+  // scheduler has let it go and its end is judged (else a failing script
+  // is submitted again before the back-off knows it failed).
+  bool failure_unjudged = false;
   for (const storage::Launch& l : launches) {
     auto it = counts.find(l.scheduler_id);
     if (it == counts.end()) {  // every task of it has ended
@@ -99,6 +104,12 @@ absl::Status Autoscaler::Tick() {
       continue;
     }
     const TaskCounts& c = it->second;
+    if (c.ending > 0 && c.pending == 0 && c.running == 0) {
+      MIXCAL_ASSIGN_OR_RETURN(
+          int64_t ever, store_->launches().WorkersFrom(
+                            launcher_->WorkerPlacement(l.scheduler_id), 0));
+      if (ever == 0) failure_unjudged = true;
+    }
     pending += c.pending;
     running += c.running;
     if (c.running > 0) {
@@ -136,7 +147,8 @@ absl::Status Autoscaler::Tick() {
     }
     return absl::OkStatus();
   }
-  if (stopped_ || now < next_submit_us_) return absl::OkStatus();
+  if (stopped_ || failure_unjudged || now < next_submit_us_)
+    return absl::OkStatus();
   const int64_t uncovered =
       demand.queued_jobs - demand.idle_workers - pending - starting;
   const int64_t room = o_.max_workers - pending - running;

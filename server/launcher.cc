@@ -170,8 +170,9 @@ class SlurmLauncher : public Launcher {
           c.pending_reason = std::string(absl::StripAsciiWhitespace(f[2]));
       } else if (f[1] == "R" || f[1] == "CF") {
         ++c.running;  // CF: configuring, about to run
+      } else {
+        ++c.ending;  // CG, F, CA, TO, NF, OOM...: ending or ended
       }
-      // CG, F, CA, TO, NF, OOM...: ending or ended, neither.
     }
     return out;
   }

@@ -18,6 +18,9 @@ namespace mixcal::server {
 struct TaskCounts {
   int pending = 0;  // waiting for resources
   int running = 0;  // started (a worker, or about to be one)
+  // Listed but neither: completing or just ended (Slurm's CG, F, CA...);
+  // whether the launch failed is not known until the scheduler drops it.
+  int ending = 0;
   // Why the scheduler holds the pending ones (Slurm's reason, e.g.
   // "Resources", "PartitionConfig"); empty when none pends.
   std::string pending_reason;

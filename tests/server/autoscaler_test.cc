@@ -27,7 +27,7 @@ class FakeLauncher : public Launcher {
     if (refuse) return absl::InvalidArgumentError("sbatch: invalid partition");
     const std::string id = std::to_string(next_id_++);
     submitted.push_back(tasks);
-    tasks_[id] = TaskCounts{tasks, 0, ""};
+    tasks_[id] = TaskCounts{tasks, 0, 0, ""};
     EXPECT_EQ(device_class, "cuda");
     return id;
   }
@@ -58,6 +58,12 @@ class FakeLauncher : public Launcher {
     tasks_[id].running += n;
   }
   void Forget(const std::string& id) { tasks_.erase(id); }
+  // Every task of id has exited and is completing (Slurm's CG): still listed.
+  void Complete(const std::string& id) {
+    TaskCounts& c = tasks_[id];
+    c.ending += c.pending + c.running;
+    c.pending = c.running = 0;
+  }
 
   std::vector<int> submitted;
   std::vector<std::string> cancelled;
@@ -270,6 +276,48 @@ TEST_F(AutoscalerTest, FailedLaunchesBackOffAndStopAfterTheBound) {
   EXPECT_EQ(last[1].kind(), "launcher_stopped");
 }
 
+TEST_F(AutoscalerTest, NoNewLaunchWhileAFailingOneIsStillCompleting) {
+  SubmitCudaJobs(2);
+  FakeLauncher fake;
+  AutoscalerOptions o;
+  o.period = absl::Seconds(5);
+  o.max_failures = 2;
+  Autoscaler scaler(store_.get(), &fake, &clock_, o);
+  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_EQ(fake.submitted, std::vector<int>{2});
+  // Its tasks fail at once but Slurm lists them a while as completing:
+  // not judged yet, so nothing new is submitted meanwhile.
+  fake.Start("100", 2);
+  fake.Complete("100");
+  for (int i = 0; i < 3; ++i) {
+    clock_.AdvanceMicros(5'000'000);
+    ASSERT_TRUE(scaler.Tick().ok());
+  }
+  EXPECT_EQ(fake.submitted, std::vector<int>{2});
+  // Dropped: a failure, and the back-off runs from there.
+  fake.Forget("100");
+  ASSERT_TRUE(scaler.Tick().ok());
+  EXPECT_EQ(fake.submitted, std::vector<int>{2});
+  clock_.AdvanceMicros(10'000'000);
+  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_EQ(fake.submitted, (std::vector<int>{2, 2}));
+  // The second launch fails the same way: the bound stops the launcher with
+  // exactly two launches, however long the tasks take to leave the list.
+  fake.Start("101", 2);
+  fake.Complete("101");
+  clock_.AdvanceMicros(60'000'000);
+  ASSERT_TRUE(scaler.Tick().ok());
+  fake.Forget("101");
+  clock_.AdvanceMicros(60'000'000);
+  ASSERT_TRUE(scaler.Tick().ok());
+  clock_.AdvanceMicros(60'000'000);
+  ASSERT_TRUE(scaler.Tick().ok());
+  EXPECT_EQ(fake.submitted.size(), 2u);
+  EXPECT_EQ(LauncherEventKinds(),
+            (std::vector<std::string>{"launched", "launch_failed", "launched",
+                                      "launch_failed", "launcher_stopped"}));
+}
+
 TEST_F(AutoscalerTest, ALaunchWhoseWorkerRegisteredOrThatWasCancelledIsNoFailure) {
   SubmitCudaJobs(2);
   FakeLauncher fake;
@@ -363,7 +411,8 @@ TEST(SlurmLauncherTest, SpeaksSbatchSqueueAndScancel) {
   ASSERT_TRUE(counts.ok()) << counts.status();
   ASSERT_EQ(counts->size(), 1u);  // 7 is not listed: ended; 99 not ours
   EXPECT_EQ((*counts)["4242"].pending, 2);
-  EXPECT_EQ((*counts)["4242"].running, 1);  // CG: ending, neither
+  EXPECT_EQ((*counts)["4242"].running, 1);
+  EXPECT_EQ((*counts)["4242"].ending, 1);  // CG: completing
   EXPECT_EQ((*counts)["4242"].pending_reason, "Resources");
   const LaunchEnd end = slurm->DescribeEnd("4242");
   EXPECT_EQ(end.summary,
