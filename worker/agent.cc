@@ -225,8 +225,13 @@ absl::Status Agent::Connect() {
   // heartbeat waits for the connection (wait_for_ready) instead of failing
   // at once while it is down.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  // Despite its name gRPC takes this as the least time one connection
+  // attempt (TCP, TLS, the first HTTP/2 SETTINGS) may take. At 100 ms a
+  // loaded machine's handshakes timed out again and again and a worker
+  // never registered; a refused connection still fails at once, so the
+  // 500 ms retries above are unaffected.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20000);
   // A report stream stays open for a whole job: pings find a coordinator
   // that went away without closing the connection.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
