@@ -117,10 +117,13 @@ class AutoscalerTest : public ::testing::Test {
       kinds.push_back(e.kind());
     return kinds;
   }
-  std::unique_ptr<Autoscaler> Scaler(Launcher* l, int max_workers) {
+  // Ticks every 5 s (the default period): back-offs of 10, 20, 40 s.
+  std::unique_ptr<Autoscaler> Scaler(Launcher* l, int max_workers,
+                                     int max_failures = 5) {
     AutoscalerOptions o;
     o.device_class = "cuda";
     o.max_workers = max_workers;
+    o.max_failures = max_failures;
     return std::make_unique<Autoscaler>(store_.get(), l, &clock_, o);
   }
 
@@ -230,36 +233,33 @@ TEST_F(AutoscalerTest, TasksRunningButNotYetRegisteredAreNotCoveredAgain) {
 TEST_F(AutoscalerTest, FailedLaunchesBackOffAndStopAfterTheBound) {
   SubmitCudaJobs(2);
   FakeLauncher fake;
-  AutoscalerOptions o;
-  o.period = absl::Seconds(5);
-  o.max_failures = 3;
-  Autoscaler scaler(store_.get(), &fake, &clock_, o);
-  ASSERT_TRUE(scaler.Tick().ok());
+  auto scaler = Scaler(&fake, 4, /*max_failures=*/3);
+  ASSERT_TRUE(scaler->Tick().ok());
   ASSERT_EQ(fake.submitted, std::vector<int>{2});
   // Every task fails at once, no worker registered: 10 s before the next.
   fake.Forget("100");
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.submitted, std::vector<int>{2});
   clock_.AdvanceMicros(9'000'000);
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.submitted, std::vector<int>{2});
   clock_.AdvanceMicros(1'000'000);
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.submitted, (std::vector<int>{2, 2}));
   // It fails again: 20 s now.
   fake.Forget("101");
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   clock_.AdvanceMicros(19'000'000);
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.submitted.size(), 2u);
   clock_.AdvanceMicros(1'000'000);
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.submitted.size(), 3u);
   // The third failure in a row stops it, whatever the wait.
   fake.Forget("102");
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   clock_.AdvanceMicros(3'600'000'000);
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.submitted.size(), 3u);
   EXPECT_EQ(LauncherEventKinds(),
             (std::vector<std::string>{"launched", "launch_failed", "launched",
@@ -279,11 +279,8 @@ TEST_F(AutoscalerTest, FailedLaunchesBackOffAndStopAfterTheBound) {
 TEST_F(AutoscalerTest, NoNewLaunchWhileAFailingOneIsStillCompleting) {
   SubmitCudaJobs(2);
   FakeLauncher fake;
-  AutoscalerOptions o;
-  o.period = absl::Seconds(5);
-  o.max_failures = 2;
-  Autoscaler scaler(store_.get(), &fake, &clock_, o);
-  ASSERT_TRUE(scaler.Tick().ok());
+  auto scaler = Scaler(&fake, 4, /*max_failures=*/2);
+  ASSERT_TRUE(scaler->Tick().ok());
   ASSERT_EQ(fake.submitted, std::vector<int>{2});
   // Its tasks fail at once but Slurm lists them a while as completing:
   // not judged yet, so nothing new is submitted meanwhile.
@@ -291,27 +288,27 @@ TEST_F(AutoscalerTest, NoNewLaunchWhileAFailingOneIsStillCompleting) {
   fake.Complete("100");
   for (int i = 0; i < 3; ++i) {
     clock_.AdvanceMicros(5'000'000);
-    ASSERT_TRUE(scaler.Tick().ok());
+    ASSERT_TRUE(scaler->Tick().ok());
   }
   EXPECT_EQ(fake.submitted, std::vector<int>{2});
   // Dropped: a failure, and the back-off runs from there.
   fake.Forget("100");
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.submitted, std::vector<int>{2});
   clock_.AdvanceMicros(10'000'000);
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   ASSERT_EQ(fake.submitted, (std::vector<int>{2, 2}));
   // The second launch fails the same way: the bound stops the launcher with
   // exactly two launches, however long the tasks take to leave the list.
   fake.Start("101", 2);
   fake.Complete("101");
   clock_.AdvanceMicros(60'000'000);
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   fake.Forget("101");
   clock_.AdvanceMicros(60'000'000);
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   clock_.AdvanceMicros(60'000'000);
-  ASSERT_TRUE(scaler.Tick().ok());
+  ASSERT_TRUE(scaler->Tick().ok());
   EXPECT_EQ(fake.submitted.size(), 2u);
   EXPECT_EQ(LauncherEventKinds(),
             (std::vector<std::string>{"launched", "launch_failed", "launched",
